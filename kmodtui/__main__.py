@@ -1,0 +1,3 @@
+from kmodtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""`kmodtui`: no verb opens the TUI wizard; verbs run headless (every one takes --json).
+
+Exit codes: 0 fine, 1 problems found, 2 bad input (one line `kmodtui: <file>: <what is wrong>`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from kmodtui import __version__
+from kmodtui.core.errors import KmodError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    from kmodtui.core.report import SCHEMA_VERSION
+
+    json.dump({"schema_version": SCHEMA_VERSION, **payload}, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _error_line(err: KmodError | str) -> None:
+    print(f"kmodtui: {err}", file=sys.stderr)
+
+
+def cmd_kernels(args: argparse.Namespace) -> int:
+    from kmodtui.core import kernels as kmod_kernels
+    from kmodtui.core.paths import cache_dir
+    from kmodtui.core.report import kernel_json, kernel_text
+
+    found = kmod_kernels.discover_kernels(args.root)
+    errors: list[KmodError] = []
+    for package in args.from_package or ():
+        try:
+            found += kmod_kernels.unpack_kernel_package(package, cache_dir())
+        except KmodError as err:
+            errors.append(err)
+    if args.json:
+        _print_json({
+            "kernels": [kernel_json(k) for k in found],
+            "errors": [{"path": e.path, "error": e.reason} for e in errors],
+        })
+    else:
+        if not found:
+            print("No kernel build trees found.", _headers_hint(), sep="\n")
+        for kernel in found:
+            print(kernel_text(kernel))
+    for err in errors:
+        _error_line(err)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def _headers_hint() -> str:
+    release = os.uname().release
+    return (
+        "Install the headers for your kernel, for example:\n"
+        f"  Debian/Ubuntu: sudo apt-get install linux-headers-{release}\n"
+        f"  Fedora/RHEL:   sudo dnf install kernel-devel-{release}\n"
+        "or try the bundled demo: kmodtui --demo"
+    )
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from kmodtui.core.elf import read_module
+    from kmodtui.core.report import module_json, module_text
+
+    modules = []
+    errors: list[KmodError] = []
+    for path in args.files:
+        try:
+            modules.append(read_module(path))
+        except KmodError as err:
+            errors.append(err)
+    if args.json:
+        _print_json({
+            "modules": [module_json(m) for m in modules],
+            "packages": [],
+            "errors": [{"path": e.path, "error": e.reason} for e in errors],
+        })
+    else:
+        print("\n\n".join(module_text(m) for m in modules))
+    for err in errors:
+        _error_line(err)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kmodtui",
+        description="Get out-of-tree Linux kernel modules built, packaged and installable. "
+        "Without a command, opens the guided terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"kmodtui {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the TUI on bundled sample data")
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse (slow links)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("kernels", help="list kernel build trees found here")
+    p.add_argument("--root", default="/", help="look inside another root (an unpacked board image)")
+    p.add_argument("--from", dest="from_package", action="append", metavar="FILE",
+                   help="unpack a linux-headers .deb or kernel-devel .rpm into the cache and list it too")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_kernels)
+
+    p = sub.add_parser("inspect", help="facts about .ko/.ko.gz/.ko.xz/.ko.zst files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from kmodtui.app import KmodApp
+
+    app = KmodApp(demo=args.demo)
+    app.run(mouse=not args.no_mouse)
+    return app.return_code or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            return run_tui(args)
+        return int(args.func(args))
+    except KmodError as err:
+        _error_line(err)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:  # never a traceback for a user; KMODTUI_DEBUG=1 shows it
+        if os.environ.get("KMODTUI_DEBUG"):
+            raise
+        _error_line(f"internal error: {type(err).__name__}: {err} (rerun with KMODTUI_DEBUG=1 for details)")
+        return EXIT_BAD_INPUT

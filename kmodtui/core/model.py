@@ -1,0 +1,106 @@
+"""Frozen facts shared by the whole core. Parsers return these; nothing downstream re-parses text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def crc_hex(crc: int) -> str:
+    """CRCs are always shown as lowercase 0x%08x: rpm compares ksym() versions as strings."""
+    return f"0x{crc & 0xFFFFFFFF:08x}"
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolNeed:
+    """One `__versions` record: a symbol the module needs, with the CRC it was built against."""
+
+    name: str
+    crc: int
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A symbol a module (or vmlinux) exports."""
+
+    name: str
+    crc: int | None  # None when the module was built without CONFIG_MODVERSIONS
+    gpl_only: bool
+    namespace: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleSignature:
+    """The appended signature trailer (`~Module signature appended~`), as modinfo reports it."""
+
+    id_type: str  # "PKCS#7", "X509" or "PGP"
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleImage:
+    """What a .ko file says about itself."""
+
+    path: str
+    name: str
+    vermagic: str
+    license: str
+    depends: tuple[str, ...]
+    srcversion: str
+    import_ns: tuple[str, ...]
+    signature: ModuleSignature | None
+    compression: str  # "none", "gzip", "xz" or "zstd"
+    elf_class: int  # 32 or 64
+    machine: str  # ELF e_machine, uname -m style
+    needs: tuple[SymbolNeed, ...]  # __versions records, in file order
+    exports: tuple[Export, ...]
+    undefined: tuple[str, ...]  # undefined (non-weak) .symtab symbols
+    weak_undefined: tuple[str, ...]
+    modinfo: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def signed(self) -> bool:
+        return self.signature is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SymversEntry:
+    """One Module.symvers row."""
+
+    name: str
+    crc: int
+    module: str  # "vmlinux", a module path without .ko, or a module name
+    export_type: str  # EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, ... ("" in the 3-column layout)
+    namespace: str = ""
+
+    @property
+    def gpl_only(self) -> bool:
+        return self.export_type.endswith("_GPL") or "_GPL_" in self.export_type
+
+    @property
+    def from_vmlinux(self) -> bool:
+        return self.module == "vmlinux"
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """A kernel build tree (headers) that modules can be built and checked against."""
+
+    release: str  # 6.1.0-56-amd64
+    arch: str  # uname -m style: x86_64, aarch64, ...
+    kbuild_arch: str  # ARCH= for make: x86, arm64, ...
+    flavor: str  # amd64, cloud-amd64, el7.x86_64, el9.x86_64+debug, host108, "" when none
+    build_dir: str
+    symvers_path: str | None
+    modversions: bool | None  # None: .config not found
+    module_sig: bool | None
+    module_sig_force: bool | None
+    module_compression: str | None  # none, gzip, xz, zstd
+    compiler: str  # CONFIG_CC_VERSION_TEXT: what the kernel was built with
+    compiler_command: str  # the CC the headers' Makefile will call (gcc-12 on Debian)
+    host_compiler: str  # first line of `<compiler_command> --version` here, "" when missing
+    origin: str  # "installed", "package:<file>", "root:<dir>", "demo"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def compiler_matches(self) -> bool:
+        return bool(self.host_compiler) and self.host_compiler == self.compiler

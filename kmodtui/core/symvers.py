@@ -1,0 +1,113 @@
+"""Read Module.symvers / symvers.gz in every historical column layout.
+
+Layouts (tab-separated):
+  <= 2.6.17            crc  symbol  module
+  2.6.18 - 5.3         crc  symbol  module     export_type
+  5.4.0-5.4.27, 5.5    crc  symbol  namespace  module       export_type
+  5.4.28+, 5.6+        crc  symbol  module     export_type  namespace
+The 5.4 variant is told apart by which column holds EXPORT_SYMBOL*.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from kmodtui.core.compression import read_maybe_compressed
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import SymversEntry
+
+LAYOUT_3 = "3-column (<= 2.6.17)"
+LAYOUT_4 = "4-column (2.6.18 - 5.3)"
+LAYOUT_5_NS3 = "5-column, namespace in column 3 (5.4.0 - 5.4.27, 5.5)"
+LAYOUT_5 = "5-column (5.4.28+, 5.6+)"
+
+# Problems beyond this many are counted, not listed: a wrong file would otherwise list every line.
+MAX_LISTED_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class Symvers:
+    path: str
+    entries: tuple[SymversEntry, ...]
+    layout: str
+    problems: tuple[str, ...] = ()  # "line N: what is wrong", for lines that were skipped
+    skipped_lines: int = 0
+
+    @cached_property
+    def by_name(self) -> dict[str, SymversEntry]:
+        # Later rows win, as in modpost and depmod.
+        return {e.name: e for e in self.entries}
+
+    @cached_property
+    def vmlinux(self) -> dict[str, SymversEntry]:
+        """Only the rows depmod -E takes as kernel exports: those whose module is vmlinux."""
+        return {e.name: e for e in self.entries if e.module == "vmlinux"}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def read_symvers(path: str | os.PathLike[str]) -> Symvers:
+    path = os.fspath(path)
+    data, _ = read_maybe_compressed(path, limit=256 * 1024 * 1024)
+    if b"\0" in data[:4096]:
+        raise KmodError(path, "binary data where a Module.symvers text file was expected")
+    return parse_symvers(data.decode("utf-8", "replace"), path)
+
+
+def parse_symvers(text: str, path: str) -> Symvers:
+    entries: list[SymversEntry] = []
+    problems: list[str] = []
+    skipped = 0
+    layouts: dict[str, int] = {}
+    append = entries.append
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        n = len(cols)
+        try:
+            crc = int(cols[0], 16) if cols[0].startswith(("0x", "0X")) else None
+        except ValueError:
+            crc = None
+        if crc is None or crc > 0xFFFFFFFF or n < 3 or not cols[1]:
+            skipped += 1
+            if len(problems) < MAX_LISTED_PROBLEMS:
+                problems.append(f"line {lineno}: not 'crc<TAB>symbol<TAB>module...': {line[:60]!r}")
+            continue
+        if n >= 5 and cols[4].startswith("EXPORT_"):
+            layout = LAYOUT_5_NS3
+            entry = SymversEntry(cols[1], crc, cols[3], cols[4], cols[2])
+        elif n >= 4 and cols[3].startswith("EXPORT_"):
+            layout = LAYOUT_5 if n >= 5 else LAYOUT_4
+            entry = SymversEntry(cols[1], crc, cols[2], cols[3], cols[4] if n >= 5 else "")
+        elif n == 3:
+            layout = LAYOUT_3
+            entry = SymversEntry(cols[1], crc, cols[2], "")
+        else:
+            skipped += 1
+            if len(problems) < MAX_LISTED_PROBLEMS:
+                problems.append(f"line {lineno}: no EXPORT_SYMBOL* column: {line[:60]!r}")
+            continue
+        layouts[layout] = layouts.get(layout, 0) + 1
+        append(entry)
+    if not entries:
+        raise KmodError(path, "not a Module.symvers file: no line has the form 'crc<TAB>symbol<TAB>module'")
+    layout = max(layouts, key=layouts.__getitem__)
+    if skipped > len(problems):
+        problems.append(f"... {skipped - len(problems)} more lines skipped")
+    return Symvers(path, tuple(entries), layout, tuple(problems), skipped)
+
+
+def format_symvers_row(entry: SymversEntry, layout: str = LAYOUT_5) -> str:
+    """Write a row back in a given layout (tests use it to make the historical layouts)."""
+    crc = f"0x{entry.crc:08x}"
+    if layout == LAYOUT_3:
+        return f"{crc}\t{entry.name}\t{entry.module}"
+    if layout == LAYOUT_4:
+        return f"{crc}\t{entry.name}\t{entry.module}\t{entry.export_type}"
+    if layout == LAYOUT_5_NS3:
+        return f"{crc}\t{entry.name}\t{entry.namespace}\t{entry.module}\t{entry.export_type}"
+    return f"{crc}\t{entry.name}\t{entry.module}\t{entry.export_type}\t{entry.namespace}"
