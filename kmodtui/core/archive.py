@@ -71,6 +71,8 @@ class SafeWriter:
             os.unlink(target)
 
     def add_dir(self, name: str) -> None:
+        if not [p for p in name.split("/") if p not in ("", ".")]:
+            return  # the archive's own root, "./"
         target = self._target(name)
         if os.path.islink(target):
             os.unlink(target)
@@ -176,22 +178,39 @@ def extract_rpm(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
     writer = SafeWriter(dest, path)
     try:
         with rpmfile.open(path) as rpm:
+            # rpmfile masks the cpio mode to permission bits and drops directories; the header's
+            # file modes still say what each member is (a device node must not become a file).
+            modes = _rpm_file_modes(rpm.headers)
             for member in rpm.getmembers():
-                mode = member.mode
-                if stat.S_ISDIR(mode):
-                    writer.add_dir(member.name)
-                elif stat.S_ISLNK(mode):
+                mode = modes.get(member.name.lstrip("."), stat.S_IFLNK if member.issymlink else stat.S_IFREG)
+                if stat.S_ISLNK(mode) or member.issymlink:
                     target = rpm.extractfile(member).read().decode("utf-8", "replace")
                     writer.add_symlink(member.name, target)
                 elif stat.S_ISREG(mode):
-                    writer.add_file(member.name, rpm.extractfile(member), mode)
-                else:
+                    writer.add_file(member.name, rpm.extractfile(member), member.mode)
+                elif not stat.S_ISDIR(mode):
                     writer.skip(member.name, "device node or FIFO; not unpacked")
     except KmodError:
         raise
     except Exception as err:  # rpmfile raises at least six unrelated types on corrupt input
         raise KmodError(path, f"corrupt .rpm: {type(err).__name__}: {err}") from None
     return writer.result()
+
+
+def _rpm_file_modes(headers: dict) -> dict[str, int]:
+    def as_list(value: object) -> list:
+        return value if isinstance(value, list) else [] if value is None else [value]
+
+    basenames = as_list(headers.get("basenames"))
+    dirnames = as_list(headers.get("dirnames"))
+    dirindexes = as_list(headers.get("dirindexes"))
+    modes = as_list(headers.get("filemodes"))
+    result: dict[str, int] = {}
+    for base, index, mode in zip(basenames, dirindexes, modes):
+        if isinstance(index, int) and 0 <= index < len(dirnames):
+            name = (dirnames[index] + base).decode("utf-8", "replace")
+            result[name] = mode & 0xFFFF
+    return result
 
 
 def remove_tree(path: str) -> None:

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.model import Kernel
+from tests.realtools import BuiltModules, build_examples, missing, require_tool
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kmodtui's cache and state go to a scratch folder, never the user's."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("KMODTUI_CACHE_DIR", str(base / "kmodtui-cache"))
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(base / "kmodtui-state"))
+
+
+@pytest.fixture(scope="session")
+def installed_kernel() -> Kernel:
+    """The Debian headers installed here (linux-headers-amd64), with a Module.symvers."""
+    kernels = [k for k in discover_kernels("/") if k.symvers_path and os.path.isfile(os.path.join(k.build_dir, "Makefile"))]
+    if not kernels:
+        missing("no kernel headers with Module.symvers: run `sudo apt-get install linux-headers-amd64`")
+    running = os.uname().release
+    return next((k for k in kernels if k.release == running), kernels[0])
+
+
+@pytest.fixture(scope="session")
+def built(installed_kernel: Kernel, tmp_path_factory: pytest.TempPathFactory) -> BuiltModules:
+    """The example provider and consumer, built once per test run with real kbuild."""
+    require_tool("make")
+    require_tool(installed_kernel.compiler_command or "gcc")
+    return build_examples(installed_kernel.build_dir, installed_kernel.release, tmp_path_factory.mktemp("kbuild"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,35 @@
+"""The core must run on a build host with no terminal UI: importing it never pulls in textual or rich."""
+
+import pkgutil
+import subprocess
+import sys
+
+import kmodtui.core
+
+
+def core_modules() -> list[str]:
+    return sorted(f"kmodtui.core.{m.name}" for m in pkgutil.iter_modules(kmodtui.core.__path__))
+
+
+def test_every_core_module_imports_without_textual_or_rich() -> None:
+    modules = core_modules()
+    assert "kmodtui.core.elf" in modules and "kmodtui.core.kernels" in modules
+    for module in modules:
+        code = (
+            f"import sys, {module}\n"
+            "ui = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich') "
+            "or m.startswith(('kmodtui.screens', 'kmodtui.widgets', 'kmodtui.app')))\n"
+            "assert not ui, ui\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, f"{module} pulls in the UI: {result.stderr}"
+
+
+def test_cli_verbs_do_not_import_the_ui() -> None:
+    code = (
+        "import sys\nfrom kmodtui.cli import main\n"
+        "main(['kernels', '--json', '--root', '/nonexistent-root'])\n"
+        "assert 'textual' not in sys.modules and 'rich' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

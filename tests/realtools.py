@@ -1,0 +1,136 @@
+"""Helpers for tests that run the real tools (kbuild, modprobe, depmod, rpm, dpkg).
+
+Outside CI a missing tool skips the test with the command that installs it; with CI=true it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "kmodtui" / "examples"
+
+# tool -> Debian package that ships it
+DEBIAN_PACKAGES = {
+    "make": "build-essential",
+    "gcc-12": "build-essential",
+    "modprobe": "kmod",
+    "modinfo": "kmod",
+    "depmod": "kmod",
+    "rpmbuild": "rpm",
+    "rpm": "rpm",
+    "dpkg-deb": "dpkg-dev",
+    "xz": "xz-utils",
+    "zstd": "zstd",
+    "openssl": "openssl",
+    "ar": "binutils",
+    "as": "binutils",
+    "apt-get": "apt",
+}
+
+TOOL_DIRS = ("/usr/sbin", "/sbin")
+
+
+def missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name) or next(
+        (os.path.join(d, name) for d in TOOL_DIRS if os.access(os.path.join(d, name), os.X_OK)), None
+    )
+    if path is None:
+        package = DEBIAN_PACKAGES.get(name, name)
+        missing(f"{name} is not installed: run `sudo apt-get install {package}` (or run the README's test command)")
+    assert path is not None
+    return path
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LC_ALL": "C", "GCC_URLS": "no", **kwargs.pop("env", {})}
+    kwargs.setdefault("text", True)
+    return subprocess.run(cmd, capture_output=True, env=env, **kwargs)
+
+
+def run_ok(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    result = run(cmd, **kwargs)
+    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@dataclass(frozen=True)
+class BuiltModules:
+    """provider.ko and consumer.ko built by real kbuild against the installed headers."""
+
+    kernel_release: str
+    build_dir: str
+    provider_dir: Path
+    consumer_dir: Path
+
+    @property
+    def provider_ko(self) -> Path:
+        return self.provider_dir / "provider.ko"
+
+    @property
+    def consumer_ko(self) -> Path:
+        return self.consumer_dir / "consumer.ko"
+
+    @property
+    def provider_symvers(self) -> Path:
+        return self.provider_dir / "Module.symvers"
+
+
+def kbuild(build_dir: str, module_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    require_tool("make")
+    return run(["make", "-C", build_dir, f"M={module_dir}", *extra, "modules"])
+
+
+def build_examples(build_dir: str, release: str, dest: Path) -> BuiltModules:
+    for name in ("provider", "consumer"):
+        shutil.copytree(EXAMPLES / name, dest / name)
+    built = BuiltModules(release, build_dir, dest / "provider", dest / "consumer")
+    result = kbuild(build_dir, built.provider_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = kbuild(build_dir, built.consumer_dir, f"KBUILD_EXTRA_SYMBOLS={built.provider_symvers}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return built
+
+
+DOWNLOAD_CACHE = Path(os.environ.get("KMODTUI_TEST_DOWNLOADS", Path.home() / ".cache" / "kmodtui-tests"))
+
+
+def apt_package_names(pattern: str) -> list[str]:
+    """Package names in Debian's archive matching a regex (apt-cache search --names-only)."""
+    out = run([require_tool("apt-cache"), "search", "--names-only", pattern]).stdout
+    return sorted(line.split(" - ")[0] for line in out.splitlines() if " - " in line)
+
+
+def apt_download(package: str) -> Path:
+    """A real .deb from Debian's archive, downloaded once and kept between runs."""
+    DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
+    if found:
+        return found[-1]
+    result = run([require_tool("apt-get"), "download", package], cwd=DOWNLOAD_CACHE)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
+    if result.returncode != 0 or not found:
+        missing(f"could not download {package} from Debian's archive (`apt-get update` first?): {result.stderr.strip()[-200:]}")
+    return found[-1]
+
+
+def other_abi_headers_package(installed_release: str) -> str:
+    """A linux-headers-6.1.0-N-amd64 of another ABI than the installed one."""
+    names = apt_package_names(r"^linux-headers-[0-9.]+-[0-9]+-amd64$")
+    others = [n for n in names if n != f"linux-headers-{installed_release}"]
+    if not others:
+        missing("Debian's archive lists no linux-headers package of another ABI (run `apt-get update`)")
+    return others[0]
