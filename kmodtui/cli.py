@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kmodtui {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the TUI on bundled sample data")
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse (slow links)")
+    parser.add_argument("--root", default="/", help="TUI: look for kernels inside another root")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("kernels", help="list kernel build trees found here")
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_tui(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp
 
-    app = KmodApp(demo=args.demo)
+    app = KmodApp(demo=args.demo, root=args.root)
     app.run(mouse=not args.no_mouse)
     return app.return_code or 0
 

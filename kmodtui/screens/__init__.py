@@ -1,0 +1,1 @@
+"""Screens present core results and send user intent back; they never parse or decide."""

@@ -1,0 +1,173 @@
+"""Step 1 of the wizard: pick the kernel build tree to build and check modules against."""
+
+from __future__ import annotations
+
+import os
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.model import Kernel
+from kmodtui.core.paths import package_data
+from kmodtui.widgets.steps import StepStrip
+
+NEWCOMER_NOTE = (
+    "[b]What is this?[/] A kernel build tree (the kernel's [i]headers[/]) is what kbuild "
+    "compiles a module against. A module only loads into the kernel it was built for: the "
+    "[i]vermagic[/] string and, with MODVERSIONS, a CRC per kernel symbol must match."
+)
+
+
+def demo_root() -> str:
+    return package_data("data", "demo", "root")
+
+
+def install_hint() -> str:
+    release = os.uname().release
+    return (
+        "No kernel build trees were found on this machine.\n\n"
+        "Install the headers for your kernel:\n"
+        f"  Debian/Ubuntu: [b]sudo apt-get install linux-headers-{release}[/]\n"
+        f"  Fedora/RHEL:   [b]sudo dnf install kernel-devel-{release}[/]\n\n"
+        "or press [b]d[/] to open the demo (bundled real modules and a trimmed kernel tree)."
+    )
+
+
+def kernel_details(kernel: Kernel) -> str:
+    def yn(value: bool | None) -> str:
+        return "unknown" if value is None else ("yes" if value else "no")
+
+    lines = [f"[b]{kernel.release}[/]", ""]
+    lines.append(f"Architecture  {kernel.arch or 'unknown'} (ARCH={kernel.kbuild_arch or '?'})")
+    lines.append(f"Flavor        {kernel.flavor or 'none'}")
+    lines.append(f"Found         {kernel.origin}")
+    lines.append(f"Build dir     {kernel.build_dir}")
+    lines.append(f"Symvers       {kernel.symvers_path or '[b]missing[/]'}")
+    lines.append(f"MODVERSIONS   {yn(kernel.modversions)}")
+    lines.append(f"Signing       {yn(kernel.module_sig)}" + (" (enforced)" if kernel.module_sig_force else ""))
+    lines.append(f"Compression   {kernel.module_compression or 'unknown'}")
+    lines.append(f"Built with    {kernel.compiler or 'unknown'}")
+    if not kernel.host_compiler:
+        lines.append(f"[b]Compiler {kernel.compiler_command or 'gcc'} is not installed here:[/] install it to build.")
+    elif not kernel.compiler_matches:
+        lines.append(f"[b]Here:[/]         {kernel.host_compiler} [b](differs: modules may not build or load)[/]")
+    else:
+        lines.append("Here          the same compiler (good)")
+    for note in kernel.notes:
+        lines.append(f"Note          {note}")
+    lines += ["", "[b]Why these matter[/]"]
+    if kernel.flavor:
+        lines.append(f"[i]Flavor[/] '{kernel.flavor}' is the build variant; a module built for one flavor does not load into another.")
+    if kernel.modversions:
+        lines.append("[i]MODVERSIONS[/] is on: every kernel symbol a module uses carries a CRC, and the "
+                     "loader refuses a module whose CRCs differ from this kernel's.")
+    if kernel.module_sig:
+        lines.append("[i]Module signing[/] is on: with Secure Boot an unsigned module is rejected "
+                     "('Key was rejected by service'); sign it or enroll a key with mokutil.")
+    if kernel.origin == "demo":
+        lines.append("[i]Demo tree[/]: a trimmed copy for exploring; you cannot build against it.")
+    return "\n".join(lines)
+
+
+class KernelScreen(Screen[None]):
+    """Lists every build tree the core found, with what each one means for a module."""
+
+    CSS_PATH = "kernel.tcss"
+    BINDINGS = [
+        Binding("enter", "choose", "Use this kernel", id="kernel.choose"),
+        Binding("d", "demo", "Demo", id="kernel.demo"),
+        Binding("r", "refresh", "Rescan", id="kernel.refresh"),
+        Binding("question_mark", "help", "Help", id="kernel.help"),
+    ]
+
+    class KernelsFound(Message):
+        def __init__(self, kernels: list[Kernel]) -> None:
+            super().__init__()
+            self.kernels = kernels
+
+    class KernelChosen(Message):
+        def __init__(self, kernel: Kernel) -> None:
+            super().__init__()
+            self.kernel = kernel
+
+    def __init__(self, *, demo: bool = False, root: str = "/") -> None:
+        super().__init__()
+        self.demo = demo
+        self.root = root
+        self.kernels: list[Kernel] = []
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Kernel", demo=self.demo)
+        with Horizontal(id="kernel-body"):
+            yield OptionList(id="kernel-list")
+            with VerticalScroll(id="kernel-details-scroll"):
+                yield Static("Looking for kernel build trees...", id="kernel-details")
+        yield Static(NEWCOMER_NOTE, id="kernel-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#kernel-list", OptionList).border_title = "Kernels"
+        self.query_one("#kernel-details-scroll").border_title = "Details"
+        self.scan()
+
+    @work(thread=True, exclusive=True, group="kernel-scan")
+    def scan(self) -> None:
+        if self.demo:
+            kernels = discover_kernels(demo_root(), origin="demo")
+        else:
+            kernels = discover_kernels(self.root)
+        self.post_message(self.KernelsFound(kernels))
+
+    @on(KernelsFound)
+    def show_kernels(self, message: KernelsFound) -> None:
+        self.kernels = message.kernels
+        option_list = self.query_one("#kernel-list", OptionList)
+        option_list.clear_options()
+        for index, kernel in enumerate(self.kernels):
+            option_list.add_option(Option(f"{kernel.release}\n  {kernel.arch or '?'} {kernel.origin}", id=str(index)))
+        details = self.query_one("#kernel-details", Static)
+        if not self.kernels:
+            details.update(install_hint())
+            return
+        option_list.highlighted = 0
+        option_list.focus()
+        details.update(kernel_details(self.kernels[0]))
+
+    @on(OptionList.OptionHighlighted, "#kernel-list")
+    def show_details(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_id is not None:
+            self.query_one("#kernel-details", Static).update(kernel_details(self.kernels[int(event.option_id)]))
+
+    @on(OptionList.OptionSelected, "#kernel-list")
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_choose()
+
+    def action_choose(self) -> None:
+        index = self.query_one("#kernel-list", OptionList).highlighted
+        if index is None or not self.kernels:
+            self.notify("No kernel to choose yet: install headers or press d for the demo.", severity="warning")
+            return
+        self.post_message(self.KernelChosen(self.kernels[index]))
+
+    def action_demo(self) -> None:
+        if not self.demo:
+            self.app.switch_screen(KernelScreen(demo=True))
+
+    def action_refresh(self) -> None:
+        self.query_one("#kernel-details", Static).update("Looking for kernel build trees...")
+        self.scan()
+
+    def action_help(self) -> None:
+        self.notify(
+            "Up/Down choose a kernel, Enter uses it, d opens the demo, r rescans, q quits. "
+            "Headers come from linux-headers-<release> (Debian/Ubuntu) or kernel-devel (Fedora/RHEL).",
+            title="Kernel step",
+            timeout=10,
+        )

@@ -1,0 +1,26 @@
+"""The wizard's progress strip: where you are in kernel -> source -> mode -> build -> symbols."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+STEPS = ("Kernel", "Source", "Mode", "Build", "Symbols", "Remedy")
+
+
+class StepStrip(Static):
+    DEFAULT_CSS = """
+    StepStrip { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
+    """
+
+    def __init__(self, current: str, *, demo: bool = False) -> None:
+        super().__init__()
+        self.current = current
+        self.demo = demo
+
+    def on_mount(self) -> None:
+        parts = []
+        for number, step in enumerate(STEPS, 1):
+            label = f"{number} {step}"
+            parts.append(f"[reverse b] {label} [/]" if step == self.current else f" {label} ")
+        prefix = "[b]DEMO[/] " if self.demo else ""
+        self.update(prefix + ">".join(parts))
