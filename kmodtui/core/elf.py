@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
+from typing import NamedTuple
 
 from kmodtui.core.compression import read_maybe_compressed
-from kmodtui.core.elffile import SHN_ABS, SHN_LORESERVE, SHN_UNDEF, STB_WEAK, STT_SECTION, ElfFile
+from kmodtui.core.elffile import SHN_ABS, SHN_LORESERVE, STT_SECTION, ElfFile
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Export, ModuleImage, ModuleSignature, SymbolNeed
 
@@ -27,16 +29,84 @@ def is_module_path(path: str) -> bool:
 def read_module(path: str | os.PathLike[str]) -> ModuleImage:
     """Parse one module file; raises KmodError naming the file on anything malformed."""
     path = os.fspath(path)
-    data, compression = read_maybe_compressed(path)
-    return parse_module(data, path, compression)
+    data, compression = _load(path)
+    try:
+        return parse_module(data, path, compression)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+def _load(path: str) -> tuple[bytes | mmap.mmap, str]:
+    """An uncompressed module is mapped, not read: only the sections we parse are touched."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as err:
+        raise KmodError(path, err.strerror or str(err)) from None
+    try:
+        if os.pread(fd, 4, 0) == b"\x7fELF":
+            return mmap.mmap(fd, 0, prot=mmap.PROT_READ), "none"
+    except (OSError, ValueError) as err:
+        raise KmodError(path, getattr(err, "strerror", None) or str(err)) from None
+    finally:
+        os.close(fd)
+    return read_maybe_compressed(path)
+
+
+class ModuleSymbols(NamedTuple):
+    """The compact view the resolver needs, cheap to build, pickle and cache for 4,000 modules."""
+
+    path: str
+    name: str
+    vermagic: str
+    license: str
+    import_ns: tuple[str, ...]
+    machine: str
+    has_versions: bool
+    # depmod's view: undefined non-weak .symtab symbols with the CRC of their first __versions
+    # record (0 when none), then every __versions record not matched that way (module_layout).
+    needs: tuple[tuple[str, int], ...]
+    exports: tuple[tuple[str, int | None, bool, str], ...]  # name, crc, gpl_only, namespace
+
+
+def read_module_symbols(path: str) -> ModuleSymbols:
+    data, _ = _load(path)
+    try:
+        data, _sig = _split_signature(data, path)
+        elf = ElfFile(data, path)
+        modinfo = _parse_modinfo(elf)
+        versions = _parse_versions_raw(elf)
+        exports, undefined, weak = _parse_symbols_raw(elf)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+    first: dict[str, str] = {}
+    import_ns: list[str] = []
+    for key, value in modinfo:
+        if key == "import_ns":
+            import_ns.append(value)
+        else:
+            first.setdefault(key, value)
+    crc_of: dict[str, int] = {}
+    for name, crc in versions:
+        crc_of.setdefault(name, crc)
+    needs = [(sym, crc_of.get(sym, 0)) for sym in undefined]
+    matched = set(undefined)
+    matched.update(weak)
+    needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
+    return ModuleSymbols(
+        path, first.get("name") or _name_from_path(path), first.get("vermagic", "").strip(),
+        first.get("license", ""), tuple(import_ns), elf.machine, bool(versions), tuple(needs), tuple(exports),
+    )
 
 
 def parse_module(data: bytes, path: str, compression: str = "none") -> ModuleImage:
     data, signature = _split_signature(data, path)
     elf = ElfFile(data, path)
     modinfo = _parse_modinfo(elf)
-    needs = _parse_versions(elf)
-    exports, undefined, weak = _parse_symbols(elf)
+    needs = tuple(SymbolNeed(n, c) for n, c in _parse_versions_raw(elf))
+    raw_exports, undefined, weak = _parse_symbols_raw(elf)
+    exports = tuple(Export(*e) for e in raw_exports)
     values: dict[str, list[str]] = {}
     for key, value in modinfo:
         values.setdefault(key, []).append(value)
@@ -75,8 +145,8 @@ def _name_from_path(path: str) -> str:
     return base.replace("-", "_")
 
 
-def _split_signature(data: bytes, path: str) -> tuple[bytes, ModuleSignature | None]:
-    if not data.endswith(SIGNATURE_MAGIC):
+def _split_signature(data: bytes | mmap.mmap, path: str) -> tuple[bytes | mmap.mmap, ModuleSignature | None]:
+    if len(data) < len(SIGNATURE_MAGIC) or data[-len(SIGNATURE_MAGIC) :] != SIGNATURE_MAGIC:
         return data, None
     info_end = len(data) - len(SIGNATURE_MAGIC)
     info_start = info_end - SIGNATURE_INFO.size
@@ -86,7 +156,8 @@ def _split_signature(data: bytes, path: str) -> tuple[bytes, ModuleSignature | N
     body_end = info_start - sig_len - signer_len - key_id_len
     if body_end < 0:
         raise KmodError(path, f"module signature claims {sig_len} bytes, more than the file holds")
-    return data[:body_end], ModuleSignature(SIGNATURE_ID_TYPES.get(id_type, f"type {id_type}"), sig_len)
+    # The ELF part is left as it is: section offsets never reach into the trailer.
+    return data, ModuleSignature(SIGNATURE_ID_TYPES.get(id_type, f"type {id_type}"), sig_len)
 
 
 def _parse_modinfo(elf: ElfFile) -> tuple[tuple[str, str], ...]:
@@ -103,46 +174,43 @@ def _parse_modinfo(elf: ElfFile) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _parse_versions(elf: ElfFile) -> tuple[SymbolNeed, ...]:
+def _parse_versions_raw(elf: ElfFile) -> list[tuple[str, int]]:
     """`__versions` holds `struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }`."""
     raw = elf.section_by_name("__versions")
     if raw is not None:
         if len(raw) % 64 != 0:
             # depmod and modprobe ignore a __versions section of any other size; so do we.
-            return ()
-        crc_format = elf.endian + ("Q" if elf.elf_class == 64 else "I")
-        crc_size = 8 if elf.elf_class == 64 else 4
-        needs = []
-        for off in range(0, len(raw), 64):
-            (crc,) = struct.unpack_from(crc_format, raw, off)
-            name_bytes = raw[off + crc_size : off + 64]
-            end = name_bytes.find(b"\0")
-            name = name_bytes[: end if end >= 0 else len(name_bytes)].decode("latin-1")
-            needs.append(SymbolNeed(name, crc & 0xFFFFFFFF))
-        return tuple(needs)
+            return []
+        record = elf.endian + ("Q56s" if elf.elf_class == 64 else "I60s")
+        return [
+            (name.partition(b"\0")[0].decode("latin-1"), crc & 0xFFFFFFFF)
+            for crc, name in struct.iter_unpack(record, raw)
+        ]
     # Linux 6.14+ (CONFIG_EXTENDED_MODVERSIONS): parallel arrays of u32 CRCs and NUL-separated names.
     crcs = elf.section_by_name("__version_ext_crcs")
     names = elf.section_by_name("__version_ext_names")
     if crcs is None or names is None:
-        return ()
+        return []
     crc_values = [c for (c,) in struct.iter_unpack(elf.endian + "I", crcs[: len(crcs) - len(crcs) % 4])]
     name_list = [n.decode("latin-1") for n in names.split(b"\0") if n]
     if len(crc_values) != len(name_list):
         raise KmodError(elf.path, "__version_ext_crcs and __version_ext_names disagree in length")
-    return tuple(SymbolNeed(n, c) for n, c in zip(name_list, crc_values))
+    return list(zip(name_list, crc_values))
 
 
-def _parse_symbols(elf: ElfFile) -> tuple[tuple[Export, ...], tuple[str, ...], tuple[str, ...]]:
+def _parse_symbols_raw(
+    elf: ElfFile,
+) -> tuple[list[tuple[str, int | None, bool, str]], tuple[str, ...], tuple[str, ...]]:
     ksymtab: dict[str, bool] = {}  # export name -> gpl_only, in table order
     crcs: dict[str, int] = {}
     namespaces: dict[str, str] = {}
-    undefined: list[str] = []
-    weak: list[str] = []
-    sections = elf.sections
+    ksymtab_sections = {
+        index: "gpl" in name
+        for name in ("__ksymtab", "__ksymtab_gpl", "__ksymtab_gpl_future", "__ksymtab_unused", "__ksymtab_unused_gpl")
+        if elf.has_section_name(name) and (index := elf.section_index(name)) is not None
+    }
+    undefined, weak = elf.undefined_symbols()
     for sym in elf.symbols(_WANTED_SYMBOLS):
-        if sym.shndx == SHN_UNDEF:
-            (weak if sym.bind == STB_WEAK else undefined).append(sym.name)
-            continue
         if sym.type == STT_SECTION:
             continue
         if sym.name.startswith("__crc_"):
@@ -153,14 +221,9 @@ def _parse_symbols(elf: ElfFile) -> tuple[tuple[Export, ...], tuple[str, ...], t
         elif sym.name.startswith("__kstrtabns_"):
             if sym.shndx < SHN_LORESERVE:
                 namespaces[sym.name[12:]] = elf.read_cstring(sym.shndx, sym.value)
-        elif sym.name.startswith("__ksymtab_") and sym.shndx < len(sections):
-            section = sections[sym.shndx].name
-            if section.startswith("__ksymtab"):
-                ksymtab[sym.name[10:]] = "gpl" in section
-    exports = [
-        Export(name, crcs.get(name), gpl_only, namespaces.get(name, ""))
-        for name, gpl_only in ksymtab.items()
-    ]
+        elif sym.name.startswith("__ksymtab_") and sym.shndx in ksymtab_sections:
+            ksymtab[sym.name[10:]] = ksymtab_sections[sym.shndx]
+    exports = [(name, crcs.get(name), gpl_only, namespaces.get(name, "")) for name, gpl_only in ksymtab.items()]
     # depmod counts every __crc_ symbol as an export, even without a ksymtab entry.
-    exports += [Export(name, crc, False, namespaces.get(name, "")) for name, crc in crcs.items() if name not in ksymtab]
-    return tuple(exports), tuple(undefined), tuple(weak)
+    exports += [(name, crc, False, namespaces.get(name, "")) for name, crc in crcs.items() if name not in ksymtab]
+    return exports, tuple(undefined), tuple(weak)

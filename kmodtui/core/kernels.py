@@ -38,6 +38,11 @@ _CONFIG_KEYS = {key for key, _, _ in _ARCHES} | {
     "CONFIG_CC_VERSION_TEXT",
     "CONFIG_CPU_BIG_ENDIAN",
     "CONFIG_64BIT",
+    "CONFIG_SMP",
+    "CONFIG_PREEMPT",
+    "CONFIG_PREEMPT_BUILD",
+    "CONFIG_PREEMPT_RT",
+    "CONFIG_MODULE_UNLOAD",
 }
 
 _DEBIAN_FLAVOR = re.compile(r"^\d+\.\d+(?:\.\d+)?-\d+(?:\.\d+)*-(?P<flavor>[a-z][\w-]*)$")
@@ -182,7 +187,24 @@ def kernel_from_build_dir(build_dir: str, origin: str = "installed", root: str =
         host_compiler=host_compiler_version(command),
         origin=origin,
         notes=tuple(notes),
+        vermagic_flags=vermagic_flags(config) if config else None,
     )
+
+
+def vermagic_flags(config: dict[str, str]) -> tuple[str, ...]:
+    """The words include/linux/vermagic.h puts after the release, for the options we read."""
+    flags = []
+    if config.get("CONFIG_SMP") == "y":
+        flags.append("SMP")
+    if config.get("CONFIG_PREEMPT_RT") == "y":
+        flags.append("preempt_rt")
+    elif config.get("CONFIG_PREEMPT_BUILD") == "y" or config.get("CONFIG_PREEMPT") == "y":
+        flags.append("preempt")
+    if config.get("CONFIG_MODULE_UNLOAD") == "y":
+        flags.append("mod_unload")
+    if config.get("CONFIG_MODVERSIONS") == "y":
+        flags.append("modversions")
+    return tuple(flags)
 
 
 def _arch_from_release_or_tree(release: str, build_dir: str) -> tuple[str, str]:

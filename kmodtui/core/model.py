@@ -100,7 +100,35 @@ class Kernel:
     host_compiler: str  # first line of `<compiler_command> --version` here, "" when missing
     origin: str  # "installed", "package:<file>", "root:<dir>", "demo"
     notes: tuple[str, ...] = ()
+    # vermagic words after the release that kmodtui can derive from .config (SMP, preempt,
+    # mod_unload, modversions); None when there is no .config
+    vermagic_flags: tuple[str, ...] | None = None
 
     @property
     def compiler_matches(self) -> bool:
         return bool(self.host_compiler) and self.host_compiler == self.compiler
+
+
+# Finding statuses, worst first where one (module, symbol) pair has several.
+STATUS_UNREADABLE = "unreadable"
+STATUS_VERMAGIC = "vermagic_mismatch"
+STATUS_UNKNOWN = "unknown_symbol"
+STATUS_CRC = "crc_mismatch"
+STATUS_NAMESPACE = "namespace_not_imported"
+STATUS_GPL = "gpl_only"
+STATUS_OK = "ok"
+STATUSES = (STATUS_UNREADABLE, STATUS_VERMAGIC, STATUS_UNKNOWN, STATUS_CRC, STATUS_NAMESPACE, STATUS_GPL, STATUS_OK)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One verdict: for a (module, symbol) pair, or for a whole module when symbol is ""."""
+
+    module: str  # the module's path (or a package name for package-level findings)
+    symbol: str
+    status: str
+    crc: int | None  # the CRC the module needs
+    provided_crc: int | None
+    provider: str  # "vmlinux", a module name or path, "" when nothing provides it
+    explanation: str
+    remedies: tuple[str, ...] = ()

@@ -1,0 +1,128 @@
+"""Turn TARGET/--with arguments into module files and parse them, in parallel and with a cache.
+
+The cache is keyed on file identity (device, inode, size, mtime): a module rebuilt in place is
+parsed again, an untouched one is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from kmodtui.core.elf import ModuleSymbols, is_module_path, read_module_symbols
+from kmodtui.core.errors import KmodError
+
+CACHE_FORMAT = 1
+# Below this many modules a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 256
+
+FileIdentity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
+
+
+@dataclass(frozen=True)
+class LoadedModules:
+    modules: list[ModuleSymbols]
+    errors: list[KmodError]
+    identities: dict[str, FileIdentity]
+    parsed: int  # how many were parsed now (the rest came from the cache)
+
+
+def collect_module_files(args: list[str]) -> tuple[list[str], dict[str, FileIdentity], list[KmodError]]:
+    """Files as given, directories walked for *.ko[.gz|.xz|.zst]; sorted within each directory."""
+    files: list[str] = []
+    identities: dict[str, FileIdentity] = {}
+    errors: list[KmodError] = []
+    for arg in args:
+        if os.path.isdir(arg):
+            found: list[str] = []
+            stack = [arg]
+            while stack:
+                top = stack.pop()
+                try:
+                    with os.scandir(top) as it:
+                        for entry in it:
+                            if entry.is_dir(follow_symlinks=False):
+                                stack.append(entry.path)
+                            elif is_module_path(entry.name) and entry.is_file():
+                                st = entry.stat()
+                                identities[entry.path] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                                found.append(entry.path)
+                except OSError as err:
+                    errors.append(KmodError(top, err.strerror or str(err)))
+            files += sorted(found)
+        else:
+            try:
+                st = os.stat(arg)
+            except OSError as err:
+                errors.append(KmodError(arg, err.strerror or str(err)))
+                continue
+            identities[arg] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            files.append(arg)
+    return files, identities, errors
+
+
+def _parse_chunk(paths: list[str]) -> list[tuple]:
+    """Plain tuples cross the process boundary: pickling NamedTuples is ~3x slower."""
+    out: list[tuple] = []
+    for path in paths:
+        try:
+            out.append(tuple(read_module_symbols(path)))
+        except KmodError as err:
+            out.append((path, err.reason))
+    return out
+
+
+def _cache_file(cache_dir: str, files: list[str]) -> str:
+    key = hashlib.sha1("\0".join(files).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return os.path.join(cache_dir, "modules", f"{key}.pickle")
+
+
+def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None) -> LoadedModules:
+    files, identities, errors = collect_module_files(args)
+    cached: dict[str, tuple[FileIdentity, ModuleSymbols]] = {}
+    cache_path = _cache_file(cache_dir, files) if cache_dir else None
+    if cache_path and os.path.exists(cache_path):
+        try:
+            with open(cache_path, "rb") as f:
+                stored = pickle.load(f)
+            if stored.get("format") == CACHE_FORMAT:
+                cached = {path: (identity, ModuleSymbols._make(fields)) for path, (identity, fields) in stored["modules"].items()}
+        except Exception:  # a damaged cache is only a slower run
+            cached = {}
+    results: dict[str, ModuleSymbols] = {}
+    todo: list[str] = []
+    for path in files:
+        hit = cached.get(path)
+        if hit is not None and hit[0] == identities[path]:
+            results[path] = hit[1]
+        else:
+            todo.append(path)
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    if len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
+        chunks = [todo[i::jobs] for i in range(jobs)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            parsed_lists = list(pool.map(_parse_chunk, chunks))
+    else:
+        parsed_lists = [_parse_chunk(todo)]
+    for parsed in parsed_lists:
+        for item in parsed:
+            if len(item) == 2:
+                errors.append(KmodError(item[0], item[1]))
+            else:
+                module = ModuleSymbols._make(item)
+                results[module.path] = module
+    modules = [results[p] for p in files if p in results]
+    if cache_path and todo:
+        try:
+            os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+            tmp = f"{cache_path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump({"format": CACHE_FORMAT,
+                             "modules": {m.path: (identities[m.path], tuple(m)) for m in modules}}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cache_path)
+        except OSError:
+            pass
+    return LoadedModules(modules, errors, identities, len(todo))
