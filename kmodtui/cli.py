@@ -89,6 +89,48 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from kmodtui.core.kernels import find_kernel
+    from kmodtui.core.paths import cache_dir
+    from kmodtui.core.resolve import resolve
+
+    kernel = find_kernel(args.kernel or _default_kernel_release())
+    if not kernel.symvers_path:
+        raise KmodError(kernel.build_dir or kernel.release,
+                        "this kernel tree has no Module.symvers, so its symbol CRCs are unknown")
+    full_listing = (args.json and not args.problems_only) or args.tui
+    result = resolve(args.targets, kernel, args.with_ or [], jobs=args.jobs,
+                     cache_dir=None if args.no_cache else cache_dir(), need_modules=full_listing)
+    if result.symvers is not None and result.symvers.problems:
+        for problem in result.symvers.problems:
+            _error_line(f"{kernel.symvers_path}: {problem} (skipped)")
+    if args.tui:
+        from kmodtui.app import KmodApp
+
+        app = KmodApp(resolve_result=result)
+        app.run(mouse=not args.no_mouse)
+    elif args.json:
+        from kmodtui.core.report import finding_json, resolve_summary
+
+        _print_json({
+            "summary": resolve_summary(result),
+            "findings": [finding_json(f) for f in result.findings(problems_only=args.problems_only)],
+        })
+    elif args.markdown:
+        from kmodtui.core.report import resolve_markdown
+
+        sys.stdout.write(resolve_markdown(result))
+    else:
+        from kmodtui.core.report import resolve_text
+
+        sys.stdout.write(resolve_text(result) + "\n")
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def _default_kernel_release() -> str:
+    return os.uname().release
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmodtui",
@@ -112,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("resolve", help="for every symbol a module needs: who provides it, does the CRC match")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help=".ko files or module directories")
+    p.add_argument("--kernel", "-k", help="kernel release (see `kmodtui kernels`), build dir, or Module.symvers/symvers.gz "
+                   "(default: the running kernel)")
+    p.add_argument("--with", dest="with_", action="append", metavar="FILE_OR_DIR",
+                   help="more modules that provide symbols (other out-of-tree modules)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="every finding as JSON (see README for the schema)")
+    out.add_argument("--markdown", action="store_true", help="a report to paste into a bug tracker")
+    out.add_argument("--tui", action="store_true", help="open the symbol browser on the result")
+    p.add_argument("--problems-only", action="store_true", help="with --json: leave out the ok findings")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="processes for parsing modules (default: all cores)")
+    p.add_argument("--no-cache", action="store_true", help="do not use or write kmodtui's parse cache")
+    p.add_argument("--no-mouse", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_resolve)
     return parser
 
 

@@ -134,3 +134,46 @@ def other_abi_headers_package(installed_release: str) -> str:
     if not others:
         missing("Debian's archive lists no linux-headers package of another ABI (run `apt-get update`)")
     return others[0]
+
+
+def copy_source(name: str, dest: Path, edit: dict[str, str] | None = None) -> Path:
+    """A fresh copy of an example module's source (no build products), optionally edited."""
+    target = dest / name
+    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("*.ko", "*.o", "*.mod*", ".*.cmd", "Module.symvers", "modules.order"))
+    if edit:
+        source = target / f"{name}.c"
+        text = source.read_text()
+        for old, new in edit.items():
+            assert old in text, f"{old!r} not in {source}"
+            text = text.replace(old, new)
+        source.write_text(text)
+    return target
+
+
+def depmod_problems(tree_root: Path, release: str, symvers: str) -> set[tuple[str, str, str]]:
+    """Real depmod's verdict: {(module path, 'unknown_symbol'|'crc_mismatch', symbol)} from its
+    'needs unknown symbol' and 'disagrees about version of symbol' warnings (depmod exits 0)."""
+    depmod = require_tool("depmod")
+    confdir = tree_root / "depmod.d"
+    confdir.mkdir(exist_ok=True)
+    moddir = tree_root / "lib" / "modules" / release
+    for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        if not (moddir / name).exists():
+            (moddir / name).write_text("")
+    result = run([depmod, "-b", str(tree_root), "-C", str(confdir), "-e", "-E", symvers, "-n", release])
+    problems = set()
+    prefix = "depmod: WARNING: "
+    for line in result.stderr.splitlines():
+        if not line.startswith(prefix):
+            continue
+        rest = line[len(prefix):]
+        for marker, status in ((" needs unknown symbol ", "unknown_symbol"),
+                               (" disagrees about version of symbol ", "crc_mismatch")):
+            if marker in rest:
+                path, symbol = rest.split(marker, 1)
+                problems.add((path, status, symbol.strip()))
+    return problems
+
+
+def modpost_errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ERROR: modpost:")]

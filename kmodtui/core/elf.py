@@ -72,24 +72,19 @@ class ModuleSymbols(NamedTuple):
 def read_module_symbols(path: str) -> ModuleSymbols:
     data, _ = _load(path)
     try:
-        data, _sig = _split_signature(data, path)
+        # The signature trailer needs no parsing here: section offsets never reach into it.
         elf = ElfFile(data, path)
-        modinfo = _parse_modinfo(elf)
+        modinfo = elf.section_by_name(".modinfo")
+        if modinfo is None:
+            raise KmodError(path, "no .modinfo section: this ELF object is not a kernel module")
         versions = _parse_versions_raw(elf)
         exports, undefined, weak = _parse_symbols_raw(elf)
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
-    first: dict[str, str] = {}
-    import_ns: list[str] = []
-    for key, value in modinfo:
-        if key == "import_ns":
-            import_ns.append(value)
-        else:
-            first.setdefault(key, value)
-    crc_of: dict[str, int] = {}
-    for name, crc in versions:
-        crc_of.setdefault(name, crc)
+    first = {key: _modinfo_value(modinfo, key) for key in ("name", "vermagic", "license")}
+    import_ns = _modinfo_values(modinfo, "import_ns") if b"import_ns=" in modinfo else []
+    crc_of = dict(reversed(versions))  # the first record of a name wins, as in libkmod
     needs = [(sym, crc_of.get(sym, 0)) for sym in undefined]
     matched = set(undefined)
     matched.update(weak)
@@ -98,6 +93,24 @@ def read_module_symbols(path: str) -> ModuleSymbols:
         path, first.get("name") or _name_from_path(path), first.get("vermagic", "").strip(),
         first.get("license", ""), tuple(import_ns), elf.machine, bool(versions), tuple(needs), tuple(exports),
     )
+
+
+def _modinfo_value(raw: bytes, key: str) -> str:
+    """The first `key=value` of a NUL-separated .modinfo, without splitting the whole section."""
+    needle = key.encode() + b"="
+    pos = raw.find(needle)
+    while pos > 0 and raw[pos - 1] != 0:
+        pos = raw.find(needle, pos + 1)
+    if pos < 0:
+        return ""
+    start = pos + len(needle)
+    end = raw.find(b"\0", start)
+    return raw[start : end if end >= 0 else len(raw)].decode("utf-8", "replace")
+
+
+def _modinfo_values(raw: bytes, key: str) -> list[str]:
+    prefix = key + "="
+    return [item[len(prefix):] for item in raw.decode("utf-8", "replace").split("\0") if item.startswith(prefix)]
 
 
 def parse_module(data: bytes, path: str, compression: str = "none") -> ModuleImage:

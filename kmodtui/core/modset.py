@@ -80,8 +80,10 @@ def _cache_file(cache_dir: str, files: list[str]) -> str:
     return os.path.join(cache_dir, "modules", f"{key}.pickle")
 
 
-def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None) -> LoadedModules:
-    files, identities, errors = collect_module_files(args)
+def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None,
+                 collected: tuple[list[str], dict[str, FileIdentity], list[KmodError]] | None = None) -> LoadedModules:
+    files, identities, errors = collected if collected is not None else collect_module_files(args)
+    errors = list(errors)
     cached: dict[str, tuple[FileIdentity, ModuleSymbols]] = {}
     cache_path = _cache_file(cache_dir, files) if cache_dir else None
     if cache_path and os.path.exists(cache_path):
@@ -102,9 +104,11 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
             todo.append(path)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
+        # The main process takes a share too: with two cores a third process only adds overhead.
         chunks = [todo[i::jobs] for i in range(jobs)]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            parsed_lists = list(pool.map(_parse_chunk, chunks))
+        with ProcessPoolExecutor(max_workers=jobs - 1) as pool:
+            futures = [pool.submit(_parse_chunk, chunk) for chunk in chunks[1:]]
+            parsed_lists = [_parse_chunk(chunks[0])] + [f.result() for f in futures]
     else:
         parsed_lists = [_parse_chunk(todo)]
     for parsed in parsed_lists:

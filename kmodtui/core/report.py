@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmodtui.core.model import Kernel, ModuleImage, crc_hex
+from kmodtui.core.model import Finding, Kernel, ModuleImage, crc_hex
+from kmodtui.core.resolve import ResolveResult
 
 SCHEMA_VERSION = 1
 
@@ -95,3 +96,69 @@ def module_text(module: ModuleImage) -> str:
         extra = (" GPL-only" if e.gpl_only else "") + (f" namespace {e.namespace}" if e.namespace else "")
         lines.append(f"    {_crc_or_none(e.crc) or 'no CRC   '}  {e.name}{extra}")
     return "\n".join(lines)
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "module": finding.module,
+        "symbol": finding.symbol,
+        "status": finding.status,
+        "crc": _crc_or_none(finding.crc),
+        "provided_crc": _crc_or_none(finding.provided_crc),
+        "provider": finding.provider,
+        "explanation": finding.explanation,
+        "remedies": list(finding.remedies),
+    }
+
+
+def resolve_summary(result: ResolveResult) -> dict[str, Any]:
+    kernel = result.kernel
+    return {
+        "kernel": kernel.release if kernel else None,
+        "symvers": kernel.symvers_path if kernel else None,
+        "modules": len(result.modules) if not result.from_cache else None,
+        "problems": result.problem_count,
+        "counts": dict(result.counts),
+        "from_cache": result.from_cache,
+    }
+
+
+def resolve_text(result: ResolveResult) -> str:
+    """depmod-like: one line per problem, then a summary line."""
+    lines = []
+    for f in result.module_problems:
+        lines.append(f"{f.module}: {f.status}: {f.explanation}")
+    for module, symbol, status, crc, provider in result.problem_rows:
+        if provider is None:
+            lines.append(f"{module.path}: {status} {symbol}")
+        else:
+            lines.append(f"{module.path}: {status} {symbol} (needs {crc_hex(crc)}, "
+                         f"{provider[1] if provider[0] != 'vmlinux' else 'vmlinux'} has {crc_hex(provider[2])})")
+    counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
+    release = result.kernel.release if result.kernel else "?"
+    lines.append(f"{'OK' if result.ok else 'PROBLEMS'}: {counts or 'nothing to check'} (kernel {release})")
+    return "\n".join(lines)
+
+
+def resolve_markdown(result: ResolveResult) -> str:
+    """A report to paste into a bug tracker."""
+    summary = resolve_summary(result)
+    lines = [
+        f"## kmodtui resolve: {summary['problems']} problem(s) against {summary['kernel']}",
+        "",
+        "| status | count |",
+        "|---|---|",
+    ]
+    lines += [f"| {status} | {n} |" for status, n in result.counts.items() if n]
+    if result.problems:
+        lines += ["", "| module | symbol | status | needed CRC | provided CRC | provider |", "|---|---|---|---|---|---|"]
+        for f in result.problems:
+            lines.append(f"| `{f.module}` | `{f.symbol or '-'}` | {f.status} | {_crc_or_none(f.crc) or '-'} "
+                         f"| {_crc_or_none(f.provided_crc) or '-'} | {f.provider or '-'} |")
+        lines += ["", "### What the problems mean", ""]
+        seen = set()
+        for f in result.problems:
+            if f.status not in seen:
+                seen.add(f.status)
+                lines.append(f"- **{f.status}** (e.g. `{f.symbol or f.module}`): {f.explanation}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,356 @@
+"""Needs vs provides: for every symbol a module needs, who provides it and whether it will load.
+
+Providers, later ones replacing earlier ones as in depmod: the kernel's Module.symvers (vmlinux
+rows, then in-tree module rows), then --with modules, then the target modules themselves.
+For unknown symbols and CRC disagreements the answer is depmod's (`depmod -e -E`), pair for pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterator
+
+from kmodtui.core.elf import ModuleSymbols
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import (
+    STATUS_CRC,
+    STATUS_GPL,
+    STATUS_NAMESPACE,
+    STATUS_OK,
+    STATUS_UNKNOWN,
+    STATUS_UNREADABLE,
+    STATUS_VERMAGIC,
+    STATUSES,
+    Finding,
+    Kernel,
+    crc_hex,
+)
+from kmodtui.core.modset import collect_module_files, load_modules
+from kmodtui.core.symvers import Symvers, read_symvers
+
+# include/linux/license.h: license_is_gpl_compatible()
+GPL_COMPATIBLE = frozenset({
+    "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL",
+})
+# vermagic words kmodtui can derive from .config; others (arch, RANDSTRUCT...) are not compared.
+KNOWN_VERMAGIC_FLAGS = frozenset({"SMP", "preempt", "preempt_rt", "mod_unload", "modversions"})
+
+KIND_VMLINUX, KIND_KERNEL_MODULE, KIND_MODULE = "vmlinux", "kernel-module", "module"
+
+# Remedy ids (the catalogue lives in remedies.py)
+REMEDY_EXTRA_SYMBOLS = "kbuild-extra-symbols"
+REMEDY_REBUILD = "rebuild-for-kernel"
+REMEDY_IMPORT_NS = "import-namespace"
+REMEDY_INSTALL_HEADERS = "pick-matching-kernel"
+
+# name -> (kind, owner, crc, gpl_only, namespace)
+Provider = tuple[str, str, int, bool, str]
+# A problem as the resolver records it (cheap: a distro tree against another ABI has ~67k):
+# (module, symbol, status, needed crc, provider or None); Findings are built from it on demand.
+ProblemRow = tuple[ModuleSymbols, str, str, int, "Provider | None"]
+
+
+@dataclass
+class ResolveResult:
+    kernel: Kernel | None
+    symvers: Symvers | None
+    modules: list[ModuleSymbols]
+    providers: dict[str, Provider]
+    problem_rows: list[ProblemRow]
+    counts: dict[str, int]
+    module_problems: list[Finding] = field(default_factory=list)  # per-module: vermagic, unreadable
+    from_cache: bool = False  # problems reused from an identical earlier run; modules not loaded
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem_rows and not self.module_problems
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.problem_rows) + len(self.module_problems)
+
+    @cached_property
+    def problems(self) -> list[Finding]:
+        release = self.kernel.release if self.kernel else "the kernel"
+        return self.module_problems + [explain(row, release) for row in self.problem_rows]
+
+    def findings(self, *, problems_only: bool = False) -> Iterator[Finding]:
+        """Every finding, ok ones built lazily (there are ~190k on a distro tree)."""
+        if problems_only:
+            yield from self.problems
+            return
+        release = self.kernel.release if self.kernel else "the kernel"
+        by_pair = {(row[0].path, row[1]): row for row in self.problem_rows}
+        per_module: dict[str, list[Finding]] = {}
+        for finding in self.module_problems:
+            per_module.setdefault(finding.module, []).append(finding)
+        for module in self.modules:
+            yield from per_module.pop(module.path, ())
+            for symbol, crc in module.needs:
+                row = by_pair.get((module.path, symbol))
+                if row is not None:
+                    yield explain(row, release)
+                    continue
+                provider = self.providers[symbol.lstrip(".")]
+                label = _provider_label(provider)
+                yield Finding(module.path, symbol, STATUS_OK, crc, provider[2], label,
+                              f"Provided by {label} with the same CRC.")
+        for findings in per_module.values():
+            yield from findings
+
+
+def explain(row: ProblemRow, release: str) -> Finding:
+    module, symbol, status, crc, provider = row
+    if provider is None:
+        return _unknown(module, symbol, crc, release)
+    return {STATUS_CRC: _crc_mismatch, STATUS_NAMESPACE: _namespace, STATUS_GPL: _gpl_only}[status](
+        module, symbol, crc, provider)
+
+
+def _provider_label(provider: Provider) -> str:
+    kind, owner = provider[0], provider[1]
+    if kind == KIND_VMLINUX:
+        return "vmlinux"
+    if kind == KIND_KERNEL_MODULE:
+        return f"{os.path.basename(owner)} (kernel module, from Module.symvers)"
+    return owner
+
+
+def build_providers(symvers: Symvers | None, modules: list[ModuleSymbols]) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    if symvers is not None:
+        for e in symvers.entries:
+            if e.module == "vmlinux":
+                providers[e.name] = (KIND_VMLINUX, "vmlinux", e.crc, e.gpl_only, e.namespace)
+        for e in symvers.entries:
+            if e.module != "vmlinux" and e.name not in providers:
+                providers[e.name] = (KIND_KERNEL_MODULE, e.module, e.crc, e.gpl_only, e.namespace)
+    for module in modules:
+        for name, crc, gpl_only, namespace in module.exports:
+            providers[name] = (KIND_MODULE, module.path, crc or 0, gpl_only, namespace)
+    return providers
+
+
+def resolve_modules(
+    targets: list[ModuleSymbols],
+    providers: dict[str, Provider],
+    kernel: Kernel | None,
+) -> tuple[list[ProblemRow], dict[str, int], list[Finding]]:
+    rows: list[ProblemRow] = []
+    module_problems: list[Finding] = []
+    counts = dict.fromkeys(STATUSES, 0)
+    get = providers.get
+    ok = 0
+    for module in targets:
+        vermagic_problem = _vermagic_finding(module, kernel)
+        if vermagic_problem is not None:
+            module_problems.append(vermagic_problem)
+            counts[STATUS_VERMAGIC] += 1
+        import_ns = module.import_ns
+        gpl_module = module.license in GPL_COMPATIBLE
+        for symbol, crc in module.needs:
+            provider = get(symbol) if symbol[:1] != "." else get(symbol.lstrip("."))
+            if provider is None:
+                rows.append((module, symbol, STATUS_UNKNOWN, crc, None))
+            elif provider[2] != crc:
+                rows.append((module, symbol, STATUS_CRC, crc, provider))
+            elif provider[4] and provider[4] not in import_ns:
+                rows.append((module, symbol, STATUS_NAMESPACE, crc, provider))
+            elif provider[3] and not gpl_module:
+                rows.append((module, symbol, STATUS_GPL, crc, provider))
+            else:
+                ok += 1
+    counts[STATUS_OK] = ok
+    for row in rows:
+        counts[row[2]] += 1
+    return rows, counts, module_problems
+
+
+def _unknown(module: ModuleSymbols, symbol: str, crc: int, release: str) -> Finding:
+    return Finding(
+        module.path, symbol, STATUS_UNKNOWN, crc, None, "",
+        f"Nothing provides {symbol}: not {release}'s Module.symvers and none of the modules given. "
+        f"Loading would fail with 'Unknown symbol {symbol} (err -2)'. If another out-of-tree module "
+        "exports it, pass it with --with, and build with KBUILD_EXTRA_SYMBOLS pointing at that "
+        "module's Module.symvers.",
+        (REMEDY_EXTRA_SYMBOLS,),
+    )
+
+
+def _crc_mismatch(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
+    label = _provider_label(provider)
+    if not module.has_versions:
+        story = (
+            f"{module.name} has no __versions section (built without MODVERSIONS), so it records no "
+            f"CRC for {symbol} while {label} exports it with CRC {crc_hex(provider[2])}. depmod reports "
+            "this as a disagreement; the 6.x loader would only warn and taint the kernel."
+        )
+    elif provider[2] == 0:
+        story = (
+            f"{module.name} was built expecting {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
+            "without a CRC (a kernel built without MODVERSIONS?). Build against the same kernel tree."
+        )
+    else:
+        story = (
+            f"{module.name} was built against a {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
+            f"with CRC {crc_hex(provider[2])}. A CRC is a checksum of the symbol's C prototype and the "
+            "types it uses; different CRCs mean the interface changed, usually because the module was "
+            f"built against another kernel's headers. The loader refuses it ('disagrees about version "
+            f"of symbol {symbol}'). Rebuild the module against this kernel's build tree."
+        )
+    return Finding(module.path, symbol, STATUS_CRC, crc, provider[2], label, story,
+                   (REMEDY_REBUILD, REMEDY_INSTALL_HEADERS))
+
+
+def _namespace(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
+    namespace = provider[4]
+    return Finding(
+        module.path, symbol, STATUS_NAMESPACE, crc, provider[2], _provider_label(provider),
+        f"{symbol} is exported in symbol namespace {namespace}, which {module.name} does not import. "
+        f"The loader refuses it ('module {module.name} uses symbol {symbol} from namespace {namespace}, "
+        f"but does not import it'). Add MODULE_IMPORT_NS({namespace}); to the module's source.",
+        (REMEDY_IMPORT_NS,),
+    )
+
+
+def _gpl_only(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
+    return Finding(
+        module.path, symbol, STATUS_GPL, crc, provider[2], _provider_label(provider),
+        f"{symbol} is exported GPL-only (EXPORT_SYMBOL_GPL) and {module.name}'s license "
+        f"'{module.license or 'none'}' is not GPL-compatible, so the loader refuses to link it. "
+        "Only the module's authors can change that (license, or not using the symbol).",
+    )
+
+
+def _vermagic_finding(module: ModuleSymbols, kernel: Kernel | None) -> Finding | None:
+    if kernel is None:
+        return None
+    reasons = []
+    if kernel.arch and module.machine != kernel.arch and not (module.machine == "i686" and kernel.arch == "i686"):
+        reasons.append(f"it is built for {module.machine}, the kernel is {kernel.arch}")
+    words = module.vermagic.split()
+    module_release = words[0] if words else ""
+    if kernel.vermagic_flags is not None and words:
+        ours = {w for w in words[1:] if w in KNOWN_VERMAGIC_FLAGS}
+        theirs = set(kernel.vermagic_flags)
+        if ours != theirs:
+            reasons.append(f"its vermagic flags '{' '.join(sorted(ours))}' differ from the kernel's "
+                           f"'{' '.join(sorted(theirs))}'")
+    # With MODVERSIONS the loader skips the release part of vermagic (CRCs decide instead);
+    # a bare symvers file (modversions None) does not say which release it belongs to.
+    if (module_release and kernel.modversions is not None and module_release != kernel.release
+            and not (module.has_versions and kernel.modversions)):
+        reasons.append(f"it was built for {module_release}, not {kernel.release}, and without "
+                       "MODVERSIONS the release must match")
+    if not reasons:
+        return None
+    return Finding(
+        module.path, "", STATUS_VERMAGIC, None, None, "",
+        f"{module.name} will not load into {kernel.release}: " + "; ".join(reasons) + ". The loader "
+        "prints 'version magic ... should be ...'. Rebuild it against this kernel's build tree.",
+        (REMEDY_REBUILD,),
+    )
+
+
+RESULT_CACHE_FORMAT = 1
+
+
+def resolve(
+    targets: list[str],
+    kernel: Kernel | None,
+    with_: list[str] = (),  # type: ignore[assignment]
+    *,
+    jobs: int = 0,
+    cache_dir: str | None = None,
+    need_modules: bool = False,
+) -> ResolveResult:
+    """Resolve module files/directories against a kernel (its symvers) and extra providers.
+
+    With a cache dir, a run whose inputs all have the same file identity (device, inode, size,
+    mtime) as a previous one reuses its problems without reading any module; `need_modules`
+    (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
+    """
+    collected = collect_module_files(list(targets))
+    collected_with = collect_module_files(list(with_)) if with_ else ([], {}, [])
+    result_path = None
+    if cache_dir:
+        result_path = _result_cache_path(cache_dir, kernel, collected, collected_with)
+        if not need_modules:
+            cached = _load_result(result_path, kernel)
+            if cached is not None:
+                return cached
+    symvers = None
+    if kernel is not None and kernel.symvers_path:
+        symvers = read_symvers(kernel.symvers_path)
+    loaded = load_modules(list(targets), jobs=jobs, cache_dir=cache_dir, collected=collected)
+    extra = load_modules(list(with_), jobs=jobs, cache_dir=cache_dir, collected=collected_with) if with_ else None
+    provider_modules = (extra.modules if extra else []) + loaded.modules
+    providers = build_providers(symvers, provider_modules)
+    rows, counts, module_problems = resolve_modules(loaded.modules, providers, kernel)
+    for err in loaded.errors + (extra.errors if extra else []):
+        module_problems.append(Finding(err.path, "", STATUS_UNREADABLE, None, None, "",
+                                       f"Could not read this module: {err.reason}. The others were still checked."))
+        counts[STATUS_UNREADABLE] += 1
+    result = ResolveResult(kernel, symvers, loaded.modules, providers, rows, counts, module_problems)
+    if result_path:
+        _store_result(result_path, result)
+    return result
+
+
+def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: tuple) -> str:
+    digest = hashlib.sha1()
+    digest.update(repr((RESULT_CACHE_FORMAT, kernel)).encode())
+    if kernel is not None and kernel.symvers_path:
+        try:
+            st = os.stat(kernel.symvers_path)
+            digest.update(repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)).encode())
+        except OSError:
+            pass
+    for files, identities, errors in collections:
+        digest.update(repr([(f, identities[f]) for f in files]).encode("utf-8", "surrogateescape"))
+        digest.update(repr([str(e) for e in errors]).encode("utf-8", "surrogateescape"))
+    return os.path.join(cache_dir, "results", digest.hexdigest() + ".pickle")
+
+
+def _load_result(path: str, kernel: Kernel | None) -> ResolveResult | None:
+    try:
+        with open(path, "rb") as f:
+            stored = pickle.load(f)
+        if stored.get("format") != RESULT_CACHE_FORMAT:
+            return None
+        stubs = {p: ModuleSymbols._make(t) for p, t in stored["modules"].items()}
+        rows = [(stubs[m], sym, status, crc, provider) for m, sym, status, crc, provider in stored["rows"]]
+        module_problems = [Finding(*f) for f in stored["module_problems"]]
+    except Exception:  # a missing or damaged cache is only a slower run
+        return None
+    return ResolveResult(kernel, None, [], {}, rows, stored["counts"], module_problems, from_cache=True)
+
+
+def _store_result(path: str, result: ResolveResult) -> None:
+    # Only what the problems need: a stub of each module involved, without its symbol lists.
+    stubs = {row[0].path: tuple(row[0]._replace(needs=(), exports=())) for row in result.problem_rows}
+    stored = {
+        "format": RESULT_CACHE_FORMAT,
+        "counts": result.counts,
+        "modules": stubs,
+        "rows": [(m.path, sym, status, crc, provider) for m, sym, status, crc, provider in result.problem_rows],
+        "module_problems": [tuple(getattr(f, name) for name in Finding.__slots__) for f in result.module_problems],
+    }
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(stored, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def require_kernel_symvers(kernel: Kernel) -> None:
+    if not kernel.symvers_path:
+        raise KmodError(kernel.build_dir or kernel.release,
+                        "this kernel tree has no Module.symvers, so its symbol CRCs are unknown")

@@ -1,0 +1,194 @@
+"""`kmodtui resolve` gives depmod's answer for unknown symbols and CRC disagreements, and modpost's
+for namespaces and GPL-only symbols, on the same real modules."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kmodtui.core.model import Kernel
+from kmodtui.core.resolve import resolve
+from kmodtui.core.symvers import read_symvers
+from tests.realtools import (
+    BuiltModules,
+    copy_source,
+    depmod_problems,
+    kbuild,
+    modpost_errors,
+    require_tool,
+    run_ok,
+)
+
+RELEASE = "6.1.0-99-kmodtui"  # the scratch tree's name; depmod does not care
+
+
+def kmodtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True)
+
+
+def scratch_tree(root: Path, *modules: Path) -> Path:
+    extra = root / "lib" / "modules" / RELEASE / "extra"
+    extra.mkdir(parents=True)
+    for module in modules:
+        shutil.copy(module, extra / module.name)
+    return extra.parent
+
+
+def our_problems(kernel: Kernel, tree: Path) -> set[tuple[str, str, str]]:
+    result = resolve([str(tree)], kernel)
+    return {(f.module, f.status, f.symbol) for f in result.problems if f.status in ("unknown_symbol", "crc_mismatch")}
+
+
+@pytest.fixture(scope="module")
+def altered_provider(built: BuiltModules, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The provider with provider_fn's prototype changed: genksyms gives it another CRC."""
+    source = copy_source("provider", tmp_path_factory.mktemp("altered"),
+                         {"int provider_fn(int x)": "long provider_fn(long x)"})
+    result = kbuild(built.build_dir, source)
+    assert result.returncode == 0, result.stderr
+    return source / "provider.ko"
+
+
+def test_clean_set_has_no_problems_for_depmod_or_us(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    tree = scratch_tree(tmp_path, built.provider_ko, built.consumer_ko)
+    assert depmod_problems(tmp_path, RELEASE, installed_kernel.symvers_path) == set()
+    result = resolve([str(tree)], installed_kernel)
+    assert result.ok and result.counts["ok"] == sum(len(m.needs) for m in result.modules)
+
+
+def test_provider_missing_gives_depmods_unknown_symbols(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    tree = scratch_tree(tmp_path, built.consumer_ko)
+    expected = depmod_problems(tmp_path, RELEASE, installed_kernel.symvers_path)
+    assert {p[2] for p in expected} == {"provider_fn", "provider_gpl_fn", "provider_ns_fn"}
+    assert our_problems(installed_kernel, tree) == expected
+
+
+def test_altered_crc_gives_depmods_disagreement(built: BuiltModules, installed_kernel: Kernel, altered_provider: Path, tmp_path: Path) -> None:
+    tree = scratch_tree(tmp_path, altered_provider, built.consumer_ko)
+    expected = depmod_problems(tmp_path, RELEASE, installed_kernel.symvers_path)
+    assert {(p[1], p[2]) for p in expected} == {("crc_mismatch", "provider_fn")}
+    assert our_problems(installed_kernel, tree) == expected
+    finding = next(f for f in resolve([str(tree)], installed_kernel).problems if f.symbol == "provider_fn")
+    assert finding.crc == next(e.crc for e in read_symvers(built.provider_symvers).entries if e.name == "provider_fn")
+    assert finding.provided_crc != finding.crc and "provider.ko" in finding.provider
+
+
+def test_module_without_versions_matches_depmod(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    """objcopy renames __versions away (as if built without MODVERSIONS): depmod then
+    'disagrees' on every versioned symbol, and so do we, saying the loader would only warn."""
+    stripped = tmp_path / "consumer.ko"
+    run_ok([require_tool("objcopy"), "--rename-section", "__versions=__no_versions", str(built.consumer_ko), str(stripped)])
+    root = tmp_path / "root"
+    tree = scratch_tree(root, built.provider_ko, stripped)
+    expected = depmod_problems(root, RELEASE, installed_kernel.symvers_path)
+    assert expected and {p[1] for p in expected} == {"crc_mismatch"}
+    assert our_problems(installed_kernel, tree) == expected
+    finding = next(iter(resolve([str(tree)], installed_kernel).problems))
+    assert "only warn" in finding.explanation
+
+
+def test_modules_against_another_abis_symvers(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    """Our modules checked against a symvers with altered vmlinux CRCs (awk rewrites them)."""
+    symvers = tmp_path / "Module.symvers"
+    with open(symvers, "w") as out:
+        subprocess.run(["awk", "-F\t", "-v", "OFS=\t",
+                        '$2 == "_printk" || $2 == "kfree" {$1 = "0x12345678"} {print}',
+                        installed_kernel.symvers_path], stdout=out, check=True)
+    root = tmp_path / "root"
+    tree = scratch_tree(root, built.provider_ko, built.consumer_ko)
+    expected = depmod_problems(root, RELEASE, str(symvers))
+    assert {p[2] for p in expected} == {"_printk", "kfree"}
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", str(tree), "--kernel", str(symvers), "--json",
+                             "--problems-only"], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    ours = {(f["module"], f["status"], f["symbol"]) for f in json.loads(result.stdout)["findings"]}
+    assert ours == expected
+
+
+def modpost_pairs(errors: list[str]) -> set[tuple[str, str]]:
+    pairs = set()
+    for line in errors:
+        if m := re.search(r"uses symbol (\S+) from namespace (\S+), but does not import it", line):
+            pairs.add(("namespace_not_imported", m.group(1)))
+        elif m := re.search(r"uses GPL-only symbol '(\S+)'", line):
+            pairs.add(("gpl_only", m.group(1)))
+    return pairs
+
+
+@pytest.mark.parametrize("case,edit,loosen", [
+    ("namespace", {"MODULE_IMPORT_NS(KMODTUI_NS);": ""}, lambda row: row[:4] + [""]),
+    ("gpl", {'MODULE_LICENSE("GPL")': 'MODULE_LICENSE("Proprietary")'},
+     lambda row: row[:3] + ["EXPORT_SYMBOL"] + row[4:]),
+])
+def test_namespace_and_gpl_only_agree_with_modpost(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path,
+                                                   case: str, edit: dict[str, str], loosen) -> None:
+    """modpost refuses the broken consumer against the real provider (its ERROR lines are the
+    referee); built against a provider symvers without the namespace/GPL marks, the same .ko
+    exists, and resolve against the real provider.ko must name exactly modpost's pairs."""
+    source = copy_source("consumer", tmp_path, edit)
+    refused = kbuild(built.build_dir, source, f"KBUILD_EXTRA_SYMBOLS={built.provider_symvers}")
+    assert refused.returncode != 0
+    expected = modpost_pairs(modpost_errors(refused.stdout + refused.stderr))
+    assert expected
+    loose = tmp_path / "loose.symvers"
+    rows = [line.split("\t") for line in built.provider_symvers.read_text().splitlines()]
+    loose.write_text("".join("\t".join(loosen(row)) + "\n" for row in rows))
+    shutil.rmtree(source)
+    source = copy_source("consumer", tmp_path, edit)
+    accepted = kbuild(built.build_dir, source, f"KBUILD_EXTRA_SYMBOLS={loose}")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    result = resolve([str(source / "consumer.ko")], installed_kernel, [str(built.provider_ko)])
+    assert {(f.status, f.symbol) for f in result.problems} == expected
+
+
+def test_vermagic_of_another_release_without_modversions(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    result = resolve([str(built.provider_ko)], installed_kernel)
+    assert result.ok
+    from dataclasses import replace
+    no_modversions = replace(installed_kernel, release="6.1.0-1-other", modversions=False,
+                             vermagic_flags=("SMP", "preempt", "mod_unload"))
+    findings = resolve([str(built.provider_ko)], no_modversions).problems
+    assert [f.status for f in findings] == ["vermagic_mismatch"]
+    assert "6.1.0-1-other" in findings[0].explanation
+
+
+def test_unreadable_module_is_a_finding_and_the_rest_still_resolve(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ko"
+    bad.write_bytes(built.consumer_ko.read_bytes()[:500])
+    result = kmodtui("resolve", str(bad), str(built.provider_ko), "--kernel", installed_kernel.release, "--json")
+    assert result.returncode == 1
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["status"] for f in findings if f["module"] == str(bad)] == ["unreadable"]
+    assert any(f["module"] == str(built.provider_ko) and f["status"] == "ok" for f in findings)
+
+
+def test_not_a_symvers_file_is_exit_2_one_line(built: BuiltModules, tmp_path: Path) -> None:
+    junk = tmp_path / "Module.symvers"
+    junk.write_text("hello\nworld\n")
+    result = kmodtui("resolve", str(built.consumer_ko), "--kernel", str(junk))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"kmodtui: {junk}: not a Module.symvers file: no line has the form 'crc<TAB>symbol<TAB>module'"
+
+
+def test_warm_run_reuses_the_result_and_sees_a_rebuilt_module(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    tree = scratch_tree(tmp_path, built.consumer_ko)
+    cache = str(tmp_path / "cache")
+    cold = resolve([str(tree)], installed_kernel, cache_dir=cache)
+    warm = resolve([str(tree)], installed_kernel, cache_dir=cache)
+    assert warm.from_cache and not cold.from_cache
+    assert [(f.module, f.symbol, f.status) for f in warm.problems] == [(f.module, f.symbol, f.status) for f in cold.problems]
+    shutil.copy(built.provider_ko, tree / "extra" / "provider.ko")  # the fix lands: a new file in the tree
+    fixed = resolve([str(tree)], installed_kernel, cache_dir=cache)
+    assert not fixed.from_cache and fixed.ok
+
+
+def test_markdown_report_names_each_problem(built: BuiltModules, installed_kernel: Kernel) -> None:
+    result = kmodtui("resolve", str(built.consumer_ko), "--kernel", installed_kernel.release, "--markdown")
+    assert result.returncode == 1
+    assert "| `provider_fn` | unknown_symbol |" in result.stdout.replace(f"`{built.consumer_ko}` | ", "")
