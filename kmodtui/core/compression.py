@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
-import lzma
 import os
 import zlib
-
-import zstandard
 
 from kmodtui.core.errors import KmodError
 
@@ -38,6 +34,10 @@ def read_maybe_compressed(path: str | os.PathLike[str], limit: int = MAX_DECOMPR
     kind = compression_of(raw[:6])
     if kind == "none":
         return raw, kind
+    import lzma  # imported here: most modules are not compressed, and start-up time matters
+
+    import zstandard
+
     try:
         if kind == "gzip":
             d = zlib.decompressobj(wbits=31)
@@ -51,7 +51,7 @@ def read_maybe_compressed(path: str | os.PathLike[str], limit: int = MAX_DECOMPR
                 raise KmodError(path, "truncated xz data")
         else:
             out = _zstd_capped(path, raw, limit)
-    except (zlib.error, lzma.LZMAError, zstandard.ZstdError, EOFError, gzip.BadGzipFile) as err:
+    except (zlib.error, lzma.LZMAError, zstandard.ZstdError, EOFError) as err:
         raise KmodError(path, f"corrupt {kind} data: {err}") from None
     if len(out) > limit:
         raise KmodError(path, f"decompresses to more than {limit} bytes; refusing")
@@ -59,6 +59,8 @@ def read_maybe_compressed(path: str | os.PathLike[str], limit: int = MAX_DECOMPR
 
 
 def _zstd_capped(path: str | os.PathLike[str], raw: bytes, limit: int) -> bytes:
+    import zstandard
+
     # zstandard's decompressobj has no output cap, so feed it small input chunks: one 1 KiB
     # chunk of RLE blocks expands to at most a few tens of MiB before we can check the size.
     d = zstandard.ZstdDecompressor().decompressobj()

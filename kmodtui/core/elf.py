@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mmap
+from array import array
 import os
 import struct
 from typing import NamedTuple
@@ -67,6 +68,31 @@ class ModuleSymbols(NamedTuple):
     # record (0 when none), then every __versions record not matched that way (module_layout).
     needs: tuple[tuple[str, int], ...]
     exports: tuple[tuple[str, int | None, bool, str], ...]  # name, crc, gpl_only, namespace
+
+
+def pack_module_symbols(m: ModuleSymbols) -> tuple:
+    """A pickle-friendly form: symbol names joined into one string and CRCs into one array, so
+    4,000 modules cross a process boundary or go to the cache as a few large objects."""
+    need_names = "\n".join(n for n, _ in m.needs)
+    need_crcs = array("I", [c for _, c in m.needs]).tobytes()
+    export_names = "\n".join(e[0] for e in m.exports)
+    export_crcs = array("q", [-1 if e[1] is None else e[1] for e in m.exports]).tobytes()
+    export_flags = "\n".join(("G" if e[2] else "-") + e[3] for e in m.exports)
+    return (m.path, m.name, m.vermagic, m.license, m.import_ns, m.machine, m.has_versions,
+            len(m.needs), need_names, need_crcs, len(m.exports), export_names, export_crcs, export_flags)
+
+
+def unpack_module_symbols(t: tuple) -> ModuleSymbols:
+    (path, name, vermagic, license, import_ns, machine, has_versions,
+     n_needs, need_names, need_crcs, n_exports, export_names, export_crcs, export_flags) = t
+    needs = tuple(zip(need_names.split("\n"), array("I", need_crcs))) if n_needs else ()
+    exports: tuple = ()
+    if n_exports:
+        exports = tuple(
+            (n, None if c < 0 else c, f[0] == "G", f[1:])
+            for n, c, f in zip(export_names.split("\n"), array("q", export_crcs), export_flags.split("\n"))
+        )
+    return ModuleSymbols(path, name, vermagic, license, import_ns, machine, has_versions, needs, exports)
 
 
 def read_module_symbols(path: str) -> ModuleSymbols:

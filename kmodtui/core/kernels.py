@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 
-from kmodtui.core.archive import extract_package
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 
@@ -309,6 +308,8 @@ def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
     dest = os.path.join(cache_dir, "kernels", f"{base}-{digest}")
     done_marker = os.path.join(dest, ".kmodtui-unpacked")
     if not os.path.exists(done_marker):
+        from kmodtui.core.archive import extract_package
+
         shutil.rmtree(dest, ignore_errors=True)
         extract_package(package, dest)
         with open(done_marker, "w") as f:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from kmodtui.core.elf import ModuleSymbols, is_module_path, read_module_symbols
+from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
 from kmodtui.core.errors import KmodError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 # Below this many modules a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 256
 
@@ -65,11 +64,11 @@ def collect_module_files(args: list[str]) -> tuple[list[str], dict[str, FileIden
 
 
 def _parse_chunk(paths: list[str]) -> list[tuple]:
-    """Plain tuples cross the process boundary: pickling NamedTuples is ~3x slower."""
+    """Packed tuples cross the process boundary: pickling 190k small tuples is what costs."""
     out: list[tuple] = []
     for path in paths:
         try:
-            out.append(tuple(read_module_symbols(path)))
+            out.append(pack_module_symbols(read_module_symbols(path)))
         except KmodError as err:
             out.append((path, err.reason))
     return out
@@ -91,33 +90,38 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
             with open(cache_path, "rb") as f:
                 stored = pickle.load(f)
             if stored.get("format") == CACHE_FORMAT:
-                cached = {path: (identity, ModuleSymbols._make(fields)) for path, (identity, fields) in stored["modules"].items()}
+                cached = stored["modules"]
         except Exception:  # a damaged cache is only a slower run
             cached = {}
     results: dict[str, ModuleSymbols] = {}
+    packed: dict[str, tuple] = {}
     todo: list[str] = []
     for path in files:
         hit = cached.get(path)
         if hit is not None and hit[0] == identities[path]:
-            results[path] = hit[1]
+            results[path] = unpack_module_symbols(hit[1])
+            packed[path] = hit[1]
         else:
             todo.append(path)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
         # The main process takes a share too: with two cores a third process only adds overhead.
+        from concurrent.futures import ProcessPoolExecutor  # ~15 ms to import; only for big sets
+
         chunks = [todo[i::jobs] for i in range(jobs)]
         with ProcessPoolExecutor(max_workers=jobs - 1) as pool:
             futures = [pool.submit(_parse_chunk, chunk) for chunk in chunks[1:]]
             parsed_lists = [_parse_chunk(chunks[0])] + [f.result() for f in futures]
     else:
-        parsed_lists = [_parse_chunk(todo)]
+        parsed_lists = [_parse_chunk(todo)] if todo else []
     for parsed in parsed_lists:
         for item in parsed:
             if len(item) == 2:
                 errors.append(KmodError(item[0], item[1]))
             else:
-                module = ModuleSymbols._make(item)
+                module = unpack_module_symbols(item)
                 results[module.path] = module
+                packed[module.path] = item
     modules = [results[p] for p in files if p in results]
     if cache_path and todo:
         try:
@@ -125,7 +129,7 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
             tmp = f"{cache_path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 pickle.dump({"format": CACHE_FORMAT,
-                             "modules": {m.path: (identities[m.path], tuple(m)) for m in modules}}, f, protocol=pickle.HIGHEST_PROTOCOL)
+                             "modules": {p: (identities[p], packed[p]) for p in packed}}, f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, cache_path)
         except OSError:
             pass

@@ -12,8 +12,9 @@ import os
 import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator
+from typing import Callable, Iterator
 
+from kmodtui import __version__
 from kmodtui.core.elf import ModuleSymbols
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import (
@@ -60,18 +61,39 @@ class ResolveResult:
     symvers: Symvers | None
     modules: list[ModuleSymbols]
     providers: dict[str, Provider]
-    problem_rows: list[ProblemRow]
+    rows_or_loader: list[ProblemRow] | Callable[[], list[ProblemRow]]
     counts: dict[str, int]
     module_problems: list[Finding] = field(default_factory=list)  # per-module: vermagic, unreadable
+    module_count: int = 0
     from_cache: bool = False  # problems reused from an identical earlier run; modules not loaded
+    cache_path: str | None = None
+
+    @cached_property
+    def problem_rows(self) -> list[ProblemRow]:
+        rows = self.rows_or_loader
+        return rows if isinstance(rows, list) else rows()
+
+    def cached_report(self, kind: str) -> str | None:
+        """A report rendered by an earlier run on identical inputs (e.g. 67k lines of text)."""
+        if not (self.from_cache and self.cache_path):
+            return None
+        try:
+            with open(f"{self.cache_path}.{kind}", encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def store_report(self, kind: str, text: str) -> None:
+        if self.cache_path:
+            _write_atomically(f"{self.cache_path}.{kind}", text.encode("utf-8"))
 
     @property
     def ok(self) -> bool:
-        return not self.problem_rows and not self.module_problems
+        return self.problem_count == 0
 
     @property
     def problem_count(self) -> int:
-        return len(self.problem_rows) + len(self.module_problems)
+        return sum(n for status, n in self.counts.items() if status != STATUS_OK)
 
     @cached_property
     def problems(self) -> list[Finding]:
@@ -143,16 +165,32 @@ def resolve_modules(
     rows: list[ProblemRow] = []
     module_problems: list[Finding] = []
     counts = dict.fromkeys(STATUSES, 0)
+    # (symbol, crc) pairs that are fine for any module, and for GPL-compatible ones: a set
+    # difference per module (in C) leaves only the few needs worth a closer look.
+    fine_for_all = set()
+    fine_for_gpl = set()
+    for name, provider in providers.items():
+        if not provider[4]:
+            (fine_for_gpl if provider[3] else fine_for_all).add((name, provider[2]))
+    fine_for_gpl |= fine_for_all
     get = providers.get
-    ok = 0
+    total = 0
     for module in targets:
         vermagic_problem = _vermagic_finding(module, kernel)
         if vermagic_problem is not None:
             module_problems.append(vermagic_problem)
             counts[STATUS_VERMAGIC] += 1
-        import_ns = module.import_ns
+        needs = module.needs
+        total += len(needs)
         gpl_module = module.license in GPL_COMPATIBLE
-        for symbol, crc in module.needs:
+        doubtful = set(needs).difference(fine_for_gpl if gpl_module else fine_for_all)
+        if not doubtful:
+            continue
+        import_ns = module.import_ns
+        for need in needs:
+            if need not in doubtful:
+                continue
+            symbol, crc = need
             provider = get(symbol) if symbol[:1] != "." else get(symbol.lstrip("."))
             if provider is None:
                 rows.append((module, symbol, STATUS_UNKNOWN, crc, None))
@@ -162,11 +200,9 @@ def resolve_modules(
                 rows.append((module, symbol, STATUS_NAMESPACE, crc, provider))
             elif provider[3] and not gpl_module:
                 rows.append((module, symbol, STATUS_GPL, crc, provider))
-            else:
-                ok += 1
-    counts[STATUS_OK] = ok
     for row in rows:
         counts[row[2]] += 1
+    counts[STATUS_OK] = total - len(rows)
     return rows, counts, module_problems
 
 
@@ -256,7 +292,7 @@ def _vermagic_finding(module: ModuleSymbols, kernel: Kernel | None) -> Finding |
     )
 
 
-RESULT_CACHE_FORMAT = 1
+RESULT_CACHE_FORMAT = 2
 
 
 def resolve(
@@ -295,7 +331,8 @@ def resolve(
         module_problems.append(Finding(err.path, "", STATUS_UNREADABLE, None, None, "",
                                        f"Could not read this module: {err.reason}. The others were still checked."))
         counts[STATUS_UNREADABLE] += 1
-    result = ResolveResult(kernel, symvers, loaded.modules, providers, rows, counts, module_problems)
+    result = ResolveResult(kernel, symvers, loaded.modules, providers, rows, counts, module_problems,
+                           module_count=len(loaded.modules), cache_path=result_path)
     if result_path:
         _store_result(result_path, result)
     return result
@@ -303,7 +340,7 @@ def resolve(
 
 def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: tuple) -> str:
     digest = hashlib.sha1()
-    digest.update(repr((RESULT_CACHE_FORMAT, kernel)).encode())
+    digest.update(repr((RESULT_CACHE_FORMAT, __version__, kernel)).encode())
     if kernel is not None and kernel.symvers_path:
         try:
             st = os.stat(kernel.symvers_path)
@@ -313,41 +350,59 @@ def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: tupl
     for files, identities, errors in collections:
         digest.update(repr([(f, identities[f]) for f in files]).encode("utf-8", "surrogateescape"))
         digest.update(repr([str(e) for e in errors]).encode("utf-8", "surrogateescape"))
-    return os.path.join(cache_dir, "results", digest.hexdigest() + ".pickle")
+    return os.path.join(cache_dir, "results", digest.hexdigest())
 
 
 def _load_result(path: str, kernel: Kernel | None) -> ResolveResult | None:
     try:
-        with open(path, "rb") as f:
+        with open(path + ".summary", "rb") as f:
             stored = pickle.load(f)
-        if stored.get("format") != RESULT_CACHE_FORMAT:
+        if stored.get("format") != RESULT_CACHE_FORMAT or not os.path.exists(path + ".rows"):
             return None
-        stubs = {p: ModuleSymbols._make(t) for p, t in stored["modules"].items()}
-        rows = [(stubs[m], sym, status, crc, provider) for m, sym, status, crc, provider in stored["rows"]]
         module_problems = [Finding(*f) for f in stored["module_problems"]]
     except Exception:  # a missing or damaged cache is only a slower run
         return None
-    return ResolveResult(kernel, None, [], {}, rows, stored["counts"], module_problems, from_cache=True)
+
+    def load_rows() -> list[ProblemRow]:
+        with open(path + ".rows", "rb") as f:
+            rows_stored = pickle.load(f)
+        stubs = {p: ModuleSymbols._make(t) for p, t in rows_stored["modules"].items()}
+        return [(stubs[m], sym, status, crc, provider) for m, sym, status, crc, provider in rows_stored["rows"]]
+
+    return ResolveResult(kernel, None, [], {}, load_rows, stored["counts"], module_problems,
+                         module_count=stored["module_count"], from_cache=True, cache_path=path)
 
 
 def _store_result(path: str, result: ResolveResult) -> None:
     # Only what the problems need: a stub of each module involved, without its symbol lists.
-    stubs = {row[0].path: tuple(row[0]._replace(needs=(), exports=())) for row in result.problem_rows}
-    stored = {
-        "format": RESULT_CACHE_FORMAT,
-        "counts": result.counts,
+    # Rows are kept apart from the summary: a warm run that prints a cached report never loads them.
+    stubs: dict[str, tuple] = {}
+    for row in result.problem_rows:
+        if row[0].path not in stubs:
+            stubs[row[0].path] = tuple(row[0]._replace(needs=(), exports=()))
+    rows = {
         "modules": stubs,
         "rows": [(m.path, sym, status, crc, provider) for m, sym, status, crc, provider in result.problem_rows],
+    }
+    summary = {
+        "format": RESULT_CACHE_FORMAT,
+        "counts": result.counts,
+        "module_count": result.module_count,
         "module_problems": [tuple(getattr(f, name) for name in Finding.__slots__) for f in result.module_problems],
     }
+    _write_atomically(path + ".rows", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    _write_atomically(path + ".summary", pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _write_atomically(path: str, data: bytes) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(stored, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(data)
         os.replace(tmp, path)
     except OSError:
-        pass
+        pass  # the cache is an optimisation; a read-only cache dir only makes runs slower
 
 
 def require_kernel_symvers(kernel: Kernel) -> None:

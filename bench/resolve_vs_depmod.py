@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Benchmark: `kmodtui resolve` against `depmod -n -e -E` on a whole Debian module tree.
+
+Downloads (apt-get download) two linux-image-6.1.0-*-amd64 packages of different ABIs and the
+matching linux-headers packages (for Module.symvers), unpacks them, then times on the same input:
+  (a) ABI A's whole tree against its own symvers
+  (b) ABI B's whole tree against ABI A's symvers (tens of thousands of CRC disagreements)
+kmodtui cold (empty cache) and warm (cache from the previous run), wall time and peak memory,
+with ratios to depmod, and the agreement of the (module, symbol) pairs both report.
+
+Usage: python3 bench/resolve_vs_depmod.py [--runs 5] [--dir ~/.cache/kmodtui-bench]
+Needs: apt-get (Debian's archive reachable), dpkg-deb, depmod (kmod), kmodtui installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PAIR = re.compile(r"^depmod: WARNING: (\S+) (needs unknown symbol|disagrees about version of symbol) (\S+)$")
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw)
+
+
+def abis() -> list[str]:
+    out = sh(["apt-cache", "search", "--names-only", r"^linux-image-6\.1\.0-[0-9]+-amd64$"]).stdout
+    names = sorted({line.split(" - ")[0] for line in out.splitlines()},
+                   key=lambda n: int(n.split("-")[3]))
+    return [n.removeprefix("linux-image-").removesuffix("-amd64") for n in names]
+
+
+def fetch(workdir: Path, abi: str) -> tuple[Path, Path]:
+    """Unpacked /lib/modules/<rel> tree and the headers' Module.symvers for one ABI."""
+    rel = f"{abi}-amd64"
+    tree = workdir / f"image-{rel}"
+    symvers = workdir / f"Module.symvers-{rel}"
+    if not (tree / "lib" / "modules" / rel).is_dir():
+        for pkg in (f"linux-image-{rel}", f"linux-headers-{rel}"):
+            if not list(workdir.glob(f"{pkg}_*.deb")):
+                sh(["apt-get", "download", pkg], cwd=workdir)
+        shutil.rmtree(tree, ignore_errors=True)
+        sh(["dpkg-deb", "-x", str(next(workdir.glob(f"linux-image-{rel}_*.deb"))), str(tree)])
+        for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+            (tree / "lib" / "modules" / rel / name).touch()
+    if not symvers.exists():
+        headers = next(workdir.glob(f"linux-headers-{rel}_*.deb"))
+        with tempfile.TemporaryDirectory() as tmp:
+            sh(["dpkg-deb", "-x", str(headers), tmp])
+            shutil.copy(next(Path(tmp).rglob("Module.symvers")), symvers)
+    return tree, symvers
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, str]:
+    """Wall seconds, peak RSS (KiB) of the process and its children, stdout, stderr."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return wall, usage.ru_maxrss, out.read(), err.read()
+
+
+def peak_children_kib(cmd: list[str], env: dict[str, str]) -> int:
+    """Peak RSS over the whole process tree (kmodtui forks a parser worker), via GNU time if present."""
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+    if not gnu_time:
+        return 0
+    result = subprocess.run([gnu_time, "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+    try:
+        return int(result.stderr.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dir", default=os.path.expanduser("~/.cache/kmodtui-bench"))
+    parser.add_argument("--kmodtui", default=shutil.which("kmodtui") or "kmodtui")
+    args = parser.parse_args()
+    workdir = Path(args.dir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    available = abis()
+    if len(available) < 2:
+        print("need two linux-image-6.1.0-*-amd64 ABIs in Debian's archive (apt-get update?)", file=sys.stderr)
+        return 2
+    abi_a, abi_b = available[-1], available[0]
+    tree_a, symvers_a = fetch(workdir, abi_a)
+    tree_b, _ = fetch(workdir, abi_b)
+    depmod = shutil.which("depmod") or "/usr/sbin/depmod"
+    confdir = workdir / "empty-depmod.d"
+    confdir.mkdir(exist_ok=True)
+    cases = [
+        (f"(a) {abi_a} tree vs its own symvers", tree_a, f"{abi_a}-amd64", symvers_a),
+        (f"(b) {abi_b} tree vs {abi_a} symvers", tree_b, f"{abi_b}-amd64", symvers_a),
+    ]
+    print(f"{os.cpu_count()} CPUs, {args.runs} runs each, medians; kmodtui = {args.kmodtui}")
+    for title, tree, rel, symvers in cases:
+        moddir = tree / "lib" / "modules" / rel
+        n_modules = sum(1 for _ in moddir.rglob("*.ko*"))
+        depmod_cmd = [depmod, "-b", str(tree), "-C", str(confdir), "-n", "-e", "-E", str(symvers), rel]
+        cache = Path(tempfile.mkdtemp(prefix="kmodtui-bench-cache-"))
+        env = {**os.environ, "KMODTUI_CACHE_DIR": str(cache)}
+        ours_cmd = [args.kmodtui, "resolve", str(moddir), "--kernel", str(symvers)]
+        rows: dict[str, list[tuple[float, int]]] = {"depmod": [], "kmodtui cold": [], "kmodtui warm": []}
+        depmod_err = ""
+        for _ in range(args.runs):
+            wall, rss, _, depmod_err = timed(depmod_cmd)
+            rows["depmod"].append((wall, rss))
+            shutil.rmtree(cache, ignore_errors=True)
+            wall, rss, _, _ = timed(ours_cmd, env)
+            rows["kmodtui cold"].append((wall, rss))
+            wall, rss, _, _ = timed(ours_cmd, env)
+            rows["kmodtui warm"].append((wall, rss))
+        shutil.rmtree(cache, ignore_errors=True)
+        cold_tree_kib = peak_children_kib(ours_cmd, env)
+        theirs = set()
+        for line in depmod_err.splitlines():
+            if m := PAIR.match(line):
+                status = "unknown_symbol" if m.group(2).startswith("needs") else "crc_mismatch"
+                theirs.add((m.group(1), status, m.group(3)))
+        _, _, out, _ = timed([*ours_cmd, "--json", "--problems-only"], env)
+        ours = {(f["module"], f["status"], f["symbol"]) for f in json.loads(out)["findings"]
+                if f["status"] in ("unknown_symbol", "crc_mismatch")}
+        shutil.rmtree(cache, ignore_errors=True)
+        base = statistics.median(w for w, _ in rows["depmod"])
+        print(f"\n{title}: {n_modules} modules")
+        print(f"  {'':14} {'wall s':>8} {'ratio':>7} {'peak MiB':>9}")
+        for name, samples in rows.items():
+            wall = statistics.median(w for w, _ in samples)
+            rss = max(r for _, r in samples) / 1024
+            print(f"  {name:14} {wall:8.3f} {wall / base:6.2f}x {rss:9.1f}")
+        if cold_tree_kib:
+            print(f"  kmodtui cold, largest process of the tree (GNU time): {cold_tree_kib / 1024:.1f} MiB")
+        print(f"  pairs: depmod {len(theirs)}, kmodtui {len(ours)}, agreeing {len(theirs & ours)}, "
+              f"only depmod {len(theirs - ours)}, only kmodtui {len(ours - theirs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The bundled demo is real: its modules resolve against its kernel, as a fresh build does."""
+
+from __future__ import annotations
+
+from kmodtui.core.elf import read_module
+from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.paths import package_data
+from kmodtui.core.resolve import resolve
+from tests.realtools import BuiltModules
+
+
+def test_demo_modules_resolve_cleanly_against_the_demo_kernel() -> None:
+    [kernel] = discover_kernels(package_data("data", "demo", "root"), origin="demo")
+    result = resolve([package_data("data", "demo", "modules")], kernel)
+    assert result.ok and result.counts["ok"] > 10
+
+
+def test_demo_modules_match_a_fresh_build_on_the_same_headers(built: BuiltModules) -> None:
+    demo = read_module(package_data("data", "demo", "modules", "consumer.ko"))
+    fresh = read_module(built.consumer_ko)
+    if demo.vermagic != fresh.vermagic:
+        return  # other headers installed here than the demo was made with: nothing to compare
+    assert demo.needs == fresh.needs and demo.srcversion == fresh.srcversion
