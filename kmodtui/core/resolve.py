@@ -209,7 +209,7 @@ def resolve_modules(
 def _unknown(module: ModuleSymbols, symbol: str, crc: int, release: str) -> Finding:
     return Finding(
         module.path, symbol, STATUS_UNKNOWN, crc, None, "",
-        f"Nothing provides {symbol}: not {release}'s Module.symvers and none of the modules given. "
+        f"Nothing provides {symbol}: neither the kernel ({release}) nor any of the modules given. "
         f"Loading would fail with 'Unknown symbol {symbol} (err -2)'. If another out-of-tree module "
         "exports it, pass it with --with, and build with KBUILD_EXTRA_SYMBOLS pointing at that "
         "module's Module.symvers.",

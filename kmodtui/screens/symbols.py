@@ -1,0 +1,141 @@
+"""The symbol browser: every symbol a module needs, who provides it, and what to do about it."""
+
+from __future__ import annotations
+
+import os
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from kmodtui.core.browse import GROUPS, STATUS_FILTERS, BrowserModel
+from kmodtui.core.model import Finding, crc_hex
+from kmodtui.core.resolve import ResolveResult
+from kmodtui.widgets.steps import StepStrip
+from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
+
+CONCEPTS = {
+    "ok": "",
+    "crc_mismatch": "A CRC is a checksum of a symbol's prototype and the types it uses, recorded when "
+                    "the module is built (MODVERSIONS). Different CRCs = a different interface.",
+    "unknown_symbol": "The module calls a function no loaded code exports. Another module must be "
+                      "loaded first (its package installed), or the module was built for another kernel.",
+    "namespace_not_imported": "Symbol namespaces group exports; a module must declare each namespace it uses.",
+    "gpl_only": "EXPORT_SYMBOL_GPL exports may only be used by modules with a GPL-compatible license.",
+    "vermagic_mismatch": "vermagic is the kernel release and options a module was built for; "
+                         "the loader compares it before anything else.",
+    "unreadable": "",
+}
+
+
+def explain_finding(finding: Finding) -> str:
+    where = os.path.basename(finding.module)
+    title = f"[b]{STATUS_LABELS.get(finding.status, finding.status)}[/]  {where}"
+    if finding.symbol:
+        title += f"  [b]{finding.symbol}[/]"
+    crcs = ""
+    if finding.crc is not None or finding.provided_crc is not None:
+        crcs = (f"\nneeds CRC {crc_hex(finding.crc) if finding.crc is not None else '-'}, "
+                f"provided {crc_hex(finding.provided_crc) if finding.provided_crc is not None else '-'}"
+                f" by {finding.provider or 'nobody'}")
+    remedies = f"\nRemedies: {', '.join(finding.remedies)}  (see `kmodtui remedy show ID`)" if finding.remedies else ""
+    concept = CONCEPTS.get(finding.status, "")
+    return f"{title}{crcs}\n{finding.explanation}{remedies}" + (f"\n[i]{concept}[/]" if concept else "")
+
+
+class SymbolsScreen(Screen[None]):
+    CSS_PATH = "symbols.tcss"
+    BINDINGS = [
+        Binding("slash", "search", "Filter", id="symbols.search"),
+        Binding("p", "problems", "Problems only", id="symbols.problems"),
+        Binding("f", "cycle_status", "Status filter", id="symbols.status"),
+        Binding("g", "cycle_group", "Group", id="symbols.group"),
+        Binding("escape", "clear", "Clear filter", id="symbols.clear", show=False),
+        Binding("question_mark", "help", "Help", id="symbols.help"),
+    ]
+
+    def __init__(self, result: ResolveResult, *, demo: bool = False) -> None:
+        super().__init__()
+        self.result = result
+        self.demo = demo
+        self.model = BrowserModel.from_result(result)
+        self.query_text = ""
+        self.status_filter = "problems" if not result.ok else "all"
+        self.group = GROUPS[0]
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Symbols", demo=self.demo)
+        yield Static(id="symbols-summary")
+        yield Input(placeholder="/ to filter by module, symbol, status or provider", id="symbols-filter")
+        yield Static(header_line(200), id="symbols-header")
+        yield SymbolTable(self.model.rows, id="symbols-table")
+        with VerticalScroll(id="symbols-detail"):
+            yield Static(id="symbols-explanation")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#symbols-detail").border_title = "What this means"
+        self._update_summary()
+        self.refilter()
+        self.query_one(SymbolTable).focus()
+
+    def _update_summary(self) -> None:
+        counts = self.model.counts()
+        kernel = self.result.kernel.release if self.result.kernel else "?"
+        parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
+        verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
+        self.query_one("#symbols-summary", Static).update(
+            f"{verdict} against {kernel}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
+        )
+
+    def refilter(self) -> None:
+        table = self.query_one(SymbolTable)
+        table.show(self.model.visible(self.query_text, self.status_filter, self.group))
+        self._update_summary()
+
+    @on(Input.Changed, "#symbols-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self.refilter()
+
+    @on(Input.Submitted, "#symbols-filter")
+    def filter_done(self) -> None:
+        self.query_one(SymbolTable).focus()
+
+    @on(SymbolTable.Highlighted)
+    def show_detail(self, message: SymbolTable.Highlighted) -> None:
+        detail = self.query_one("#symbols-explanation", Static)
+        if message.index is None:
+            detail.update("Nothing matches this filter. Press Escape to clear it, or f for another status.")
+        else:
+            detail.update(explain_finding(self.model.finding(message.index)))
+
+    def action_search(self) -> None:
+        self.query_one("#symbols-filter", Input).focus()
+
+    def action_clear(self) -> None:
+        self.query_one("#symbols-filter", Input).value = ""
+        self.query_one(SymbolTable).focus()
+
+    def action_problems(self) -> None:
+        self.status_filter = "all" if self.status_filter == "problems" else "problems"
+        self.refilter()
+
+    def action_cycle_status(self) -> None:
+        self.status_filter = STATUS_FILTERS[(STATUS_FILTERS.index(self.status_filter) + 1) % len(STATUS_FILTERS)]
+        self.refilter()
+
+    def action_cycle_group(self) -> None:
+        self.group = GROUPS[(GROUPS.index(self.group) + 1) % len(GROUPS)]
+        self.refilter()
+
+    def action_help(self) -> None:
+        self.notify(
+            "Up/Down/PgUp/PgDn move; / filters by text (Enter returns to the table, Escape clears); "
+            "p toggles problems only; f cycles status filters; g groups by module, provider or status. "
+            "The pane below explains the selected symbol and names the remedies that apply.",
+            title="Symbol browser", timeout=12,
+        )

@@ -1,0 +1,100 @@
+"""A newcomer opens the symbol browser on real resolve results at 80x24 and finds their way."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kmodtui.app import KmodApp
+from kmodtui.core.resolve import resolve
+from kmodtui.screens.symbols import SymbolsScreen
+from kmodtui.widgets.symbol_table import SymbolTable
+from tests.realtools import BuiltModules
+
+
+def table_lines(app: KmodApp) -> list[str]:
+    table = app.screen.query_one(SymbolTable)
+    return [table.render_line(y).text.rstrip() for y in range(table.size.height)]
+
+
+def detail_text(app: KmodApp) -> str:
+    return str(app.screen.query_one("#symbols-explanation").render())
+
+
+def test_browser_shows_problems_first_and_explains_them(built: BuiltModules, installed_kernel) -> None:
+    result = resolve([str(built.consumer_ko)], installed_kernel)
+
+    async def scenario() -> None:
+        app = KmodApp(resolve_result=result)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, SymbolsScreen)
+            lines = [line for line in table_lines(app) if line]
+            assert len(lines) == 3 and all(line.startswith("UNKNOWN") for line in lines)
+            assert "provider_fn" in lines[0]
+            assert "Nothing provides provider_fn" in detail_text(app)
+            assert "kbuild-extra-symbols" in detail_text(app)
+            await pilot.press("down")
+            await pilot.pause()
+            assert "provider_gpl_fn" in detail_text(app)
+            await pilot.press("p")  # all symbols, ok ones too
+            await pilot.pause()
+            assert len([line for line in table_lines(app) if line]) == 10
+            await pilot.press("slash", *"kfree", "enter")
+            await pilot.pause()
+            lines = [line for line in table_lines(app) if line]
+            assert len(lines) == 1 and "kfree" in lines[0] and lines[0].startswith("ok")
+            assert "same CRC" in detail_text(app)
+
+    asyncio.run(scenario())
+
+
+def test_filter_with_no_match_says_what_to_do(built: BuiltModules, installed_kernel) -> None:
+    result = resolve([str(built.consumer_ko)], installed_kernel, [str(built.provider_ko)])
+
+    async def scenario() -> None:
+        app = KmodApp(resolve_result=result)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert "all symbols resolve" in str(app.screen.query_one("#symbols-summary").render())
+            await pilot.press("slash", *"no-such-symbol", "enter")
+            await pilot.pause()
+            assert "Nothing matches this filter" in detail_text(app)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert len([line for line in table_lines(app) if line]) >= 10
+
+    asyncio.run(scenario())
+
+
+def test_grouping_by_provider_orders_rows_by_provider(built: BuiltModules, installed_kernel) -> None:
+    result = resolve([str(built.consumer_ko)], installed_kernel, [str(built.provider_ko)])
+
+    async def scenario() -> None:
+        app = KmodApp(resolve_result=result)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("g")
+            await pilot.pause()
+            screen = app.screen
+            assert screen.group == "provider"
+            table = screen.query_one(SymbolTable)
+            providers = [screen.model.rows[i][5] for i in table.visible_rows]
+            assert providers == sorted(providers)
+
+    asyncio.run(scenario())
+
+
+def test_demo_walk_from_kernel_to_browser() -> None:
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, SymbolsScreen)
+            assert "DEMO" in str(app.screen.query_one("StepStrip").render())
+            assert "3 problem(s)" in str(app.screen.query_one("#symbols-summary").render())
+
+    asyncio.run(scenario())
