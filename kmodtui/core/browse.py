@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from kmodtui.core.model import STATUS_OK, STATUSES, Finding
-from kmodtui.core.resolve import STATUS_UNKNOWN, ResolveResult, _provider_label, explain
+from kmodtui.core.resolve import STATUS_UNKNOWN, ProblemRow, ResolveResult, _provider_label, explain
 
 # row: (module path, symbol, status, needed crc or None, provided crc or None, provider label)
 Row = tuple[str, str, str, "int | None", "int | None", str]
@@ -27,46 +27,73 @@ class BrowserModel:
     search_keys: list[str]  # lowercased "module symbol status provider", for type-to-filter
     result: ResolveResult
     _orders: dict[str, list[int]] = field(default_factory=dict)
+    _problem_index: dict[tuple[str, str], ProblemRow] | None = None
+    _last: tuple[str, str, str, list[int]] | None = None
 
     @classmethod
     def from_result(cls, result: ResolveResult) -> BrowserModel:
         rows: list[Row] = [
             (f.module, f.symbol, f.status, f.crc, f.provided_crc, f.provider) for f in result.module_problems
         ]
-        problem_at = {(row[0].path, row[1]): row for row in result.problem_rows}
+        keys = [f"{os.path.basename(r[0])} {r[1]} {r[2]} {r[5]}".lower() for r in rows]
+        problems_by_module: dict[str, dict[str, ProblemRow]] = {}
+        for row in result.problem_rows:
+            problems_by_module.setdefault(row[0].path, {})[row[1]] = row
         providers = result.providers
-        labels: dict[str, str] = {}
+        # Per provider: (crc, label, lowercased label) computed once, not per row.
+        described: dict[str, tuple[int, str, str]] = {}
         for module in result.modules:
             path = module.path
+            prefix = os.path.basename(path).lower() + " "
+            problems = problems_by_module.get(path, {})
             for symbol, crc in module.needs:
-                problem = problem_at.get((path, symbol))
-                if problem is not None:
-                    provider = problem[4]
-                    rows.append((path, symbol, problem[2], crc, provider[2] if provider else None,
-                                 _label(provider, labels) if provider else ""))
+                problem = problems.get(symbol)
+                if problem is None:
+                    name = symbol.lstrip(".")
+                    info = described.get(name)
+                    if info is None:
+                        provider = providers[name]
+                        label = _provider_label(provider)
+                        info = described[name] = (provider[2], label, label.lower())
+                    rows.append((path, symbol, STATUS_OK, crc, info[0], info[1]))
+                    keys.append(f"{prefix}{symbol.lower()} ok {info[2]}")
                 else:
-                    provider = providers[symbol.lstrip(".")]
-                    rows.append((path, symbol, STATUS_OK, crc, provider[2], _label(provider, labels)))
+                    provider = problem[4]
+                    label = _provider_label(provider) if provider else ""
+                    rows.append((path, symbol, problem[2], crc, provider[2] if provider else None, label))
+                    keys.append(f"{prefix}{symbol.lower()} {problem[2]} {label.lower()}")
         if not result.modules:  # a result reused from the cache carries only its problems
-            rows += [(m.path, sym, status, crc, p[2] if p else None, _label(p, labels) if p else "")
-                     for m, sym, status, crc, p in result.problem_rows]
-        keys = [f"{os.path.basename(r[0])} {r[1]} {r[2]} {r[5]}".lower() for r in rows]
+            for m, sym, status, crc, p in result.problem_rows:
+                label = _provider_label(p) if p else ""
+                rows.append((m.path, sym, status, crc, p[2] if p else None, label))
+                keys.append(f"{os.path.basename(m.path)} {sym} {status} {label}".lower())
         return cls(rows, keys, result)
 
     def visible(self, query: str = "", status_filter: str = "all", group: str = "module") -> list[int]:
         """Indexes of the rows to show, filtered and ordered by group then symbol."""
         query = query.lower().strip()
+        last = self._last
+        if last and query and last[0] and query.startswith(last[0]) and last[1:3] == (status_filter, group):
+            # Typing narrows the previous answer: search only within it.
+            keys = self.search_keys
+            shown = [i for i in last[3] if query in keys[i]]
+        else:
+            shown = self._order(self._filter(query, status_filter), group)
+        self._last = (query, status_filter, group, shown)
+        return shown
+
+    def _filter(self, query: str, status_filter: str) -> list[int]:
         rows = self.rows
+        keys = self.search_keys
         if status_filter == "all":
-            chosen = range(len(rows))
-        elif status_filter == "problems":
+            if not query:
+                return list(range(len(rows)))
+            return [i for i, key in enumerate(keys) if query in key]
+        if status_filter == "problems":
             chosen = [i for i, r in enumerate(rows) if r[2] != STATUS_OK]
         else:
             chosen = [i for i, r in enumerate(rows) if r[2] == status_filter]
-        if query:
-            keys = self.search_keys
-            chosen = [i for i in chosen if query in keys[i]]
-        return self._order(list(chosen), group)
+        return [i for i in chosen if query in keys[i]] if query else chosen
 
     def _order(self, indexes: list[int], group: str) -> list[int]:
         if group == "module":  # rows already come module by module, in the order given
@@ -97,20 +124,14 @@ class BrowserModel:
                 return finding
         release = self.result.kernel.release if self.result.kernel else "the kernel"
         if status != STATUS_OK:
-            for row in self.result.problem_rows:
-                if row[0].path == path and row[1] == symbol:
-                    return explain(row, release)
+            if self._problem_index is None:
+                self._problem_index = {(row[0].path, row[1]): row for row in self.result.problem_rows}
+            row = self._problem_index.get((path, symbol))
+            if row is not None:
+                return explain(row, release)
         return Finding(path, symbol, status, crc, provided, label,
                        f"Provided by {label} with the same CRC {provided:#010x}: this symbol will link."
                        if provided is not None else f"Provided by {label}.")
-
-
-def _label(provider: tuple, cache: dict[str, str]) -> str:
-    owner = provider[1]
-    label = cache.get(owner)
-    if label is None:
-        label = cache[owner] = _provider_label(provider)
-    return label
 
 
 __all__ = ["BrowserModel", "GROUPS", "STATUS_FILTERS", "STATUS_UNKNOWN", "Row"]

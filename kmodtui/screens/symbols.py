@@ -65,6 +65,8 @@ class SymbolsScreen(Screen[None]):
         self.query_text = ""
         self.status_filter = "problems" if not result.ok else "all"
         self.group = GROUPS[0]
+        self._summary_text = ""
+        self._detail_index: int | None = -1
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Symbols", demo=self.demo)
@@ -87,9 +89,10 @@ class SymbolsScreen(Screen[None]):
         kernel = self.result.kernel.release if self.result.kernel else "?"
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
-        self.query_one("#symbols-summary", Static).update(
-            f"{verdict} against {kernel}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
-        )
+        text = f"{verdict} against {kernel}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
+        if text != self._summary_text:  # an unchanged update would still re-layout the screen
+            self._summary_text = text
+            self.query_one("#symbols-summary", Static).update(text)
 
     def refilter(self) -> None:
         table = self.query_one(SymbolTable)
@@ -107,6 +110,9 @@ class SymbolsScreen(Screen[None]):
 
     @on(SymbolTable.Highlighted)
     def show_detail(self, message: SymbolTable.Highlighted) -> None:
+        if message.index == self._detail_index:
+            return
+        self._detail_index = message.index
         detail = self.query_one("#symbols-explanation", Static)
         if message.index is None:
             detail.update("Nothing matches this filter. Press Escape to clear it, or f for another status.")
