@@ -63,12 +63,14 @@ def collect_module_files(args: list[str]) -> tuple[list[str], dict[str, FileIden
     return files, identities, errors
 
 
-def _parse_chunk(paths: list[str]) -> list[tuple]:
-    """Packed tuples cross the process boundary: pickling 190k small tuples is what costs."""
+def _parse_chunk(paths: list[str], pack: bool = True) -> list[tuple]:
+    """Packed tuples cross the process boundary: pickling 190k small tuples is what costs.
+    The main process's own share stays unpacked (ModuleSymbols)."""
     out: list[tuple] = []
     for path in paths:
         try:
-            out.append(pack_module_symbols(read_module_symbols(path)))
+            module = read_module_symbols(path)
+            out.append(pack_module_symbols(module) if pack else module)
         except KmodError as err:
             out.append((path, err.reason))
     return out
@@ -111,12 +113,14 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
         chunks = [todo[i::jobs] for i in range(jobs)]
         with ProcessPoolExecutor(max_workers=jobs - 1) as pool:
             futures = [pool.submit(_parse_chunk, chunk) for chunk in chunks[1:]]
-            parsed_lists = [_parse_chunk(chunks[0])] + [f.result() for f in futures]
+            parsed_lists = [_parse_chunk(chunks[0], pack=False)] + [f.result() for f in futures]
     else:
-        parsed_lists = [_parse_chunk(todo)] if todo else []
+        parsed_lists = [_parse_chunk(todo, pack=False)] if todo else []
     for parsed in parsed_lists:
         for item in parsed:
-            if len(item) == 2:
+            if isinstance(item, ModuleSymbols):
+                results[item.path] = item
+            elif len(item) == 2:
                 errors.append(KmodError(item[0], item[1]))
             else:
                 module = unpack_module_symbols(item)
@@ -129,7 +133,8 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
             tmp = f"{cache_path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 pickle.dump({"format": CACHE_FORMAT,
-                             "modules": {p: (identities[p], packed[p]) for p in packed}}, f, protocol=pickle.HIGHEST_PROTOCOL)
+                             "modules": {m.path: (identities[m.path], packed.get(m.path) or pack_module_symbols(m))
+                                         for m in modules}}, f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, cache_path)
         except OSError:
             pass
