@@ -67,23 +67,28 @@ def _headers_hint() -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from kmodtui.core.elf import read_module
-    from kmodtui.core.report import module_json, module_text
+    from kmodtui.core.packages import is_package_path, read_package
+    from kmodtui.core.report import module_json, module_text, package_json, package_text
 
     modules = []
+    packages = []
     errors: list[KmodError] = []
     for path in args.files:
         try:
-            modules.append(read_module(path))
+            if is_package_path(path):
+                packages.append(read_package(path))
+            else:
+                modules.append(read_module(path))
         except KmodError as err:
             errors.append(err)
     if args.json:
         _print_json({
             "modules": [module_json(m) for m in modules],
-            "packages": [],
+            "packages": [package_json(p) for p in packages],
             "errors": [{"path": e.path, "error": e.reason} for e in errors],
         })
     else:
-        print("\n\n".join(module_text(m) for m in modules))
+        print("\n\n".join([module_text(m) for m in modules] + [package_text(p) for p in packages]))
     for err in errors:
         _error_line(err)
     return EXIT_BAD_INPUT if errors else EXIT_OK
@@ -99,8 +104,18 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         raise KmodError(kernel.build_dir or kernel.release,
                         "this kernel tree has no Module.symvers, so its symbol CRCs are unknown")
     full_listing = (args.json and not args.problems_only) or args.tui
+    installed = None
+    if args.installed:
+        from kmodtui.core.pkgresolve import read_installed
+
+        installed = read_installed(args.installed)
+    elif any(t.endswith(".deb") for t in args.targets) and os.path.exists("/var/lib/dpkg/status"):
+        from kmodtui.core.pkgresolve import read_installed
+
+        installed = read_installed("/var/lib/dpkg/status")
     result = resolve(args.targets, kernel, args.with_ or [], jobs=args.jobs,
-                     cache_dir=None if args.no_cache else cache_dir(), need_modules=full_listing)
+                     cache_dir=None if args.no_cache else cache_dir(), need_modules=full_listing,
+                     installed=installed)
     if result.symvers is not None and result.symvers.problems:
         for problem in result.symvers.problems:
             _error_line(f"{kernel.symvers_path}: {problem} (skipped)")
@@ -140,6 +155,36 @@ def _default_kernel_release() -> str:
     return os.uname().release
 
 
+def cmd_rpmdeps(args: argparse.Namespace) -> int:
+    """Like rpm's %__find_provides/%__find_requires: a file list on stdin (or as arguments)."""
+    from kmodtui.core.elf import read_module
+    from kmodtui.core.kernels import find_kernel
+    from kmodtui.core.rpmdeps import MODULE_FILE, module_provides, module_requires
+    from kmodtui.core.symvers import read_symvers
+
+    paths = args.files or [line.strip() for line in sys.stdin if line.strip()]
+    modules = [(p, read_module(p)) for p in paths if MODULE_FILE.search(p) and os.path.isfile(p)]
+    if args.provides:
+        lines = module_provides(modules)
+    else:
+        symvers = None
+        release = args.kernel or next((m.vermagic.split()[0] for _, m in modules if m.vermagic), None)
+        if release:
+            try:
+                kernel = find_kernel(release)
+                symvers = read_symvers(kernel.symvers_path) if kernel.symvers_path else None
+            except KmodError as err:
+                if args.kernel:
+                    raise
+                _error_line(f"{err} — every requirement becomes ksym() (pass --kernel)")
+        lines = module_requires([m for _, m in modules], symvers)
+    if args.json:
+        _print_json({"provides" if args.provides else "requires": lines})
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmodtui",
@@ -165,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("resolve", help="for every symbol a module needs: who provides it, does the CRC match")
-    p.add_argument("targets", nargs="+", metavar="TARGET", help=".ko files or module directories")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help=".ko files, module directories, .rpm or .deb packages")
     p.add_argument("--kernel", "-k", help="kernel release (see `kmodtui kernels`), build dir, or Module.symvers/symvers.gz "
                    "(default: the running kernel)")
     p.add_argument("--with", dest="with_", action="append", metavar="FILE_OR_DIR",
@@ -175,10 +220,26 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--markdown", action="store_true", help="a report to paste into a bug tracker")
     out.add_argument("--tui", action="store_true", help="open the symbol browser on the result")
     p.add_argument("--problems-only", action="store_true", help="with --json: leave out the ok findings")
+    p.add_argument("--installed", metavar="FILE",
+                   help="for .deb targets: installed packages, a dpkg status file or admin dir, or `dpkg -l` output "
+                   "(default: this machine's dpkg database)")
     p.add_argument("--jobs", "-j", type=int, default=0, help="processes for parsing modules (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="do not use or write kmodtui's parse cache")
     p.add_argument("--no-mouse", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("rpmdeps", help="ksym()/kernel()/kmod() Provides or Requires, like RHEL's generators",
+                       description="Reads a file list on stdin (like rpm's %%__find_provides) or as arguments. "
+                       "In a spec: %%global _use_internal_dependency_generator 0, "
+                       "%%global __find_provides kmodtui rpmdeps --provides, "
+                       "%%global __find_requires kmodtui rpmdeps --requires")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--provides", action="store_true")
+    which.add_argument("--requires", action="store_true")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--kernel", "-k", help="target kernel for --requires (default: the modules' vermagic)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rpmdeps)
     return parser
 
 

@@ -32,8 +32,10 @@ class BrowserModel:
 
     @classmethod
     def from_result(cls, result: ResolveResult) -> BrowserModel:
+        # Package-level findings first (module = the package's name), then per-module ones.
         rows: list[Row] = [
-            (f.module, f.symbol, f.status, f.crc, f.provided_crc, f.provider) for f in result.module_problems
+            (f.module, f.symbol, f.status, f.crc, f.provided_crc, f.provider)
+            for f in result.package_findings + result.module_problems
         ]
         keys = [f"{os.path.basename(r[0])} {r[1]} {r[2]} {r[5]}".lower() for r in rows]
         problems_by_module: dict[str, dict[str, ProblemRow]] = {}
@@ -119,7 +121,7 @@ class BrowserModel:
     def finding(self, index: int) -> Finding:
         """The full Finding, with its plain-words explanation, for one row."""
         path, symbol, status, crc, provided, label = self.rows[index]
-        for finding in self.result.module_problems:
+        for finding in self.result.package_findings + self.result.module_problems:
             if finding.module == path and finding.symbol == symbol:
                 return finding
         release = self.result.kernel.release if self.result.kernel else "the kernel"

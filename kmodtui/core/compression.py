@@ -31,6 +31,11 @@ def read_maybe_compressed(path: str | os.PathLike[str], limit: int = MAX_DECOMPR
             raw = f.read()
     except OSError as err:
         raise KmodError(path, err.strerror or str(err)) from None
+    return decompress_bytes(raw, path, limit)
+
+
+def decompress_bytes(raw: bytes, path: str | os.PathLike[str], limit: int = MAX_DECOMPRESSED) -> tuple[bytes, str]:
+    """(content, compression) of bytes that may be gzip, xz or zstd; `path` names them in errors."""
     kind = compression_of(raw[:6])
     if kind == "none":
         return raw, kind

@@ -70,6 +70,17 @@ class ModuleSymbols(NamedTuple):
     exports: tuple[tuple[str, int | None, bool, str], ...]  # name, crc, gpl_only, namespace
 
 
+def symbols_of(image: ModuleImage) -> ModuleSymbols:
+    """The resolver's compact view of a module already parsed in full (e.g. read from a package)."""
+    crc_of = dict(reversed([(n.name, n.crc) for n in image.needs]))
+    needs = [(sym, crc_of.get(sym, 0)) for sym in image.undefined]
+    matched = set(image.undefined) | set(image.weak_undefined)
+    needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
+    return ModuleSymbols(image.path, image.name, image.vermagic, image.license, image.import_ns, image.machine,
+                         bool(image.needs), tuple(needs),
+                         tuple((e.name, e.crc, e.gpl_only, e.namespace) for e in image.exports))
+
+
 def pack_module_symbols(m: ModuleSymbols) -> tuple:
     """A pickle-friendly form: symbol names joined into one string and CRCs into one array, so
     4,000 modules cross a process boundary or go to the cache as a few large objects."""

@@ -109,6 +109,43 @@ class Kernel:
         return bool(self.host_compiler) and self.host_compiler == self.compiler
 
 
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """One Provides/Requires/Depends entry: `ksym(dmu_tx_commit) = 0xf6382d3e`, `linux-image-6.1.0-56-amd64`."""
+
+    name: str
+    relation: str = ""  # "", "=", "<", "<=", ">", ">=" (deb "<<"/">>" are stored as "<"/">")
+    version: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.relation} {self.version}" if self.relation else self.name
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """What an .rpm or .deb says about itself, and the kernel modules inside it."""
+
+    path: str
+    format: str  # "rpm" or "deb"
+    name: str
+    version: str
+    release: str  # rpm Release; "" for debs (the Debian revision is part of version)
+    arch: str
+    provides: tuple[Dependency, ...]
+    requires: tuple[tuple[Dependency, ...], ...]  # each entry: alternatives (deb `a | b`); rpm: one each
+    conflicts: tuple[Dependency, ...]
+    files: tuple[str, ...]
+    modules: tuple[ModuleImage, ...]  # parsed from the payload; path is "<package file>:<path inside>"
+    module_files: tuple[str, ...]  # the modules' paths inside the package, same order as modules
+
+    @property
+    def nevra(self) -> str:
+        """How rpm names it in messages (`kmod-consumer-1.0-1.x86_64`); for debs `name_version_arch`."""
+        if self.format == "rpm":
+            return f"{self.name}-{self.version}-{self.release}.{self.arch}"
+        return f"{self.name}_{self.version}_{self.arch}"
+
+
 # Finding statuses, worst first where one (module, symbol) pair has several.
 STATUS_UNREADABLE = "unreadable"
 STATUS_VERMAGIC = "vermagic_mismatch"
@@ -117,7 +154,10 @@ STATUS_CRC = "crc_mismatch"
 STATUS_NAMESPACE = "namespace_not_imported"
 STATUS_GPL = "gpl_only"
 STATUS_OK = "ok"
-STATUSES = (STATUS_UNREADABLE, STATUS_VERMAGIC, STATUS_UNKNOWN, STATUS_CRC, STATUS_NAMESPACE, STATUS_GPL, STATUS_OK)
+STATUS_NOT_PACKAGED = "not_packaged"
+STATUS_UNSATISFIED = "unsatisfied_requires"
+STATUSES = (STATUS_UNREADABLE, STATUS_VERMAGIC, STATUS_UNSATISFIED, STATUS_NOT_PACKAGED, STATUS_UNKNOWN,
+            STATUS_CRC, STATUS_NAMESPACE, STATUS_GPL, STATUS_OK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmodtui.core.model import Finding, Kernel, ModuleImage, crc_hex
+from kmodtui.core.model import Finding, Kernel, ModuleImage, PackageInfo, crc_hex
 from kmodtui.core.resolve import ResolveResult
 
 SCHEMA_VERSION = 1
@@ -126,6 +126,10 @@ def resolve_summary(result: ResolveResult) -> dict[str, Any]:
 def resolve_text(result: ResolveResult) -> str:
     """depmod-like: one line per problem, then a summary line."""
     lines = []
+    for f in result.package_findings:
+        if f.status != "ok":
+            where = f" (in {f.provider})" if f.provider else ""
+            lines.append(f"{f.module}: {f.status} {f.symbol}{where}")
     for f in result.module_problems:
         lines.append(f"{f.module}: {f.status}: {f.explanation}")
     for module, symbol, status, crc, provider in result.problem_rows:
@@ -161,3 +165,38 @@ def resolve_markdown(result: ResolveResult) -> str:
                 seen.add(f.status)
                 lines.append(f"- **{f.status}** (e.g. `{f.symbol or f.module}`): {f.explanation}")
     return "\n".join(lines) + "\n"
+
+
+def package_json(package: PackageInfo) -> dict[str, Any]:
+    return {
+        "path": package.path,
+        "format": package.format,
+        "name": package.name,
+        "version": package.version,
+        "release": package.release,
+        "arch": package.arch,
+        "provides": [str(d) for d in package.provides],
+        "requires": [" | ".join(str(d) for d in group) for group in package.requires],
+        "conflicts": [str(d) for d in package.conflicts],
+        "files": list(package.files),
+        "modules": [dict(module_json(m), package_path=f) for f, m in zip(package.module_files, package.modules)],
+    }
+
+
+def package_text(package: PackageInfo) -> str:
+    ksym = [d for d in package.provides if d.name.startswith(("ksym(", "kernel("))]
+    lines = [
+        f"{package.path}",
+        f"  {package.format} {package.nevra}",
+        f"  provides ({len(package.provides)}, {len(ksym)} kernel-symbol):",
+    ]
+    lines += [f"    {d}" for d in package.provides]
+    lines.append(f"  requires ({len(package.requires)}):")
+    lines += ["    " + " | ".join(str(d) for d in group) for group in package.requires]
+    lines.append(f"  modules ({len(package.modules)}):")
+    for path, module in zip(package.module_files, package.modules):
+        lines.append(f"    {path}: {module.name}, {len(module.exports)} exports, {len(module.needs)} needs")
+    if package.modules and not ksym and package.format == "rpm":
+        lines.append("  note: modules inside but no ksym() Provides: packages that need their symbols will "
+                     "not install (built with rpm's internal dependency generator?)")
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Callable, Iterator
 
 from kmodtui import __version__
-from kmodtui.core.elf import ModuleSymbols
+from kmodtui.core.elf import ModuleSymbols, symbols_of
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import (
     STATUS_CRC,
@@ -28,9 +28,12 @@ from kmodtui.core.model import (
     STATUSES,
     Finding,
     Kernel,
+    PackageInfo,
     crc_hex,
 )
 from kmodtui.core.modset import collect_module_files, load_modules
+from kmodtui.core.packages import is_package_path, read_package
+from kmodtui.core.pkgresolve import InstalledDb, check_packages
 from kmodtui.core.symvers import Symvers, read_symvers
 
 # include/linux/license.h: license_is_gpl_compatible()
@@ -67,6 +70,8 @@ class ResolveResult:
     module_count: int = 0
     from_cache: bool = False  # problems reused from an identical earlier run; modules not loaded
     cache_path: str | None = None
+    packages: list[PackageInfo] = field(default_factory=list)
+    package_findings: list[Finding] = field(default_factory=list)  # one per Requires/Depends, ok ones too
 
     @cached_property
     def problem_rows(self) -> list[ProblemRow]:
@@ -98,7 +103,8 @@ class ResolveResult:
     @cached_property
     def problems(self) -> list[Finding]:
         release = self.kernel.release if self.kernel else "the kernel"
-        return self.module_problems + [explain(row, release) for row in self.problem_rows]
+        package_problems = [f for f in self.package_findings if f.status != STATUS_OK]
+        return package_problems + self.module_problems + [explain(row, release) for row in self.problem_rows]
 
     def findings(self, *, problems_only: bool = False) -> Iterator[Finding]:
         """Every finding, ok ones built lazily (there are ~190k on a distro tree)."""
@@ -106,6 +112,7 @@ class ResolveResult:
             yield from self.problems
             return
         release = self.kernel.release if self.kernel else "the kernel"
+        yield from self.package_findings
         by_pair = {(row[0].path, row[1]): row for row in self.problem_rows}
         per_module: dict[str, list[Finding]] = {}
         for finding in self.module_problems:
@@ -303,6 +310,7 @@ def resolve(
     jobs: int = 0,
     cache_dir: str | None = None,
     need_modules: bool = False,
+    installed: InstalledDb | None = None,
 ) -> ResolveResult:
     """Resolve module files/directories against a kernel (its symvers) and extra providers.
 
@@ -310,10 +318,14 @@ def resolve(
     mtime) as a previous one reuses its problems without reading any module; `need_modules`
     (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
     """
-    collected = collect_module_files(list(targets))
-    collected_with = collect_module_files(list(with_)) if with_ else ([], {}, [])
+    module_targets = [t for t in targets if not is_package_path(t)]
+    module_with = [w for w in with_ if not is_package_path(w)]
+    package_targets = [t for t in targets if is_package_path(t)]
+    package_with = [w for w in with_ if is_package_path(w)]
+    collected = collect_module_files(module_targets)
+    collected_with = collect_module_files(module_with) if module_with else ([], {}, [])
     result_path = None
-    if cache_dir:
+    if cache_dir and not package_targets and not package_with and installed is None:
         result_path = _result_cache_path(cache_dir, kernel, collected, collected_with)
         if not need_modules:
             cached = _load_result(result_path, kernel)
@@ -322,20 +334,39 @@ def resolve(
     symvers = None
     if kernel is not None and kernel.symvers_path:
         symvers = read_symvers(kernel.symvers_path)
-    loaded = load_modules(list(targets), jobs=jobs, cache_dir=cache_dir, collected=collected)
-    extra = load_modules(list(with_), jobs=jobs, cache_dir=cache_dir, collected=collected_with) if with_ else None
-    provider_modules = (extra.modules if extra else []) + loaded.modules
-    providers = build_providers(symvers, provider_modules)
-    rows, counts, module_problems = resolve_modules(loaded.modules, providers, kernel)
-    for err in loaded.errors + (extra.errors if extra else []):
+    loaded = load_modules(module_targets, jobs=jobs, cache_dir=cache_dir, collected=collected)
+    extra = load_modules(module_with, jobs=jobs, cache_dir=cache_dir, collected=collected_with) if module_with else None
+    errors = loaded.errors + (extra.errors if extra else [])
+    target_packages, errors_t = _read_packages(package_targets)
+    with_packages, errors_w = _read_packages(package_with)
+    errors += errors_t + errors_w
+    target_modules = loaded.modules + [symbols_of(m) for p in target_packages for m in p.modules]
+    provider_modules = (extra.modules if extra else []) + [symbols_of(m) for p in with_packages for m in p.modules]
+    providers = build_providers(symvers, provider_modules + target_modules)
+    rows, counts, module_problems = resolve_modules(target_modules, providers, kernel)
+    for err in errors:
         module_problems.append(Finding(err.path, "", STATUS_UNREADABLE, None, None, "",
-                                       f"Could not read this module: {err.reason}. The others were still checked."))
+                                       f"Could not read this file: {err.reason}. The others were still checked."))
         counts[STATUS_UNREADABLE] += 1
-    result = ResolveResult(kernel, symvers, loaded.modules, providers, rows, counts, module_problems,
-                           module_count=len(loaded.modules), cache_path=result_path)
+    package_findings = check_packages(target_packages, with_packages, symvers, installed) if target_packages else []
+    for finding in package_findings:
+        counts[finding.status] = counts.get(finding.status, 0) + 1
+    result = ResolveResult(kernel, symvers, target_modules, providers, rows, counts, module_problems,
+                           module_count=len(target_modules), cache_path=result_path,
+                           packages=target_packages + with_packages, package_findings=package_findings)
     if result_path:
         _store_result(result_path, result)
     return result
+
+
+def _read_packages(paths: list[str]) -> tuple[list[PackageInfo], list[KmodError]]:
+    packages, errors = [], []
+    for path in paths:
+        try:
+            packages.append(read_package(path))
+        except KmodError as err:
+            errors.append(err)
+    return packages, errors
 
 
 def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: tuple) -> str:

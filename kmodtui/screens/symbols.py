@@ -28,6 +28,10 @@ CONCEPTS = {
     "vermagic_mismatch": "vermagic is the kernel release and options a module was built for; "
                          "the loader compares it before anything else.",
     "unreadable": "",
+    "not_packaged": "A kmod package announces the kernel symbols its modules export as 'Provides: "
+                    "ksym(name) = CRC'; rpm checks other packages' 'Requires: ksym(...)' against them.",
+    "unsatisfied_requires": "The package manager checks every dependency before installing; one names "
+                            "something no installed package is or provides.",
 }
 
 

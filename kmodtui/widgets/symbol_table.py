@@ -25,6 +25,8 @@ STATUS_LABELS = {
     "gpl_only": "GPL",
     "vermagic_mismatch": "VERMAGIC",
     "unreadable": "UNREAD",
+    "not_packaged": "NOTPKG",
+    "unsatisfied_requires": "UNSAT",
 }
 # (title, width); the provider column takes what is left
 COLUMNS = (("status", 8), ("module", 16), ("symbol", 24), ("needs", 10), ("has", 10))

@@ -98,3 +98,25 @@ def test_demo_walk_from_kernel_to_browser() -> None:
             assert "3 problem(s)" in str(app.screen.query_one("#symbols-summary").render())
 
     asyncio.run(scenario())
+
+
+def test_package_findings_appear_beside_module_findings(tmp_path, built: BuiltModules, installed_kernel) -> None:
+    """Seed 000 in the browser: the consumer package's not_packaged findings come first, grouped
+    under the package, with the story of the generic spec in the detail pane."""
+    from tests.pkgtools import build_kmod_rpm
+
+    provider = build_kmod_rpm(tmp_path / "p", "kmod-provider", [built.provider_ko], installed_kernel.release,
+                              generator="internal")
+    consumer = build_kmod_rpm(tmp_path / "c", "kmod-consumer", [built.consumer_ko], installed_kernel.release,
+                              generator="kmodtui")
+    result = resolve([str(consumer)], installed_kernel, [str(provider)])
+
+    async def scenario() -> None:
+        app = KmodApp(resolve_result=result)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            lines = [line for line in table_lines(app) if line]
+            assert lines[0].startswith("NOTPKG") and "kmod-consumer" in lines[0]
+            assert "internal dependency generator" in detail_text(app)
+
+    asyncio.run(scenario())

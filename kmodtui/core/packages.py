@@ -1,0 +1,214 @@
+"""Read .rpm (rpmfile) and .deb (python-debian): metadata, dependencies, files, modules inside.
+
+Nothing is written to disk: module payloads are read into memory (with a size cap) and parsed there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+from typing import Any
+
+from kmodtui.core.compression import decompress_bytes
+from kmodtui.core.elf import parse_module
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
+
+MODULE_IN_PACKAGE = re.compile(r"(^|/)lib/modules/.+\.ko(\.gz|\.xz|\.zst)?$")
+# rpmfile decompresses a zstd payload whole into memory: refuse payloads larger than this.
+MAX_PAYLOAD = 1024 * 1024 * 1024
+MAX_MODULE = 512 * 1024 * 1024
+
+RPMSENSE_LESS, RPMSENSE_GREATER, RPMSENSE_EQUAL = 2, 4, 8
+RPMSENSE_RPMLIB = 1 << 24
+
+
+def read_package(path: str | os.PathLike[str]) -> PackageInfo:
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as err:
+        raise KmodError(path, err.strerror or str(err)) from None
+    if head.startswith(b"\xed\xab\xee\xdb"):
+        return read_rpm(path)
+    if head.startswith(b"!<arch>\n"):
+        return read_deb(path)
+    raise KmodError(path, "neither an .rpm (lead magic ed ab ee db) nor a .deb (ar archive)")
+
+
+def is_package_path(path: str) -> bool:
+    return path.endswith((".rpm", ".deb"))
+
+
+# ---- rpm -------------------------------------------------------------------------------------
+
+def _as_list(value: Any) -> list:
+    """rpmfile returns a single-element array as a bare value (int or bytes) and some as tuples."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def rpm_relation(flags: int) -> str:
+    relation = ""
+    if flags & RPMSENSE_LESS:
+        relation += "<"
+    if flags & RPMSENSE_GREATER:
+        relation += ">"
+    if flags & RPMSENSE_EQUAL:
+        relation += "="
+    return relation
+
+
+def _rpm_deps(headers: dict, names_key: str, flags_key: str, versions_key: str, *, skip_rpmlib: bool) -> list[Dependency]:
+    names = _as_list(headers.get(names_key))
+    flags = _as_list(headers.get(flags_key))
+    versions = _as_list(headers.get(versions_key))
+    deps = []
+    for i, name in enumerate(names):
+        flag = flags[i] if i < len(flags) else 0
+        if skip_rpmlib and (flag & RPMSENSE_RPMLIB or _text(name).startswith("rpmlib(")):
+            continue
+        version = _text(versions[i]) if i < len(versions) else ""
+        relation = rpm_relation(flag) if version else ""
+        deps.append(Dependency(_text(name), relation, version if relation else ""))
+    return deps
+
+
+def read_rpm(path: str) -> PackageInfo:
+    import rpmfile
+
+    try:
+        with rpmfile.open(path) as rpm:
+            headers = rpm.headers
+            payload_size = _as_list(headers.get("payloadsize")) or _as_list(headers.get("longarchivesize"))
+            if payload_size and payload_size[0] > MAX_PAYLOAD:
+                raise KmodError(path, f"payload of {payload_size[0]} bytes is larger than kmodtui reads ({MAX_PAYLOAD})")
+            dirnames = [_text(d) for d in _as_list(headers.get("dirnames"))]
+            basenames = [_text(b) for b in _as_list(headers.get("basenames"))]
+            dirindexes = _as_list(headers.get("dirindexes"))
+            files = tuple(
+                dirnames[i] + b for i, b in zip(dirindexes, basenames) if isinstance(i, int) and 0 <= i < len(dirnames)
+            )
+            modules: list[ModuleImage] = []
+            module_files: list[str] = []
+            wanted = {f.lstrip("/") for f in files if MODULE_IN_PACKAGE.search(f)}
+            if wanted:
+                for member in rpm.getmembers():
+                    name = member.name.lstrip("./")
+                    if name in wanted and not member.issymlink:
+                        if member.size > MAX_MODULE:
+                            raise KmodError(f"{path}:/{name}", "module larger than kmodtui reads")
+                        data, compression = decompress_bytes(rpm.extractfile(member).read(), f"{path}:/{name}")
+                        modules.append(parse_module(data, f"{path}:/{name}", compression))
+                        module_files.append("/" + name)
+            info = PackageInfo(
+                path=path,
+                format="rpm",
+                name=_text(headers.get("name")),
+                version=_text(headers.get("version")),
+                release=_text(headers.get("release")),
+                arch=_text(headers.get("arch")),
+                provides=tuple(_rpm_deps(headers, "provides", "provideflags", "provideversion", skip_rpmlib=False)),
+                requires=tuple((d,) for d in _rpm_deps(headers, "requirename", "requireflags", "requireversion", skip_rpmlib=True)),
+                conflicts=tuple(_rpm_deps(headers, "conflictname", "conflictflags", "conflictversion", skip_rpmlib=False)),
+                files=files,
+                modules=tuple(modules),
+                module_files=tuple(module_files),
+            )
+    except KmodError:
+        raise
+    except Exception as err:  # rpmfile raises at least six unrelated types on corrupt input
+        raise KmodError(path, f"corrupt or truncated .rpm: {type(err).__name__}: {err}") from None
+    if not info.name:
+        raise KmodError(path, "RPM header has no package name")
+    return info
+
+
+# ---- deb -------------------------------------------------------------------------------------
+
+_DEB_RELATIONS = {"<<": "<", "<=": "<=", "=": "=", ">=": ">=", ">>": ">", "<": "<=", ">": ">="}
+
+
+def parse_deb_relations(text: str) -> list[tuple[Dependency, ...]]:
+    """`a (>= 1), b | c` -> [(a >= 1,), (b, c)] using python-debian's parser."""
+    from debian.deb822 import PkgRelation
+
+    if not text or not text.strip():
+        return []
+    groups = []
+    for alternatives in PkgRelation.parse_relations(text or ""):
+        group = []
+        for alt in alternatives:
+            if not alt.get("name"):
+                continue
+            version = alt.get("version")
+            if version:
+                relation, number = version
+                group.append(Dependency(alt["name"], _DEB_RELATIONS.get(relation, relation), number))
+            else:
+                group.append(Dependency(alt["name"]))
+        if group:
+            groups.append(tuple(group))
+    return groups
+
+
+def read_deb(path: str) -> PackageInfo:
+    from debian.debfile import DebFile
+
+    try:
+        deb = DebFile(path)
+        control = deb.debcontrol()
+        tar = deb.data.tgz()
+        files: list[str] = []
+        modules: list[ModuleImage] = []
+        module_files: list[str] = []
+        for member in tar:
+            name = "/" + member.name.lstrip("./")
+            if member.isdir():
+                continue
+            files.append(name)
+            if member.isreg() and MODULE_IN_PACKAGE.search(name):
+                if member.size > MAX_MODULE:
+                    raise KmodError(f"{path}:{name}", "module larger than kmodtui reads")
+                content = tar.extractfile(member)
+                assert content is not None
+                data, compression = decompress_bytes(content.read(), f"{path}:{name}")
+                modules.append(parse_module(data, f"{path}:{name}", compression))
+                module_files.append(name)
+        requires = parse_deb_relations(control.get("Pre-Depends", "")) + parse_deb_relations(control.get("Depends", ""))
+        provides = [alt for group in parse_deb_relations(control.get("Provides", "")) for alt in group]
+        conflicts = [alt for group in parse_deb_relations(control.get("Conflicts", "")) for alt in group]
+        info = PackageInfo(
+            path=path,
+            format="deb",
+            name=control.get("Package", ""),
+            version=control.get("Version", ""),
+            release="",
+            arch=control.get("Architecture", ""),
+            provides=tuple(provides),
+            requires=tuple(requires),
+            conflicts=tuple(conflicts),
+            files=tuple(files),
+            modules=tuple(modules),
+            module_files=tuple(module_files),
+        )
+    except KmodError:
+        raise
+    except (OSError, EOFError, tarfile.TarError, ValueError, KeyError) as err:
+        raise KmodError(path, f"corrupt or truncated .deb: {err}") from None
+    except Exception as err:  # python-debian's DebError/ArError and friends
+        raise KmodError(path, f"corrupt or truncated .deb: {type(err).__name__}: {err}") from None
+    if not info.name:
+        raise KmodError(path, "control file has no Package field")
+    return info
