@@ -164,6 +164,19 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
 
     paths = args.files or [line.strip() for line in sys.stdin if line.strip()]
     modules = [(p, read_module(p)) for p in paths if MODULE_FILE.search(p) and os.path.isfile(p)]
+    if args.predict:
+        from kmodtui.core.rpmdeps import predict_dependencies
+
+        symvers = read_symvers(find_kernel(args.kernel).symvers_path) if args.kernel else None
+        predicted = predict_dependencies(modules, args.predict, symvers)
+        if args.json:
+            _print_json({"mode": predicted.mode, "provides": list(predicted.provides),
+                         "requires": list(predicted.requires), "story": predicted.story})
+        else:
+            print(f"# built in mode {predicted.mode}: {predicted.story}")
+            print("".join(f"Provides: {p}\n" for p in predicted.provides) +
+                  "".join(f"Requires: {r}\n" for r in predicted.requires), end="")
+        return EXIT_OK
     if args.provides:
         lines = module_provides(modules)
     else:
@@ -186,6 +199,8 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kmodtui.core.rpmdeps import MODES
+
     parser = argparse.ArgumentParser(
         prog="kmodtui",
         description="Get out-of-tree Linux kernel modules built, packaged and installable. "
@@ -236,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--provides", action="store_true")
     which.add_argument("--requires", action="store_true")
+    which.add_argument("--predict", metavar="MODE", choices=MODES,
+                       help=f"what a package of these modules gets when built in MODE: {', '.join(MODES)}")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--kernel", "-k", help="target kernel for --requires (default: the modules' vermagic)")
     p.add_argument("--json", action="store_true")

@@ -18,7 +18,7 @@ from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
 MODULE_IN_PACKAGE = re.compile(r"(^|/)lib/modules/.+\.ko(\.gz|\.xz|\.zst)?$")
 # rpmfile decompresses a zstd payload whole into memory: refuse payloads larger than this.
 MAX_PAYLOAD = 1024 * 1024 * 1024
-MAX_MODULE = 512 * 1024 * 1024
+MAX_MODULE = 256 * 1024 * 1024  # amdgpu.ko, the largest module Debian ships, is ~20 MiB
 
 RPMSENSE_LESS, RPMSENSE_GREATER, RPMSENSE_EQUAL = 2, 4, 8
 RPMSENSE_RPMLIB = 1 << 24
@@ -109,7 +109,7 @@ def read_rpm(path: str) -> PackageInfo:
                     if name in wanted and not member.issymlink:
                         if member.size > MAX_MODULE:
                             raise KmodError(f"{path}:/{name}", "module larger than kmodtui reads")
-                        data, compression = decompress_bytes(rpm.extractfile(member).read(), f"{path}:/{name}")
+                        data, compression = decompress_bytes(rpm.extractfile(member).read(), f"{path}:/{name}", MAX_MODULE)
                         modules.append(parse_module(data, f"{path}:/{name}", compression))
                         module_files.append("/" + name)
             info = PackageInfo(
@@ -183,7 +183,7 @@ def read_deb(path: str) -> PackageInfo:
                     raise KmodError(f"{path}:{name}", "module larger than kmodtui reads")
                 content = tar.extractfile(member)
                 assert content is not None
-                data, compression = decompress_bytes(content.read(), f"{path}:{name}")
+                data, compression = decompress_bytes(content.read(), f"{path}:{name}", MAX_MODULE)
                 modules.append(parse_module(data, f"{path}:{name}", compression))
                 module_files.append(name)
         requires = parse_deb_relations(control.get("Pre-Depends", "")) + parse_deb_relations(control.get("Depends", ""))

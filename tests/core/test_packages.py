@@ -191,3 +191,14 @@ def test_corrupt_packages_are_one_clear_line(rpms: dict[str, Path], tmp_path: Pa
         result = kmodtui("inspect", str(path))
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (name, result.stderr)
         assert result.stderr.startswith(f"kmodtui: {path}: ") and "Traceback" not in result.stderr
+
+
+def test_a_module_that_decompresses_without_end_is_refused(tmp_path: Path) -> None:
+    """A .deb carrying a zstd 'module' of 300 MiB of zeros (a few KiB compressed): capped, one line."""
+    import zstandard
+
+    bomb = zstandard.ZstdCompressor(level=3).compress(b"\0" * (300 * 1024 * 1024))
+    deb = build_deb(tmp_path, "bomb-modules", "1", {"/lib/modules/6.1.0-1-amd64/extra/bomb.ko.zst": bomb})
+    result = kmodtui("inspect", str(deb))
+    assert result.returncode == 2
+    assert "decompresses to more than" in result.stderr and result.stderr.count("\n") == 1
