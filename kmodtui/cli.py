@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any, Sequence
 
 from kmodtui import __version__
@@ -198,7 +199,115 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kmodtui.core import buildrecord
+    from kmodtui.core.build import BuildRequest, find_artifacts, plan_build
+    from kmodtui.core.kernels import find_kernel
+    from kmodtui.core.runner import BuildEvent, RunState, run_steps
+
+    if args.detach:
+        return _detach(args)
+    kernels = [find_kernel(k) for k in args.kernel]
+    if not os.path.isdir(args.source):
+        raise KmodError(args.source, "no such module source directory")
+    results = []
+    for kernel in kernels:
+        build_id, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(args.source))}-{kernel.release}")
+        request = BuildRequest(os.path.abspath(args.source), kernel, args.mode, tuple(args.extra_symbols or ()),
+                               args.arch or "", args.deb_depends, args.version or "", sign=not args.no_sign)
+        plan = plan_build(request, os.path.join(record, "work"))
+        buildrecord.write_status(record, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
+                                 kernel=kernel.release, source=request.source, mode=args.mode,
+                                 log=plan.log_path, started=time.time())
+
+        def emit(event: BuildEvent, kernel_release: str = kernel.release) -> None:
+            if args.json:
+                payload: dict[str, Any] = {"event": event.kind, "kernel": kernel_release, "build": build_id}
+                if event.kind == "phase":
+                    payload["phase"] = event.phase
+                elif event.kind == "line":
+                    payload.update(n=event.line_number, text=event.line)
+                elif event.kind == "finding" and event.finding:
+                    payload.update(rule=event.finding.rule, severity=event.finding.severity,
+                                   line=event.finding.line_number, title=event.finding.title,
+                                   cause=event.finding.cause, fix=event.finding.fix,
+                                   remedies=list(event.finding.remedies))
+                elif event.kind == "exit":
+                    return  # written below, with the artifacts
+                print(json.dumps(payload), flush=True)
+            elif event.kind == "line" and not args.quiet:
+                print(event.line, flush=True)
+            elif event.kind == "phase" and not args.quiet:
+                print(f"==> {event.phase} ({kernel_release})", flush=True)
+
+        state = RunState()
+        code = asyncio.run(run_steps(list(plan.steps), plan.log_path, emit, state, args.timeout))
+        artifacts = find_artifacts(plan) if code == 0 else []
+        outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
+        findings = [{"rule": f.rule, "severity": f.severity, "line": f.line_number, "title": f.title,
+                     "fix": f.fix} for f in state.findings]
+        buildrecord.write_status(record, state=outcome, exit_code=code, ended=time.time(), artifacts=artifacts,
+                                 findings=findings)
+        results.append((kernel.release, outcome, code, artifacts, state.findings))
+        if args.json:
+            print(json.dumps({"event": "exit", "kernel": kernel.release, "build": build_id, "code": code,
+                              "state": outcome, "artifacts": artifacts, "log": plan.log_path}), flush=True)
+    if not args.json:
+        print()
+        print(f"{'kernel':28} {'result':10} artifacts / first problem")
+        for release, outcome, code, artifacts, findings in results:
+            errors = [f for f in findings if f.severity == "error"]
+            detail = ", ".join(os.path.basename(a) for a in artifacts) or (errors[0].title if errors else f"exit {code}")
+            print(f"{release:28} {outcome:10} {detail}")
+    return EXIT_OK if all(r[2] == 0 for r in results) else EXIT_PROBLEMS
+
+
+def _detach(args: argparse.Namespace) -> int:
+    """Start the same build in its own session: it survives the terminal (or SSH link) going away."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "kmodtui", "build", "--quiet", "--source", os.path.abspath(args.source),
+            "--mode", args.mode]
+    for kernel in args.kernel:
+        argv += ["--kernel", kernel]
+    for extra in args.extra_symbols or ():
+        argv += ["--extra-symbols", os.path.abspath(extra)]
+    if args.arch:
+        argv += ["--arch", args.arch]
+    if args.deb_depends is not None:
+        argv += ["--deb-depends", args.deb_depends]
+    if args.timeout:
+        argv += ["--timeout", str(args.timeout)]
+    if args.no_sign:
+        argv.append("--no-sign")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    if args.json:
+        _print_json({"detached": True, "runner_pid": proc.pid})
+    else:
+        print(f"Build started in the background (pid {proc.pid}); `kmodtui builds` lists it and its log.")
+    return EXIT_OK
+
+
+def cmd_builds(args: argparse.Namespace) -> int:
+    from kmodtui.core.buildrecord import list_builds
+
+    records = list_builds()
+    if args.json:
+        _print_json({"builds": records})
+        return EXIT_OK
+    if not records:
+        print("No builds recorded yet.")
+    for r in records:
+        print(f"{r['id']:56} {r.get('state', '?'):10} {r.get('mode', '')}  {r.get('kernel', '')}")
+        print(f"    log: {r.get('log', '')}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from kmodtui.core.build import MODES as BUILD_MODES
     from kmodtui.core.rpmdeps import MODES
 
     parser = argparse.ArgumentParser(
@@ -257,6 +366,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", "-k", help="target kernel for --requires (default: the modules' vermagic)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rpmdeps)
+
+    p = sub.add_parser("build", help="build a module source for one or more kernels, streaming the log")
+    p.add_argument("--kernel", "-k", action="append", required=True, help="repeat for a build matrix")
+    p.add_argument("--source", "-s", required=True, help="module source directory")
+    p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES)
+    p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
+                   help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
+    p.add_argument("--arch", help="cross-build for this ARCH (arm64, ...)")
+    p.add_argument("--deb-depends", help="deb mode: the Depends to write (default: the package owning the kernel here)")
+    p.add_argument("--version", help="package version (default: dkms.conf's, else 1.0)")
+    p.add_argument("--timeout", type=float, help="stop the build after this many seconds")
+    p.add_argument("--no-sign", action="store_true", help="dkms mode: do not let dkms sign (or create its MOK key)")
+    p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="events as JSON lines (phase, line, finding, exit)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("builds", help="running and past builds, with their logs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_builds)
     return parser
 
 

@@ -33,6 +33,8 @@ DEBIAN_PACKAGES = {
     "ar": "binutils",
     "as": "binutils",
     "apt-get": "apt",
+    "dkms": "dkms",
+    "dpkg": "dpkg",
 }
 
 TOOL_DIRS = ("/usr/sbin", "/sbin")

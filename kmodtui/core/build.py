@@ -1,0 +1,159 @@
+"""Build plans: what each packaging mode runs, with which real tool, in a private work dir."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import Kernel
+from kmodtui.core.runner import BuildStep
+from kmodtui.core.sources import ModuleSource, detect_source
+
+MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat")
+CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",
+                 "powerpc": "powerpc64le-linux-gnu-", "s390": "s390x-linux-gnu-", "x86": ""}
+_IGNORE = shutil.ignore_patterns("*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order",
+                                 ".tmp_versions", ".git")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    source: str
+    kernel: Kernel
+    mode: str = "kbuild"
+    extra_symbols: tuple[str, ...] = ()
+    arch: str = ""  # ARCH= for cross builds ("arm64"); "" builds for the kernel's own arch on this host
+    deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
+    version: str = ""
+    sign: bool = True  # dkms mode: let dkms sign with its MOK (it creates /var/lib/dkms/mok.key if missing)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    request: BuildRequest
+    source_info: ModuleSource
+    work_dir: str
+    src_dir: str  # the copy that is built (kbuild writes objects next to the sources)
+    out_dir: str
+    log_path: str
+    steps: tuple[BuildStep, ...]
+
+
+def _kbuild_step(request: BuildRequest, src_dir: str) -> BuildStep:
+    kernel = request.kernel
+    if not kernel.build_dir or not os.path.isdir(kernel.build_dir):
+        raise KmodError(kernel.build_dir or kernel.release, "this kernel has no build tree to compile against")
+    argv = ["make", "-C", kernel.build_dir, f"M={src_dir}"]
+    if request.extra_symbols:
+        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(os.path.abspath(s) for s in request.extra_symbols))
+    if request.arch:
+        argv += [f"ARCH={request.arch}", f"CROSS_COMPILE={CROSS_COMPILE.get(request.arch, '')}"]
+    argv.append("modules")
+    return BuildStep("build", tuple(argv), src_dir)
+
+
+def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
+    if request.mode not in MODES:
+        raise KmodError(request.mode, f"unknown build mode; choose one of {', '.join(MODES)}")
+    source = detect_source(request.source)
+    src_dir = os.path.join(work_dir, "src")
+    out_dir = os.path.join(work_dir, "out")
+    shutil.rmtree(src_dir, ignore_errors=True)
+    shutil.copytree(request.source, src_dir, ignore=_IGNORE, symlinks=True)
+    os.makedirs(out_dir, exist_ok=True)
+    kernel = request.kernel
+    version = request.version or source.version or "1.0"
+    steps: list[BuildStep] = []
+    if request.mode == "kbuild":
+        steps.append(_kbuild_step(request, src_dir))
+    elif request.mode == "deb":
+        steps.append(_kbuild_step(request, src_dir))
+        from kmodtui.core.debpack import kernel_package_owner
+
+        depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
+        modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+        steps.append(BuildStep("package", (
+            sys.executable, "-m", "kmodtui.core.debpack", "--release", kernel.release, "--name", source.name,
+            "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir, *modules,
+        ), work_dir))
+    elif request.mode == "dkms":
+        if source.dkms is None:
+            raise KmodError(request.source, "dkms mode needs a dkms.conf in the source")
+        steps += _dkms_steps(request, source, work_dir, version)
+    else:
+        steps.append(_kbuild_step(request, src_dir))
+        steps.append(_rpm_step(request, source, work_dir, src_dir, out_dir, version))
+    return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), tuple(steps))
+
+
+def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, version: str) -> list[BuildStep]:
+    """Real dkms 3 with private trees: nothing under /var/lib/dkms or /usr/src is touched."""
+    trees = {name: os.path.join(work_dir, "dkms", name) for name in ("tree", "source", "install")}
+    for tree in trees.values():
+        os.makedirs(tree, exist_ok=True)
+    source_copy = os.path.join(trees["source"], f"{source.name}-{version}")
+    shutil.rmtree(source_copy, ignore_errors=True)
+    shutil.copytree(request.source, source_copy, ignore=_IGNORE, symlinks=True)
+    common = ["dkms", "--dkmstree", trees["tree"], "--sourcetree", trees["source"], "--installtree", trees["install"]]
+    build = [*common, "build", "-m", source.name, "-v", version, "-k", request.kernel.release,
+             "--kernelsourcedir", request.kernel.build_dir]
+    if request.arch:
+        build += ["-a", request.arch]
+    # dkms reads sign_file from the environment before its framework.conf; a path that does not
+    # exist makes it skip signing (and skip creating a MOK key pair under /var/lib/dkms).
+    env = () if request.sign else (("sign_file", "/nonexistent/kmodtui-no-signing"),)
+    return [
+        BuildStep("dkms add", (*common, "add", "-m", source.name, "-v", version), work_dir, env),
+        BuildStep("dkms build", tuple(build), work_dir, env),
+    ]
+
+
+def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_dir: str, out_dir: str,
+              version: str) -> BuildStep:
+    """A kmod RPM of the built modules. rpm-generic: rpm's internal dependency generator (no ksym()
+    Provides, like OpenZFS's generic spec); rpm-redhat: the ksyms dependencies RHEL's
+    %kernel_module_package gives, produced by `kmodtui rpmdeps` so any host can build it."""
+    release = request.kernel.release
+    spec = os.path.join(work_dir, f"kmod-{source.name}.spec")
+    generators = ""
+    if request.mode == "rpm-redhat":
+        kmodtui = f"{sys.executable} -m kmodtui"
+        symvers = request.kernel.symvers_path or release
+        generators = (
+            "%global _use_internal_dependency_generator 0\n"
+            f"%global __find_provides {kmodtui} rpmdeps --provides\n"
+            f"%global __find_requires {kmodtui} rpmdeps --requires --kernel {symvers}\n"
+        )
+    modules = source.modules or [source.name]
+    copies = "\n".join(f"install -m 0644 {os.path.join(src_dir, m)}.ko %{{buildroot}}/lib/modules/{release}/extra/" for m in modules)
+    with open(spec, "w") as f:
+        f.write(f"""{generators}%global debug_package %{{nil}}
+%global __os_install_post %{{nil}}
+Name: kmod-{source.name}
+Version: {version}
+Release: 1
+Summary: {source.name} kernel modules for {release}
+License: GPL
+%description
+{source.name} kernel modules built by kmodtui against {release} ({request.mode}).
+%install
+mkdir -p %{{buildroot}}/lib/modules/{release}/extra
+{copies}
+%files
+/lib/modules/{release}/extra/*.ko
+""")
+    topdir = os.path.join(work_dir, "rpmbuild")
+    return BuildStep("package", ("rpmbuild", "-bb", "--define", f"_topdir {topdir}", "--define", f"_rpmdir {out_dir}",
+                                 "--define", "_build_id_links none", "--define", f"kernel_version {release}", spec), work_dir)
+
+
+def find_artifacts(plan: BuildPlan) -> list[str]:
+    found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
+    found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))
+    found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.deb"), recursive=True))
+    found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.rpm"), recursive=True))
+    return found

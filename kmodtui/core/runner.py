@@ -1,0 +1,176 @@
+"""Run build commands: own process group, output assembled into lines, every line persisted.
+
+Lines: bytes are decoded incrementally (a UTF-8 character split across reads stays whole), `\\r`
+progress redraws keep only their last state, other control bytes become '?', and a line longer
+than 16 KiB is cut, so binary junk in the output cannot hurt the log or the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kmodtui.core.logscan import LogFinding, scan_line
+
+MAX_LINE = 16 * 1024
+_CONTROL = {c: "?" for c in range(32) if c not in (9,)}
+_CONTROL[127] = "?"
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    phase: str  # "build", "package", "dkms add", ...
+    argv: tuple[str, ...]
+    cwd: str
+    env: tuple[tuple[str, str], ...] = ()  # added to the environment
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    kind: str  # "phase", "line", "finding", "exit"
+    phase: str = ""
+    line: str = ""
+    line_number: int = 0
+    finding: LogFinding | None = None
+    exit_code: int | None = None
+
+
+class LineAssembler:
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, data: bytes) -> list[str]:
+        text = self._pending + self._decoder.decode(data)
+        parts = text.split("\n")
+        self._pending = parts.pop()
+        if len(self._pending) > MAX_LINE:
+            parts.append(self._pending[:MAX_LINE])
+            self._pending = ""
+        return [self._clean(p) for p in parts]
+
+    def close(self) -> list[str]:
+        rest = self._pending + self._decoder.decode(b"", final=True)
+        self._pending = ""
+        return [self._clean(rest)] if rest else []
+
+    @staticmethod
+    def _clean(line: str) -> str:
+        if "\r" in line:
+            line = line.rstrip("\r").rsplit("\r", 1)[-1]  # a progress redraw: keep what was shown last
+        return line[:MAX_LINE].translate(_CONTROL)
+
+
+@dataclass
+class RunState:
+    """Shared with whoever may cancel: the process group of the step being run."""
+
+    pgid: int | None = None
+    cancelled: bool = False
+    line_count: int = 0
+    findings: list[LogFinding] = field(default_factory=list)
+
+
+def kill_group(pgid: int, grace: float = 3.0) -> None:
+    """SIGTERM the whole group, SIGKILL whatever is left after `grace` seconds."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+async def run_steps(
+    steps: list[BuildStep],
+    log_path: str,
+    emit: Callable[[BuildEvent], None],
+    state: RunState | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Run steps in order, stop at the first failure; returns the exit code (124 on timeout,
+    130 when cancelled). Every line goes to `log_path` (flushed as it comes) and to `emit`."""
+    state = state or RunState()
+    deadline = time.monotonic() + timeout if timeout else None
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    with open(log_path, "a", encoding="utf-8", errors="replace", buffering=1) as log:
+        for step in steps:
+            emit(BuildEvent("phase", phase=step.phase))
+            log.write(f"### {step.phase}: {' '.join(step.argv)}\n")
+            code = await _run_one(step, log, emit, state, deadline)
+            if code != 0:
+                if code == 124:
+                    log.write(f"### timed out after {timeout} s\n")
+                emit(BuildEvent("exit", phase=step.phase, exit_code=code))
+                return code
+        emit(BuildEvent("exit", exit_code=0))
+        return 0
+
+
+async def _run_one(step: BuildStep, log, emit: Callable[[BuildEvent], None], state: RunState,
+                   deadline: float | None) -> int:
+    env = {**os.environ, "LC_ALL": "C", "GCC_URLS": "no", "GCC_COLORS": "", **dict(step.env)}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *step.argv, cwd=step.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )
+    except OSError as err:
+        message = f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err}"
+        log.write(message + "\n")
+        emit(BuildEvent("line", phase=step.phase, line=message))
+        return 127
+    state.pgid = proc.pid
+    assembler = LineAssembler()
+    assert proc.stdout is not None
+    timed_out = False
+    try:
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                timed_out = True
+                break
+            try:
+                chunk = await asyncio.wait_for(proc.stdout.read(65536), timeout=remaining)
+            except asyncio.TimeoutError:
+                timed_out = True
+                break
+            lines = assembler.feed(chunk) if chunk else assembler.close()
+            for line in lines:
+                _handle_line(line, step.phase, log, emit, state)
+            if not chunk:
+                break
+    finally:
+        if timed_out or state.cancelled:
+            await asyncio.get_running_loop().run_in_executor(None, kill_group, proc.pid)
+    code = await proc.wait()
+    state.pgid = None
+    if timed_out:
+        return 124
+    if state.cancelled:
+        return 130
+    return code
+
+
+def _handle_line(line: str, phase: str, log, emit: Callable[[BuildEvent], None], state: RunState) -> None:
+    state.line_count += 1
+    log.write(line + "\n")
+    emit(BuildEvent("line", phase=phase, line=line, line_number=state.line_count))
+    finding = scan_line(line, state.line_count)
+    if finding is not None:
+        state.findings.append(finding)
+        emit(BuildEvent("finding", phase=phase, finding=finding, line_number=state.line_count))
