@@ -64,9 +64,9 @@ def test_compiler_and_make_rules(kernel: Kernel, tmp_path: Path) -> None:
     source = copy_source("provider", tmp_path / "e")
     (source / "Kbuild").write_text("obj-m := provider.o\nprovider-y := provider_main.o\n")
     assert_fires("make-no-rule", combined(kbuild(kernel.build_dir, source)))
+    # Debian's headers switch the check off; with it on, plain `gcc` differs from the kernel's `gcc-12` text
     differs = kbuild(kernel.build_dir, copy_source("provider", tmp_path / "f"), "CC=gcc", "DEBIAN_KERNEL_NO_CC_VERSION_CHECK=")
-    if "compiler differs" in combined(differs):
-        assert_fires("kbuild-compiler-differs", combined(differs))
+    assert_fires("kbuild-compiler-differs", combined(differs))
 
 
 def dkms(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -174,7 +174,7 @@ def test_rules_on_recorded_text(rule: str) -> None:
 
 def test_every_rule_is_tested() -> None:
     """Runs last in this file: each rule fired on real output above or on recorded text."""
-    untested = {r.id for r in RULES} - TESTED_ON_REAL_OUTPUT - set(RECORDED) - {"kbuild-compiler-differs"}
+    untested = {r.id for r in RULES} - TESTED_ON_REAL_OUTPUT - set(RECORDED)
     assert not untested, untested
 
 
