@@ -200,29 +200,37 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import asyncio
-
     from kmodtui.core import buildrecord
-    from kmodtui.core.build import BuildRequest, find_artifacts, plan_build
+    from kmodtui.core.build import BuildRequest
+    from kmodtui.core.buildjob import run_job, start_detached
     from kmodtui.core.kernels import find_kernel
-    from kmodtui.core.runner import BuildEvent, RunState, run_steps
+    from kmodtui.core.runner import BuildEvent
 
-    if args.detach:
-        return _detach(args)
-    kernels = [find_kernel(k) for k in args.kernel]
     if not os.path.isdir(args.source):
         raise KmodError(args.source, "no such module source directory")
+    kernels = [find_kernel(k) for k in args.kernel]
+    if args.detach:
+        records = start_detached(args.source, args.kernel, args.mode, _passthrough(args))
+        if args.json:
+            _print_json({"detached": True, "records": records})
+        else:
+            print("Build started in the background; `kmodtui builds` lists it. Logs:")
+            print("\n".join(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
+        return EXIT_OK
+    record_dirs = args.record_dir or []
+    if record_dirs and len(record_dirs) != len(kernels):
+        raise KmodError("--record-dir", "give one --record-dir per --kernel")
     results = []
-    for kernel in kernels:
-        build_id, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(args.source))}-{kernel.release}")
+    for index, kernel in enumerate(kernels):
+        if record_dirs:
+            record = record_dirs[index]
+        else:
+            _, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(args.source))}-{kernel.release}")
         request = BuildRequest(os.path.abspath(args.source), kernel, args.mode, tuple(args.extra_symbols or ()),
                                args.arch or "", args.deb_depends, args.version or "", sign=not args.no_sign)
-        plan = plan_build(request, os.path.join(record, "work"))
-        buildrecord.write_status(record, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
-                                 kernel=kernel.release, source=request.source, mode=args.mode,
-                                 log=plan.log_path, started=time.time())
+        build_id = os.path.basename(record)
 
-        def emit(event: BuildEvent, kernel_release: str = kernel.release) -> None:
+        def emit(event: BuildEvent, kernel_release: str = kernel.release, build_id: str = build_id) -> None:
             if args.json:
                 payload: dict[str, Any] = {"event": event.kind, "kernel": kernel_release, "build": build_id}
                 if event.kind == "phase":
@@ -242,53 +250,37 @@ def cmd_build(args: argparse.Namespace) -> int:
             elif event.kind == "phase" and not args.quiet:
                 print(f"==> {event.phase} ({kernel_release})", flush=True)
 
-        state = RunState()
-        code = asyncio.run(run_steps(list(plan.steps), plan.log_path, emit, state, args.timeout))
-        artifacts = find_artifacts(plan) if code == 0 else []
-        outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
-        findings = [{"rule": f.rule, "severity": f.severity, "line": f.line_number, "title": f.title,
-                     "fix": f.fix} for f in state.findings]
-        buildrecord.write_status(record, state=outcome, exit_code=code, ended=time.time(), artifacts=artifacts,
-                                 findings=findings)
-        results.append((kernel.release, outcome, code, artifacts, state.findings))
+        job = run_job(request, record, emit, args.timeout)
+        results.append((kernel.release, job))
         if args.json:
-            print(json.dumps({"event": "exit", "kernel": kernel.release, "build": build_id, "code": code,
-                              "state": outcome, "artifacts": artifacts, "log": plan.log_path}), flush=True)
-    if not args.json:
+            print(json.dumps({"event": "exit", "kernel": kernel.release, "build": job.build_id, "code": job.exit_code,
+                              "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path}), flush=True)
+    if not args.json and not args.quiet:
         print()
         print(f"{'kernel':28} {'result':10} artifacts / first problem")
-        for release, outcome, code, artifacts, findings in results:
-            errors = [f for f in findings if f.severity == "error"]
-            detail = ", ".join(os.path.basename(a) for a in artifacts) or (errors[0].title if errors else f"exit {code}")
-            print(f"{release:28} {outcome:10} {detail}")
-    return EXIT_OK if all(r[2] == 0 for r in results) else EXIT_PROBLEMS
+        for release, job in results:
+            errors = [f for f in job.findings if f.severity == "error"]
+            detail = ", ".join(os.path.basename(a) for a in job.artifacts) or (errors[0].title if errors else f"exit {job.exit_code}")
+            print(f"{release:28} {job.state:10} {detail}")
+    return EXIT_OK if all(job.exit_code == 0 for _, job in results) else EXIT_PROBLEMS
 
 
-def _detach(args: argparse.Namespace) -> int:
-    """Start the same build in its own session: it survives the terminal (or SSH link) going away."""
-    import subprocess
-
-    argv = [sys.executable, "-m", "kmodtui", "build", "--quiet", "--source", os.path.abspath(args.source),
-            "--mode", args.mode]
-    for kernel in args.kernel:
-        argv += ["--kernel", kernel]
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    """The options a detached runner needs besides source, kernels and mode."""
+    argv: list[str] = []
     for extra in args.extra_symbols or ():
         argv += ["--extra-symbols", os.path.abspath(extra)]
     if args.arch:
         argv += ["--arch", args.arch]
     if args.deb_depends is not None:
         argv += ["--deb-depends", args.deb_depends]
+    if args.version:
+        argv += ["--version", args.version]
     if args.timeout:
         argv += ["--timeout", str(args.timeout)]
     if args.no_sign:
         argv.append("--no-sign")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    if args.json:
-        _print_json({"detached": True, "runner_pid": proc.pid})
-    else:
-        print(f"Build started in the background (pid {proc.pid}); `kmodtui builds` lists it and its log.")
-    return EXIT_OK
+    return argv
 
 
 def cmd_builds(args: argparse.Namespace) -> int:
@@ -380,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sign", action="store_true", help="dkms mode: do not let dkms sign (or create its MOK key)")
     p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--record-dir", action="append", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="events as JSON lines (phase, line, finding, exit)")
     p.set_defaults(func=cmd_build)
 

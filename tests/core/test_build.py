@@ -204,6 +204,7 @@ def test_detached_build_survives_its_terminal_and_is_listed(installed_kernel: Ke
     env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
     started = kmodtui("build", "-k", installed_kernel.release, "-s", str(EXAMPLES / "provider"), "--detach", "--json", env=env)
     assert started.returncode == 0 and json.loads(started.stdout)["detached"]
+    [record] = json.loads(started.stdout)["records"]
     deadline = time.monotonic() + 120
     records = []
     while time.monotonic() < deadline:
@@ -212,7 +213,34 @@ def test_detached_build_survives_its_terminal_and_is_listed(installed_kernel: Ke
             break
         time.sleep(0.5)
     assert records and records[0]["state"] == "succeeded", records
+    assert records[0]["dir"] == record
     assert Path(records[0]["log"]).read_text().count("provider.ko") >= 1
+
+
+def test_terminating_the_runner_cancels_its_build_and_records_it(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """What the TUI's cancel key does to a detached build: SIGTERM to the runner."""
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    source = tmp_path / "slow"
+    source.mkdir()
+    # kbuild reads the Kbuild file while it runs: $(shell sleep) stands in for a long compile
+    (source / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 30)\n")
+    (source / "slow.c").write_text("#error never compiled\n")
+    started = kmodtui("build", "-k", installed_kernel.release, "-s", str(source), "--detach", "--json", env=env)
+    [record] = json.loads(started.stdout)["records"]
+    from kmodtui.core.buildrecord import read_status
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (read_status(record) or {}).get("runner_pid"):
+        time.sleep(0.1)
+    pid = read_status(record)["runner_pid"]
+    log = Path(record) / "work" / "build.log"
+    while time.monotonic() < deadline and not (log.exists() and "make" in log.read_text()):
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGTERM)
+    start = time.monotonic()
+    while time.monotonic() < deadline and read_status(record).get("state") == "running":
+        time.sleep(0.1)
+    assert read_status(record)["state"] == "cancelled"
+    assert time.monotonic() - start < 10
 
 
 def test_build_plan_copies_the_source_and_never_builds_in_it(installed_kernel: Kernel, tmp_path: Path) -> None:

@@ -1,0 +1,84 @@
+"""One build as a job with a record on disk: run it here (the CLI, or a detached runner process)
+or start it detached, so it keeps going when the terminal or SSH link goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from kmodtui.core import buildrecord
+from kmodtui.core.build import BuildRequest, find_artifacts, plan_build
+from kmodtui.core.logscan import LogFinding
+from kmodtui.core.runner import BuildEvent, RunState, run_steps
+
+
+@dataclass(frozen=True)
+class JobResult:
+    build_id: str
+    record_dir: str
+    log_path: str
+    state: str
+    exit_code: int
+    artifacts: tuple[str, ...]
+    findings: tuple[LogFinding, ...]
+
+
+def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent], None],
+            timeout: float | None = None) -> JobResult:
+    build_id = os.path.basename(record_dir)
+    plan = plan_build(request, os.path.join(record_dir, "work"))
+    buildrecord.write_status(record_dir, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
+                             kernel=request.kernel.release, source=request.source, mode=request.mode,
+                             log=plan.log_path, started=time.time())
+    state = RunState()
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+
+        def cancel() -> None:
+            state.cancelled = True
+            if state.pgid:
+                try:
+                    os.killpg(state.pgid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, cancel)
+        except (RuntimeError, ValueError):  # not the main thread: the caller cancels through state
+            pass
+        return await run_steps(list(plan.steps), plan.log_path, emit, state, timeout)
+
+    code = asyncio.run(main())
+    artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
+    outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
+    buildrecord.write_status(record_dir, state=outcome, exit_code=code, ended=time.time(), artifacts=list(artifacts),
+                             findings=[{"rule": f.rule, "severity": f.severity, "line": f.line_number,
+                                        "title": f.title, "fix": f.fix} for f in state.findings])
+    return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings))
+
+
+def start_detached(source: str, kernels: list[str], mode: str, extra: list[str] | None = None) -> list[str]:
+    """Start `kmodtui build` in its own session; returns the record dirs (one per kernel), created
+    here so the caller can follow their logs at once."""
+    records = []
+    argv = [sys.executable, "-m", "kmodtui", "build", "--quiet", "--source", os.path.abspath(source), "--mode", mode]
+    for kernel in kernels:
+        _, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(source))}-{os.path.basename(kernel)}")
+        buildrecord.write_status(record, state=buildrecord.RUNNING, kernel=kernel, source=os.path.abspath(source),
+                                 mode=mode, log=os.path.join(record, "work", "build.log"), started=time.time())
+        records.append(record)
+        argv += ["--kernel", kernel, "--record-dir", record]
+    argv += extra or []
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    for record in records:
+        buildrecord.write_status(record, runner_pid=proc.pid)
+    return records
