@@ -11,7 +11,12 @@ from textual.binding import Binding
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
 from kmodtui.core.resolve import ResolveResult, resolve
+from kmodtui.core.buildjob import start_detached
+from kmodtui.core.kernels import find_kernel
+from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.kernel import KernelScreen
+from kmodtui.screens.mode import ModeScreen
+from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
 
 
@@ -25,11 +30,13 @@ class KmodApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (72, "-wide")]
     BINDINGS = [Binding("q", "quit", "Quit", id="app.quit")]
 
-    def __init__(self, *, demo: bool = False, root: str = "/", resolve_result: ResolveResult | None = None) -> None:
+    def __init__(self, *, demo: bool = False, root: str = "/", resolve_result: ResolveResult | None = None,
+                 attach: str | None = None) -> None:
         super().__init__()
         self.demo = demo
         self.root = root
         self.resolve_result = resolve_result
+        self.attach = attach
         self.chosen_kernel: Kernel | None = None
 
     def on_mount(self) -> None:
@@ -37,6 +44,8 @@ class KmodApp(App[int]):
             self.theme = "ansi-dark"
         if self.resolve_result is not None:
             self.push_screen(SymbolsScreen(self.resolve_result))
+        elif self.attach is not None:
+            self.push_screen(BuildScreen(self.attach))
         else:
             self.push_screen(KernelScreen(demo=self.demo, root=self.root))
 
@@ -46,13 +55,28 @@ class KmodApp(App[int]):
         if message.kernel.origin == "demo":
             self.resolve_demo(message.kernel)
             return
-        self.notify(
-            f"Kernel {message.kernel.release} chosen. The source and build steps are the next parts "
-            "of the wizard to be built; meanwhile `kmodtui resolve MODULE.ko --kernel "
-            f"{message.kernel.release} --tui` opens the symbol browser.",
-            title="Kernel chosen",
-            timeout=10,
-        )
+        self.push_screen(SourceScreen(message.kernel))
+
+    @on(SourceScreen.SourceChosen)
+    def source_chosen(self, message: SourceScreen.SourceChosen) -> None:
+        self.push_screen(ModeScreen(message.source, message.kernel))
+
+    @on(ModeScreen.ModeChosen)
+    def mode_chosen(self, message: ModeScreen.ModeChosen) -> None:
+        records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release], message.mode)
+        self.push_screen(BuildScreen(records[0]))
+
+    @on(BuildScreen.BuildFinished)
+    def build_finished(self, message: BuildScreen.BuildFinished) -> None:
+        if message.status.get("open_symbols"):
+            modules = [a for a in message.status.get("artifacts") or [] if a.endswith(".ko")]
+            self.resolve_built(modules, message.status.get("kernel", ""))
+
+    @work(thread=True, exclusive=True, group="resolve")
+    def resolve_built(self, modules: list[str], kernel_spec: str) -> None:
+        kernel = self.chosen_kernel if self.chosen_kernel is not None else find_kernel(kernel_spec)
+        result = resolve(modules, kernel)
+        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=self.demo))
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_demo(self, kernel: Kernel) -> None:

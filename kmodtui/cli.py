@@ -298,6 +298,22 @@ def cmd_builds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    from kmodtui.app import KmodApp
+    from kmodtui.core.buildrecord import RUNNING, list_builds
+
+    records = list_builds()
+    if args.build:
+        chosen = [r for r in records if r["id"] == args.build or r["dir"] == args.build]
+    else:
+        chosen = [r for r in records if r.get("state") == RUNNING] or records[:1]
+    if not chosen:
+        raise KmodError(args.build or "builds", "no such build recorded (see `kmodtui builds`)")
+    app = KmodApp(attach=chosen[0]["dir"])
+    app.run(mouse=not args.no_mouse)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kmodtui.core.build import MODES as BUILD_MODES
     from kmodtui.core.rpmdeps import MODES
@@ -379,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("builds", help="running and past builds, with their logs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_builds)
+
+    p = sub.add_parser("attach", help="follow a build in the TUI (default: the running one, else the last)")
+    p.add_argument("build", nargs="?", help="build id or folder from `kmodtui builds`")
+    p.add_argument("--no-mouse", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_attach)
     return parser
 
 

@@ -155,10 +155,21 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# One cheap search decides whether a line is worth the 27 rules: most build output ("CC [M] ...")
+# matches none, and a live log streams ~100k lines per second through here.
+_PREFILTER = re.compile(
+    r"rror|WARNING|warning|undefined|namespace|GPL|No such file|not found|No rule|BTF|BUILD_EXCLUSIVE|"
+    r"Consult|needed by|Requires:|depends on|dependency problems|not installable|disagrees|"
+    r"Unknown symbol|version magic|Key was rejected|compiler differs"
+)
+
+
 def scan_line(line: str, line_number: int = 0, rules: tuple[Rule, ...] = RULES) -> LogFinding | None:
     """The first rule that matches this line, as a finding (None when no rule does)."""
     if len(line) > 4096:  # a minified or binary line: never feed megabytes to a regex
         line = line[:4096]
+    if rules is RULES and _PREFILTER.search(line) is None:
+        return None
     for rule in rules:
         match = rule.pattern.search(line)
         if match is None:

@@ -1,0 +1,38 @@
+"""Follow a build log that another process is writing: new complete lines since the last read."""
+
+from __future__ import annotations
+
+import os
+
+MAX_READ = 8 * 1024 * 1024
+
+
+class LogFollower:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0
+        self._pending = b""
+
+    def read_new_lines(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(MAX_READ)
+        except OSError:
+            return []
+        if not data:
+            return []
+        self.offset += len(data)
+        data = self._pending + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._pending = data
+            return []
+        self._pending = data[cut + 1 :]
+        return data[:cut].decode("utf-8", "replace").split("\n")
+
+    def at_end(self) -> bool:
+        try:
+            return os.path.getsize(self.path) <= self.offset
+        except OSError:
+            return True

@@ -1,0 +1,157 @@
+"""Step 4: the build, live. Follows the log a detached runner writes, so closing this screen (or
+losing the SSH link) does not stop the build; `kmodtui attach` comes back to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static
+
+from kmodtui.core import buildrecord
+from kmodtui.core.logfollow import LogFollower
+from kmodtui.core.logscan import LogFinding, scan_line
+from kmodtui.widgets.steps import StepStrip
+
+MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail
+
+
+class BuildLogHighlighter(Highlighter):
+    """Errors and warnings stand out; done per visible line at paint time, so it costs nothing per write."""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        if "error" in plain or "ERROR" in plain or "Error!" in plain:
+            text.stylize("bold red")
+        elif "warning" in plain or "WARNING" in plain:
+            text.stylize("yellow")
+        elif plain.startswith("###") or plain.startswith("==>"):
+            text.stylize("bold")
+
+
+class BuildScreen(Screen[None]):
+    CSS_PATH = "build.tcss"
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel build", id="build.cancel"),
+        Binding("e", "first_error", "First error", id="build.first_error"),
+        Binding("enter", "symbols", "Symbols", id="build.symbols", key_display="Enter"),
+        Binding("escape", "back", "Back (build goes on)", id="build.back"),
+    ]
+
+    class BuildFinished(Message):
+        def __init__(self, status: dict) -> None:
+            super().__init__()
+            self.status = status
+
+    def __init__(self, record_dir: str, *, poll_interval: float = 0.05) -> None:
+        super().__init__()
+        self.record_dir = record_dir
+        self.status = buildrecord.read_status(record_dir) or {}
+        self.follower = LogFollower(self.status.get("log") or os.path.join(record_dir, "work", "build.log"))
+        self.poll_interval = poll_interval
+        self.line_count = 0
+        self.findings: list[LogFinding] = []
+        self.finished = False
+        self.finish_note = ""
+        self._ticks = 0
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Build")
+        yield Static(id="build-status")
+        log = Log(highlight=True, max_lines=MAX_SHOWN_LINES, id="build-log")
+        log.highlighter = BuildLogHighlighter()
+        yield log
+        with VerticalScroll(id="build-findings-box"):
+            yield Static("No problems found yet.", id="build-findings")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#build-findings-box").border_title = "Findings: what happened, what to do"
+        self._update_status()
+        self.set_interval(self.poll_interval, self.poll)
+
+    def poll(self) -> None:
+        lines = self.follower.read_new_lines()
+        if lines:
+            first = self.line_count
+            self.line_count += len(lines)
+            new_findings = []
+            for offset, line in enumerate(lines):
+                finding = scan_line(line, first + offset + 1)
+                if finding is not None:
+                    new_findings.append(finding)
+            self.query_one(Log).write_lines(lines)
+            if new_findings:
+                self.findings += new_findings
+                self._update_findings()
+        self._ticks += 1
+        if self._ticks % 10 == 0 or (not lines and not self.finished):
+            self._update_status()
+
+    def _update_status(self) -> None:
+        self.status = buildrecord.read_status(self.record_dir) or self.status
+        state = self.status.get("state", "?")
+        if state == buildrecord.RUNNING and self.status.get("runner_pid") and not buildrecord._alive(
+                self.status.get("runner_pid"), os.path.basename(self.record_dir)):
+            state = buildrecord.DIED
+        errors = sum(1 for f in self.findings if f.severity == "error")
+        text = (f"[b]{state}[/]  {self.status.get('mode', '')} build of {os.path.basename(self.status.get('source', ''))} "
+                f"for {self.status.get('kernel', '')}  |  {self.line_count} lines, {errors} error(s)")
+        if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
+            self.finished = True
+            artifacts = self.status.get("artifacts") or []
+            self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser"
+                                if artifacts else "nothing built: e jumps to the first error")
+            self.post_message(self.BuildFinished(self.status))
+        if self.finish_note:
+            text += "  |  " + self.finish_note
+        self.query_one("#build-status", Static).update(text)
+
+    def _update_findings(self) -> None:
+        shown = [f for f in self.findings if f.severity != "info"][:30] or self.findings[:5]
+        parts = []
+        for f in shown:
+            remedies = f"  [i]remedies: {', '.join(f.remedies)}[/]" if f.remedies else ""
+            parts.append(f"[b]line {f.line_number}[/] {f.title}\n  {f.fix}{remedies}")
+        self.query_one("#build-findings", Static).update("\n".join(parts))
+
+    def action_first_error(self) -> None:
+        errors = [f for f in self.findings if f.severity == "error"]
+        if not errors:
+            self.notify("No error found in the log so far.")
+            return
+        log = self.query_one(Log)
+        hidden = max(0, self.line_count - log.line_count)
+        log.auto_scroll = False
+        log.scroll_to(y=max(0, errors[0].line_number - 1 - hidden), animate=False)
+
+    def action_cancel(self) -> None:
+        pid = self.status.get("runner_pid")
+        if self.finished or not pid:
+            self.notify("The build is not running.")
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)  # the runner stops its whole process group and records 'cancelled'
+            self.notify("Cancelling the build...")
+        except ProcessLookupError:
+            self.notify("The build had already stopped.")
+
+    def action_symbols(self) -> None:
+        if not self.finished:
+            self.notify("The build is still running.")
+            return
+        modules = [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
+        if not modules:
+            self.notify("No module was built: nothing to check. Press e for the first error.", severity="warning")
+            return
+        self.post_message(self.BuildFinished(dict(self.status, open_symbols=True)))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

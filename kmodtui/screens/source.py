@@ -1,0 +1,127 @@
+"""Step 2: the module source. Bundled examples or a path; shows what kmodtui read from it."""
+
+from __future__ import annotations
+
+import os
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import Kernel
+from kmodtui.core.paths import package_data
+from kmodtui.core.sources import ModuleSource, detect_source
+from kmodtui.widgets.steps import StepStrip
+
+NEWCOMER_NOTE = (
+    "[b]A module source[/] is a folder kbuild can compile: a Kbuild/Makefile naming the module "
+    "(obj-m), often a dkms.conf telling DKMS how to rebuild it for every new kernel. kmodtui reads "
+    "dkms.conf without running it."
+)
+
+
+def bundled_examples() -> list[str]:
+    root = package_data("examples")
+    return [os.path.join(root, name) for name in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, name))]
+
+
+def source_details(source: ModuleSource) -> str:
+    lines = [f"[b]{source.name}[/] {source.version}".rstrip(), ""]
+    lines.append(f"Kind        {', '.join(source.kinds)}")
+    lines.append(f"Modules     {', '.join(source.modules) or '(none found)'}")
+    lines.append(f"Modes       {', '.join(source.modes) or '-'}")
+    if source.dkms is not None:
+        location = source.dkms.array("DEST_MODULE_LOCATION")
+        lines.append(f"dkms        AUTOINSTALL={source.dkms.values.get('AUTOINSTALL', 'no')}"
+                     + (f", installs to {location[0]}" if location else ""))
+        for key in ("BUILD_EXCLUSIVE_KERNEL", "BUILD_EXCLUSIVE_ARCH", "BUILD_EXCLUSIVE_CONFIG"):
+            if key in source.dkms.values:
+                lines.append(f"            {key}={source.dkms.values[key]}")
+    for note in source.notes:
+        lines.append(f"[i]known only at build time:[/] {note}")
+    return "\n".join(lines)
+
+
+class SourceScreen(Screen[None]):
+    CSS_PATH = "wizard.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="source.back"),
+        Binding("slash", "path", "Type a path", id="source.path"),
+    ]
+
+    class SourceChosen(Message):
+        def __init__(self, source: ModuleSource, kernel: Kernel) -> None:
+            super().__init__()
+            self.source = source
+            self.kernel = kernel
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.paths = bundled_examples()
+        self.current: ModuleSource | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Source")
+        with Horizontal(classes="wizard-body"):
+            yield OptionList(*[Option(f"example: {os.path.basename(p)}", id=p) for p in self.paths],
+                             id="source-list", classes="wizard-list")
+            with VerticalScroll(classes="wizard-details"):
+                yield Static("Choose a source.", id="source-details")
+        yield Input(placeholder="/ then a module source path, Enter to read it", id="source-path")
+        yield Static(NEWCOMER_NOTE, classes="wizard-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#source-list").border_title = f"Sources for {self.kernel.release}"
+        self.query_one("#source-list", OptionList).focus()
+        if self.paths:
+            self.inspect_source(self.paths[0])
+
+    @work(thread=True, exclusive=True, group="source")
+    def inspect_source(self, path: str) -> None:
+        try:
+            source = detect_source(path)
+        except KmodError as err:
+            self.app.call_from_thread(self._show_error, str(err))
+            return
+        self.app.call_from_thread(self._show, source)
+
+    def _show(self, source: ModuleSource) -> None:
+        self.current = source
+        self.query_one("#source-details", Static).update(source_details(source) + "\n\nEnter: choose a packaging mode")
+
+    def _show_error(self, message: str) -> None:
+        self.current = None
+        self.query_one("#source-details", Static).update(f"[b]Cannot use this source[/]\n{message}")
+
+    @on(OptionList.OptionHighlighted, "#source-list")
+    def highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_id:
+            self.inspect_source(event.option_id)
+
+    @on(OptionList.OptionSelected, "#source-list")
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        if self.current is not None and event.option_id == self.current.path:
+            self.post_message(self.SourceChosen(self.current, self.kernel))
+
+    @on(Input.Submitted, "#source-path")
+    def path_entered(self, event: Input.Submitted) -> None:
+        path = os.path.expanduser(event.value.strip())
+        if path:
+            self.paths.append(path)
+            self.query_one("#source-list", OptionList).add_option(Option(path, id=path))
+            self.query_one("#source-list", OptionList).highlighted = len(self.paths) - 1
+            self.query_one("#source-list", OptionList).focus()
+
+    def action_path(self) -> None:
+        self.query_one("#source-path", Input).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,102 @@
+"""The wizard's middle at 80x24: pick a source and a mode, watch the real build, open the symbols."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from kmodtui.app import KmodApp
+from kmodtui.core.buildjob import start_detached
+from kmodtui.screens.build import BuildScreen
+from kmodtui.screens.mode import ModeScreen
+from kmodtui.screens.source import SourceScreen
+from kmodtui.screens.symbols import SymbolsScreen
+from tests.realtools import EXAMPLES
+
+
+async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the screen")
+        await pilot.pause(0.1)
+
+
+def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+
+    async def scenario() -> None:
+        app = KmodApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            index = [k.release for k in app.screen.kernels].index(installed_kernel.release)
+            app.screen.query_one("#kernel-list").highlighted = index
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, SourceScreen)
+            await pilot.press("down")  # example: provider
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "kmodtui-provider" in str(app.screen.query_one("#source-details").render())
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ModeScreen)
+            await pilot.press("enter")  # kbuild
+            await pilot.pause()
+            assert isinstance(app.screen, BuildScreen)
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            assert screen.status["state"] == "succeeded"
+            assert "Enter opens the symbol browser" in str(screen.query_one("#build-status").render())
+            assert screen.line_count > 3
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            assert "all symbols resolve" in str(app.screen.query_one("#symbols-summary").render())
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_build_shows_its_findings_and_jumps_to_the_first_error(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    [record] = start_detached(str(EXAMPLES / "consumer"), [installed_kernel.release], "kbuild")
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, BuildScreen)
+            await wait_for(pilot, lambda: screen.finished)
+            assert screen.status["state"] == "failed"
+            findings = str(screen.query_one("#build-findings").render())
+            assert "provider_fn is undefined" in findings and "KBUILD_EXTRA_SYMBOLS" in findings
+            await pilot.press("e")
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, BuildScreen)  # nothing built: no browser
+
+    asyncio.run(scenario())
+
+
+def test_cancel_key_stops_a_running_build(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    source = tmp_path / "slow"
+    source.mkdir()
+    (source / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 30)\n")
+    (source / "slow.c").write_text("#error never compiled\n")
+    [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.line_count >= 1 and screen.status.get("runner_pid"), 30)
+            await pilot.press("c")
+            await wait_for(pilot, lambda: screen.finished, 20)
+            assert screen.status["state"] == "cancelled"
+
+    asyncio.run(scenario())
