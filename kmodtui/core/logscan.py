@@ -21,6 +21,7 @@ class Rule:
     cause: str
     fix: str
     remedies: tuple[str, ...] = ()
+    needles: tuple[str, ...] = ()  # the regex runs only on lines holding one of these (C-speed `in`)
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,27 @@ class LogFinding:
     remedies: tuple[str, ...]
 
 
+# Literal text each rule's lines always contain: a live log streams ~100k lines per second, and a
+# substring test is ~50x cheaper than a regex search.
+NEEDLES = {
+    "modpost-undefined": ("undefined!",), "modpost-namespace": ("does not import it",),
+    "modpost-gpl-only": ("GPL-only symbol",), "kbuild-no-build-dir": ("No such file or directory",),
+    "dkms-headers-missing": ("kernel headers for kernel",), "dkms-build-failed": ("Bad return status",),
+    "dkms-make-log": ("make.log",), "dkms-build-exclusive": ("BUILD_EXCLUSIVE",),
+    "kbuild-compiler-differs": ("compiler differs",), "compiler-missing": ("not found", "No such file or directory"),
+    "c-missing-header": ("fatal error:",), "c-implicit-declaration": ("implicit declaration",),
+    "c-error": (": error: ",), "make-no-rule": ("No rule to make target",), "btf-skipped": ("Skipping BTF",),
+    "rpm-failed-dependency": ("is needed by",), "rpm-failed-other": ("is needed by",),
+    "yum-requires-ksym": ("Requires: ksym(",), "rpmbuild-bad-exit": ("Bad exit status",),
+    "dpkg-dependency-problems": ("dependency problems",), "dpkg-depends-on": ("; however:",),
+    "apt-not-installable": ("but it is not",), "depmod-unknown-symbol": ("needs unknown symbol",),
+    "depmod-disagrees": ("disagrees about version",), "loader-vermagic": ("version magic",),
+    "loader-unknown-symbol": ("Unknown symbol",), "loader-key-rejected": ("Key was rejected",),
+}
+
+
 def _r(id: str, pattern: str, severity: str, title: str, cause: str, fix: str, remedies: tuple[str, ...] = ()) -> Rule:
-    return Rule(id, re.compile(pattern), severity, title, cause, fix, remedies)
+    return Rule(id, re.compile(pattern), severity, title, cause, fix, remedies, NEEDLES[id])
 
 
 RULES: tuple[Rule, ...] = (
@@ -158,7 +178,7 @@ RULES: tuple[Rule, ...] = (
 # One cheap search decides whether a line is worth the 27 rules: most build output ("CC [M] ...")
 # matches none, and a live log streams ~100k lines per second through here.
 _PREFILTER = re.compile(
-    r"rror|WARNING|warning|undefined|namespace|GPL|No such file|not found|No rule|BTF|BUILD_EXCLUSIVE|"
+    r"rror|WARNING|warning|undefined|namespace|GPL|No such file|not found|No rule|Skipping BTF|BUILD_EXCLUSIVE|"
     r"Consult|needed by|Requires:|depends on|dependency problems|not installable|disagrees|"
     r"Unknown symbol|version magic|Key was rejected|compiler differs"
 )
@@ -171,6 +191,8 @@ def scan_line(line: str, line_number: int = 0, rules: tuple[Rule, ...] = RULES) 
     if rules is RULES and _PREFILTER.search(line) is None:
         return None
     for rule in rules:
+        if rule.needles and not any(needle in line for needle in rule.needles):
+            continue
         match = rule.pattern.search(line)
         if match is None:
             continue

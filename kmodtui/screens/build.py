@@ -21,6 +21,7 @@ from kmodtui.core.logscan import LogFinding, scan_line
 from kmodtui.widgets.steps import StepStrip
 
 MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail
+MAX_KEPT_FINDINGS = 500  # a runaway log repeats its errors; the first ones say what to do
 
 
 class BuildLogHighlighter(Highlighter):
@@ -58,6 +59,7 @@ class BuildScreen(Screen[None]):
         self.poll_interval = poll_interval
         self.line_count = 0
         self.findings: list[LogFinding] = []
+        self.more_findings = 0
         self.finished = False
         self.finish_note = ""
         self._ticks = 0
@@ -87,9 +89,12 @@ class BuildScreen(Screen[None]):
                 finding = scan_line(line, first + offset + 1)
                 if finding is not None:
                     new_findings.append(finding)
-            self.query_one(Log).write_lines(lines)
+            # Lines beyond what the Log keeps would be pruned at once: do not hand them over.
+            self.query_one(Log).write_lines(lines[-MAX_SHOWN_LINES:])
             if new_findings:
-                self.findings += new_findings
+                room = MAX_KEPT_FINDINGS - len(self.findings)
+                self.findings += new_findings[:max(0, room)]
+                self.more_findings += max(0, len(new_findings) - max(0, room))
                 self._update_findings()
         self._ticks += 1
         if self._ticks % 10 == 0 or (not lines and not self.finished):
@@ -101,7 +106,7 @@ class BuildScreen(Screen[None]):
         if state == buildrecord.RUNNING and self.status.get("runner_pid") and not buildrecord._alive(
                 self.status.get("runner_pid"), os.path.basename(self.record_dir)):
             state = buildrecord.DIED
-        errors = sum(1 for f in self.findings if f.severity == "error")
+        errors = sum(1 for f in self.findings if f.severity == "error") + self.more_findings
         text = (f"[b]{state}[/]  {self.status.get('mode', '')} build of {os.path.basename(self.status.get('source', ''))} "
                 f"for {self.status.get('kernel', '')}  |  {self.line_count} lines, {errors} error(s)")
         if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
@@ -120,6 +125,8 @@ class BuildScreen(Screen[None]):
         for f in shown:
             remedies = f"  [i]remedies: {', '.join(f.remedies)}[/]" if f.remedies else ""
             parts.append(f"[b]line {f.line_number}[/] {f.title}\n  {f.fix}{remedies}")
+        if self.more_findings:
+            parts.append(f"... and {self.more_findings} more (the full log: {self.follower.path})")
         self.query_one("#build-findings", Static).update("\n".join(parts))
 
     def action_first_error(self) -> None:
