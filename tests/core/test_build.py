@@ -247,3 +247,15 @@ def test_build_plan_copies_the_source_and_never_builds_in_it(installed_kernel: K
     plan = plan_build(BuildRequest(str(EXAMPLES / "provider"), installed_kernel), str(tmp_path / "work"))
     assert plan.src_dir.startswith(str(tmp_path)) and (Path(plan.src_dir) / "provider.c").exists()
     assert plan.steps[0].argv[:3] == ("make", "-C", installed_kernel.build_dir)
+
+
+def test_build_matrix_reports_each_kernel(installed_kernel: Kernel) -> None:
+    """One source, two trees: the real headers build; the demo's trimmed tree cannot (no kbuild)."""
+    from kmodtui.core.paths import package_data
+
+    demo_tree = package_data("data", "demo", "root", "usr", "src", f"linux-headers-{installed_kernel.release}")
+    result = kmodtui("build", "-k", installed_kernel.release, "-k", demo_tree, "-s", str(EXAMPLES / "provider"))
+    assert result.returncode == 1
+    table = result.stdout[result.stdout.rindex("kernel "):].splitlines()
+    assert table[1].split()[:2] == [installed_kernel.release, "succeeded"]
+    assert table[2].split()[1] == "failed"
