@@ -298,6 +298,87 @@ def cmd_builds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_remedy(args: argparse.Namespace) -> int:
+    from kmodtui.core import edits
+    from kmodtui.core.remedies import CATALOGUE, RISKY, RemedyOptions, get_remedy
+
+    if args.action == "list":
+        if args.json:
+            _print_json({"remedies": [{"id": r.id, "title": r.title, "risk": r.risk, "explanation": r.explanation,
+                                       "target": r.target, "applies_to": list(r.applies_to)} for r in CATALOGUE]})
+        else:
+            for r in CATALOGUE:
+                print(f"{r.id:24} {r.risk:6} {r.title}\n{'':31} target: {r.target}; for: {', '.join(r.applies_to)}")
+        return EXIT_OK
+    if args.action == "history":
+        records = edits.history()
+        if args.json:
+            _print_json({"applied": records})
+        for r in records if not args.json else ():
+            print(f"{r['id']:48} {'undone' if r['undone'] else 'applied':8} {', '.join(r['files'])}")
+        return EXIT_OK
+    if not args.id:
+        raise KmodError("remedy", f"{args.action} needs an id (see `kmodtui remedy list`)")
+    if args.action == "undo":
+        restored = edits.undo(args.id)
+        if args.json:
+            _print_json({"undone": args.id, "restored": restored})
+        else:
+            print("Restored, byte for byte: " + ", ".join(restored))
+        return EXIT_OK
+    remedy = get_remedy(args.id)
+    plan = remedy.plan(RemedyOptions(
+        target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
+        symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
+        generator=args.generator or ""))
+    payload = {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
+               "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
+               "commands": list(plan.commands)}
+    if args.action == "show":
+        if args.json:
+            _print_json(payload)
+        else:
+            print(_plan_text(plan))
+        return EXIT_OK
+    # apply
+    if plan.risk == RISKY and not args.accept_risk:
+        raise KmodError(remedy.id, f"is risky: {plan.warning} Re-run with --accept-risk to apply it anyway")
+    if not plan.edits:
+        if args.json:
+            _print_json({**payload, "applied": None})
+        else:
+            print(_plan_text(plan))
+            print("\nThis remedy changes no file: run the commands above.")
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise KmodError(remedy.id, "apply asks for confirmation; pass --yes when not at a terminal")
+        print(_plan_text(plan))
+        if input("\nApply these changes? (a backup is kept; `kmodtui remedy undo` restores) [y/N] ").strip().lower() != "y":
+            print("Nothing was changed.")
+            return EXIT_OK
+    undo_id = edits.apply_edits(remedy.id, list(plan.edits))
+    if args.json:
+        _print_json({**payload, "applied": undo_id})
+    else:
+        print(f"Applied {remedy.id} to {', '.join(e.path for e in plan.edits)}. Undo: kmodtui remedy undo {undo_id}")
+        if plan.commands:
+            print("Next: " + "; ".join(plan.commands))
+    return EXIT_OK
+
+
+def _plan_text(plan: Any) -> str:
+    lines = [f"{plan.remedy}: {plan.title}  [{plan.risk}]", "", plan.explanation]
+    if plan.warning:
+        lines += ["", f"WARNING: {plan.warning}"]
+    diff = plan.diff()
+    if diff:
+        lines += ["", diff.rstrip("\n")]
+    if plan.commands:
+        lines += ["", "Then run:"] + [f"  {c}" for c in plan.commands]
+    return "\n".join(lines)
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp
     from kmodtui.core.buildrecord import RUNNING, list_builds
@@ -395,6 +476,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("builds", help="running and past builds, with their logs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_builds)
+
+    p = sub.add_parser("remedy", help="list, preview (diff), apply with a backup, or undo a fix")
+    p.add_argument("action", choices=("list", "show", "apply", "undo", "history"))
+    p.add_argument("id", nargs="?", help="remedy id (list), or for undo the id `apply` printed")
+    p.add_argument("--target", help="what to fix: a spec, a module source folder, a .deb (see `remedy list`)")
+    p.add_argument("--symbol")
+    p.add_argument("--namespace")
+    p.add_argument("--with-symvers", action="append", metavar="MODULE_SYMVERS")
+    p.add_argument("--depends", help="deb-fix-depends: the package to depend on")
+    p.add_argument("--kernel", help="kernel release, for remedies that name one")
+    p.add_argument("--generator", help=argparse.SUPPRESS)
+    p.add_argument("--yes", action="store_true", help="apply without asking")
+    p.add_argument("--accept-risk", action="store_true", help="needed to apply a risky remedy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remedy)
 
     p = sub.add_parser("attach", help="follow a build in the TUI (default: the running one, else the last)")
     p.add_argument("build", nargs="?", help="build id or folder from `kmodtui builds`")

@@ -1,0 +1,130 @@
+"""Rewrite a .deb's control fields, keeping data.tar.* byte for byte.
+
+python-debian reads .debs but cannot write them, and `dpkg-deb -R`/`-b` would repack the data
+with new timestamps and compression; so the ar container is handled here (its format is 60-byte
+member headers after `!<arch>\\n`), and only control.tar.* is replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import tarfile
+import zlib
+
+from kmodtui.core.errors import KmodError
+
+AR_MAGIC = b"!<arch>\n"
+
+
+def read_ar(data: bytes, path: str) -> list[tuple[str, bytes]]:
+    if not data.startswith(AR_MAGIC):
+        raise KmodError(path, "not a .deb (no ar archive magic)")
+    members = []
+    offset = len(AR_MAGIC)
+    while offset < len(data):
+        header = data[offset : offset + 60]
+        if len(header) < 60 or header[58:60] != b"`\n":
+            raise KmodError(path, "corrupt ar member header", offset=offset)
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        try:
+            size = int(header[48:58].decode("ascii").strip())
+        except ValueError:
+            raise KmodError(path, "corrupt ar member size", offset=offset) from None
+        start = offset + 60
+        if start + size > len(data):
+            raise KmodError(path, f"ar member {name} is truncated", offset=offset)
+        members.append((name, data[start : start + size]))
+        offset = start + size + (size & 1)
+    return members
+
+
+def write_ar(members: list[tuple[str, bytes]]) -> bytes:
+    out = bytearray(AR_MAGIC)
+    for name, content in members:
+        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}`\n".encode("ascii")
+        assert len(header) == 60
+        out += header + content
+        if len(content) & 1:
+            out += b"\n"
+    return bytes(out)
+
+
+def _decompress(name: str, blob: bytes) -> tuple[bytes, str]:
+    if name.endswith(".xz"):
+        return lzma.decompress(blob), "xz"
+    if name.endswith(".gz"):
+        return zlib.decompress(blob, wbits=31), "gz"
+    if name.endswith(".zst"):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(blob), "zst"
+    return blob, ""
+
+
+def _compress(kind: str, raw: bytes) -> bytes:
+    if kind == "xz":
+        return lzma.compress(raw)
+    if kind == "gz":
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        return compressor.compress(raw) + compressor.flush()
+    if kind == "zst":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress(raw)
+    return raw
+
+
+def read_control(deb: bytes, path: str) -> str:
+    for name, blob in read_ar(deb, path):
+        if name.startswith("control.tar"):
+            raw, _ = _decompress(name, blob)
+            with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+                for member in tar:
+                    if member.name.lstrip("./") == "control":
+                        content = tar.extractfile(member)
+                        assert content is not None
+                        return content.read().decode("utf-8", "replace")
+    raise KmodError(path, "no control file in control.tar")
+
+
+def set_control_field(control: str, field: str, value: str | None) -> str:
+    """Replace (or add, or with None remove) one field of a control paragraph."""
+    lines = control.rstrip("\n").split("\n")
+    out, replaced, skipping = [], False, False
+    for line in lines:
+        if skipping and line.startswith((" ", "\t")):
+            continue
+        skipping = False
+        if line.split(":", 1)[0].strip().lower() == field.lower():
+            skipping = True
+            replaced = True
+            if value is not None:
+                out.append(f"{field}: {value}")
+            continue
+        out.append(line)
+    if not replaced and value is not None:
+        out.insert(max(1, len(out) - 1), f"{field}: {value}")
+    return "\n".join(out) + "\n"
+
+
+def rewrite_control(deb: bytes, path: str, new_control: str) -> bytes:
+    """The same .deb with control replaced; every other member (data.tar.*) is kept byte for byte."""
+    members = read_ar(deb, path)
+    out = []
+    for name, blob in members:
+        if name.startswith("control.tar"):
+            raw, kind = _decompress(name, blob)
+            src = tarfile.open(fileobj=io.BytesIO(raw))
+            buffer = io.BytesIO()
+            with src, tarfile.open(fileobj=buffer, mode="w", format=src.format) as dst:
+                for member in src:
+                    if member.name.lstrip("./") == "control":
+                        body = new_control.encode("utf-8")
+                        member.size = len(body)
+                        dst.addfile(member, io.BytesIO(body))
+                    else:
+                        dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+            blob = _compress(kind, buffer.getvalue())
+        out.append((name, blob))
+    return write_ar(out)

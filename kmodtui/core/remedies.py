@@ -1,0 +1,345 @@
+"""The remedy catalogue: for a finding, what to change (exact file edits, shown as a diff) and what
+to run, how risky it is, and why. Applying goes through core/edits.py (backup, atomic, undo)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.edits import FileEdit, check_editable
+
+SAFE, RISKY = "safe", "risky"
+RHEL_KSYMS = "/usr/lib/rpm/redhat/find-provides.ksyms"
+
+
+@dataclass(frozen=True)
+class RemedyOptions:
+    target: str = ""  # a spec, a source dir, a .deb, ... (each remedy says which)
+    symbol: str = ""
+    namespace: str = ""
+    symvers: tuple[str, ...] = ()  # other modules' Module.symvers (KBUILD_EXTRA_SYMBOLS)
+    depends: str = ""  # deb: the Depends to write
+    kernel_release: str = ""
+    generator: str = ""  # how a spec calls kmodtui rpmdeps (default: this Python with -m kmodtui)
+
+
+@dataclass(frozen=True)
+class RemedyPlan:
+    remedy: str
+    title: str
+    risk: str
+    explanation: str
+    edits: tuple[FileEdit, ...] = ()
+    commands: tuple[str, ...] = ()  # run by the user (or by `apply --run`), in the target's folder
+    warning: str = ""  # for risky remedies: what safety is lost
+    shown_diff: str = ""  # when the edit is binary (a .deb), the readable change
+
+    def diff(self) -> str:
+        return self.shown_diff or "".join(edit.diff() for edit in self.edits)
+
+
+@dataclass(frozen=True)
+class Remedy:
+    id: str
+    title: str
+    risk: str
+    explanation: str
+    target: str  # what --target names
+    applies_to: tuple[str, ...]  # finding statuses and log rule ids
+    planner: Callable[[RemedyOptions], RemedyPlan] = field(repr=False)
+
+    def plan(self, options: RemedyOptions) -> RemedyPlan:
+        return self.planner(options)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise KmodError(path, err.strerror or str(err)) from None
+
+
+def _generator(options: RemedyOptions) -> str:
+    return options.generator or f"{sys.executable} -m kmodtui"
+
+
+# ---- spec remedies -----------------------------------------------------------------------------
+
+_PREP = re.compile(rb"^%prep\b", re.M)
+
+
+def _insert_before_prep(path: str, block: str, already: bytes, remedy: str) -> FileEdit:
+    check_editable(path)
+    before = _read(path)
+    if already in before:
+        raise KmodError(path, f"already has {already.decode()}: {remedy} was applied before")
+    match = _PREP.search(before)
+    if match is None:
+        raise KmodError(path, "has no %prep section, so kmodtui cannot place the macro where rpmbuild reads it "
+                              "before the build; add it by hand near the top of the spec")
+    return FileEdit(path, before, before[: match.start()] + block.encode() + before[match.start():])
+
+
+def plan_spec_external_depgen(options: RemedyOptions) -> RemedyPlan:
+    lines = ["# kmodtui: announce the ksym() symbols this package's modules export (and need),",
+             "# like RHEL's %kernel_module_package does; without it rpm adds no ksym() Provides.",
+             "%global _use_internal_dependency_generator 0"]
+    if not os.path.exists(RHEL_KSYMS):
+        gen = _generator(options)
+        lines += ["# this host has no find-provides.ksyms (not RHEL): kmodtui rpmdeps produces the same lines",
+                  f"%global __find_provides {gen} rpmdeps --provides",
+                  f"%global __find_requires {gen} rpmdeps --requires"]
+    edit = _insert_before_prep(options.target, "\n".join(lines) + "\n\n", b"_use_internal_dependency_generator 0",
+                               "spec-external-depgen")
+    spec = shlex.quote(options.target)
+    return RemedyPlan(
+        "spec-external-depgen", "Generate ksym() Provides in the provider's spec", SAFE,
+        "The provider package was built with rpm's internal dependency generator, which adds no kernel-symbol "
+        "Provides. Turning it off hands the file list to the ksyms generators, so the package Provides "
+        "ksym(sym) = CRC for every export and the consumer's Requires can be met. This edits your spec, "
+        "not /usr/lib/rpm/redhat/* (seed 000's workaround), so it survives rpm updates and other hosts.",
+        (edit,), (f"rpmbuild -ba {spec}", "kmodtui resolve CONSUMER.rpm --with PROVIDER.rpm --kernel RELEASE"),
+    )
+
+
+def plan_drop_ksym_requires(options: RemedyOptions) -> RemedyPlan:
+    # With the external generator, rpm's __requires_exclude filter does not apply; filtering
+    # the generator's output does in both cases.
+    block = ("# kmodtui (RISKY): do not require ksym() symbols from other packages\n"
+             "%global __requires_exclude ^ksym\\\\(\n"
+             "%global __find_requires_orig %{__find_requires}\n"
+             "%global __find_requires /bin/sh -c '%{__find_requires_orig} | grep -v \"^ksym(\"'\n\n")
+    edit = _insert_before_prep(options.target, block, b"__requires_exclude ^ksym", "drop-ksym-requires")
+    return RemedyPlan(
+        "drop-ksym-requires", "Stop emitting ksym() Requires in the consumer's spec", RISKY,
+        "The consumer package will install even though no package Provides the symbols it needs.",
+        (edit,), (f"rpmbuild -ba {shlex.quote(options.target)}",),
+        warning="This removes the check that stops a module built against another version of its provider "
+                "(e.g. ZFS 0.7 vs 0.8) from being installed. The mismatch then shows up at load time as "
+                "'disagrees about version of symbol' or, worse, as memory corruption if CRCs are off. Prefer "
+                "rebuilding the provider with ksym() Provides (spec-external-depgen).",
+    )
+
+
+def plan_redhat_kernel_version(options: RemedyOptions) -> RemedyPlan:
+    release = options.kernel_release or "RELEASE"
+    return RemedyPlan(
+        "redhat-kernel-version", "Build redhat-mode kmods for an older kernel without editing rpm's macros", SAFE,
+        "%kernel_module_package builds for %{kverrel}, the newest installed kernel-devel. Seed 000's advice edits "
+        "/usr/lib/rpm/redhat/macros; passing kernel_version on the command line selects the kernel instead.",
+        (), (f"rpmbuild --define 'kernel_version {release}' -ba {shlex.quote(options.target or 'SPEC')}",),
+    )
+
+
+def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
+    target = options.target or "."
+    if options.target and not (os.path.exists(os.path.join(target, "configure")) or
+                               os.path.exists(os.path.join(target, "configure.ac"))):
+        raise KmodError(target, "is not an autotools source tree (no configure or configure.ac)")
+    linux = f" --with-linux=/usr/src/kernels/{options.kernel_release}" if options.kernel_release else ""
+    return RemedyPlan(
+        "autotools-redhat-spec", "Reconfigure with the redhat spec templates (OpenZFS/Lustre layout)", SAFE,
+        "OpenZFS and SPL pick rpm/generic/*.spec.in by default, which gives kmod packages no ksym() Provides; "
+        "--with-spec=redhat uses rpm/redhat/*.spec.in (%kernel_module_package), which does.",
+        (), (f"cd {shlex.quote(target)}", f"./configure --with-spec=redhat{linux}", "make rpm-kmod",
+             "kmodtui inspect *.rpm   # ksym() Provides listed"),
+    )
+
+
+# ---- source remedies ---------------------------------------------------------------------------
+
+def _find_symvers_for(symbol: str) -> list[str]:
+    """Module.symvers files of earlier kmodtui builds that export `symbol`."""
+    from kmodtui.core.buildrecord import builds_dir
+
+    found = []
+    for path in sorted(glob.glob(os.path.join(builds_dir(), "*", "work", "src", "Module.symvers")), reverse=True):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if any(line.split("\t")[1:2] == [symbol] for line in f):
+                    found.append(path)
+        except OSError:
+            continue
+    return found[:1]
+
+
+def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
+    source = options.target
+    if not os.path.isdir(source):
+        raise KmodError(source, "is not a module source folder")
+    symvers = [os.path.abspath(s) for s in options.symvers] or (_find_symvers_for(options.symbol) if options.symbol else [])
+    if not symvers:
+        raise KmodError(source, "which Module.symvers exports the symbol? Build the providing module first and "
+                                "name its Module.symvers with --with-symvers")
+    for path in symvers:
+        if not os.path.isfile(path):
+            raise KmodError(path, "no such Module.symvers")
+    paths = " ".join(symvers)
+    dkms_conf = os.path.join(source, "dkms.conf")
+    if os.path.isfile(dkms_conf) and b"MAKE[0]" in _read(dkms_conf):
+        check_editable(dkms_conf)
+        before = _read(dkms_conf)
+        match = re.search(rb'^(MAKE\[0\]=)(["\']?)(.*?)\2\s*$', before, re.M)
+        if match is None:
+            raise KmodError(dkms_conf, "has a MAKE[0] line kmodtui cannot edit safely")
+        quote = match.group(2) or b'"'
+        line = match.group(1) + quote + match.group(3) + f" KBUILD_EXTRA_SYMBOLS={paths}".encode() + quote
+        edit = FileEdit(dkms_conf, before, before[: match.start()] + line + before[match.end():])
+        where = "dkms.conf's MAKE[0]"
+    else:
+        # Makefile.modpost includes an external module's Kbuild file to read KBUILD_EXTRA_SYMBOLS.
+        kbuild = os.path.join(source, "Kbuild") if os.path.isfile(os.path.join(source, "Kbuild")) else os.path.join(source, "Makefile")
+        check_editable(kbuild)
+        before = _read(kbuild)
+        addition = ("\n# kmodtui: symbols exported by other out-of-tree modules this one uses\n"
+                    f"KBUILD_EXTRA_SYMBOLS += {paths}\n").encode()
+        edit = FileEdit(kbuild, before, before + (b"" if before.endswith(b"\n") or not before else b"\n") + addition)
+        where = os.path.basename(kbuild)
+    return RemedyPlan(
+        "kbuild-extra-symbols", f"Tell modpost where the other module's symbols are ({where})", SAFE,
+        "modpost only knows the kernel's exports; symbols from another out-of-tree module come from that "
+        "module's Module.symvers, named in KBUILD_EXTRA_SYMBOLS. Then the build records their CRCs too.",
+        (edit,), ("kmodtui build --kernel RELEASE --source " + shlex.quote(source),),
+    )
+
+
+def plan_import_namespace(options: RemedyOptions) -> RemedyPlan:
+    source, symbol, namespace = options.target, options.symbol, options.namespace
+    if not (symbol and namespace):
+        raise KmodError(source or "remedy", "needs --symbol and --namespace (both are in the finding)")
+    if not os.path.isdir(source):
+        raise KmodError(source, "is not a module source folder")
+    word = re.compile(rb"\b" + re.escape(symbol.encode()) + rb"\b")
+    users = [p for p in sorted(glob.glob(os.path.join(source, "**", "*.c"), recursive=True)) if word.search(_read(p))]
+    if not users:
+        raise KmodError(source, f"no .c file here uses {symbol}")
+    path = users[0]
+    check_editable(path)
+    before = _read(path)
+    if f"MODULE_IMPORT_NS({namespace})".encode() in before:
+        raise KmodError(path, f"already imports {namespace}")
+    line = f"MODULE_IMPORT_NS({namespace});\n".encode()
+    anchors = list(re.finditer(rb"^MODULE_[A-Z_]+\(.*\);[ \t]*\n", before, re.M))
+    if anchors:
+        at = anchors[-1].end()
+        after = before[:at] + line + before[at:]
+    else:
+        after = before + (b"" if before.endswith(b"\n") else b"\n") + line
+    return RemedyPlan(
+        "import-namespace", f"Import symbol namespace {namespace} in {os.path.basename(path)}", SAFE,
+        f"{symbol} is exported into namespace {namespace}; modules that use it must say so with "
+        "MODULE_IMPORT_NS, or modpost stops the build and the loader refuses the module.",
+        (FileEdit(path, before, after),), ("kmodtui build --kernel RELEASE --source " + shlex.quote(source),),
+    )
+
+
+def plan_rebuild_for_kernel(options: RemedyOptions) -> RemedyPlan:
+    release = options.kernel_release or "RELEASE"
+    return RemedyPlan(
+        "rebuild-for-kernel", "Rebuild against the kernel it will run on", SAFE,
+        "The module's CRCs or vermagic come from another kernel's headers. Pick the matching kernel in the "
+        "wizard (or install its headers) and rebuild.",
+        (), (f"kmodtui build --kernel {release} --source {shlex.quote(options.target or 'SOURCE')}",),
+    )
+
+
+# ---- package remedies --------------------------------------------------------------------------
+
+def plan_deb_fix_depends(options: RemedyOptions) -> RemedyPlan:
+    from kmodtui.core.debrewrite import read_control, rewrite_control, set_control_field
+
+    path = options.target
+    if not path.endswith(".deb"):
+        raise KmodError(path, "is not a .deb")
+    if not options.depends:
+        raise KmodError(path, "which package should it depend on? Pass --depends (kmodtui resolve names the "
+                              "package that owns the kernel)")
+    check_editable(path)
+    before = _read(path)
+    control = read_control(before, path)
+    new_control = set_control_field(control, "Depends", options.depends)
+    after = rewrite_control(before, path, new_control)
+    import difflib
+    shown = "".join(difflib.unified_diff(control.splitlines(keepends=True), new_control.splitlines(keepends=True),
+                                         f"a/{path}:DEBIAN/control", f"b/{path}:DEBIAN/control"))
+    shown += "(data.tar.* is kept byte for byte)\n"
+    return RemedyPlan(
+        "deb-fix-depends", f"Depend on {options.depends} instead", SAFE,
+        "The binary-module .deb depends on a package name no installed package has (dkms mkbmdeb writes "
+        "linux-image-<release>). Rewriting its Depends to the package that really owns the kernel lets dpkg "
+        "configure it; the modules inside are untouched.",
+        (FileEdit(path, before, after),), (f"sudo dpkg -i {shlex.quote(path)}",), shown_diff=shown,
+    )
+
+
+def plan_install_headers(options: RemedyOptions) -> RemedyPlan:
+    release = options.kernel_release or os.uname().release
+    distro = ""
+    try:
+        with open("/etc/os-release") as f:
+            distro = f.read()
+    except OSError:
+        pass
+    if re.search(r"^ID(_LIKE)?=.*(fedora|rhel|centos)", distro, re.M):
+        command = f"sudo dnf install kernel-devel-{release}"
+    elif re.search(r"^ID(_LIKE)?=.*(debian|ubuntu)", distro, re.M):
+        command = f"sudo apt-get install linux-headers-{release}"
+    else:
+        command = f"install the headers of {release} (linux-headers-{release} / kernel-devel-{release})"
+    return RemedyPlan("install-headers", f"Install the headers of {release}", SAFE,
+                      "Building needs the kernel's build tree (its headers, .config and Module.symvers).",
+                      (), (command,))
+
+
+CATALOGUE: tuple[Remedy, ...] = (
+    Remedy("spec-external-depgen", "Generate ksym() Provides in the provider's spec", SAFE,
+           "Turn rpm's internal dependency generator off in the spec (the fix for seed 000).", "the provider's .spec",
+           ("not_packaged", "rpm-failed-dependency", "yum-requires-ksym"), plan_spec_external_depgen),
+    Remedy("autotools-redhat-spec", "Reconfigure with --with-spec=redhat", SAFE,
+           "OpenZFS/SPL/Lustre trees: use the redhat spec templates.", "the autotools source folder",
+           ("not_packaged", "rpm-failed-dependency", "yum-requires-ksym"), plan_autotools_redhat),
+    Remedy("redhat-kernel-version", "rpmbuild --define 'kernel_version ...'", SAFE,
+           "Select an older kernel for %kernel_module_package without editing rpm's macros.", "the spec",
+           ("vermagic_mismatch",), plan_redhat_kernel_version),
+    Remedy("drop-ksym-requires", "Stop emitting ksym() Requires (risky)", RISKY,
+           "Silence the consumer's ksym() Requires; loses the CRC safety check.", "the consumer's .spec",
+           ("not_packaged", "unknown_symbol"), plan_drop_ksym_requires),
+    Remedy("kbuild-extra-symbols", "KBUILD_EXTRA_SYMBOLS for another module's exports", SAFE,
+           "Point modpost at the other out-of-tree module's Module.symvers.", "the module source folder",
+           ("unknown_symbol", "modpost-undefined", "depmod-unknown-symbol", "loader-unknown-symbol"),
+           plan_kbuild_extra_symbols),
+    Remedy("import-namespace", "Add MODULE_IMPORT_NS", SAFE,
+           "Declare the symbol namespace the module uses.", "the module source folder",
+           ("namespace_not_imported", "modpost-namespace"), plan_import_namespace),
+    Remedy("rebuild-for-kernel", "Rebuild against the matching kernel", SAFE,
+           "CRC or vermagic from another kernel: rebuild for this one.", "the module source folder",
+           ("crc_mismatch", "vermagic_mismatch", "depmod-disagrees", "loader-vermagic"), plan_rebuild_for_kernel),
+    Remedy("deb-fix-depends", "Rewrite the .deb's Depends", SAFE,
+           "Depend on the package that really owns the kernel (seed 002).", "the .deb",
+           ("unsatisfied_requires", "dpkg-depends-on", "dpkg-dependency-problems", "apt-not-installable"),
+           plan_deb_fix_depends),
+    Remedy("install-headers", "Install the kernel headers", SAFE,
+           "The exact command for this distribution and kernel.", "(nothing)",
+           ("kbuild-no-build-dir", "dkms-headers-missing"), plan_install_headers),
+)
+BY_ID = {r.id: r for r in CATALOGUE}
+# ids findings may name that are aliases of catalogue entries
+ALIASES = {"pick-matching-kernel": "rebuild-for-kernel"}
+
+
+def get_remedy(remedy_id: str) -> Remedy:
+    remedy = BY_ID.get(ALIASES.get(remedy_id, remedy_id))
+    if remedy is None:
+        raise KmodError(remedy_id, f"no such remedy; known: {', '.join(BY_ID)}")
+    return remedy
+
+
+def remedies_for(status_or_rule: str) -> list[Remedy]:
+    return [r for r in CATALOGUE if status_or_rule in r.applies_to]
