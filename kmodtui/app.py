@@ -11,11 +11,13 @@ from textual.binding import Binding
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
 from kmodtui.core.resolve import ResolveResult, resolve
+from kmodtui.core.sources import extra_symbols_of
 from kmodtui.core.buildjob import start_detached
 from kmodtui.core.kernels import find_kernel
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.kernel import KernelScreen
 from kmodtui.screens.mode import ModeScreen
+from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
 
@@ -38,6 +40,8 @@ class KmodApp(App[int]):
         self.resolve_result = resolve_result
         self.attach = attach
         self.chosen_kernel: Kernel | None = None
+        self.last_result: ResolveResult | None = None  # compared with after a remedy's rebuild
+        self.compare_next = False
 
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
@@ -70,13 +74,26 @@ class KmodApp(App[int]):
     def build_finished(self, message: BuildScreen.BuildFinished) -> None:
         if message.status.get("open_symbols"):
             modules = [a for a in message.status.get("artifacts") or [] if a.endswith(".ko")]
-            self.resolve_built(modules, message.status.get("kernel", ""))
+            self.resolve_built(modules, message.status.get("kernel", ""), message.status.get("source", ""))
+
+    @on(RemedyScreen.Rebuild)
+    def rebuild(self, message: RemedyScreen.Rebuild) -> None:
+        context = message.context
+        assert context.kernel is not None
+        self.compare_next = self.last_result is not None
+        records = start_detached(context.source, [context.kernel.build_dir or context.kernel.release], "kbuild")
+        self.push_screen(BuildScreen(records[0]))
 
     @work(thread=True, exclusive=True, group="resolve")
-    def resolve_built(self, modules: list[str], kernel_spec: str) -> None:
+    def resolve_built(self, modules: list[str], kernel_spec: str, source: str) -> None:
         kernel = self.chosen_kernel if self.chosen_kernel is not None else find_kernel(kernel_spec)
-        result = resolve(modules, kernel)
-        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=self.demo))
+        # modules the source declares it uses (KBUILD_EXTRA_SYMBOLS) provide symbols too
+        providers = [os.path.dirname(p) for p in extra_symbols_of(source) if os.path.isdir(os.path.dirname(p))] if source else []
+        result = resolve(modules, kernel, providers)
+        previous = self.last_result if self.compare_next else None
+        self.compare_next = False
+        self.last_result = result
+        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=self.demo, source=source, previous=previous))
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_demo(self, kernel: Kernel) -> None:

@@ -41,6 +41,7 @@ License: GPL
 %global __os_install_post %{{nil}}
 %description
 kmodtui test kmod package.
+%prep
 %install
 mkdir -p %{{buildroot}}/lib/modules/{release}/extra
 {copies}

@@ -34,6 +34,10 @@ class LogFinding:
     cause: str
     fix: str
     remedies: tuple[str, ...]
+    details: tuple[tuple[str, str], ...] = ()  # the rule's named groups: symbol, module, ns, dep...
+
+    def detail(self, key: str) -> str:
+        return dict(self.details).get(key, "")
 
 
 # Literal text each rule's lines always contain: a live log streams ~100k lines per second, and a
@@ -200,7 +204,8 @@ def scan_line(line: str, line_number: int = 0, rules: tuple[Rule, ...] = RULES) 
         if "cc2" in groups and not groups.get("cc"):
             groups["cc"] = groups["cc2"]
         return LogFinding(rule.id, rule.severity, line_number, line.strip(), _fill(rule.title, groups),
-                          _fill(rule.cause, groups), _fill(rule.fix, groups), rule.remedies)
+                          _fill(rule.cause, groups), _fill(rule.fix, groups), rule.remedies,
+                          tuple(sorted((k, v) for k, v in groups.items() if v)))
     return None
 
 

@@ -65,3 +65,22 @@ def detect_source(path: str) -> ModuleSource:
     if not source.kinds:
         raise KmodError(path, "found no dkms.conf, no Kbuild/Makefile with obj-m, no configure: not a module source kmodtui knows")
     return source
+
+
+_EXTRA_SYMBOLS = re.compile(r"KBUILD_EXTRA_SYMBOLS\s*[+:]?=\s*([^\"'\n]+)")
+
+
+def extra_symbols_of(path: str) -> list[str]:
+    """Module.symvers files a source names in KBUILD_EXTRA_SYMBOLS (Kbuild, Makefile, dkms.conf MAKE)."""
+    found: list[str] = []
+    for name in ("Kbuild", "Makefile", "dkms.conf"):
+        try:
+            with open(os.path.join(path, name), encoding="utf-8", errors="replace") as f:
+                text = f.read(256 * 1024)
+        except OSError:
+            continue
+        for match in _EXTRA_SYMBOLS.finditer(text):
+            for item in match.group(1).split():
+                if "$" not in item and item.endswith("Module.symvers") and item not in found:
+                    found.append(item)
+    return found

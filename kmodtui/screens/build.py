@@ -43,6 +43,7 @@ class BuildScreen(Screen[None]):
         Binding("c", "cancel", "Cancel build", id="build.cancel"),
         Binding("e", "first_error", "First error", id="build.first_error"),
         Binding("enter", "symbols", "Symbols", id="build.symbols", key_display="Enter"),
+        Binding("r", "remedy", "Remedy", id="build.remedy"),
         Binding("escape", "back", "Back (build goes on)", id="build.back"),
     ]
 
@@ -159,6 +160,26 @@ class BuildScreen(Screen[None]):
             self.notify("No module was built: nothing to check. Press e for the first error.", severity="warning")
             return
         self.post_message(self.BuildFinished(dict(self.status, open_symbols=True)))
+
+    def action_remedy(self) -> None:
+        from kmodtui.core.kernels import find_kernel
+        from kmodtui.screens.remedy import RemedyContext, RemedyScreen
+
+        with_remedies = [f for f in self.findings if f.remedies and f.severity == "error"]
+        if not with_remedies:
+            self.notify("No finding with a remedy (yet).")
+            return
+        finding = with_remedies[0]
+        kernel = getattr(self.app, "chosen_kernel", None)
+        if kernel is None and self.status.get("kernel"):
+            try:
+                kernel = find_kernel(self.status["kernel"])
+            except Exception:  # a kernel that vanished: the remedy can still be previewed
+                kernel = None
+        source = self.status.get("source", "")
+        self.app.push_screen(RemedyScreen(RemedyContext(
+            finding.remedies, symbol=finding.detail("symbol"), namespace=finding.detail("ns"),
+            target=source, kernel=kernel, source=source)))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -57,14 +57,18 @@ class SymbolsScreen(Screen[None]):
         Binding("p", "problems", "Problems only", id="symbols.problems"),
         Binding("f", "cycle_status", "Status filter", id="symbols.status"),
         Binding("g", "cycle_group", "Group", id="symbols.group"),
+        Binding("r", "remedy", "Remedies", id="symbols.remedy"),
         Binding("escape", "clear", "Clear filter", id="symbols.clear", show=False),
         Binding("question_mark", "help", "Help", id="symbols.help"),
     ]
 
-    def __init__(self, result: ResolveResult, *, demo: bool = False) -> None:
+    def __init__(self, result: ResolveResult, *, demo: bool = False, source: str = "",
+                 previous: ResolveResult | None = None) -> None:
         super().__init__()
         self.result = result
         self.demo = demo
+        self.source = source  # the module source these results came from, when built in the wizard
+        self.previous = previous  # the result before a remedy, for the fixed / still broken summary
         self.model = BrowserModel.from_result(result)
         self.query_text = ""
         self.status_filter = "problems" if not result.ok else "all"
@@ -94,9 +98,20 @@ class SymbolsScreen(Screen[None]):
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
         text = f"{verdict} against {kernel}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
+        if self.previous is not None:
+            text = self._comparison() + "  " + text
         if text != self._summary_text:  # an unchanged update would still re-layout the screen
             self._summary_text = text
             self.query_one("#symbols-summary", Static).update(text)
+
+    def _comparison(self) -> str:
+        def keys(result: ResolveResult) -> set[tuple[str, str]]:
+            return {(os.path.basename(f.module), f.symbol) for f in result.problems}
+
+        assert self.previous is not None
+        before, after = keys(self.previous), keys(self.result)
+        return (f"[b]after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
+                f"{f', {len(after - before)} new' if after - before else ''}[/] |")
 
     def refilter(self) -> None:
         table = self.query_one(SymbolTable)
@@ -142,10 +157,34 @@ class SymbolsScreen(Screen[None]):
         self.group = GROUPS[(GROUPS.index(self.group) + 1) % len(GROUPS)]
         self.refilter()
 
+    def action_remedy(self) -> None:
+        from kmodtui.screens.remedy import RemedyContext, RemedyScreen
+
+        index = self.query_one(SymbolTable).current_index
+        if index is None:
+            return
+        finding = self.model.finding(index)
+        if not finding.remedies:
+            self.notify("No remedy in the catalogue for this one: the explanation below says what to do.")
+            return
+        symbol = finding.symbol
+        if "(" in symbol and symbol.endswith((")",)) or " = " in symbol:
+            symbol = symbol.split("(", 1)[-1].split(")", 1)[0]  # ksym(name) = crc -> name
+        provider = self.result.providers.get(symbol)
+        target = ""
+        for package in self.result.packages:
+            if package.nevra == finding.module and package.path.endswith(".deb"):
+                target = package.path
+        self.app.push_screen(RemedyScreen(RemedyContext(
+            tuple(finding.remedies), symbol=symbol, namespace=provider[4] if provider else "",
+            target=target or self.source, depends=finding.provider if target else "",
+            kernel=self.result.kernel, source=self.source)))
+
     def action_help(self) -> None:
         self.notify(
             "Up/Down/PgUp/PgDn move; / filters by text (Enter returns to the table, Escape clears); "
-            "p toggles problems only; f cycles status filters; g groups by module, provider or status. "
+            "p toggles problems only; f cycles status filters; g groups by module, provider or status; "
+            "r previews the remedies for the selected finding. "
             "The pane below explains the selected symbol and names the remedies that apply.",
             title="Symbol browser", timeout=12,
         )

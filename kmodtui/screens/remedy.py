@@ -1,0 +1,178 @@
+"""Step 6: a remedy for the selected finding: preview (diff, commands, risk), apply with a backup,
+undo, and rebuild + re-check where kmodtui knows the source and kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rich.markup import escape
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kmodtui.core import edits
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import Kernel
+from kmodtui.core.remedies import RISKY, RemedyOptions, RemedyPlan, get_remedy
+from kmodtui.widgets.steps import StepStrip
+
+
+@dataclass(frozen=True)
+class RemedyContext:
+    """What the screen that opened the remedy knows about the finding."""
+
+    remedy_ids: tuple[str, ...]
+    symbol: str = ""
+    namespace: str = ""
+    target: str = ""  # a spec, source folder or .deb, when known
+    depends: str = ""
+    kernel: Kernel | None = None
+    source: str = ""  # module source folder for rebuild + re-check
+
+
+class RemedyScreen(Screen[None]):
+    CSS_PATH = "remedy.tcss"
+    BINDINGS = [
+        Binding("a", "apply", "Apply", id="remedy.apply"),
+        Binding("u", "undo", "Undo", id="remedy.undo"),
+        Binding("b", "rebuild", "Rebuild + re-check", id="remedy.rebuild"),
+        Binding("t", "target", "Target path", id="remedy.target"),
+        Binding("escape", "back", "Back", id="remedy.back"),
+    ]
+
+    class Rebuild(Message):
+        def __init__(self, context: RemedyContext) -> None:
+            super().__init__()
+            self.context = context
+
+    def __init__(self, context: RemedyContext) -> None:
+        super().__init__()
+        self.context = context
+        self.remedy_id = context.remedy_ids[0]
+        self.plan: RemedyPlan | None = None
+        self.undo_id: str | None = None
+        self.confirming = False
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Remedy")
+        yield OptionList(*[Option(f"{r}  [{get_remedy(r).risk}]", id=r) for r in self.context.remedy_ids],
+                         id="remedy-list")
+        yield Input(value=self.context.target, placeholder="t: the file or folder to fix (see the remedy's target)",
+                    id="remedy-target")
+        with VerticalScroll(id="remedy-preview"):
+            yield Static(id="remedy-text")
+        yield Static(id="remedy-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#remedy-list").border_title = "Remedies for this finding"
+        self.query_one("#remedy-preview").border_title = "Preview: what changes, what runs"
+        self.query_one("#remedy-list", OptionList).focus()
+        self.preview()
+
+    def options(self) -> RemedyOptions:
+        c = self.context
+        return RemedyOptions(target=self.query_one("#remedy-target", Input).value.strip(), symbol=c.symbol,
+                             namespace=c.namespace, depends=c.depends,
+                             kernel_release=c.kernel.release if c.kernel else "")
+
+    def preview(self) -> None:
+        remedy = get_remedy(self.remedy_id)
+        self.confirming = False
+        text = self.query_one("#remedy-text", Static)
+        try:
+            self.plan = remedy.plan(self.options())
+        except KmodError as err:
+            self.plan = None
+            text.update(f"[b]{remedy.title}[/] [{remedy.risk}]\n{escape(remedy.explanation)}\n\n"
+                        f"Target: {escape(remedy.target)}\n[b]Cannot preview yet:[/] {escape(str(err))}\n"
+                        "Press t to type the target path.")
+            self._status("")
+            return
+        plan = self.plan
+        parts = [f"[b]{escape(plan.title)}[/]  [{'b red' if plan.risk == RISKY else 'green'}]{plan.risk}[/]",
+                 escape(plan.explanation)]
+        if plan.warning:
+            parts.append(f"[b red]WARNING:[/] {escape(plan.warning)}")
+        diff = plan.diff()
+        if diff:
+            parts.append("\n".join(self._diff_line(line) for line in diff.rstrip("\n").split("\n")))
+        if plan.commands:
+            parts.append("Then run:\n" + "\n".join(f"  {escape(c)}" for c in plan.commands))
+        text.update("\n\n".join(parts))
+        self._status("a applies (a backup is kept)" if plan.edits else "Nothing to edit: run the commands shown.")
+
+    @staticmethod
+    def _diff_line(line: str) -> str:
+        if line.startswith("+") and not line.startswith("+++"):
+            return f"[green]{escape(line)}[/]"
+        if line.startswith("-") and not line.startswith("---"):
+            return f"[red]{escape(line)}[/]"
+        return escape(line)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#remedy-status", Static).update(text)
+
+    @on(OptionList.OptionHighlighted, "#remedy-list")
+    def chosen(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_id:
+            self.remedy_id = event.option_id
+            self.preview()
+
+    @on(Input.Submitted, "#remedy-target")
+    def target_entered(self) -> None:
+        self.query_one("#remedy-list", OptionList).focus()
+        self.preview()
+
+    def action_target(self) -> None:
+        self.query_one("#remedy-target", Input).focus()
+
+    def action_apply(self) -> None:
+        if self.plan is None or not self.plan.edits:
+            self.notify("Nothing to apply here.", severity="warning")
+            return
+        if not self.confirming:
+            self.confirming = True
+            risk = " [b red]This remedy is RISKY: read the warning.[/]" if self.plan.risk == RISKY else ""
+            self._status(f"Press a again to apply to {len(self.plan.edits)} file(s).{risk} Any other key cancels.")
+            return
+        self.confirming = False
+        try:
+            self.undo_id = edits.apply_edits(self.plan.remedy, list(self.plan.edits))
+        except KmodError as err:
+            self._status(f"[b]Not applied:[/] {escape(str(err))}")
+            return
+        rebuild = "  b rebuilds and re-checks." if self.context.source and self.context.kernel else ""
+        self._status(f"[b]Applied.[/] u undoes it (backup {self.undo_id}).{rebuild}")
+
+    def action_undo(self) -> None:
+        if not self.undo_id:
+            self.notify("Nothing applied here yet.")
+            return
+        try:
+            restored = edits.undo(self.undo_id)
+        except KmodError as err:
+            self._status(f"[b]Not undone:[/] {escape(str(err))}")
+            return
+        self.undo_id = None
+        self._status("Undone: " + ", ".join(restored) + " restored byte for byte.")
+        self.preview()
+
+    def action_rebuild(self) -> None:
+        if not (self.context.source and self.context.kernel):
+            self.notify("kmodtui does not know the source and kernel here: run the commands shown.", severity="warning")
+            return
+        self.post_message(self.Rebuild(replace(self.context, target=self.options().target)))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def on_key(self, event) -> None:
+        if self.confirming and event.key != "a":
+            self.confirming = False
+            self._status("Not applied.")

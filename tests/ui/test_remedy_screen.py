@@ -1,0 +1,97 @@
+"""One key from a finding to a fix, at 80x24, on real artifacts; the real tools confirm it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from kmodtui.app import KmodApp
+from kmodtui.core.buildjob import start_detached
+from kmodtui.core.buildrecord import read_status
+from kmodtui.core.resolve import resolve
+from kmodtui.screens.build import BuildScreen
+from kmodtui.screens.remedy import RemedyScreen
+from kmodtui.screens.symbols import SymbolsScreen
+from tests.pkgtools import build_kmod_rpm
+from tests.realtools import EXAMPLES, copy_source
+
+
+async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the screen")
+        await pilot.pause(0.1)
+
+
+def preview(app: KmodApp) -> str:
+    return str(app.screen.query_one("#remedy-text").render())
+
+
+def test_seed_000_from_not_packaged_to_the_spec_fix_and_back(built, installed_kernel, tmp_path: Path) -> None:
+    provider = build_kmod_rpm(tmp_path / "p", "kmod-provider", [built.provider_ko], installed_kernel.release, generator="internal")
+    consumer = build_kmod_rpm(tmp_path / "c", "kmod-consumer", [built.consumer_ko], installed_kernel.release, generator="kmodtui")
+    provider_spec = tmp_path / "p" / "kmod-provider.spec"  # the spec the provider was built from
+    original = provider_spec.read_bytes()
+    result = resolve([str(consumer)], installed_kernel, [str(provider)])
+
+    async def scenario() -> None:
+        app = KmodApp(resolve_result=result)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("r")
+            await pilot.pause()
+            assert isinstance(app.screen, RemedyScreen)
+            assert "spec-external-depgen" in str(app.screen.query_one("#remedy-list").get_option_at_index(0).prompt)
+            assert "Cannot preview yet" in preview(app)  # kmodtui does not know where the spec is
+            await pilot.press("t", *str(provider_spec), "enter")
+            await pilot.pause()
+            assert "+%global _use_internal_dependency_generator 0" in preview(app)
+            await pilot.press("a")
+            await pilot.pause()
+            assert provider_spec.read_bytes() == original  # a single key never writes
+            await pilot.press("a")
+            await pilot.pause()
+            assert b"_use_internal_dependency_generator 0" in provider_spec.read_bytes()
+            await pilot.press("u")
+            await pilot.pause()
+            assert provider_spec.read_bytes() == original
+
+    asyncio.run(scenario())
+
+
+def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    [provider_record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], "kbuild")
+    deadline = time.monotonic() + 120
+    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    source = copy_source("consumer", tmp_path)
+    original = (source / "Kbuild").read_bytes()
+    [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            await pilot.press("r")
+            await pilot.pause()
+            assert isinstance(app.screen, RemedyScreen)
+            text = preview(app)
+            assert "KBUILD_EXTRA_SYMBOLS +=" in text and "Module.symvers" in text  # found the provider's build
+            await pilot.press("a", "a")
+            await pilot.pause()
+            assert (source / "Kbuild").read_bytes() != original
+            await pilot.press("b")
+            await pilot.pause()
+            rebuild = app.screen
+            assert isinstance(rebuild, BuildScreen)
+            await wait_for(pilot, lambda: rebuild.finished)
+            assert rebuild.status["state"] == "succeeded"  # modpost agrees
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            assert "all symbols resolve" in str(app.screen.query_one("#symbols-summary").render())
+
+    asyncio.run(scenario())
