@@ -40,7 +40,7 @@ class KmodApp(App[int]):
         self.resolve_result = resolve_result
         self.attach = attach
         self.chosen_kernel: Kernel | None = None
-        self.last_result: ResolveResult | None = None  # compared with after a remedy's rebuild
+        self.last_problems: set[tuple[str, str]] = set()  # before a remedy; compared after its rebuild
         self.compare_next = False
 
     def on_mount(self) -> None:
@@ -80,7 +80,7 @@ class KmodApp(App[int]):
     def rebuild(self, message: RemedyScreen.Rebuild) -> None:
         context = message.context
         assert context.kernel is not None
-        self.compare_next = self.last_result is not None
+        self.compare_next = bool(self.last_problems)
         records = start_detached(context.source, [context.kernel.build_dir or context.kernel.release], "kbuild")
         self.push_screen(BuildScreen(records[0]))
 
@@ -90,9 +90,8 @@ class KmodApp(App[int]):
         # modules the source declares it uses (KBUILD_EXTRA_SYMBOLS) provide symbols too
         providers = [os.path.dirname(p) for p in extra_symbols_of(source) if os.path.isdir(os.path.dirname(p))] if source else []
         result = resolve(modules, kernel, providers)
-        previous = self.last_result if self.compare_next else None
+        previous = self.last_problems if self.compare_next else None
         self.compare_next = False
-        self.last_result = result
         self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=self.demo, source=source, previous=previous))
 
     @work(thread=True, exclusive=True, group="resolve")

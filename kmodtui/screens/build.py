@@ -177,6 +177,10 @@ class BuildScreen(Screen[None]):
             except Exception:  # a kernel that vanished: the remedy can still be previewed
                 kernel = None
         source = self.status.get("source", "")
+        # what was broken before the remedy, for the re-check's fixed / still broken summary
+        self.app.last_problems = {  # type: ignore[attr-defined]
+            (os.path.basename(f.detail("module")), f.detail("symbol")) for f in self.findings
+            if f.severity == "error" and f.detail("symbol")}
         self.app.push_screen(RemedyScreen(RemedyContext(
             finding.remedies, symbol=finding.detail("symbol"), namespace=finding.detail("ns"),
             target=source, kernel=kernel, source=source)))

@@ -35,6 +35,11 @@ CONCEPTS = {
 }
 
 
+def problem_keys(result: ResolveResult) -> set[tuple[str, str]]:
+    """(module file name, symbol) of every problem: what a remedy's re-check compares."""
+    return {(os.path.basename(f.module), f.symbol) for f in result.problems}
+
+
 def explain_finding(finding: Finding) -> str:
     where = os.path.basename(finding.module)
     title = f"[b]{STATUS_LABELS.get(finding.status, finding.status)}[/]  {where}"
@@ -63,12 +68,12 @@ class SymbolsScreen(Screen[None]):
     ]
 
     def __init__(self, result: ResolveResult, *, demo: bool = False, source: str = "",
-                 previous: ResolveResult | None = None) -> None:
+                 previous: set[tuple[str, str]] | None = None) -> None:
         super().__init__()
         self.result = result
         self.demo = demo
         self.source = source  # the module source these results came from, when built in the wizard
-        self.previous = previous  # the result before a remedy, for the fixed / still broken summary
+        self.previous = previous  # (module, symbol) problems before a remedy: the fixed / still broken summary
         self.model = BrowserModel.from_result(result)
         self.query_text = ""
         self.status_filter = "problems" if not result.ok else "all"
@@ -105,11 +110,8 @@ class SymbolsScreen(Screen[None]):
             self.query_one("#symbols-summary", Static).update(text)
 
     def _comparison(self) -> str:
-        def keys(result: ResolveResult) -> set[tuple[str, str]]:
-            return {(os.path.basename(f.module), f.symbol) for f in result.problems}
-
         assert self.previous is not None
-        before, after = keys(self.previous), keys(self.result)
+        before, after = self.previous, problem_keys(self.result)
         return (f"[b]after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
                 f"{f', {len(after - before)} new' if after - before else ''}[/] |")
 
@@ -175,6 +177,7 @@ class SymbolsScreen(Screen[None]):
         for package in self.result.packages:
             if package.nevra == finding.module and package.path.endswith(".deb"):
                 target = package.path
+        self.app.last_problems = problem_keys(self.result)  # type: ignore[attr-defined]
         self.app.push_screen(RemedyScreen(RemedyContext(
             tuple(finding.remedies), symbol=symbol, namespace=provider[4] if provider else "",
             target=target or self.source, depends=finding.provider if target else "",
