@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
 from kmodtui.core.model import Kernel
-from kmodtui.core.paths import package_data
+from kmodtui.core.paths import package_data, state_dir
 from kmodtui.core.resolve import ResolveResult, resolve
 from kmodtui.core.sources import extra_symbols_of
 from kmodtui.core.buildjob import start_detached
@@ -96,6 +98,13 @@ class KmodApp(App[int]):
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_demo(self, kernel: Kernel) -> None:
-        # The demo story: consumer.ko needs three symbols only provider.ko exports.
-        result = resolve([package_data("data", "demo", "modules", "consumer.ko")], kernel)
-        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=True))
+        # Seed 000 on real artifacts: the consumer's ksym() Requires against a provider packaged
+        # the "generic" way. The provider's spec is copied where the user may edit it.
+        packages = package_data("data", "demo", "packages")
+        consumer = glob.glob(os.path.join(packages, "kmod-consumer-*.rpm"))
+        provider = glob.glob(os.path.join(packages, "kmod-provider-*.rpm"))
+        result = resolve(consumer, kernel, provider)
+        spec_copy = os.path.join(state_dir(), "demo", "kmod-provider.spec")
+        os.makedirs(os.path.dirname(spec_copy), exist_ok=True)
+        shutil.copyfile(os.path.join(packages, "kmod-provider.spec"), spec_copy)
+        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=True, remedy_target=spec_copy))

@@ -68,12 +68,13 @@ class SymbolsScreen(Screen[None]):
     ]
 
     def __init__(self, result: ResolveResult, *, demo: bool = False, source: str = "",
-                 previous: set[tuple[str, str]] | None = None) -> None:
+                 previous: set[tuple[str, str]] | None = None, remedy_target: str = "") -> None:
         super().__init__()
         self.result = result
         self.demo = demo
         self.source = source  # the module source these results came from, when built in the wizard
         self.previous = previous  # (module, symbol) problems before a remedy: the fixed / still broken summary
+        self.remedy_target = remedy_target  # what package remedies edit when kmodtui knows it (the demo's spec)
         self.model = BrowserModel.from_result(result)
         self.query_text = ""
         self.status_filter = "problems" if not result.ok else "all"
@@ -102,6 +103,8 @@ class SymbolsScreen(Screen[None]):
         kernel = self.result.kernel.release if self.result.kernel else "?"
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
+        if self.demo:
+            verdict = "[b]DEMO, seed 000:[/] " + verdict
         text = f"{verdict} against {kernel}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
         if self.previous is not None:
             text = self._comparison() + "  " + text
@@ -180,7 +183,8 @@ class SymbolsScreen(Screen[None]):
         self.app.last_problems = problem_keys(self.result)  # type: ignore[attr-defined]
         self.app.push_screen(RemedyScreen(RemedyContext(
             tuple(finding.remedies), symbol=symbol, namespace=provider[4] if provider else "",
-            target=target or self.source, depends=finding.provider if target else "",
+            target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")
+            or self.source, depends=finding.provider if target else "",
             kernel=self.result.kernel, source=self.source)))
 
     def action_help(self) -> None:

@@ -95,7 +95,14 @@ def test_demo_walk_from_kernel_to_browser() -> None:
             await pilot.pause()
             assert isinstance(app.screen, SymbolsScreen)
             assert "DEMO" in str(app.screen.query_one("StepStrip").render())
-            assert "3 problem(s)" in str(app.screen.query_one("#symbols-summary").render())
+            summary = str(app.screen.query_one("#symbols-summary").render())
+            assert "seed 000" in summary and "3 problem(s)" in summary
+            lines = [line for line in table_lines(app) if line]
+            assert len(lines) == 3 and all(line.startswith("NOTPKG") for line in lines)
+            assert "internal dependency generator" in detail_text(app)
+            await pilot.press("r")  # the remedy, previewed on the demo's own copy of the provider spec
+            await pilot.pause()
+            assert "+%global _use_internal_dependency_generator 0" in str(app.screen.query_one("#remedy-text").render())
 
     asyncio.run(scenario())
 
