@@ -6,15 +6,20 @@ import glob
 import os
 import shutil
 
+from typing import Iterable
+
 from textual import on, work
-from textual.app import App
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
 
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data, state_dir
 from kmodtui.core.resolve import ResolveResult, resolve
 from kmodtui.core.sources import extra_symbols_of
 from kmodtui.core.buildjob import start_detached
+from kmodtui.core.choices import remember
 from kmodtui.core.kernels import find_kernel
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.kernel import KernelScreen
@@ -27,6 +32,22 @@ from kmodtui.screens.symbols import SymbolsScreen
 def wants_ansi_theme(term: str | None, color_system: str | None) -> bool:
     """The Linux console and other 16-colour terminals get the ANSI theme."""
     return term == "linux" or color_system in ("standard", "windows")
+
+
+MIN_WIDTH, MIN_HEIGHT = 60, 20
+
+
+class TooSmallScreen(ModalScreen[None]):
+    """Shown instead of a cut-off screen; goes away when the terminal is big enough again."""
+
+    DEFAULT_CSS = """
+    TooSmallScreen { align: center middle; }
+    TooSmallScreen > Static { width: auto; height: auto; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"This terminal is too small for kmodtui.\nIt needs at least {MIN_WIDTH}x{MIN_HEIGHT} "
+                     "(80x24 is best).\nEnlarge the window, or use `kmodtui <command> --json` headless.")
 
 
 class KmodApp(App[int]):
@@ -55,9 +76,34 @@ class KmodApp(App[int]):
         else:
             self.push_screen(KernelScreen(demo=self.demo, root=self.root))
 
+    def on_resize(self) -> None:
+        # Checked after the screen stack settles: resize events can arrive before the first screen.
+        self.call_after_refresh(self._check_size)
+
+    def _check_size(self) -> None:
+        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        showing = any(isinstance(s, TooSmallScreen) for s in self.screen_stack)
+        if small and not showing:
+            self.push_screen(TooSmallScreen())
+        elif not small and showing:
+            while isinstance(self.screen, TooSmallScreen):
+                self.pop_screen()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette lists every action of the current step, with its key."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.description:
+                action = binding.action
+                yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})",
+                                    f"{type(screen).__name__.removesuffix('Screen')} step",
+                                    lambda action=action, screen=screen: self.call_later(screen.run_action, action))
+
     @on(KernelScreen.KernelChosen)
     def kernel_chosen(self, message: KernelScreen.KernelChosen) -> None:
         self.chosen_kernel = message.kernel
+        if message.kernel.origin != "demo":
+            remember("kernel", message.kernel.release)
         if message.kernel.origin == "demo":
             self.resolve_demo(message.kernel)
             return
@@ -69,6 +115,7 @@ class KmodApp(App[int]):
 
     @on(ModeScreen.ModeChosen)
     def mode_chosen(self, message: ModeScreen.ModeChosen) -> None:
+        remember(f"mode:{message.source.path}", message.mode)
         records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release], message.mode)
         self.push_screen(BuildScreen(records[0]))
 

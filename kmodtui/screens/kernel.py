@@ -136,9 +136,14 @@ class KernelScreen(Screen[None]):
         if not self.kernels:
             details.update(install_hint())
             return
-        option_list.highlighted = 0
+        from kmodtui.core.choices import load_choices
+
+        last = load_choices().get("kernel")
+        releases = [k.release for k in self.kernels]
+        index = releases.index(last) if last in releases else 0
+        option_list.highlighted = index
         option_list.focus()
-        details.update(kernel_details(self.kernels[0]))
+        details.update(kernel_details(self.kernels[index]))
 
     @on(OptionList.OptionHighlighted, "#kernel-list")
     def show_details(self, event: OptionList.OptionHighlighted) -> None:

@@ -58,9 +58,16 @@ class ModeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        from kmodtui.core.choices import load_choices
+
         self.query_one("#mode-list").border_title = "Packaging mode"
-        self.query_one("#mode-list", OptionList).focus()
-        self.query_one("#mode-details", Static).update(MODE_STORIES[self.modes[0]])
+        option_list = self.query_one("#mode-list", OptionList)
+        option_list.focus()
+        last = load_choices().get(f"mode:{self.source.path}")
+        index = self.modes.index(last) if last in self.modes else 0
+        option_list.highlighted = index
+        self.query_one("#mode-details", Static).update(MODE_STORIES[self.modes[index]]
+                                                       + ("\n\n(your last choice for this source)" if last in self.modes else ""))
 
     @on(OptionList.OptionHighlighted, "#mode-list")
     def highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -64,3 +64,38 @@ def test_linux_console_gets_the_ansi_theme() -> None:
     assert wants_ansi_theme("linux", "truecolor")
     assert wants_ansi_theme("xterm", "standard")
     assert not wants_ansi_theme("xterm-256color", "truecolor")
+
+
+def test_a_too_small_terminal_says_how_big_it_must_be() -> None:
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(50, 15)) as pilot:
+            await pilot.pause()
+            text = "\n".join(str(w.render()) for w in app.screen.query("Static"))
+            assert "too small" in text and "60x20" in text
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert isinstance(app.screen, KernelScreen)
+
+    asyncio.run(scenario())
+
+
+def test_command_palette_lists_the_steps_actions() -> None:
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert any(t.startswith("Rescan") for t in titles) and any(t.startswith("Demo") for t in titles)
+
+    asyncio.run(scenario())
+
+
+def test_the_last_kernel_and_mode_are_remembered(tmp_path, monkeypatch) -> None:
+    from kmodtui.core.choices import load_choices, remember
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path))
+    remember("mode:/src/x", "deb")
+    remember("kernel", "6.1.0-1-amd64")
+    assert load_choices() == {"mode:/src/x": "deb", "kernel": "6.1.0-1-amd64"}
