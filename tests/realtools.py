@@ -35,6 +35,7 @@ DEBIAN_PACKAGES = {
     "apt-get": "apt",
     "dkms": "dkms",
     "dpkg": "dpkg",
+    "tmux": "tmux",
 }
 
 TOOL_DIRS = ("/usr/sbin", "/sbin")

@@ -1,0 +1,87 @@
+"""kmodtui in a real terminal: tmux at 80x24 with TERM=linux, keys sent like a user, the screen read
+back with capture-pane. Walks kernel -> bundled example -> kbuild -> failure -> remedy -> rebuild ->
+symbol browser."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kmodtui.core.model import Kernel
+from tests.realtools import EXAMPLES, copy_source, require_tool, run_ok
+
+
+class Tmux:
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.tmux = require_tool("tmux")
+        self.name = f"kmodtui-{uuid.uuid4().hex[:8]}"
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        run_ok([self.tmux, "new-session", "-d", "-s", self.name, "-x", "80", "-y", "24",
+                f"env {exports} TERM=linux {command}"])
+
+    def screen(self) -> str:
+        return subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            run_ok([self.tmux, "send-keys", "-t", self.name, key])
+            time.sleep(0.15)
+
+    def wait_for(self, text: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run([self.tmux, "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> dict[str, str]:
+    return {"KMODTUI_STATE_DIR": str(tmp_path / "state"), "KMODTUI_CACHE_DIR": str(tmp_path / "cache"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+
+def test_newcomer_walk_in_a_real_terminal(installed_kernel: Kernel, state: dict[str, str], tmp_path: Path) -> None:
+    # an earlier build of the provider, as a user who built it before would have
+    subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-s", str(EXAMPLES / "provider")],
+                   env={**os.environ, **state}, capture_output=True, check=True)
+    term = Tmux(f"{sys.executable} -m kmodtui", state)
+    try:
+        screen = term.wait_for("MODVERSIONS")
+        assert installed_kernel.release in screen
+        term.keys("Enter")
+        screen = term.wait_for("example: consumer")
+        term.keys("Enter")  # the consumer, which needs the provider's symbols
+        term.wait_for("Packaging mode")
+        term.keys("Enter")  # kbuild
+        screen = term.wait_for("failed", timeout=120)
+        assert "provider_fn is undefined" in screen.replace("\n", " ") or "undefined" in screen
+        term.keys("r")
+        screen = term.wait_for("KBUILD_EXTRA_SYMBOLS")
+        assert "[safe]" in screen or "safe" in screen
+        term.keys("a")
+        term.wait_for("Press a again")
+        term.keys("a")
+        term.wait_for("Applied")
+        term.keys("b")
+        term.wait_for("succeeded", timeout=120)
+        term.keys("Enter")
+        screen = term.wait_for("after the remedy")
+        assert "3 fixed, 0 still broken" in screen.replace("\n", "")
+        assert "all symbols" in screen.replace("\n", " ")
+        for line in screen.splitlines():
+            assert len(line) <= 80
+    finally:
+        term.close()
