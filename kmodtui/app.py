@@ -5,28 +5,27 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+from typing import TYPE_CHECKING, Iterable
 
-from typing import Iterable
-
-from textual import on, work
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from kmodtui.core.choices import remember
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data, state_dir
-from kmodtui.core.resolve import ResolveResult, resolve
-from kmodtui.core.sources import extra_symbols_of
-from kmodtui.core.buildjob import start_detached
-from kmodtui.core.choices import remember
-from kmodtui.core.kernels import find_kernel
-from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.kernel import KernelScreen
-from kmodtui.screens.mode import ModeScreen
-from kmodtui.screens.remedy import RemedyScreen
-from kmodtui.screens.source import SourceScreen
-from kmodtui.screens.symbols import SymbolsScreen
+
+# Later steps are imported when first reached: the first frame should cost little more than
+# importing Textual (bench/startup.py). Their messages reach the handlers below by name.
+if TYPE_CHECKING:
+    from kmodtui.core.resolve import ResolveResult
+    from kmodtui.screens.build import BuildScreen
+    from kmodtui.screens.mode import ModeScreen
+    from kmodtui.screens.remedy import RemedyScreen
+    from kmodtui.screens.source import SourceScreen
 
 
 def wants_ansi_theme(term: str | None, color_system: str | None) -> bool:
@@ -70,8 +69,12 @@ class KmodApp(App[int]):
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
             self.theme = "ansi-dark"
         if self.resolve_result is not None:
+            from kmodtui.screens.symbols import SymbolsScreen
+
             self.push_screen(SymbolsScreen(self.resolve_result))
         elif self.attach is not None:
+            from kmodtui.screens.build import BuildScreen
+
             self.push_screen(BuildScreen(self.attach))
         else:
             self.push_screen(KernelScreen(demo=self.demo, root=self.root))
@@ -99,34 +102,39 @@ class KmodApp(App[int]):
                                     f"{type(screen).__name__.removesuffix('Screen')} step",
                                     lambda action=action, screen=screen: self.call_later(screen.run_action, action))
 
-    @on(KernelScreen.KernelChosen)
-    def kernel_chosen(self, message: KernelScreen.KernelChosen) -> None:
+    def on_kernel_screen_kernel_chosen(self, message: KernelScreen.KernelChosen) -> None:
         self.chosen_kernel = message.kernel
         if message.kernel.origin != "demo":
             remember("kernel", message.kernel.release)
         if message.kernel.origin == "demo":
             self.resolve_demo(message.kernel)
             return
+        from kmodtui.screens.source import SourceScreen
+
         self.push_screen(SourceScreen(message.kernel))
 
-    @on(SourceScreen.SourceChosen)
-    def source_chosen(self, message: SourceScreen.SourceChosen) -> None:
+    def on_source_screen_source_chosen(self, message: SourceScreen.SourceChosen) -> None:
+        from kmodtui.screens.mode import ModeScreen
+
         self.push_screen(ModeScreen(message.source, message.kernel))
 
-    @on(ModeScreen.ModeChosen)
-    def mode_chosen(self, message: ModeScreen.ModeChosen) -> None:
+    def on_mode_screen_mode_chosen(self, message: ModeScreen.ModeChosen) -> None:
+        from kmodtui.core.buildjob import start_detached
+        from kmodtui.screens.build import BuildScreen
+
         remember(f"mode:{message.source.path}", message.mode)
         records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release], message.mode)
         self.push_screen(BuildScreen(records[0]))
 
-    @on(BuildScreen.BuildFinished)
-    def build_finished(self, message: BuildScreen.BuildFinished) -> None:
+    def on_build_screen_build_finished(self, message: BuildScreen.BuildFinished) -> None:
         if message.status.get("open_symbols"):
             modules = [a for a in message.status.get("artifacts") or [] if a.endswith(".ko")]
             self.resolve_built(modules, message.status.get("kernel", ""), message.status.get("source", ""))
 
-    @on(RemedyScreen.Rebuild)
-    def rebuild(self, message: RemedyScreen.Rebuild) -> None:
+    def on_remedy_screen_rebuild(self, message: RemedyScreen.Rebuild) -> None:
+        from kmodtui.core.buildjob import start_detached
+        from kmodtui.screens.build import BuildScreen
+
         context = message.context
         assert context.kernel is not None
         self.compare_next = bool(self.last_problems)
@@ -135,6 +143,11 @@ class KmodApp(App[int]):
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_built(self, modules: list[str], kernel_spec: str, source: str) -> None:
+        from kmodtui.core.kernels import find_kernel
+        from kmodtui.core.resolve import resolve
+        from kmodtui.core.sources import extra_symbols_of
+        from kmodtui.screens.symbols import SymbolsScreen
+
         kernel = self.chosen_kernel if self.chosen_kernel is not None else find_kernel(kernel_spec)
         # modules the source declares it uses (KBUILD_EXTRA_SYMBOLS) provide symbols too
         providers = [os.path.dirname(p) for p in extra_symbols_of(source) if os.path.isdir(os.path.dirname(p))] if source else []
@@ -147,6 +160,9 @@ class KmodApp(App[int]):
     def resolve_demo(self, kernel: Kernel) -> None:
         # Seed 000 on real artifacts: the consumer's ksym() Requires against a provider packaged
         # the "generic" way. The provider's spec is copied where the user may edit it.
+        from kmodtui.core.resolve import resolve
+        from kmodtui.screens.symbols import SymbolsScreen
+
         packages = package_data("data", "demo", "packages")
         consumer = glob.glob(os.path.join(packages, "kmod-consumer-*.rpm"))
         provider = glob.glob(os.path.join(packages, "kmod-provider-*.rpm"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,8 +28,21 @@ NEWCOMER_NOTE = (
 
 
 def bundled_examples() -> list[str]:
+    """The example modules, copied into the user's state dir first: remedies edit sources, and the
+    copy installed with kmodtui must stay as shipped (it may not even be writable)."""
+    from kmodtui.core.paths import state_dir
+
     root = package_data("examples")
-    return [os.path.join(root, name) for name in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, name))]
+    workspace = os.path.join(state_dir(), "examples")
+    paths = []
+    for name in sorted(os.listdir(root)):
+        if not os.path.isdir(os.path.join(root, name)):
+            continue
+        copy = os.path.join(workspace, name)
+        if not os.path.isdir(copy):
+            shutil.copytree(os.path.join(root, name), copy)
+        paths.append(copy)
+    return paths
 
 
 def source_details(source: ModuleSource) -> str:

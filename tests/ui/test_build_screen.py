@@ -100,3 +100,13 @@ def test_cancel_key_stops_a_running_build(installed_kernel, monkeypatch, tmp_pat
             assert screen.status["state"] == "cancelled"
 
     asyncio.run(scenario())
+
+
+def test_the_wizard_works_on_copies_of_the_bundled_examples(monkeypatch, tmp_path: Path) -> None:
+    """Remedies edit sources: the examples shipped with kmodtui are never the ones edited."""
+    from kmodtui.screens.source import bundled_examples
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    paths = bundled_examples()
+    assert paths and all(p.startswith(str(tmp_path)) for p in paths)
+    assert (Path(paths[0]) / "Kbuild").read_bytes() == (EXAMPLES / Path(paths[0]).name / "Kbuild").read_bytes()
