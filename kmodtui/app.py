@@ -52,7 +52,11 @@ class TooSmallScreen(ModalScreen[None]):
 class KmodApp(App[int]):
     TITLE = "kmodtui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (72, "-wide")]
-    BINDINGS = [Binding("q", "quit", "Quit", id="app.quit")]
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        # Ctrl-C quits cleanly from anywhere; builds run detached and go on (kmodtui attach)
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
+    ]
 
     def __init__(self, *, demo: bool = False, root: str = "/", resolve_result: ResolveResult | None = None,
                  attach: str | None = None) -> None:

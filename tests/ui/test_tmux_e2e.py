@@ -85,3 +85,26 @@ def test_newcomer_walk_in_a_real_terminal(installed_kernel: Kernel, state: dict[
             assert len(line) <= 80
     finally:
         term.close()
+
+
+def test_ctrl_c_exits_cleanly_and_a_running_build_goes_on(installed_kernel: Kernel, state: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "slow"
+    source.mkdir()
+    (source / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 8)\n")
+    (source / "slow.c").write_text("#error never compiled\n")
+    from kmodtui.core.buildjob import start_detached
+    os.environ["KMODTUI_STATE_DIR"] = state["KMODTUI_STATE_DIR"]
+    try:
+        [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
+    finally:
+        del os.environ["KMODTUI_STATE_DIR"]
+    term = Tmux(f"sh -c '{sys.executable} -m kmodtui attach; echo KMODTUI-EXITED-$?; sleep 30'", state)
+    try:
+        term.wait_for("running")
+        term.keys("C-c")
+        screen = term.wait_for("KMODTUI-EXITED-")
+        assert "KMODTUI-EXITED-0" in screen and "Traceback" not in screen
+        from kmodtui.core.buildrecord import read_status
+        assert read_status(record)["state"] == "running"  # the build did not stop with the terminal
+    finally:
+        term.close()
