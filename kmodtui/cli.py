@@ -379,6 +379,25 @@ def _plan_text(plan: Any) -> str:
     return "\n".join(lines)
 
 
+def cmd_source(args: argparse.Namespace) -> int:
+    from kmodtui.core.sources import detect_source
+
+    source = detect_source(args.path)
+    payload = {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
+               "modules": source.modules, "modes": source.modes, "build_time_only": source.notes,
+               "dkms": None}
+    if source.dkms is not None:
+        payload["dkms"] = {"values": source.dkms.values, "arrays": {k: source.dkms.array(k) for k in source.dkms.arrays}}
+    if args.json:
+        _print_json(payload)
+    else:
+        print(f"{source.path}: {', '.join(source.kinds)}; {source.name} {source.version}".rstrip())
+        print(f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes)}")
+        for note in source.notes:
+            print(f"  known only at build time: {note}")
+    return EXIT_OK
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp
     from kmodtui.core.buildrecord import RUNNING, list_builds
@@ -476,6 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("builds", help="running and past builds, with their logs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_builds)
+
+    p = sub.add_parser("source", help="what kind of module source a folder is (read, never executed)")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_source)
 
     p = sub.add_parser("remedy", help="list, preview (diff), apply with a backup, or undo a fix")
     p.add_argument("action", choices=("list", "show", "apply", "undo", "history"))

@@ -14,6 +14,8 @@ from typing import Callable
 
 from kmodtui.core import buildrecord
 from kmodtui.core.build import BuildRequest, find_artifacts, plan_build
+from kmodtui.core.errors import KmodError
+from kmodtui.core.locks import SourceLock
 from kmodtui.core.logscan import LogFinding
 from kmodtui.core.runner import BuildEvent, RunState, run_steps
 
@@ -56,7 +58,14 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
             pass
         return await run_steps(list(plan.steps), plan.log_path, emit, state, timeout)
 
-    code = asyncio.run(main())
+    try:
+        with SourceLock(request.source, f"{request.mode} build for {request.kernel.release}"):
+            code = asyncio.run(main())
+    except KmodError as err:
+        with open(plan.log_path, "a") as log:
+            log.write(f"kmodtui: {err}\n")
+        emit(BuildEvent("line", phase="lock", line=f"kmodtui: {err}"))
+        code = 75  # EX_TEMPFAIL: try again when the other kmodtui is done
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
     outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
     buildrecord.write_status(record_dir, state=outcome, exit_code=code, ended=time.time(), artifacts=list(artifacts),

@@ -38,10 +38,11 @@ def write_status(path: str, **fields: Any) -> dict[str, Any]:
 
 def read_status(path: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(path, "status.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+        with open(os.path.join(path, "status.json"), encoding="utf-8", errors="replace") as f:
+            data = json.load(f)
+    except (OSError, ValueError, RecursionError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _alive(pid: int | None, build_id: str) -> bool:

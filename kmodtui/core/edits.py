@@ -7,10 +7,12 @@ import difflib
 import hashlib
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 
 from kmodtui.core.errors import KmodError
+from kmodtui.core.locks import SourceLock
 from kmodtui.core.paths import state_dir
 
 # Files kmodtui must never edit (seed 000's advice edits /usr/lib/rpm/redhat/*: we offer the
@@ -66,11 +68,30 @@ def _write_atomically(path: str, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.chmod(tmp, mode)
+    _crash_point("before-rename")
     os.replace(tmp, path)
+
+
+def _crash_point(name: str) -> None:
+    """Fault injection for tests/core/test_reliability.py: die here, as a power cut or kill -9 would."""
+    if os.environ.get("KMODTUI_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def apply_edits(remedy_id: str, edits: list[FileEdit]) -> str:
     """Apply all edits or none. Returns the undo id."""
+    folders = sorted({os.path.dirname(os.path.abspath(e.path)) for e in edits})
+    locks = [SourceLock(folder, f"remedy {remedy_id}") for folder in folders]
+    for lock in locks:
+        lock.__enter__()
+    try:
+        return _apply_locked(remedy_id, edits)
+    finally:
+        for lock in reversed(locks):
+            lock.__exit__(None, None, None)
+
+
+def _apply_locked(remedy_id: str, edits: list[FileEdit]) -> str:
     for edit in edits:
         check_editable(edit.path)
         with open(edit.path, "rb") as f:
@@ -90,8 +111,10 @@ def apply_edits(remedy_id: str, edits: list[FileEdit]) -> str:
                                   "before_sha256": _sha(edit.before), "after_sha256": _sha(edit.after)})
     with open(os.path.join(record, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
+    _crash_point("after-backups")
     for edit in edits:
         _write_atomically(edit.path, edit.after)
+        _crash_point("after-first-write")
     return undo_id
 
 

@@ -1,0 +1,93 @@
+"""Every parser of untrusted input, by name, for fuzzing: each takes bytes and a path and either
+returns or raises KmodError. Anything else escaping is a bug (tests/core/test_fuzz.py, bench/fuzz.py)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Callable
+
+from kmodtui.core.compression import decompress_bytes
+from kmodtui.core.errors import KmodError
+
+
+def _module(data: bytes, path: str) -> object:
+    from kmodtui.core.elf import parse_module
+
+    content, kind = decompress_bytes(data, path, 64 * 1024 * 1024)
+    return parse_module(content, path, kind)
+
+
+def _module_symbols(data: bytes, path: str) -> object:
+    from kmodtui.core.elf import read_module_symbols
+
+    return _via_file(data, path, read_module_symbols)
+
+
+def _symvers(data: bytes, path: str) -> object:
+    from kmodtui.core.symvers import read_symvers
+
+    return _via_file(data, path, read_symvers)
+
+
+def _dkms_conf(data: bytes, path: str) -> object:
+    from kmodtui.core.dkmsconf import parse_dkms_conf
+
+    return _via_file(data, path, parse_dkms_conf)
+
+
+def _package(data: bytes, path: str) -> object:
+    from kmodtui.core.packages import read_package
+
+    return _via_file(data, path, read_package)
+
+
+def _log_lines(data: bytes, path: str) -> object:
+    from kmodtui.core.logscan import scan_text
+    from kmodtui.core.runner import LineAssembler
+
+    lines = LineAssembler().feed(data) + LineAssembler().close()
+    return scan_text("\n".join(lines))
+
+
+def _installed(data: bytes, path: str) -> object:
+    from kmodtui.core.pkgresolve import read_installed
+
+    return _via_file(data, path, read_installed)
+
+
+def _json(data: bytes, path: str) -> object:
+    """JSON kmodtui reads back: build status records."""
+    from kmodtui.core.buildrecord import read_status
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "status.json"), "wb") as f:
+            f.write(data)
+        status = read_status(tmp)
+    if status is not None and not isinstance(status, dict):
+        raise KmodError(path, "status is not an object")
+    return status
+
+
+def _via_file(data: bytes, path: str, parse: Callable[[str], object]) -> object:
+    suffix = os.path.splitext(path)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix) as f:
+        f.write(data)
+        f.flush()
+        try:
+            return parse(f.name)
+        except KmodError as err:
+            raise KmodError(path, err.reason, line=err.line, offset=err.offset) from None
+
+
+PARSERS: dict[str, Callable[[bytes, str], object]] = {
+    "ko": _module,
+    "ko-resolver": _module_symbols,
+    "symvers": _symvers,
+    "dkms.conf": _dkms_conf,
+    "rpm": _package,
+    "deb": _package,
+    "log": _log_lines,
+    "dpkg-status": _installed,
+    "json": _json,
+}
