@@ -141,9 +141,13 @@ _DEB_RELATIONS = {"<<": "<", "<=": "<=", "=": "=", ">=": ">=", ">>": ">", "<": "
 
 
 def parse_deb_relations(text: str) -> list[tuple[Dependency, ...]]:
-    """`a (>= 1), b | c` -> [(a >= 1,), (b, c)] using python-debian's parser."""
+    """`a (>= 1), b | c` -> [(a >= 1,), (b, c)] using python-debian's parser. A relation it cannot
+    parse comes back whole as a name (it will not be satisfied), without python-debian's warning."""
+    import logging
+
     from debian.deb822 import PkgRelation
 
+    logging.getLogger("debian.deb822").setLevel(logging.ERROR)
     if not text or not text.strip():
         return []
     groups = []

@@ -26,6 +26,7 @@ from kmodtui.core.rpmvercmp import rpm_satisfies, rpmvercmp
 from kmodtui.core.symvers import Symvers
 
 KSYM_DEP = re.compile(r"^(ksym|kernel)\((.+)\)$")
+_PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 REMEDY_SPEC_EXTERNAL = "spec-external-depgen"
 REMEDY_AUTOTOOLS_REDHAT = "autotools-redhat-spec"
@@ -81,9 +82,12 @@ def read_installed(path: str) -> InstalledDb:
         name = paragraph.get("Package")
         if not name or not paragraph.get("Status", "").endswith(" installed"):
             continue
+        if not _PACKAGE_NAME.match(name):  # Debian policy 5.6.1; also keeps odd bytes out of paths
+            continue
         provides = tuple(alt for group in parse_deb_relations(paragraph.get("Provides", "")) for alt in group)
         files: tuple[str, ...] = ()
-        for candidate in glob.glob(os.path.join(info_dir, f"{name}.list")) + glob.glob(os.path.join(info_dir, f"{name}:*.list")):
+        escaped = glob.escape(name)
+        for candidate in glob.glob(os.path.join(info_dir, f"{escaped}.list")) + glob.glob(os.path.join(info_dir, f"{escaped}:*.list")):
             try:
                 with open(candidate, encoding="utf-8", errors="replace") as f:
                     files = tuple(line.rstrip("\n") for line in f)
