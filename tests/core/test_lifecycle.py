@@ -1,0 +1,75 @@
+"""Across kernels: check-update agrees with depmod, signing agrees with modinfo, userspace lock."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kmodtui.core.model import Kernel
+from tests.pkgtools import build_deb
+from tests.realtools import BuiltModules, apt_download, depmod_problems, other_abi_headers_package, require_tool, run_ok
+
+
+def kmodtui(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+    return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def test_check_update_on_the_same_kernel_says_everything_loads(built: BuiltModules, installed_kernel: Kernel) -> None:
+    result = kmodtui("check-update", "--new-kernel", installed_kernel.release, "--modules",
+                     str(built.provider_ko), str(built.consumer_ko), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(m["loads"] for m in json.loads(result.stdout)["modules"])
+
+
+@pytest.mark.network
+def test_check_update_against_another_abi_package_agrees_with_depmod(built: BuiltModules, installed_kernel: Kernel,
+                                                                     tmp_path: Path) -> None:
+    deb = apt_download(other_abi_headers_package(installed_kernel.release))
+    result = kmodtui("check-update", "--new-kernel", str(deb), "--modules", str(built.provider_ko),
+                     str(built.consumer_ko), "--json", env={"KMODTUI_CACHE_DIR": str(tmp_path / "cache")})
+    payload = json.loads(result.stdout)
+    symvers = next((tmp_path / "cache").rglob("Module.symvers"))
+    # depmod on the same modules against the new ABI's symvers, as weak-modules would ask
+    moddir = tmp_path / "lib" / "modules" / "6.1.0-99-kmodtui" / "extra"
+    moddir.mkdir(parents=True)
+    for ko in (built.provider_ko, built.consumer_ko):
+        shutil.copy(ko, moddir)
+    expected = depmod_problems(tmp_path, "6.1.0-99-kmodtui", str(symvers))
+    refused = {Path(p[0]).name for p in expected}
+    ours = {Path(m["module"]).name for m in payload["modules"] if not m["loads"]}
+    assert ours == refused
+    assert result.returncode == (1 if refused else 0)
+    reasons = {r for m in payload["modules"] for r in m["reasons"]}
+    assert {f"crc_mismatch {p[2]}" for p in expected} == reasons
+
+
+def test_signing_with_a_new_mok_is_what_modinfo_reports(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    require_tool("openssl")
+    module = tmp_path / "provider.ko"
+    shutil.copy(built.provider_ko, module)
+    result = kmodtui("sign", str(module), "--new-key", str(tmp_path / "keys"), "--kernel", installed_kernel.release, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["signed"][0]["sig_id"] == "PKCS#7"
+    modinfo = require_tool("modinfo")
+    assert run_ok([modinfo, "-F", "signer", str(module)]).stdout.strip() == "kmodtui module signing key"
+    assert run_ok([modinfo, "-F", "sig_id", str(module)]).stdout.strip() == "PKCS#7"
+    again = kmodtui("sign", str(module), "--new-key", str(tmp_path / "keys"))
+    assert again.returncode == 2 and "does not overwrite keys" in again.stderr
+
+
+@pytest.mark.parametrize("tools_version,matches", [("1.1-1", False), ("1.0-3", True)])
+def test_userspace_tools_and_module_versions(built: BuiltModules, tmp_path: Path, tools_version: str, matches: bool) -> None:
+    tools = build_deb(tmp_path, "kmodtui-provider-utils", tools_version, {"/usr/sbin/provider-tool": b"#!/bin/sh\n"})
+    result = kmodtui("check-userspace", "--module", str(built.provider_ko), "--tools", str(tools), "--json")
+    payload = json.loads(result.stdout)
+    assert payload["module_version"] == "1.0" and payload["matches"] is matches
+    assert result.returncode == (0 if matches else 1)
+    if not matches:
+        assert "Install kmodtui-provider-utils 1.0" in payload["explanation"]
