@@ -483,6 +483,30 @@ def cmd_check_userspace(args: argparse.Namespace) -> int:
     return EXIT_OK if lock.matches else EXIT_PROBLEMS
 
 
+def cmd_hook(args: argparse.Namespace) -> int:
+    from kmodtui.core.edits import apply_edits
+    from kmodtui.core.hooks import hook_plan
+
+    edit = hook_plan(args.source, args.mode, args.root, args.style or "")
+    shown = f"New file {edit.path} (mode 755):\n\n{edit.after.decode()}"
+    if args.action == "show" or not (args.yes or sys.stdin.isatty()):
+        if args.action == "install" and not args.yes:
+            raise KmodError(edit.path, "installing a hook asks for confirmation; pass --yes when not at a terminal")
+        print(shown) if not args.json else _print_json({"path": edit.path, "script": edit.after.decode()})
+        return EXIT_OK
+    if not args.yes:
+        print(shown)
+        if input("Install this hook? [y/N] ").strip().lower() != "y":
+            print("Nothing was written.")
+            return EXIT_OK
+    undo_id = apply_edits("hook-install", [edit], allow_hooks=True)
+    if args.json:
+        _print_json({"path": edit.path, "applied": undo_id})
+    else:
+        print(f"Installed {edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
+    return EXIT_OK
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp
     from kmodtui.core.buildrecord import RUNNING, list_builds
@@ -601,6 +625,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tools", required=True, help="the userspace tools' package (.deb/.rpm)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check_userspace)
+
+    p = sub.add_parser("hook", help="rebuild a source for every new kernel (kernel post-install hook)")
+    p.add_argument("action", choices=("show", "install"))
+    p.add_argument("--source", required=True)
+    p.add_argument("--mode", default="kbuild", choices=BUILD_MODES)
+    p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
+    p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")
+    p.add_argument("--yes", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hook)
 
     p = sub.add_parser("source", help="what kind of module source a folder is (read, never executed)")
     p.add_argument("path")

@@ -27,7 +27,8 @@ class FileEdit:
     path: str
     before: bytes
     after: bytes
-
+    create: bool = False  # a new file: it must not exist yet; undo removes it
+    mode: int = 0o644  # for a new file
     def diff(self) -> str:
         try:
             a = self.before.decode("utf-8").splitlines(keepends=True)
@@ -43,13 +44,21 @@ def is_system_path(path: str) -> bool:
     return any(real.startswith(prefix) or real + "/" == prefix for prefix in SYSTEM_PREFIXES)
 
 
-def check_editable(path: str) -> None:
-    if is_system_path(path):
+# The one system folder kmodtui writes to, and only when asked (`kmodtui hook install`): kernel
+# postinst hooks.
+HOOK_DIRS = ("/etc/kernel/postinst.d/", "/etc/kernel/install.d/")
+
+
+def check_editable(path: str, allow_hooks: bool = False) -> None:
+    real = os.path.realpath(path)
+    hook = allow_hooks and any(real.startswith(d) for d in HOOK_DIRS)
+    if is_system_path(path) and not hook:
         raise KmodError(path, "is a system file; kmodtui never edits system files (it edits your project's "
                               "own files instead)")
     directory = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.access(path, os.W_OK) or not os.access(directory, os.W_OK):
-        raise KmodError(path, "is read-only (or its folder is): nothing was changed")
+    if (os.path.exists(path) and not os.access(path, os.W_OK)) or not os.access(directory, os.W_OK):
+        raise KmodError(path, "is read-only (or its folder is): nothing was changed"
+                              + (" (writing here needs root: run with sudo)" if os.geteuid() != 0 else ""))
 
 
 def remedies_dir() -> str:
@@ -60,8 +69,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
+def _write_atomically(path: str, data: bytes, mode: int | None = None) -> None:
+    if mode is None:
+        mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
     tmp = f"{path}.kmodtui-{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
@@ -78,22 +88,28 @@ def _crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def apply_edits(remedy_id: str, edits: list[FileEdit]) -> str:
+def apply_edits(remedy_id: str, edits: list[FileEdit], allow_hooks: bool = False) -> str:
     """Apply all edits or none. Returns the undo id."""
     folders = sorted({os.path.dirname(os.path.abspath(e.path)) for e in edits})
     locks = [SourceLock(folder, f"remedy {remedy_id}") for folder in folders]
     for lock in locks:
         lock.__enter__()
     try:
-        return _apply_locked(remedy_id, edits)
+        return _apply_locked(remedy_id, edits, allow_hooks)
     finally:
         for lock in reversed(locks):
             lock.__exit__(None, None, None)
 
 
-def _apply_locked(remedy_id: str, edits: list[FileEdit]) -> str:
+def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> str:
     for edit in edits:
-        check_editable(edit.path)
+        if edit.create:
+            os.makedirs(os.path.dirname(os.path.abspath(edit.path)), exist_ok=True)
+        check_editable(edit.path, allow_hooks)
+        if edit.create:
+            if os.path.lexists(edit.path):
+                raise KmodError(edit.path, "already exists; kmodtui does not overwrite it (nothing was changed)")
+            continue
         with open(edit.path, "rb") as f:
             current = f.read()
         if current != edit.before:
@@ -107,13 +123,13 @@ def _apply_locked(remedy_id: str, edits: list[FileEdit]) -> str:
         backup = os.path.join(record, f"{index}.orig")
         with open(backup, "wb") as f:
             f.write(edit.before)
-        manifest["files"].append({"path": os.path.abspath(edit.path), "backup": backup,
+        manifest["files"].append({"path": os.path.abspath(edit.path), "backup": backup, "created": edit.create,
                                   "before_sha256": _sha(edit.before), "after_sha256": _sha(edit.after)})
     with open(os.path.join(record, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
     _crash_point("after-backups")
     for edit in edits:
-        _write_atomically(edit.path, edit.after)
+        _write_atomically(edit.path, edit.after, edit.mode if edit.create else None)
         _crash_point("after-first-write")
     return undo_id
 
@@ -135,6 +151,10 @@ def undo(undo_id: str) -> list[str]:
                                                f"{entry['backup']})")
     restored = []
     for entry in manifest["files"]:
+        if entry.get("created"):
+            os.unlink(entry["path"])
+            restored.append(entry["path"])
+            continue
         with open(entry["backup"], "rb") as f:
             original = f.read()
         if _sha(original) != entry["before_sha256"]:

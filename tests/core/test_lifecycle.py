@@ -73,3 +73,39 @@ def test_userspace_tools_and_module_versions(built: BuiltModules, tmp_path: Path
     assert result.returncode == (0 if matches else 1)
     if not matches:
         assert "Install kmodtui-provider-utils 1.0" in payload["explanation"]
+
+
+def test_hook_install_in_a_scratch_root_rebuilds_for_a_new_kernel_and_undoes(installed_kernel: Kernel, tmp_path: Path) -> None:
+    import os
+
+    from tests.realtools import EXAMPLES, copy_source
+
+    source = copy_source("provider", tmp_path)
+    root = tmp_path / "root"
+    (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    shown = kmodtui("hook", "show", "--source", str(source), "--root", str(root))
+    assert shown.returncode == 0 and "kmodtui -m" not in shown.stdout and "build --kernel" in shown.stdout
+    assert not list((root / "etc" / "kernel" / "postinst.d").iterdir())  # show writes nothing
+    installed = kmodtui("hook", "install", "--source", str(source), "--root", str(root), "--yes", "--json", env=env)
+    assert installed.returncode == 0, installed.stderr
+    payload = json.loads(installed.stdout)
+    hook = Path(payload["path"])
+    assert hook.parent == root / "etc" / "kernel" / "postinst.d" and os.access(hook, os.X_OK)
+    # what the kernel package's postinst does: run-parts with the new version
+    ran = subprocess.run(["sh", str(hook), installed_kernel.release], capture_output=True, text=True,
+                         env={**os.environ, **env, "KMODTUI_HOOK_LOG_DIR": str(tmp_path / "log")})
+    assert ran.returncode == 0 and "rebuilt" in ran.stdout, ran.stdout + ran.stderr
+    report = (tmp_path / "log" / f"hook-kmodtui-provider-{installed_kernel.release}.log").read_text()
+    assert "succeeded" in report
+    undone = kmodtui("remedy", "undo", payload["applied"], env=env)
+    assert undone.returncode == 0 and not hook.exists()
+
+
+def test_hooks_are_the_only_system_files_kmodtui_may_write() -> None:
+    from kmodtui.core.edits import check_editable
+    from kmodtui.core.errors import KmodError
+
+    for path in ("/etc/passwd", "/etc/kernel/postinst.d/../../passwd", "/usr/lib/rpm/macros"):
+        with pytest.raises(KmodError, match="system file"):
+            check_editable(path, allow_hooks=True)

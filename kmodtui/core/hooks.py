@@ -1,0 +1,53 @@
+"""A kernel post-install hook that rebuilds a module source for every new kernel and leaves a
+report (seed 002: "no automatic way to have all of this happen each time there is a kernel update").
+
+Debian runs /etc/kernel/postinst.d/* with the new version as $1; Fedora/RHEL's kernel-install
+runs /etc/kernel/install.d/*.install with `add <version> ...`. Written only when asked, shown first,
+and undone like any remedy."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from kmodtui.core.edits import FileEdit
+from kmodtui.core.errors import KmodError
+from kmodtui.core.sources import detect_source
+
+SCRIPT = """#!/bin/sh
+# kmodtui: rebuild {name} ({mode}) for every new kernel. Installed by `kmodtui hook install`;
+# remove it with `kmodtui remedy undo <id>` (kmodtui remedy history lists it).
+{args}
+[ -n "$version" ] || exit 0
+logdir="${{KMODTUI_HOOK_LOG_DIR:-/var/log/kmodtui}}"
+mkdir -p "$logdir"
+report="$logdir/hook-{name}-$version.log"
+if {python} -m kmodtui build --kernel "$version" --source {source} --mode {mode} --no-sign >"$report" 2>&1; then
+    echo "kmodtui: rebuilt {name} for $version ($report)"
+else
+    echo "kmodtui: could not rebuild {name} for $version: see $report (the kernel install goes on)" >&2
+fi
+exit 0
+"""
+
+
+def hook_plan(source: str, mode: str = "kbuild", root: str = "/", style: str = "") -> FileEdit:
+    info = detect_source(source)
+    if not style:
+        style = "install.d" if os.path.isdir(os.path.join(root, "etc", "kernel", "install.d")) and not \
+            os.path.isdir(os.path.join(root, "etc", "kernel", "postinst.d")) else "postinst.d"
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in info.name)
+    if style == "postinst.d":
+        path = os.path.join(root, "etc", "kernel", "postinst.d", f"zz-kmodtui-{safe}")
+        args = 'version="$1"'
+    elif style == "install.d":
+        path = os.path.join(root, "etc", "kernel", "install.d", f"90-kmodtui-{safe}.install")
+        args = '[ "$1" = add ] || exit 0\nversion="$2"'
+    else:
+        raise KmodError(style, "unknown hook style: postinst.d (Debian) or install.d (Fedora/RHEL kernel-install)")
+    if os.path.lexists(path):
+        raise KmodError(path, "a kmodtui hook for this source is already installed")
+    script = SCRIPT.format(name=safe, mode=mode, args=args, python=shlex.quote(sys.executable),
+                           source=shlex.quote(info.path))
+    return FileEdit(path, b"", script.encode(), create=True, mode=0o755)
