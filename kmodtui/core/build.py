@@ -129,11 +129,14 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
             f"%global __find_requires {kmodtui} rpmdeps --requires --kernel {symvers}\n"
         )
     modules = source.modules or [source.name]
+    # Naming follows each style: RPM Fusion's kmodtool (generic) makes one package per kernel,
+    # kmod-<name>-<release>; RHEL's %kernel_module_package makes kmod-<name> for %{kernel_version}.
+    package = f"kmod-{source.name}-{release}" if request.mode == "rpm-generic" else f"kmod-{source.name}"
     copies = "\n".join(f"install -m 0644 {os.path.join(src_dir, m)}.ko %{{buildroot}}/lib/modules/{release}/extra/" for m in modules)
     with open(spec, "w") as f:
         f.write(f"""{generators}%global debug_package %{{nil}}
 %global __os_install_post %{{nil}}
-Name: kmod-{source.name}
+Name: {package}
 Version: {version}
 Release: 1
 Summary: {source.name} kernel modules for {release}

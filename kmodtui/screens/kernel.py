@@ -130,8 +130,15 @@ class KernelScreen(Screen[None]):
         self.kernels = message.kernels
         option_list = self.query_one("#kernel-list", OptionList)
         option_list.clear_options()
+        # Grouped by version, one entry per flavor (amd64, cloud-amd64, rt-amd64; el9.x86_64, +debug)
+        group = None
         for index, kernel in enumerate(self.kernels):
-            option_list.add_option(Option(f"{kernel.release}\n  {kernel.arch or '?'} {kernel.origin}", id=str(index)))
+            base = kernel.release[: -len(kernel.flavor)].rstrip("-.+") if kernel.flavor else kernel.release
+            if base != group:
+                group = base
+                option_list.add_option(Option(f"[b]{base}[/]", disabled=True))
+            option_list.add_option(Option(f"  {kernel.flavor or '(no flavor)'}  {kernel.arch or '?'}\n    {kernel.origin}",
+                                          id=str(index)))
         details = self.query_one("#kernel-details", Static)
         if not self.kernels:
             details.update(install_hint())
@@ -141,7 +148,7 @@ class KernelScreen(Screen[None]):
         last = load_choices().get("kernel")
         releases = [k.release for k in self.kernels]
         index = releases.index(last) if last in releases else 0
-        option_list.highlighted = index
+        option_list.highlighted = option_list.get_option_index(str(index))
         option_list.focus()
         details.update(kernel_details(self.kernels[index]))
 
@@ -155,11 +162,14 @@ class KernelScreen(Screen[None]):
         self.action_choose()
 
     def action_choose(self) -> None:
-        index = self.query_one("#kernel-list", OptionList).highlighted
-        if index is None or not self.kernels:
+        option_list = self.query_one("#kernel-list", OptionList)
+        highlighted = option_list.highlighted
+        if highlighted is None or not self.kernels:
             self.notify("No kernel to choose yet: install headers or press d for the demo.", severity="warning")
             return
-        self.post_message(self.KernelChosen(self.kernels[index]))
+        option_id = option_list.get_option_at_index(highlighted).id
+        if option_id is not None:
+            self.post_message(self.KernelChosen(self.kernels[int(option_id)]))
 
     def action_demo(self) -> None:
         if not self.demo:

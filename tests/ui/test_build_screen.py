@@ -34,7 +34,8 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             await app.workers.wait_for_complete()
             await pilot.pause()
             index = [k.release for k in app.screen.kernels].index(installed_kernel.release)
-            app.screen.query_one("#kernel-list").highlighted = index
+            option_list = app.screen.query_one("#kernel-list")
+            option_list.highlighted = option_list.get_option_index(str(index))
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, SourceScreen)
