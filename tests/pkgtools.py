@@ -12,16 +12,13 @@ from tests.realtools import require_tool, run, run_ok
 KMODTUI = f"{sys.executable} -m kmodtui"
 
 
-def build_kmod_rpm(topdir: Path, name: str, modules: list[Path], release: str, *, generator: str,
-                   kernel_symvers: str | None = None, extra_spec: str = "") -> Path:
-    """A kmod RPM holding `modules` under /lib/modules/<release>/extra.
+def write_kmod_spec(spec: Path, name: str, modules: list[Path], release: str, *, generator: str,
+                    kernel_symvers: str | None = None, extra_spec: str = "") -> Path:
+    """A kmod spec holding `modules` under /lib/modules/<release>/extra.
 
     generator "internal": rpm's defaults (what OpenZFS's generic spec gets: no ksym() at all);
     "kmodtui": internal generator off and %__find_provides/%__find_requires pointed at
     `kmodtui rpmdeps`, i.e. what a RHEL build host's ksyms scripts would produce."""
-    rpmbuild = require_tool("rpmbuild")
-    topdir.mkdir(parents=True, exist_ok=True)
-    spec = topdir / f"{name}.spec"
     generators = ""
     if generator == "kmodtui":
         kernel = f" --kernel {kernel_symvers}" if kernel_symvers else ""
@@ -48,6 +45,16 @@ mkdir -p %{{buildroot}}/lib/modules/{release}/extra
 %files
 /lib/modules/{release}/extra/*.ko
 """)
+    return spec
+
+
+def build_kmod_rpm(topdir: Path, name: str, modules: list[Path], release: str, *, generator: str,
+                   kernel_symvers: str | None = None, extra_spec: str = "") -> Path:
+    """Write the spec (write_kmod_spec) into `topdir` and build it with the real rpmbuild."""
+    rpmbuild = require_tool("rpmbuild")
+    topdir.mkdir(parents=True, exist_ok=True)
+    spec = write_kmod_spec(topdir / f"{name}.spec", name, modules, release, generator=generator,
+                           kernel_symvers=kernel_symvers, extra_spec=extra_spec)
     result = run([rpmbuild, "-bb", "--define", f"_topdir {topdir}", "--define", "_build_id_links none", str(spec)])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return next((topdir / "RPMS").rglob(f"{name}-1.0-1.*.rpm"))

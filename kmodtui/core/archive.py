@@ -125,18 +125,23 @@ class SafeWriter:
         self.skipped.append(f"{name}: {why}")
 
 
-def extract_package(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> ExtractResult:
-    path = os.fspath(path)
+def package_format(path: str) -> str:
+    """'rpm' or 'deb', judged by the file's first bytes (not its name)."""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
     except OSError as err:
         raise KmodError(path, err.strerror or str(err)) from None
-    if head.startswith(b"!<arch>\n"):
-        return extract_deb(path, dest)
     if head.startswith(b"\xed\xab\xee\xdb"):
-        return extract_rpm(path, dest)
-    raise KmodError(path, "neither a .deb (ar archive) nor an .rpm (lead magic ed ab ee db)")
+        return "rpm"
+    if head.startswith(b"!<arch>\n"):
+        return "deb"
+    raise KmodError(path, "neither an .rpm (lead magic ed ab ee db) nor a .deb (ar archive)")
+
+
+def extract_package(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> ExtractResult:
+    path = os.fspath(path)
+    return extract_rpm(path, dest) if package_format(path) == "rpm" else extract_deb(path, dest)
 
 
 def extract_deb(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
@@ -198,8 +203,7 @@ def extract_rpm(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
 
 
 def _rpm_file_modes(headers: dict) -> dict[str, int]:
-    def as_list(value: object) -> list:
-        return value if isinstance(value, list) else [] if value is None else [value]
+    from kmodtui.core.packages import _as_list as as_list
 
     basenames = as_list(headers.get("basenames"))
     dirnames = as_list(headers.get("dirnames"))

@@ -25,17 +25,10 @@ RPMSENSE_RPMLIB = 1 << 24
 
 
 def read_package(path: str | os.PathLike[str]) -> PackageInfo:
+    from kmodtui.core.archive import package_format
+
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as err:
-        raise KmodError(path, err.strerror or str(err)) from None
-    if head.startswith(b"\xed\xab\xee\xdb"):
-        return read_rpm(path)
-    if head.startswith(b"!<arch>\n"):
-        return read_deb(path)
-    raise KmodError(path, "neither an .rpm (lead magic ed ab ee db) nor a .deb (ar archive)")
+    return read_rpm(path) if package_format(path) == "rpm" else read_deb(path)
 
 
 def is_package_path(path: str) -> bool:

@@ -16,7 +16,7 @@ from kmodtui.core.edits import FileEdit, apply_edits
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import RemedyOptions, get_remedy
-from tests.pkgtools import KMODTUI, DpkgRoot, RpmRoot, build_deb, build_kernel_provides_rpm
+from tests.pkgtools import KMODTUI, DpkgRoot, RpmRoot, build_deb, build_kernel_provides_rpm, write_kmod_spec
 from tests.realtools import BuiltModules, copy_source, kbuild, require_tool, run, run_ok
 
 
@@ -37,25 +37,6 @@ def undo_restores(undo_id: str, originals: dict[Path, bytes]) -> None:
         assert path.read_bytes() == content, path
 
 
-def spec_text(name: str, module: Path, release: str, generator_lines: str = "") -> str:
-    return f"""{generator_lines}Name: {name}
-Version: 1.0
-Release: 1
-Summary: kmodtui test kmod package
-License: GPL
-%global debug_package %{{nil}}
-%global __os_install_post %{{nil}}
-%description
-test
-%prep
-%install
-mkdir -p %{{buildroot}}/lib/modules/{release}/extra
-cp {module} %{{buildroot}}/lib/modules/{release}/extra/
-%files
-/lib/modules/{release}/extra/*.ko
-"""
-
-
 def rpmbuild(spec: Path, top: Path) -> Path:
     result = run([require_tool("rpmbuild"), "-bb", "--define", f"_topdir {top}", "--define", "_build_id_links none", str(spec)])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -64,13 +45,10 @@ def rpmbuild(spec: Path, top: Path) -> Path:
 
 def test_spec_external_depgen_fixes_seed_000_for_real_rpm(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
     release = installed_kernel.release
-    provider_spec = tmp_path / "kmod-provider.spec"
-    provider_spec.write_text(spec_text("kmod-provider", built.provider_ko, release))  # the "generic" spec
-    consumer_spec = tmp_path / "kmod-consumer.spec"
-    consumer_spec.write_text(spec_text("kmod-consumer", built.consumer_ko, release,
-                                       "%global _use_internal_dependency_generator 0\n"
-                                       f"%global __find_provides {KMODTUI} rpmdeps --provides\n"
-                                       f"%global __find_requires {KMODTUI} rpmdeps --requires\n"))
+    provider_spec = write_kmod_spec(tmp_path / "kmod-provider.spec", "kmod-provider", [built.provider_ko], release,
+                                    generator="internal")  # the "generic" spec
+    consumer_spec = write_kmod_spec(tmp_path / "kmod-consumer.spec", "kmod-consumer", [built.consumer_ko], release,
+                                    generator="kmodtui")
     consumer = rpmbuild(consumer_spec, tmp_path / "c")
     kernel_rpm = build_kernel_provides_rpm(tmp_path / "k", release, installed_kernel.symvers_path)
     broken = rpmbuild(provider_spec, tmp_path / "p1")
@@ -102,11 +80,8 @@ def test_spec_without_prep_is_refused_and_left_alone(tmp_path: Path) -> None:
 
 def test_risky_remedy_needs_explicit_acceptance_and_then_drops_ksym_requires(built: BuiltModules, installed_kernel: Kernel,
                                                                            tmp_path: Path) -> None:
-    spec = tmp_path / "kmod-consumer.spec"
-    spec.write_text(spec_text("kmod-consumer", built.consumer_ko, installed_kernel.release,
-                              "%global _use_internal_dependency_generator 0\n"
-                              f"%global __find_provides {KMODTUI} rpmdeps --provides\n"
-                              f"%global __find_requires {KMODTUI} rpmdeps --requires\n"))
+    spec = write_kmod_spec(tmp_path / "kmod-consumer.spec", "kmod-consumer", [built.consumer_ko],
+                           installed_kernel.release, generator="kmodtui")
     before = spec.read_bytes()
     refused = kmodtui("remedy", "apply", "drop-ksym-requires", "--target", str(spec), "--yes")
     assert refused.returncode == 2 and "risky" in refused.stderr and spec.read_bytes() == before

@@ -59,7 +59,7 @@ def test_newcomer_walk_in_a_real_terminal(installed_kernel: Kernel, state: dict[
                    env={**os.environ, **state}, capture_output=True, check=True)
     term = Tmux(f"{sys.executable} -m kmodtui", state)
     try:
-        screen = term.wait_for("MODVERSIONS")
+        screen = term.wait_for("Architecture")  # the details pane, once the kernels are found
         assert installed_kernel.release in screen
         term.keys("Enter")
         screen = term.wait_for("example: consumer")
