@@ -26,6 +26,7 @@ class ExtractResult:
     files: int
     total_bytes: int
     skipped: tuple[str, ...]  # "name: why", for members that were not written
+    trees: tuple[str, ...] = ()  # usr/src/<tree> folders the archive wrote into (kernel headers)
 
 
 class SafeWriter:
@@ -39,9 +40,10 @@ class SafeWriter:
         self.files = 0
         self.total_bytes = 0
         self.skipped: list[str] = []
+        self.trees: set[str] = set()
 
     def result(self) -> ExtractResult:
-        return ExtractResult(self.dest, self.files, self.total_bytes, tuple(self.skipped))
+        return ExtractResult(self.dest, self.files, self.total_bytes, tuple(self.skipped), tuple(sorted(self.trees)))
 
     def _inside(self, path: str) -> bool:
         return path == self.dest or path.startswith(self.dest + os.sep)
@@ -52,6 +54,10 @@ class SafeWriter:
             raise KmodError(self.source, f"archive member with an empty name: {name!r}")
         if ".." in parts:
             raise KmodError(self.source, f"archive member {name!r} climbs out with '..'; refusing to unpack")
+        if len(parts) >= 4 and parts[:3] == ["usr", "src", "kernels"]:
+            self.trees.add("/".join(parts[:4]))  # RHEL: /usr/src/kernels/<release>
+        elif len(parts) >= 3 and parts[:2] == ["usr", "src"] and parts[2] != "kernels":
+            self.trees.add("/".join(parts[:3]))  # Debian: /usr/src/linux-headers-<release>
         target = os.path.join(self.dest, *parts)
         parent = os.path.realpath(os.path.dirname(target))
         if not self._inside(parent):

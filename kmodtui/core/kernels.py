@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -165,6 +166,15 @@ def kernel_from_build_dir(build_dir: str, origin: str = "installed", root: str =
         for kind in ("GZIP", "XZ", "ZSTD"):
             if config.get(f"CONFIG_MODULE_COMPRESS_{kind}") == "y":
                 compression = kind.lower()
+    makefile_text = ""
+    try:
+        with open(os.path.join(build_dir, "Makefile"), encoding="utf-8", errors="replace") as f:
+            makefile_text = f.read(4096)
+    except OSError:
+        pass
+    common = _COMMON_INCLUDE.search(makefile_text)
+    if common and not os.path.isdir(common.group(1)):
+        notes.append(f"to build against it, also unpack {common.group(2)} (kmodtui kernels --from its .deb)")
     symvers = _find_symvers(build_dir, release, root)
     if symvers is None:
         notes.append("no Module.symvers: symbol CRCs of this kernel are unknown")
@@ -297,27 +307,67 @@ def _version_key(release: str) -> tuple[int, ...]:
 
 
 def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
-    """Unpack a linux-headers .deb or kernel-devel .rpm into the cache (never outside it) and
-    return the build trees it holds. The same file is unpacked once (keyed on its content)."""
+    """Unpack a linux-headers .deb or kernel-devel .rpm into kmodtui's cache (never outside it) and
+    return the build trees it holds. All packages share one root, so a Debian arch headers package
+    and its -common package unpacked one after the other make a tree kbuild can build against."""
     try:
         with open(package, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:16]
     except OSError as err:
         raise KmodError(package, err.strerror or str(err)) from None
     base = os.path.basename(package)
-    dest = os.path.join(cache_dir, "kernels", f"{base}-{digest}")
-    done_marker = os.path.join(dest, ".kmodtui-unpacked")
-    if not os.path.exists(done_marker):
+    root = os.path.join(cache_dir, "kernels", "root")
+    marker = os.path.join(root, ".kmodtui-unpacked", digest)
+    if not os.path.exists(marker):
         from kmodtui.core.archive import extract_package
 
-        shutil.rmtree(dest, ignore_errors=True)
-        extract_package(package, dest)
-        with open(done_marker, "w") as f:
-            f.write(package + "\n")
-    kernels = discover_kernels(dest, origin=f"package:{base}")
-    if not kernels:
+        result = extract_package(package, root)
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w") as f:
+            json.dump({"package": base, "trees": list(result.trees)}, f)
+    with open(marker) as f:
+        trees = json.load(f).get("trees", [])
+    make_buildable(root)
+    kernels = [kernel_from_build_dir(os.path.join(root, t), f"package:{base}", root)
+               for t in trees if is_build_tree(os.path.join(root, t))]
+    if not kernels and not any(t.endswith("-common") for t in trees):
         raise KmodError(package, "holds no kernel build tree (expected usr/src/linux-headers-* or usr/src/kernels/*)")
     return kernels
+
+
+_COMMON_INCLUDE = re.compile(r"^include (/usr/src/(linux-headers-[^/\s]+-common))/Makefile$", re.M)
+
+
+def make_buildable(root: str) -> None:
+    """Debian's arch headers include their -common half by absolute path and reach kbuild's host
+    tools through ../../lib/linux-kbuild-X.Y: inside an unpacked root, point the include at the
+    unpacked -common tree and the kbuild link at this host's linux-kbuild of the same X.Y (its
+    tools pick the right modpost by the target's ELF class, so this also serves cross builds)."""
+    for tree in glob.glob(os.path.join(root, "usr", "src", "linux-headers-*")):
+        makefile = os.path.join(tree, "Makefile")
+        try:
+            with open(makefile, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        match = _COMMON_INCLUDE.search(text)
+        if match and os.path.isdir(os.path.join(root, match.group(1).lstrip("/"))):
+            fixed = text.replace(f"include {match.group(1)}/Makefile",
+                                 f"include {os.path.join(root, match.group(1).lstrip('/'))}/Makefile")
+            with open(makefile + ".kmodtui.tmp", "w", encoding="utf-8") as f:
+                f.write(fixed)
+            os.replace(makefile + ".kmodtui.tmp", makefile)
+    for link in glob.glob(os.path.join(root, "usr", "src", "*", "scripts")) + glob.glob(os.path.join(root, "usr", "src", "*", "tools")):
+        if not os.path.islink(link) or os.path.exists(link):
+            continue
+        target = os.readlink(link)
+        kbuild = re.search(r"lib/(linux-kbuild-[\d.]+)/", target)
+        if kbuild:
+            inside = os.path.join(root, "usr", "lib", kbuild.group(1))
+            host = os.path.join("/usr/lib", kbuild.group(1))
+            if not os.path.lexists(inside) and os.path.isdir(host):
+                os.makedirs(os.path.dirname(inside), exist_ok=True)
+                os.symlink(host, inside)
 
 
 def find_kernel(spec: str, root: str = "/") -> Kernel:

@@ -259,3 +259,28 @@ def test_build_matrix_reports_each_kernel(installed_kernel: Kernel) -> None:
     table = result.stdout[result.stdout.rindex("kernel "):].splitlines()
     assert table[1].split()[:2] == [installed_kernel.release, "succeeded"]
     assert table[2].split()[1] == "failed"
+
+
+@pytest.mark.network
+def test_matrix_with_headers_unpacked_from_packages(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """Installed headers plus another ABI's headers unpacked from Debian's packages (arch + common):
+    both build, and each module resolves cleanly against its own kernel only."""
+    from tests.realtools import apt_download, other_abi_headers_package
+
+    package = other_abi_headers_package(installed_kernel.release)
+    common = package.removesuffix("-amd64") + "-common"
+    env = {"KMODTUI_CACHE_DIR": str(tmp_path / "cache"), "KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    listed = kmodtui("kernels", "--json", "--root", str(tmp_path / "none"), "--from", str(apt_download(package)),
+                     "--from", str(apt_download(common)), env=env)
+    [other] = json.loads(listed.stdout)["kernels"]
+    result = kmodtui("build", "-k", other["build_dir"], "-k", installed_kernel.release, "-s", str(EXAMPLES / "provider"),
+                     "--json", env=env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    exits = [e for e in events(result.stdout) if e["event"] == "exit"]
+    assert [e["state"] for e in exits] == ["succeeded", "succeeded"]
+    other_ko = next(a for a in exits[0]["artifacts"] if a.endswith(".ko"))
+    assert run_ok([require_tool("modinfo"), "-F", "vermagic", other_ko]).stdout.startswith(other["release"] + " ")
+    same = kmodtui("resolve", other_ko, "--kernel", other["symvers_path"], "--no-cache", env=env)
+    assert same.returncode == 0, same.stdout
+    crossed = kmodtui("resolve", other_ko, "--kernel", installed_kernel.release, "--no-cache", env=env)
+    assert crossed.returncode == 1 and "module_layout" in crossed.stdout
