@@ -36,6 +36,7 @@ DEBIAN_PACKAGES = {
     "dkms": "dkms",
     "dpkg": "dpkg",
     "tmux": "tmux",
+    "aarch64-linux-gnu-gcc-12": "gcc-aarch64-linux-gnu",
 }
 
 TOOL_DIRS = ("/usr/sbin", "/sbin")
@@ -180,3 +181,22 @@ def depmod_problems(tree_root: Path, release: str, symvers: str) -> set[tuple[st
 
 def modpost_errors(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("ERROR: modpost:")]
+
+
+def apt_download_foreign(package: str, arch: str) -> Path:
+    """A package of another architecture (e.g. arm64 headers), without adding the architecture to
+    dpkg: apt is told about it for this update and this download only."""
+    DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*_{arch}.deb"))
+    if found:
+        return found[-1]
+    host = run(["dpkg", "--print-architecture"]).stdout.strip() or "amd64"
+    options = ["-o", f"APT::Architectures::={host}", "-o", f"APT::Architectures::={arch}"]
+    result = run([require_tool("apt-get"), *options, "download", f"{package}:{arch}"], cwd=DOWNLOAD_CACHE)
+    if result.returncode != 0 and os.geteuid() == 0:
+        run([require_tool("apt-get"), "-q", *options, "update"])
+        result = run([require_tool("apt-get"), *options, "download", f"{package}:{arch}"], cwd=DOWNLOAD_CACHE)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*_{arch}.deb"))
+    if not found:
+        missing(f"could not download {package}:{arch} from Debian's archive: {result.stderr.strip()[-200:]}")
+    return found[-1]

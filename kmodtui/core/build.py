@@ -43,6 +43,19 @@ class BuildPlan:
     steps: tuple[BuildStep, ...]
 
 
+HOST_KBUILD_ARCH = {"x86_64": "x86", "i686": "x86", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "powerpc",
+                    "s390x": "s390", "riscv64": "riscv"}
+
+
+def cross_arch(request: BuildRequest) -> str:
+    """ARCH= for this build: as asked, or the kernel's own when it is not this host's (a cross build)."""
+    if request.arch:
+        return request.arch
+    host = HOST_KBUILD_ARCH.get(os.uname().machine, "")
+    kernel_arch = request.kernel.kbuild_arch
+    return kernel_arch if kernel_arch and host and kernel_arch != host else ""
+
+
 def _kbuild_step(request: BuildRequest, src_dir: str) -> BuildStep:
     kernel = request.kernel
     if not kernel.build_dir or not os.path.isdir(kernel.build_dir):
@@ -50,8 +63,9 @@ def _kbuild_step(request: BuildRequest, src_dir: str) -> BuildStep:
     argv = ["make", "-C", kernel.build_dir, f"M={src_dir}"]
     if request.extra_symbols:
         argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(os.path.abspath(s) for s in request.extra_symbols))
-    if request.arch:
-        argv += [f"ARCH={request.arch}", f"CROSS_COMPILE={CROSS_COMPILE.get(request.arch, '')}"]
+    arch = cross_arch(request)
+    if arch:
+        argv += [f"ARCH={arch}", f"CROSS_COMPILE={CROSS_COMPILE.get(arch, '')}"]
     argv.append("modules")
     return BuildStep("build", tuple(argv), src_dir)
 
