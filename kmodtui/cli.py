@@ -384,8 +384,8 @@ def cmd_source(args: argparse.Namespace) -> int:
 
     source = detect_source(args.path)
     payload = {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
-               "modules": source.modules, "modes": source.modes, "build_time_only": source.notes,
-               "dkms": None}
+               "modules": source.modules, "modes": source.modes, "specs": source.specs,
+               "build_time_only": source.notes, "dkms": None}
     if source.dkms is not None:
         payload["dkms"] = {"values": source.dkms.values, "arrays": {k: source.dkms.array(k) for k in source.dkms.arrays}}
     if args.json:
@@ -393,6 +393,8 @@ def cmd_source(args: argparse.Namespace) -> int:
     else:
         print(f"{source.path}: {', '.join(source.kinds)}; {source.name} {source.version}".rstrip())
         print(f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes)}")
+        for spec, mode in source.specs.items():
+            print(f"  spec {spec}: {mode} mode")
         for note in source.notes:
             print(f"  known only at build time: {note}")
     return EXIT_OK
@@ -636,8 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_hook)
 
-    p = sub.add_parser("source", help="what kind of module source a folder is (read, never executed)")
-    p.add_argument("path")
+    p = sub.add_parser("source", help="what kind of module source this is (read, never executed)")
+    p.add_argument("path", help="a folder, a tarball, a .src.rpm or a .spec")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_source)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tarfile
-from typing import Any
+from typing import Any, Callable
 
 from kmodtui.core.compression import decompress_bytes
 from kmodtui.core.elf import parse_module
@@ -126,6 +126,22 @@ def read_rpm(path: str) -> PackageInfo:
     if not info.name:
         raise KmodError(path, "RPM header has no package name")
     return info
+
+
+def read_rpm_members(path: str, wanted: Callable[[str], bool], limit: int = 16 * 1024 * 1024) -> dict[str, bytes]:
+    """Small members of an RPM's payload (an SRPM's spec), read in memory."""
+    import rpmfile
+
+    out: dict[str, bytes] = {}
+    try:
+        with rpmfile.open(path) as rpm:
+            for member in rpm.getmembers():
+                name = member.name.lstrip("./")
+                if wanted(name) and member.size <= limit:
+                    out[name] = rpm.extractfile(member).read()
+    except Exception as err:  # rpmfile raises at least six unrelated types on corrupt input
+        raise KmodError(path, f"corrupt or truncated .rpm: {type(err).__name__}: {err}") from None
+    return out
 
 
 # ---- deb -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ from kmodtui.core.errors import KmodError
 
 _OBJ_M = re.compile(r"^\s*obj-(?:m|\$\([A-Z_]+\))\s*[+:]?=\s*(?P<objs>.+)$", re.M)
 
-KIND_DKMS, KIND_KBUILD, KIND_AUTOTOOLS, KIND_SPEC = "dkms", "kbuild", "autotools", "spec"
+KIND_DKMS, KIND_KBUILD, KIND_AUTOTOOLS, KIND_SPEC, KIND_SRPM = "dkms", "kbuild", "autotools", "spec", "srpm"
+TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".tar")
 
 
 @dataclass
@@ -36,9 +38,23 @@ class ModuleSource:
         return modes
 
 
-def detect_source(path: str) -> ModuleSource:
+def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
+    """A folder, a tarball (unpacked safely into the cache first), an SRPM, or a spec file."""
+    if os.path.isfile(path):
+        if path.endswith(".src.rpm"):
+            return _detect_srpm(path)
+        if path.endswith(".spec") or path.endswith(".spec.in"):
+            from kmodtui.core.specfile import read_spec
+
+            spec = read_spec(path)
+            source = ModuleSource(os.path.abspath(path), [KIND_SPEC], name=spec.name)
+            source.specs[path] = spec.mode
+            source.notes += spec.notes
+            return source
+        if path.endswith(TARBALL_SUFFIXES):
+            return detect_source(_unpack_tarball(path, cache_dir), cache_dir)
     if not os.path.isdir(path):
-        raise KmodError(path, "no such module source directory")
+        raise KmodError(path, "no such module source directory (or a tarball, .src.rpm or .spec)")
     source = ModuleSource(os.path.abspath(path))
     dkms_conf = os.path.join(path, "dkms.conf")
     if os.path.isfile(dkms_conf):
@@ -60,6 +76,19 @@ def detect_source(path: str) -> ModuleSource:
                 source.modules += [o for o in objs if o not in source.modules]
     if os.path.isfile(os.path.join(path, "configure.ac")) or os.path.isfile(os.path.join(path, "configure")):
         source.kinds.append(KIND_AUTOTOOLS)
+    from kmodtui.core.specfile import read_spec
+
+    for spec_path in sorted(glob.glob(os.path.join(path, "*.spec")) + glob.glob(os.path.join(path, "rpm", "*", "*.spec.in"))
+                            + glob.glob(os.path.join(path, "rpm", "*", "*.spec"))):
+        spec = read_spec(spec_path)
+        source.specs[os.path.relpath(spec_path, path)] = spec.mode
+        source.notes += [f"{os.path.relpath(spec_path, path)}: {n}" for n in spec.notes]
+    if source.specs and KIND_SPEC not in source.kinds:
+        source.kinds.append(KIND_SPEC)
+    layouts = {os.path.basename(os.path.dirname(p)) for p in source.specs if p.startswith("rpm/")}
+    if {"generic", "redhat"} <= layouts:
+        source.notes.append("OpenZFS/Lustre layout: ./configure --with-spec=generic|redhat picks rpm/<mode>/*.spec.in "
+                            "(generic, the default, gives kmod packages no ksym() Provides)")
     if not source.name:
         source.name = source.modules[0] if source.modules else os.path.basename(source.path)
     if not source.kinds:
@@ -84,3 +113,56 @@ def extra_symbols_of(path: str) -> list[str]:
                 if "$" not in item and item.endswith("Module.symvers") and item not in found:
                     found.append(item)
     return found
+
+
+def _unpack_tarball(path: str, cache_dir: str | None) -> str:
+    """Unpack safely (SafeWriter: no `..`, no links out, capped) into the cache; returns the top folder."""
+    import hashlib
+    import tarfile
+
+    from kmodtui.core.archive import SafeWriter
+    from kmodtui.core.paths import cache_dir as default_cache
+
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    dest = os.path.join(cache_dir or default_cache(), "sources", f"{os.path.basename(path)}-{digest}")
+    if not os.path.isdir(dest):
+        writer = SafeWriter(dest + ".partial", path)
+        try:
+            with tarfile.open(path) as tar:
+                for member in tar:
+                    if member.isdir():
+                        writer.add_dir(member.name)
+                    elif member.isreg():
+                        content = tar.extractfile(member)
+                        assert content is not None
+                        writer.add_file(member.name, content, member.mode)
+                    elif member.issym():
+                        writer.add_symlink(member.name, member.linkname)
+                    else:
+                        writer.skip(member.name, "not a file, folder or symlink; not unpacked")
+        except KmodError:
+            raise
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise KmodError(path, f"corrupt tarball: {err}") from None
+        os.replace(dest + ".partial", dest)
+    entries = [e for e in os.listdir(dest) if not e.startswith(".")]
+    return os.path.join(dest, entries[0]) if len(entries) == 1 and os.path.isdir(os.path.join(dest, entries[0])) else dest
+
+
+def _detect_srpm(path: str) -> ModuleSource:
+    """An SRPM's spec (read in memory with rpmfile) and the sources it carries."""
+    from kmodtui.core.packages import read_rpm_members
+    from kmodtui.core.specfile import parse_spec_text
+
+    members = read_rpm_members(path, lambda name: name.endswith(".spec"))
+    specs = {name: data for name, data in members.items() if name.endswith(".spec")}
+    if not specs:
+        raise KmodError(path, "this source RPM holds no .spec")
+    source = ModuleSource(os.path.abspath(path), [KIND_SRPM])
+    for name, data in specs.items():
+        spec = parse_spec_text(data.decode("utf-8", "replace"), f"{path}:{name}")
+        source.specs[name] = spec.mode
+        source.name = source.name or spec.name
+        source.notes += spec.notes
+    return source
