@@ -22,6 +22,8 @@ def make_seeds(built: BuiltModules, symvers_path: str, release: str, tmp: Path) 
         "ko-resolver": [ko],
         "symvers": ["\n".join(symvers_lines[:200]).encode(), built.provider_symvers.read_bytes()],
         "dkms.conf": [(EXAMPLES / "provider" / "dkms.conf").read_bytes()],
+        "spec": [(tmp / "rpm" / "kmod-fuzz.spec").read_bytes(),
+                 b"Name: zfs-kmod\n%define v %(echo 1)\n%kernel_module_package -n zfs\n%prep\n"],
         "rpm": [rpm],
         "deb": [deb],
         "log": [b"  CC [M]  x.o\nERROR: modpost: \"f\" [m.ko] undefined!\n\xff\xfe\x00junk\r\nprogress 1\rprogress 2\n"],

@@ -36,6 +36,12 @@ def _dkms_conf(data: bytes, path: str) -> object:
     return _via_file(data, path, parse_dkms_conf)
 
 
+def _spec(data: bytes, path: str) -> object:
+    from kmodtui.core.specfile import read_spec
+
+    return _via_file(data, path, read_spec)
+
+
 def _package(data: bytes, path: str) -> object:
     from kmodtui.core.packages import read_package
 
@@ -85,6 +91,7 @@ PARSERS: dict[str, Callable[[bytes, str], object]] = {
     "ko-resolver": _module_symbols,
     "symvers": _symvers,
     "dkms.conf": _dkms_conf,
+    "spec": _spec,
     "rpm": _package,
     "deb": _package,
     "log": _log_lines,
