@@ -206,8 +206,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kmodtui.core.kernels import find_kernel
     from kmodtui.core.runner import BuildEvent
 
-    if not os.path.isdir(args.source):
-        raise KmodError(args.source, "no such module source directory")
+    if not os.path.isdir(args.source) and not args.source.endswith(".src.rpm"):
+        raise KmodError(args.source, "no such module source directory (or .src.rpm)")
+    if not os.path.exists(args.source):
+        raise KmodError(args.source, "no such file")
     kernels = [find_kernel(k) for k in args.kernel]
     if args.detach:
         records = start_detached(args.source, args.kernel, args.mode, _passthrough(args))
@@ -588,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build a module source for one or more kernels, streaming the log")
     p.add_argument("--kernel", "-k", action="append", required=True, help="repeat for a build matrix")
-    p.add_argument("--source", "-s", required=True, help="module source directory")
+    p.add_argument("--source", "-s", required=True, help="module source directory, or a kmod .src.rpm (mode srpm)")
     p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES)
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
                    help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")

@@ -13,7 +13,7 @@ from kmodtui.core.model import Kernel
 from kmodtui.core.runner import BuildStep
 from kmodtui.core.sources import ModuleSource, detect_source
 
-MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat")
+MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat", "srpm")
 CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",
                  "powerpc": "powerpc64le-linux-gnu-", "s390": "s390x-linux-gnu-", "x86": ""}
 _IGNORE = shutil.ignore_patterns("*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order",
@@ -77,8 +77,16 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     src_dir = os.path.join(work_dir, "src")
     out_dir = os.path.join(work_dir, "out")
     shutil.rmtree(src_dir, ignore_errors=True)
-    shutil.copytree(request.source, src_dir, ignore=_IGNORE, symlinks=True)
+    if os.path.isdir(request.source):
+        shutil.copytree(request.source, src_dir, ignore=_IGNORE, symlinks=True)
+    else:
+        os.makedirs(src_dir)
     os.makedirs(out_dir, exist_ok=True)
+    if request.mode == "srpm" or "srpm" in source.kinds:
+        if "srpm" not in source.kinds:
+            raise KmodError(request.source, "srpm mode needs a .src.rpm")
+        step = _srpm_step(request, work_dir, out_dir)
+        return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), (step,))
     kernel = request.kernel
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
@@ -166,6 +174,27 @@ mkdir -p %{{buildroot}}/lib/modules/{release}/extra
     topdir = os.path.join(work_dir, "rpmbuild")
     return BuildStep("package", ("rpmbuild", "-bb", "--define", f"_topdir {topdir}", "--define", f"_rpmdir {out_dir}",
                                  "--define", "_build_id_links none", "--define", f"kernel_version {release}", spec), work_dir)
+
+
+def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:
+    """Rebuild a kmod SRPM for this kernel without editing its spec: the defines both spec styles
+    read (RHEL %kernel_module_package: kernel_version; kmodtool/generic: kernels; hand-written
+    specs: ksrc/kobj), pointing at this kernel's build tree."""
+    kernel = request.kernel
+    defines = {
+        "_topdir": os.path.join(work_dir, "rpmbuild"),
+        "_rpmdir": out_dir,
+        "_build_id_links": "none",
+        "kernel_version": kernel.release,
+        "kernels": kernel.release,
+        "kverrel": kernel.release,
+        "ksrc": kernel.build_dir,
+        "kobj": kernel.build_dir,
+    }
+    argv = ["rpmbuild", "--rebuild"]
+    for key, value in defines.items():
+        argv += ["--define", f"{key} {value}"]
+    return BuildStep("rpmbuild --rebuild", (*argv, os.path.abspath(request.source)), work_dir)
 
 
 def find_artifacts(plan: BuildPlan) -> list[str]:

@@ -284,3 +284,45 @@ def test_matrix_with_headers_unpacked_from_packages(installed_kernel: Kernel, tm
     assert same.returncode == 0, same.stdout
     crossed = kmodtui("resolve", other_ko, "--kernel", installed_kernel.release, "--no-cache", env=env)
     assert crossed.returncode == 1 and "module_layout" in crossed.stdout
+
+
+def test_a_kmod_srpm_is_rebuilt_for_a_chosen_kernel_without_editing_its_spec(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """Seed 003: module packages rebuilt for custom kernels. A real kmod SRPM (sources + a spec that
+    builds with %{ksrc} for %{kernel_version}), made by rpmbuild -bs, rebuilt by kmodtui."""
+    rpmbuild = require_tool("rpmbuild")
+    top = tmp_path / "top"
+    (top / "SOURCES").mkdir(parents=True)
+    run_ok(["tar", "-C", str(EXAMPLES), "-czf", str(top / "SOURCES" / "provider-1.0.tar.gz"), "provider"])
+    spec = tmp_path / "kmod-provider.spec"
+    spec.write_text("""Name: kmod-provider
+Version: 1.0
+Release: 1
+Summary: kmodtui example provider, built from source for one kernel
+License: GPL
+Source0: provider-1.0.tar.gz
+%global debug_package %{nil}
+%global __os_install_post %{nil}
+%{!?kernel_version: %global kernel_version %(uname -r)}
+%{!?ksrc: %global ksrc /lib/modules/%{kernel_version}/build}
+%description
+test
+%prep
+%setup -q -n provider
+%build
+make -C %{ksrc} M=$PWD modules
+%install
+mkdir -p %{buildroot}/lib/modules/%{kernel_version}/extra
+install -m 0644 provider.ko %{buildroot}/lib/modules/%{kernel_version}/extra/
+%files
+/lib/modules/%{kernel_version}/extra/provider.ko
+""")
+    run_ok([rpmbuild, "-bs", "--define", f"_topdir {top}", str(spec)])
+    srpm = next((top / "SRPMS").glob("*.src.rpm"))
+    result = kmodtui("build", "-k", installed_kernel.release, "-s", str(srpm), "--json")
+    assert result.returncode == 0, result.stdout[-3000:]
+    [rpm_file] = [a for a in events(result.stdout)[-1]["artifacts"] if a.endswith(".rpm")]
+    files = run_ok([require_tool("rpm"), "-qlp", rpm_file]).stdout.split()
+    assert files == [f"/lib/modules/{installed_kernel.release}/extra/provider.ko"]
+    from kmodtui.core.packages import read_package
+    [module] = read_package(rpm_file).modules
+    assert module.vermagic.split()[0] == installed_kernel.release
