@@ -84,6 +84,7 @@ class KernelScreen(Screen[None]):
         Binding("enter", "choose", "Use this kernel", id="kernel.choose"),
         Binding("d", "demo", "Demo", id="kernel.demo"),
         Binding("r", "refresh", "Rescan", id="kernel.refresh"),
+        Binding("b", "builds", "Builds", id="kernel.builds"),
         Binding("question_mark", "help", "Help", id="kernel.help"),
     ]
 
@@ -179,9 +180,14 @@ class KernelScreen(Screen[None]):
         self.query_one("#kernel-details", Static).update("Looking for kernel build trees...")
         self.scan()
 
+    def action_builds(self) -> None:
+        from kmodtui.screens.builds import BuildsScreen
+
+        self.app.push_screen(BuildsScreen())
+
     def action_help(self) -> None:
         self.notify(
-            "Up/Down choose a kernel, Enter uses it, d opens the demo, r rescans, q quits. "
+            "Up/Down choose a kernel, Enter uses it, d opens the demo, r rescans, b lists builds, q quits. "
             "Headers come from linux-headers-<release> (Debian/Ubuntu) or kernel-devel (Fedora/RHEL).",
             title="Kernel step",
             timeout=10,

@@ -104,3 +104,35 @@ def test_the_wizard_works_on_copies_of_the_bundled_examples(monkeypatch, tmp_pat
     paths = bundled_examples()
     assert paths and all(p.startswith(str(tmp_path)) for p in paths)
     assert (Path(paths[0]) / "Kbuild").read_bytes() == (EXAMPLES / Path(paths[0]).name / "Kbuild").read_bytes()
+
+
+def test_builds_grid_shows_each_kernels_build_and_follows_one(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    """The matrix as a grid: one source, the real headers and the demo's trimmed tree."""
+    import subprocess
+    import sys
+
+    from kmodtui.core.paths import package_data
+    from kmodtui.screens.builds import BuildsScreen
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    demo_tree = package_data("data", "demo", "root", "usr", "src", f"linux-headers-{installed_kernel.release}")
+    subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-k", demo_tree,
+                    "-s", str(EXAMPLES / "provider")], capture_output=True)
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("b")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BuildsScreen)
+            states = sorted(r["state"] for r in screen.records)
+            assert states == ["failed", "succeeded"]
+            assert "provider.ko" in str(screen.query_one("#builds-details").render()) or \
+                "First problems" in str(screen.query_one("#builds-details").render())
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, BuildScreen)
+
+    asyncio.run(scenario())

@@ -1,0 +1,94 @@
+"""Every build kmodtui ran or is running, one row per kernel (the build matrix as a grid):
+Enter follows one (its live log, findings, symbols)."""
+
+from __future__ import annotations
+
+import os
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from kmodtui.core.buildrecord import list_builds
+from kmodtui.widgets.steps import StepStrip
+
+STATE_MARKS = {"succeeded": "ok", "failed": "FAIL", "running": "...", "cancelled": "stop", "timed out": "time",
+               "died": "died"}
+
+
+def build_details(record: dict) -> str:
+    lines = [f"[b]{record.get('state', '?')}[/]  {record.get('mode', '')} build",
+             f"Kernel   {record.get('kernel', '')}", f"Source   {record.get('source', '')}",
+             f"Log      {record.get('log', '')}"]
+    artifacts = record.get("artifacts") or []
+    if artifacts:
+        lines += ["", "Built:"] + [f"  {os.path.basename(a)}" for a in artifacts]
+    errors = [f for f in record.get("findings") or [] if f.get("severity") == "error"]
+    if errors:
+        lines += ["", "First problems:"] + [f"  line {f['line']}: {f['title']}" for f in errors[:5]]
+    return "\n".join(lines)
+
+
+class BuildsScreen(Screen[None]):
+    CSS_PATH = "wizard.tcss"
+    BINDINGS = [
+        Binding("enter", "follow", "Follow", id="builds.follow", key_display="Enter"),
+        Binding("r", "refresh", "Refresh", id="builds.refresh"),
+        Binding("escape", "back", "Back", id="builds.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Build")
+        with Horizontal(classes="wizard-body"):
+            yield OptionList(id="builds-list", classes="wizard-list")
+            with VerticalScroll(classes="wizard-details"):
+                yield Static("No builds yet.", id="builds-details")
+        yield Static("Builds keep running when you close kmodtui or lose the SSH link; this list shows each "
+                     "kernel's build of each source (the build matrix). Enter follows one.", classes="wizard-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#builds-list").border_title = "Builds, newest first"
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.records = list_builds()
+        option_list = self.query_one("#builds-list", OptionList)
+        option_list.clear_options()
+        for index, record in enumerate(self.records):
+            mark = STATE_MARKS.get(record.get("state", ""), "?")
+            source = os.path.basename(str(record.get("source", "")))
+            option_list.add_option(Option(f"{mark:4} {record.get('kernel', '')}\n     {source} ({record.get('mode', '')})",
+                                          id=str(index)))
+        if self.records:
+            option_list.highlighted = 0
+            option_list.focus()
+            self.query_one("#builds-details", Static).update(build_details(self.records[0]))
+
+    @on(OptionList.OptionHighlighted, "#builds-list")
+    def show(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_id is not None:
+            self.query_one("#builds-details", Static).update(build_details(self.records[int(event.option_id)]))
+
+    @on(OptionList.OptionSelected, "#builds-list")
+    def selected(self) -> None:
+        self.action_follow()
+
+    def action_follow(self) -> None:
+        from kmodtui.screens.build import BuildScreen
+
+        index = self.query_one("#builds-list", OptionList).highlighted
+        if index is None or not self.records:
+            return
+        self.app.push_screen(BuildScreen(self.records[int(index)]["dir"]))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
