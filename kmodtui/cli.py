@@ -511,6 +511,20 @@ def cmd_hook(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The TUI in a browser, for people who prefer one through an SSH tunnel. Bound to 127.0.0.1
+    only: reach it with `ssh -L 8000:127.0.0.1:8000 buildhost`."""
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise KmodError("textual-serve", "is not installed: pip install 'kmodtui[serve]' (or textual-serve)") from None
+    command = f"{sys.executable} -m kmodtui" + (" --demo" if args.demo else "")
+    print(f"kmodtui on http://127.0.0.1:{args.port} (only this machine; from elsewhere: "
+          f"ssh -L {args.port}:127.0.0.1:{args.port} THIS_HOST)", flush=True)
+    Server(command, host="127.0.0.1", port=args.port, title="kmodtui").serve()
+    return EXIT_OK
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp
     from kmodtui.core.buildrecord import RUNNING, list_builds
@@ -659,6 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-risk", action="store_true", help="needed to apply a risky remedy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_remedy)
+
+    p = sub.add_parser("serve", help="the TUI in a browser, on 127.0.0.1 only (for an SSH tunnel)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", help="serve the demo")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("attach", help="follow a build in the TUI (default: the running one, else the last)")
     p.add_argument("build", nargs="?", help="build id or folder from `kmodtui builds`")
