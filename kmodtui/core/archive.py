@@ -158,7 +158,7 @@ def extract_deb(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
         deb = DebFile(path)
         tar = deb.data.tgz()
         for member in tar:
-            _write_tar_member(writer, tar, member)
+            write_tar_member(writer, tar, member)
     except KmodError:
         raise
     except (OSError, EOFError, tarfile.TarError, ValueError, KeyError) as err:
@@ -168,7 +168,7 @@ def extract_deb(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
     return writer.result()
 
 
-def _write_tar_member(writer: SafeWriter, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+def write_tar_member(writer: SafeWriter, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
     if member.isdir():
         writer.add_dir(member.name)
     elif member.isreg():

@@ -120,7 +120,7 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
     import hashlib
     import tarfile
 
-    from kmodtui.core.archive import SafeWriter
+    from kmodtui.core.archive import SafeWriter, write_tar_member
     from kmodtui.core.paths import cache_dir as default_cache
 
     with open(path, "rb") as f:
@@ -131,16 +131,7 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
         try:
             with tarfile.open(path) as tar:
                 for member in tar:
-                    if member.isdir():
-                        writer.add_dir(member.name)
-                    elif member.isreg():
-                        content = tar.extractfile(member)
-                        assert content is not None
-                        writer.add_file(member.name, content, member.mode)
-                    elif member.issym():
-                        writer.add_symlink(member.name, member.linkname)
-                    else:
-                        writer.skip(member.name, "not a file, folder or symlink; not unpacked")
+                    write_tar_member(writer, tar, member)
         except KmodError:
             raise
         except (tarfile.TarError, OSError, EOFError) as err:
