@@ -8,7 +8,6 @@ Usage: python3 bench/startup.py [--runs 5]
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess

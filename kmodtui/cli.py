@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any, Sequence
 
 from kmodtui import __version__

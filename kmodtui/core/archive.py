@@ -8,7 +8,6 @@ still point out are skipped, device nodes and FIFOs are skipped, and size and fi
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
@@ -221,7 +220,3 @@ def _rpm_file_modes(headers: dict) -> dict[str, int]:
             name = (dirnames[index] + base).decode("utf-8", "replace")
             result[name] = mode & 0xFFFF
     return result
-
-
-def remove_tree(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)

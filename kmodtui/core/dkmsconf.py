@@ -17,8 +17,6 @@ from kmodtui.core.errors import KmodError
 
 _ASSIGN = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+)\])?=(?P<value>.*)$")
 _DYNAMIC = re.compile(r"\$\(|`|\$\(\(")
-DKMS_VARIABLES = ("kernelver", "arch", "dkms_tree", "source_tree", "install_tree", "kernel_source_dir",
-                  "PACKAGE_NAME", "PACKAGE_VERSION", "module", "module_version")
 MAX_SIZE = 1024 * 1024
 
 
@@ -44,10 +42,6 @@ class DkmsConf:
     @property
     def modules(self) -> list[str]:
         return self.array("BUILT_MODULE_NAME")
-
-    def expand(self, text: str, kernelver: str = "", arch: str = "") -> str:
-        known = {"kernelver": kernelver, "arch": arch, "PACKAGE_NAME": self.name, "PACKAGE_VERSION": self.version}
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: known.get(m.group(1) or m.group(2)) or m.group(0), text)
 
 
 def parse_dkms_conf(path: str) -> DkmsConf:

@@ -16,7 +16,6 @@ from typing import Iterator
 
 from kmodtui.core.errors import KmodError
 
-SHT_SYMTAB = 2
 SHT_NOBITS = 8
 SHN_UNDEF = 0
 SHN_ABS = 0xFFF1

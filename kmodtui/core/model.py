@@ -76,10 +76,6 @@ class SymversEntry(NamedTuple):
     def gpl_only(self) -> bool:
         return self.export_type.endswith("_GPL") or "_GPL_" in self.export_type
 
-    @property
-    def from_vmlinux(self) -> bool:
-        return self.module == "vmlinux"
-
 
 @dataclass(frozen=True, slots=True)
 class Kernel:

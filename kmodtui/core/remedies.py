@@ -339,7 +339,3 @@ def get_remedy(remedy_id: str) -> Remedy:
     if remedy is None:
         raise KmodError(remedy_id, f"no such remedy; known: {', '.join(BY_ID)}")
     return remedy
-
-
-def remedies_for(status_or_rule: str) -> list[Remedy]:
-    return [r for r in CATALOGUE if status_or_rule in r.applies_to]

@@ -434,9 +434,3 @@ def _write_atomically(path: str, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError:
         pass  # the cache is an optimisation; a read-only cache dir only makes runs slower
-
-
-def require_kernel_symvers(kernel: Kernel) -> None:
-    if not kernel.symvers_path:
-        raise KmodError(kernel.build_dir or kernel.release,
-                        "this kernel tree has no Module.symvers, so its symbol CRCs are unknown")

@@ -11,7 +11,7 @@ The 5.4 variant is told apart by which column holds EXPORT_SYMBOL*.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from kmodtui.core.compression import read_maybe_compressed

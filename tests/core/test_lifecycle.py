@@ -78,7 +78,7 @@ def test_userspace_tools_and_module_versions(built: BuiltModules, tmp_path: Path
 def test_hook_install_in_a_scratch_root_rebuilds_for_a_new_kernel_and_undoes(installed_kernel: Kernel, tmp_path: Path) -> None:
     import os
 
-    from tests.realtools import EXAMPLES, copy_source
+    from tests.realtools import copy_source
 
     source = copy_source("provider", tmp_path)
     root = tmp_path / "root"

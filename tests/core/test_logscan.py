@@ -14,7 +14,7 @@ import pytest
 from kmodtui.core.logscan import RULES, scan_text
 from kmodtui.core.model import Kernel
 from tests.pkgtools import DpkgRoot, RpmRoot, build_deb, build_kmod_rpm
-from tests.realtools import EXAMPLES, BuiltModules, copy_source, kbuild, missing, require_tool, run
+from tests.realtools import BuiltModules, copy_source, kbuild, missing, require_tool, run
 
 TESTED_ON_REAL_OUTPUT: set[str] = set()
 
@@ -135,8 +135,6 @@ def test_dpkg_and_apt_rules(built: BuiltModules, tmp_path: Path) -> None:
 
 
 def test_depmod_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> None:
-    from tests.realtools import depmod_problems  # noqa: F401  (same scratch-tree layout)
-
     moddir = tmp_path / "lib" / "modules" / "6.1.0-99-kmodtui" / "extra"
     moddir.mkdir(parents=True)
     shutil.copy(built.consumer_ko, moddir)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
-import pytest
 
 from kmodtui.app import KmodApp
 from kmodtui.core.buildjob import start_detached

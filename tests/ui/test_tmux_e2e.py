@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kmodtui.core.model import Kernel
-from tests.realtools import EXAMPLES, copy_source, require_tool, run_ok
+from tests.realtools import EXAMPLES, require_tool, run_ok
 
 
 class Tmux:
