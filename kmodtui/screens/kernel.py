@@ -48,13 +48,19 @@ def kernel_details(kernel: Kernel) -> str:
     lines.append(f"Architecture  {kernel.arch or 'unknown'} (ARCH={kernel.kbuild_arch or '?'})")
     lines.append(f"Flavor        {kernel.flavor or 'none'}")
     lines.append(f"Found         {kernel.origin}")
-    lines.append(f"Build dir     {kernel.build_dir}")
-    lines.append(f"Symvers       {kernel.symvers_path or '[b]missing[/]'}")
+    if kernel.origin == "demo":
+        lines.append("Build dir     (the demo's trimmed copy, bundled with kmodtui)")
+        lines.append("Symvers       (the rows the demo modules need)")
+    else:
+        lines.append(f"Build dir     {kernel.build_dir}")
+        lines.append(f"Symvers       {kernel.symvers_path or '[b]missing[/]'}")
     lines.append(f"MODVERSIONS   {yn(kernel.modversions)}")
     lines.append(f"Signing       {yn(kernel.module_sig)}" + (" (enforced)" if kernel.module_sig_force else ""))
     lines.append(f"Compression   {kernel.module_compression or 'unknown'}")
     lines.append(f"Built with    {kernel.compiler or 'unknown'}")
-    if not kernel.host_compiler:
+    if kernel.origin == "demo":
+        lines.append("Here          (not compared: the demo tree is for exploring, not building)")
+    elif not kernel.host_compiler:
         lines.append(f"[b]Compiler {kernel.compiler_command or 'gcc'} is not installed here:[/] install it to build.")
     elif not kernel.compiler_matches:
         lines.append(f"[b]Here:[/]         {kernel.host_compiler} [b](differs: modules may not build or load)[/]")

@@ -40,8 +40,8 @@ class RemedyScreen(Screen[None]):
     BINDINGS = [
         Binding("a", "apply", "Apply", id="remedy.apply"),
         Binding("u", "undo", "Undo", id="remedy.undo"),
-        Binding("b", "rebuild", "Rebuild + re-check", id="remedy.rebuild"),
-        Binding("t", "target", "Target path", id="remedy.target"),
+        Binding("b", "rebuild", "Rebuild", id="remedy.rebuild"),
+        Binding("t", "target", "Target", id="remedy.target"),
         Binding("escape", "back", "Back", id="remedy.back"),
     ]
 
@@ -60,7 +60,7 @@ class RemedyScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Remedy")
-        yield OptionList(*[Option(f"{r}  [{get_remedy(r).risk}]", id=r) for r in self.context.remedy_ids],
+        yield OptionList(*[Option(f"{r}  ({get_remedy(r).risk})", id=r) for r in self.context.remedy_ids],
                          id="remedy-list")
         yield Input(value=self.context.target, placeholder="t: the file or folder to fix (see the remedy's target)",
                     id="remedy-target")

@@ -59,10 +59,10 @@ class SymbolsScreen(Screen[None]):
     CSS_PATH = "symbols.tcss"
     BINDINGS = [
         Binding("slash", "search", "Filter", id="symbols.search"),
-        Binding("p", "problems", "Problems only", id="symbols.problems"),
-        Binding("f", "cycle_status", "Status filter", id="symbols.status"),
+        Binding("p", "problems", "Problems", id="symbols.problems"),
+        Binding("f", "cycle_status", "Status", id="symbols.status"),
         Binding("g", "cycle_group", "Group", id="symbols.group"),
-        Binding("r", "remedy", "Remedies", id="symbols.remedy"),
+        Binding("r", "remedy", "Remedy", id="symbols.remedy"),
         Binding("escape", "clear", "Clear filter", id="symbols.clear", show=False),
         Binding("question_mark", "help", "Help", id="symbols.help"),
     ]

@@ -1,0 +1,81 @@
+"""What each step looks like at 80x24 on a 16-colour terminal (TERM=linux), as SVG snapshots.
+
+The screens are taken on the bundled demo, whose content does not depend on this machine.
+After an intended change: pytest tests/ui/test_snapshots.py --snapshot-update, and look at the SVGs."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from kmodtui.app import KmodApp
+from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.paths import package_data
+from kmodtui.core.sources import detect_source
+
+STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where the demo spec copy lives
+
+
+@pytest.fixture(autouse=True)
+def fixed_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "linux")
+    shutil.rmtree(STATE, ignore_errors=True)
+    monkeypatch.setenv("KMODTUI_STATE_DIR", STATE)
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def demo_kernel():
+    [kernel] = discover_kernels(package_data("data", "demo", "root"), origin="demo")
+    return kernel
+
+
+def test_kernel_picker(snap_compare) -> None:
+    assert snap_compare(KmodApp(demo=True), run_before=settle)
+
+
+def test_symbol_browser_on_seed_000(snap_compare) -> None:
+    async def open_browser(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_browser)
+
+
+def test_remedy_preview(snap_compare) -> None:
+    async def open_remedy(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("r")
+        await pilot.pause()
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_remedy)
+
+
+def test_source_step(snap_compare) -> None:
+    from kmodtui.screens.source import SourceScreen
+
+    async def open_source(pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(SourceScreen(demo_kernel()))
+        await settle(pilot)
+        await pilot.pause(0.2)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_source)
+
+
+def test_mode_step(snap_compare) -> None:
+    from kmodtui.screens.mode import ModeScreen
+
+    async def open_mode(pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(ModeScreen(detect_source(package_data("examples", "provider")), demo_kernel()))
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_mode)
