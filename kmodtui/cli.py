@@ -562,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_kernels)
 
-    p = sub.add_parser("inspect", help="facts about .ko/.ko.gz/.ko.xz/.ko.zst files")
+    p = sub.add_parser("inspect", help="facts about modules (.ko[.gz|.xz|.zst]) and packages (.rpm, .deb)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_inspect)
