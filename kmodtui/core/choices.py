@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from kmodtui.core.paths import state_dir
+from kmodtui.core.paths import state_dir, write_cache_file
 
 
 def _path() -> str:
@@ -24,11 +24,4 @@ def load_choices() -> dict:
 def remember(key: str, value: str) -> None:
     data = load_choices()
     data[key] = value
-    try:
-        os.makedirs(state_dir(), exist_ok=True)
-        tmp = _path() + f".{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, _path())
-    except OSError:
-        pass  # remembering is a convenience; a read-only home must not stop the wizard
+    write_cache_file(_path(), json.dumps(data, indent=2).encode())

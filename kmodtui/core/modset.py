@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
 from kmodtui.core.errors import KmodError
+from kmodtui.core.paths import write_cache_file
 
 CACHE_FORMAT = 2
 # Below this many modules a process pool costs more than it saves.
@@ -128,14 +129,8 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
                 packed[module.path] = item
     modules = [results[p] for p in files if p in results]
     if cache_path and todo:
-        try:
-            os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-            tmp = f"{cache_path}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                pickle.dump({"format": CACHE_FORMAT,
-                             "modules": {m.path: (identities[m.path], packed.get(m.path) or pack_module_symbols(m))
-                                         for m in modules}}, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, cache_path)
-        except OSError:
-            pass
+        write_cache_file(cache_path, pickle.dumps(
+            {"format": CACHE_FORMAT,
+             "modules": {m.path: (identities[m.path], packed.get(m.path) or pack_module_symbols(m)) for m in modules}},
+            protocol=pickle.HIGHEST_PROTOCOL))
     return LoadedModules(modules, errors, identities, len(todo))

@@ -15,6 +15,19 @@ def state_dir() -> str:
     return os.environ.get("KMODTUI_STATE_DIR") or platformdirs.user_state_dir("kmodtui")
 
 
+def write_cache_file(path: str, data: bytes) -> None:
+    """Best-effort write of a cache or convenience file, atomically (temp + rename): a read-only
+    cache or state dir only makes kmodtui slower or forgetful, never stops it."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def package_data(*parts: str) -> str:
     """A file shipped inside the kmodtui package (demo data, example modules)."""
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *parts)

@@ -32,6 +32,7 @@ from kmodtui.core.model import (
     crc_hex,
 )
 from kmodtui.core.modset import collect_module_files, load_modules
+from kmodtui.core.paths import write_cache_file
 from kmodtui.core.packages import is_package_path, read_package
 from kmodtui.core.pkgresolve import InstalledDb, check_packages
 from kmodtui.core.symvers import Symvers, read_symvers
@@ -90,7 +91,7 @@ class ResolveResult:
 
     def store_report(self, kind: str, text: str) -> None:
         if self.cache_path:
-            _write_atomically(f"{self.cache_path}.{kind}", text.encode("utf-8"))
+            write_cache_file(f"{self.cache_path}.{kind}", text.encode("utf-8"))
 
     @property
     def ok(self) -> bool:
@@ -421,16 +422,5 @@ def _store_result(path: str, result: ResolveResult) -> None:
         "module_count": result.module_count,
         "module_problems": [tuple(getattr(f, name) for name in Finding.__slots__) for f in result.module_problems],
     }
-    _write_atomically(path + ".rows", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-    _write_atomically(path + ".summary", pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # the cache is an optimisation; a read-only cache dir only makes runs slower
+    write_cache_file(path + ".rows", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    write_cache_file(path + ".summary", pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
