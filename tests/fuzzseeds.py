@@ -20,6 +20,7 @@ def make_seeds(built: BuiltModules, symvers_path: str, release: str, tmp: Path) 
     return {
         "ko": [ko, lzma.compress(ko, preset=0)],
         "ko-resolver": [ko],
+        "ko-resolver-c": [ko, built.consumer_ko.read_bytes()],
         "symvers": ["\n".join(symvers_lines[:200]).encode(), built.provider_symvers.read_bytes()],
         "dkms.conf": [(EXAMPLES / "provider" / "dkms.conf").read_bytes()],
         "spec": [(tmp / "rpm" / "kmod-fuzz.spec").read_bytes(),

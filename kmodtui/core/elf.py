@@ -119,6 +119,13 @@ def read_module_symbols(path: str) -> ModuleSymbols:
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
+    return assemble_module_symbols(path, modinfo, elf.machine, versions, undefined, weak, exports)
+
+
+def assemble_module_symbols(path: str, modinfo: bytes, machine: str, versions: list[tuple[str, int]],
+                            undefined: tuple[str, ...] | list[str], weak: tuple[str, ...] | list[str],
+                            exports: list[tuple[str, int | None, bool, str]]) -> ModuleSymbols:
+    """The resolver's view from the raw parts (shared by this reader and the C one in kscan)."""
     first = {key: _modinfo_value(modinfo, key) for key in ("name", "vermagic", "license")}
     import_ns = _modinfo_values(modinfo, "import_ns") if b"import_ns=" in modinfo else []
     crc_of = dict(reversed(versions))  # the first record of a name wins, as in libkmod
@@ -128,7 +135,7 @@ def read_module_symbols(path: str) -> ModuleSymbols:
     needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
     return ModuleSymbols(
         path, first.get("name") or _name_from_path(path), first.get("vermagic", "").strip(),
-        first.get("license", ""), tuple(import_ns), elf.machine, bool(versions), tuple(needs), tuple(exports),
+        first.get("license", ""), tuple(import_ns), machine, bool(versions), tuple(needs), tuple(exports),
     )
 
 
@@ -273,7 +280,12 @@ def _parse_symbols_raw(
                 namespaces[sym.name[12:]] = elf.read_cstring(sym.shndx, sym.value)
         elif sym.name.startswith("__ksymtab_") and sym.shndx in ksymtab_sections:
             ksymtab[sym.name[10:]] = ksymtab_sections[sym.shndx]
+    return exports_of(ksymtab, crcs, namespaces), tuple(undefined), tuple(weak)
+
+
+def exports_of(ksymtab: dict[str, bool], crcs: dict[str, int], namespaces: dict[str, str],
+               ) -> list[tuple[str, int | None, bool, str]]:
     exports = [(name, crcs.get(name), gpl_only, namespaces.get(name, "")) for name, gpl_only in ksymtab.items()]
     # depmod counts every __crc_ symbol as an export, even without a ksymtab entry.
     exports += [(name, crc, False, namespaces.get(name, "")) for name, crc in crcs.items() if name not in ksymtab]
-    return exports, tuple(undefined), tuple(weak)
+    return exports

@@ -12,6 +12,7 @@ import pickle
 from dataclasses import dataclass
 
 from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
+from kmodtui.core import kscan
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import write_cache_file
 
@@ -73,7 +74,7 @@ def _parse_chunk(paths: list[str], pack: bool = True) -> list[tuple]:
             module = read_module_symbols(path)
             out.append(pack_module_symbols(module) if pack else module)
         except KmodError as err:
-            out.append((path, err.reason))
+            out.append((path, err.reason, err.line, err.offset))
     return out
 
 
@@ -107,7 +108,15 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
         else:
             todo.append(path)
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    if len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
+    if kscan.available():
+        # The C scanner: threads, no pool, nothing pickled.
+        for item in kscan.scan_files(todo, jobs if len(todo) >= PARALLEL_THRESHOLD else 1):
+            if isinstance(item, KmodError):
+                errors.append(item)
+            else:
+                results[item.path] = item
+        parsed_lists: list[list] = []
+    elif len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
         # The main process takes a share too: with two cores a third process only adds overhead.
         from concurrent.futures import ProcessPoolExecutor  # ~15 ms to import; only for big sets
 
@@ -121,8 +130,8 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
         for item in parsed:
             if isinstance(item, ModuleSymbols):
                 results[item.path] = item
-            elif len(item) == 2:
-                errors.append(KmodError(item[0], item[1]))
+            elif len(item) == 4:
+                errors.append(KmodError(item[0], item[1], line=item[2], offset=item[3]))
             else:
                 module = unpack_module_symbols(item)
                 results[module.path] = module

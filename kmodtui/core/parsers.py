@@ -24,6 +24,13 @@ def _module_symbols(data: bytes, path: str) -> object:
     return _via_file(data, path, read_module_symbols)
 
 
+def _module_symbols_c(data: bytes, path: str) -> object:
+    """The C scanner (kscan.c) on the same bytes; where it declines, the Python reader."""
+    from kmodtui.core.kscan import scan_bytes
+
+    return scan_bytes(path, data) or _module_symbols(data, path)
+
+
 def _symvers(data: bytes, path: str) -> object:
     from kmodtui.core.symvers import read_symvers
 
@@ -89,6 +96,7 @@ def _via_file(data: bytes, path: str, parse: Callable[[str], object]) -> object:
 PARSERS: dict[str, Callable[[bytes, str], object]] = {
     "ko": _module,
     "ko-resolver": _module_symbols,
+    "ko-resolver-c": _module_symbols_c,
     "symvers": _symvers,
     "dkms.conf": _dkms_conf,
     "spec": _spec,

@@ -1,0 +1,12 @@
+"""Only for the optional C scanner; everything else is in pyproject.toml.
+
+kscan.c includes no Python header (it is loaded with ctypes), so it builds wherever a C compiler
+is; without one the install still succeeds and kmodtui uses its pure-Python reader.
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[
+    Extension("kmodtui.core._kscan", ["kmodtui/core/kscan.c"], optional=True,
+              extra_compile_args=["-O2", "-std=c99", "-D_DEFAULT_SOURCE"]),
+])

@@ -1,0 +1,121 @@
+"""The C scanner (kscan.c) that `resolve` uses for speed says exactly what the Python reader says:
+on modules built by real kbuild, on old-layout and 32-bit objects made by the real assembler, and
+on thousands of mutations of a real module. Where it declines an input, the Python reader takes it
+(and words the error)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kmodtui.core import kscan
+from kmodtui.core.elf import read_module_symbols
+from kmodtui.core.elffile import ElfFile
+from kmodtui.core.errors import KmodError
+from kmodtui.core.modset import load_modules
+from tests.synthetic import assemble_module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scanner_built() -> None:
+    if kscan.available():
+        return
+    reason = "the C scanner was not built: install a C compiler (sudo apt-get install build-essential) and rerun ./scripts/test"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def python_reader(path: str) -> object:
+    try:
+        return read_module_symbols(path)
+    except KmodError as err:
+        return str(err)
+
+
+def test_real_modules_read_the_same(built) -> None:
+    for ko in (built.provider_ko, built.consumer_ko):
+        ours = kscan.scan_files([str(ko)], jobs=1)[0]
+        assert ours == read_module_symbols(str(ko))
+        assert ours.needs and (ko != built.provider_ko or ours.exports)
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_old_layout_and_32_bit_objects_read_the_same(tmp_path: Path, bits: int) -> None:
+    """Absolute __crc_ exports (<= 5.18), u32 __versions records (32-bit), weak and duplicate needs."""
+    ko = assemble_module(tmp_path, f"old{bits}", bits=bits,
+                         versions=[("module_layout", 0x1234ABCD), ("printk", 0x0ABC1234), ("printk", 0x1),
+                                   ("unused_record", 0x77)],
+                         undefined=["printk", "not_versioned"], exports=[("old_fn", 0x5B319F50)])
+    ours = kscan.scan_bytes(str(ko), ko.read_bytes())
+    assert ours is not None
+    assert ours == read_module_symbols(str(ko))
+    assert ("printk", 0x0ABC1234) in ours.needs and ours.exports[0][:2] == ("old_fn", 0x5B319F50)
+
+
+def test_a_directory_of_modules_and_junk_loads_the_same_either_way(built, tmp_path: Path, monkeypatch) -> None:
+    """Threads and batches keep the order; a truncated and a compressed file go to the Python reader."""
+    import lzma
+
+    for i in range(300):
+        (tmp_path / f"m{i:03}.ko").write_bytes(built.consumer_ko.read_bytes())
+    (tmp_path / "provider.ko.xz").write_bytes(lzma.compress(built.provider_ko.read_bytes()))
+    (tmp_path / "truncated.ko").write_bytes(built.provider_ko.read_bytes()[:3000])
+    c_loaded = load_modules([str(tmp_path)], jobs=2)
+    monkeypatch.setattr(kscan, "_library", None)
+    py_loaded = load_modules([str(tmp_path)], jobs=2)
+    assert c_loaded.modules == py_loaded.modules
+    assert [str(e) for e in c_loaded.errors] == [str(e) for e in py_loaded.errors]
+    assert len(c_loaded.modules) == 301 and "truncated.ko: truncated" in str(c_loaded.errors[0])
+
+
+def regions(data: bytes) -> list[tuple[int, int]]:
+    """Where a mutation means something: the ELF header, the section table and the sections the
+    resolver reads."""
+    elf = ElfFile(data, "seed.ko")
+    wanted = {".symtab", ".strtab", "__versions", ".modinfo", "__ksymtab", "__ksymtab_gpl", "__kcrctab",
+              "__kcrctab_gpl", "__ksymtab_strings", ".shstrtab"}
+    out = [(0, 64)]
+    shoff = int.from_bytes(data[40:48], "little")
+    out.append((shoff, len(data) - shoff))
+    out += [(s.offset, s.size) for s in elf.sections if s.name in wanted and s.size]
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeds(built) -> list[tuple[bytes, list[tuple[int, int]]]]:
+    out = []
+    for ko in (built.provider_ko, built.consumer_ko):
+        data = ko.read_bytes()
+        out.append((data, regions(data)))
+    return out
+
+
+def test_mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path: Path) -> None:
+    path = tmp_path / "mutant.ko"
+
+    @settings(max_examples=int(os.environ.get("KSCAN_EXAMPLES", "400")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.integers(0, 1), st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(0, 1 << 20),
+                                                 st.sampled_from([0, 1, 0x7F, 0x80, 0xFF, 0x20, 0x5F])), max_size=12),
+           st.one_of(st.none(), st.integers(0, 1 << 30)))
+    def run(which: int, edits: list[tuple[int, int, int]], cut: int | None) -> None:
+        data, spots = seeds[which]
+        buf = bytearray(data)
+        for region, offset, value in edits:
+            start, size = spots[region % len(spots)]
+            buf[(start + offset % size) % len(buf)] = value
+        if cut is not None:
+            buf = buf[: cut % (len(buf) + 1)]
+        path.write_bytes(bytes(buf))
+        expected = python_reader(str(path))
+        ours = kscan.scan_bytes(str(path), bytes(buf))
+        if ours is not None:
+            assert ours == expected
+        from_files = kscan.scan_files([str(path)], jobs=1)[0]
+        assert (str(from_files) if isinstance(from_files, KmodError) else from_files) == expected
+
+    run()
