@@ -541,7 +541,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kmodtui.core.build import MODES as BUILD_MODES
+    from kmodtui.core.model import BUILD_MODES
     from kmodtui.core.rpmdeps import MODES
 
     parser = argparse.ArgumentParser(

@@ -9,11 +9,11 @@ import sys
 from dataclasses import dataclass
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import Kernel
+from kmodtui.core.model import BUILD_MODES, Kernel
 from kmodtui.core.runner import BuildStep
 from kmodtui.core.sources import ModuleSource, detect_source
 
-MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat", "srpm")
+MODES = BUILD_MODES
 CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",
                  "powerpc": "powerpc64le-linux-gnu-", "s390": "s390x-linux-gnu-", "x86": ""}
 _IGNORE = shutil.ignore_patterns("*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order",

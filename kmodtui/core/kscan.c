@@ -52,8 +52,10 @@ enum {
 #define HEADER_SIZE (12 + 8 * KS_CHUNKS)
 
 typedef struct {
-    const uint8_t *d;
+    const uint8_t *d; /* the file's bytes, at their file offsets */
     size_t n;
+    int fd;           /* >= 0: `d` is a scratch buffer filled on demand with pread (see load_range) */
+    uint8_t *loaded;  /* per section, with fd: already read */
     int is64, be;
     unsigned shnum;
     uint64_t *sh_name, *sh_type, *sh_off, *sh_size, *sh_link;
@@ -142,6 +144,23 @@ static int in_file(const elf_t *e, uint64_t off, uint64_t size)
     return size <= e->n && off <= e->n - size;
 }
 
+/* Reading a file, only what is parsed is read: mapping whole files instead does not scale to two
+ * threads (mmap/munmap serialise on the process's address-space lock), and a distro module is
+ * mostly code the resolver never looks at. The caller has checked that the range is in the file. */
+static int load_range(const elf_t *e, uint64_t off, uint64_t len)
+{
+    if (e->fd < 0)
+        return 0;
+    uint8_t *p = (uint8_t *)e->d + off;
+    for (uint64_t done = 0; done < len;) {
+        ssize_t r = pread(e->fd, p + done, (size_t)(len - done), (off_t)(off + done));
+        if (r <= 0)
+            return -1; /* an I/O error or a file that shrank: Python will say which */
+        done += (uint64_t)r;
+    }
+    return 0;
+}
+
 /* ElfFile.section_data: NOBITS is empty; anything past the end is an error (-1). */
 static int section_data(const elf_t *e, unsigned i, const uint8_t **p, size_t *len)
 {
@@ -152,6 +171,11 @@ static int section_data(const elf_t *e, unsigned i, const uint8_t **p, size_t *l
     }
     if (!in_file(e, e->sh_off[i], e->sh_size[i]))
         return -1;
+    if (e->fd >= 0 && !e->loaded[i]) {
+        if (load_range(e, e->sh_off[i], e->sh_size[i]))
+            return -1;
+        e->loaded[i] = 1;
+    }
     *p = e->d + e->sh_off[i];
     *len = (size_t)e->sh_size[i];
     return 0;
@@ -179,7 +203,7 @@ static int open_elf(elf_t *e)
 {
     const uint8_t *d = e->d;
     size_t n = e->n;
-    if (n < 52 || memcmp(d, "\x7f" "ELF", 4) != 0)
+    if (n < 52 || load_range(e, 0, n < 64 ? n : 64) || memcmp(d, "\x7f" "ELF", 4) != 0)
         return -1;
     if ((d[4] != 1 && d[4] != 2) || (d[5] != 1 && d[5] != 2))
         return -1;
@@ -200,12 +224,15 @@ static int open_elf(elf_t *e)
     }
     if (r16(e, 16) != 1 /* ET_REL */ || shnum == 0 || shentsize != want)
         return -1;
-    if (!in_file(e, shoff, (uint64_t)shnum * shentsize) || shstrndx >= shnum)
+    if (!in_file(e, shoff, (uint64_t)shnum * shentsize) || shstrndx >= shnum ||
+        load_range(e, shoff, (uint64_t)shnum * shentsize))
         return -1;
     e->shnum = shnum;
-    uint64_t *cols = malloc(sizeof(uint64_t) * 5 * shnum);
+    uint64_t *cols = malloc(sizeof(uint64_t) * 5 * shnum + shnum);
     if (!cols)
         return -1;
+    e->loaded = (uint8_t *)(cols + 5 * shnum);
+    memset(e->loaded, 0, shnum);
     e->sh_name = cols, e->sh_type = cols + shnum, e->sh_off = cols + 2 * shnum;
     e->sh_size = cols + 3 * shnum, e->sh_link = cols + 4 * shnum;
     for (unsigned i = 0; i < shnum; i++) {
@@ -219,7 +246,8 @@ static int open_elf(elf_t *e)
         }
     }
     /* The section name table is taken as it is, whatever its type (as ElfFile does). */
-    if (!in_file(e, e->sh_off[shstrndx], e->sh_size[shstrndx]))
+    if (!in_file(e, e->sh_off[shstrndx], e->sh_size[shstrndx]) ||
+        load_range(e, e->sh_off[shstrndx], e->sh_size[shstrndx]))
         return -1;
     e->names = d + e->sh_off[shstrndx];
     e->names_size = (size_t)e->sh_size[shstrndx];
@@ -559,6 +587,10 @@ static int symbols(const elf_t *e, out_t *o, const name_t *vers, size_t nvers)
                             failed = 1;
                             break;
                         }
+                        if (load_range(e, e->sh_off[shndx] + value, 4)) {
+                            failed = 1;
+                            break;
+                        }
                         crc = r32(e, (size_t)(e->sh_off[shndx] + value));
                     } else {
                         continue;
@@ -606,9 +638,9 @@ static int symbols(const elf_t *e, out_t *o, const name_t *vers, size_t nvers)
 
 /* Scan one module held in memory. Returns the bytes written to `out`, KS_FALLBACK, or
  * KS_TOO_SMALL with *needed set. */
-long kmodtui_scan_buffer(const uint8_t *data, size_t size, uint8_t *out, size_t cap, size_t *needed)
+static long scan(const uint8_t *data, size_t size, int fd, uint8_t *out, size_t cap, size_t *needed)
 {
-    elf_t e = {.d = data, .n = size};
+    elf_t e = {.d = data, .n = size, .fd = fd};
     out_t o = {.buf = out, .cap = cap, .pos = 0};
     if (open_elf(&e)) {
         free(e.sh_name);
@@ -647,8 +679,17 @@ done:
     return result;
 }
 
-/* Scan one module file: uncompressed ELF is mapped; anything else is left to Python. */
-long kmodtui_scan_file(const char *path, uint8_t *out, size_t cap, size_t *needed)
+/* Scan one module held in memory. Returns the bytes written to `out`, KS_FALLBACK, or
+ * KS_TOO_SMALL with *needed set. */
+long kmodtui_scan_buffer(const uint8_t *data, size_t size, uint8_t *out, size_t cap, size_t *needed)
+{
+    return scan(data, size, -1, out, cap, needed);
+}
+
+/* Scan one module file, reading its parts into `*scratch` (grown as needed; the caller frees it).
+ * Only uncompressed ELF is taken; anything else is left to Python. */
+static long scan_file(const char *path, uint8_t **scratch, size_t *scratch_size, uint8_t *out, size_t cap,
+                      size_t *needed)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -656,12 +697,14 @@ long kmodtui_scan_file(const char *path, uint8_t *out, size_t cap, size_t *neede
     struct stat st;
     long result = KS_FALLBACK;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 4) {
-        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map != MAP_FAILED) {
-            if (memcmp(map, "\x7f" "ELF", 4) == 0)
-                result = kmodtui_scan_buffer(map, (size_t)st.st_size, out, cap, needed);
-            munmap(map, (size_t)st.st_size);
+        size_t size = (size_t)st.st_size;
+        if (size > *scratch_size) {
+            uint8_t *grown = realloc(*scratch, size);
+            if (grown)
+                *scratch = grown, *scratch_size = size;
         }
+        if (size <= *scratch_size)
+            result = scan(*scratch, size, fd, out, cap, needed);
     }
     close(fd);
     return result;
@@ -673,14 +716,16 @@ long kmodtui_scan_file(const char *path, uint8_t *out, size_t cap, size_t *neede
 size_t kmodtui_scan_files(const char *const *paths, size_t n, uint8_t *out, size_t cap, int64_t *ends,
                           size_t *needed)
 {
-    size_t pos = 0;
-    for (size_t i = 0; i < n; i++) {
-        long r = kmodtui_scan_file(paths[i], out + pos, cap - pos, needed);
+    size_t pos = 0, i, scratch_size = 0;
+    uint8_t *scratch = NULL;
+    for (i = 0; i < n; i++) {
+        long r = scan_file(paths[i], &scratch, &scratch_size, out + pos, cap - pos, needed);
         if (r == KS_TOO_SMALL)
-            return i;
+            break;
         if (r >= 0)
             pos += (size_t)r;
         ends[i] = r >= 0 ? (int64_t)pos : -1;
     }
-    return n;
+    free(scratch);
+    return i;
 }

@@ -15,6 +15,7 @@ import os
 import struct
 import threading
 from array import array
+from typing import Callable
 
 from kmodtui.core.elf import ModuleSymbols, _name_from_path, exports_of, read_module_symbols
 from kmodtui.core.elffile import MACHINES
@@ -123,12 +124,17 @@ def _scan_batch(lib: ctypes.CDLL, paths: list[str]) -> list[tuple[bytes, int, in
     return out
 
 
-def scan_files(paths: list[str], jobs: int) -> list[ScanResult]:
+def scan_files(paths: list[str], jobs: int, outputs: dict[str, bytes] | None = None,
+               meanwhile: Callable[[], object] | None = None) -> list[ScanResult]:
     """Every path's ModuleSymbols or error, in order. With the C scanner, `jobs` threads scan
-    batches (the GIL released) while this thread turns finished batches into ModuleSymbols."""
+    batches (the GIL released) while this thread turns finished batches into ModuleSymbols.
+    `outputs` receives the C scanner's output per path: a compact form to cache (see decode).
+    `meanwhile` is run by this thread once the scan threads are started (other work to overlap)."""
     lib = library()
     results: list[ScanResult] = []
     if lib is None:
+        if meanwhile is not None:
+            meanwhile()
         for path in paths:
             try:
                 results.append(read_module_symbols(path))
@@ -155,11 +161,18 @@ def scan_files(paths: list[str], jobs: int) -> list[ScanResult]:
     workers = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(jobs, len(batches))))]
     for worker in workers:
         worker.start()
+    if meanwhile is not None:
+        meanwhile()
     for index, batch in enumerate(batches):
         ready[index].wait()
         for path, item in zip(batch, scanned[index] or [None] * len(batch)):
             try:
-                results.append(read_module_symbols(path) if item is None else decode(path, *item))
+                if item is None:
+                    results.append(read_module_symbols(path))
+                else:
+                    results.append(decode(path, *item))
+                    if outputs is not None:
+                        outputs[path] = item[0][item[1] : item[2]]
             except KmodError as err:
                 results.append(err)
         scanned[index] = None

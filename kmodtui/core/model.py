@@ -149,6 +149,9 @@ STATUS_UNKNOWN = "unknown_symbol"
 STATUS_CRC = "crc_mismatch"
 STATUS_NAMESPACE = "namespace_not_imported"
 STATUS_GPL = "gpl_only"
+# Packaging modes of `kmodtui build` (kept here so the CLI parser need not import the builder).
+BUILD_MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat", "srpm")
+
 STATUS_OK = "ok"
 STATUS_NOT_PACKAGED = "not_packaged"
 STATUS_UNSATISFIED = "unsatisfied_requires"

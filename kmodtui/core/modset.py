@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from typing import Callable
 from dataclasses import dataclass
 
 from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
@@ -16,7 +17,7 @@ from kmodtui.core import kscan
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import write_cache_file
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 # Below this many modules a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 256
 
@@ -84,10 +85,12 @@ def _cache_file(cache_dir: str, files: list[str]) -> str:
 
 
 def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None,
-                 collected: tuple[list[str], dict[str, FileIdentity], list[KmodError]] | None = None) -> LoadedModules:
+                 collected: tuple[list[str], dict[str, FileIdentity], list[KmodError]] | None = None,
+                 meanwhile: Callable[[], object] | None = None) -> LoadedModules:
+    """`meanwhile`, if given, is called once while the C scanner's threads read the files (or first)."""
     files, identities, errors = collected if collected is not None else collect_module_files(args)
     errors = list(errors)
-    cached: dict[str, tuple[FileIdentity, ModuleSymbols]] = {}
+    cached: dict[str, tuple[FileIdentity, tuple | bytes]] = {}
     cache_path = _cache_file(cache_dir, files) if cache_dir else None
     if cache_path and os.path.exists(cache_path):
         try:
@@ -98,34 +101,42 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
         except Exception:  # a damaged cache is only a slower run
             cached = {}
     results: dict[str, ModuleSymbols] = {}
-    packed: dict[str, tuple] = {}
+    packed: dict[str, tuple | bytes] = {}  # what goes into the cache for each module
     todo: list[str] = []
     for path in files:
         hit = cached.get(path)
         if hit is not None and hit[0] == identities[path]:
-            results[path] = unpack_module_symbols(hit[1])
-            packed[path] = hit[1]
-        else:
-            todo.append(path)
+            try:
+                # bytes: the C scanner's output for the file; a tuple: the Python reader's, packed.
+                results[path] = kscan.decode(path, hit[1]) if isinstance(hit[1], bytes) else unpack_module_symbols(hit[1])
+                packed[path] = hit[1]
+                continue
+            except Exception:  # a damaged entry is only a slower run
+                pass
+        todo.append(path)
     jobs = jobs or min(os.cpu_count() or 1, 8)
+    parsed_lists: list[list] = []
     if kscan.available():
         # The C scanner: threads, no pool, nothing pickled.
-        for item in kscan.scan_files(todo, jobs if len(todo) >= PARALLEL_THRESHOLD else 1):
+        for item in kscan.scan_files(todo, jobs if len(todo) >= PARALLEL_THRESHOLD else 1,
+                                     outputs=packed if cache_path else None, meanwhile=meanwhile):
             if isinstance(item, KmodError):
                 errors.append(item)
             else:
                 results[item.path] = item
-        parsed_lists: list[list] = []
-    elif len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
-        # The main process takes a share too: with two cores a third process only adds overhead.
-        from concurrent.futures import ProcessPoolExecutor  # ~15 ms to import; only for big sets
-
-        chunks = [todo[i::jobs] for i in range(jobs)]
-        with ProcessPoolExecutor(max_workers=jobs - 1) as pool:
-            futures = [pool.submit(_parse_chunk, chunk) for chunk in chunks[1:]]
-            parsed_lists = [_parse_chunk(chunks[0], pack=False)] + [f.result() for f in futures]
     else:
-        parsed_lists = [_parse_chunk(todo, pack=False)] if todo else []
+        if meanwhile is not None:
+            meanwhile()
+        if len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
+            # The main process takes a share too: with two cores a third process only adds overhead.
+            from concurrent.futures import ProcessPoolExecutor  # ~15 ms to import; only for big sets
+
+            chunks = [todo[i::jobs] for i in range(jobs)]
+            with ProcessPoolExecutor(max_workers=jobs - 1) as pool:
+                futures = [pool.submit(_parse_chunk, chunk) for chunk in chunks[1:]]
+                parsed_lists = [_parse_chunk(chunks[0], pack=False)] + [f.result() for f in futures]
+        elif todo:
+            parsed_lists = [_parse_chunk(todo, pack=False)]
     for parsed in parsed_lists:
         for item in parsed:
             if isinstance(item, ModuleSymbols):

@@ -7,12 +7,14 @@ For unknown symbols and CRC disagreements the answer is depmod's (`depmod -e -E`
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
+from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from kmodtui import __version__
 from kmodtui.core.elf import ModuleSymbols, symbols_of
@@ -300,10 +302,28 @@ def _vermagic_finding(module: ModuleSymbols, kernel: Kernel | None) -> Finding |
     )
 
 
-RESULT_CACHE_FORMAT = 2
+RESULT_CACHE_FORMAT = 3
 
 
-def resolve(
+def resolve(*args: Any, **kwargs: Any) -> ResolveResult:
+    """Resolve module files/directories against a kernel (its symvers) and extra providers.
+
+    With a cache dir, a run whose inputs all have the same file identity (device, inode, size,
+    mtime) as a previous one reuses its problems without reading any module; `need_modules`
+    (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
+    """
+    # Hundreds of thousands of small tuples and no reference cycles: the cyclic garbage
+    # collector would only rescan them again and again (~30% of the time on a distro tree).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _resolve(*args, **kwargs)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _resolve(
     targets: list[str],
     kernel: Kernel | None,
     with_: list[str] = (),  # type: ignore[assignment]
@@ -313,12 +333,6 @@ def resolve(
     need_modules: bool = False,
     installed: InstalledDb | None = None,
 ) -> ResolveResult:
-    """Resolve module files/directories against a kernel (its symvers) and extra providers.
-
-    With a cache dir, a run whose inputs all have the same file identity (device, inode, size,
-    mtime) as a previous one reuses its problems without reading any module; `need_modules`
-    (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
-    """
     module_targets = [t for t in targets if not is_package_path(t)]
     module_with = [w for w in with_ if not is_package_path(w)]
     package_targets = [t for t in targets if is_package_path(t)]
@@ -332,10 +346,23 @@ def resolve(
             cached = _load_result(result_path, kernel)
             if cached is not None:
                 return cached
+    # The symvers file is parsed while the C scanner's threads read the modules.
+    parsed: list[Symvers | KmodError] = []
+
+    def parse_symvers() -> None:
+        try:
+            parsed.append(read_symvers(kernel.symvers_path))  # type: ignore[union-attr,arg-type]
+        except KmodError as err:
+            parsed.append(err)
+
+    wants_symvers = kernel is not None and bool(kernel.symvers_path)
+    loaded = load_modules(module_targets, jobs=jobs, cache_dir=cache_dir, collected=collected,
+                          meanwhile=parse_symvers if wants_symvers else None)
     symvers = None
-    if kernel is not None and kernel.symvers_path:
-        symvers = read_symvers(kernel.symvers_path)
-    loaded = load_modules(module_targets, jobs=jobs, cache_dir=cache_dir, collected=collected)
+    if parsed:
+        if isinstance(parsed[0], KmodError):
+            raise parsed[0]
+        symvers = parsed[0]
     extra = load_modules(module_with, jobs=jobs, cache_dir=cache_dir, collected=collected_with) if module_with else None
     errors = loaded.errors + (extra.errors if extra else [])
     target_packages, errors_t = _read_packages(package_targets)
@@ -397,24 +424,51 @@ def _load_result(path: str, kernel: Kernel | None) -> ResolveResult | None:
 
     def load_rows() -> list[ProblemRow]:
         with open(path + ".rows", "rb") as f:
-            rows_stored = pickle.load(f)
-        stubs = {p: ModuleSymbols._make(t) for p, t in rows_stored["modules"].items()}
-        return [(stubs[m], sym, status, crc, provider) for m, sym, status, crc, provider in rows_stored["rows"]]
+            stored_rows = pickle.load(f)
+        stubs = [ModuleSymbols._make(t) for t in stored_rows["modules"]]
+        providers = stored_rows["providers"]
+        statuses = stored_rows["statuses"]
+        return [
+            (stubs[m], symbol, statuses[s], crc, providers[p] if p >= 0 else None)
+            for m, symbol, s, crc, p in zip(array("I", stored_rows["module"]), stored_rows["symbol"].split("\0"),
+                                            stored_rows["status"], array("I", stored_rows["crc"]),
+                                            array("i", stored_rows["provider"]))
+        ]
 
     return ResolveResult(kernel, None, [], {}, load_rows, stored["counts"], module_problems,
                          module_count=stored["module_count"], from_cache=True, cache_path=path)
 
 
 def _store_result(path: str, result: ResolveResult) -> None:
-    # Only what the problems need: a stub of each module involved, without its symbol lists.
-    # Rows are kept apart from the summary: a warm run that prints a cached report never loads them.
-    stubs: dict[str, tuple] = {}
-    for row in result.problem_rows:
-        if row[0].path not in stubs:
-            stubs[row[0].path] = tuple(row[0]._replace(needs=(), exports=()))
+    # Only what the problems need: a stub of each module involved, without its symbol lists, and
+    # the rows as columns (a distro tree against another ABI has ~67k: a few big objects pickle
+    # far faster than 67k tuples). Rows are kept apart from the summary: a warm run that prints a
+    # cached report never loads them.
+    module_index: dict[str, int] = {}
+    provider_index: dict[Provider, int] = {}
+    stubs: list[tuple] = []
+    providers: list[Provider] = []
+    module_col, symbol_col, status_col, crc_col, provider_col = array("I"), [], bytearray(), array("I"), array("i")
+    status_code = {status: i for i, status in enumerate(STATUSES)}
+    for module, symbol, status, crc, provider in result.problem_rows:
+        m = module_index.get(module.path)
+        if m is None:
+            m = module_index[module.path] = len(stubs)
+            stubs.append(tuple(module._replace(needs=(), exports=())))
+        if provider is None:
+            p = -1
+        elif (p := provider_index.get(provider, -1)) < 0:
+            p = provider_index[provider] = len(providers)
+            providers.append(provider)
+        module_col.append(m)
+        symbol_col.append(symbol)
+        status_col.append(status_code[status])
+        crc_col.append(crc)
+        provider_col.append(p)
     rows = {
-        "modules": stubs,
-        "rows": [(m.path, sym, status, crc, provider) for m, sym, status, crc, provider in result.problem_rows],
+        "modules": stubs, "providers": providers, "statuses": STATUSES,
+        "module": module_col.tobytes(), "symbol": "\0".join(symbol_col), "status": bytes(status_col),
+        "crc": crc_col.tobytes(), "provider": provider_col.tobytes(),
     }
     summary = {
         "format": RESULT_CACHE_FORMAT,
