@@ -134,21 +134,24 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     elif args.markdown:
         from kmodtui.core.report import resolve_markdown
 
-        sys.stdout.write(_report(result, "md", resolve_markdown))
+        _print_report(result, "md", resolve_markdown)
     else:
         from kmodtui.core.report import resolve_text
 
-        sys.stdout.write(_report(result, "txt", lambda r: resolve_text(r) + "\n"))
+        _print_report(result, "txt", lambda r: resolve_text(r) + "\n")
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
-def _report(result: Any, kind: str, render: Any) -> str:
+def _print_report(result: Any, kind: str, render: Any) -> None:
     """Render a report, or reuse the one an earlier run rendered from identical inputs."""
-    text = result.cached_report(kind)
-    if text is None:
-        text = render(result)
-        result.store_report(kind, text)
-    return text
+    cached = result.cached_report(kind)
+    if cached is not None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(cached)
+        return
+    text = render(result)
+    result.store_report(kind, text)
+    sys.stdout.write(text)
 
 
 def _default_kernel_release() -> str:

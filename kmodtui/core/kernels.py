@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import functools
 import glob
-import hashlib
-import json
 import os
 import re
 import shutil
-import subprocess
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
@@ -113,6 +110,8 @@ def _compiler_command(build_dir: str, cc_text: str) -> str:
 @functools.lru_cache(maxsize=16)
 def host_compiler_version(command: str) -> str:
     """First line of `<command> --version`, or "" when it is not installed here."""
+    import subprocess  # here: `resolve` on a symvers file never runs a compiler, and start-up counts
+
     exe = shutil.which(command)
     if exe is None:
         return ""
@@ -310,6 +309,8 @@ def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
     """Unpack a linux-headers .deb or kernel-devel .rpm into kmodtui's cache (never outside it) and
     return the build trees it holds. All packages share one root, so a Debian arch headers package
     and its -common package unpacked one after the other make a tree kbuild can build against."""
+    import hashlib
+    import json
     try:
         with open(package, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:16]
@@ -374,9 +375,11 @@ def find_kernel(spec: str, root: str = "/") -> Kernel:
     """A kernel named by release (as `kernels` lists it), by build dir, or by a symvers file."""
     if os.path.isdir(spec):
         return kernel_from_build_dir(spec, "installed" if root == "/" else f"root:{root}", root)
-    for kernel in discover_kernels(root):
-        if kernel.release == spec:
-            return kernel
+    # A release never holds a slash: a path to a file needs no look at the installed kernels.
+    if "/" not in spec:
+        for kernel in discover_kernels(root):
+            if kernel.release == spec:
+                return kernel
     if os.path.isfile(spec):
         return Kernel(
             release=os.path.basename(spec), arch="", kbuild_arch="", flavor="", build_dir="",

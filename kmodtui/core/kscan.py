@@ -49,6 +49,9 @@ def library() -> ctypes.CDLL | None:
                 lib.kmodtui_scan_files.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
                                                    ctypes.c_void_p, ctypes.c_size_t,
                                                    ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_size_t)]
+                lib.kmodtui_collect.restype = ctypes.c_long
+                lib.kmodtui_collect.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
+                                                ctypes.POINTER(ctypes.c_size_t)]
                 lib.kmodtui_scan_buffer.restype = ctypes.c_long
                 lib.kmodtui_scan_buffer.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
                                                     ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
@@ -193,3 +196,35 @@ def scan_bytes(path: str, data: bytes) -> ModuleSymbols | None:
         if n != KS_TOO_SMALL:
             return None if n < 0 else decode(path, ctypes.string_at(buffer, n))
         size = needed.value
+
+
+def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]], list[KmodError], bytes] | None:
+    """The module files under `directory` as modset.collect_module_files finds them (sorted
+    bytewise), their identities, the directories that could not be read, and the raw listing (a
+    cheap fingerprint for the result cache); None when the C scanner is not there."""
+    lib = library()
+    if lib is None:
+        return None
+    size = 4 << 20
+    needed = ctypes.c_size_t(0)
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = lib.kmodtui_collect(os.fsencode(directory), buffer, size, ctypes.byref(needed))
+        if n == KS_TOO_SMALL:
+            size = needed.value
+            continue
+        if n < 0:
+            return None
+        blob = ctypes.string_at(buffer, n)
+        break
+    nfiles, nerrors = struct.unpack_from("=II", blob, 0)
+    pos = 8
+    ids = array("q", blob[pos : pos + 32 * nfiles]).tolist()
+    pos += 32 * nfiles
+    errnos = array("i", blob[pos : pos + 4 * nerrors]).tolist()
+    pos += 4 * nerrors
+    names = os.fsdecode(blob[pos:]).split("\0")
+    it = iter(ids)
+    identities = list(zip(it, it, it, it))
+    errors = [KmodError(path, os.strerror(code)) for path, code in zip(names[nfiles:], errnos)]
+    return names[:nfiles], identities, errors, blob

@@ -149,6 +149,10 @@ STATUS_UNKNOWN = "unknown_symbol"
 STATUS_CRC = "crc_mismatch"
 STATUS_NAMESPACE = "namespace_not_imported"
 STATUS_GPL = "gpl_only"
+def is_package_path(path: str) -> bool:
+    return path.endswith((".rpm", ".deb"))
+
+
 # Packaging modes of `kmodtui build` (kept here so the CLI parser need not import the builder).
 BUILD_MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat", "srpm")
 

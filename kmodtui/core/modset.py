@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from typing import Callable
+from typing import Callable, NamedTuple
 from dataclasses import dataclass
 
 from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
@@ -32,14 +32,30 @@ class LoadedModules:
     parsed: int  # how many were parsed now (the rest came from the cache)
 
 
-def collect_module_files(args: list[str]) -> tuple[list[str], dict[str, FileIdentity], list[KmodError]]:
+class Collected(NamedTuple):
+    files: list[str]
+    identities: dict[str, FileIdentity]
+    errors: list[KmodError]
+    fingerprint: bytes  # every file and its identity, for cache keys
+
+
+def collect_module_files(args: list[str]) -> Collected:
     """Files as given, directories walked for *.ko[.gz|.xz|.zst]; sorted within each directory."""
     files: list[str] = []
     identities: dict[str, FileIdentity] = {}
     errors: list[KmodError] = []
+    fingerprint: list[bytes] = []
     for arg in args:
         if os.path.isdir(arg):
-            found: list[str] = []
+            walked = kscan.collect(arg)  # the same walk in C: ~5x faster on a distro tree
+            if walked is not None:
+                found, found_ids, found_errors, listing = walked
+                files += found
+                identities.update(zip(found, found_ids))
+                errors += found_errors
+                fingerprint.append(listing)
+                continue
+            found = []
             stack = [arg]
             while stack:
                 top = stack.pop()
@@ -54,7 +70,9 @@ def collect_module_files(args: list[str]) -> tuple[list[str], dict[str, FileIden
                                 found.append(entry.path)
                 except OSError as err:
                     errors.append(KmodError(top, err.strerror or str(err)))
-            files += sorted(found)
+            found.sort()
+            files += found
+            fingerprint.append(repr([(f, identities[f]) for f in found]).encode("utf-8", "surrogateescape"))
         else:
             try:
                 st = os.stat(arg)
@@ -63,7 +81,9 @@ def collect_module_files(args: list[str]) -> tuple[list[str], dict[str, FileIden
                 continue
             identities[arg] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             files.append(arg)
-    return files, identities, errors
+            fingerprint.append(repr((arg, identities[arg])).encode("utf-8", "surrogateescape"))
+    fingerprint.append(repr([str(e) for e in errors]).encode("utf-8", "surrogateescape"))
+    return Collected(files, identities, errors, b"\0".join(fingerprint))
 
 
 def _parse_chunk(paths: list[str], pack: bool = True) -> list[tuple]:
@@ -85,10 +105,10 @@ def _cache_file(cache_dir: str, files: list[str]) -> str:
 
 
 def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None,
-                 collected: tuple[list[str], dict[str, FileIdentity], list[KmodError]] | None = None,
+                 collected: Collected | None = None,
                  meanwhile: Callable[[], object] | None = None) -> LoadedModules:
     """`meanwhile`, if given, is called once while the C scanner's threads read the files (or first)."""
-    files, identities, errors = collected if collected is not None else collect_module_files(args)
+    files, identities, errors, _ = collected if collected is not None else collect_module_files(args)
     errors = list(errors)
     cached: dict[str, tuple[FileIdentity, tuple | bytes]] = {}
     cache_path = _cache_file(cache_dir, files) if cache_dir else None

@@ -14,7 +14,7 @@ import pickle
 from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from kmodtui import __version__
 from kmodtui.core.elf import ModuleSymbols, symbols_of
@@ -32,12 +32,14 @@ from kmodtui.core.model import (
     Kernel,
     PackageInfo,
     crc_hex,
+    is_package_path,
 )
-from kmodtui.core.modset import collect_module_files, load_modules
+from kmodtui.core.modset import Collected, collect_module_files, load_modules
 from kmodtui.core.paths import write_cache_file
-from kmodtui.core.packages import is_package_path, read_package
-from kmodtui.core.pkgresolve import InstalledDb, check_packages
 from kmodtui.core.symvers import Symvers, read_symvers
+
+if TYPE_CHECKING:
+    from kmodtui.core.pkgresolve import InstalledDb
 
 # include/linux/license.h: license_is_gpl_compatible()
 GPL_COMPATIBLE = frozenset({
@@ -81,12 +83,13 @@ class ResolveResult:
         rows = self.rows_or_loader
         return rows if isinstance(rows, list) else rows()
 
-    def cached_report(self, kind: str) -> str | None:
-        """A report rendered by an earlier run on identical inputs (e.g. 67k lines of text)."""
+    def cached_report(self, kind: str) -> bytes | None:
+        """A report rendered by an earlier run on identical inputs (e.g. 67k lines of text), as
+        bytes: it goes to stdout as it is, with no decoding and encoding of megabytes."""
         if not (self.from_cache and self.cache_path):
             return None
         try:
-            with open(f"{self.cache_path}.{kind}", encoding="utf-8") as f:
+            with open(f"{self.cache_path}.{kind}", "rb") as f:
                 return f.read()
         except OSError:
             return None
@@ -338,7 +341,7 @@ def _resolve(
     package_targets = [t for t in targets if is_package_path(t)]
     package_with = [w for w in with_ if is_package_path(w)]
     collected = collect_module_files(module_targets)
-    collected_with = collect_module_files(module_with) if module_with else ([], {}, [])
+    collected_with = collect_module_files(module_with)
     result_path = None
     if cache_dir and not package_targets and not package_with and installed is None:
         result_path = _result_cache_path(cache_dir, kernel, collected, collected_with)
@@ -376,7 +379,11 @@ def _resolve(
         module_problems.append(Finding(err.path, "", STATUS_UNREADABLE, None, None, "",
                                        f"Could not read this file: {err.reason}. The others were still checked."))
         counts[STATUS_UNREADABLE] += 1
-    package_findings = check_packages(target_packages, with_packages, symvers, installed) if target_packages else []
+    package_findings = []
+    if target_packages:
+        from kmodtui.core.pkgresolve import check_packages  # packages are the rarer case: import on use
+
+        package_findings = check_packages(target_packages, with_packages, symvers, installed)
     for finding in package_findings:
         counts[finding.status] = counts.get(finding.status, 0) + 1
     result = ResolveResult(kernel, symvers, target_modules, providers, rows, counts, module_problems,
@@ -389,6 +396,10 @@ def _resolve(
 
 def _read_packages(paths: list[str]) -> tuple[list[PackageInfo], list[KmodError]]:
     packages, errors = [], []
+    if not paths:
+        return packages, errors
+    from kmodtui.core.packages import read_package
+
     for path in paths:
         try:
             packages.append(read_package(path))
@@ -397,7 +408,7 @@ def _read_packages(paths: list[str]) -> tuple[list[PackageInfo], list[KmodError]
     return packages, errors
 
 
-def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: tuple) -> str:
+def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: Collected) -> str:
     digest = hashlib.sha1()
     digest.update(repr((RESULT_CACHE_FORMAT, __version__, kernel)).encode())
     if kernel is not None and kernel.symvers_path:
@@ -406,9 +417,9 @@ def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: tupl
             digest.update(repr((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)).encode())
         except OSError:
             pass
-    for files, identities, errors in collections:
-        digest.update(repr([(f, identities[f]) for f in files]).encode("utf-8", "surrogateescape"))
-        digest.update(repr([str(e) for e in errors]).encode("utf-8", "surrogateescape"))
+    for collected in collections:
+        digest.update(collected.fingerprint)
+        digest.update(b"\1")
     return os.path.join(cache_dir, "results", digest.hexdigest())
 
 

@@ -119,3 +119,28 @@ def test_mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path: Path) ->
         assert (str(from_files) if isinstance(from_files, KmodError) else from_files) == expected
 
     run()
+
+
+def test_finding_module_files_in_c_matches_python(built, tmp_path: Path, monkeypatch) -> None:
+    """Nested folders, a link to a module (taken), a dangling link and a link to a folder (neither),
+    compressed names, other files, and a top folder given with a trailing slash."""
+    from kmodtui.core.modset import collect_module_files
+
+    tree = tmp_path / "tree"
+    (tree / "kernel" / "drivers" / "net").mkdir(parents=True)
+    (tree / "extra").mkdir()
+    (tree / "kernel" / "drivers" / "net" / "a.ko").write_bytes(built.consumer_ko.read_bytes())
+    (tree / "kernel" / "b.ko.xz").write_bytes(b"xz")
+    (tree / "extra" / "c.ko.zst").write_bytes(b"zst")
+    (tree / "extra" / "notes.txt").write_text("not a module")
+    (tree / "extra" / "link.ko").symlink_to(built.provider_ko)
+    (tree / "extra" / "dangling.ko").symlink_to(tmp_path / "nowhere.ko")
+    (tree / "outside").symlink_to(built.provider_dir)
+    args = [str(tree) + "/", str(built.provider_ko), str(tmp_path / "missing.ko")]
+    ours = collect_module_files(args)
+    monkeypatch.setattr(kscan, "_library", None)
+    theirs = collect_module_files(args)
+    assert ours.files == theirs.files
+    assert ours.identities == theirs.identities
+    assert [str(e) for e in ours.errors] == [str(e) for e in theirs.errors]
+    assert [os.path.basename(f) for f in ours.files] == ["c.ko.zst", "link.ko", "b.ko.xz", "a.ko", "provider.ko"]
