@@ -144,14 +144,25 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def _print_report(result: Any, kind: str, render: Any) -> None:
     """Render a report, or reuse the one an earlier run rendered from identical inputs."""
+    # Reports are UTF-8; on a UTF-8 stdout (the usual case) bytes go out as they are, with no
+    # second encoding of what can be megabytes (a distro tree against another ABI).
+    utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
     cached = result.cached_report(kind)
     if cached is not None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(cached)
+        if utf8:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(cached)
+        else:
+            sys.stdout.write(cached.decode("utf-8", "replace"))
         return
     text = render(result)
-    result.store_report(kind, text)
-    sys.stdout.write(text)
+    data = text.encode("utf-8", "surrogateescape")
+    result.store_report(kind, data)
+    if utf8:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+    else:
+        sys.stdout.write(text)
 
 
 def _default_kernel_release() -> str:

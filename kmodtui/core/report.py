@@ -132,11 +132,18 @@ def resolve_text(result: ResolveResult) -> str:
             lines.append(f"{f.module}: {f.status} {f.symbol}{where}")
     for f in result.module_problems:
         lines.append(f"{f.module}: {f.status}: {f.explanation}")
+    # This loop formats ~67k lines for a tree checked against another ABI: what repeats (the
+    # provider's part) is formatted once.
+    provider_part: dict[int, str] = {}
+    append = lines.append
     for module, symbol, status, crc, provider in result.problem_rows:
         if provider is None:
-            lines.append(f"{module.path}: {status} {symbol}")
-        else:  # 0x%08x inline: this loop formats ~67k lines for a tree checked against another ABI
-            lines.append(f"{module.path}: {status} {symbol} (needs 0x{crc:08x}, {provider[1]} has 0x{provider[2]:08x})")
+            append(f"{module.path}: {status} {symbol}")
+            continue
+        part = provider_part.get(id(provider))
+        if part is None:
+            part = provider_part[id(provider)] = f", {provider[1]} has 0x{provider[2]:08x})"
+        append(f"{module.path}: {status} {symbol} (needs 0x{crc:08x}{part}")
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
     release = result.kernel.release if result.kernel else "?"
     lines.append(f"{'OK' if result.ok else 'PROBLEMS'}: {counts or 'nothing to check'} (kernel {release})")

@@ -94,9 +94,9 @@ class ResolveResult:
         except OSError:
             return None
 
-    def store_report(self, kind: str, text: str) -> None:
+    def store_report(self, kind: str, data: bytes) -> None:
         if self.cache_path:
-            write_cache_file(f"{self.cache_path}.{kind}", text.encode("utf-8"))
+            write_cache_file(f"{self.cache_path}.{kind}", data)
 
     @property
     def ok(self) -> bool:
@@ -178,8 +178,8 @@ def resolve_modules(
     rows: list[ProblemRow] = []
     module_problems: list[Finding] = []
     counts = dict.fromkeys(STATUSES, 0)
-    # (symbol, crc) pairs that are fine for any module, and for GPL-compatible ones: a set
-    # difference per module (in C) leaves only the few needs worth a closer look.
+    # (symbol, crc) pairs that are fine for any module, and for GPL-compatible ones: one set
+    # lookup per need leaves only the few needs worth a closer look.
     fine_for_all = set()
     fine_for_gpl = set()
     for name, provider in providers.items():
@@ -196,14 +196,12 @@ def resolve_modules(
         needs = module.needs
         total += len(needs)
         gpl_module = module.license in GPL_COMPATIBLE
-        doubtful = set(needs).difference(fine_for_gpl if gpl_module else fine_for_all)
+        fine = fine_for_gpl if gpl_module else fine_for_all
+        doubtful = [need for need in needs if need not in fine]
         if not doubtful:
             continue
         import_ns = module.import_ns
-        for need in needs:
-            if need not in doubtful:
-                continue
-            symbol, crc = need
+        for symbol, crc in doubtful:
             provider = get(symbol) if symbol[:1] != "." else get(symbol.lstrip("."))
             if provider is None:
                 rows.append((module, symbol, STATUS_UNKNOWN, crc, None))
@@ -436,15 +434,11 @@ def _load_result(path: str, kernel: Kernel | None) -> ResolveResult | None:
     def load_rows() -> list[ProblemRow]:
         with open(path + ".rows", "rb") as f:
             stored_rows = pickle.load(f)
-        stubs = [ModuleSymbols._make(t) for t in stored_rows["modules"]]
-        providers = stored_rows["providers"]
-        statuses = stored_rows["statuses"]
-        return [
-            (stubs[m], symbol, statuses[s], crc, providers[p] if p >= 0 else None)
-            for m, symbol, s, crc, p in zip(array("I", stored_rows["module"]), stored_rows["symbol"].split("\0"),
-                                            stored_rows["status"], array("I", stored_rows["crc"]),
-                                            array("i", stored_rows["provider"]))
-        ]
+        stubs = {p: ModuleSymbols._make(t) for p, t in stored_rows["modules"].items()}
+        if not stored_rows["path"]:
+            return []
+        return list(zip(map(stubs.__getitem__, stored_rows["path"]), stored_rows["symbol"].split("\0"),
+                        stored_rows["status"], array("I", stored_rows["crc"]), stored_rows["provider"]))
 
     return ResolveResult(kernel, None, [], {}, load_rows, stored["counts"], module_problems,
                          module_count=stored["module_count"], from_cache=True, cache_path=path)
@@ -452,40 +446,23 @@ def _load_result(path: str, kernel: Kernel | None) -> ResolveResult | None:
 
 def _store_result(path: str, result: ResolveResult) -> None:
     # Only what the problems need: a stub of each module involved, without its symbol lists, and
-    # the rows as columns (a distro tree against another ABI has ~67k: a few big objects pickle
-    # far faster than 67k tuples). Rows are kept apart from the summary: a warm run that prints a
-    # cached report never loads them.
-    module_index: dict[str, int] = {}
-    provider_index: dict[Provider, int] = {}
-    stubs: list[tuple] = []
-    providers: list[Provider] = []
-    module_col, symbol_col, status_col, crc_col, provider_col = array("I"), [], bytearray(), array("I"), array("i")
-    status_code = {status: i for i, status in enumerate(STATUSES)}
-    for module, symbol, status, crc, provider in result.problem_rows:
-        m = module_index.get(module.path)
-        if m is None:
-            m = module_index[module.path] = len(stubs)
-            stubs.append(tuple(module._replace(needs=(), exports=())))
-        if provider is None:
-            p = -1
-        elif (p := provider_index.get(provider, -1)) < 0:
-            p = provider_index[provider] = len(providers)
-            providers.append(provider)
-        module_col.append(m)
-        symbol_col.append(symbol)
-        status_col.append(status_code[status])
-        crc_col.append(crc)
-        provider_col.append(p)
-    rows = {
-        "modules": stubs, "providers": providers, "statuses": STATUSES,
-        "module": module_col.tobytes(), "symbol": "\0".join(symbol_col), "status": bytes(status_col),
-        "crc": crc_col.tobytes(), "provider": provider_col.tobytes(),
-    }
+    # the rows as columns (a distro tree against another ABI has ~67k: zip() transposes them in C,
+    # and pickle writes repeated objects, the same provider or status, as references). Rows are
+    # kept apart from the summary: a warm run that prints a cached report never loads them.
+    rows_stored: dict[str, object] = {"modules": {}, "path": [], "symbol": "", "status": (), "crc": b"", "provider": ()}
+    if result.problem_rows:
+        modules, symbols, statuses, crcs, providers = zip(*result.problem_rows)
+        unique = {id(m): m for m in modules}
+        rows_stored = {
+            "modules": {m.path: tuple(m._replace(needs=(), exports=())) for m in unique.values()},
+            "path": [m.path for m in modules], "symbol": "\0".join(symbols), "status": statuses,
+            "crc": array("I", crcs).tobytes(), "provider": providers,
+        }
     summary = {
         "format": RESULT_CACHE_FORMAT,
         "counts": result.counts,
         "module_count": result.module_count,
         "module_problems": [tuple(getattr(f, name) for name in Finding.__slots__) for f in result.module_problems],
     }
-    write_cache_file(path + ".rows", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    write_cache_file(path + ".rows", pickle.dumps(rows_stored, protocol=pickle.HIGHEST_PROTOCOL))
     write_cache_file(path + ".summary", pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))
