@@ -6,7 +6,6 @@ import functools
 import glob
 import os
 import re
-import shutil
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
@@ -110,6 +109,7 @@ def _compiler_command(build_dir: str, cc_text: str) -> str:
 @functools.lru_cache(maxsize=16)
 def host_compiler_version(command: str) -> str:
     """First line of `<command> --version`, or "" when it is not installed here."""
+    import shutil
     import subprocess  # here: `resolve` on a symvers file never runs a compiler, and start-up counts
 
     exe = shutil.which(command)

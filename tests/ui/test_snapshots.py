@@ -6,6 +6,7 @@ After an intended change: pytest tests/ui/test_snapshots.py --snapshot-update, a
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
@@ -22,6 +23,8 @@ def fixed_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERM", "linux")
     shutil.rmtree(STATE, ignore_errors=True)
     monkeypatch.setenv("KMODTUI_STATE_DIR", STATE)
+    # The remedy preview names the interpreter that runs `kmodtui rpmdeps` (the venv's path).
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
 
 
 async def settle(pilot) -> None:
