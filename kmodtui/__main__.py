@@ -1,3 +1,3 @@
-from kmodtui.cli import main
+from kmodtui.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -15,11 +15,14 @@ import os
 import struct
 import threading
 from array import array
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from kmodtui.core.elf import ModuleSymbols, _name_from_path, exports_of, read_module_symbols
 from kmodtui.core.elffile import MACHINES
 from kmodtui.core.errors import KmodError
+
+if TYPE_CHECKING:
+    from kmodtui.core.symvers import SymversColumns
 
 KS_FALLBACK = -1
 KS_TOO_SMALL = -2
@@ -52,6 +55,9 @@ def library() -> ctypes.CDLL | None:
                 lib.kmodtui_collect.restype = ctypes.c_long
                 lib.kmodtui_collect.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
                                                 ctypes.POINTER(ctypes.c_size_t)]
+                lib.kmodtui_parse_symvers.restype = ctypes.c_long
+                lib.kmodtui_parse_symvers.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                                                      ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
                 lib.kmodtui_scan_buffer.restype = ctypes.c_long
                 lib.kmodtui_scan_buffer.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
                                                     ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
@@ -228,3 +234,39 @@ def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]],
     identities = list(zip(it, it, it, it))
     errors = [KmodError(path, os.strerror(code)) for path, code in zip(names[nfiles:], errnos)]
     return names[:nfiles], identities, errors, blob
+
+
+def parse_symvers(data: bytes) -> tuple[SymversColumns, dict[str, int]] | None:
+    """A clean Module.symvers parsed in C: its columns and rows per layout (in the order first
+    seen); None when the C parser leaves the file to Python (see kscan.c)."""
+    from kmodtui.core.symvers import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, SymversColumns
+
+    lib = library()
+    if lib is None or not data:
+        return None
+    size = len(data) + 4096
+    needed = ctypes.c_size_t(0)
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = lib.kmodtui_parse_symvers(data, len(data), buffer, size, ctypes.byref(needed))
+        if n != KS_TOO_SMALL:
+            break
+        size = needed.value
+    if n < 0:
+        return None
+    blob = ctypes.string_at(buffer, n)
+    rows = struct.unpack_from("=I", blob, 0)[0]
+    order = blob[4:8]
+    per_layout = struct.unpack_from("=4I", blob, 8)
+    names = (LAYOUT_3, LAYOUT_4, LAYOUT_5_NS3, LAYOUT_5)
+    layout_counts = {names[code]: per_layout[code] for code in order if code != 0xFF}
+    pos = 24
+    crcs = array("I", blob[pos : pos + 4 * rows]).tolist()
+    pos += 4 * rows
+    gpl_only = list(map(bool, blob[pos : pos + rows]))
+    pos += rows
+    strings = blob[pos:].decode("ascii").split("\0")
+    types_and_namespaces = strings[2 * rows : 4 * rows]
+    columns = SymversColumns(strings[:rows], crcs, strings[rows : 2 * rows], types_and_namespaces[0::2],
+                             types_and_namespaces[1::2], gpl_only)
+    return columns, layout_counts

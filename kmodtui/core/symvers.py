@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
+from kmodtui.core import kscan
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import SymversEntry
@@ -27,13 +29,30 @@ LAYOUT_5 = "5-column (5.4.28+, 5.6+)"
 MAX_LISTED_PROBLEMS = 20
 
 
+class SymversColumns(NamedTuple):
+    """The rows of a symvers file column by column (how the C parser hands them over, and what
+    the resolver reads: a distro symvers has ~25k rows)."""
+
+    names: list[str]
+    crcs: list[int]
+    modules: list[str]
+    export_types: list[str]
+    namespaces: list[str]
+    gpl_only: list[bool]
+
+
 @dataclass(frozen=True)
 class Symvers:
     path: str
-    entries: tuple[SymversEntry, ...]
+    columns: SymversColumns
     layout: str
     problems: tuple[str, ...] = ()  # "line N: what is wrong", for lines that were skipped
     skipped_lines: int = 0
+
+    @cached_property
+    def entries(self) -> tuple[SymversEntry, ...]:
+        c = self.columns
+        return tuple(map(SymversEntry, c.names, c.crcs, c.modules, c.export_types, c.namespaces))
 
     @cached_property
     def by_name(self) -> dict[str, SymversEntry]:
@@ -46,12 +65,16 @@ class Symvers:
         return {e.name: e for e in self.entries if e.module == "vmlinux"}
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.columns.names)
 
 
 def read_symvers(path: str | os.PathLike[str]) -> Symvers:
     path = os.fspath(path)
     data, _ = read_maybe_compressed(path, limit=256 * 1024 * 1024)
+    parsed = kscan.parse_symvers(data)  # clean files in C (~10x faster); odd ones below
+    if parsed is not None:
+        columns, layout_counts = parsed
+        return Symvers(path, columns, max(layout_counts, key=layout_counts.__getitem__))
     if b"\0" in data[:4096]:
         raise KmodError(path, "binary data where a Module.symvers text file was expected")
     return parse_symvers(data.decode("utf-8", "replace"), path)
@@ -98,7 +121,10 @@ def parse_symvers(text: str, path: str) -> Symvers:
     layout = max(layouts, key=layouts.__getitem__)
     if skipped > len(problems):
         problems.append(f"... {skipped - len(problems)} more lines skipped")
-    return Symvers(path, tuple(entries), layout, tuple(problems), skipped)
+    columns = SymversColumns(*(list(c) for c in zip(*entries)), [e.gpl_only for e in entries])
+    symvers = Symvers(path, columns, layout, tuple(problems), skipped)
+    symvers.__dict__["entries"] = tuple(entries)  # already built: fill the cache
+    return symvers
 
 
 def format_symvers_row(entry: SymversEntry, layout: str = LAYOUT_5) -> str:

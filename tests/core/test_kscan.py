@@ -144,3 +144,52 @@ def test_finding_module_files_in_c_matches_python(built, tmp_path: Path, monkeyp
     assert ours.identities == theirs.identities
     assert [str(e) for e in ours.errors] == [str(e) for e in theirs.errors]
     assert [os.path.basename(f) for f in ours.files] == ["c.ko.zst", "link.ko", "b.ko.xz", "a.ko", "provider.ko"]
+
+
+def python_symvers(data: bytes, path: str) -> object:
+    from kmodtui.core.symvers import parse_symvers
+
+    try:
+        parsed = parse_symvers(data.decode("utf-8", "replace"), path)
+    except KmodError as err:
+        return str(err)
+    return parsed.columns, parsed.layout
+
+
+@pytest.mark.parametrize("layout", ["3", "4", "5-ns3", "5"])
+def test_symvers_in_c_matches_python_in_every_layout(installed_kernel, tmp_path: Path, layout: str) -> None:
+    """The real Debian Module.symvers rewritten into each historical layout."""
+    from kmodtui.core.symvers import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, format_symvers_row, parse_symvers
+
+    name = {"3": LAYOUT_3, "4": LAYOUT_4, "5-ns3": LAYOUT_5_NS3, "5": LAYOUT_5}[layout]
+    real = parse_symvers(Path(installed_kernel.symvers_path).read_text(), "real")
+    data = ("\n".join(format_symvers_row(e, name) for e in real.entries) + "\n").encode()
+    parsed = kscan.parse_symvers(data)
+    assert parsed is not None
+    columns, counts = parsed
+    assert (columns, max(counts, key=counts.__getitem__)) == python_symvers(data, "x")
+    assert len(columns.names) == len(real.entries) > 20000
+
+
+def test_mutated_symvers_read_the_same_or_go_to_python(installed_kernel) -> None:
+    lines = Path(installed_kernel.symvers_path).read_bytes().splitlines(keepends=True)[:60]
+    seed = b"".join(lines)
+
+    @settings(max_examples=int(os.environ.get("KSCAN_EXAMPLES", "400")), deadline=None,
+              suppress_health_check=list(HealthCheck), database=None)
+    @given(st.lists(st.tuples(st.integers(0, 1 << 20), st.sampled_from(list(b"\t\n 0xX_GPLEXPORT_aF\x00\x85\r"))),
+                    max_size=8),
+           st.one_of(st.none(), st.integers(0, 1 << 20)))
+    def run(edits: list[tuple[int, int]], cut: int | None) -> None:
+        buf = bytearray(seed)
+        for position, value in edits:
+            buf[position % len(buf)] = value
+        if cut is not None:
+            buf = buf[: cut % (len(buf) + 1)]
+        data = bytes(buf)
+        parsed = kscan.parse_symvers(data)
+        if parsed is not None:
+            columns, counts = parsed
+            assert (columns, max(counts, key=counts.__getitem__)) == python_symvers(data, "x")
+
+    run()
