@@ -13,7 +13,7 @@ from typing import Any, Callable
 from kmodtui.core.compression import decompress_bytes
 from kmodtui.core.elf import parse_module
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import Dependency, ModuleImage, PackageInfo, is_package_path  # noqa: F401 (re-exported)
+from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
 
 MODULE_IN_PACKAGE = re.compile(r"(^|/)lib/modules/.+\.ko(\.gz|\.xz|\.zst)?$")
 # rpmfile decompresses a zstd payload whole into memory: refuse payloads larger than this.

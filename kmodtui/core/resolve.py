@@ -7,7 +7,6 @@ For unknown symbols and CRC disagreements the answer is depmod's (`depmod -e -E`
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import pickle
@@ -15,7 +14,7 @@ from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, repeat
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from kmodtui import __version__
 from kmodtui.core.elf import ModuleSymbols, symbols_of
@@ -315,25 +314,7 @@ def _vermagic_finding(module: ModuleSymbols, kernel: Kernel | None) -> Finding |
 RESULT_CACHE_FORMAT = 3
 
 
-def resolve(*args: Any, **kwargs: Any) -> ResolveResult:
-    """Resolve module files/directories against a kernel (its symvers) and extra providers.
-
-    With a cache dir, a run whose inputs all have the same file identity (device, inode, size,
-    mtime) as a previous one reuses its problems without reading any module; `need_modules`
-    (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
-    """
-    # Hundreds of thousands of small tuples and no reference cycles: the cyclic garbage
-    # collector would only rescan them again and again (~30% of the time on a distro tree).
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _resolve(*args, **kwargs)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _resolve(
+def resolve(
     targets: list[str],
     kernel: Kernel | None,
     with_: list[str] = (),  # type: ignore[assignment]
@@ -343,6 +324,12 @@ def _resolve(
     need_modules: bool = False,
     installed: InstalledDb | None = None,
 ) -> ResolveResult:
+    """Resolve module files/directories against a kernel (its symvers) and extra providers.
+
+    With a cache dir, a run whose inputs all have the same file identity (device, inode, size,
+    mtime) as a previous one reuses its problems without reading any module; `need_modules`
+    (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
+    """
     module_targets = [t for t in targets if not is_package_path(t)]
     module_with = [w for w in with_ if not is_package_path(w)]
     package_targets = [t for t in targets if is_package_path(t)]
