@@ -8,7 +8,7 @@ matching linux-headers packages (for Module.symvers), unpacks them, then times o
 kmodtui cold (empty cache) and warm (cache from the previous run), wall time and peak memory,
 with ratios to depmod, and the agreement of the (module, symbol) pairs both report.
 
-Usage: python3 bench/resolve_vs_depmod.py [--runs 5] [--dir ~/.cache/kmodtui-bench]
+Usage: python3 bench/resolve_vs_depmod.py [--runs 5] [--dir ~/.cache/kmodtui-bench] [--xz]
 Needs: apt-get (Debian's archive reachable), dpkg-deb, depmod (kmod), kmodtui installed.
 """
 
@@ -61,29 +61,43 @@ def fetch(workdir: Path, abi: str) -> tuple[Path, Path]:
     return tree, symvers
 
 
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, str]:
-    """Wall seconds, peak RSS (KiB) of the process and its children, stdout, stderr."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    """Wall seconds, peak RSS (KiB) of the largest process, stdout, stderr.
+
+    The peak comes from GNU time when present: a child's own ru_maxrss also counts the memory of
+    this (large, by then) Python process it was forked from, so small tools would look bigger."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        wrapped = [GNU_TIME, "-q", "-f", "%M", "-o", peak.name, *cmd] if GNU_TIME else cmd
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(wrapped, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return wall, usage.ru_maxrss, out.read(), err.read()
+        try:
+            kib = int(peak.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
+        except (ValueError, IndexError):
+            kib = usage.ru_maxrss
+        return wall, kib, out.read(), err.read()
 
 
-def peak_children_kib(cmd: list[str], env: dict[str, str]) -> int:
-    """Peak RSS over the whole process tree (kmodtui forks a parser worker), via GNU time if present."""
-    gnu_time = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
-    if not gnu_time:
-        return 0
-    result = subprocess.run([gnu_time, "-f", "%M", *cmd], capture_output=True, text=True, env=env)
-    try:
-        return int(result.stderr.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return 0
+def xz_copy(workdir: Path, tree: Path, rel: str) -> Path:
+    """A copy of a tree with each module compressed by `xz -1` (made once)."""
+    target = workdir / f"xz-{rel}"
+    moddir = target / "lib" / "modules" / rel
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(tree / "lib" / "modules" / rel, moddir, symlinks=True)
+        modules = [str(p) for p in moddir.rglob("*.ko")]
+        for i in range(0, len(modules), 200):
+            sh(["xz", "-1", "--check=crc32", "-T0", *modules[i : i + 200]])
+        (target / ".complete").touch()
+    return target
 
 
 def compile_bytecode(kmodtui: str) -> None:
@@ -104,6 +118,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", default=os.path.expanduser("~/.cache/kmodtui-bench"))
     parser.add_argument("--kmodtui", default=shutil.which("kmodtui") or "kmodtui")
+    parser.add_argument("--xz", action="store_true", help="also time a copy of the tree with xz-compressed modules")
     args = parser.parse_args()
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +136,9 @@ def main() -> int:
         (f"(a) {abi_a} tree vs its own symvers", tree_a, f"{abi_a}-amd64", symvers_a),
         (f"(b) {abi_b} tree vs {abi_a} symvers", tree_b, f"{abi_b}-amd64", symvers_a),
     ]
+    if args.xz:
+        cases.append((f"(c) {abi_a} tree with every module xz-compressed (as Fedora and Debian 13 ship them)",
+                      xz_copy(workdir, tree_a, f"{abi_a}-amd64"), f"{abi_a}-amd64", symvers_a))
     compile_bytecode(args.kmodtui)
     print(f"{os.cpu_count()} CPUs, {args.runs} runs each, medians; kmodtui = {args.kmodtui}")
     for title, tree, rel, symvers in cases:
@@ -141,7 +159,6 @@ def main() -> int:
             wall, rss, _, _ = timed(ours_cmd, env)
             rows["kmodtui warm"].append((wall, rss))
         shutil.rmtree(cache, ignore_errors=True)
-        cold_tree_kib = peak_children_kib(ours_cmd, env)
         theirs = set()
         for line in depmod_err.splitlines():
             if m := PAIR.match(line):
@@ -158,8 +175,6 @@ def main() -> int:
             wall = statistics.median(w for w, _ in samples)
             rss = max(r for _, r in samples) / 1024
             print(f"  {name:14} {wall:8.3f} {wall / base:6.2f}x {rss:9.1f}")
-        if cold_tree_kib:
-            print(f"  kmodtui cold, largest process of the tree (GNU time): {cold_tree_kib / 1024:.1f} MiB")
         print(f"  pairs: depmod {len(theirs)}, kmodtui {len(ours)}, agreeing {len(theirs & ours)}, "
               f"only depmod {len(theirs - ours)}, only kmodtui {len(ours - theirs)}")
     return 0

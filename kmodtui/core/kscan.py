@@ -17,6 +17,7 @@ import threading
 from array import array
 from typing import TYPE_CHECKING, Callable
 
+from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.elf import ModuleSymbols, _name_from_path, exports_of, read_module_symbols
 from kmodtui.core.elffile import MACHINES
 from kmodtui.core.errors import KmodError
@@ -122,15 +123,42 @@ def _scan_batch(lib: ctypes.CDLL, paths: list[str]) -> list[tuple[bytes, int, in
         last = max([e for e in ends[:done] if e >= 0], default=0)
         blob = ctypes.string_at(buffer, last)
         start = 0
-        for end in ends[:done]:
+        for path, end in zip(rest, ends[:done]):
             if end < 0:
-                out.append(None)
+                out.append(_scan_compressed(path))
             else:
                 out.append((blob, start, end))
                 start = end
         if done == 0:
             size = max(size * 2, needed.value)
     return out
+
+
+def _scan_compressed(path: str) -> tuple[bytes, int, int] | None:
+    """A .ko.xz/.gz/.zst decompressed here, in the scan thread (the decompressors release the GIL),
+    then read in C; None for anything else, which the Python reader then explains."""
+    try:
+        data, compression = read_maybe_compressed(path)
+    except KmodError:
+        return None
+    if compression == "none":
+        return None
+    blob = _scan_buffer(data)
+    return None if blob is None else (blob, 0, len(blob))
+
+
+def _scan_buffer(data: bytes) -> bytes | None:
+    lib = library()
+    if lib is None:
+        return None
+    size = _BUFFER_SIZE
+    needed = ctypes.c_size_t(0)
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = lib.kmodtui_scan_buffer(data, len(data), buffer, size, ctypes.byref(needed))
+        if n != KS_TOO_SMALL:
+            return None if n < 0 else ctypes.string_at(buffer, n)
+        size = needed.value
 
 
 def scan_files(paths: list[str], jobs: int, outputs: dict[str, bytes] | None = None,
@@ -191,17 +219,8 @@ def scan_files(paths: list[str], jobs: int, outputs: dict[str, bytes] | None = N
 def scan_bytes(path: str, data: bytes) -> ModuleSymbols | None:
     """One module already in memory through the C scanner; None when it declines the input
     (no scanner, or anything the Python reader should explain)."""
-    lib = library()
-    if lib is None:
-        return None
-    size = _BUFFER_SIZE
-    needed = ctypes.c_size_t(0)
-    while True:
-        buffer = ctypes.create_string_buffer(size)
-        n = lib.kmodtui_scan_buffer(data, len(data), buffer, size, ctypes.byref(needed))
-        if n != KS_TOO_SMALL:
-            return None if n < 0 else decode(path, ctypes.string_at(buffer, n))
-        size = needed.value
+    blob = _scan_buffer(data)
+    return None if blob is None else decode(path, blob)
 
 
 def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]], list[KmodError], bytes] | None:
