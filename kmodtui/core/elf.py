@@ -119,13 +119,6 @@ def read_module_symbols(path: str) -> ModuleSymbols:
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
-    return assemble_module_symbols(path, modinfo, elf.machine, versions, undefined, weak, exports)
-
-
-def assemble_module_symbols(path: str, modinfo: bytes, machine: str, versions: list[tuple[str, int]],
-                            undefined: tuple[str, ...] | list[str], weak: tuple[str, ...] | list[str],
-                            exports: list[tuple[str, int | None, bool, str]]) -> ModuleSymbols:
-    """The resolver's view from the raw parts (shared by this reader and the C one in kscan)."""
     first = {key: _modinfo_value(modinfo, key) for key in ("name", "vermagic", "license")}
     import_ns = _modinfo_values(modinfo, "import_ns") if b"import_ns=" in modinfo else []
     crc_of = dict(reversed(versions))  # the first record of a name wins, as in libkmod
@@ -135,7 +128,7 @@ def assemble_module_symbols(path: str, modinfo: bytes, machine: str, versions: l
     needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
     return ModuleSymbols(
         path, first.get("name") or _name_from_path(path), first.get("vermagic", "").strip(),
-        first.get("license", ""), tuple(import_ns), machine, bool(versions), tuple(needs), tuple(exports),
+        first.get("license", ""), tuple(import_ns), elf.machine, bool(versions), tuple(needs), tuple(exports),
     )
 
 

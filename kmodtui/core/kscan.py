@@ -147,18 +147,24 @@ def _scan_compressed(path: str) -> tuple[bytes, int, int] | None:
     return None if blob is None else (blob, 0, len(blob))
 
 
+def _into_buffer(call: Callable[[ctypes.Array, int, ctypes.c_size_t], int], size: int) -> bytes | None:
+    """Run a kscan.c function that writes into a buffer, again with a bigger one when it says
+    KS_TOO_SMALL; its output, or None when it declined."""
+    needed = ctypes.c_size_t(0)
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = call(buffer, size, needed)
+        if n != KS_TOO_SMALL:
+            return None if n < 0 else ctypes.string_at(buffer, n)
+        size = needed.value
+
+
 def _scan_buffer(data: bytes) -> bytes | None:
     lib = library()
     if lib is None:
         return None
-    size = _BUFFER_SIZE
-    needed = ctypes.c_size_t(0)
-    while True:
-        buffer = ctypes.create_string_buffer(size)
-        n = lib.kmodtui_scan_buffer(data, len(data), buffer, size, ctypes.byref(needed))
-        if n != KS_TOO_SMALL:
-            return None if n < 0 else ctypes.string_at(buffer, n)
-        size = needed.value
+    return _into_buffer(lambda buf, size, needed: lib.kmodtui_scan_buffer(data, len(data), buf, size,
+                                                                        ctypes.byref(needed)), _BUFFER_SIZE)
 
 
 def scan_files(paths: list[str], jobs: int, outputs: dict[str, bytes] | None = None,
@@ -230,18 +236,11 @@ def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]],
     lib = library()
     if lib is None:
         return None
-    size = 4 << 20
-    needed = ctypes.c_size_t(0)
-    while True:
-        buffer = ctypes.create_string_buffer(size)
-        n = lib.kmodtui_collect(os.fsencode(directory), buffer, size, ctypes.byref(needed))
-        if n == KS_TOO_SMALL:
-            size = needed.value
-            continue
-        if n < 0:
-            return None
-        blob = ctypes.string_at(buffer, n)
-        break
+    encoded = os.fsencode(directory)
+    blob = _into_buffer(lambda buf, size, needed: lib.kmodtui_collect(encoded, buf, size, ctypes.byref(needed)),
+                        4 << 20)
+    if blob is None:
+        return None
     nfiles, nerrors = struct.unpack_from("=II", blob, 0)
     pos = 8
     ids = array("q", blob[pos : pos + 32 * nfiles]).tolist()
@@ -263,17 +262,10 @@ def parse_symvers(data: bytes) -> tuple[SymversColumns, dict[str, int]] | None:
     lib = library()
     if lib is None or not data:
         return None
-    size = len(data) + 4096
-    needed = ctypes.c_size_t(0)
-    while True:
-        buffer = ctypes.create_string_buffer(size)
-        n = lib.kmodtui_parse_symvers(data, len(data), buffer, size, ctypes.byref(needed))
-        if n != KS_TOO_SMALL:
-            break
-        size = needed.value
-    if n < 0:
+    blob = _into_buffer(lambda buf, size, needed: lib.kmodtui_parse_symvers(data, len(data), buf, size,
+                                                                          ctypes.byref(needed)), len(data) + 4096)
+    if blob is None:
         return None
-    blob = ctypes.string_at(buffer, n)
     rows = struct.unpack_from("=I", blob, 0)[0]
     order = blob[4:8]
     per_layout = struct.unpack_from("=4I", blob, 8)

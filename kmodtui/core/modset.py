@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from typing import Callable, NamedTuple
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
-from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
 from kmodtui.core import kscan
+from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import write_cache_file
 
@@ -47,7 +47,7 @@ def collect_module_files(args: list[str]) -> Collected:
     fingerprint: list[bytes] = []
     for arg in args:
         if os.path.isdir(arg):
-            walked = kscan.collect(arg)  # the same walk in C: ~5x faster on a distro tree
+            walked = kscan.collect(arg)  # the same walk in C: twice as fast (the rest is system calls)
             if walked is not None:
                 found, found_ids, found_errors, listing = walked
                 files += found
