@@ -91,6 +91,7 @@ class KernelScreen(Screen[None]):
         Binding("d", "demo", "Demo", id="kernel.demo"),
         Binding("r", "refresh", "Rescan", id="kernel.refresh"),
         Binding("b", "builds", "Builds", id="kernel.builds"),
+        Binding("u", "update_check", "Check update", id="kernel.update_check"),
         Binding("question_mark", "help", "Help", id="kernel.help"),
     ]
 
@@ -168,15 +169,56 @@ class KernelScreen(Screen[None]):
     def selected(self, event: OptionList.OptionSelected) -> None:
         self.action_choose()
 
-    def action_choose(self) -> None:
+    def highlighted_kernel(self) -> Kernel | None:
         option_list = self.query_one("#kernel-list", OptionList)
         highlighted = option_list.highlighted
         if highlighted is None or not self.kernels:
             self.notify("No kernel to choose yet: install headers or press d for the demo.", severity="warning")
-            return
+            return None
         option_id = option_list.get_option_at_index(highlighted).id
-        if option_id is not None:
-            self.post_message(self.KernelChosen(self.kernels[int(option_id)]))
+        return None if option_id is None else self.kernels[int(option_id)]
+
+    def action_choose(self) -> None:
+        kernel = self.highlighted_kernel()
+        if kernel is not None:
+            self.post_message(self.KernelChosen(kernel))
+
+    def action_update_check(self) -> None:
+        """Before rebooting into this kernel: will the out-of-tree modules installed now load on it?"""
+        kernel = self.highlighted_kernel()
+        if kernel is not None:
+            self.notify(f"Checking the installed out-of-tree modules against {kernel.release}...", timeout=3)
+            self.update_check(kernel)
+
+    @work(thread=True, exclusive=True, group="update-check")
+    def update_check(self, kernel: Kernel) -> None:
+        from kmodtui.core.errors import KmodError
+        from kmodtui.core.lifecycle import check_update, installed_out_of_tree_modules
+        from kmodtui.screens.symbols import SymbolsScreen
+
+        running = os.uname().release
+        if self.demo:
+            modules, where = [package_data("data", "demo", "modules")], "the demo's modules"
+        else:
+            modules, where = installed_out_of_tree_modules(root=self.root), f"the modules installed for {running}"
+        if not modules:
+            self.app.call_from_thread(
+                self.notify,
+                f"No out-of-tree modules are installed for the running kernel ({running}): nothing in "
+                f"/lib/modules/{running}/updates or extra. To check others: "
+                f"kmodtui check-update --new-kernel {kernel.release} --modules FILE_OR_DIR...",
+                severity="warning", timeout=12)
+            return
+        try:
+            result, verdicts = check_update(modules, kernel)
+        except KmodError as err:
+            self.app.call_from_thread(self.notify, str(err), severity="error", timeout=10)
+            return
+        broken = sum(1 for v in verdicts if not v.loads)
+        verdict = (f"all {len(verdicts)} load" if not broken else
+                   f"{broken} of {len(verdicts)} would not load (rebuild them for it before rebooting)")
+        context = f"Update check, {where} on {kernel.release}: {verdict};"
+        self.app.call_from_thread(self.app.push_screen, SymbolsScreen(result, demo=self.demo, context=context))
 
     def action_demo(self) -> None:
         if not self.demo:
@@ -193,7 +235,9 @@ class KernelScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.notify(
-            "Up/Down choose a kernel, Enter uses it, d opens the demo, r rescans, b lists builds, q quits. "
+            "Up/Down choose a kernel, Enter uses it, d opens the demo, r rescans, b lists builds, "
+            "u checks whether the out-of-tree modules installed now would load on the chosen kernel "
+            "(before you reboot into it), q quits. "
             "Headers come from linux-headers-<release> (Debian/Ubuntu) or kernel-devel (Fedora/RHEL).",
             title="Kernel step",
             timeout=10,

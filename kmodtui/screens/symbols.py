@@ -68,8 +68,9 @@ class SymbolsScreen(Screen[None]):
     ]
 
     def __init__(self, result: ResolveResult, *, demo: bool = False, source: str = "",
-                 previous: set[tuple[str, str]] | None = None, remedy_target: str = "") -> None:
+                 previous: set[tuple[str, str]] | None = None, remedy_target: str = "", context: str = "") -> None:
         super().__init__()
+        self.context = context  # what was checked, when it is not the wizard's build (e.g. an update check)
         self.result = result
         self.demo = demo
         self.source = source  # the module source these results came from, when built in the wizard
@@ -103,9 +104,11 @@ class SymbolsScreen(Screen[None]):
         kernel = self.result.kernel.release if self.result.kernel else "?"
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
-        if self.demo:
-            verdict = "[b]DEMO, seed 000:[/] " + verdict
-        text = f"{verdict} against {kernel}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
+        if self.context:  # it names the kernel already
+            verdict = f"[b]{'DEMO ' if self.demo else ''}{self.context}[/] {verdict}"
+        else:
+            verdict = f"{'[b]DEMO, seed 000:[/] ' if self.demo else ''}{verdict} against {kernel}"
+        text = f"{verdict}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
         if self.previous is not None:
             text = self._comparison() + "  " + text
         if text != self._summary_text:  # an unchanged update would still re-layout the screen

@@ -99,3 +99,57 @@ def test_the_last_kernel_and_mode_are_remembered(tmp_path, monkeypatch) -> None:
     remember("mode:/src/x", "deb")
     remember("kernel", "6.1.0-1-amd64")
     assert load_choices() == {"mode:/src/x": "deb", "kernel": "6.1.0-1-amd64"}
+
+
+def test_update_check_opens_the_browser_on_the_installed_modules_against_the_chosen_kernel() -> None:
+    """Before rebooting into a kernel: u answers 'will the out-of-tree modules I have load on it?'
+    (the demo's modules against the demo kernel), with the same counts as `kmodtui check-update`."""
+    from kmodtui.core.kernels import discover_kernels
+    from kmodtui.core.lifecycle import check_update
+    from kmodtui.core.paths import package_data
+    from kmodtui.screens.symbols import SymbolsScreen
+
+    [kernel] = discover_kernels(package_data("data", "demo", "root"), origin="demo")
+    expected, verdicts = check_update([package_data("data", "demo", "modules")], kernel)
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("u")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, SymbolsScreen)
+            assert app.screen.result.counts == expected.counts
+            summary = str(app.screen.query_one("#symbols-summary").render())
+            assert f"Update check, the demo's modules on {kernel.release}: all {len(verdicts)} load;" in summary
+            await pilot.press("escape", "escape")
+
+    asyncio.run(scenario())
+
+
+def test_update_check_with_no_installed_modules_says_what_to_run(tmp_path: Path, installed_kernel) -> None:
+    """Nothing in /lib/modules/<running>/updates or extra (a scratch root here): a notice naming the
+    CLI form, no empty browser."""
+    import os
+    import shutil
+
+    usr_src = tmp_path / "usr" / "src"
+    usr_src.mkdir(parents=True)
+    shutil.copytree(installed_kernel.build_dir, usr_src / os.path.basename(installed_kernel.build_dir), symlinks=True)
+
+    async def scenario() -> None:
+        app = KmodApp(root=str(tmp_path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("u")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, KernelScreen)
+            notices = [n.message for n in app._notifications]
+            assert any("No out-of-tree modules are installed for the running kernel" in n
+                       and "kmodtui check-update --new-kernel" in n for n in notices), notices
+
+    asyncio.run(scenario())
