@@ -14,6 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from kmodtui.core.choices import remember
+from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data, state_dir
 from kmodtui.screens.kernel import KernelScreen
@@ -152,10 +153,14 @@ class KmodApp(App[int]):
         from kmodtui.core.sources import extra_symbols_of
         from kmodtui.screens.symbols import SymbolsScreen
 
-        kernel = self.chosen_kernel if self.chosen_kernel is not None else find_kernel(kernel_spec)
-        # modules the source declares it uses (KBUILD_EXTRA_SYMBOLS) provide symbols too
-        providers = [os.path.dirname(p) for p in extra_symbols_of(source) if os.path.isdir(os.path.dirname(p))] if source else []
-        result = resolve(modules, kernel, providers)
+        try:
+            kernel = self.chosen_kernel if self.chosen_kernel is not None else find_kernel(kernel_spec)
+            # modules the source declares it uses (KBUILD_EXTRA_SYMBOLS) provide symbols too
+            providers = [os.path.dirname(p) for p in extra_symbols_of(source) if os.path.isdir(os.path.dirname(p))] if source else []
+            result = resolve(modules, kernel, providers)
+        except KmodError as err:  # e.g. a kernel tree without (or with a damaged) Module.symvers
+            self.call_from_thread(self.notify, f"Cannot check the symbols: {err}", severity="error", timeout=12)
+            return
         previous = self.last_problems if self.compare_next else None
         self.compare_next = False
         self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=self.demo, source=source, previous=previous))

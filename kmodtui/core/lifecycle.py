@@ -33,8 +33,6 @@ class ModuleVerdict:
 
 def check_update(modules: list[str], new_kernel: Kernel) -> tuple[ResolveResult, list[ModuleVerdict]]:
     """Resolve the modules (which may provide each other) against the new kernel's symvers."""
-    if not new_kernel.symvers_path:
-        raise KmodError(new_kernel.build_dir or new_kernel.release, "the new kernel has no Module.symvers to check against")
     result = resolve(modules, new_kernel)
     by_module: dict[str, list[str]] = {}
     for finding in result.problems:

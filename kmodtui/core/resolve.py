@@ -330,6 +330,9 @@ def resolve(
     mtime) as a previous one reuses its problems without reading any module; `need_modules`
     (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
     """
+    if kernel is not None and not kernel.symvers_path:
+        raise KmodError(kernel.build_dir or kernel.release,
+                        "this kernel tree has no Module.symvers, so its symbol CRCs are unknown")
     module_targets = [t for t in targets if not is_package_path(t)]
     module_with = [w for w in with_ if not is_package_path(w)]
     package_targets = [t for t in targets if is_package_path(t)]

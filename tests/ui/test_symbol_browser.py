@@ -127,3 +127,32 @@ def test_package_findings_appear_beside_module_findings(tmp_path, built: BuiltMo
             assert "internal dependency generator" in detail_text(app)
 
     asyncio.run(scenario())
+
+
+def test_a_damaged_symvers_in_the_wizard_is_a_notice_not_a_crash(built, installed_kernel, tmp_path) -> None:
+    """The build finished but the chosen kernel's Module.symvers is not one (or is missing):
+    the wizard says so in one line and stays up."""
+    import asyncio
+    import dataclasses
+
+    from kmodtui.app import KmodApp
+
+    junk = tmp_path / "Module.symvers"
+    junk.write_text("hello\nworld\n")
+    for symvers in (str(junk), ""):
+        kernel = dataclasses.replace(installed_kernel, symvers_path=symvers)
+
+        async def scenario() -> None:
+            app = KmodApp()
+            async with app.run_test(size=(80, 24)) as pilot:
+                await app.workers.wait_for_complete()
+                app.chosen_kernel = kernel
+                app.resolve_built([str(built.consumer_ko)], kernel.release, "")
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                notices = [n.message for n in app._notifications]
+                expected = "not a Module.symvers file" if symvers else "has no Module.symvers"
+                assert any(n.startswith("Cannot check the symbols: ") and expected in n for n in notices), notices
+                assert app.is_running
+
+        asyncio.run(scenario())
