@@ -38,6 +38,12 @@ def test_provider_cross_built_for_arm64_is_an_aarch64_module(installed_kernel: K
     module = read_module(ko)
     assert module.machine == "aarch64" and module.vermagic.startswith(f"{abi}-arm64 ")
     assert "ELF 64-bit LSB relocatable, ARM aarch64" in run_ok(["file", ko]).stdout if os.path.exists("/usr/bin/file") else True
+    # the C reader that resolve uses says what the Python reader says about an arm64 module too
+    from kmodtui.core import kscan
+    from kmodtui.core.elf import read_module_symbols
+
+    if kscan.available():
+        assert kscan.scan_files([ko], jobs=1) == [read_module_symbols(ko)]
     # and it resolves against the arm64 symvers: the right CRCs for that kernel
     resolved = kmodtui("resolve", ko, "--kernel", arm["symvers_path"], "--no-cache")
     assert resolved.returncode == 0, resolved.stdout
