@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
+from kmodtui.core.paths import state_dir
 from kmodtui.core.resolve import ResolveResult, resolve
 
 OUT_OF_TREE_DIRS = ("updates", "extra", "weak-updates")
@@ -46,6 +47,12 @@ def check_update(modules: list[str], new_kernel: Kernel) -> tuple[ResolveResult,
 
 
 # ---- signing -------------------------------------------------------------------------------------
+
+def default_signing_key() -> tuple[str, str]:
+    """Where the TUI keeps the key pair it makes on request (kmodtui's state dir, not /var/lib/dkms)."""
+    directory = os.path.join(state_dir(), "mok")
+    return os.path.join(directory, "MOK.priv"), os.path.join(directory, "MOK.der")
+
 
 def make_signing_key(directory: str, common_name: str = "kmodtui module signing key") -> tuple[str, str]:
     """A new key pair for module signing (MOK): private key PEM and DER certificate."""

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Log, Static
 from kmodtui.core import buildrecord
 from kmodtui.core.logfollow import LogFollower
 from kmodtui.core.logscan import LogFinding, scan_line
+from kmodtui.core.model import Kernel
 from kmodtui.widgets.steps import StepStrip
 
 MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail
@@ -40,11 +41,12 @@ class BuildLogHighlighter(Highlighter):
 class BuildScreen(Screen[None]):
     CSS_PATH = "build.tcss"
     BINDINGS = [
-        Binding("c", "cancel", "Cancel build", id="build.cancel"),
-        Binding("e", "first_error", "First error", id="build.first_error"),
+        Binding("c", "cancel", "Cancel", id="build.cancel"),
+        Binding("e", "first_error", "Error", id="build.first_error"),
         Binding("enter", "symbols", "Symbols", id="build.symbols", key_display="Enter"),
         Binding("r", "remedy", "Remedy", id="build.remedy"),
-        Binding("escape", "back", "Back (build goes on)", id="build.back"),
+        Binding("s", "sign", "Sign", id="build.sign"),
+        Binding("escape", "back", "Back", id="build.back"),
     ]
 
     class BuildFinished(Message):
@@ -113,9 +115,10 @@ class BuildScreen(Screen[None]):
         if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
             self.finished = True
             artifacts = self.status.get("artifacts") or []
-            self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser"
+            self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser, s signs"
                                 if artifacts else "nothing built: e jumps to the first error")
             self.post_message(self.BuildFinished(self.status))
+            self.refresh_bindings()
         if self.finish_note:
             text += "  |  " + self.finish_note
         self.query_one("#build-status", Static).update(text)
@@ -129,6 +132,14 @@ class BuildScreen(Screen[None]):
         if self.more_findings:
             parts.append(f"... and {self.more_findings} more (the full log: {self.follower.path})")
         self.query_one("#build-findings", Static).update("\n".join(parts))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows what applies now: Cancel while it runs; Symbols and Sign once it is done."""
+        if action == "cancel":
+            return not self.finished
+        if action in ("symbols", "sign"):
+            return self.finished
+        return True
 
     def action_first_error(self) -> None:
         errors = [f for f in self.findings if f.severity == "error"]
@@ -161,8 +172,28 @@ class BuildScreen(Screen[None]):
             return
         self.post_message(self.BuildFinished(dict(self.status, open_symbols=True)))
 
-    def action_remedy(self) -> None:
+    def built_kernel(self) -> Kernel | None:
         from kmodtui.core.kernels import find_kernel
+
+        kernel = getattr(self.app, "chosen_kernel", None)
+        if kernel is None and self.status.get("kernel"):
+            try:
+                kernel = find_kernel(self.status["kernel"])
+            except Exception:  # a kernel that vanished since the build
+                kernel = None
+        return kernel
+
+    def action_sign(self) -> None:
+        from kmodtui.screens.sign import SignScreen
+
+        modules = [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
+        kernel = self.built_kernel()
+        if not self.finished or not modules or kernel is None:
+            self.notify("Nothing to sign yet: wait for the build to finish with a module.", severity="warning")
+            return
+        self.app.push_screen(SignScreen(modules, kernel))
+
+    def action_remedy(self) -> None:
         from kmodtui.screens.remedy import RemedyContext, RemedyScreen
 
         with_remedies = [f for f in self.findings if f.remedies and f.severity == "error"]
@@ -170,12 +201,7 @@ class BuildScreen(Screen[None]):
             self.notify("No finding with a remedy (yet).")
             return
         finding = with_remedies[0]
-        kernel = getattr(self.app, "chosen_kernel", None)
-        if kernel is None and self.status.get("kernel"):
-            try:
-                kernel = find_kernel(self.status["kernel"])
-            except Exception:  # a kernel that vanished: the remedy can still be previewed
-                kernel = None
+        kernel = self.built_kernel()  # None: the remedy can still be previewed
         source = self.status.get("source", "")
         # what was broken before the remedy, for the re-check's fixed / still broken summary
         self.app.last_problems = {  # type: ignore[attr-defined]
@@ -186,4 +212,6 @@ class BuildScreen(Screen[None]):
             target=source, kernel=kernel, source=source)))
 
     def action_back(self) -> None:
+        if not self.finished:
+            self.notify("The build goes on in the background: b on the kernel picker lists it.", timeout=4)
         self.app.pop_screen()

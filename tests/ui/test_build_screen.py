@@ -10,6 +10,7 @@ from kmodtui.app import KmodApp
 from kmodtui.core.buildjob import start_detached
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.mode import ModeScreen
+from kmodtui.screens.sign import SignScreen
 from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.ui.waiting import wait_for
@@ -43,8 +44,13 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             screen = app.screen
             await wait_for(pilot, lambda: screen.finished)
             assert screen.status["state"] == "succeeded"
-            assert "Enter opens the symbol browser" in str(screen.query_one("#build-status").render())
+            assert "Enter opens the symbol browser, s signs" in str(screen.query_one("#build-status").render())
             assert screen.line_count > 3
+            await pilot.press("s")  # the signing screen, on what this build made (signing is tested on its own)
+            await pilot.pause()
+            assert isinstance(app.screen, SignScreen) and app.screen.modules[0].endswith("provider.ko")
+            await pilot.press("escape")
+            await pilot.pause()
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
             assert "all symbols resolve" in str(app.screen.query_one("#symbols-summary").render())

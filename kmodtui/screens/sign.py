@@ -1,0 +1,107 @@
+"""Sign the modules a build made, for a kernel that checks signatures (Secure Boot): with the
+kernel's own scripts/sign-file and a key pair kmodtui makes on request, then the MOK step."""
+
+from __future__ import annotations
+
+import os
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.lifecycle import default_signing_key, make_signing_key, sign_modules
+from kmodtui.core.model import Kernel
+from kmodtui.widgets.steps import StepStrip
+
+WHY = (
+    "[b]Why sign?[/] A kernel built with MODULE_SIG checks each module's signature when it loads. "
+    "With Secure Boot (or MODULE_SIG_FORCE) an unsigned module, or one signed by a key the machine "
+    "does not trust, is refused ('Key was rejected by service'); otherwise it loads and taints the "
+    "kernel. kmodtui signs with the kernel's own scripts/sign-file, as kbuild and dkms do; the key "
+    "must then be enrolled once with mokutil."
+)
+
+
+def yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"
+
+
+class SignScreen(Screen[None]):
+    CSS_PATH = "sign.tcss"
+    BINDINGS = [
+        Binding("s", "sign", "Sign", id="sign.sign"),
+        Binding("n", "new_key", "New key", id="sign.new_key"),
+        Binding("escape", "back", "Back", id="sign.back"),
+    ]
+
+    def __init__(self, modules: list[str], kernel: Kernel) -> None:
+        super().__init__()
+        self.modules = modules
+        self.kernel = kernel
+        self.key, self.cert = default_signing_key()
+        self.outcome = ""
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Build")
+        with VerticalScroll(id="sign-body"):
+            yield Static(id="sign-state")
+        yield Static(WHY, id="sign-why")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sign-body").border_title = "Sign the built modules"
+        self.refresh_state()
+
+    def refresh_state(self) -> None:
+        from kmodtui.core.elf import read_module
+
+        lines = [f"Kernel {self.kernel.release}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
+                 f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]
+        for path in self.modules:
+            try:
+                signature = read_module(path).signature
+                state = f"signed ({signature.id_type})" if signature else "not signed"
+            except KmodError as err:
+                state = f"unreadable: {err.reason}"
+            lines.append(f"  {os.path.basename(path):28} {state}")
+        have_key = os.path.isfile(self.key) and os.path.isfile(self.cert)
+        lines += ["", f"Key  {self.key}", f"Cert {self.cert}",
+                  "  found: s signs with it" if have_key else "  none yet: n makes a new key pair (openssl), then s signs"]
+        if self.outcome:
+            lines += ["", self.outcome]
+        self.query_one("#sign-state", Static).update("\n".join(lines))
+
+    def action_new_key(self) -> None:
+        if os.path.exists(self.key) or os.path.exists(self.cert):
+            self.notify("A key pair is already there; kmodtui never overwrites keys.", severity="warning")
+            return
+        try:
+            make_signing_key(os.path.dirname(self.key))
+        except KmodError as err:
+            self.outcome = f"[b]Could not make a key:[/] {err}"
+        else:
+            self.outcome = "A new key pair was made. s signs the modules with it."
+        self.refresh_state()
+
+    def action_sign(self) -> None:
+        self.notify("Signing...", timeout=2)
+        self.sign()
+
+    @work(thread=True, exclusive=True, group="sign")
+    def sign(self) -> None:
+        try:
+            sign_modules(self.modules, self.kernel, self.key, self.cert)
+        except KmodError as err:
+            self.outcome = f"[b]Not signed:[/] {err}"
+        else:
+            self.outcome = (f"[b]Signed {len(self.modules)} module(s).[/] On a Secure Boot machine, trust the key "
+                            f"once: sudo mokutil --import {self.cert}, reboot, and enroll it in the blue MOK "
+                            "manager screen.")
+        self.app.call_from_thread(self.refresh_state)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
