@@ -79,13 +79,18 @@ class SignScreen(Screen[None]):
         if os.path.exists(self.key) or os.path.exists(self.cert):
             self.notify("A key pair is already there; kmodtui never overwrites keys.", severity="warning")
             return
+        self.notify("Making a key pair (RSA 2048; a few seconds on a small board)...", timeout=3)
+        self.new_key()
+
+    @work(thread=True, exclusive=True, group="sign")
+    def new_key(self) -> None:
         try:
             make_signing_key(os.path.dirname(self.key))
         except KmodError as err:
             self.outcome = f"[b]Could not make a key:[/] {err}"
         else:
             self.outcome = "A new key pair was made. s signs the modules with it."
-        self.refresh_state()
+        self.app.call_from_thread(self.refresh_state)
 
     def action_sign(self) -> None:
         self.notify("Signing...", timeout=2)

@@ -33,6 +33,7 @@ def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_
             assert "consumer.ko" in text and "not signed" in text and "n makes a new key pair" in text
             assert f"MODULE_SIG) {'yes' if installed_kernel.module_sig else 'no'}" in text
             await pilot.press("n")
+            await app.workers.wait_for_complete()
             await pilot.pause()
             assert "A new key pair was made" in screen_text(app)
             await pilot.press("s")
