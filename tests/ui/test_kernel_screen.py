@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kmodtui.app import KmodApp, wants_ansi_theme
 from kmodtui.screens.kernel import KernelScreen
+from tests.ui.waiting import settle
 
 
 def screen_text(app: KmodApp) -> str:
@@ -115,11 +116,9 @@ def test_update_check_opens_the_browser_on_the_installed_modules_against_the_cho
     async def scenario() -> None:
         app = KmodApp(demo=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
             await pilot.press("u")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
             assert isinstance(app.screen, SymbolsScreen)
             assert app.screen.result.counts == expected.counts
             summary = str(app.screen.query_one("#symbols-summary").render())
@@ -142,11 +141,9 @@ def test_update_check_with_no_installed_modules_says_what_to_run(tmp_path: Path,
     async def scenario() -> None:
         app = KmodApp(root=str(tmp_path))
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
             await pilot.press("u")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
             assert isinstance(app.screen, KernelScreen)
             notices = [n.message for n in app._notifications]
             assert any("No out-of-tree modules are installed for the running kernel" in n

@@ -11,10 +11,8 @@ from pathlib import Path
 from kmodtui.app import KmodApp
 from kmodtui.screens.sign import SignScreen
 from tests.realtools import require_tool, run_ok
-
-
-def screen_text(app: KmodApp) -> str:
-    return "\n".join(str(widget.render()) for widget in app.screen.query("Static"))
+from tests.ui.test_kernel_screen import screen_text
+from tests.ui.waiting import settle
 
 
 def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_path: Path) -> None:
@@ -26,19 +24,17 @@ def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_
     async def scenario() -> None:
         app = KmodApp()
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
+            await settle(pilot)
             app.push_screen(SignScreen([str(module)], installed_kernel))
             await pilot.pause()
             text = screen_text(app)
             assert "consumer.ko" in text and "not signed" in text and "n makes a new key pair" in text
             assert f"MODULE_SIG) {'yes' if installed_kernel.module_sig else 'no'}" in text
             await pilot.press("n")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
             assert "A new key pair was made" in screen_text(app)
             await pilot.press("s")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
             text = screen_text(app)
             assert "Signed 1 module(s)" in text and "sudo mokutil --import" in text
             assert "signed (PKCS#7)" in text

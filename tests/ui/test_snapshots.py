@@ -14,6 +14,7 @@ from kmodtui.app import KmodApp
 from kmodtui.core.kernels import discover_kernels
 from kmodtui.core.paths import package_data
 from kmodtui.core.sources import detect_source
+from tests.ui.waiting import settle
 
 STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where the demo spec copy lives
 
@@ -25,11 +26,6 @@ def fixed_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KMODTUI_STATE_DIR", STATE)
     # The remedy preview names the interpreter that runs `kmodtui rpmdeps` (the venv's path).
     monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
-
-
-async def settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def demo_kernel():

@@ -1,4 +1,5 @@
-"""Waiting for a screen to reach a state while a real build runs behind it."""
+"""Waiting for a screen: until its workers are done, or until it reaches a state while a real build
+runs behind it."""
 
 from __future__ import annotations
 
@@ -11,3 +12,9 @@ async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the screen")
         await pilot.pause(0.1)
+
+
+async def settle(pilot) -> None:
+    """Until the app's background workers are done and the screen has caught up."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
