@@ -786,6 +786,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as err:  # e.g. a full disk under the output: not an internal error, say where
+        if os.environ.get("KMODTUI_DEBUG"):
+            raise
+        _error_line(f"{err.filename or 'output'}: {err.strerror or err}")
+        return EXIT_BAD_INPUT
     except Exception as err:  # never a traceback for a user; KMODTUI_DEBUG=1 shows it
         if os.environ.get("KMODTUI_DEBUG"):
             raise

@@ -192,3 +192,12 @@ def test_markdown_report_names_each_problem(built: BuiltModules, installed_kerne
     result = kmodtui("resolve", str(built.consumer_ko), "--kernel", installed_kernel.release, "--markdown")
     assert result.returncode == 1
     assert "| `provider_fn` | unknown_symbol |" in result.stdout.replace(f"`{built.consumer_ko}` | ", "")
+
+
+def test_output_to_a_full_disk_is_one_line_not_an_internal_error(built: BuiltModules, installed_kernel: Kernel) -> None:
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", str(built.consumer_ko),
+                                 "--kernel", installed_kernel.release, "--no-cache"],
+                                stdout=full, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "kmodtui: output: No space left on device"
