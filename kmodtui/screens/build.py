@@ -46,6 +46,7 @@ class BuildScreen(Screen[None]):
         Binding("enter", "symbols", "Symbols", id="build.symbols", key_display="Enter"),
         Binding("r", "remedy", "Remedy", id="build.remedy"),
         Binding("s", "sign", "Sign", id="build.sign"),
+        Binding("h", "hook", "Hook", id="build.hook"),
         Binding("escape", "back", "Back", id="build.back"),
     ]
 
@@ -115,7 +116,8 @@ class BuildScreen(Screen[None]):
         if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
             self.finished = True
             artifacts = self.status.get("artifacts") or []
-            self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser, s signs"
+            self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser, s signs, "
+                                "h rebuilds it for every new kernel"
                                 if artifacts else "nothing built: e jumps to the first error")
             self.post_message(self.BuildFinished(self.status))
             self.refresh_bindings()
@@ -137,7 +139,7 @@ class BuildScreen(Screen[None]):
         """The footer shows what applies now: Cancel while it runs; Symbols and Sign once it is done."""
         if action == "cancel":
             return not self.finished
-        if action in ("symbols", "sign"):
+        if action in ("symbols", "sign", "hook"):
             return self.finished
         return True
 
@@ -192,6 +194,14 @@ class BuildScreen(Screen[None]):
             self.notify("Nothing to sign yet: wait for the build to finish with a module.", severity="warning")
             return
         self.app.push_screen(SignScreen(modules, kernel))
+
+    def action_hook(self) -> None:
+        from kmodtui.screens.hook import HookScreen
+
+        if not self.status.get("artifacts"):
+            self.notify("Set up a hook once the source builds: press e for the first error.", severity="warning")
+            return
+        self.app.push_screen(HookScreen(self.status.get("source", ""), self.status.get("mode", "kbuild")))
 
     def action_remedy(self) -> None:
         from kmodtui.screens.remedy import RemedyContext, RemedyScreen

@@ -1,0 +1,107 @@
+"""Keep a module alive across kernel updates: a kernel post-install hook that rebuilds this source
+for every new kernel (Debian postinst.d, Fedora/RHEL kernel-install), shown before it is written and
+undone like a remedy."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from kmodtui.core.edits import FileEdit, apply_edits
+from kmodtui.core.errors import KmodError
+from kmodtui.core.hooks import hook_plan
+from kmodtui.widgets.steps import StepStrip
+
+WHY = (
+    "[b]Why a hook?[/] A module only loads into the kernel it was built for. When the package manager "
+    "installs a new kernel it runs the scripts in /etc/kernel/postinst.d (Debian) or "
+    "/etc/kernel/install.d (kernel-install); this one rebuilds the source for that kernel and leaves a "
+    "report in /var/log/kmodtui, so the module is there after the reboot."
+)
+
+
+def writable(path: str) -> bool:
+    """The nearest existing folder above `path` can be written (as root, or in a scratch root)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return os.access(folder, os.W_OK)
+
+
+class HookScreen(Screen[None]):
+    CSS_PATH = "hook.tcss"
+    BINDINGS = [
+        Binding("a", "install", "Install", id="hook.install"),
+        Binding("escape", "back", "Back", id="hook.back"),
+    ]
+
+    def __init__(self, source: str, mode: str, root: str = "/") -> None:
+        super().__init__()
+        self.source, self.mode, self.root = source, mode, root
+        self.edit: FileEdit | None = None
+        self.armed = False
+        self.installed = ""
+
+    def compose(self) -> ComposeResult:
+        yield StepStrip("Build")
+        with VerticalScroll(id="hook-preview"):
+            yield Static(id="hook-script")
+        yield Static(id="hook-state")
+        yield Static(WHY, id="hook-why")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#hook-preview").border_title = "Rebuild for every new kernel"
+        try:
+            self.edit = hook_plan(self.source, self.mode, self.root)
+        except KmodError as err:
+            self.query_one("#hook-script", Static).update(Text(str(err)))
+        else:
+            self.query_one("#hook-script", Static).update(
+                Text(f"New file {self.edit.path} (mode 755):\n\n{self.edit.after.decode()}"))
+        self.show_state()
+
+    def show_state(self, note: str = "") -> None:
+        if self.installed:
+            text = note
+        elif self.edit is None:
+            text = "Nothing to install."
+        elif not writable(self.edit.path):
+            command = (f"sudo {shlex.quote(sys.executable)} -m kmodtui hook install --source "
+                       f"{shlex.quote(self.source)} --mode {self.mode}")
+            text = f"Installing writes under /etc, which needs root. Run: {command}"
+        else:
+            text = note or "a installs it (press twice); nothing is written before."
+        self.query_one("#hook-state", Static).update(Text(text))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "install":
+            return self.edit is not None and not self.installed and writable(self.edit.path)
+        return True
+
+    def action_install(self) -> None:
+        assert self.edit is not None
+        if not self.armed:
+            self.armed = True
+            self.show_state(f"Press a again to write {self.edit.path}.")
+            return
+        try:
+            undo_id = apply_edits("hook-install", [self.edit], allow_hooks=True)
+        except KmodError as err:
+            self.armed = False
+            self.show_state(f"Not installed: {err}")
+            return
+        self.installed = undo_id
+        self.show_state(f"Installed {self.edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
