@@ -71,7 +71,7 @@ def available() -> bool:
     return library() is not None
 
 
-def decode(path: str, blob: bytes, start: int = 0, _end: int = 0) -> ModuleSymbols:
+def decode(path: str, blob: bytes, start: int = 0) -> ModuleSymbols:
     """Turn kscan.c's output for one file (at `start` in `blob`) into the ModuleSymbols the
     Python reader makes."""
     header = _HEADER.unpack_from(blob, start)
@@ -213,9 +213,10 @@ def scan_files(paths: list[str], jobs: int, outputs: dict[str, bytes] | None = N
                 if item is None:
                     results.append(read_module_symbols(path))
                 else:
-                    results.append(decode(path, *item))
+                    blob, start, end = item
+                    results.append(decode(path, blob, start))
                     if outputs is not None:
-                        outputs[path] = item[0][item[1] : item[2]]
+                        outputs[path] = blob[start:end]
             except KmodError as err:
                 results.append(err)
         scanned[index] = None

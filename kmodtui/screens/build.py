@@ -168,11 +168,14 @@ class BuildScreen(Screen[None]):
         if not self.finished:
             self.notify("The build is still running.")
             return
-        modules = [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
+        modules = self.built_modules()
         if not modules:
             self.notify("No module was built: nothing to check. Press e for the first error.", severity="warning")
             return
         self.post_message(self.BuildFinished(dict(self.status, open_symbols=True)))
+
+    def built_modules(self) -> list[str]:
+        return [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
 
     def built_kernel(self) -> Kernel | None:
         from kmodtui.core.kernels import find_kernel
@@ -188,7 +191,7 @@ class BuildScreen(Screen[None]):
     def action_sign(self) -> None:
         from kmodtui.screens.sign import SignScreen
 
-        modules = [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
+        modules = self.built_modules()
         kernel = self.built_kernel()
         if not self.finished or not modules or kernel is None:
             self.notify("Nothing to sign yet: wait for the build to finish with a module.", severity="warning")
