@@ -1,22 +1,39 @@
-"""Unpack .deb and .rpm payloads into a folder, never writing outside it.
+"""Unpack and stream .deb, .rpm and tar payloads, never writing or reading outside the target.
 
-Every member goes through SafeWriter: names with `..` or that land outside the target are refused,
-absolute symlinks are re-rooted inside the target (as a chroot would see them), links that would
-still point out are skipped, device nodes and FIFOs are skipped, and size and file count are capped.
+Writes are physically safe, not only lexically: SafeWriter holds a descriptor of the target folder
+and reaches every path one component at a time with O_NOFOLLOW, so no write ever passes through a
+symbolic link. A symlink is created only when its target, resolved against the links already on
+disk (absolute targets re-rooted inside the target, `..` taken as the kernel takes it), stays inside;
+when the unpack ends every link in the folder is checked again (a later link can change what an
+earlier one means) and any that leads out is removed. Device nodes and FIFOs are skipped; members of
+every type, the bytes written and the cache's size are capped; a refused unpack removes what it made.
+
+Payloads are read as streams through the one capped decompressor (compression.capped_stream): a
+package's own size fields are never trusted, and memory does not grow with the payload.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import re
 import stat
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
+from kmodtui.core.compression import capped_stream, compression_of, open_regular
 from kmodtui.core.errors import KmodError
 
-MAX_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
-MAX_FILES = 200_000
+MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024  # a kernel-devel RPM or linux-headers .deb unpacks to ~100 MiB
+MAX_MEMBERS = 100_000  # members of every type; Debian's headers-common has ~17,000
+MEMBER_COST = 4096  # what a directory, link or empty file costs on disk, charged against MAX_TOTAL_BYTES
+MAX_CONTROL = 64 * 1024 * 1024
+MAX_LINK_HOPS = 40  # as the kernel's MAXSYMLINKS
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# make_buildable links an unpacked Debian headers tree to this host's kbuild tools (absolute, on purpose).
+HOST_KBUILD = re.compile(r"usr/lib/linux-kbuild-[0-9.]+")
 
 
 @dataclass(frozen=True)
@@ -28,27 +45,190 @@ class ExtractResult:
     trees: tuple[str, ...] = ()  # usr/src/<tree> folders the archive wrote into (kernel headers)
 
 
+class _Through(Exception):
+    """A path component is a symlink or not a folder: nothing is reached through it."""
+
+
+def _split(name: str) -> list[str]:
+    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def open_dir(root_fd: int, parts: list[str], create: bool = False, made: list[str] | None = None) -> int:
+    """A descriptor of root/parts, reached without following any symlink (create folders if asked).
+    Raises _Through when a component is a link or not a folder, FileNotFoundError when missing."""
+    fd = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o755, dir_fd=fd)
+                if made is not None:
+                    made.append("/".join(parts[: i + 1]))
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as err:
+                if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _Through("/".join(parts[: i + 1])) from None
+                raise
+            os.close(fd)
+            fd = next_fd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def lstat_in(root_fd: int, parts: list[str]) -> os.stat_result | None:
+    if not parts:
+        return os.fstat(root_fd)
+    try:
+        fd = open_dir(root_fd, parts[:-1])
+    except (_Through, OSError):
+        return None
+    try:
+        return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def readlink_in(root_fd: int, parts: list[str]) -> str:
+    fd = open_dir(root_fd, parts[:-1])
+    try:
+        return os.readlink(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def leaves_root(root_fd: int, start: list[str], target: str) -> bool:
+    """Would `target`, read in folder root/start, lead outside root on the real filesystem? Links
+    already on disk are followed; `..` climbs from where a link led (as the kernel does), so
+    `a/b/../..` through a link to / is caught. A link with an absolute target inside root leads to
+    the host and so out, except make_buildable's link to the host's kbuild tools, below which no
+    `..` may follow. A missing component is taken as a folder (the final check sees the end state)."""
+    if target.startswith("/"):
+        return True
+    current = list(start)
+    pending = target.split("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not current:
+                return True
+            current.pop()
+            continue
+        candidate = current + [part]
+        st = lstat_in(root_fd, candidate)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return True  # a loop: refused like the kernel's ELOOP
+            link = readlink_in(root_fd, candidate)
+            if link.startswith("/"):
+                relpath = "/".join(candidate)
+                if HOST_KBUILD.fullmatch(relpath) and link == "/" + relpath:
+                    return ".." in pending
+                return True
+            pending = link.split("/") + pending
+        else:
+            current = candidate
+    return False
+
+
 class SafeWriter:
+    """Writes archive members below `dest`; see the module's docstring for the rules."""
+
     def __init__(self, dest: str | os.PathLike[str], source: str, *, max_bytes: int = MAX_TOTAL_BYTES,
-                 max_files: int = MAX_FILES) -> None:
+                 max_members: int = MAX_MEMBERS) -> None:
         self.dest = os.path.realpath(dest)
         os.makedirs(self.dest, exist_ok=True)
+        self.root_fd = os.open(self.dest, _DIR_FLAGS)
         self.source = source
         self.max_bytes = max_bytes
-        self.max_files = max_files
+        self.max_members = max_members
         self.files = 0
+        self.members = 0
         self.total_bytes = 0
         self.skipped: list[str] = []
         self.trees: set[str] = set()
+        self.made: list[str] = []  # what this writer created, in order, for a clean-up
+
+    # ---- life cycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> SafeWriter:
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        try:
+            if kind is None:
+                self.check_links()
+            else:
+                self.remove_made()
+        finally:
+            os.close(self.root_fd)
 
     def result(self) -> ExtractResult:
         return ExtractResult(self.dest, self.files, self.total_bytes, tuple(self.skipped), tuple(sorted(self.trees)))
 
-    def _inside(self, path: str) -> bool:
-        return path == self.dest or path.startswith(self.dest + os.sep)
+    def remove_made(self) -> None:
+        """Undo this unpack: remove what it created (newest first); folders only once empty."""
+        for relpath in reversed(self.made):
+            parts = relpath.split("/")
+            try:
+                fd = open_dir(self.root_fd, parts[:-1])
+            except (_Through, OSError):
+                continue
+            try:
+                st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(parts[-1], dir_fd=fd)
+                else:
+                    os.unlink(parts[-1], dir_fd=fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        self.made.clear()
 
-    def _target(self, name: str) -> str:
-        parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    def check_links(self) -> None:
+        """Every symlink below the root, checked in the end state; one that now leads out is removed."""
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=self.root_fd, follow_symlinks=False):
+            rel = _split(dirpath)
+            for entry in dirnames + filenames:
+                try:
+                    if not stat.S_ISLNK(os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                        continue
+                    target = os.readlink(entry, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                relpath = "/".join(rel + [entry])
+                if HOST_KBUILD.fullmatch(relpath) and target == "/" + relpath:
+                    continue
+                if leaves_root(self.root_fd, rel, target):
+                    os.unlink(entry, dir_fd=dir_fd)
+                    self.skipped.append(f"{relpath}: symlink to {target!r} leads outside {self.dest}; removed")
+
+    # ---- members -------------------------------------------------------------------------------
+
+    def _member(self, cost: int = MEMBER_COST) -> None:
+        self.members += 1
+        if self.members > self.max_members:
+            raise KmodError(self.source, f"archive has more than {self.max_members} members; refusing to unpack")
+        self._charge(cost)
+
+    def _charge(self, size: int) -> None:
+        self.total_bytes += size
+        if self.total_bytes > self.max_bytes:
+            raise KmodError(self.source, f"archive unpacks to more than {self.max_bytes} bytes; refusing")
+
+    def _parts(self, name: str) -> list[str]:
+        parts = _split(name)
         if not parts:
             raise KmodError(self.source, f"archive member with an empty name: {name!r}")
         if ".." in parts:
@@ -57,86 +237,354 @@ class SafeWriter:
             self.trees.add("/".join(parts[:4]))  # RHEL: /usr/src/kernels/<release>
         elif len(parts) >= 3 and parts[:2] == ["usr", "src"] and parts[2] != "kernels":
             self.trees.add("/".join(parts[:3]))  # Debian: /usr/src/linux-headers-<release>
-        target = os.path.join(self.dest, *parts)
-        parent = os.path.realpath(os.path.dirname(target))
-        if not self._inside(parent):
-            raise KmodError(self.source, f"archive member {name!r} would be written outside {self.dest} through a link")
-        return os.path.join(parent, parts[-1])
+        return parts
 
-    def _count(self, size: int) -> None:
-        self.files += 1
-        self.total_bytes += size
-        if self.files > self.max_files:
-            raise KmodError(self.source, f"archive has more than {self.max_files} members; refusing to unpack")
-        if self.total_bytes > self.max_bytes:
-            raise KmodError(self.source, f"archive unpacks to more than {self.max_bytes} bytes; refusing")
+    def _parent(self, name: str, parts: list[str]) -> int | None:
+        """The parent folder's descriptor, or None (member skipped) when it lies behind a link."""
+        try:
+            return open_dir(self.root_fd, parts[:-1], create=True, made=self.made)
+        except _Through as through:
+            self.skipped.append(f"{name}: would be written through {through}, which is a link or a file; skipped")
+            return None
 
-    def _clear(self, target: str) -> None:
-        if os.path.lexists(target) and not (os.path.isdir(target) and not os.path.islink(target)):
-            os.unlink(target)
+    def _clear(self, parent: int, last: str) -> bool:
+        """Remove a non-folder at parent/last; False when a folder is there."""
+        try:
+            st = os.stat(last, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        if stat.S_ISDIR(st.st_mode):
+            return False
+        os.unlink(last, dir_fd=parent)
+        return True
 
     def add_dir(self, name: str) -> None:
-        if not [p for p in name.split("/") if p not in ("", ".")]:
+        parts = _split(name)
+        if not parts:
             return  # the archive's own root, "./"
-        target = self._target(name)
-        if os.path.islink(target):
-            os.unlink(target)
-        os.makedirs(target, exist_ok=True)
+        parts = self._parts(name)
+        self._member()
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False) if self._exists(parent, parts[-1]) else None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                os.unlink(parts[-1], dir_fd=parent)
+                st = None
+            if st is None:
+                os.mkdir(parts[-1], 0o755, dir_fd=parent)
+                self.made.append("/".join(parts))
+        finally:
+            os.close(parent)
+
+    @staticmethod
+    def _exists(parent: int, last: str) -> bool:
+        try:
+            os.stat(last, dir_fd=parent, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            return False
 
     def add_file(self, name: str, content: BinaryIO, mode: int = 0o644) -> None:
-        target = self._target(name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        target = self._target(name)  # the parent may have been created just now
-        self._clear(target)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode & 0o755 | 0o600)
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            while chunk := content.read(1 << 20):
-                written += len(chunk)
-                if self.total_bytes + written > self.max_bytes:
-                    raise KmodError(self.source, f"archive unpacks to more than {self.max_bytes} bytes; refusing")
-                out.write(chunk)
-        self._count(written)
+        parts = self._parts(name)
+        self._member(0)
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            if not self._clear(parent, parts[-1]):
+                self.skipped.append(f"{name}: a folder of that name is already there; skipped")
+                return
+            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode & 0o755 | 0o600, dir_fd=parent)
+            self.made.append("/".join(parts))
+            written = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := content.read(1 << 20):
+                    written += len(chunk)
+                    self._charge(len(chunk))
+                    out.write(chunk)
+            if written < MEMBER_COST:
+                self._charge(MEMBER_COST - written)
+            self.files += 1
+        finally:
+            os.close(parent)
 
     def add_symlink(self, name: str, link_target: str) -> None:
-        target = self._target(name)
-        link_dir = os.path.dirname(target)
-        if os.path.isabs(link_target):
-            # Re-root: "/usr/src/kernels/X" inside the package means <dest>/usr/src/kernels/X.
-            resolved = os.path.normpath(os.path.join(self.dest, link_target.lstrip("/")))
-            link_target = os.path.relpath(resolved, link_dir)
-        else:
-            resolved = os.path.normpath(os.path.join(link_dir, link_target))
-        if not self._inside(resolved):
-            self.skipped.append(f"{name}: symlink to {link_target!r} points outside the archive")
+        parts = self._parts(name)
+        self._member()
+        if not link_target or "\0" in link_target:
+            self.skipped.append(f"{name}: symlink with an empty or invalid target; skipped")
             return
-        os.makedirs(link_dir, exist_ok=True)
-        self._clear(target)
-        os.symlink(link_target, target)
-        self._count(0)
+        if link_target.startswith("/"):
+            # Re-root: "/usr/src/kernels/X" inside the package means <dest>/usr/src/kernels/X.
+            wanted = _split(link_target)
+            if ".." in wanted:
+                self.skipped.append(f"{name}: symlink to {link_target!r} climbs out with '..'; skipped")
+                return
+            link_target = os.path.relpath("/" + "/".join(wanted), "/" + "/".join(parts[:-1])) if wanted else \
+                "/".join([".."] * (len(parts) - 1)) or "."
+        if leaves_root(self.root_fd, parts[:-1], link_target):
+            self.skipped.append(f"{name}: symlink to {link_target!r} points outside the archive; skipped")
+            return
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            if not self._clear(parent, parts[-1]):
+                self.skipped.append(f"{name}: a folder of that name is already there; symlink skipped")
+                return
+            os.symlink(link_target, parts[-1], dir_fd=parent)
+            self.made.append("/".join(parts))
+        finally:
+            os.close(parent)
 
     def add_hardlink(self, name: str, other: str) -> None:
-        source = self._target(other)
-        if not os.path.isfile(source) or os.path.islink(source):
+        parts = self._parts(name)
+        self._member()
+        other_parts = _split(other)
+        if ".." in other_parts:
+            raise KmodError(self.source, f"archive member {name!r} is a hard link climbing out with '..'; refusing")
+        st = lstat_in(self.root_fd, other_parts) if other_parts else None
+        if st is None or not stat.S_ISREG(st.st_mode):
             self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
             return
-        target = self._target(name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        self._clear(target)
-        os.link(source, target)
-        self._count(0)
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            source_dir = open_dir(self.root_fd, other_parts[:-1])
+        except (_Through, OSError):
+            os.close(parent)
+            self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
+            return
+        try:
+            if not self._clear(parent, parts[-1]):
+                self.skipped.append(f"{name}: a folder of that name is already there; hard link skipped")
+                return
+            os.link(other_parts[-1], parts[-1], src_dir_fd=source_dir, dst_dir_fd=parent, follow_symlinks=False)
+            self.made.append("/".join(parts))
+        finally:
+            os.close(parent)
+            os.close(source_dir)
 
     def skip(self, name: str, why: str) -> None:
+        self._member()
         self.skipped.append(f"{name}: {why}")
 
 
+# ---- reading packages as streams ---------------------------------------------------------------
+
+class Window(io.RawIOBase):
+    """`size` bytes of `f` from `offset` (a member of an ar archive, an RPM payload)."""
+
+    def __init__(self, f: BinaryIO, offset: int, size: int | None = None) -> None:
+        super().__init__()
+        self._f = f
+        self._pos = offset
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        want = len(buffer) if self._left is None else min(len(buffer), self._left)
+        if want <= 0:
+            return 0
+        self._f.seek(self._pos)
+        data = self._f.read(want)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        if self._left is not None:
+            self._left -= len(data)
+        return len(data)
+
+
+AR_MAGIC = b"!<arch>\n"
+
+
+def ar_members(f: BinaryIO, path: str) -> Iterator[tuple[str, int, int]]:
+    """(name, offset, size) of each member of an ar archive (a .deb), without reading their data."""
+    f.seek(0, os.SEEK_END)
+    end = f.tell()
+    f.seek(0)
+    if f.read(8) != AR_MAGIC:
+        raise KmodError(path, "not a .deb (no ar archive magic)")
+    offset = 8
+    while offset < end:
+        f.seek(offset)
+        header = f.read(60)
+        if len(header) < 60 or header[58:60] != b"`\n":
+            raise KmodError(path, "corrupt ar member header", offset=offset)
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        size_text = header[48:58].decode("ascii", "replace").strip()
+        if not size_text.isdigit():
+            raise KmodError(path, "corrupt ar member size", offset=offset)
+        size = int(size_text)
+        if offset + 60 + size > end:
+            raise KmodError(path, f"ar member {name} is truncated", offset=offset)
+        yield name, offset + 60, size
+        offset += 60 + size + (size & 1)
+
+
+def _member_kind(name: str, f: BinaryIO, offset: int) -> str | None:
+    """The compression of a control.tar*/data.tar* member, by its name and checked by its magic."""
+    suffix = name.rsplit(".tar", 1)[-1]
+    wanted = {"": "none", ".gz": "gzip", ".xz": "xz", ".zst": "zstd", ".bz2": "bzip2", ".lzma": "lzma"}.get(suffix)
+    f.seek(offset)
+    actual = compression_of(f.read(6))
+    if wanted is None or (wanted != "none" and actual != wanted) or (wanted == "none" and actual != "none"):
+        return None
+    return wanted
+
+
+class DebReader:
+    """A .deb read as streams: its control file as text, its data.tar as a streaming TarFile."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._f = open_regular(path)
+        self._members = {}
+        for name, offset, size in ar_members(self._f, path):
+            if name.startswith(("control.tar", "data.tar")):
+                self._members[name.split(".tar")[0]] = (name, offset, size)
+        if "data" not in self._members:
+            raise KmodError(path, "corrupt .deb: no data.tar member")
+
+    def __enter__(self) -> DebReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def _tar(self, which: str, limit: int) -> tarfile.TarFile:
+        if which not in self._members:
+            raise KmodError(self.path, f"corrupt .deb: no {which}.tar member")
+        name, offset, size = self._members[which]
+        kind = _member_kind(name, self._f, offset)
+        if kind is None:
+            raise KmodError(self.path, f"corrupt .deb: {name} is not compressed as its name says")
+        stream = capped_stream(Window(self._f, offset, size), self.path, limit, kind)
+        return tarfile.open(fileobj=stream, mode="r|")
+
+    def control_text(self) -> str:
+        tar = self._tar("control", MAX_CONTROL)
+        for member in tar:
+            if member.name.lstrip("./") == "control" and member.isreg():
+                if member.size > 1024 * 1024:
+                    raise KmodError(self.path, "control file larger than 1 MiB")
+                content = tar.extractfile(member)
+                assert content is not None
+                return content.read().decode("utf-8", "replace")
+        raise KmodError(self.path, "no control file in control.tar")
+
+    def data(self, limit: int = MAX_TOTAL_BYTES) -> tarfile.TarFile:
+        return self._tar("data", limit)
+
+
+# cpio "newc", as rpm writes its payload: 110-byte ASCII header, name, data, each padded to 4.
+_CPIO_FIELDS = ("ino", "mode", "uid", "gid", "nlink", "mtime", "filesize", "devmajor", "devminor",
+                "rdevmajor", "rdevminor", "namesize", "check")
+
+
+@dataclass
+class CpioMember:
+    name: str
+    mode: int
+    size: int
+    nlink: int
+
+
+def _read_exact(stream: BinaryIO, size: int, path: str) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise KmodError(path, "corrupt .rpm: payload ends inside a member")
+    return data
+
+
+class _Bounded(io.RawIOBase):
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._s = stream
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._s.read(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
+def cpio_members(stream: BinaryIO, path: str) -> Iterator[tuple[CpioMember, BinaryIO]]:
+    """Each member and a reader of its data (read it, or not, before asking for the next)."""
+    while True:
+        header = stream.read(110)
+        if not header:
+            raise KmodError(path, "corrupt .rpm: payload ends without a cpio trailer")
+        if len(header) < 110 or header[:6] != b"070701":
+            if header[:6] == b"07070X":
+                raise KmodError(path, "payload in rpm's large-file cpio format (files over 4 GiB); not read")
+            raise KmodError(path, "corrupt .rpm: bad cpio header in the payload")
+        try:
+            fields = {k: int(header[6 + 8 * i : 14 + 8 * i], 16) for i, k in enumerate(_CPIO_FIELDS)}
+        except ValueError:
+            raise KmodError(path, "corrupt .rpm: bad cpio header in the payload") from None
+        namesize = fields["namesize"]
+        if not 1 <= namesize <= 65536:
+            raise KmodError(path, "corrupt .rpm: cpio name size out of range")
+        name = _read_exact(stream, namesize, path).rstrip(b"\0").decode("utf-8", "surrogateescape")
+        _read_exact(stream, (-(110 + namesize)) % 4, path)
+        if name == "TRAILER!!!":
+            return
+        size = fields["filesize"]
+        body = _Bounded(stream, size)
+        yield CpioMember(name, fields["mode"], size, fields["nlink"]), body  # type: ignore[misc]
+        while body.left:
+            if not body.read(min(body.left, 1 << 20)):
+                raise KmodError(path, "corrupt .rpm: payload ends inside a member")
+        _read_exact(stream, (-size) % 4, path)
+
+
+class RpmReader:
+    """An .rpm's headers (rpmfile) and its payload as a stream of cpio members."""
+
+    def __init__(self, path: str) -> None:
+        from rpmfile.headers import get_headers
+
+        self.path = path
+        self._f = open_regular(path)
+        try:
+            (_, self.data_offset), self.headers = get_headers(self._f)
+        except KmodError:
+            raise
+        except Exception as err:  # rpmfile raises at least six unrelated types on corrupt input
+            self._f.close()
+            raise KmodError(path, f"corrupt or truncated .rpm: {type(err).__name__}: {err}") from None
+
+    def __enter__(self) -> RpmReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def members(self, limit: int = MAX_TOTAL_BYTES) -> Iterator[tuple[CpioMember, BinaryIO]]:
+        stream = capped_stream(Window(self._f, self.data_offset), self.path, limit)
+        return cpio_members(stream, self.path)
+
+
+# ---- unpacking ---------------------------------------------------------------------------------
+
 def package_format(path: str) -> str:
     """'rpm' or 'deb', judged by the file's first bytes (not its name)."""
-    try:
-        with open(path, "rb") as f:
+    with open_regular(path) as f:
+        try:
             head = f.read(8)
-    except OSError as err:
-        raise KmodError(path, err.strerror or str(err)) from None
+        except OSError as err:
+            raise KmodError(path, err.strerror or str(err)) from None
     if head.startswith(b"\xed\xab\xee\xdb"):
         return "rpm"
     if head.startswith(b"!<arch>\n"):
@@ -144,27 +592,39 @@ def package_format(path: str) -> str:
     raise KmodError(path, "neither an .rpm (lead magic ed ab ee db) nor a .deb (ar archive)")
 
 
-def extract_package(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> ExtractResult:
+def extract_package(path: str | os.PathLike[str], dest: str | os.PathLike[str],
+                    max_bytes: int = MAX_TOTAL_BYTES) -> ExtractResult:
     path = os.fspath(path)
-    return extract_rpm(path, dest) if package_format(path) == "rpm" else extract_deb(path, dest)
+    return (extract_rpm if package_format(path) == "rpm" else extract_deb)(path, dest, max_bytes)
 
 
-def extract_deb(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
-    from debian.debfile import DebFile  # imported here: python-debian is slow to import
-
-    writer = SafeWriter(dest, path)
+def run_unpack(path: str, what: str, writer: SafeWriter, fill) -> ExtractResult:
+    """Call fill(writer) and turn whatever goes wrong into one line; a refused unpack is removed."""
     try:
-        deb = DebFile(path)
-        tar = deb.data.tgz()
-        for member in tar:
-            write_tar_member(writer, tar, member)
+        with writer:
+            fill(writer)
     except KmodError:
         raise
-    except (OSError, EOFError, tarfile.TarError, ValueError, KeyError) as err:
-        raise KmodError(path, f"corrupt .deb: {err}") from None
-    except Exception as err:  # python-debian raises its own DebError/ArError types
-        raise KmodError(path, f"corrupt .deb: {type(err).__name__}: {err}") from None
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise KmodError(writer.dest, f"no space left on the device while unpacking {os.path.basename(path)} "
+                                         "(what was unpacked is removed)") from None
+        raise KmodError(path, f"corrupt {what}: {err.strerror or err}") from None
+    except (EOFError, tarfile.TarError, ValueError, KeyError, UnicodeError) as err:
+        raise KmodError(path, f"corrupt {what}: {err}") from None
+    except Exception as err:  # rpmfile/zstandard raise their own types on corrupt input
+        raise KmodError(path, f"corrupt {what}: {type(err).__name__}: {err}") from None
     return writer.result()
+
+
+def extract_deb(path: str, dest: str | os.PathLike[str], max_bytes: int = MAX_TOTAL_BYTES) -> ExtractResult:
+    def fill(writer: SafeWriter) -> None:
+        with DebReader(path) as deb:
+            tar = deb.data(max_bytes)
+            for member in tar:
+                write_tar_member(writer, tar, member)
+
+    return run_unpack(path, ".deb", SafeWriter(dest, path, max_bytes=max_bytes), fill)
 
 
 def write_tar_member(writer: SafeWriter, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -182,41 +642,50 @@ def write_tar_member(writer: SafeWriter, tar: tarfile.TarFile, member: tarfile.T
         writer.skip(member.name, "device node or FIFO; not unpacked")
 
 
-def extract_rpm(path: str, dest: str | os.PathLike[str]) -> ExtractResult:
-    import rpmfile
-
-    writer = SafeWriter(dest, path)
-    try:
-        with rpmfile.open(path) as rpm:
-            # rpmfile masks the cpio mode to permission bits and drops directories; the header's
-            # file modes still say what each member is (a device node must not become a file).
-            modes = _rpm_file_modes(rpm.headers)
-            for member in rpm.getmembers():
-                mode = modes.get(member.name.lstrip("."), stat.S_IFLNK if member.issymlink else stat.S_IFREG)
-                if stat.S_ISLNK(mode) or member.issymlink:
-                    target = rpm.extractfile(member).read().decode("utf-8", "replace")
-                    writer.add_symlink(member.name, target)
-                elif stat.S_ISREG(mode):
-                    writer.add_file(member.name, rpm.extractfile(member), member.mode)
-                elif not stat.S_ISDIR(mode):
+def extract_rpm(path: str, dest: str | os.PathLike[str], max_bytes: int = MAX_TOTAL_BYTES) -> ExtractResult:
+    def fill(writer: SafeWriter) -> None:
+        with RpmReader(path) as rpm:
+            for member, body in rpm.members(max_bytes):
+                kind = stat.S_IFMT(member.mode)
+                if kind == stat.S_IFLNK:
+                    if member.size > 4096:
+                        raise KmodError(path, f"symlink {member.name} has a {member.size}-byte target")
+                    writer.add_symlink(member.name, body.read().decode("utf-8", "surrogateescape"))
+                elif kind == stat.S_IFREG:
+                    writer.add_file(member.name, body, member.mode)
+                elif kind == stat.S_IFDIR:
+                    writer.add_dir(member.name)
+                else:
                     writer.skip(member.name, "device node or FIFO; not unpacked")
-    except KmodError:
-        raise
-    except Exception as err:  # rpmfile raises at least six unrelated types on corrupt input
-        raise KmodError(path, f"corrupt .rpm: {type(err).__name__}: {err}") from None
-    return writer.result()
+
+    return run_unpack(path, ".rpm", SafeWriter(dest, path, max_bytes=max_bytes), fill)
 
 
-def _rpm_file_modes(headers: dict) -> dict[str, int]:
-    from kmodtui.core.packages import _as_list as as_list
+def tree_size(path: str) -> int:
+    """Bytes under `path` (files' sizes, plus a block for each entry), never following links."""
+    total = 0
+    try:
+        for _, dirnames, filenames, dir_fd in os.fwalk(path, follow_symlinks=False):
+            for entry in filenames:
+                try:
+                    total += os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_size
+                except OSError:
+                    pass
+            total += MEMBER_COST * (len(dirnames) + len(filenames))
+    except OSError:
+        pass
+    return total
 
-    basenames = as_list(headers.get("basenames"))
-    dirnames = as_list(headers.get("dirnames"))
-    dirindexes = as_list(headers.get("dirindexes"))
-    modes = as_list(headers.get("filemodes"))
-    result: dict[str, int] = {}
-    for base, index, mode in zip(basenames, dirindexes, modes):
-        if isinstance(index, int) and 0 <= index < len(dirnames):
-            name = (dirnames[index] + base).decode("utf-8", "replace")
-            result[name] = mode & 0xFFFF
-    return result
+
+def cache_budget(cache_dir: str, what: str) -> int:
+    """Bytes an unpack into the cache may still write: the cache is capped as a whole
+    (KMODTUI_CACHE_MAX_BYTES, default 8 GiB), so repeated unpacks cannot fill the disk."""
+    text = os.environ.get("KMODTUI_CACHE_MAX_BYTES", "")
+    limit = int(text) if text.isdigit() else 8 * 1024 * 1024 * 1024
+    used = sum(tree_size(os.path.join(cache_dir, part)) for part in ("kernels", "sources"))
+    left = limit - used
+    if left <= 0:
+        raise KmodError(what, f"kmodtui's cache ({cache_dir}) already holds {used} bytes of unpacked packages "
+                              f"and sources (limit {limit}); remove {os.path.join(cache_dir, 'kernels')} or "
+                              f"{os.path.join(cache_dir, 'sources')}, or raise KMODTUI_CACHE_MAX_BYTES")
+    return min(left, MAX_TOTAL_BYTES)

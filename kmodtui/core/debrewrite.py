@@ -12,6 +12,7 @@ import lzma
 import tarfile
 import zlib
 
+from kmodtui.core.compression import read_capped
 from kmodtui.core.errors import KmodError
 
 AR_MAGIC = b"!<arch>\n"
@@ -50,15 +51,16 @@ def write_ar(members: list[tuple[str, bytes]]) -> bytes:
     return bytes(out)
 
 
-def _decompress(name: str, blob: bytes) -> tuple[bytes, str]:
-    if name.endswith(".xz"):
-        return lzma.decompress(blob), "xz"
-    if name.endswith(".gz"):
-        return zlib.decompress(blob, wbits=31), "gz"
-    if name.endswith(".zst"):
-        import zstandard
+_KINDS = {".xz": ("xz", "xz"), ".gz": ("gzip", "gz"), ".zst": ("zstd", "zst")}
+MAX_CONTROL = 64 * 1024 * 1024
 
-        return zstandard.ZstdDecompressor().decompressobj().decompress(blob), "zst"
+
+def _decompress(name: str, blob: bytes) -> tuple[bytes, str]:
+    """control.tar.* decompressed by the one capped decompressor (a .deb is input like any other)."""
+    for suffix, (kind, short) in _KINDS.items():
+        if name.endswith(suffix):
+            data, _ = read_capped(io.BytesIO(blob), name, MAX_CONTROL, kind)
+            return data, short
     return blob, ""
 
 

@@ -8,7 +8,7 @@ import os
 import struct
 from typing import NamedTuple
 
-from kmodtui.core.compression import read_maybe_compressed
+from kmodtui.core.compression import open_regular, read_maybe_compressed
 from kmodtui.core.elffile import SHN_ABS, SHN_LORESERVE, STT_SECTION, ElfFile
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Export, ModuleImage, ModuleSignature, SymbolNeed
@@ -40,17 +40,15 @@ def read_module(path: str | os.PathLike[str]) -> ModuleImage:
 
 def _load(path: str) -> tuple[bytes | mmap.mmap, str]:
     """An uncompressed module is mapped, not read: only the sections we parse are touched."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as err:
-        raise KmodError(path, err.strerror or str(err)) from None
+    f = open_regular(path)  # a FIFO or device is refused, not waited on or read forever
+    fd = f.fileno()
     try:
         if os.pread(fd, 4, 0) == b"\x7fELF":
             return mmap.mmap(fd, 0, prot=mmap.PROT_READ), "none"
     except (OSError, ValueError) as err:
         raise KmodError(path, getattr(err, "strerror", None) or str(err)) from None
     finally:
-        os.close(fd)
+        f.close()
     return read_maybe_compressed(path)
 
 

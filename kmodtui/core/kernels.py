@@ -308,67 +308,153 @@ def _version_key(release: str) -> tuple[int, ...]:
 def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
     """Unpack a linux-headers .deb or kernel-devel .rpm into kmodtui's cache (never outside it) and
     return the build trees it holds. All packages share one root, so a Debian arch headers package
-    and its -common package unpacked one after the other make a tree kbuild can build against."""
+    and its -common package unpacked one after the other make a tree kbuild can build against.
+    What each package unpacked is remembered outside that root (a package cannot forge it)."""
+    import fcntl
     import hashlib
     import json
-    try:
-        with open(package, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    except OSError as err:
-        raise KmodError(package, err.strerror or str(err)) from None
-    base = os.path.basename(package)
-    root = os.path.join(cache_dir, "kernels", "root")
-    marker = os.path.join(root, ".kmodtui-unpacked", digest)
-    if not os.path.exists(marker):
-        from kmodtui.core.archive import extract_package
 
-        result = extract_package(package, root)
-        os.makedirs(os.path.dirname(marker), exist_ok=True)
-        with open(marker, "w") as f:
-            json.dump({"package": base, "trees": list(result.trees)}, f)
-    with open(marker) as f:
-        trees = json.load(f).get("trees", [])
-    make_buildable(root)
-    kernels = [kernel_from_build_dir(os.path.join(root, t), f"package:{base}", root)
-               for t in trees if is_build_tree(os.path.join(root, t))]
+    from kmodtui.core.archive import cache_budget, extract_package
+    from kmodtui.core.compression import open_regular
+    from kmodtui.core.paths import write_cache_file
+
+    with open_regular(package) as f:
+        try:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+        except OSError as err:
+            raise KmodError(package, err.strerror or str(err)) from None
+    base = os.path.basename(package)
+    kernels_dir = os.path.join(cache_dir, "kernels")
+    root = os.path.join(kernels_dir, "root")
+    marker = os.path.join(kernels_dir, "unpacked", f"{digest}.json")
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(kernels_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one unpack into the shared root at a time
+        trees = _read_marker(marker)
+        if trees is None:
+            result = extract_package(package, root, cache_budget(cache_dir, package))
+            trees = list(result.trees)
+            write_cache_file(marker, json.dumps({"package": base, "trees": trees}).encode())
+        make_buildable(root)
+    kernels = []
+    for tree in trees:
+        path = os.path.join(root, tree)
+        if not os.path.islink(path) and is_build_tree(path):
+            kernels.append(kernel_from_build_dir(path, f"package:{base}", root))
     if not kernels and not any(t.endswith("-common") for t in trees):
         raise KmodError(package, "holds no kernel build tree (expected usr/src/linux-headers-* or usr/src/kernels/*)")
     return kernels
 
 
+_TREE = re.compile(r"usr/src/(kernels/)?[^/]+")
+
+
+def _read_marker(path: str) -> list[str] | None:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        trees = data["trees"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(trees, list) or not all(isinstance(t, str) and _TREE.fullmatch(t) and ".." not in t for t in trees):
+        return None
+    return trees
+
+
 _COMMON_INCLUDE = re.compile(r"^include (/usr/src/(linux-headers-[^/\s]+-common))/Makefile$", re.M)
+_KBUILD_LINK = re.compile(r"lib/(linux-kbuild-[\d.]+)/")
 
 
 def make_buildable(root: str) -> None:
     """Debian's arch headers include their -common half by absolute path and reach kbuild's host
     tools through ../../lib/linux-kbuild-X.Y: inside an unpacked root, point the include at the
     unpacked -common tree and the kbuild link at this host's linux-kbuild of the same X.Y (its
-    tools pick the right modpost by the target's ELF class, so this also serves cross builds)."""
-    for tree in glob.glob(os.path.join(root, "usr", "src", "linux-headers-*")):
-        makefile = os.path.join(tree, "Makefile")
+    tools pick the right modpost by the target's ELF class, so this also serves cross builds).
+    Every path is reached without following links (archive.open_dir), so a package's links can
+    make it write nowhere but in its own real folders."""
+    from kmodtui.core.archive import _DIR_FLAGS, _Through, open_dir
+
+    root_fd = os.open(root, _DIR_FLAGS)
+    try:
         try:
-            with open(makefile, encoding="utf-8", errors="replace") as f:
-                text = f.read()
+            src_fd = open_dir(root_fd, ["usr", "src"])
+        except (_Through, OSError):
+            return
+        try:
+            for entry in sorted(os.listdir(src_fd)):
+                try:
+                    tree_fd = os.open(entry, _DIR_FLAGS, dir_fd=src_fd)  # a link is not followed
+                except OSError:
+                    continue
+                try:
+                    if entry.startswith("linux-headers-"):
+                        _fix_common_include(root, root_fd, tree_fd)
+                    _link_host_kbuild(root_fd, tree_fd)
+                finally:
+                    os.close(tree_fd)
+        finally:
+            os.close(src_fd)
+    finally:
+        os.close(root_fd)
+
+
+def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
+    import stat
+
+    from kmodtui.core.archive import _Through, open_dir
+
+    try:
+        fd = os.open("Makefile", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=tree_fd)
+    except OSError:
+        return
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return
+        text = f.read(1024 * 1024).decode("utf-8", "replace")
+    match = _COMMON_INCLUDE.search(text)
+    if not match:
+        return
+    try:
+        os.close(open_dir(root_fd, match.group(1).lstrip("/").split("/")))  # a real folder, no link on the way
+    except (_Through, OSError):
+        return
+    fixed = text.replace(f"include {match.group(1)}/Makefile",
+                         f"include {os.path.join(root, match.group(1).lstrip('/'))}/Makefile")
+    tmp = ".Makefile.kmodtui.tmp"
+    try:
+        os.unlink(tmp, dir_fd=tree_fd)
+    except FileNotFoundError:
+        pass
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=tree_fd)
+    with os.fdopen(out, "w", encoding="utf-8") as f:
+        f.write(fixed)
+    os.replace(tmp, "Makefile", src_dir_fd=tree_fd, dst_dir_fd=tree_fd)
+
+
+def _link_host_kbuild(root_fd: int, tree_fd: int) -> None:
+    from kmodtui.core.archive import _Through, open_dir
+
+    for name in ("scripts", "tools"):
+        try:
+            target = os.readlink(name, dir_fd=tree_fd)
         except OSError:
             continue
-        match = _COMMON_INCLUDE.search(text)
-        if match and os.path.isdir(os.path.join(root, match.group(1).lstrip("/"))):
-            fixed = text.replace(f"include {match.group(1)}/Makefile",
-                                 f"include {os.path.join(root, match.group(1).lstrip('/'))}/Makefile")
-            with open(makefile + ".kmodtui.tmp", "w", encoding="utf-8") as f:
-                f.write(fixed)
-            os.replace(makefile + ".kmodtui.tmp", makefile)
-    for link in glob.glob(os.path.join(root, "usr", "src", "*", "scripts")) + glob.glob(os.path.join(root, "usr", "src", "*", "tools")):
-        if not os.path.islink(link) or os.path.exists(link):
+        kbuild = _KBUILD_LINK.search(target)
+        host = os.path.join("/usr/lib", kbuild.group(1)) if kbuild else ""
+        if not host or not os.path.isdir(host):
             continue
-        target = os.readlink(link)
-        kbuild = re.search(r"lib/(linux-kbuild-[\d.]+)/", target)
-        if kbuild:
-            inside = os.path.join(root, "usr", "lib", kbuild.group(1))
-            host = os.path.join("/usr/lib", kbuild.group(1))
-            if not os.path.lexists(inside) and os.path.isdir(host):
-                os.makedirs(os.path.dirname(inside), exist_ok=True)
-                os.symlink(host, inside)
+        try:
+            lib_fd = open_dir(root_fd, ["usr", "lib"], create=True)
+        except (_Through, OSError):
+            continue
+        try:
+            os.symlink(host, kbuild.group(1), dir_fd=lib_fd)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(lib_fd)
 
 
 def find_kernel(spec: str, root: str = "/") -> Kernel:

@@ -693,7 +693,7 @@ long kmodtui_scan_buffer(const uint8_t *data, size_t size, uint8_t *out, size_t 
 static long scan_file(const char *path, uint8_t **scratch, size_t *scratch_size, uint8_t *out, size_t cap,
                       size_t *needed)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return KS_FALLBACK;
     struct stat st;

@@ -1,4 +1,4 @@
-"""Read .rpm (rpmfile) and .deb (python-debian): metadata, dependencies, files, modules inside.
+"""Read .rpm (headers by rpmfile) and .deb (control by python-debian), payloads streamed: metadata, dependencies, files, modules inside.
 
 Nothing is written to disk: module payloads are read into memory (with a size cap) and parsed there.
 """
@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tarfile
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
-from kmodtui.core.compression import decompress_bytes
+from kmodtui.core.compression import read_capped
 from kmodtui.core.elf import parse_module
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
 
 MODULE_IN_PACKAGE = re.compile(r"(^|/)lib/modules/.+\.ko(\.gz|\.xz|\.zst)?$")
-# rpmfile decompresses a zstd payload whole into memory: refuse payloads larger than this.
+# Payloads are streamed (never held whole); this caps how much is decompressed to read one.
 MAX_PAYLOAD = 1024 * 1024 * 1024
+MAX_MEMBERS = 100_000
 MAX_MODULE = 256 * 1024 * 1024  # amdgpu.ko, the largest module Debian ships, is ~20 MiB
 
 RPMSENSE_LESS, RPMSENSE_GREATER, RPMSENSE_EQUAL = 2, 4, 8
@@ -75,14 +77,11 @@ def _rpm_deps(headers: dict, names_key: str, flags_key: str, versions_key: str, 
 
 
 def read_rpm(path: str) -> PackageInfo:
-    import rpmfile
+    from kmodtui.core.archive import RpmReader
 
     try:
-        with rpmfile.open(path) as rpm:
+        with RpmReader(path) as rpm:
             headers = rpm.headers
-            payload_size = _as_list(headers.get("payloadsize")) or _as_list(headers.get("longarchivesize"))
-            if payload_size and payload_size[0] > MAX_PAYLOAD:
-                raise KmodError(path, f"payload of {payload_size[0]} bytes is larger than kmodtui reads ({MAX_PAYLOAD})")
             dirnames = [_text(d) for d in _as_list(headers.get("dirnames"))]
             basenames = [_text(b) for b in _as_list(headers.get("basenames"))]
             dirindexes = _as_list(headers.get("dirindexes"))
@@ -93,13 +92,13 @@ def read_rpm(path: str) -> PackageInfo:
             module_files: list[str] = []
             wanted = {f.lstrip("/") for f in files if MODULE_IN_PACKAGE.search(f)}
             if wanted:
-                for member in rpm.getmembers():
+                # The payload is streamed through the capped decompressor: its size headers are not trusted.
+                for count, (member, body) in enumerate(rpm.members(MAX_PAYLOAD)):
+                    if count > MAX_MEMBERS:
+                        raise KmodError(path, f"payload has more than {MAX_MEMBERS} members; refusing")
                     name = member.name.lstrip("./")
-                    if name in wanted and not member.issymlink:
-                        if member.size > MAX_MODULE:
-                            raise KmodError(f"{path}:/{name}", "module larger than kmodtui reads")
-                        data, compression = decompress_bytes(rpm.extractfile(member).read(), f"{path}:/{name}", MAX_MODULE)
-                        modules.append(parse_module(data, f"{path}:/{name}", compression))
+                    if name in wanted and stat.S_ISREG(member.mode):
+                        modules.append(_module_from(body, member.size, f"{path}:/{name}"))
                         module_files.append("/" + name)
             info = PackageInfo(
                 path=path,
@@ -124,17 +123,29 @@ def read_rpm(path: str) -> PackageInfo:
     return info
 
 
+def _module_from(body: BinaryIO, size: int, name: str) -> ModuleImage:
+    """A module inside a package, read in memory (capped before and while decompressing)."""
+    if size > MAX_MODULE:
+        raise KmodError(name, "module larger than kmodtui reads")
+    data, compression = read_capped(body, name, MAX_MODULE)
+    return parse_module(data, name, compression)
+
+
 def read_rpm_members(path: str, wanted: Callable[[str], bool], limit: int = 16 * 1024 * 1024) -> dict[str, bytes]:
     """Small members of an RPM's payload (an SRPM's spec), read in memory."""
-    import rpmfile
+    from kmodtui.core.archive import RpmReader
 
     out: dict[str, bytes] = {}
     try:
-        with rpmfile.open(path) as rpm:
-            for member in rpm.getmembers():
+        with RpmReader(path) as rpm:
+            for count, (member, body) in enumerate(rpm.members(MAX_PAYLOAD)):
+                if count > MAX_MEMBERS:
+                    raise KmodError(path, f"payload has more than {MAX_MEMBERS} members; refusing")
                 name = member.name.lstrip("./")
-                if wanted(name) and member.size <= limit:
-                    out[name] = rpm.extractfile(member).read()
+                if stat.S_ISREG(member.mode) and wanted(name) and member.size <= limit:
+                    out[name] = body.read()
+    except KmodError:
+        raise
     except Exception as err:  # rpmfile raises at least six unrelated types on corrupt input
         raise KmodError(path, f"corrupt or truncated .rpm: {type(err).__name__}: {err}") from None
     return out
@@ -173,28 +184,29 @@ def parse_deb_relations(text: str) -> list[tuple[Dependency, ...]]:
 
 
 def read_deb(path: str) -> PackageInfo:
-    from debian.debfile import DebFile
+    from debian.deb822 import Deb822
+
+    from kmodtui.core.archive import DebReader
 
     try:
-        deb = DebFile(path)
-        control = deb.debcontrol()
-        tar = deb.data.tgz()
-        files: list[str] = []
-        modules: list[ModuleImage] = []
-        module_files: list[str] = []
-        for member in tar:
-            name = "/" + member.name.lstrip("./")
-            if member.isdir():
-                continue
-            files.append(name)
-            if member.isreg() and MODULE_IN_PACKAGE.search(name):
-                if member.size > MAX_MODULE:
-                    raise KmodError(f"{path}:{name}", "module larger than kmodtui reads")
-                content = tar.extractfile(member)
-                assert content is not None
-                data, compression = decompress_bytes(content.read(), f"{path}:{name}", MAX_MODULE)
-                modules.append(parse_module(data, f"{path}:{name}", compression))
-                module_files.append(name)
+        with DebReader(path) as deb:
+            control = Deb822(deb.control_text())
+            tar = deb.data(MAX_PAYLOAD)
+            files: list[str] = []
+            modules: list[ModuleImage] = []
+            module_files: list[str] = []
+            for count, member in enumerate(tar):
+                if count > MAX_MEMBERS:
+                    raise KmodError(path, f"data.tar has more than {MAX_MEMBERS} members; refusing")
+                name = "/" + member.name.lstrip("./")
+                if member.isdir():
+                    continue
+                files.append(name)
+                if member.isreg() and MODULE_IN_PACKAGE.search(name):
+                    content = tar.extractfile(member)
+                    assert content is not None
+                    modules.append(_module_from(content, member.size, f"{path}:{name}"))
+                    module_files.append(name)
         requires = parse_deb_relations(control.get("Pre-Depends", "")) + parse_deb_relations(control.get("Depends", ""))
         provides = [alt for group in parse_deb_relations(control.get("Provides", "")) for alt in group]
         conflicts = [alt for group in parse_deb_relations(control.get("Conflicts", "")) for alt in group]

@@ -116,29 +116,45 @@ def extra_symbols_of(path: str) -> list[str]:
 
 
 def _unpack_tarball(path: str, cache_dir: str | None) -> str:
-    """Unpack safely (SafeWriter: no `..`, no links out, capped) into the cache; returns the top folder."""
+    """Unpack safely (SafeWriter: no write through a link, no link out, capped, streamed through
+    the capped decompressor) into the cache; returns the top folder. A refused unpack is removed."""
     import hashlib
+    import shutil
     import tarfile
 
-    from kmodtui.core.archive import SafeWriter, write_tar_member
+    from kmodtui.core.archive import SafeWriter, cache_budget, run_unpack, write_tar_member
+    from kmodtui.core.compression import capped_stream, open_regular
     from kmodtui.core.paths import cache_dir as default_cache
 
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    dest = os.path.join(cache_dir or default_cache(), "sources", f"{os.path.basename(path)}-{digest}")
+    cache = cache_dir or default_cache()
+    with open_regular(path) as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    dest = os.path.join(cache, "sources", f"{os.path.basename(path)}-{digest}")
     if not os.path.isdir(dest):
-        writer = SafeWriter(dest + ".partial", path)
-        try:
-            with tarfile.open(path) as tar:
+        partial = f"{dest}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        budget = cache_budget(cache, path)
+
+        def fill(writer: SafeWriter) -> None:
+            with open_regular(path) as raw:
+                tar = tarfile.open(fileobj=capped_stream(raw, path, budget), mode="r|")
                 for member in tar:
                     write_tar_member(writer, tar, member)
-        except KmodError:
+
+        try:
+            run_unpack(path, "tarball", SafeWriter(partial, path, max_bytes=budget), fill)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
             raise
-        except (tarfile.TarError, OSError, EOFError) as err:
-            raise KmodError(path, f"corrupt tarball: {err}") from None
-        os.replace(dest + ".partial", dest)
+        try:
+            os.replace(partial, dest)
+        except OSError:  # another kmodtui unpacked the same tarball meanwhile
+            shutil.rmtree(partial, ignore_errors=True)
+            if not os.path.isdir(dest):
+                raise
     entries = [e for e in os.listdir(dest) if not e.startswith(".")]
-    return os.path.join(dest, entries[0]) if len(entries) == 1 and os.path.isdir(os.path.join(dest, entries[0])) else dest
+    top = os.path.join(dest, entries[0]) if len(entries) == 1 else dest
+    return top if os.path.isdir(top) and not os.path.islink(top) else dest
 
 
 def _detect_srpm(path: str) -> ModuleSource:

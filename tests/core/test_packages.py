@@ -202,3 +202,24 @@ def test_a_module_that_decompresses_without_end_is_refused(tmp_path: Path) -> No
     result = kmodtui("inspect", str(deb))
     assert result.returncode == 2
     assert "decompresses to more than" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_rpm_bomb_is_refused_with_bounded_memory(rpms: dict[str, Path], tmp_path: Path) -> None:
+    """A real kmod RPM's headers with a payload that expands to ~4 GiB: the size headers are not trusted."""
+    from rpmfile.headers import get_headers
+
+    from tests.core.test_security import peak_rss_mib, streamed
+
+    good = rpms["provider_generic"]
+    with open(good, "rb") as f:
+        (_, offset), _ = get_headers(f)
+        f.seek(0)
+        head = f.read(offset)
+    cpio = (b"070701" + b"".join(f"{v:08x}".encode() for v in (1, 0o100644, 0, 0, 1, 0, 0xF0000000, 0, 0, 0, 0, 13, 0))
+            + b"./usr/zeros\0" + b"\0" * ((-(110 + 12)) % 4))
+    bomb = tmp_path / "bomb.rpm"
+    bomb.write_bytes(head + streamed("zstd", cpio, 0xF0000000))
+    peak, result = peak_rss_mib("inspect", str(bomb))
+    print(f"zstd .rpm bomb: {bomb.stat().st_size} bytes, peak {peak} MiB: {result.stderr.strip()}")
+    assert result.returncode == 2 and "decompresses to more than" in result.stderr
+    assert peak < 300

@@ -97,10 +97,10 @@ def test_hardlink_out_of_the_archive_is_not_followed(tmp_path: Path) -> None:
 
 
 def test_size_and_count_bombs_are_refused(tmp_path: Path) -> None:
-    writer = SafeWriter(tmp_path / "out", "bomb.deb", max_bytes=1024 * 1024, max_files=100)
+    writer = SafeWriter(tmp_path / "out", "bomb.deb", max_bytes=1024 * 1024, max_members=100)
     with pytest.raises(KmodError, match="more than 1048576 bytes"):
         writer.add_file("big", io.BytesIO(b"\0" * (2 * 1024 * 1024)))
-    writer = SafeWriter(tmp_path / "out2", "many.deb", max_bytes=1 << 30, max_files=100)
+    writer = SafeWriter(tmp_path / "out2", "many.deb", max_bytes=1 << 30, max_members=100)
     with pytest.raises(KmodError, match="more than 100 members"):
         for i in range(200):
             writer.add_file(f"f{i}", io.BytesIO(b"x"))
