@@ -27,7 +27,9 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 
 def _error_line(err: KmodError | str) -> None:
-    print(f"kmodtui: {err}", file=sys.stderr)
+    from kmodtui.core.errors import printable
+
+    print(f"kmodtui: {err if isinstance(err, KmodError) else printable(err)}", file=sys.stderr)
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
@@ -534,14 +536,15 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """The TUI in a browser, for people who prefer one through an SSH tunnel. Bound to 127.0.0.1
     only: reach it with `ssh -L 8000:127.0.0.1:8000 buildhost`."""
+    import shlex
+
     try:
-        from textual_serve.server import Server
+        from kmodtui.serve import TokenServer
     except ImportError:
         raise KmodError("textual-serve", "is not installed: pip install 'kmodtui[serve]' (or textual-serve)") from None
-    command = f"{sys.executable} -m kmodtui" + (" --demo" if args.demo else "")
-    print(f"kmodtui on http://127.0.0.1:{args.port} (only this machine; from elsewhere: "
-          f"ssh -L {args.port}:127.0.0.1:{args.port} THIS_HOST)", flush=True)
-    Server(command, host="127.0.0.1", port=args.port, title="kmodtui").serve()
+    # -I: the app must be this kmodtui, whatever folder `serve` was started in (no cwd on sys.path)
+    command = f"{shlex.quote(sys.executable)} -I -m kmodtui" + (" --demo" if args.demo else "")
+    TokenServer(command, host="127.0.0.1", port=args.port, title="kmodtui").serve()
     return EXIT_OK
 
 
@@ -789,7 +792,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. a full disk under the output: not an internal error, say where
         if os.environ.get("KMODTUI_DEBUG"):
             raise
-        _error_line(f"{err.filename or 'output'}: {err.strerror or err}")
+        import errno
+
+        from kmodtui.core.errors import printable
+
+        where = printable(err.filename, name=True) if err.filename else "output"
+        if err.errno in (errno.ENOSPC, errno.EDQUOT) and err.filename:
+            _error_line(f"no space left on the device (writing {where}); free some and run again")
+        else:
+            _error_line(f"{where}: {err.strerror or err}")
         return EXIT_BAD_INPUT
     except Exception as err:  # never a traceback for a user; KMODTUI_DEBUG=1 shows it
         if os.environ.get("KMODTUI_DEBUG"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import BUILD_MODES, Kernel
+from kmodtui.core.paths import self_argv, self_command
 from kmodtui.core.runner import BuildStep
 from kmodtui.core.sources import ModuleSource, detect_source
 
@@ -99,7 +99,7 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
         modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
         steps.append(BuildStep("package", (
-            sys.executable, "-m", "kmodtui.core.debpack", "--release", kernel.release, "--name", source.name,
+            *self_argv("kmodtui.core.debpack"), "--release", kernel.release, "--name", source.name,
             "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir, *modules,
         ), work_dir))
     elif request.mode == "dkms":
@@ -143,7 +143,7 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
     spec = os.path.join(work_dir, f"kmod-{source.name}.spec")
     generators = ""
     if request.mode == "rpm-redhat":
-        kmodtui = f"{sys.executable} -m kmodtui"
+        kmodtui = self_command()
         symvers = request.kernel.symvers_path or release
         generators = (
             "%global _use_internal_dependency_generator 0\n"

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -17,6 +16,7 @@ from kmodtui.core.build import BuildRequest, find_artifacts, plan_build
 from kmodtui.core.errors import KmodError
 from kmodtui.core.locks import SourceLock
 from kmodtui.core.logscan import LogFinding
+from kmodtui.core.paths import self_argv
 from kmodtui.core.runner import BuildEvent, RunState, run_steps
 
 
@@ -52,7 +52,7 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
                     pass
 
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: the terminal or SSH link closed
                 loop.add_signal_handler(sig, cancel)
         except (RuntimeError, ValueError):  # not the main thread: the caller cancels through state
             pass
@@ -78,16 +78,21 @@ def start_detached(source: str, kernels: list[str], mode: str, extra: list[str] 
     """Start `kmodtui build` in its own session; returns the record dirs (one per kernel), created
     here so the caller can follow their logs at once."""
     records = []
-    argv = [sys.executable, "-m", "kmodtui", "build", "--quiet", "--source", os.path.abspath(source), "--mode", mode]
+    # -I and cwd: the runner is this kmodtui, whatever folder the TUI was started in.
+    argv = [*self_argv(), "build", "--quiet", "--source", os.path.abspath(source), "--mode", mode]
     for kernel in kernels:
         _, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(source))}-{os.path.basename(kernel)}")
+        os.makedirs(os.path.join(record, "work"), exist_ok=True)
         buildrecord.write_status(record, state=buildrecord.RUNNING, kernel=kernel, source=os.path.abspath(source),
-                                 mode=mode, log=os.path.join(record, "work", "build.log"), started=time.time())
+                                 mode=mode, log=os.path.join(record, "work", "build.log"), started=time.time(),
+                                 launcher_pid=os.getpid())
         records.append(record)
         argv += ["--kernel", kernel, "--record-dir", record]
     argv += extra or []
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    # The runner's own stderr goes to the first build's log: a runner that dies says why there.
+    with open(os.path.join(records[0], "work", "build.log"), "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                                start_new_session=True, cwd=records[0])
     for record in records:
         buildrecord.write_status(record, runner_pid=proc.pid)
     return records

@@ -26,44 +26,115 @@ def new_build_dir(label: str) -> tuple[str, str]:
     return build_id, path
 
 
+# What status.json may hold, by field: a record whose fields have other types is not trusted (a
+# hand-edited or damaged file must not break `builds`, nor make the TUI signal a wrong process).
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str, "state": str, "runner_pid": int, "launcher_pid": int, "kernel": str, "source": str, "mode": str,
+    "log": str, "started": (int, float), "ended": (int, float), "exit_code": int, "artifacts": list, "findings": list,
+}
+STATES = (RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, DIED)
+STARTING_GRACE = 60.0  # seconds a record may say running before its runner has written its pid
+
+
+def _lock(path: str) -> int:
+    import fcntl
+
+    fd = os.open(os.path.join(path, ".status.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def write_status(path: str, **fields: Any) -> dict[str, Any]:
-    status = read_status(path) or {}
-    status.update(fields)
-    tmp = os.path.join(path, f".status.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(status, f, indent=2)
-    os.replace(tmp, os.path.join(path, "status.json"))
-    return status
+    """Merge fields into status.json: read, update and replace under a lock on the record, so the
+    launcher and the runner writing at the same moment cannot lose each other's fields."""
+    fd = _lock(path)
+    try:
+        status = read_status(path) or {}
+        status.update(fields)
+        tmp = os.path.join(path, f".status.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(status, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(path, "status.json"))
+        return status
+    finally:
+        os.close(fd)
 
 
 def read_status(path: str) -> dict[str, Any] | None:
+    """status.json, or None when it is missing, not JSON, or holds fields of the wrong type."""
     try:
         with open(os.path.join(path, "status.json"), encoding="utf-8", errors="replace") as f:
             data = json.load(f)
     except (OSError, ValueError, RecursionError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    for key, kind in _FIELD_TYPES.items():
+        value = data.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return None
+    if data.get("state") not in STATES or any(isinstance(p, int) and p <= 0 for p in
+                                               (data.get("runner_pid"), data.get("launcher_pid"))):
+        return None
+    if not all(isinstance(a, str) for a in data.get("artifacts") or []):
+        return None
+    if not all(isinstance(f, dict) for f in data.get("findings") or []):
+        return None
+    return data
 
 
-def _alive(pid: int | None, build_id: str) -> bool:
-    if not pid:
+def _is_kmodtui(pid: int) -> bool:
+    """Is pid a live kmodtui process (not a pid reused by something else)?"""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Guard against a reused PID: the runner is a kmodtui process.
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"kmodtui" in f.read()
+            argv = f.read().split(b"\0")
     except OSError:
-        return True
+        return False
+    return any(b"kmodtui" in word for word in argv[:4])
+
+
+def _alive(pid: int | None, build_id: str = "") -> bool:
+    return bool(pid) and _is_kmodtui(pid)  # type: ignore[arg-type]
+
+
+def effective_state(status: dict[str, Any]) -> str:
+    """The state to show: a 'running' record whose runner is gone is 'died' (shown, not written:
+    the runner may still be about to write its own final state)."""
+    state = status.get("state", "")
+    if state != RUNNING:
+        return state
+    pid = status.get("runner_pid")
+    if pid:
+        return RUNNING if _is_kmodtui(pid) else DIED
+    launcher = status.get("launcher_pid")
+    started = status.get("started") or 0
+    if (launcher and _is_kmodtui(launcher)) or time.time() - started < STARTING_GRACE:
+        return RUNNING  # being started: the launcher has not written the runner's pid yet
+    return DIED
+
+
+def stop(status: dict[str, Any]) -> bool:
+    """SIGTERM a build's runner (it stops its whole process group and records 'cancelled'), only
+    if the recorded pid is a positive int that is a live kmodtui process. False: nothing signalled."""
+    import signal
+
+    pid = status.get("runner_pid")
+    if not _is_kmodtui(pid):  # type: ignore[arg-type]
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)  # type: ignore[arg-type]
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def list_builds() -> list[dict[str, Any]]:
-    """Every recorded build, newest first; a 'running' build whose runner is gone is 'died'."""
+    """Every recorded build, newest first; a 'running' build whose runner is gone shows as 'died'.
+    Records that are not a kmodtui build's (bad or missing status.json) are left out."""
     root = builds_dir()
     if not os.path.isdir(root):
         return []
@@ -73,8 +144,7 @@ def list_builds() -> list[dict[str, Any]]:
         status = read_status(path)
         if status is None:
             continue
-        if status.get("state") == RUNNING and not _alive(status.get("runner_pid"), build_id):
-            status = write_status(path, state=DIED)
+        status["state"] = effective_state(status)
         status.setdefault("id", build_id)
         status["dir"] = path
         records.append(status)

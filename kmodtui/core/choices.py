@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from kmodtui.core.paths import state_dir, write_cache_file
+from kmodtui.core.paths import read_cache_file, state_dir, write_cache_file
 
 
 def _path() -> str:
@@ -13,12 +13,12 @@ def _path() -> str:
 
 
 def load_choices() -> dict:
+    blob = read_cache_file(_path())  # sealed like a cache entry: a damaged file is forgotten, not trusted
     try:
-        with open(_path()) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        data = json.loads(blob) if blob is not None else {}
+    except ValueError:
         return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
 
 
 def remember(key: str, value: str) -> None:

@@ -76,6 +76,8 @@ def parse_dkms_conf(path: str) -> DkmsConf:
         key, index = match.group("key"), match.group("index")
         if index is None:
             conf.values[key] = value
+        elif len(index) > 6:  # dkms indexes arrays from 0; a 5,000-digit index is junk, not a module
+            conf.build_time_only.append(f"line {number}: {key}[...] has an index of {len(index)} digits; ignored")
         else:
             conf.arrays.setdefault(key, {})[int(index)] = value
     if not conf.name and not conf.arrays:

@@ -17,9 +17,11 @@ from kmodtui.core.paths import state_dir
 
 # Files kmodtui must never edit (seed 000's advice edits /usr/lib/rpm/redhat/*: we offer the
 # equivalent in the user's own spec instead).
-SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/usr/bin/", "/usr/sbin/", "/usr/include/", "/etc/", "/boot/",
-                   "/lib/", "/lib64/", "/bin/", "/sbin/", "/var/lib/dpkg/", "/var/lib/rpm/", "/proc/", "/sys/",
-                   "/usr/src/kernels/", "/usr/src/linux-headers-")
+SYSTEM_PREFIXES = ("/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/usr/share/", "/usr/bin/", "/usr/sbin/",
+                   "/usr/include/", "/usr/local/lib/rpm/", "/etc/", "/boot/", "/lib/", "/lib64/", "/bin/", "/sbin/",
+                   "/var/lib/dpkg/", "/var/lib/rpm/", "/var/lib/dkms/", "/proc/", "/sys/", "/dev/",
+                   # kernel headers and the sources dkms builds from (/usr/src/<pkg>-<ver>, owned by a package)
+                   "/usr/src/")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,37 @@ class FileEdit:
 
 def is_system_path(path: str) -> bool:
     real = os.path.realpath(path)
-    return any(real.startswith(prefix) or real + "/" == prefix for prefix in SYSTEM_PREFIXES)
+    if any(real.startswith(prefix) or real + "/" == prefix for prefix in SYSTEM_PREFIXES):
+        return True
+    return package_owner(real) is not None
+
+
+def package_owner(path: str) -> str | None:
+    """The dpkg or rpm package that owns this file, if any (a file a package manager will overwrite
+    is a system file wherever it lives). Asks `dpkg-query -S` / `rpm -qf` when they have a database."""
+    import shutil
+    import subprocess
+
+    queries = []
+    if shutil.which("dpkg-query") and os.path.isdir("/var/lib/dpkg/info"):
+        queries.append(["dpkg-query", "-S", path])
+    if shutil.which("rpm") and any(os.path.exists(p) for p in ("/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
+                                                                   "/usr/lib/sysimage/rpm/rpmdb.sqlite")):
+        queries.append(["rpm", "-qf", "--qf", "%{NAME}\\n", path])
+    for argv in queries:
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode == 0 and result.stdout.strip():
+            first = result.stdout.strip().splitlines()[0]
+            if argv[0] == "dpkg-query":  # "pkg1, pkg2: /path" (diversions: "diversion by ...")
+                owner, _, owned = first.partition(": ")
+                if owned.strip() == path and not first.startswith("diversion"):
+                    return owner
+            elif "not owned" not in first:
+                return first
+    return None
 
 
 # The one system folder kmodtui writes to, and only when asked (`kmodtui hook install`): kernel
@@ -50,13 +82,24 @@ HOOK_DIRS = ("/etc/kernel/postinst.d/", "/etc/kernel/install.d/")
 
 
 def check_editable(path: str, allow_hooks: bool = False) -> None:
+    """May kmodtui edit this file? A link is judged (and later edited) at its target. Refused: system
+    and package-owned files, read-only files (by their mode bits too: root passes every access()
+    check, so a 0444 file would be edited), anything that is not a regular file."""
+    import stat
+
     real = os.path.realpath(path)
     hook = allow_hooks and any(real.startswith(d) for d in HOOK_DIRS)
     if is_system_path(path) and not hook:
         raise KmodError(path, "is a system file; kmodtui never edits system files (it edits your project's "
                               "own files instead)")
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if (os.path.exists(path) and not os.access(path, os.W_OK)) or not os.access(directory, os.W_OK):
+    directory = os.path.dirname(real) or "."
+    if os.path.lexists(real):
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):
+            raise KmodError(path, "is not a regular file; kmodtui edits only regular files")
+        if not st.st_mode & 0o222:
+            raise KmodError(path, "is read-only (no write permission bits): nothing was changed")
+    if (os.path.exists(real) and not os.access(real, os.W_OK)) or not os.access(directory, os.W_OK):
         raise KmodError(path, "is read-only (or its folder is): nothing was changed"
                               + (" (writing here needs root: run with sudo)" if os.geteuid() != 0 else ""))
 
@@ -101,7 +144,21 @@ def apply_edits(remedy_id: str, edits: list[FileEdit], allow_hooks: bool = False
             lock.__exit__(None, None, None)
 
 
+def _write_manifest(record: str, manifest: dict) -> None:
+    """manifest.json replaced atomically (temp, fsync, rename): a crash leaves the old or the new one."""
+    tmp = os.path.join(record, f".manifest.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(record, "manifest.json"))
+
+
 def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> str:
+    recover_interrupted()
+    # A link is edited at its target (the link itself stays a link).
+    edits = [FileEdit(os.path.realpath(e.path), e.before, e.after, e.create, e.mode) if not e.create else e
+             for e in edits]
     for edit in edits:
         if edit.create:
             os.makedirs(os.path.dirname(os.path.abspath(edit.path)), exist_ok=True)
@@ -117,7 +174,9 @@ def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> s
     undo_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{remedy_id}-{os.getpid()}"
     record = os.path.join(remedies_dir(), undo_id)
     os.makedirs(record)
-    manifest = {"remedy": remedy_id, "applied": time.time(), "files": []}
+    # "pending" until every file is written: a crash in between leaves a record that the next run
+    # settles by looking at the files (recover_interrupted), never a phantom "applied".
+    manifest = {"remedy": remedy_id, "applied": time.time(), "state": "pending", "pid": os.getpid(), "files": []}
     # Backups first, all of them, before touching anything.
     for index, edit in enumerate(edits):
         backup = os.path.join(record, f"{index}.orig")
@@ -125,32 +184,41 @@ def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> s
             f.write(edit.before)
         manifest["files"].append({"path": os.path.abspath(edit.path), "backup": backup, "created": edit.create,
                                   "before_sha256": _sha(edit.before), "after_sha256": _sha(edit.after)})
-    with open(os.path.join(record, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
+    _write_manifest(record, manifest)
     _crash_point("after-backups")
     for edit in edits:
         _write_atomically(edit.path, edit.after, edit.mode if edit.create else None)
         _crash_point("after-first-write")
+    manifest["state"] = "applied"
+    _write_manifest(record, manifest)
     return undo_id
 
 
 def undo(undo_id: str) -> list[str]:
     """Restore the files a remedy changed, byte for byte; refuses if they changed since."""
+    recover_interrupted()
     record = os.path.join(remedies_dir(), undo_id)
-    try:
-        with open(os.path.join(record, "manifest.json")) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
+    manifest = read_manifest(record) if os.path.basename(undo_id) == undo_id else None
+    if manifest is None:
         raise KmodError(undo_id, "no such applied remedy (see `kmodtui remedy history`)") from None
     if manifest.get("undone"):
         raise KmodError(undo_id, "was already undone")
+    partial = manifest.get("state") == "partial"  # interrupted: some files were never written
+    todo = []
     for entry in manifest["files"]:
-        with open(entry["path"], "rb") as f:
-            if _sha(f.read()) != entry["after_sha256"]:
-                raise KmodError(entry["path"], "changed since the remedy was applied; not undoing (backup kept at "
-                                               f"{entry['backup']})")
+        try:
+            with open(entry["path"], "rb") as f:
+                current: str | None = _sha(f.read())
+        except FileNotFoundError:
+            current = None
+        if partial and (current == entry["before_sha256"] or (entry.get("created") and current is None)):
+            continue  # this one was never changed
+        if current != entry["after_sha256"]:
+            raise KmodError(entry["path"], "changed since the remedy was applied; not undoing (backup kept at "
+                                           f"{entry['backup']})")
+        todo.append(entry)
     restored = []
-    for entry in manifest["files"]:
+    for entry in todo:
         if entry.get("created"):
             os.unlink(entry["path"])
             restored.append(entry["path"])
@@ -162,8 +230,7 @@ def undo(undo_id: str) -> list[str]:
         _write_atomically(entry["path"], original)
         restored.append(entry["path"])
     manifest["undone"] = time.time()
-    with open(os.path.join(record, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
+    _write_manifest(record, manifest)
     return restored
 
 
@@ -171,13 +238,80 @@ def history() -> list[dict]:
     root = remedies_dir()
     if not os.path.isdir(root):
         return []
+    recover_interrupted()
     out = []
     for undo_id in sorted(os.listdir(root), reverse=True):
-        try:
-            with open(os.path.join(root, undo_id, "manifest.json")) as f:
-                manifest = json.load(f)
-        except (OSError, ValueError):
+        manifest = read_manifest(os.path.join(root, undo_id))
+        if manifest is None:
             continue
         out.append({"id": undo_id, "remedy": manifest.get("remedy"), "files": [e["path"] for e in manifest["files"]],
                     "undone": bool(manifest.get("undone"))})
     return out
+
+
+def read_manifest(record: str) -> dict | None:
+    """A remedy record's manifest, or None when it is missing, not JSON or of the wrong shape."""
+    try:
+        with open(os.path.join(record, "manifest.json"), encoding="utf-8", errors="replace") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return None
+    keys = {"path": str, "backup": str, "before_sha256": str, "after_sha256": str}
+    for entry in manifest["files"]:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), t) for k, t in keys.items()):
+            return None
+    if not isinstance(manifest.get("remedy", ""), str):
+        return None
+    return manifest
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted() -> None:
+    """Settle what an interrupted apply left (kill -9, power cut): a record still "pending" whose
+    process is gone becomes "applied" if its files hold the new content, is removed if none was
+    written (no phantom in the history), and stays undoable if only some were; the temp files
+    its writes left beside the edited files are removed."""
+    root = remedies_dir()
+    if not os.path.isdir(root):
+        return
+    for undo_id in os.listdir(root):
+        record = os.path.join(root, undo_id)
+        manifest = read_manifest(record)
+        if manifest is None or manifest.get("state") != "pending" or _pid_alive(manifest.get("pid")):
+            continue
+        written = 0
+        for entry in manifest["files"]:
+            path = entry["path"]
+            for leftover in (f"{path}.kmodtui-{manifest.get('pid')}.tmp",):
+                try:
+                    os.unlink(leftover)
+                except OSError:
+                    pass
+            try:
+                with open(path, "rb") as f:
+                    current = _sha(f.read())
+            except OSError:
+                current = None
+            if current == entry["after_sha256"] and not (entry.get("created") is False and
+                                                          entry["after_sha256"] == entry["before_sha256"]):
+                written += 1
+        if written == 0:
+            import shutil
+
+            shutil.rmtree(record, ignore_errors=True)
+        else:
+            manifest["state"] = "applied" if written == len(manifest["files"]) else "partial"
+            _write_manifest(record, manifest)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 
 from kmodtui.core.edits import FileEdit
 from kmodtui.core.errors import KmodError
+from kmodtui.core.paths import self_command
 from kmodtui.core.sources import detect_source
 
 SCRIPT = """#!/bin/sh
@@ -23,7 +23,8 @@ SCRIPT = """#!/bin/sh
 logdir="${{KMODTUI_HOOK_LOG_DIR:-/var/log/kmodtui}}"
 mkdir -p "$logdir"
 report="$logdir/hook-{name}-$version.log"
-if {python} -m kmodtui build --kernel "$version" --source {source} --mode {mode} --no-sign >"$report" 2>&1; then
+cd / || exit 0  # not the folder the admin ran the upgrade in
+if {python} build --kernel "$version" --source {source} --mode {mode} --no-sign >"$report" 2>&1; then
     echo "kmodtui: rebuilt {name} for $version ($report)"
 else
     echo "kmodtui: could not rebuild {name} for $version: see $report (the kernel install goes on)" >&2
@@ -48,6 +49,6 @@ def hook_plan(source: str, mode: str = "kbuild", root: str = "/", style: str = "
         raise KmodError(style, "unknown hook style: postinst.d (Debian) or install.d (Fedora/RHEL kernel-install)")
     if os.path.lexists(path):
         raise KmodError(path, "a kmodtui hook for this source is already installed")
-    script = SCRIPT.format(name=safe, mode=mode, args=args, python=shlex.quote(sys.executable),
+    script = SCRIPT.format(name=safe, mode=mode, args=args, python=self_command(),
                            source=shlex.quote(info.path))
     return FileEdit(path, b"", script.encode(), create=True, mode=0o755)

@@ -352,11 +352,12 @@ _TREE = re.compile(r"usr/src/(kernels/)?[^/]+")
 def _read_marker(path: str) -> list[str] | None:
     import json
 
+    from kmodtui.core.paths import read_cache_file
+
+    blob = read_cache_file(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        trees = data["trees"]
-    except (OSError, ValueError, KeyError, TypeError):
+        trees = json.loads(blob)["trees"] if blob is not None else None
+    except (ValueError, KeyError, TypeError):
         return None
     if not isinstance(trees, list) or not all(isinstance(t, str) and _TREE.fullmatch(t) and ".." not in t for t in trees):
         return None

@@ -59,17 +59,26 @@ def make_signing_key(directory: str, common_name: str = "kmodtui module signing 
     openssl = shutil.which("openssl")
     if openssl is None:
         raise KmodError("openssl", "is not installed (Debian: apt-get install openssl)")
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask (000 would give 0777)
     key, cert = os.path.join(directory, "MOK.priv"), os.path.join(directory, "MOK.der")
     if os.path.exists(key) or os.path.exists(cert):
         raise KmodError(directory, "already holds MOK.priv/MOK.der; kmodtui does not overwrite keys")
-    result = subprocess.run([openssl, "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "36500",
-                             "-subj", f"/CN={common_name}/", "-outform", "DER", "-keyout", key, "-out", cert,
-                             "-addext", "extendedKeyUsage=codeSigning"], capture_output=True, text=True)
+    old_umask = os.umask(0o077)  # the private key is never readable by others, not even for a moment
+    try:
+        result = _openssl_req(openssl, common_name, key, cert)
+    finally:
+        os.umask(old_umask)
     if result.returncode != 0:
         raise KmodError(directory, f"openssl could not make the key: {result.stderr.strip()[-200:]}")
     os.chmod(key, 0o600)
     return key, cert
+
+
+def _openssl_req(openssl: str, common_name: str, key: str, cert: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([openssl, "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "36500",
+                             "-subj", f"/CN={common_name}/", "-outform", "DER", "-keyout", key, "-out", cert,
+                             "-addext", "extendedKeyUsage=codeSigning"], capture_output=True, text=True)
 
 
 def sign_modules(modules: list[str], kernel: Kernel, key: str, cert: str, hash_algo: str = "sha256") -> list[str]:

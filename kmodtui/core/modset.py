@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 from kmodtui.core import kscan
 from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
 from kmodtui.core.errors import KmodError
-from kmodtui.core.paths import write_cache_file
+from kmodtui.core.paths import read_cache_file, write_cache_file
 
 CACHE_FORMAT = 3
 # Below this many modules a process pool costs more than it saves.
@@ -112,13 +112,13 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
     errors = list(errors)
     cached: dict[str, tuple[FileIdentity, tuple | bytes]] = {}
     cache_path = _cache_file(cache_dir, files) if cache_dir else None
-    if cache_path and os.path.exists(cache_path):
+    blob = read_cache_file(cache_path) if cache_path else None  # sealed: damaged or foreign = None
+    if blob is not None:
         try:
-            with open(cache_path, "rb") as f:
-                stored = pickle.load(f)
-            if stored.get("format") == CACHE_FORMAT:
+            stored = pickle.loads(blob)
+            if isinstance(stored, dict) and stored.get("format") == CACHE_FORMAT and isinstance(stored["modules"], dict):
                 cached = stored["modules"]
-        except Exception:  # a damaged cache is only a slower run
+        except Exception:  # a cache from another version is only a slower run
             cached = {}
     results: dict[str, ModuleSymbols] = {}
     packed: dict[str, tuple | bytes] = {}  # what goes into the cache for each module

@@ -7,7 +7,6 @@ import glob
 import os
 import re
 import shlex
-import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -66,8 +65,33 @@ def _read(path: str) -> bytes:
         raise KmodError(path, err.strerror or str(err)) from None
 
 
+def c_files(source: str, limit: int = 20_000) -> list[str]:
+    """The .c files below a source folder that are regular files: links are not followed (no loop,
+    nothing outside the tree), FIFOs and devices are never opened, at most `limit` files."""
+    import stat
+
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if not name.endswith(".c"):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size <= 16 * 1024 * 1024:
+                found.append(path)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
 def _generator(options: RemedyOptions) -> str:
-    return options.generator or f"{sys.executable} -m kmodtui"
+    from kmodtui.core.paths import self_command
+
+    return options.generator or self_command()
 
 
 # ---- spec remedies -----------------------------------------------------------------------------
@@ -217,7 +241,7 @@ def plan_import_namespace(options: RemedyOptions) -> RemedyPlan:
     if not os.path.isdir(source):
         raise KmodError(source, "is not a module source folder")
     word = re.compile(rb"\b" + re.escape(symbol.encode()) + rb"\b")
-    users = [p for p in sorted(glob.glob(os.path.join(source, "**", "*.c"), recursive=True)) if word.search(_read(p))]
+    users = [p for p in c_files(source) if word.search(_read(p))]
     if not users:
         raise KmodError(source, f"no .c file here uses {symbol}")
     path = users[0]

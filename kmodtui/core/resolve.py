@@ -35,7 +35,7 @@ from kmodtui.core.model import (
     is_package_path,
 )
 from kmodtui.core.modset import Collected, collect_module_files, load_modules
-from kmodtui.core.paths import write_cache_file
+from kmodtui.core.paths import read_cache_file, write_cache_file
 from kmodtui.core.symvers import Symvers, read_symvers
 
 if TYPE_CHECKING:
@@ -88,11 +88,7 @@ class ResolveResult:
         bytes: it goes to stdout as it is, with no decoding and encoding of megabytes."""
         if not (self.from_cache and self.cache_path):
             return None
-        try:
-            with open(f"{self.cache_path}.{kind}", "rb") as f:
-                return f.read()
-        except OSError:
-            return None
+        return read_cache_file(f"{self.cache_path}.{kind}")  # None when missing or damaged: rendered anew
 
     def store_report(self, kind: str, data: bytes) -> None:
         if self.cache_path:
@@ -421,26 +417,33 @@ def _result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: Coll
 
 
 def _load_result(path: str, kernel: Kernel | None) -> ResolveResult | None:
+    """The cached result for these inputs, or None: entries are sealed (paths.read_cache_file), so
+    a damaged, truncated or foreign entry is a miss and the run resolves anew."""
+    summary_blob = read_cache_file(path + ".summary")
+    rows_blob = read_cache_file(path + ".rows") if summary_blob is not None else None
+    if rows_blob is None:
+        return None
     try:
-        with open(path + ".summary", "rb") as f:
-            stored = pickle.load(f)
-        if stored.get("format") != RESULT_CACHE_FORMAT or not os.path.exists(path + ".rows"):
+        stored = pickle.loads(summary_blob)  # type: ignore[arg-type]
+        if not isinstance(stored, dict) or stored.get("format") != RESULT_CACHE_FORMAT:
             return None
         module_problems = [Finding(*f) for f in stored["module_problems"]]
-    except Exception:  # a missing or damaged cache is only a slower run
+        counts, module_count = stored["counts"], stored["module_count"]
+        if not isinstance(counts, dict) or not isinstance(module_count, int):
+            return None
+    except Exception:  # a cache from another version is only a slower run
         return None
 
     def load_rows() -> list[ProblemRow]:
-        with open(path + ".rows", "rb") as f:
-            stored_rows = pickle.load(f)
+        stored_rows = pickle.loads(rows_blob)
         stubs = {p: ModuleSymbols._make(t) for p, t in stored_rows["modules"].items()}
         if not stored_rows["path"]:
             return []
         return list(zip(map(stubs.__getitem__, stored_rows["path"]), stored_rows["symbol"].split("\0"),
                         stored_rows["status"], array("I", stored_rows["crc"]), stored_rows["provider"]))
 
-    return ResolveResult(kernel, None, [], {}, load_rows, stored["counts"], module_problems,
-                         module_count=stored["module_count"], from_cache=True, cache_path=path)
+    return ResolveResult(kernel, None, [], {}, load_rows, counts, module_problems,
+                         module_count=module_count, from_cache=True, cache_path=path)
 
 
 def _store_result(path: str, result: ResolveResult) -> None:

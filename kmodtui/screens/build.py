@@ -4,7 +4,6 @@ losing the SSH link) does not stop the build; `kmodtui attach` comes back to it.
 from __future__ import annotations
 
 import os
-import signal
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -106,10 +105,7 @@ class BuildScreen(Screen[None]):
 
     def _update_status(self) -> None:
         self.status = buildrecord.read_status(self.record_dir) or self.status
-        state = self.status.get("state", "?")
-        if state == buildrecord.RUNNING and self.status.get("runner_pid") and not buildrecord._alive(
-                self.status.get("runner_pid"), os.path.basename(self.record_dir)):
-            state = buildrecord.DIED
+        state = buildrecord.effective_state(self.status) or "?"
         errors = sum(1 for f in self.findings if f.severity == "error") + self.more_findings
         text = (f"[b]{state}[/]  {self.status.get('mode', '')} build of {os.path.basename(self.status.get('source', ''))} "
                 f"for {self.status.get('kernel', '')}  |  {self.line_count} lines, {errors} error(s)")
@@ -154,15 +150,14 @@ class BuildScreen(Screen[None]):
         log.scroll_to(y=max(0, errors[0].line_number - 1 - hidden), animate=False)
 
     def action_cancel(self) -> None:
-        pid = self.status.get("runner_pid")
-        if self.finished or not pid:
+        if self.finished:
             self.notify("The build is not running.")
             return
-        try:
-            os.kill(pid, signal.SIGTERM)  # the runner stops its whole process group and records 'cancelled'
+        # Only a recorded pid that is a live kmodtui runner is signalled (never -1, never a reused pid).
+        if buildrecord.stop(buildrecord.read_status(self.record_dir) or self.status):
             self.notify("Cancelling the build...")
-        except ProcessLookupError:
-            self.notify("The build had already stopped.")
+        else:
+            self.notify("The build is not running (no live kmodtui runner recorded for it).")
 
     def action_symbols(self) -> None:
         if not self.finished:

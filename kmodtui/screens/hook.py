@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +16,7 @@ from textual.widgets import Footer, Static
 
 from kmodtui.core.edits import FileEdit, apply_edits
 from kmodtui.core.errors import KmodError
+from kmodtui.core.paths import self_command
 from kmodtui.core.hooks import hook_plan
 from kmodtui.widgets.steps import StepStrip
 
@@ -75,7 +75,7 @@ class HookScreen(Screen[None]):
         elif self.edit is None:
             text = "Nothing to install."
         elif not writable(self.edit.path):
-            command = (f"sudo {shlex.quote(sys.executable)} -m kmodtui hook install --source "
+            command = (f"sudo {self_command()} hook install --source "
                        f"{shlex.quote(self.source)} --mode {self.mode}")
             text = f"Installing writes under /etc, which needs root. Run: {command}"
         else:

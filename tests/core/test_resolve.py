@@ -201,3 +201,50 @@ def test_output_to_a_full_disk_is_one_line_not_an_internal_error(built: BuiltMod
                                 stdout=full, stderr=subprocess.PIPE, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "kmodtui: output: No space left on device"
+
+
+def test_flipped_cache_bytes_never_change_an_answer(built: BuiltModules, installed_kernel: Kernel,
+                                                     altered_provider: Path, tmp_path: Path) -> None:
+    """Issue 20: a 4-byte edit of a cached CRC used to turn crc_mismatch (exit 1) into ok (exit 0),
+    and a truncated rows file broke every later run. Every cache file is flipped, truncated and
+    emptied in turn; each answer must equal the uncached one (or be a clean recompute)."""
+    import random
+
+    tree = scratch_tree(tmp_path / "root", altered_provider, built.consumer_ko)
+    cache = tmp_path / "cache"
+
+    def answer(use_cache: bool) -> tuple:
+        result = resolve([str(tree)], installed_kernel, cache_dir=str(cache) if use_cache else None)
+        return (tuple(sorted((f.module, f.status, f.symbol, f.crc, f.provided_crc) for f in result.problems)),
+                tuple(sorted(result.counts.items())))
+
+    truth = answer(False)
+    assert any(p[1] == "crc_mismatch" for p in truth[0])
+    answer(True)  # fills the module cache and the result cache
+    cli = [sys.executable, "-I", "-m", "kmodtui", "resolve", str(tree), "--kernel", installed_kernel.symvers_path]
+    env = {**__import__("os").environ, "KMODTUI_CACHE_DIR": str(cache)}
+    plain = subprocess.run(cli + ["--no-cache"], capture_output=True, text=True, env=env)
+    subprocess.run(cli, capture_output=True, text=True, env=env)  # stores the rendered text report too
+    files = sorted(p for p in cache.rglob("*") if p.is_file())
+    assert {p.suffix for p in files} >= {".pickle", ".rows", ".summary", ".txt"}
+    rng = random.Random(20)
+    checked = 0
+    for path in files:
+        original = path.read_bytes()
+        damages = [original[:len(original) // 2], b""]
+        for _ in range(12):
+            at = rng.randrange(len(original))
+            damages.append(original[:at] + bytes([original[at] ^ (1 << rng.randrange(8))]) + original[at + 1:])
+        if path.suffix == ".rows" or path.suffix == ".pickle":  # a CRC's four bytes, as in the report
+            at = rng.randrange(len(original) - 4)
+            damages.append(original[:at] + b"\0\0\0\0" + original[at + 4:])
+        for damaged in damages:
+            path.write_bytes(damaged)
+            if path.suffix == ".txt":
+                out = subprocess.run(cli, capture_output=True, text=True, env=env)
+                assert (out.returncode, out.stdout) == (plain.returncode, plain.stdout), path
+            else:
+                assert answer(True) == truth, path
+            checked += 1
+            path.write_bytes(original)
+    assert checked >= 50
