@@ -6,6 +6,8 @@ passes when the parser returns or raises KmodError naming the file; anything els
 tests/fuzz_corpus/<parser>--<sha1> and counted. Exit 1 when anything was found.
 
 Usage: python3 bench/fuzz.py [--cases 100000] [--parser ko ...] [--seed 1]
+       python3 bench/fuzz.py --archives [--cases 10000]   hostile tar/.deb unpacks and bombs
+                                                          (tests/archivefuzz.py): escapes, peak memory
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--parser", action="append", choices=sorted(PARSERS))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--archives", action="store_true", help="fuzz unpacking instead of the parsers")
     args = parser.parse_args()
+    if args.archives:
+        return fuzz_archives(args.cases, args.seed)
     kernels = [k for k in discover_kernels("/") if k.symvers_path]
     if not kernels:
         sys.exit("needs installed kernel headers (apt-get install linux-headers-amd64)")
@@ -88,6 +93,39 @@ def main() -> int:
             found_total += found
             print(f"{name:12} {args.cases:>8} cases  {args.cases / elapsed:9,.0f}/s  unhandled: {found}")
     return 1 if found_total else 0
+
+
+def fuzz_archives(cases: int, seed: int) -> int:
+    import resource
+
+    from tests.archivefuzz import Sandbox, run_case
+
+    rng = random.Random(seed)
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="kmodtui-archfuzz-") as tmp:
+        sandbox = Sandbox(Path(tmp))
+        for kind in ("tar", "deb", "bomb"):
+            outcomes: dict[str, int] = {}
+            escapes = 0
+            start = time.perf_counter()
+            for _ in range(cases):
+                try:
+                    outcome, problems = run_case(sandbox, kind, rng)
+                except Exception:  # not KmodError: an unhandled error is a finding too
+                    outcome, problems = "unhandled", [traceback.format_exc().splitlines()[-1]]
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if problems:
+                    escapes += 1
+                    if escapes <= 3:
+                        print(f"  {kind}: {problems[:2]}", file=sys.stderr)
+                    sandbox.before = sandbox.snapshot()
+            elapsed = time.perf_counter() - start
+            bad += escapes + outcomes.get("unhandled", 0)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            print(f"archive-{kind:5} {cases:>8} cases  {cases / elapsed:7,.0f}/s  "
+                  + "  ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
+                  + f"  escapes: {escapes}  peak RSS so far: {peak} MiB")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

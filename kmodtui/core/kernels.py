@@ -410,9 +410,10 @@ def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
         fd = os.open("Makefile", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=tree_fd)
     except OSError:
         return
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder or FIFO named Makefile: not ours to touch
+        os.close(fd)
+        return
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return
         text = f.read(1024 * 1024).decode("utf-8", "replace")
     match = _COMMON_INCLUDE.search(text)
     if not match:

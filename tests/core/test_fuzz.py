@@ -57,3 +57,21 @@ def test_mutated_real_inputs_fail_only_with_kmod_error(parser: str, seeds: dict[
 def test_known_crashers_stay_fixed(crasher: str) -> None:
     parser = crasher.split("--")[0]
     check(parser, (CORPUS / crasher).read_bytes())
+
+
+@pytest.mark.parametrize("kind", ["tar", "deb", "bomb"])
+def test_hostile_archives_never_escape(kind: str, tmp_path: Path) -> None:
+    """A slice of bench/fuzz.py --archives: generated link tricks, `..`, members of every type and
+    bombs, unpacked and then made buildable; nothing outside the target may change."""
+    import random
+
+    from tests.archivefuzz import Sandbox, run_case
+
+    rng = random.Random(f"{kind}-20")
+    sandbox = Sandbox(tmp_path)
+    outcomes = {"ok": 0, "refused": 0}
+    for _ in range(150 if kind != "bomb" else 20):
+        outcome, problems = run_case(sandbox, kind, rng)
+        assert problems == [], problems
+        outcomes[outcome] += 1
+    assert outcomes["refused"] > 0 and (outcomes["ok"] > 0 or kind == "bomb")
