@@ -7,6 +7,6 @@ is; without one the install still succeeds and kmodtui uses its pure-Python read
 from setuptools import Extension, setup
 
 setup(ext_modules=[
-    Extension("kmodtui.core._kscan", ["kmodtui/core/kscan.c"], optional=True,
+    Extension("kmodtui.core.elf._kscan", ["kmodtui/core/elf/kscan.c"], optional=True,
               extra_compile_args=["-O2", "-std=c99", "-D_DEFAULT_SOURCE"]),
 ])

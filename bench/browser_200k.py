@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from kmodtui.app import KmodApp
-from kmodtui.core.browse import BrowserModel
-from kmodtui.core.kernels import find_kernel
-from kmodtui.core.resolve import resolve
+from kmodtui.core.resolve.browse import BrowserModel
+from kmodtui.core.kernels.discover import find_kernel
+from kmodtui.core.resolve.engine import resolve
 from kmodtui.widgets.symbol_table import SymbolTable
 
 

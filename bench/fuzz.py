@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kmodtui.core.errors import KmodError  # noqa: E402
-from kmodtui.core.kernels import discover_kernels  # noqa: E402
+from kmodtui.core.kernels.discover import discover_kernels  # noqa: E402
 from kmodtui.core.parsers import PARSERS  # noqa: E402
 from tests.fuzzseeds import make_seeds  # noqa: E402
 from tests.realtools import build_examples  # noqa: E402

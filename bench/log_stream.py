@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from kmodtui.app import KmodApp
-from kmodtui.core import buildrecord
+from kmodtui.core.build import record as buildrecord
 from kmodtui.core.paths import package_data
 from kmodtui.screens.build import BuildScreen
 

@@ -22,7 +22,7 @@ from kmodtui.screens.kernel import KernelScreen
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py). Their messages reach the handlers below by name.
 if TYPE_CHECKING:
-    from kmodtui.core.resolve import ResolveResult
+    from kmodtui.core.resolve.engine import ResolveResult
     from kmodtui.screens.build import BuildScreen
     from kmodtui.screens.mode import ModeScreen
     from kmodtui.screens.remedy import RemedyScreen
@@ -124,7 +124,7 @@ class KmodApp(App[int]):
         self.push_screen(ModeScreen(message.source, message.kernel))
 
     def on_mode_screen_mode_chosen(self, message: ModeScreen.ModeChosen) -> None:
-        from kmodtui.core.buildjob import start_detached
+        from kmodtui.core.build.job import start_detached
         from kmodtui.screens.build import BuildScreen
 
         remember(f"mode:{message.source.path}", message.mode)
@@ -137,7 +137,7 @@ class KmodApp(App[int]):
             self.resolve_built(modules, message.status.get("kernel", ""), message.status.get("source", ""))
 
     def on_remedy_screen_rebuild(self, message: RemedyScreen.Rebuild) -> None:
-        from kmodtui.core.buildjob import start_detached
+        from kmodtui.core.build.job import start_detached
         from kmodtui.screens.build import BuildScreen
 
         context = message.context
@@ -148,9 +148,9 @@ class KmodApp(App[int]):
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_built(self, modules: list[str], kernel_spec: str, source: str) -> None:
-        from kmodtui.core.kernels import find_kernel
-        from kmodtui.core.resolve import resolve
-        from kmodtui.core.sources import extra_symbols_of
+        from kmodtui.core.kernels.discover import find_kernel
+        from kmodtui.core.resolve.engine import resolve
+        from kmodtui.core.build.sources import extra_symbols_of
         from kmodtui.screens.symbols import SymbolsScreen
 
         try:
@@ -169,7 +169,7 @@ class KmodApp(App[int]):
     def resolve_demo(self, kernel: Kernel) -> None:
         # Seed 000 on real artifacts: the consumer's ksym() Requires against a provider packaged
         # the "generic" way. The provider's spec is copied where the user may edit it.
-        from kmodtui.core.resolve import resolve
+        from kmodtui.core.resolve.engine import resolve
         from kmodtui.screens.symbols import SymbolsScreen
 
         packages = package_data("data", "demo", "packages")

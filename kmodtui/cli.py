@@ -20,7 +20,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
 def _print_json(payload: dict[str, Any]) -> None:
     import json  # here, not at the top: most runs print no JSON, and start-up counts
 
-    from kmodtui.core.report import SCHEMA_VERSION
+    from kmodtui.core.report.render import SCHEMA_VERSION
 
     json.dump({"schema_version": SCHEMA_VERSION, **payload}, sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -33,9 +33,9 @@ def _error_line(err: KmodError | str) -> None:
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
-    from kmodtui.core import kernels as kmod_kernels
+    from kmodtui.core.kernels import discover as kmod_kernels
     from kmodtui.core.paths import cache_dir
-    from kmodtui.core.report import kernel_json, kernel_text
+    from kmodtui.core.report.render import kernel_json, kernel_text
 
     found = kmod_kernels.discover_kernels(args.root)
     errors: list[KmodError] = []
@@ -70,10 +70,10 @@ def _headers_hint() -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from kmodtui.core.elf import read_module
+    from kmodtui.core.elf.module import read_module
     from kmodtui.core.model import is_package_path
-    from kmodtui.core.packages import read_package
-    from kmodtui.core.report import module_json, module_text, package_json, package_text
+    from kmodtui.core.packages.read import read_package
+    from kmodtui.core.report.render import module_json, module_text, package_json, package_text
 
     modules = []
     packages = []
@@ -100,9 +100,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from kmodtui.core.kernels import find_kernel
+    from kmodtui.core.kernels.discover import find_kernel
     from kmodtui.core.paths import cache_dir
-    from kmodtui.core.resolve import resolve
+    from kmodtui.core.resolve.engine import resolve
 
     kernel = find_kernel(args.kernel or _default_kernel_release())
     if not args.tui:
@@ -112,11 +112,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     full_listing = (args.json and not args.problems_only) or args.tui
     installed = None
     if args.installed:
-        from kmodtui.core.pkgresolve import read_installed
+        from kmodtui.core.packages.packageset import read_installed
 
         installed = read_installed(args.installed)
     elif any(t.endswith(".deb") for t in args.targets) and os.path.exists("/var/lib/dpkg/status"):
-        from kmodtui.core.pkgresolve import read_installed
+        from kmodtui.core.packages.packageset import read_installed
 
         installed = read_installed("/var/lib/dpkg/status")
     result = resolve(args.targets, kernel, args.with_ or [], jobs=args.jobs,
@@ -131,18 +131,18 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         app = KmodApp(resolve_result=result)
         app.run(mouse=not args.no_mouse)
     elif args.json:
-        from kmodtui.core.report import finding_json, resolve_summary
+        from kmodtui.core.report.render import finding_json, resolve_summary
 
         _print_json({
             "summary": resolve_summary(result),
             "findings": [finding_json(f) for f in result.findings(problems_only=args.problems_only)],
         })
     elif args.markdown:
-        from kmodtui.core.report import resolve_markdown
+        from kmodtui.core.report.render import resolve_markdown
 
         _print_report(result, "md", resolve_markdown)
     else:
-        from kmodtui.core.report import resolve_text
+        from kmodtui.core.report.render import resolve_text
 
         _print_report(result, "txt", lambda r: resolve_text(r) + "\n")
     return EXIT_OK if result.ok else EXIT_PROBLEMS
@@ -177,15 +177,15 @@ def _default_kernel_release() -> str:
 
 def cmd_rpmdeps(args: argparse.Namespace) -> int:
     """Like rpm's %__find_provides/%__find_requires: a file list on stdin (or as arguments)."""
-    from kmodtui.core.elf import read_module
-    from kmodtui.core.kernels import find_kernel
-    from kmodtui.core.rpmdeps import MODULE_FILE, module_provides, module_requires
-    from kmodtui.core.symvers import read_symvers
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.kernels.discover import find_kernel
+    from kmodtui.core.packages.rpmdeps import MODULE_FILE, module_provides, module_requires
+    from kmodtui.core.symvers.parse import read_symvers
 
     paths = args.files or [line.strip() for line in sys.stdin if line.strip()]
     modules = [(p, read_module(p)) for p in paths if MODULE_FILE.search(p) and os.path.isfile(p)]
     if args.predict:
-        from kmodtui.core.rpmdeps import predict_dependencies
+        from kmodtui.core.packages.rpmdeps import predict_dependencies
 
         symvers = read_symvers(find_kernel(args.kernel).symvers_path) if args.kernel else None
         predicted = predict_dependencies(modules, args.predict, symvers)
@@ -221,11 +221,11 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     import json
 
-    from kmodtui.core import buildrecord
-    from kmodtui.core.build import BuildRequest
-    from kmodtui.core.buildjob import run_job, start_detached
-    from kmodtui.core.kernels import find_kernel
-    from kmodtui.core.runner import BuildEvent
+    from kmodtui.core.build import record as buildrecord
+    from kmodtui.core.build.plan import BuildRequest
+    from kmodtui.core.build.job import run_job, start_detached
+    from kmodtui.core.kernels.discover import find_kernel
+    from kmodtui.core.build.runner import BuildEvent
 
     if not os.path.isdir(args.source) and not args.source.endswith(".src.rpm"):
         raise KmodError(args.source, "no such module source directory (or .src.rpm)")
@@ -307,7 +307,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_builds(args: argparse.Namespace) -> int:
-    from kmodtui.core.buildrecord import list_builds
+    from kmodtui.core.build.record import list_builds
 
     records = list_builds()
     if args.json:
@@ -322,8 +322,8 @@ def cmd_builds(args: argparse.Namespace) -> int:
 
 
 def cmd_remedy(args: argparse.Namespace) -> int:
-    from kmodtui.core import edits
-    from kmodtui.core.remedies import CATALOGUE, RISKY, RemedyOptions, get_remedy
+    from kmodtui.core.remedies import edits
+    from kmodtui.core.remedies.catalogue import CATALOGUE, RISKY, RemedyOptions, get_remedy
 
     if args.action == "list":
         if args.json:
@@ -403,7 +403,7 @@ def _plan_text(plan: Any) -> str:
 
 
 def cmd_source(args: argparse.Namespace) -> int:
-    from kmodtui.core.sources import detect_source
+    from kmodtui.core.build.sources import detect_source
 
     source = detect_source(args.path)
     payload = {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
@@ -425,7 +425,7 @@ def cmd_source(args: argparse.Namespace) -> int:
 
 def _kernel_from_spec(spec: str) -> Any:
     """A release, build dir, symvers file, or a headers package (.deb/.rpm, unpacked into the cache)."""
-    from kmodtui.core.kernels import find_kernel, unpack_kernel_package
+    from kmodtui.core.kernels.discover import find_kernel, unpack_kernel_package
     from kmodtui.core.paths import cache_dir
 
     if spec.endswith((".deb", ".rpm")) and os.path.isfile(spec):
@@ -434,7 +434,7 @@ def _kernel_from_spec(spec: str) -> Any:
 
 
 def cmd_check_update(args: argparse.Namespace) -> int:
-    from kmodtui.core.lifecycle import check_update, installed_out_of_tree_modules
+    from kmodtui.core.lifecycle.checks import check_update, installed_out_of_tree_modules
 
     kernel = _kernel_from_spec(args.new_kernel)
     modules = args.modules or installed_out_of_tree_modules()
@@ -458,8 +458,8 @@ def cmd_check_update(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from kmodtui.core.elf import read_module
-    from kmodtui.core.lifecycle import make_signing_key, sign_modules
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.lifecycle.checks import make_signing_key, sign_modules
 
     modules = args.modules
     first = read_module(modules[0])
@@ -483,10 +483,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_check_userspace(args: argparse.Namespace) -> int:
-    from kmodtui.core.elf import read_module
-    from kmodtui.core.lifecycle import check_userspace
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.lifecycle.checks import check_userspace
     from kmodtui.core.model import is_package_path
-    from kmodtui.core.packages import read_package
+    from kmodtui.core.packages.read import read_package
 
     def version_of(path: str, module: bool) -> tuple[str, str]:
         if is_package_path(path):
@@ -510,8 +510,8 @@ def cmd_check_userspace(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
-    from kmodtui.core.edits import apply_edits
-    from kmodtui.core.hooks import hook_plan
+    from kmodtui.core.remedies.edits import apply_edits
+    from kmodtui.core.remedies.hooks import hook_plan
 
     edit = hook_plan(args.source, args.mode, args.root, args.style or "")
     shown = f"New file {edit.path} (mode 755):\n\n{edit.after.decode()}"
@@ -550,7 +550,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp
-    from kmodtui.core.buildrecord import RUNNING, list_builds
+    from kmodtui.core.build.record import RUNNING, list_builds
 
     records = list_builds()
     if args.build:
@@ -602,7 +602,7 @@ def _verb_resolve(sub: Any) -> None:
 
 
 def _verb_rpmdeps(sub: Any) -> None:
-    from kmodtui.core.rpmdeps import MODES
+    from kmodtui.core.packages.rpmdeps import MODES
 
     p = sub.add_parser("rpmdeps", help="ksym()/kernel()/kmod() Provides or Requires, like RHEL's generators",
                        description="Reads a file list on stdin (like rpm's %%__find_provides) or as arguments. "

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from tests.realtools import BuiltModules, build_examples, missing, require_tool
 

@@ -12,66 +12,66 @@ from kmodtui.core.errors import KmodError
 
 
 def _module(data: bytes, path: str) -> object:
-    from kmodtui.core.elf import parse_module
+    from kmodtui.core.elf.module import parse_module
 
     content, kind = decompress_bytes(data, path, 64 * 1024 * 1024)
     return parse_module(content, path, kind)
 
 
 def _module_symbols(data: bytes, path: str) -> object:
-    from kmodtui.core.elf import read_module_symbols
+    from kmodtui.core.elf.module import read_module_symbols
 
     return _via_file(data, path, read_module_symbols)
 
 
 def _module_symbols_c(data: bytes, path: str) -> object:
     """The C scanner (kscan.c) on the same bytes; where it declines, the Python reader."""
-    from kmodtui.core.kscan import scan_bytes
+    from kmodtui.core.elf.kscan import scan_bytes
 
     return scan_bytes(path, data) or _module_symbols(data, path)
 
 
 def _symvers(data: bytes, path: str) -> object:
-    from kmodtui.core.symvers import read_symvers
+    from kmodtui.core.symvers.parse import read_symvers
 
     return _via_file(data, path, read_symvers)
 
 
 def _dkms_conf(data: bytes, path: str) -> object:
-    from kmodtui.core.dkmsconf import parse_dkms_conf
+    from kmodtui.core.build.dkmsconf import parse_dkms_conf
 
     return _via_file(data, path, parse_dkms_conf)
 
 
 def _spec(data: bytes, path: str) -> object:
-    from kmodtui.core.specfile import read_spec
+    from kmodtui.core.packages.specfile import read_spec
 
     return _via_file(data, path, read_spec)
 
 
 def _package(data: bytes, path: str) -> object:
-    from kmodtui.core.packages import read_package
+    from kmodtui.core.packages.read import read_package
 
     return _via_file(data, path, read_package)
 
 
 def _log_lines(data: bytes, path: str) -> object:
-    from kmodtui.core.logscan import scan_text
-    from kmodtui.core.runner import LineAssembler
+    from kmodtui.core.build.logscan import scan_text
+    from kmodtui.core.build.runner import LineAssembler
 
     lines = LineAssembler().feed(data) + LineAssembler().close()
     return scan_text("\n".join(lines))
 
 
 def _installed(data: bytes, path: str) -> object:
-    from kmodtui.core.pkgresolve import read_installed
+    from kmodtui.core.packages.packageset import read_installed
 
     return _via_file(data, path, read_installed)
 
 
 def _json(data: bytes, path: str) -> object:
     """JSON kmodtui reads back: build status records."""
-    from kmodtui.core.buildrecord import read_status
+    from kmodtui.core.build.record import read_status
 
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "status.json"), "wb") as f:

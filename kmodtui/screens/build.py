@@ -14,9 +14,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
-from kmodtui.core import buildrecord
-from kmodtui.core.logfollow import LogFollower
-from kmodtui.core.logscan import LogFinding, scan_line
+from kmodtui.core.build import record as buildrecord
+from kmodtui.core.build.logfollow import LogFollower
+from kmodtui.core.build.logscan import LogFinding, scan_line
 from kmodtui.core.model import Kernel
 from kmodtui.widgets.steps import StepStrip
 
@@ -173,7 +173,7 @@ class BuildScreen(Screen[None]):
         return [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
 
     def built_kernel(self) -> Kernel | None:
-        from kmodtui.core.kernels import find_kernel
+        from kmodtui.core.kernels.discover import find_kernel
 
         kernel = getattr(self.app, "chosen_kernel", None)
         if kernel is None and self.status.get("kernel"):

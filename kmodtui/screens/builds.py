@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kmodtui.core.buildrecord import list_builds
+from kmodtui.core.build.record import list_builds
 from kmodtui.widgets.steps import StepStrip
 
 STATE_MARKS = {"succeeded": "ok", "failed": "FAIL", "running": "...", "cancelled": "stop", "timed out": "time",

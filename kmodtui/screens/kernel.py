@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
 from kmodtui.widgets.steps import StepStrip
@@ -193,7 +193,7 @@ class KernelScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="update-check")
     def update_check(self, kernel: Kernel) -> None:
         from kmodtui.core.errors import KmodError
-        from kmodtui.core.lifecycle import check_update, installed_out_of_tree_modules
+        from kmodtui.core.lifecycle.checks import check_update, installed_out_of_tree_modules
         from kmodtui.screens.symbols import SymbolsScreen
 
         running = os.uname().release

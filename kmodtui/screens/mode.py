@@ -12,7 +12,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kmodtui.core.model import Kernel
-from kmodtui.core.sources import ModuleSource
+from kmodtui.core.build.sources import ModuleSource
 from kmodtui.widgets.steps import StepStrip
 
 MODE_STORIES = {

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.lifecycle import default_signing_key, make_signing_key, sign_modules
+from kmodtui.core.lifecycle.checks import default_signing_key, make_signing_key, sign_modules
 from kmodtui.core.model import Kernel
 from kmodtui.widgets.steps import StepStrip
 
@@ -57,7 +57,7 @@ class SignScreen(Screen[None]):
         self.refresh_state()
 
     def refresh_state(self) -> None:
-        from kmodtui.core.elf import read_module
+        from kmodtui.core.elf.module import read_module
 
         lines = [f"Kernel {self.kernel.release}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
                  f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]

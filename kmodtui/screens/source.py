@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
-from kmodtui.core.sources import ModuleSource, detect_source
+from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (

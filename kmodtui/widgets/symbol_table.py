@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from kmodtui.core.browse import Row
+from kmodtui.core.resolve.browse import Row
 
 STATUS_LABELS = {
     "ok": "ok",

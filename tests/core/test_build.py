@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.build import BuildRequest, plan_build
+from kmodtui.core.build.plan import BuildRequest, plan_build
 from kmodtui.core.model import Kernel
-from kmodtui.core.runner import BuildEvent, BuildStep, LineAssembler, RunState, run_steps
-from kmodtui.core.sources import detect_source
+from kmodtui.core.build.runner import BuildEvent, BuildStep, LineAssembler, RunState, run_steps
+from kmodtui.core.build.sources import detect_source
 from tests.pkgtools import DpkgRoot
 from tests.realtools import EXAMPLES, BuiltModules, require_tool, run_ok
 
@@ -227,7 +227,7 @@ def test_terminating_the_runner_cancels_its_build_and_records_it(installed_kerne
     (source / "slow.c").write_text("#error never compiled\n")
     started = kmodtui("build", "-k", installed_kernel.release, "-s", str(source), "--detach", "--json", env=env)
     [record] = json.loads(started.stdout)["records"]
-    from kmodtui.core.buildrecord import read_status
+    from kmodtui.core.build.record import read_status
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (read_status(record) or {}).get("runner_pid"):
         time.sleep(0.1)
@@ -323,6 +323,6 @@ install -m 0644 provider.ko %{buildroot}/lib/modules/%{kernel_version}/extra/
     [rpm_file] = [a for a in events(result.stdout)[-1]["artifacts"] if a.endswith(".rpm")]
     files = run_ok([require_tool("rpm"), "-qlp", rpm_file]).stdout.split()
     assert files == [f"/lib/modules/{installed_kernel.release}/extra/provider.ko"]
-    from kmodtui.core.packages import read_package
+    from kmodtui.core.packages.read import read_package
     [module] = read_package(rpm_file).modules
     assert module.vermagic.split()[0] == installed_kernel.release

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.elf import read_module
+from kmodtui.core.elf.module import read_module
 from kmodtui.core.model import Kernel
 from tests.realtools import EXAMPLES, apt_download_foreign, require_tool, run_ok
 
@@ -39,8 +39,8 @@ def test_provider_cross_built_for_arm64_is_an_aarch64_module(installed_kernel: K
     assert module.machine == "aarch64" and module.vermagic.startswith(f"{abi}-arm64 ")
     assert "ELF 64-bit LSB relocatable, ARM aarch64" in run_ok(["file", ko]).stdout if os.path.exists("/usr/bin/file") else True
     # the C reader that resolve uses says what the Python reader says about an arm64 module too
-    from kmodtui.core import kscan
-    from kmodtui.core.elf import read_module_symbols
+    from kmodtui.core.elf import kscan
+    from kmodtui.core.elf.module import read_module_symbols
 
     if kscan.available():
         assert kscan.scan_files([ko], jobs=1) == [read_module_symbols(ko)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kmodtui.core.elf import read_module
-from kmodtui.core.kernels import discover_kernels
+from kmodtui.core.elf.module import read_module
+from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.paths import package_data
-from kmodtui.core.resolve import resolve
+from kmodtui.core.resolve.engine import resolve
 from tests.realtools import BuiltModules
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.elf import read_module
+from kmodtui.core.elf.module import read_module
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import crc_hex
-from kmodtui.core.symvers import read_symvers
+from kmodtui.core.symvers.parse import read_symvers
 from tests.realtools import BuiltModules, require_tool, run, run_ok
 
 

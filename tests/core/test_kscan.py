@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kmodtui.core import kscan
-from kmodtui.core.elf import read_module_symbols
-from kmodtui.core.elffile import ElfFile
+from kmodtui.core.elf import kscan
+from kmodtui.core.elf.module import read_module_symbols
+from kmodtui.core.elf.elffile import ElfFile
 from kmodtui.core.errors import KmodError
-from kmodtui.core.modset import load_modules
+from kmodtui.core.resolve.modset import load_modules
 from tests.synthetic import assemble_module
 
 
@@ -124,7 +124,7 @@ def test_mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path: Path) ->
 def test_finding_module_files_in_c_matches_python(built, tmp_path: Path, monkeypatch) -> None:
     """Nested folders, a link to a module (taken), a dangling link and a link to a folder (neither),
     compressed names, other files, and a top folder given with a trailing slash."""
-    from kmodtui.core.modset import collect_module_files
+    from kmodtui.core.resolve.modset import collect_module_files
 
     tree = tmp_path / "tree"
     (tree / "kernel" / "drivers" / "net").mkdir(parents=True)
@@ -147,7 +147,7 @@ def test_finding_module_files_in_c_matches_python(built, tmp_path: Path, monkeyp
 
 
 def python_symvers(data: bytes, path: str) -> object:
-    from kmodtui.core.symvers import parse_symvers
+    from kmodtui.core.symvers.parse import parse_symvers
 
     try:
         parsed = parse_symvers(data.decode("utf-8", "replace"), path)
@@ -159,7 +159,7 @@ def python_symvers(data: bytes, path: str) -> object:
 @pytest.mark.parametrize("layout", ["3", "4", "5-ns3", "5"])
 def test_symvers_in_c_matches_python_in_every_layout(installed_kernel, tmp_path: Path, layout: str) -> None:
     """The real Debian Module.symvers rewritten into each historical layout."""
-    from kmodtui.core.symvers import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, format_symvers_row, parse_symvers
+    from kmodtui.core.symvers.parse import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, format_symvers_row, parse_symvers
 
     name = {"3": LAYOUT_3, "4": LAYOUT_4, "5-ns3": LAYOUT_5_NS3, "5": LAYOUT_5}[layout]
     real = parse_symvers(Path(installed_kernel.symvers_path).read_text(), "real")

@@ -103,7 +103,7 @@ def test_hook_install_in_a_scratch_root_rebuilds_for_a_new_kernel_and_undoes(ins
 
 
 def test_hooks_are_the_only_system_files_kmodtui_may_write() -> None:
-    from kmodtui.core.edits import check_editable
+    from kmodtui.core.remedies.edits import check_editable
     from kmodtui.core.errors import KmodError
 
     for path in ("/etc/passwd", "/etc/kernel/postinst.d/../../passwd", "/usr/lib/rpm/macros"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.elf import read_module
+from kmodtui.core.elf.module import read_module
 from kmodtui.core.model import crc_hex
 from tests.core.test_inspect_module import dump_modversions
 from tests.realtools import require_tool, run

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.archive import SafeWriter, extract_package
+from kmodtui.core.packages.archive import SafeWriter, extract_package
 from kmodtui.core.errors import KmodError
-from kmodtui.core.locks import SourceLock
+from kmodtui.core.build.locks import SourceLock
 from tests.core.test_kernels import hostile_deb
 
 
@@ -109,7 +109,7 @@ def test_size_and_count_bombs_are_refused(tmp_path: Path) -> None:
 
 
 def test_json_input_that_is_not_an_object_is_ignored(tmp_path: Path) -> None:
-    from kmodtui.core.buildrecord import read_status
+    from kmodtui.core.build.record import read_status
 
     for content in (b"[1, 2]", b"\"text\"", b"{" * 5000, b"\xff\xfe"):
         (tmp_path / "status.json").write_bytes(content)

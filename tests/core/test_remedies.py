@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.edits import FileEdit, apply_edits
+from kmodtui.core.remedies.edits import FileEdit, apply_edits
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
-from kmodtui.core.remedies import RemedyOptions, get_remedy
+from kmodtui.core.remedies.catalogue import RemedyOptions, get_remedy
 from tests.pkgtools import KMODTUI, DpkgRoot, RpmRoot, build_deb, build_kernel_provides_rpm, write_kmod_spec
 from tests.realtools import BuiltModules, copy_source, kbuild, require_tool, run, run_ok
 
@@ -108,7 +108,7 @@ def test_kbuild_extra_symbols_edits_the_dkms_make_line(built: BuiltModules, tmp_
     conf = source / "dkms.conf"
     original = conf.read_bytes()
     undo_id = apply("kbuild-extra-symbols", "--target", str(source), "--with-symvers", str(built.provider_symvers))
-    from kmodtui.core.dkmsconf import parse_dkms_conf
+    from kmodtui.core.build.dkmsconf import parse_dkms_conf
     assert f"KBUILD_EXTRA_SYMBOLS={built.provider_symvers}" in parse_dkms_conf(str(conf)).array("MAKE")[0]
     undo_restores(undo_id, {conf: original})
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kmodtui.core.model import Kernel
-from kmodtui.core.resolve import resolve
-from kmodtui.core.symvers import read_symvers
+from kmodtui.core.resolve.engine import resolve
+from kmodtui.core.symvers.parse import read_symvers
 from tests.realtools import (
     BuiltModules,
     copy_source,

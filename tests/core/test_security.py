@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.archive import SafeWriter, extract_package
+from kmodtui.core.packages.archive import SafeWriter, extract_package
 from kmodtui.core.errors import KmodError
 from tests.realtools import require_tool
 
@@ -300,13 +300,13 @@ def test_a_detached_build_runs_this_kmodtui_whatever_folder_it_starts_in(install
     (trap / "kmodtui" / "__main__.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     (trap / "kmodtui" / "__init__.py").write_text("")
     env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
-    code = ("import json, sys\nfrom kmodtui.core.buildjob import start_detached\n"
+    code = ("import json, sys\nfrom kmodtui.core.build.job import start_detached\n"
             f"print(json.dumps(start_detached({str(EXAMPLES / 'provider')!r}, [{installed_kernel.release!r}], 'kbuild')))\n")
     # started the way the TUI starts it: from the launcher's own cwd, here the trap folder
     out = subprocess.run([sys.executable, "-I", "-c", code], cwd=trap, capture_output=True, text=True,
                          env={**os.environ, **env}, check=True)
     [record] = json.loads(out.stdout)
-    from kmodtui.core.buildrecord import read_status
+    from kmodtui.core.build.record import read_status
 
     import time
     deadline = time.monotonic() + 180
@@ -317,7 +317,7 @@ def test_a_detached_build_runs_this_kmodtui_whatever_folder_it_starts_in(install
 
 
 def test_hook_and_spec_generators_run_kmodtui_isolated() -> None:
-    from kmodtui.core.hooks import SCRIPT
+    from kmodtui.core.remedies.hooks import SCRIPT
     from kmodtui.core.paths import self_command
 
     assert " -I -m kmodtui" in self_command() and "cd /" in SCRIPT
@@ -325,12 +325,12 @@ def test_hook_and_spec_generators_run_kmodtui_isolated() -> None:
 
 def test_status_writers_do_not_lose_each_others_fields(tmp_path: Path) -> None:
     """The launcher writes runner_pid while the runner writes its final state: both must survive."""
-    from kmodtui.core import buildrecord
+    from kmodtui.core.build import record as buildrecord
 
     record = tmp_path / "rec"
     record.mkdir()
     buildrecord.write_status(str(record), state="running", started=0.0)
-    code = ("import sys\nfrom kmodtui.core import buildrecord\n"
+    code = ("import sys\nfrom kmodtui.core.build import record as buildrecord\n"
             "for i in range(300):\n    buildrecord.write_status(sys.argv[1], **{sys.argv[2] + str(i): i})\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(record), key], cwd=str(Path(__file__).parents[2]))
              for key in ("a", "b")]
@@ -341,7 +341,7 @@ def test_status_writers_do_not_lose_each_others_fields(tmp_path: Path) -> None:
 
 
 def test_listing_builds_never_writes_died_and_a_starting_build_is_running(tmp_path: Path, monkeypatch) -> None:
-    from kmodtui.core import buildrecord
+    from kmodtui.core.build import record as buildrecord
 
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     import time
@@ -358,7 +358,7 @@ def test_listing_builds_never_writes_died_and_a_starting_build_is_running(tmp_pa
 @pytest.mark.parametrize("pid", [-1, 0, 1, "12", True, 2 ** 22 - 7])
 def test_cancel_never_signals_a_pid_that_is_not_a_kmodtui_runner(pid, tmp_path: Path) -> None:
     """runner_pid -1 used to mean kill(-1, SIGTERM): every process the user may signal."""
-    from kmodtui.core import buildrecord
+    from kmodtui.core.build import record as buildrecord
 
     assert buildrecord.stop({"state": "running", "runner_pid": pid}) is False
 
@@ -438,13 +438,13 @@ def test_hostile_file_names_cannot_forge_a_line_or_drive_the_terminal(tmp_path: 
                                   "/usr/libexec/rpm/find-provides.ksyms", "/usr/local/lib/rpm/macros",
                                   "/usr/src/zfs-2.1.11/dkms.conf", "/usr/src/linux-headers-6.1.0-56-amd64/Makefile"])
 def test_system_paths_cover_dkms_and_package_trees(path: str) -> None:
-    from kmodtui.core.edits import is_system_path
+    from kmodtui.core.remedies.edits import is_system_path
 
     assert is_system_path(path)
 
 
 def test_a_package_owned_file_outside_the_usual_folders_is_a_system_file() -> None:
-    from kmodtui.core.edits import package_owner
+    from kmodtui.core.remedies.edits import package_owner
 
     require_tool("dpkg-query")
     assert package_owner("/usr/bin/dpkg") == "dpkg"
@@ -502,7 +502,7 @@ def test_a_wrongly_typed_manifest_does_not_break_the_history(content: str, tmp_p
 
 def test_a_new_signing_key_is_private_whatever_the_umask(tmp_path: Path) -> None:
     require_tool("openssl")
-    from kmodtui.core.lifecycle import make_signing_key
+    from kmodtui.core.lifecycle.checks import make_signing_key
 
     old = os.umask(0)
     try:

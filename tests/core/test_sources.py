@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kmodtui.core.sources import detect_source
+from kmodtui.core.build.sources import detect_source
 from tests.pkgtools import write_kmod_spec
 from tests.realtools import EXAMPLES, BuiltModules, require_tool, run_ok
 

@@ -9,7 +9,7 @@ import pytest
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
-from kmodtui.core.symvers import (
+from kmodtui.core.symvers.parse import (
     LAYOUT_3,
     LAYOUT_4,
     LAYOUT_5,

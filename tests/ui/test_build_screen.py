@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 from kmodtui.app import KmodApp
-from kmodtui.core.buildjob import start_detached
+from kmodtui.core.build.job import start_detached
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.mode import ModeScreen
 from kmodtui.screens.sign import SignScreen

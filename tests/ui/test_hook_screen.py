@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from kmodtui.app import KmodApp
-from kmodtui.core.hooks import hook_plan
+from kmodtui.core.remedies.hooks import hook_plan
 from kmodtui.screens.hook import HookScreen
 from tests.realtools import copy_source
 from tests.ui.test_kernel_screen import screen_text

@@ -105,8 +105,8 @@ def test_the_last_kernel_and_mode_are_remembered(tmp_path, monkeypatch) -> None:
 def test_update_check_opens_the_browser_on_the_installed_modules_against_the_chosen_kernel() -> None:
     """Before rebooting into a kernel: u answers 'will the out-of-tree modules I have load on it?'
     (the demo's modules against the demo kernel), with the same counts as `kmodtui check-update`."""
-    from kmodtui.core.kernels import discover_kernels
-    from kmodtui.core.lifecycle import check_update
+    from kmodtui.core.kernels.discover import discover_kernels
+    from kmodtui.core.lifecycle.checks import check_update
     from kmodtui.core.paths import package_data
     from kmodtui.screens.symbols import SymbolsScreen
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from kmodtui.app import KmodApp
-from kmodtui.core.buildjob import start_detached
-from kmodtui.core.buildrecord import read_status
-from kmodtui.core.resolve import resolve
+from kmodtui.core.build.job import start_detached
+from kmodtui.core.build.record import read_status
+from kmodtui.core.resolve.engine import resolve
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kmodtui.app import KmodApp
-from kmodtui.core.resolve import resolve
+from kmodtui.core.resolve.engine import resolve
 from kmodtui.screens.symbols import SymbolsScreen
 from kmodtui.widgets.symbol_table import SymbolTable
 from tests.realtools import BuiltModules

@@ -92,7 +92,7 @@ def test_ctrl_c_exits_cleanly_and_a_running_build_goes_on(installed_kernel: Kern
     source.mkdir()
     (source / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 8)\n")
     (source / "slow.c").write_text("#error never compiled\n")
-    from kmodtui.core.buildjob import start_detached
+    from kmodtui.core.build.job import start_detached
     os.environ["KMODTUI_STATE_DIR"] = state["KMODTUI_STATE_DIR"]
     try:
         [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
@@ -104,7 +104,7 @@ def test_ctrl_c_exits_cleanly_and_a_running_build_goes_on(installed_kernel: Kern
         term.keys("C-c")
         screen = term.wait_for("KMODTUI-EXITED-")
         assert "KMODTUI-EXITED-0" in screen and "Traceback" not in screen
-        from kmodtui.core.buildrecord import read_status
+        from kmodtui.core.build.record import read_status
         assert read_status(record)["state"] == "running"  # the build did not stop with the terminal
     finally:
         term.close()

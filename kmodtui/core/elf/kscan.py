@@ -18,12 +18,12 @@ from array import array
 from typing import TYPE_CHECKING, Callable
 
 from kmodtui.core.compression import read_maybe_compressed
-from kmodtui.core.elf import ModuleSymbols, _name_from_path, exports_of, read_module_symbols
-from kmodtui.core.elffile import MACHINES
+from kmodtui.core.elf.module import ModuleSymbols, _name_from_path, exports_of, read_module_symbols
+from kmodtui.core.elf.elffile import MACHINES
 from kmodtui.core.errors import KmodError
 
 if TYPE_CHECKING:
-    from kmodtui.core.symvers import SymversColumns
+    from kmodtui.core.symvers.parse import SymversColumns
 
 KS_FALLBACK = -1
 KS_TOO_SMALL = -2
@@ -258,7 +258,7 @@ def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]],
 def parse_symvers(data: bytes) -> tuple[SymversColumns, dict[str, int]] | None:
     """A clean Module.symvers parsed in C: its columns and rows per layout (in the order first
     seen); None when the C parser leaves the file to Python (see kscan.c)."""
-    from kmodtui.core.symvers import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, SymversColumns
+    from kmodtui.core.symvers.parse import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, SymversColumns
 
     lib = library()
     if lib is None or not data:

@@ -22,8 +22,8 @@ from kmodtui.core.model import (
     PackageInfo,
     crc_hex,
 )
-from kmodtui.core.rpmvercmp import rpm_satisfies, rpmvercmp
-from kmodtui.core.symvers import Symvers
+from kmodtui.core.packages.rpmvercmp import rpm_satisfies, rpmvercmp
+from kmodtui.core.symvers.parse import Symvers
 
 KSYM_DEP = re.compile(r"^(ksym|kernel)\((.+)\)$")
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -59,7 +59,7 @@ class InstalledDb:
 def read_installed(path: str) -> InstalledDb:
     """A dpkg status file (with its info/*.list beside it when present), a dpkg admin dir, or the
     output of `dpkg -l`."""
-    from kmodtui.core.packages import parse_deb_relations
+    from kmodtui.core.packages.read import parse_deb_relations
 
     status = os.path.join(path, "status") if os.path.isdir(path) else path
     try:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from kmodtui.core.model import STATUS_OK, STATUSES, Finding
-from kmodtui.core.resolve import STATUS_UNKNOWN, ProblemRow, ResolveResult, _provider_label, explain
+from kmodtui.core.resolve.engine import STATUS_UNKNOWN, ProblemRow, ResolveResult, _provider_label, explain
 
 # row: (module path, symbol, status, needed crc or None, provided crc or None, provider label)
 Row = tuple[str, str, str, "int | None", "int | None", str]

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from kmodtui.core.model import ModuleImage, crc_hex
-from kmodtui.core.symvers import Symvers
+from kmodtui.core.symvers.parse import Symvers
 
 MODULE_FILE = re.compile(r"/lib/modules/.+\.ko(\.gz|\.bz2|\.xz|\.zst)?$")
 IN_TREE = re.compile(r"(^|/)lib/modules/[1-9][^/]*/kernel/")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-from kmodtui.core import kscan
+from kmodtui.core.elf import kscan
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import SymversEntry

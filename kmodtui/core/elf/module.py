@@ -9,7 +9,7 @@ import struct
 from typing import NamedTuple
 
 from kmodtui.core.compression import open_regular, read_maybe_compressed
-from kmodtui.core.elffile import SHN_ABS, SHN_LORESERVE, STT_SECTION, ElfFile
+from kmodtui.core.elf.elffile import SHN_ABS, SHN_LORESERVE, STT_SECTION, ElfFile
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Export, ModuleImage, ModuleSignature, SymbolNeed
 

@@ -12,8 +12,8 @@ import pickle
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-from kmodtui.core import kscan
-from kmodtui.core.elf import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
+from kmodtui.core.elf import kscan
+from kmodtui.core.elf.module import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import read_cache_file, write_cache_file
 

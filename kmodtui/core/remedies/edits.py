@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.locks import SourceLock
+from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.paths import state_dir
 
 # Files kmodtui must never edit (seed 000's advice edits /usr/lib/rpm/redhat/*: we offer the

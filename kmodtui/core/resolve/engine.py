@@ -17,7 +17,7 @@ from itertools import compress, repeat
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from kmodtui import __version__
-from kmodtui.core.elf import ModuleSymbols, symbols_of
+from kmodtui.core.elf.module import ModuleSymbols, symbols_of
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import (
     STATUS_CRC,
@@ -34,12 +34,12 @@ from kmodtui.core.model import (
     crc_hex,
     is_package_path,
 )
-from kmodtui.core.modset import Collected, collect_module_files, load_modules
+from kmodtui.core.resolve.modset import Collected, collect_module_files, load_modules
 from kmodtui.core.paths import read_cache_file, write_cache_file
-from kmodtui.core.symvers import Symvers, read_symvers
+from kmodtui.core.symvers.parse import Symvers, read_symvers
 
 if TYPE_CHECKING:
-    from kmodtui.core.pkgresolve import InstalledDb
+    from kmodtui.core.packages.packageset import InstalledDb
 
 # include/linux/license.h: license_is_gpl_compatible()
 GPL_COMPATIBLE = frozenset({
@@ -374,7 +374,7 @@ def resolve(
         counts[STATUS_UNREADABLE] += 1
     package_findings = []
     if target_packages:
-        from kmodtui.core.pkgresolve import check_packages  # packages are the rarer case: import on use
+        from kmodtui.core.packages.packageset import check_packages  # packages are the rarer case: import on use
 
         package_findings = check_packages(target_packages, with_packages, symvers, installed)
     for finding in package_findings:
@@ -391,7 +391,7 @@ def _read_packages(paths: list[str]) -> tuple[list[PackageInfo], list[KmodError]
     packages, errors = [], []
     if not paths:
         return packages, errors
-    from kmodtui.core.packages import read_package
+    from kmodtui.core.packages.read import read_package
 
     for path in paths:
         try:

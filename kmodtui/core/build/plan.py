@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import BUILD_MODES, Kernel
 from kmodtui.core.paths import self_argv, self_command
-from kmodtui.core.runner import BuildStep
-from kmodtui.core.sources import ModuleSource, detect_source
+from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.sources import ModuleSource, detect_source
 
 MODES = BUILD_MODES
 CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",
@@ -94,12 +94,12 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         steps.append(_kbuild_step(request, src_dir))
     elif request.mode == "deb":
         steps.append(_kbuild_step(request, src_dir))
-        from kmodtui.core.debpack import kernel_package_owner
+        from kmodtui.core.packages.debpack import kernel_package_owner
 
         depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
         modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
         steps.append(BuildStep("package", (
-            *self_argv("kmodtui.core.debpack"), "--release", kernel.release, "--name", source.name,
+            *self_argv("kmodtui.core.packages.debpack"), "--release", kernel.release, "--name", source.name,
             "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir, *modules,
         ), work_dir))
     elif request.mode == "dkms":

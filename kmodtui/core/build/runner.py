@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from kmodtui.core.logscan import LogFinding, scan_line
+from kmodtui.core.build.logscan import LogFinding, scan_line
 
 MAX_LINE = 16 * 1024
 _CONTROL = {c: "?" for c in range(32) if c not in (9,)}

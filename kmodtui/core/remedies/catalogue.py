@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.edits import FileEdit, check_editable
+from kmodtui.core.remedies.edits import FileEdit, check_editable
 
 SAFE, RISKY = "safe", "risky"
 RHEL_KSYMS = "/usr/lib/rpm/redhat/find-provides.ksyms"
@@ -181,7 +181,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
 
 def _find_symvers_for(symbol: str) -> list[str]:
     """Module.symvers files of earlier kmodtui builds that export `symbol`."""
-    from kmodtui.core.buildrecord import builds_dir
+    from kmodtui.core.build.record import builds_dir
 
     found = []
     for path in sorted(glob.glob(os.path.join(builds_dir(), "*", "work", "src", "Module.symvers")), reverse=True):
@@ -277,7 +277,7 @@ def plan_rebuild_for_kernel(options: RemedyOptions) -> RemedyPlan:
 # ---- package remedies --------------------------------------------------------------------------
 
 def plan_deb_fix_depends(options: RemedyOptions) -> RemedyPlan:
-    from kmodtui.core.debrewrite import read_control, rewrite_control, set_control_field
+    from kmodtui.core.packages.debrewrite import read_control, rewrite_control, set_control_field
 
     path = options.target
     if not path.endswith(".deb"):

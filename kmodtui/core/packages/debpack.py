@@ -2,7 +2,7 @@
 /lib/modules/<release>/updates/, depmod in postinst/postrm, and a Depends that names a package
 that really exists on the target (or none), never the `linux-image-<release>` guess.
 
-Runs as `python -m kmodtui.core.debpack ...` inside a build, so its output lands in the build log.
+Runs as `python -m kmodtui.core.packages.debpack ...` inside a build, so its output lands in the build log.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def build_deb(modules: list[str], release: str, name: str, version: str, arch: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kmodtui.core.debpack")
+    parser = argparse.ArgumentParser(prog="kmodtui.core.packages.debpack")
     parser.add_argument("--release", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--version", required=True)

@@ -360,10 +360,17 @@ class SafeWriter:
             self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
             return
         try:
+            if other_parts == parts:
+                self.skipped.append(f"{name}: hard link to itself; skipped")
+                return
             if not self._clear(parent, parts[-1]):
                 self.skipped.append(f"{name}: a folder of that name is already there; hard link skipped")
                 return
-            os.link(other_parts[-1], parts[-1], src_dir_fd=source_dir, dst_dir_fd=parent, follow_symlinks=False)
+            try:
+                os.link(other_parts[-1], parts[-1], src_dir_fd=source_dir, dst_dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:  # the file it names was itself replaced by this member
+                self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
+                return
             self.made.append("/".join(parts))
         finally:
             os.close(parent)

@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from kmodtui.core.dkmsconf import DkmsConf, parse_dkms_conf
+from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
 from kmodtui.core.errors import KmodError
 
 _OBJ_M = re.compile(r"^\s*obj-(?:m|\$\([A-Z_]+\))\s*[+:]?=\s*(?P<objs>.+)$", re.M)
@@ -44,7 +44,7 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
         if path.endswith(".src.rpm"):
             return _detect_srpm(path)
         if path.endswith(".spec") or path.endswith(".spec.in"):
-            from kmodtui.core.specfile import read_spec
+            from kmodtui.core.packages.specfile import read_spec
 
             spec = read_spec(path)
             source = ModuleSource(os.path.abspath(path), [KIND_SPEC], name=spec.name)
@@ -76,7 +76,7 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
                 source.modules += [o for o in objs if o not in source.modules]
     if os.path.isfile(os.path.join(path, "configure.ac")) or os.path.isfile(os.path.join(path, "configure")):
         source.kinds.append(KIND_AUTOTOOLS)
-    from kmodtui.core.specfile import read_spec
+    from kmodtui.core.packages.specfile import read_spec
 
     for spec_path in sorted(glob.glob(os.path.join(path, "*.spec")) + glob.glob(os.path.join(path, "rpm", "*", "*.spec.in"))
                             + glob.glob(os.path.join(path, "rpm", "*", "*.spec"))):
@@ -122,7 +122,7 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
     import shutil
     import tarfile
 
-    from kmodtui.core.archive import SafeWriter, cache_budget, run_unpack, write_tar_member
+    from kmodtui.core.packages.archive import SafeWriter, cache_budget, run_unpack, write_tar_member
     from kmodtui.core.compression import capped_stream, open_regular
     from kmodtui.core.paths import cache_dir as default_cache
 
@@ -159,8 +159,8 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
 
 def _detect_srpm(path: str) -> ModuleSource:
     """An SRPM's spec (read in memory with rpmfile) and the sources it carries."""
-    from kmodtui.core.packages import read_rpm_members
-    from kmodtui.core.specfile import parse_spec_text
+    from kmodtui.core.packages.read import read_rpm_members
+    from kmodtui.core.packages.specfile import parse_spec_text
 
     members = read_rpm_members(path, lambda name: name.endswith(".spec"))
     specs = {name: data for name, data in members.items() if name.endswith(".spec")}

@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from kmodtui.core import buildrecord
-from kmodtui.core.build import BuildRequest, find_artifacts, plan_build
+from kmodtui.core.build import record as buildrecord
+from kmodtui.core.build.plan import BuildRequest, find_artifacts, plan_build
 from kmodtui.core.errors import KmodError
-from kmodtui.core.locks import SourceLock
-from kmodtui.core.logscan import LogFinding
+from kmodtui.core.build.locks import SourceLock
+from kmodtui.core.build.logscan import LogFinding
 from kmodtui.core.paths import self_argv
-from kmodtui.core.runner import BuildEvent, RunState, run_steps
+from kmodtui.core.build.runner import BuildEvent, RunState, run_steps
 
 
 @dataclass(frozen=True)

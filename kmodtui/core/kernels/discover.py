@@ -314,7 +314,7 @@ def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
     import hashlib
     import json
 
-    from kmodtui.core.archive import cache_budget, extract_package
+    from kmodtui.core.packages.archive import cache_budget, extract_package
     from kmodtui.core.compression import open_regular
     from kmodtui.core.paths import write_cache_file
 
@@ -375,7 +375,7 @@ def make_buildable(root: str) -> None:
     tools pick the right modpost by the target's ELF class, so this also serves cross builds).
     Every path is reached without following links (archive.open_dir), so a package's links can
     make it write nowhere but in its own real folders."""
-    from kmodtui.core.archive import _DIR_FLAGS, _Through, open_dir
+    from kmodtui.core.packages.archive import _DIR_FLAGS, _Through, open_dir
 
     root_fd = os.open(root, _DIR_FLAGS)
     try:
@@ -404,7 +404,7 @@ def make_buildable(root: str) -> None:
 def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
     import stat
 
-    from kmodtui.core.archive import _Through, open_dir
+    from kmodtui.core.packages.archive import _Through, open_dir
 
     try:
         fd = os.open("Makefile", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=tree_fd)
@@ -436,7 +436,7 @@ def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
 
 
 def _link_host_kbuild(root_fd: int, tree_fd: int) -> None:
-    from kmodtui.core.archive import _Through, open_dir
+    from kmodtui.core.packages.archive import _Through, open_dir
 
     for name in ("scripts", "tools"):
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import state_dir
-from kmodtui.core.resolve import ResolveResult, resolve
+from kmodtui.core.resolve.engine import ResolveResult, resolve
 
 OUT_OF_TREE_DIRS = ("updates", "extra", "weak-updates")
 

@@ -12,7 +12,7 @@ import tarfile
 from typing import Any, BinaryIO, Callable
 
 from kmodtui.core.compression import read_capped
-from kmodtui.core.elf import parse_module
+from kmodtui.core.elf.module import parse_module
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
 
@@ -27,7 +27,7 @@ RPMSENSE_RPMLIB = 1 << 24
 
 
 def read_package(path: str | os.PathLike[str]) -> PackageInfo:
-    from kmodtui.core.archive import package_format
+    from kmodtui.core.packages.archive import package_format
 
     path = os.fspath(path)
     return read_rpm(path) if package_format(path) == "rpm" else read_deb(path)
@@ -77,7 +77,7 @@ def _rpm_deps(headers: dict, names_key: str, flags_key: str, versions_key: str, 
 
 
 def read_rpm(path: str) -> PackageInfo:
-    from kmodtui.core.archive import RpmReader
+    from kmodtui.core.packages.archive import RpmReader
 
     try:
         with RpmReader(path) as rpm:
@@ -133,7 +133,7 @@ def _module_from(body: BinaryIO, size: int, name: str) -> ModuleImage:
 
 def read_rpm_members(path: str, wanted: Callable[[str], bool], limit: int = 16 * 1024 * 1024) -> dict[str, bytes]:
     """Small members of an RPM's payload (an SRPM's spec), read in memory."""
-    from kmodtui.core.archive import RpmReader
+    from kmodtui.core.packages.archive import RpmReader
 
     out: dict[str, bytes] = {}
     try:
@@ -186,7 +186,7 @@ def parse_deb_relations(text: str) -> list[tuple[Dependency, ...]]:
 def read_deb(path: str) -> PackageInfo:
     from debian.deb822 import Deb822
 
-    from kmodtui.core.archive import DebReader
+    from kmodtui.core.packages.archive import DebReader
 
     try:
         with DebReader(path) as deb:

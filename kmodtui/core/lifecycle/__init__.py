@@ -1,0 +1,1 @@
+"""Keeping modules alive across kernel updates: update checks, signing, version locks."""

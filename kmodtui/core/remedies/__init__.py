@@ -1,0 +1,1 @@
+"""Findings -> remedies: the catalogue, safe file edits with undo, kernel hooks."""

@@ -1,0 +1,1 @@
+"""Facts -> findings: who provides each symbol a module needs, and whether it will load."""

@@ -1,0 +1,1 @@
+"""Files -> facts, for kernels' exports: Module.symvers in all its layouts."""
