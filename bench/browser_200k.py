@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from kmodtui.app import KmodApp
-from kmodtui.core.resolve.browse import BrowserModel
 from kmodtui.core.kernels.discover import find_kernel
+from kmodtui.core.resolve.browse import BrowserModel
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.widgets.symbol_table import SymbolTable
 

@@ -41,7 +41,7 @@ def real_log_lines(kernel: str, state_dir: str) -> list[str]:
         out = subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", kernel, "-s",
                               package_data("examples", source), "--json"], capture_output=True, text=True,
                              env={**os.environ, "KMODTUI_STATE_DIR": state_dir})
-        lines += [json.loads(l)["text"] for l in out.stdout.splitlines() if '"event": "line"' in l]
+        lines += [json.loads(line)["text"] for line in out.stdout.splitlines() if '"event": "line"' in line]
     if not lines:
         sys.exit("no build output: is a kernel build tree installed? (kmodtui kernels)")
     return lines

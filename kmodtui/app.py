@@ -5,7 +5,8 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -22,7 +23,7 @@ from kmodtui.screens.kernel import KernelScreen
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py). Their messages reach the handlers below by name.
 if TYPE_CHECKING:
-    from kmodtui.core.resolve.engine import ResolveResult
+    from kmodtui.core.resolve.result import ResolveResult
     from kmodtui.screens.build import BuildScreen
     from kmodtui.screens.mode import ModeScreen
     from kmodtui.screens.remedy import RemedyScreen
@@ -148,9 +149,9 @@ class KmodApp(App[int]):
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_built(self, modules: list[str], kernel_spec: str, source: str) -> None:
+        from kmodtui.core.build.sources import extra_symbols_of
         from kmodtui.core.kernels.discover import find_kernel
         from kmodtui.core.resolve.engine import resolve
-        from kmodtui.core.build.sources import extra_symbols_of
         from kmodtui.screens.symbols import SymbolsScreen
 
         try:

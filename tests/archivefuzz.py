@@ -18,9 +18,10 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from kmodtui.core.packages.archive import SafeWriter, extract_package, write_tar_member
 from kmodtui.core.errors import KmodError
-from kmodtui.core.kernels.discover import make_buildable
+from kmodtui.core.kernels.unpack import make_buildable
+from kmodtui.core.packages.archive import extract_package, write_tar_member
+from kmodtui.core.packages.safewrite import SafeWriter
 
 NAMES = ["a", "b", "s", "usr", "src", "d1", "d2", "linux-headers-x", "linux-headers-x-common", "Makefile", "scripts"]
 TARGETS = ["/", "..", "../..", "../../..", ".", "/etc", "/usr/src", "a/../..", "s/../../..", "d1/d2/s/../../../outside",

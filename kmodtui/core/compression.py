@@ -10,7 +10,7 @@ import io
 import os
 import stat
 import zlib
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from kmodtui.core.errors import KmodError
 
@@ -18,6 +18,12 @@ from kmodtui.core.errors import KmodError
 MAX_DECOMPRESSED = 512 * 1024 * 1024
 CHUNK = 1 << 20  # how much output one read makes at the most
 _INPUT = 64 * 1024  # how much compressed input is fed at a time
+
+class Readable(Protocol):
+    """Anything with read(size): a file, a member of a tar or an ar archive, a decompressed stream."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
 
 MAGICS = (
     (b"\x1f\x8b", "gzip"),
@@ -35,7 +41,7 @@ def compression_of(head: bytes) -> str:
     return "none"
 
 
-def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
     """Open a file for reading only if it is a regular file: a FIFO would block, /dev/zero never ends.
     The check is on the opened descriptor (O_NONBLOCK so that opening a FIFO cannot hang)."""
     try:
@@ -50,7 +56,7 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
                     else "not a regular file")
             raise KmodError(path, f"is {kind}; kmodtui reads only regular files")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return open(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
@@ -61,7 +67,7 @@ class CappedReader(io.RawIOBase):
     too) or passed through ("none"), that raises KmodError once more than `limit` bytes come out
     and when the compressed data ends early. `kind=None` judges by the first bytes."""
 
-    def __init__(self, raw: BinaryIO, name: str | os.PathLike[str], limit: int, kind: str | None = None) -> None:
+    def __init__(self, raw: Readable, name: str | os.PathLike[str], limit: int, kind: str | None = None) -> None:
         super().__init__()
         self.name = os.fspath(name)
         self.limit = limit
@@ -74,13 +80,13 @@ class CappedReader(io.RawIOBase):
         self._raw = raw
         self._pending = head  # compressed input not yet fed
         self._eof = False
-        self._decoder = None
+        self._decoder: Any = None
         self._surplus = b""  # zstd output past what was asked for
         if kind != "none":
             self._decoder = self._new_decoder()
         self._tail = b""  # input the decoder did not consume yet (its unconsumed_tail)
 
-    def _new_decoder(self):
+    def _new_decoder(self) -> Any:
         if self.kind == "gzip":
             return zlib.decompressobj(wbits=31)
         if self.kind in ("xz", "lzma"):
@@ -100,7 +106,7 @@ class CappedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: Any) -> int:
         data = self._produce(min(len(buffer), CHUNK))
         buffer[: len(data)] = data
         return len(data)
@@ -185,12 +191,12 @@ class CappedReader(io.RawIOBase):
         return out
 
 
-def capped_stream(raw: BinaryIO, name: str | os.PathLike[str], limit: int, kind: str | None = None) -> BinaryIO:
+def capped_stream(raw: Readable, name: str | os.PathLike[str], limit: int, kind: str | None = None) -> BinaryIO:
     """A buffered, capped, decompressed view of `raw` (see CappedReader)."""
-    return io.BufferedReader(CappedReader(raw, name, limit, kind), CHUNK)  # type: ignore[arg-type]
+    return io.BufferedReader(CappedReader(raw, name, limit, kind), CHUNK)
 
 
-def read_capped(raw: BinaryIO, name: str | os.PathLike[str], limit: int, kind: str | None = None) -> tuple[bytes, str]:
+def read_capped(raw: Readable, name: str | os.PathLike[str], limit: int, kind: str | None = None) -> tuple[bytes, str]:
     """All of `raw`, decompressed, refused past `limit` bytes; memory peaks near the output's size."""
     reader = CappedReader(raw, name, limit, kind)
     parts: list[bytes] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 from kmodtui.core.compression import decompress_bytes
 from kmodtui.core.errors import KmodError

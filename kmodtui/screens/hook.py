@@ -14,9 +14,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from kmodtui.core.remedies.edits import FileEdit, apply_edits
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_command
+from kmodtui.core.remedies.edits import FileEdit, apply_edits
 from kmodtui.core.remedies.hooks import hook_plan
 from kmodtui.widgets.steps import StepStrip
 

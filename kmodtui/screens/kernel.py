@@ -193,7 +193,10 @@ class KernelScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="update-check")
     def update_check(self, kernel: Kernel) -> None:
         from kmodtui.core.errors import KmodError
-        from kmodtui.core.lifecycle.checks import check_update, installed_out_of_tree_modules
+        from kmodtui.core.lifecycle.updates import (
+            check_update,
+            installed_out_of_tree_modules,
+        )
         from kmodtui.screens.symbols import SymbolsScreen
 
         running = os.uname().release

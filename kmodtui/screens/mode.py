@@ -11,8 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kmodtui.core.model import Kernel
 from kmodtui.core.build.sources import ModuleSource
+from kmodtui.core.model import Kernel
 from kmodtui.widgets.steps import StepStrip
 
 MODE_STORIES = {

@@ -15,9 +15,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kmodtui.core.remedies import edits
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
+from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
 from kmodtui.widgets.steps import StepStrip
 

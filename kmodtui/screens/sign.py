@@ -13,7 +13,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.lifecycle.checks import default_signing_key, make_signing_key, sign_modules
+from kmodtui.core.lifecycle.signing import (
+    default_signing_key,
+    make_signing_key,
+    sign_modules,
+)
 from kmodtui.core.model import Kernel
 from kmodtui.widgets.steps import StepStrip
 

@@ -14,10 +14,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
-from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (

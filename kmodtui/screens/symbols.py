@@ -11,9 +11,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from kmodtui.core.resolve.browse import GROUPS, STATUS_FILTERS, BrowserModel
 from kmodtui.core.model import Finding, crc_hex
-from kmodtui.core.resolve.engine import ResolveResult
+from kmodtui.core.resolve.browse import GROUPS, STATUS_FILTERS, BrowserModel
+from kmodtui.core.resolve.result import ResolveResult
 from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
 

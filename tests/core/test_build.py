@@ -14,9 +14,15 @@ from pathlib import Path
 import pytest
 
 from kmodtui.core.build.plan import BuildRequest, plan_build
-from kmodtui.core.model import Kernel
-from kmodtui.core.build.runner import BuildEvent, BuildStep, LineAssembler, RunState, run_steps
+from kmodtui.core.build.runner import (
+    BuildEvent,
+    BuildStep,
+    LineAssembler,
+    RunState,
+    run_steps,
+)
 from kmodtui.core.build.sources import detect_source
+from kmodtui.core.model import Kernel
 from tests.pkgtools import DpkgRoot
 from tests.realtools import EXAMPLES, BuiltModules, require_tool, run_ok
 

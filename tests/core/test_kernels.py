@@ -12,11 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.packages.archive import extract_package
 from kmodtui.core.errors import KmodError
-from kmodtui.core.kernels.discover import discover_kernels, host_compiler_version, unpack_kernel_package
+from kmodtui.core.kernels.discover import discover_kernels, host_compiler_version
+from kmodtui.core.kernels.unpack import unpack_kernel_package
 from kmodtui.core.model import Kernel
-from tests.realtools import apt_download, other_abi_headers_package, require_tool, run_ok
+from kmodtui.core.packages.archive import extract_package
+from tests.realtools import (
+    apt_download,
+    other_abi_headers_package,
+    require_tool,
+    run_ok,
+)
 
 
 def kmodtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

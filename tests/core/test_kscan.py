@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmodtui.core.elf import kscan
-from kmodtui.core.elf.module import read_module_symbols
 from kmodtui.core.elf.elffile import ElfFile
+from kmodtui.core.elf.module import read_module_symbols
 from kmodtui.core.errors import KmodError
 from kmodtui.core.resolve.modset import load_modules
+from kmodtui.core.symvers.cparse import parse_symvers_c
 from tests.synthetic import assemble_module
 
 
@@ -159,12 +160,19 @@ def python_symvers(data: bytes, path: str) -> object:
 @pytest.mark.parametrize("layout", ["3", "4", "5-ns3", "5"])
 def test_symvers_in_c_matches_python_in_every_layout(installed_kernel, tmp_path: Path, layout: str) -> None:
     """The real Debian Module.symvers rewritten into each historical layout."""
-    from kmodtui.core.symvers.parse import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, format_symvers_row, parse_symvers
+    from kmodtui.core.symvers.parse import (
+        LAYOUT_3,
+        LAYOUT_4,
+        LAYOUT_5,
+        LAYOUT_5_NS3,
+        format_symvers_row,
+        parse_symvers,
+    )
 
     name = {"3": LAYOUT_3, "4": LAYOUT_4, "5-ns3": LAYOUT_5_NS3, "5": LAYOUT_5}[layout]
     real = parse_symvers(Path(installed_kernel.symvers_path).read_text(), "real")
     data = ("\n".join(format_symvers_row(e, name) for e in real.entries) + "\n").encode()
-    parsed = kscan.parse_symvers(data)
+    parsed = parse_symvers_c(data)
     assert parsed is not None
     columns, counts = parsed
     assert (columns, max(counts, key=counts.__getitem__)) == python_symvers(data, "x")
@@ -187,7 +195,7 @@ def test_mutated_symvers_read_the_same_or_go_to_python(installed_kernel) -> None
         if cut is not None:
             buf = buf[: cut % (len(buf) + 1)]
         data = bytes(buf)
-        parsed = kscan.parse_symvers(data)
+        parsed = parse_symvers_c(data)
         if parsed is not None:
             columns, counts = parsed
             assert (columns, max(counts, key=counts.__getitem__)) == python_symvers(data, "x")

@@ -12,7 +12,14 @@ import pytest
 
 from kmodtui.core.model import Kernel
 from tests.pkgtools import build_deb
-from tests.realtools import BuiltModules, apt_download, depmod_problems, other_abi_headers_package, require_tool, run_ok
+from tests.realtools import (
+    BuiltModules,
+    apt_download,
+    depmod_problems,
+    other_abi_headers_package,
+    require_tool,
+    run_ok,
+)
 
 
 def kmodtui(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -103,8 +110,8 @@ def test_hook_install_in_a_scratch_root_rebuilds_for_a_new_kernel_and_undoes(ins
 
 
 def test_hooks_are_the_only_system_files_kmodtui_may_write() -> None:
-    from kmodtui.core.remedies.edits import check_editable
     from kmodtui.core.errors import KmodError
+    from kmodtui.core.remedies.edits import check_editable
 
     for path in ("/etc/passwd", "/etc/kernel/postinst.d/../../passwd", "/usr/lib/rpm/macros"):
         with pytest.raises(KmodError, match="system file"):

@@ -14,7 +14,14 @@ import pytest
 from kmodtui.core.build.logscan import RULES, scan_text
 from kmodtui.core.model import Kernel
 from tests.pkgtools import DpkgRoot, RpmRoot, build_deb, build_kmod_rpm
-from tests.realtools import BuiltModules, copy_source, kbuild, missing, require_tool, run
+from tests.realtools import (
+    BuiltModules,
+    copy_source,
+    kbuild,
+    missing,
+    require_tool,
+    run,
+)
 
 TESTED_ON_REAL_OUTPUT: set[str] = set()
 

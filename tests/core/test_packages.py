@@ -12,11 +12,17 @@ import pytest
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
-from kmodtui.core.packages.read import read_package
 from kmodtui.core.packages.packageset import read_installed
-from kmodtui.core.resolve.engine import resolve
+from kmodtui.core.packages.read import read_package
 from kmodtui.core.packages.rpmvercmp import rpmvercmp
-from tests.pkgtools import DpkgRoot, RpmRoot, build_deb, build_kernel_provides_rpm, build_kmod_rpm
+from kmodtui.core.resolve.engine import resolve
+from tests.pkgtools import (
+    DpkgRoot,
+    RpmRoot,
+    build_deb,
+    build_kernel_provides_rpm,
+    build_kmod_rpm,
+)
 from tests.realtools import BuiltModules, require_tool, run_ok
 
 
@@ -118,7 +124,11 @@ def test_consumer_built_against_another_provider_build_is_a_crc_mismatch(rpms: d
 def test_spec_mode_prediction_says_generic_gives_no_ksym_provides(built: BuiltModules, installed_kernel: Kernel,
                                                                  rpms: dict[str, Path]) -> None:
     from kmodtui.core.elf.module import read_module
-    from kmodtui.core.packages.rpmdeps import MODE_GENERIC, MODE_KMODTUI, predict_dependencies
+    from kmodtui.core.packages.rpmdeps import (
+        MODE_GENERIC,
+        MODE_KMODTUI,
+        predict_dependencies,
+    )
 
     modules = [(f"/lib/modules/{installed_kernel.release}/extra/provider.ko", read_module(built.provider_ko))]
     generic = predict_dependencies(modules, MODE_GENERIC, None)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.packages.archive import SafeWriter, extract_package
-from kmodtui.core.errors import KmodError
 from kmodtui.core.build.locks import SourceLock
+from kmodtui.core.errors import KmodError
+from kmodtui.core.packages.archive import extract_package
+from kmodtui.core.packages.safewrite import SafeWriter
 from tests.core.test_kernels import hostile_deb
 
 

@@ -12,11 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.remedies.edits import FileEdit, apply_edits
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies.catalogue import RemedyOptions, get_remedy
-from tests.pkgtools import KMODTUI, DpkgRoot, RpmRoot, build_deb, build_kernel_provides_rpm, write_kmod_spec
+from kmodtui.core.remedies.edits import FileEdit, apply_edits
+from tests.pkgtools import (
+    KMODTUI,
+    DpkgRoot,
+    RpmRoot,
+    build_deb,
+    build_kernel_provides_rpm,
+    write_kmod_spec,
+)
 from tests.realtools import BuiltModules, copy_source, kbuild, require_tool, run, run_ok
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.packages.archive import SafeWriter, extract_package
 from kmodtui.core.errors import KmodError
+from kmodtui.core.packages.archive import extract_package
+from kmodtui.core.packages.safewrite import SafeWriter
 from tests.realtools import require_tool
 
 
@@ -306,9 +307,9 @@ def test_a_detached_build_runs_this_kmodtui_whatever_folder_it_starts_in(install
     out = subprocess.run([sys.executable, "-I", "-c", code], cwd=trap, capture_output=True, text=True,
                          env={**os.environ, **env}, check=True)
     [record] = json.loads(out.stdout)
-    from kmodtui.core.build.record import read_status
-
     import time
+
+    from kmodtui.core.build.record import read_status
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and (read_status(record) or {}).get("state") == "running":
         time.sleep(0.3)
@@ -317,8 +318,8 @@ def test_a_detached_build_runs_this_kmodtui_whatever_folder_it_starts_in(install
 
 
 def test_hook_and_spec_generators_run_kmodtui_isolated() -> None:
-    from kmodtui.core.remedies.hooks import SCRIPT
     from kmodtui.core.paths import self_command
+    from kmodtui.core.remedies.hooks import SCRIPT
 
     assert " -I -m kmodtui" in self_command() and "cd /" in SCRIPT
 
@@ -502,7 +503,7 @@ def test_a_wrongly_typed_manifest_does_not_break_the_history(content: str, tmp_p
 
 def test_a_new_signing_key_is_private_whatever_the_umask(tmp_path: Path) -> None:
     require_tool("openssl")
-    from kmodtui.core.lifecycle.checks import make_signing_key
+    from kmodtui.core.lifecycle.signing import make_signing_key
 
     old = os.umask(0)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-
 from kmodtui.app import KmodApp
 from kmodtui.core.build.job import start_detached
 from kmodtui.screens.build import BuildScreen
@@ -13,8 +12,8 @@ from kmodtui.screens.mode import ModeScreen
 from kmodtui.screens.sign import SignScreen
 from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
-from tests.ui.waiting import wait_for
 from tests.realtools import EXAMPLES
+from tests.ui.waiting import wait_for
 
 
 def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kernel, monkeypatch, tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_update_check_opens_the_browser_on_the_installed_modules_against_the_cho
     """Before rebooting into a kernel: u answers 'will the out-of-tree modules I have load on it?'
     (the demo's modules against the demo kernel), with the same counts as `kmodtui check-update`."""
     from kmodtui.core.kernels.discover import discover_kernels
-    from kmodtui.core.lifecycle.checks import check_update
+    from kmodtui.core.lifecycle.updates import check_update
     from kmodtui.core.paths import package_data
     from kmodtui.screens.symbols import SymbolsScreen
 

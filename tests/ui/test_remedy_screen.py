@@ -14,8 +14,8 @@ from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
-from tests.ui.waiting import wait_for
 from tests.realtools import EXAMPLES, copy_source
+from tests.ui.waiting import wait_for
 
 
 def preview(app: KmodApp) -> str:

@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from kmodtui.app import KmodApp
+from kmodtui.core.build.sources import detect_source
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.paths import package_data
-from kmodtui.core.build.sources import detect_source
 from tests.ui.waiting import settle
 
 STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where the demo spec copy lives

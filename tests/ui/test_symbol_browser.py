@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kmodtui.app import KmodApp
+from kmodtui.core.model import Kernel
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.screens.symbols import SymbolsScreen
 from kmodtui.widgets.symbol_table import SymbolTable
@@ -142,7 +143,7 @@ def test_a_damaged_symvers_in_the_wizard_is_a_notice_not_a_crash(built, installe
     for symvers in (str(junk), ""):
         kernel = dataclasses.replace(installed_kernel, symvers_path=symvers)
 
-        async def scenario() -> None:
+        async def scenario(kernel: Kernel = kernel, symvers: str = symvers) -> None:
             app = KmodApp()
             async with app.run_test(size=(80, 24)) as pilot:
                 await app.workers.wait_for_complete()

@@ -8,16 +8,16 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from kmodtui.core.build import record as buildrecord
-from kmodtui.core.build.plan import BuildRequest, find_artifacts, plan_build
-from kmodtui.core.errors import KmodError
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
-from kmodtui.core.paths import self_argv
+from kmodtui.core.build.plan import BuildRequest, find_artifacts, plan_build
 from kmodtui.core.build.runner import BuildEvent, RunState, run_steps
+from kmodtui.core.errors import KmodError
+from kmodtui.core.paths import self_argv
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import BUILD_MODES, Kernel
 from kmodtui.core.paths import self_argv, self_command
-from kmodtui.core.build.runner import BuildStep
-from kmodtui.core.build.sources import ModuleSource, detect_source
 
 MODES = BUILD_MODES
 CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",

@@ -12,8 +12,9 @@ import codecs
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TextIO
 
 from kmodtui.core.build.logscan import LogFinding, scan_line
 
@@ -121,7 +122,7 @@ async def run_steps(
         return 0
 
 
-async def _run_one(step: BuildStep, log, emit: Callable[[BuildEvent], None], state: RunState,
+async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState,
                    deadline: float | None) -> int:
     env = {**os.environ, "LC_ALL": "C", "GCC_URLS": "no", "GCC_COLORS": "", **dict(step.env)}
     try:
@@ -146,7 +147,7 @@ async def _run_one(step: BuildStep, log, emit: Callable[[BuildEvent], None], sta
                 break
             try:
                 chunk = await asyncio.wait_for(proc.stdout.read(65536), timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 timed_out = True
                 break
             lines = assembler.feed(chunk) if chunk else assembler.close()
@@ -166,7 +167,7 @@ async def _run_one(step: BuildStep, log, emit: Callable[[BuildEvent], None], sta
     return code
 
 
-def _handle_line(line: str, phase: str, log, emit: Callable[[BuildEvent], None], state: RunState) -> None:
+def _handle_line(line: str, phase: str, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> None:
     state.line_count += 1
     log.write(line + "\n")
     emit(BuildEvent("line", phase=phase, line=line, line_number=state.line_count))

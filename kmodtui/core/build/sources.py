@@ -122,8 +122,9 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
     import shutil
     import tarfile
 
-    from kmodtui.core.packages.archive import SafeWriter, cache_budget, run_unpack, write_tar_member
     from kmodtui.core.compression import capped_stream, open_regular
+    from kmodtui.core.packages.archive import run_unpack, write_tar_member
+    from kmodtui.core.packages.safewrite import SafeWriter, cache_budget
     from kmodtui.core.paths import cache_dir as default_cache
 
     cache = cache_dir or default_cache()

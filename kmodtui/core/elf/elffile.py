@@ -8,11 +8,12 @@ and scans `.symtab` column-wise (memoryview casts) so that only interesting symb
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from kmodtui.core.errors import KmodError
 
@@ -63,7 +64,7 @@ class Symbol:
 class ElfFile:
     """Sections and symbols of one ELF relocatable object held in memory (bytes or mmap)."""
 
-    def __init__(self, data: bytes, path: str) -> None:
+    def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
         self.data = data
         self.path = path
         if len(data) < 52 or data[:4] != b"\x7fELF":

@@ -1,6 +1,6 @@
-"""Read many modules for the resolver with the C scanner (kscan.c) on all cores.
+"""Read many modules for the resolver with the C reader (kscan_module.c, kscan_walk.c) on all cores.
 
-kscan.c is built at install time as an optional extension (no Python header needed, so any C
+The C files are built at install time as an optional extension (no Python header needed, so any C
 compiler will do) and loaded with ctypes, which releases the GIL during each call: threads then
 scan in parallel with no process pool to start and nothing to pickle. When it was not built, or
 on any file it does not take (compressed, malformed), the pure-Python reader in elf.py is used,
@@ -15,15 +15,17 @@ import os
 import struct
 import threading
 from array import array
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
 
 from kmodtui.core.compression import read_maybe_compressed
-from kmodtui.core.elf.module import ModuleSymbols, _name_from_path, exports_of, read_module_symbols
 from kmodtui.core.elf.elffile import MACHINES
+from kmodtui.core.elf.module import (
+    ModuleSymbols,
+    _name_from_path,
+    exports_of,
+    read_module_symbols,
+)
 from kmodtui.core.errors import KmodError
-
-if TYPE_CHECKING:
-    from kmodtui.core.symvers.parse import SymversColumns
 
 KS_FALLBACK = -1
 KS_TOO_SMALL = -2
@@ -64,7 +66,7 @@ def library() -> ctypes.CDLL | None:
                                                     ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
                 _library = lib
                 break
-    return _library or None
+    return _library if isinstance(_library, ctypes.CDLL) else None
 
 
 def available() -> bool:
@@ -147,7 +149,7 @@ def _scan_compressed(path: str) -> tuple[bytes, int, int] | None:
     return None if blob is None else (blob, 0, len(blob))
 
 
-def _into_buffer(call: Callable[[ctypes.Array, int, ctypes.c_size_t], int], size: int) -> bytes | None:
+def into_buffer(call: Callable[[ctypes.Array, int, ctypes.c_size_t], int], size: int) -> bytes | None:
     """Run a kscan.c function that writes into a buffer, again with a bigger one when it says
     KS_TOO_SMALL; its output, or None when it declined."""
     needed = ctypes.c_size_t(0)
@@ -163,11 +165,11 @@ def _scan_buffer(data: bytes) -> bytes | None:
     lib = library()
     if lib is None:
         return None
-    return _into_buffer(lambda buf, size, needed: lib.kmodtui_scan_buffer(data, len(data), buf, size,
+    return into_buffer(lambda buf, size, needed: lib.kmodtui_scan_buffer(data, len(data), buf, size,
                                                                         ctypes.byref(needed)), _BUFFER_SIZE)
 
 
-def scan_files(paths: list[str], jobs: int, outputs: dict[str, bytes] | None = None,
+def scan_files(paths: list[str], jobs: int, outputs: dict[str, tuple | bytes] | None = None,
                meanwhile: Callable[[], object] | None = None) -> list[ScanResult]:
     """Every path's ModuleSymbols or error, in order. With the C scanner, `jobs` threads scan
     batches (the GIL released) while this thread turns finished batches into ModuleSymbols.
@@ -238,7 +240,7 @@ def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]],
     if lib is None:
         return None
     encoded = os.fsencode(directory)
-    blob = _into_buffer(lambda buf, size, needed: lib.kmodtui_collect(encoded, buf, size, ctypes.byref(needed)),
+    blob = into_buffer(lambda buf, size, needed: lib.kmodtui_collect(encoded, buf, size, ctypes.byref(needed)),
                         4 << 20)
     if blob is None:
         return None
@@ -253,32 +255,3 @@ def collect(directory: str) -> tuple[list[str], list[tuple[int, int, int, int]],
     identities = list(zip(it, it, it, it))
     errors = [KmodError(path, os.strerror(code)) for path, code in zip(names[nfiles:], errnos)]
     return names[:nfiles], identities, errors, blob
-
-
-def parse_symvers(data: bytes) -> tuple[SymversColumns, dict[str, int]] | None:
-    """A clean Module.symvers parsed in C: its columns and rows per layout (in the order first
-    seen); None when the C parser leaves the file to Python (see kscan.c)."""
-    from kmodtui.core.symvers.parse import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3, SymversColumns
-
-    lib = library()
-    if lib is None or not data:
-        return None
-    blob = _into_buffer(lambda buf, size, needed: lib.kmodtui_parse_symvers(data, len(data), buf, size,
-                                                                          ctypes.byref(needed)), len(data) + 4096)
-    if blob is None:
-        return None
-    rows = struct.unpack_from("=I", blob, 0)[0]
-    order = blob[4:8]
-    per_layout = struct.unpack_from("=4I", blob, 8)
-    names = (LAYOUT_3, LAYOUT_4, LAYOUT_5_NS3, LAYOUT_5)
-    layout_counts = {names[code]: per_layout[code] for code in order if code != 0xFF}
-    pos = 24
-    crcs = array("I", blob[pos : pos + 4 * rows]).tolist()
-    pos += 4 * rows
-    gpl_only = list(map(bool, blob[pos : pos + rows]))
-    pos += rows
-    strings = blob[pos:].decode("ascii").split("\0")
-    types_and_namespaces = strings[2 * rows : 4 * rows]
-    columns = SymversColumns(strings[:rows], crcs, strings[rows : 2 * rows], types_and_namespaces[0::2],
-                             types_and_namespaces[1::2], gpl_only)
-    return columns, layout_counts

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import mmap
-from array import array
 import os
 import struct
+from array import array
 from typing import NamedTuple
 
 from kmodtui.core.compression import open_regular, read_maybe_compressed
@@ -148,7 +148,7 @@ def _modinfo_values(raw: bytes, key: str) -> list[str]:
     return [item[len(prefix):] for item in raw.decode("utf-8", "replace").split("\0") if item.startswith(prefix)]
 
 
-def parse_module(data: bytes, path: str, compression: str = "none") -> ModuleImage:
+def parse_module(data: bytes | mmap.mmap, path: str, compression: str = "none") -> ModuleImage:
     data, signature = _split_signature(data, path)
     elf = ElfFile(data, path)
     modinfo = _parse_modinfo(elf)

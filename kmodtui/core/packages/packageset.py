@@ -79,7 +79,7 @@ def read_installed(path: str) -> InstalledDb:
 
     info_dir = os.path.join(os.path.dirname(status), "info")
     for paragraph in Deb822.iter_paragraphs(text.splitlines()):
-        name = paragraph.get("Package")
+        name = paragraph.get("Package") or ""
         if not name or not paragraph.get("Status", "").endswith(" installed"):
             continue
         if not _PACKAGE_NAME.match(name):  # Debian policy 5.6.1; also keeps odd bytes out of paths

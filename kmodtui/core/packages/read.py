@@ -9,9 +9,10 @@ import os
 import re
 import stat
 import tarfile
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any
 
-from kmodtui.core.compression import read_capped
+from kmodtui.core.compression import Readable, read_capped
 from kmodtui.core.elf.module import parse_module
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
@@ -77,7 +78,7 @@ def _rpm_deps(headers: dict, names_key: str, flags_key: str, versions_key: str, 
 
 
 def read_rpm(path: str) -> PackageInfo:
-    from kmodtui.core.packages.archive import RpmReader
+    from kmodtui.core.packages.streams import RpmReader
 
     try:
         with RpmReader(path) as rpm:
@@ -123,7 +124,7 @@ def read_rpm(path: str) -> PackageInfo:
     return info
 
 
-def _module_from(body: BinaryIO, size: int, name: str) -> ModuleImage:
+def _module_from(body: Readable, size: int, name: str) -> ModuleImage:
     """A module inside a package, read in memory (capped before and while decompressing)."""
     if size > MAX_MODULE:
         raise KmodError(name, "module larger than kmodtui reads")
@@ -133,7 +134,7 @@ def _module_from(body: BinaryIO, size: int, name: str) -> ModuleImage:
 
 def read_rpm_members(path: str, wanted: Callable[[str], bool], limit: int = 16 * 1024 * 1024) -> dict[str, bytes]:
     """Small members of an RPM's payload (an SRPM's spec), read in memory."""
-    from kmodtui.core.packages.archive import RpmReader
+    from kmodtui.core.packages.streams import RpmReader
 
     out: dict[str, bytes] = {}
     try:
@@ -186,7 +187,7 @@ def parse_deb_relations(text: str) -> list[tuple[Dependency, ...]]:
 def read_deb(path: str) -> PackageInfo:
     from debian.deb822 import Deb822
 
-    from kmodtui.core.packages.archive import DebReader
+    from kmodtui.core.packages.streams import DebReader
 
     try:
         with DebReader(path) as deb:

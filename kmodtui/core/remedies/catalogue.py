@@ -7,8 +7,8 @@ import glob
 import os
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.remedies.edits import FileEdit, check_editable
@@ -277,7 +277,11 @@ def plan_rebuild_for_kernel(options: RemedyOptions) -> RemedyPlan:
 # ---- package remedies --------------------------------------------------------------------------
 
 def plan_deb_fix_depends(options: RemedyOptions) -> RemedyPlan:
-    from kmodtui.core.packages.debrewrite import read_control, rewrite_control, set_control_field
+    from kmodtui.core.packages.debrewrite import (
+        read_control,
+        rewrite_control,
+        set_control_field,
+    )
 
     path = options.target
     if not path.endswith(".deb"):

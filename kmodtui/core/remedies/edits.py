@@ -10,9 +10,10 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from kmodtui.core.errors import KmodError
 from kmodtui.core.build.locks import SourceLock
+from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import state_dir
 
 # Files kmodtui must never edit (seed 000's advice edits /usr/lib/rpm/redhat/*: we offer the
@@ -176,7 +177,7 @@ def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> s
     os.makedirs(record)
     # "pending" until every file is written: a crash in between leaves a record that the next run
     # settles by looking at the files (recover_interrupted), never a phantom "applied".
-    manifest = {"remedy": remedy_id, "applied": time.time(), "state": "pending", "pid": os.getpid(), "files": []}
+    manifest: dict[str, Any] = {"remedy": remedy_id, "applied": time.time(), "state": "pending", "pid": os.getpid(), "files": []}
     # Backups first, all of them, before touching anything.
     for index, edit in enumerate(edits):
         backup = os.path.join(record, f"{index}.orig")

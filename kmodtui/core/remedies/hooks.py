@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import shlex
 
-from kmodtui.core.remedies.edits import FileEdit
+from kmodtui.core.build.sources import detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_command
-from kmodtui.core.build.sources import detect_source
+from kmodtui.core.remedies.edits import FileEdit
 
 SCRIPT = """#!/bin/sh
 # kmodtui: rebuild {name} ({mode}) for every new kernel. Installed by `kmodtui hook install`;

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kmodtui.core.model import Finding, Kernel, ModuleImage, PackageInfo, crc_hex
-from kmodtui.core.resolve.engine import ResolveResult
+from kmodtui.core.resolve.result import ResolveResult
 
 SCHEMA_VERSION = 1
 

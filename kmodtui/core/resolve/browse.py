@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from kmodtui.core.model import STATUS_OK, STATUSES, Finding
-from kmodtui.core.resolve.engine import STATUS_UNKNOWN, ProblemRow, ResolveResult, _provider_label, explain
+from kmodtui.core.model import STATUS_OK, STATUS_UNKNOWN, STATUSES, Finding
+from kmodtui.core.resolve.checks import ProblemRow, explain, provider_label
+from kmodtui.core.resolve.result import ResolveResult
 
 # row: (module path, symbol, status, needed crc or None, provided crc or None, provider label)
 Row = tuple[str, str, str, "int | None", "int | None", str]
@@ -55,18 +56,18 @@ class BrowserModel:
                     info = described.get(name)
                     if info is None:
                         provider = providers[name]
-                        label = _provider_label(provider)
+                        label = provider_label(provider)
                         info = described[name] = (provider[2], label, label.lower())
                     rows.append((path, symbol, STATUS_OK, crc, info[0], info[1]))
                     keys.append(f"{prefix}{symbol.lower()} ok {info[2]}")
                 else:
-                    provider = problem[4]
-                    label = _provider_label(provider) if provider else ""
-                    rows.append((path, symbol, problem[2], crc, provider[2] if provider else None, label))
+                    found = problem[4]
+                    label = provider_label(found) if found else ""
+                    rows.append((path, symbol, problem[2], crc, found[2] if found else None, label))
                     keys.append(f"{prefix}{symbol.lower()} {problem[2]} {label.lower()}")
         if not result.modules:  # a result reused from the cache carries only its problems
             for m, sym, status, crc, p in result.problem_rows:
-                label = _provider_label(p) if p else ""
+                label = provider_label(p) if p else ""
                 rows.append((m.path, sym, status, crc, p[2] if p else None, label))
                 keys.append(f"{os.path.basename(m.path)} {sym} {status} {label}".lower())
         return cls(rows, keys, result)

@@ -9,11 +9,18 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from kmodtui.core.elf import kscan
-from kmodtui.core.elf.module import ModuleSymbols, is_module_path, pack_module_symbols, read_module_symbols, unpack_module_symbols
+from kmodtui.core.elf.module import (
+    ModuleSymbols,
+    is_module_path,
+    pack_module_symbols,
+    read_module_symbols,
+    unpack_module_symbols,
+)
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import read_cache_file, write_cache_file
 
@@ -149,7 +156,9 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
             meanwhile()
         if len(todo) >= PARALLEL_THRESHOLD and jobs > 1:
             # The main process takes a share too: with two cores a third process only adds overhead.
-            from concurrent.futures import ProcessPoolExecutor  # ~15 ms to import; only for big sets
+            from concurrent.futures import (
+                ProcessPoolExecutor,  # ~15 ms to import; only for big sets
+            )
 
             chunks = [todo[i::jobs] for i in range(jobs)]
             with ProcessPoolExecutor(max_workers=jobs - 1) as pool:

@@ -13,32 +13,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
 
-from kmodtui.core.elf import kscan
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import SymversEntry
-
-LAYOUT_3 = "3-column (<= 2.6.17)"
-LAYOUT_4 = "4-column (2.6.18 - 5.3)"
-LAYOUT_5_NS3 = "5-column, namespace in column 3 (5.4.0 - 5.4.27, 5.5)"
-LAYOUT_5 = "5-column (5.4.28+, 5.6+)"
-
-# Problems beyond this many are counted, not listed: a wrong file would otherwise list every line.
-MAX_LISTED_PROBLEMS = 20
-
-
-class SymversColumns(NamedTuple):
-    """The rows of a symvers file column by column (how the C parser hands them over, and what
-    the resolver reads: a distro symvers has ~25k rows)."""
-
-    names: list[str]
-    crcs: list[int]
-    modules: list[str]
-    export_types: list[str]
-    namespaces: list[str]
-    gpl_only: list[bool]
+from kmodtui.core.symvers.columns import (  # noqa: F401 (the layouts are part of this module's API)
+    LAYOUT_3,
+    LAYOUT_4,
+    LAYOUT_5,
+    LAYOUT_5_NS3,
+    MAX_LISTED_PROBLEMS,
+    SymversColumns,
+)
+from kmodtui.core.symvers.cparse import parse_symvers_c
 
 
 @dataclass(frozen=True)
@@ -71,7 +58,8 @@ class Symvers:
 def read_symvers(path: str | os.PathLike[str]) -> Symvers:
     path = os.fspath(path)
     data, _ = read_maybe_compressed(path, limit=256 * 1024 * 1024)
-    parsed = kscan.parse_symvers(data)  # clean files in C (~10x faster); odd ones below
+
+    parsed = parse_symvers_c(data)  # clean files in C (~10x faster); odd ones below
     if parsed is not None:
         columns, layout_counts = parsed
         return Symvers(path, columns, max(layout_counts, key=layout_counts.__getitem__))
@@ -121,7 +109,8 @@ def parse_symvers(text: str, path: str) -> Symvers:
     layout = max(layouts, key=layouts.__getitem__)
     if skipped > len(problems):
         problems.append(f"... {skipped - len(problems)} more lines skipped")
-    columns = SymversColumns(*(list(c) for c in zip(*entries)), [e.gpl_only for e in entries])
+    names, crcs, modules, types, namespaces = (list(c) for c in zip(*entries))
+    columns = SymversColumns(names, crcs, modules, types, namespaces, [e.gpl_only for e in entries])
     symvers = Symvers(path, columns, layout, tuple(problems), skipped)
     symvers.__dict__["entries"] = tuple(entries)  # already built: fill the cache
     return symvers

@@ -1,0 +1,164 @@
+"""Builds: `build` (here or detached), `builds` (the records), `attach` (follow one in the TUI)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json
+from kmodtui.core.errors import KmodError
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import json
+
+    from kmodtui.core.build import record as buildrecord
+    from kmodtui.core.build.job import run_job, start_detached
+    from kmodtui.core.build.plan import BuildRequest
+    from kmodtui.core.build.runner import BuildEvent
+    from kmodtui.core.kernels.discover import find_kernel
+
+    if not os.path.isdir(args.source) and not args.source.endswith(".src.rpm"):
+        raise KmodError(args.source, "no such module source directory (or .src.rpm)")
+    if not os.path.exists(args.source):
+        raise KmodError(args.source, "no such file")
+    kernels = [find_kernel(k) for k in args.kernel]
+    if args.detach:
+        records = start_detached(args.source, args.kernel, args.mode, _passthrough(args))
+        if args.json:
+            print_json({"detached": True, "records": records})
+        else:
+            print("Build started in the background; `kmodtui builds` lists it. Logs:")
+            print("\n".join(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
+        return EXIT_OK
+    record_dirs = args.record_dir or []
+    if record_dirs and len(record_dirs) != len(kernels):
+        raise KmodError("--record-dir", "give one --record-dir per --kernel")
+    results = []
+    for index, kernel in enumerate(kernels):
+        if record_dirs:
+            record = record_dirs[index]
+        else:
+            _, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(args.source))}-{kernel.release}")
+        request = BuildRequest(os.path.abspath(args.source), kernel, args.mode, tuple(args.extra_symbols or ()),
+                               args.arch or "", args.deb_depends, args.version or "", sign=not args.no_sign)
+        build_id = os.path.basename(record)
+
+        def emit(event: BuildEvent, kernel_release: str = kernel.release, build_id: str = build_id) -> None:
+            if args.json:
+                payload: dict[str, Any] = {"event": event.kind, "kernel": kernel_release, "build": build_id}
+                if event.kind == "phase":
+                    payload["phase"] = event.phase
+                elif event.kind == "line":
+                    payload.update(n=event.line_number, text=event.line)
+                elif event.kind == "finding" and event.finding:
+                    payload.update(rule=event.finding.rule, severity=event.finding.severity,
+                                   line=event.finding.line_number, title=event.finding.title,
+                                   cause=event.finding.cause, fix=event.finding.fix,
+                                   remedies=list(event.finding.remedies))
+                elif event.kind == "exit":
+                    return  # written below, with the artifacts
+                print(json.dumps(payload), flush=True)
+            elif event.kind == "line" and not args.quiet:
+                print(event.line, flush=True)
+            elif event.kind == "phase" and not args.quiet:
+                print(f"==> {event.phase} ({kernel_release})", flush=True)
+
+        job = run_job(request, record, emit, args.timeout)
+        results.append((kernel.release, job))
+        if args.json:
+            print(json.dumps({"event": "exit", "kernel": kernel.release, "build": job.build_id, "code": job.exit_code,
+                              "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path}), flush=True)
+    if not args.json and not args.quiet:
+        print()
+        print(f"{'kernel':28} {'result':10} artifacts / first problem")
+        for release, job in results:
+            errors = [f for f in job.findings if f.severity == "error"]
+            detail = ", ".join(os.path.basename(a) for a in job.artifacts) or (errors[0].title if errors else f"exit {job.exit_code}")
+            print(f"{release:28} {job.state:10} {detail}")
+    return EXIT_OK if all(job.exit_code == 0 for _, job in results) else EXIT_PROBLEMS
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    """The options a detached runner needs besides source, kernels and mode."""
+    argv: list[str] = []
+    for extra in args.extra_symbols or ():
+        argv += ["--extra-symbols", os.path.abspath(extra)]
+    if args.arch:
+        argv += ["--arch", args.arch]
+    if args.deb_depends is not None:
+        argv += ["--deb-depends", args.deb_depends]
+    if args.version:
+        argv += ["--version", args.version]
+    if args.timeout:
+        argv += ["--timeout", str(args.timeout)]
+    if args.no_sign:
+        argv.append("--no-sign")
+    return argv
+
+
+def cmd_builds(args: argparse.Namespace) -> int:
+    from kmodtui.core.build.record import list_builds
+
+    records = list_builds()
+    if args.json:
+        print_json({"builds": records})
+        return EXIT_OK
+    if not records:
+        print("No builds recorded yet.")
+    for r in records:
+        print(f"{r['id']:56} {r.get('state', '?'):10} {r.get('mode', '')}  {r.get('kernel', '')}")
+        print(f"    log: {r.get('log', '')}")
+    return EXIT_OK
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from kmodtui.app import KmodApp
+    from kmodtui.core.build.record import RUNNING, list_builds
+
+    records = list_builds()
+    if args.build:
+        chosen = [r for r in records if r["id"] == args.build or r["dir"] == args.build]
+    else:
+        chosen = [r for r in records if r.get("state") == RUNNING] or records[:1]
+    if not chosen:
+        raise KmodError(args.build or "builds", "no such build recorded (see `kmodtui builds`)")
+    app = KmodApp(attach=chosen[0]["dir"])
+    app.run(mouse=not args.no_mouse)
+    return EXIT_OK
+
+
+def _verb_build(sub: Any) -> None:
+    from kmodtui.core.model import BUILD_MODES
+
+    p = sub.add_parser("build", help="build a module source for one or more kernels, streaming the log")
+    p.add_argument("--kernel", "-k", action="append", required=True, help="repeat for a build matrix")
+    p.add_argument("--source", "-s", required=True, help="module source directory, or a kmod .src.rpm (mode srpm)")
+    p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES)
+    p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
+                   help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
+    p.add_argument("--arch", help="cross-build for this ARCH (arm64, ...)")
+    p.add_argument("--deb-depends", help="deb mode: the Depends to write (default: the package owning the kernel here)")
+    p.add_argument("--version", help="package version (default: dkms.conf's, else 1.0)")
+    p.add_argument("--timeout", type=float, help="stop the build after this many seconds")
+    p.add_argument("--no-sign", action="store_true", help="dkms mode: do not let dkms sign (or create its MOK key)")
+    p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--record-dir", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="events as JSON lines (phase, line, finding, exit)")
+    p.set_defaults(func=cmd_build)
+
+
+def _verb_builds(sub: Any) -> None:
+    p = sub.add_parser("builds", help="running and past builds, with their logs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_builds)
+
+
+def _verb_attach(sub: Any) -> None:
+    p = sub.add_parser("attach", help="follow a build in the TUI (default: the running one, else the last)")
+    p.add_argument("build", nargs="?", help="build id or folder from `kmodtui builds`")
+    p.add_argument("--no-mouse", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_attach)
+

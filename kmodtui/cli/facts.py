@@ -1,0 +1,123 @@
+"""Facts about what is here: kernel build trees, modules and packages, module sources."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from kmodtui.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    error_line,
+    headers_hint,
+    print_json,
+)
+from kmodtui.core.errors import KmodError
+
+
+def cmd_kernels(args: argparse.Namespace) -> int:
+    from kmodtui.core.kernels.discover import discover_kernels
+    from kmodtui.core.kernels.unpack import unpack_kernel_package
+    from kmodtui.core.paths import cache_dir
+    from kmodtui.core.report.render import kernel_json, kernel_text
+
+    found = discover_kernels(args.root)
+    errors: list[KmodError] = []
+    for package in args.from_package or ():
+        try:
+            found += unpack_kernel_package(package, cache_dir())
+        except KmodError as err:
+            errors.append(err)
+    if args.json:
+        print_json({
+            "kernels": [kernel_json(k) for k in found],
+            "errors": [{"path": e.path, "error": e.reason} for e in errors],
+        })
+    else:
+        if not found:
+            print("No kernel build trees found.", headers_hint(), sep="\n")
+        for kernel in found:
+            print(kernel_text(kernel))
+    for problem in errors:
+        error_line(problem)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.model import is_package_path
+    from kmodtui.core.packages.read import read_package
+    from kmodtui.core.report.render import (
+        module_json,
+        module_text,
+        package_json,
+        package_text,
+    )
+
+    modules = []
+    packages = []
+    errors: list[KmodError] = []
+    for path in args.files:
+        try:
+            if is_package_path(path):
+                packages.append(read_package(path))
+            else:
+                modules.append(read_module(path))
+        except KmodError as err:
+            errors.append(err)
+    if args.json:
+        print_json({
+            "modules": [module_json(m) for m in modules],
+            "packages": [package_json(p) for p in packages],
+            "errors": [{"path": e.path, "error": e.reason} for e in errors],
+        })
+    else:
+        print("\n\n".join([module_text(m) for m in modules] + [package_text(p) for p in packages]))
+    for problem in errors:
+        error_line(problem)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def cmd_source(args: argparse.Namespace) -> int:
+    from kmodtui.core.build.sources import detect_source
+
+    source = detect_source(args.path)
+    payload: dict[str, object] = {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
+               "modules": source.modules, "modes": source.modes, "specs": source.specs,
+               "build_time_only": source.notes, "dkms": None}
+    if source.dkms is not None:
+        payload["dkms"] = {"values": source.dkms.values, "arrays": {k: source.dkms.array(k) for k in source.dkms.arrays}}
+    if args.json:
+        print_json(payload)
+    else:
+        print(f"{source.path}: {', '.join(source.kinds)}; {source.name} {source.version}".rstrip())
+        print(f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes)}")
+        for spec, mode in source.specs.items():
+            print(f"  spec {spec}: {mode} mode")
+        for note in source.notes:
+            print(f"  known only at build time: {note}")
+    return EXIT_OK
+
+
+def _verb_kernels(sub: Any) -> None:
+    p = sub.add_parser("kernels", help="list kernel build trees found here")
+    p.add_argument("--root", default="/", help="look inside another root (an unpacked board image)")
+    p.add_argument("--from", dest="from_package", action="append", metavar="FILE",
+                   help="unpack a linux-headers .deb or kernel-devel .rpm into the cache and list it too")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_kernels)
+
+
+def _verb_inspect(sub: Any) -> None:
+    p = sub.add_parser("inspect", help="facts about modules (.ko[.gz|.xz|.zst]) and packages (.rpm, .deb)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_inspect)
+
+
+def _verb_source(sub: Any) -> None:
+    p = sub.add_parser("source", help="what kind of module source this is (read, never executed)")
+    p.add_argument("path", help="a folder, a tarball, a .src.rpm or a .spec")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_source)
+

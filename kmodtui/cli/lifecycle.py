@@ -1,0 +1,117 @@
+"""Across kernel updates: `check-update`, `sign`, `check-userspace`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, kernel_from_spec, print_json
+from kmodtui.core.errors import KmodError
+
+
+def cmd_check_update(args: argparse.Namespace) -> int:
+    from kmodtui.core.lifecycle.updates import (
+        check_update,
+        installed_out_of_tree_modules,
+    )
+
+    kernel = kernel_from_spec(args.new_kernel)
+    modules = args.modules or installed_out_of_tree_modules()
+    if not modules:
+        raise KmodError(f"/lib/modules/{os.uname().release}", "has no out-of-tree modules (updates/, extra/) to "
+                                                              "check; name them with --modules")
+    result, verdicts = check_update(modules, kernel)
+    if args.json:
+        print_json({"new_kernel": kernel.release, "symvers": kernel.symvers_path,
+                     "modules": [{"module": v.module, "loads": v.loads, "problems": v.problems,
+                                  "reasons": list(v.reasons)} for v in verdicts]})
+    else:
+        print(f"Will these modules load on {kernel.release}?")
+        for v in verdicts:
+            verdict = "yes" if v.loads else f"NO ({v.problems} problem(s): {', '.join(v.reasons[:3])})"
+            print(f"  {os.path.basename(v.module):32} {verdict}")
+        if not all(v.loads for v in verdicts):
+            print("Rebuild the modules for the new kernel before rebooting into it "
+                  f"(kmodtui build --kernel {kernel.release} --source DIR), or keep the old kernel as default.")
+    return EXIT_OK if all(v.loads for v in verdicts) else EXIT_PROBLEMS
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.lifecycle.signing import make_signing_key, sign_modules
+
+    modules = args.modules
+    first = read_module(modules[0])
+    kernel = kernel_from_spec(args.kernel or (first.vermagic.split()[0] if first.vermagic else os.uname().release))
+    key, cert = args.key, args.cert
+    if args.new_key:
+        key, cert = make_signing_key(args.new_key)
+    if not (key and cert):
+        raise KmodError("sign", "name a key and certificate (--key, --cert) or make a new pair with --new-key DIR")
+    sign_modules(modules, kernel, key, cert)
+    checked = [read_module(m) for m in modules]
+    if args.json:
+        print_json({"signed": [{"path": m.path, "sig_id": m.signature.id_type if m.signature else None} for m in checked],
+                     "key": key, "cert": cert})
+    else:
+        for m in checked:
+            print(f"signed {m.path} ({m.signature.id_type if m.signature else 'NOT signed'})")
+        print("On a Secure Boot machine, trust the key once: sudo mokutil --import " + cert +
+              " (then reboot and enroll it in the blue MOK manager screen).")
+    return EXIT_OK
+
+
+def cmd_check_userspace(args: argparse.Namespace) -> int:
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.lifecycle.versions import check_userspace
+    from kmodtui.core.model import is_package_path
+    from kmodtui.core.packages.read import read_package
+
+    def version_of(path: str, module: bool) -> tuple[str, str]:
+        if is_package_path(path):
+            package = read_package(path)
+            version = package.version + (f"-{package.release}" if package.release else "")
+            if module and package.modules:
+                return (dict(package.modules[0].modinfo).get("version") or version), package.name
+            return version, package.name
+        image = read_module(path)
+        return dict(image.modinfo).get("version", ""), image.name
+
+    module_version, module_label = version_of(args.module, True)
+    tools_version, tools_label = version_of(args.tools, False)
+    lock = check_userspace(module_version, module_label, tools_version, tools_label)
+    if args.json:
+        print_json({"module_version": lock.module_version, "tools_version": lock.tools_version,
+                     "matches": lock.matches, "explanation": lock.explanation})
+    else:
+        print(("OK: " if lock.matches else "MISMATCH: ") + lock.explanation)
+    return EXIT_OK if lock.matches else EXIT_PROBLEMS
+
+
+def _verb_check_update(sub: Any) -> None:
+    p = sub.add_parser("check-update", help="will these out-of-tree modules load on a new kernel?")
+    p.add_argument("--new-kernel", required=True, help="release, build dir, symvers file, or headers .deb/.rpm")
+    p.add_argument("--modules", nargs="+", help="modules or folders (default: updates/ and extra/ of the running kernel)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check_update)
+
+
+def _verb_sign(sub: Any) -> None:
+    p = sub.add_parser("sign", help="sign modules for Secure Boot with the kernel's sign-file")
+    p.add_argument("modules", nargs="+", metavar="MODULE.ko")
+    p.add_argument("--key")
+    p.add_argument("--cert")
+    p.add_argument("--new-key", metavar="DIR", help="make a new MOK key pair in DIR and sign with it")
+    p.add_argument("--kernel", help="whose sign-file to use (default: the modules' vermagic)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sign)
+
+
+def _verb_check_userspace(sub: Any) -> None:
+    p = sub.add_parser("check-userspace", help="do the module and its userspace tools come from the same release?")
+    p.add_argument("--module", required=True, help="the module (.ko) or its package")
+    p.add_argument("--tools", required=True, help="the userspace tools' package (.deb/.rpm)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check_userspace)
+

@@ -1,0 +1,152 @@
+"""Remedies: list, preview, apply with a backup, undo; and the kernel hook, installed like one."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from kmodtui.cli.common import EXIT_OK, print_json
+from kmodtui.core.errors import KmodError
+
+
+def cmd_remedy(args: argparse.Namespace) -> int:
+    from kmodtui.core.remedies import edits
+    from kmodtui.core.remedies.catalogue import (
+        CATALOGUE,
+        RISKY,
+        RemedyOptions,
+        get_remedy,
+    )
+
+    if args.action == "list":
+        if args.json:
+            print_json({"remedies": [{"id": r.id, "title": r.title, "risk": r.risk, "explanation": r.explanation,
+                                       "target": r.target, "applies_to": list(r.applies_to)} for r in CATALOGUE]})
+        else:
+            for r in CATALOGUE:
+                print(f"{r.id:24} {r.risk:6} {r.title}\n{'':31} target: {r.target}; for: {', '.join(r.applies_to)}")
+        return EXIT_OK
+    if args.action == "history":
+        records = edits.history()
+        if args.json:
+            print_json({"applied": records})
+        for record in records if not args.json else ():
+            print(f"{record['id']:48} {'undone' if record['undone'] else 'applied':8} {', '.join(record['files'])}")
+        return EXIT_OK
+    if not args.id:
+        raise KmodError("remedy", f"{args.action} needs an id (see `kmodtui remedy list`)")
+    if args.action == "undo":
+        restored = edits.undo(args.id)
+        if args.json:
+            print_json({"undone": args.id, "restored": restored})
+        else:
+            print("Restored, byte for byte: " + ", ".join(restored))
+        return EXIT_OK
+    remedy = get_remedy(args.id)
+    plan = remedy.plan(RemedyOptions(
+        target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
+        symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
+        generator=args.generator or ""))
+    payload = {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
+               "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
+               "commands": list(plan.commands)}
+    if args.action == "show":
+        if args.json:
+            print_json(payload)
+        else:
+            print(_plan_text(plan))
+        return EXIT_OK
+    # apply
+    if plan.risk == RISKY and not args.accept_risk:
+        raise KmodError(remedy.id, f"is risky: {plan.warning} Re-run with --accept-risk to apply it anyway")
+    if not plan.edits:
+        if args.json:
+            print_json({**payload, "applied": None})
+        else:
+            print(_plan_text(plan))
+            print("\nThis remedy changes no file: run the commands above.")
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise KmodError(remedy.id, "apply asks for confirmation; pass --yes when not at a terminal")
+        print(_plan_text(plan))
+        if input("\nApply these changes? (a backup is kept; `kmodtui remedy undo` restores) [y/N] ").strip().lower() != "y":
+            print("Nothing was changed.")
+            return EXIT_OK
+    undo_id = edits.apply_edits(remedy.id, list(plan.edits))
+    if args.json:
+        print_json({**payload, "applied": undo_id})
+    else:
+        print(f"Applied {remedy.id} to {', '.join(e.path for e in plan.edits)}. Undo: kmodtui remedy undo {undo_id}")
+        if plan.commands:
+            print("Next: " + "; ".join(plan.commands))
+    return EXIT_OK
+
+
+def _plan_text(plan: Any) -> str:
+    lines = [f"{plan.remedy}: {plan.title}  [{plan.risk}]", "", plan.explanation]
+    if plan.warning:
+        lines += ["", f"WARNING: {plan.warning}"]
+    diff = plan.diff()
+    if diff:
+        lines += ["", diff.rstrip("\n")]
+    if plan.commands:
+        lines += ["", "Then run:"] + [f"  {c}" for c in plan.commands]
+    return "\n".join(lines)
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    from kmodtui.core.remedies.edits import apply_edits
+    from kmodtui.core.remedies.hooks import hook_plan
+
+    edit = hook_plan(args.source, args.mode, args.root, args.style or "")
+    shown = f"New file {edit.path} (mode 755):\n\n{edit.after.decode()}"
+    if args.action == "show" or not (args.yes or sys.stdin.isatty()):
+        if args.action == "install" and not args.yes:
+            raise KmodError(edit.path, "installing a hook asks for confirmation; pass --yes when not at a terminal")
+        print(shown) if not args.json else print_json({"path": edit.path, "script": edit.after.decode()})
+        return EXIT_OK
+    if not args.yes:
+        print(shown)
+        if input("Install this hook? [y/N] ").strip().lower() != "y":
+            print("Nothing was written.")
+            return EXIT_OK
+    undo_id = apply_edits("hook-install", [edit], allow_hooks=True)
+    if args.json:
+        print_json({"path": edit.path, "applied": undo_id})
+    else:
+        print(f"Installed {edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
+    return EXIT_OK
+
+
+def _verb_remedy(sub: Any) -> None:
+    p = sub.add_parser("remedy", help="list, preview (diff), apply with a backup, or undo a fix")
+    p.add_argument("action", choices=("list", "show", "apply", "undo", "history"))
+    p.add_argument("id", nargs="?", help="remedy id (list), or for undo the id `apply` printed")
+    p.add_argument("--target", help="what to fix: a spec, a module source folder, a .deb (see `remedy list`)")
+    p.add_argument("--symbol")
+    p.add_argument("--namespace")
+    p.add_argument("--with-symvers", action="append", metavar="MODULE_SYMVERS")
+    p.add_argument("--depends", help="deb-fix-depends: the package to depend on")
+    p.add_argument("--kernel", help="kernel release, for remedies that name one")
+    p.add_argument("--generator", help=argparse.SUPPRESS)
+    p.add_argument("--yes", action="store_true", help="apply without asking")
+    p.add_argument("--accept-risk", action="store_true", help="needed to apply a risky remedy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remedy)
+
+
+def _verb_hook(sub: Any) -> None:
+    from kmodtui.core.model import BUILD_MODES
+
+    p = sub.add_parser("hook", help="rebuild a source for every new kernel (kernel post-install hook)")
+    p.add_argument("action", choices=("show", "install"))
+    p.add_argument("--source", required=True)
+    p.add_argument("--mode", default="kbuild", choices=BUILD_MODES)
+    p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
+    p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")
+    p.add_argument("--yes", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hook)
+

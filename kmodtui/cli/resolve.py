@@ -1,0 +1,161 @@
+"""Will it load: `resolve` (symbols and package sets) and `rpmdeps` (rpm's ksym generators)."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from typing import Any
+
+from kmodtui.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    default_kernel_release,
+    error_line,
+    print_json,
+    print_report,
+)
+from kmodtui.core.errors import KmodError
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from kmodtui.core.kernels.discover import find_kernel
+    from kmodtui.core.paths import cache_dir
+    from kmodtui.core.resolve.engine import resolve
+
+    kernel = find_kernel(args.kernel or default_kernel_release())
+    if not args.tui:
+        # A short-lived run making ~10^5 small tuples and no reference cycles: the cyclic garbage
+        # collector would only rescan them, ~30% of the time on a distro tree. (The TUI keeps it.)
+        gc.disable()
+    full_listing = (args.json and not args.problems_only) or args.tui
+    installed = None
+    if args.installed:
+        from kmodtui.core.packages.packageset import read_installed
+
+        installed = read_installed(args.installed)
+    elif any(t.endswith(".deb") for t in args.targets) and os.path.exists("/var/lib/dpkg/status"):
+        from kmodtui.core.packages.packageset import read_installed
+
+        installed = read_installed("/var/lib/dpkg/status")
+    result = resolve(args.targets, kernel, args.with_ or [], jobs=args.jobs,
+                     cache_dir=None if args.no_cache else cache_dir(), need_modules=full_listing,
+                     installed=installed)
+    if result.symvers is not None and result.symvers.problems:
+        for problem in result.symvers.problems:
+            error_line(f"{kernel.symvers_path}: {problem} (skipped)")
+    if args.tui:
+        from kmodtui.app import KmodApp
+
+        app = KmodApp(resolve_result=result)
+        app.run(mouse=not args.no_mouse)
+    elif args.json:
+        from kmodtui.core.report.render import finding_json, resolve_summary
+
+        print_json({
+            "summary": resolve_summary(result),
+            "findings": [finding_json(f) for f in result.findings(problems_only=args.problems_only)],
+        })
+    elif args.markdown:
+        from kmodtui.core.report.render import resolve_markdown
+
+        print_report(result, "md", resolve_markdown)
+    else:
+        from kmodtui.core.report.render import resolve_text
+
+        print_report(result, "txt", lambda r: resolve_text(r) + "\n")
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def cmd_rpmdeps(args: argparse.Namespace) -> int:
+    """Like rpm's %__find_provides/%__find_requires: a file list on stdin (or as arguments)."""
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.kernels.discover import find_kernel
+    from kmodtui.core.packages.rpmdeps import (
+        MODULE_FILE,
+        module_provides,
+        module_requires,
+    )
+    from kmodtui.core.symvers.parse import read_symvers
+
+    paths = args.files or [line.strip() for line in sys.stdin if line.strip()]
+    modules = [(p, read_module(p)) for p in paths if MODULE_FILE.search(p) and os.path.isfile(p)]
+    if args.predict:
+        from kmodtui.core.packages.rpmdeps import predict_dependencies
+
+        symvers = None
+        if args.kernel:
+            kernel = find_kernel(args.kernel)
+            if not kernel.symvers_path:
+                raise KmodError(args.kernel, "this kernel has no Module.symvers to predict against")
+            symvers = read_symvers(kernel.symvers_path)
+        predicted = predict_dependencies(modules, args.predict, symvers)
+        if args.json:
+            print_json({"mode": predicted.mode, "provides": list(predicted.provides),
+                         "requires": list(predicted.requires), "story": predicted.story})
+        else:
+            print(f"# built in mode {predicted.mode}: {predicted.story}")
+            print("".join(f"Provides: {p}\n" for p in predicted.provides) +
+                  "".join(f"Requires: {r}\n" for r in predicted.requires), end="")
+        return EXIT_OK
+    if args.provides:
+        lines = module_provides(modules)
+    else:
+        symvers = None
+        release = args.kernel or next((m.vermagic.split()[0] for _, m in modules if m.vermagic), None)
+        if release:
+            try:
+                kernel = find_kernel(release)
+                symvers = read_symvers(kernel.symvers_path) if kernel.symvers_path else None
+            except KmodError as err:
+                if args.kernel:
+                    raise
+                error_line(f"{err} — every requirement becomes ksym() (pass --kernel)")
+        lines = module_requires([m for _, m in modules], symvers)
+    if args.json:
+        print_json({"provides" if args.provides else "requires": lines})
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    return EXIT_OK
+
+
+def _verb_resolve(sub: Any) -> None:
+    p = sub.add_parser("resolve", help="for every symbol a module needs: who provides it, does the CRC match")
+    p.add_argument("targets", nargs="+", metavar="TARGET", help=".ko files, module directories, .rpm or .deb packages")
+    p.add_argument("--kernel", "-k", help="kernel release (see `kmodtui kernels`), build dir, or Module.symvers/symvers.gz "
+                   "(default: the running kernel)")
+    p.add_argument("--with", dest="with_", action="append", metavar="FILE_OR_DIR",
+                   help="more modules that provide symbols (other out-of-tree modules)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="every finding as JSON (see README for the schema)")
+    out.add_argument("--markdown", action="store_true", help="a report to paste into a bug tracker")
+    out.add_argument("--tui", action="store_true", help="open the symbol browser on the result")
+    p.add_argument("--problems-only", action="store_true", help="with --json: leave out the ok findings")
+    p.add_argument("--installed", metavar="FILE",
+                   help="for .deb targets: installed packages, a dpkg status file or admin dir, or `dpkg -l` output "
+                   "(default: this machine's dpkg database)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="threads reading modules (default: all cores)")
+    p.add_argument("--no-cache", action="store_true", help="do not use or write kmodtui's parse cache")
+    p.add_argument("--no-mouse", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_resolve)
+
+
+def _verb_rpmdeps(sub: Any) -> None:
+    from kmodtui.core.packages.rpmdeps import MODES
+
+    p = sub.add_parser("rpmdeps", help="ksym()/kernel()/kmod() Provides or Requires, like RHEL's generators",
+                       description="Reads a file list on stdin (like rpm's %%__find_provides) or as arguments. "
+                       "In a spec: %%global _use_internal_dependency_generator 0, "
+                       "%%global __find_provides kmodtui rpmdeps --provides, "
+                       "%%global __find_requires kmodtui rpmdeps --requires")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--provides", action="store_true")
+    which.add_argument("--requires", action="store_true")
+    which.add_argument("--predict", metavar="MODE", choices=MODES,
+                       help=f"what a package of these modules gets when built in MODE: {', '.join(MODES)}")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--kernel", "-k", help="target kernel for --requires (default: the modules' vermagic)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rpmdeps)
+

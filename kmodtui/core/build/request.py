@@ -1,0 +1,117 @@
+"""What to build: a BuildRequest names the source, the kernel, the packaging mode and its options.
+
+Every build keeps its request beside its log (`request.json` in the build's record), so a detached
+runner builds exactly what the TUI or the CLI asked for (nothing is re-assembled from command-line
+words), and a rebuild after a remedy re-runs the very build the remedy came from: same source,
+kernel, mode and options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import BUILD_MODES, Kernel
+
+REQUEST_FILE = "request.json"
+REQUEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    source: str
+    kernel: Kernel
+    mode: str = "kbuild"
+    extra_symbols: tuple[str, ...] = ()  # Module.symvers of other out-of-tree modules (KBUILD_EXTRA_SYMBOLS)
+    arch: str = ""  # ARCH= for cross builds ("arm64"); "" builds for the kernel's own arch on this host
+    deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
+    version: str = ""
+    sign: bool = True  # dkms mode: let dkms sign with its MOK (it creates /var/lib/dkms/mok.key if missing)
+    timeout: float | None = None  # seconds; the build is stopped past it
+    kernel_spec: str = ""  # how the kernel was named (release, build dir, headers package); stored
+
+    @property
+    def is_package_build(self) -> bool:
+        """Modes whose result is checked as a package set (rpm Requires/Provides, deb Depends)."""
+        return self.mode in ("deb", "rpm-generic", "rpm-redhat", "srpm")
+
+
+def kernel_from_spec(spec: str) -> Kernel:
+    """A release, build dir, symvers file, or a headers package (.deb/.rpm, unpacked into the cache)."""
+    from kmodtui.core.kernels.discover import find_kernel
+
+    if spec.endswith((".deb", ".rpm")) and os.path.isfile(spec):
+        from kmodtui.core.kernels.unpack import unpack_kernel_package
+        from kmodtui.core.paths import cache_dir
+
+        return unpack_kernel_package(spec, cache_dir())[0]
+    return find_kernel(spec)
+
+
+def make_request(source: str, kernel_spec: str, mode: str = "kbuild", **options: Any) -> BuildRequest:
+    """A request from the words a person gives (a source path, a kernel as `build --kernel` takes it)."""
+    if mode not in BUILD_MODES:
+        raise KmodError(mode, f"unknown build mode; choose one of {', '.join(BUILD_MODES)}")
+    kernel = kernel_from_spec(kernel_spec)
+    extra = tuple(os.path.abspath(p) for p in options.pop("extra_symbols", ()) or ())
+    return BuildRequest(os.path.abspath(source), kernel, mode, extra_symbols=extra,
+                        kernel_spec=kernel_spec if os.path.sep not in kernel_spec else os.path.abspath(kernel_spec),
+                        **options)
+
+
+def request_json(request: BuildRequest) -> dict[str, Any]:
+    return {
+        "format": REQUEST_FORMAT,
+        "source": request.source,
+        "kernel": request.kernel_spec or request.kernel.build_dir or request.kernel.release,
+        "release": request.kernel.release,
+        "mode": request.mode,
+        "extra_symbols": list(request.extra_symbols),
+        "arch": request.arch,
+        "deb_depends": request.deb_depends,
+        "version": request.version,
+        "sign": request.sign,
+        "timeout": request.timeout,
+    }
+
+
+def save_request(record_dir: str, request: BuildRequest) -> None:
+    """request.json, written atomically."""
+    path = os.path.join(record_dir, REQUEST_FILE)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(request_json(request), f, indent=2)
+    os.replace(tmp, path)
+
+
+_TYPES: dict[str, Any] = {"source": str, "kernel": str, "mode": str, "extra_symbols": list, "arch": str,
+                          "deb_depends": (str, type(None)), "version": str, "sign": bool,
+                          "timeout": (int, float, type(None))}
+
+
+def load_request(record_dir: str) -> BuildRequest:
+    """The request a build was made from; one clear error when it is missing or malformed."""
+    path = os.path.join(record_dir, REQUEST_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise KmodError(path, "this build has no stored request (it was made by an older kmodtui)") from None
+    except (OSError, ValueError, RecursionError) as err:
+        raise KmodError(path, f"unreadable build request: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != REQUEST_FORMAT:
+        raise KmodError(path, "not a build request kmodtui wrote")
+    for key, kind in _TYPES.items():
+        if not isinstance(data.get(key), kind) or (kind is not bool and isinstance(data.get(key), bool)):
+            raise KmodError(path, f"build request field {key!r} is missing or of the wrong type")
+    if not all(isinstance(p, str) for p in data["extra_symbols"]):
+        raise KmodError(path, "build request field 'extra_symbols' must list paths")
+    kernel = kernel_from_spec(data["kernel"])
+    known = {f.name for f in fields(BuildRequest)}
+    options = {k: data[k] for k in ("arch", "deb_depends", "version", "sign", "timeout") if k in known}
+    return BuildRequest(data["source"], kernel, data["mode"], tuple(data["extra_symbols"]),
+                        kernel_spec=data["kernel"], **options)
+

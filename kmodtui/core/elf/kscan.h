@@ -1,0 +1,38 @@
+/*
+ * kscan.h: what the three parts of kmodtui's C reader share (kscan_module.c reads one kernel
+ * module, kscan_walk.c finds the module files of a tree, kscan_symvers.c parses Module.symvers):
+ * return codes and the output buffer, which past its capacity only counts, so the caller learns
+ * the size it needs. Loaded with ctypes (no Python header): any C compiler builds it.
+ */
+#ifndef KMODTUI_KSCAN_H
+#define KMODTUI_KSCAN_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KS_FALLBACK (-1)
+#define KS_TOO_SMALL (-2)
+
+typedef struct {
+    uint8_t *buf;
+    size_t cap, pos;
+} out_t;
+
+static inline void put(out_t *o, const void *p, size_t len)
+{
+    /* Past the capacity only count, so the caller learns the size it needs. */
+    if (o->pos + len <= o->cap)
+        memcpy(o->buf + o->pos, p, len);
+    o->pos += len;
+}
+
+static inline void put_u32(out_t *o, uint32_t v) { put(o, &v, 4); }
+
+#endif

@@ -1,0 +1,63 @@
+"""Module signing for Secure Boot: a MOK key pair made with openssl (never overwriting one, private
+under any umask), and signing with the kernel's own scripts/sign-file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import Kernel
+from kmodtui.core.paths import state_dir
+
+
+def default_signing_key() -> tuple[str, str]:
+    """Where the TUI keeps the key pair it makes on request (kmodtui's state dir, not /var/lib/dkms)."""
+    directory = os.path.join(state_dir(), "mok")
+    return os.path.join(directory, "MOK.priv"), os.path.join(directory, "MOK.der")
+
+
+def make_signing_key(directory: str, common_name: str = "kmodtui module signing key") -> tuple[str, str]:
+    """A new key pair for module signing (MOK): private key PEM and DER certificate."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise KmodError("openssl", "is not installed (Debian: apt-get install openssl)")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)  # makedirs' mode is filtered by the umask (000 would give 0777)
+    key, cert = os.path.join(directory, "MOK.priv"), os.path.join(directory, "MOK.der")
+    if os.path.exists(key) or os.path.exists(cert):
+        raise KmodError(directory, "already holds MOK.priv/MOK.der; kmodtui does not overwrite keys")
+    old_umask = os.umask(0o077)  # the private key is never readable by others, not even for a moment
+    try:
+        result = _openssl_req(openssl, common_name, key, cert)
+    finally:
+        os.umask(old_umask)
+    if result.returncode != 0:
+        raise KmodError(directory, f"openssl could not make the key: {result.stderr.strip()[-200:]}")
+    os.chmod(key, 0o600)
+    return key, cert
+
+
+def _openssl_req(openssl: str, common_name: str, key: str, cert: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([openssl, "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "36500",
+                             "-subj", f"/CN={common_name}/", "-outform", "DER", "-keyout", key, "-out", cert,
+                             "-addext", "extendedKeyUsage=codeSigning"], capture_output=True, text=True)
+
+
+def sign_modules(modules: list[str], kernel: Kernel, key: str, cert: str, hash_algo: str = "sha256") -> list[str]:
+    """Sign with the kernel's own scripts/sign-file (what kbuild and dkms use)."""
+    sign_file = os.path.join(kernel.build_dir, "scripts", "sign-file")
+    if not os.access(sign_file, os.X_OK):
+        raise KmodError(sign_file, "not found in the kernel's build tree: cannot sign for this kernel")
+    for path in (key, cert):
+        if not os.path.isfile(path):
+            raise KmodError(path, "no such key or certificate file")
+    signed = []
+    for module in modules:
+        result = subprocess.run([sign_file, hash_algo, key, cert, module], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise KmodError(module, f"sign-file failed: {result.stderr.strip()[-200:]}")
+        signed.append(module)
+    return signed

@@ -1,0 +1,398 @@
+"""Writing an archive's members below a folder, physically safely: every path is reached with
+O_NOFOLLOW from the folder's descriptor, links are checked against the links on disk and again at
+the end, members and bytes are capped, and a refused unpack removes what it made (see SECURITY.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+from kmodtui.core.compression import Readable
+from kmodtui.core.errors import KmodError
+
+MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024  # a kernel-devel RPM or linux-headers .deb unpacks to ~100 MiB
+MAX_MEMBERS = 100_000  # members of every type; Debian's headers-common has ~17,000
+MEMBER_COST = 4096  # what a directory, link or empty file costs on disk, charged against MAX_TOTAL_BYTES
+MAX_LINK_HOPS = 40  # as the kernel's MAXSYMLINKS
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# make_buildable links an unpacked Debian headers tree to this host's kbuild tools (absolute, on purpose).
+HOST_KBUILD = re.compile(r"usr/lib/linux-kbuild-[0-9.]+")
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    root: str
+    files: int
+    total_bytes: int
+    skipped: tuple[str, ...]  # "name: why", for members that were not written
+    trees: tuple[str, ...] = ()  # usr/src/<tree> folders the archive wrote into (kernel headers)
+
+
+class _Through(Exception):
+    """A path component is a symlink or not a folder: nothing is reached through it."""
+
+
+def _split(name: str) -> list[str]:
+    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def open_dir(root_fd: int, parts: list[str], create: bool = False, made: list[str] | None = None) -> int:
+    """A descriptor of root/parts, reached without following any symlink (create folders if asked).
+    Raises _Through when a component is a link or not a folder, FileNotFoundError when missing."""
+    fd = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            try:
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o755, dir_fd=fd)
+                if made is not None:
+                    made.append("/".join(parts[: i + 1]))
+                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as err:
+                if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _Through("/".join(parts[: i + 1])) from None
+                raise
+            os.close(fd)
+            fd = next_fd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def lstat_in(root_fd: int, parts: list[str]) -> os.stat_result | None:
+    if not parts:
+        return os.fstat(root_fd)
+    try:
+        fd = open_dir(root_fd, parts[:-1])
+    except (_Through, OSError):
+        return None
+    try:
+        return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def readlink_in(root_fd: int, parts: list[str]) -> str:
+    fd = open_dir(root_fd, parts[:-1])
+    try:
+        return os.readlink(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def leaves_root(root_fd: int, start: list[str], target: str) -> bool:
+    """Would `target`, read in folder root/start, lead outside root on the real filesystem? Links
+    already on disk are followed; `..` climbs from where a link led (as the kernel does), so
+    `a/b/../..` through a link to / is caught. A link with an absolute target inside root leads to
+    the host and so out, except make_buildable's link to the host's kbuild tools, below which no
+    `..` may follow. A missing component is taken as a folder (the final check sees the end state)."""
+    if target.startswith("/"):
+        return True
+    current = list(start)
+    pending = target.split("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not current:
+                return True
+            current.pop()
+            continue
+        candidate = current + [part]
+        st = lstat_in(root_fd, candidate)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return True  # a loop: refused like the kernel's ELOOP
+            link = readlink_in(root_fd, candidate)
+            if link.startswith("/"):
+                relpath = "/".join(candidate)
+                if HOST_KBUILD.fullmatch(relpath) and link == "/" + relpath:
+                    return ".." in pending
+                return True
+            pending = link.split("/") + pending
+        else:
+            current = candidate
+    return False
+
+
+class SafeWriter:
+    """Writes archive members below `dest`; see the module's docstring for the rules."""
+
+    def __init__(self, dest: str | os.PathLike[str], source: str, *, max_bytes: int = MAX_TOTAL_BYTES,
+                 max_members: int = MAX_MEMBERS) -> None:
+        self.dest = os.path.realpath(dest)
+        os.makedirs(self.dest, exist_ok=True)
+        self.root_fd = os.open(self.dest, _DIR_FLAGS)
+        self.source = source
+        self.max_bytes = max_bytes
+        self.max_members = max_members
+        self.files = 0
+        self.members = 0
+        self.total_bytes = 0
+        self.skipped: list[str] = []
+        self.trees: set[str] = set()
+        self.made: list[str] = []  # what this writer created, in order, for a clean-up
+
+    # ---- life cycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> SafeWriter:
+        return self
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        try:
+            if kind is None:
+                self.check_links()
+            else:
+                self.remove_made()
+        finally:
+            os.close(self.root_fd)
+
+    def result(self) -> ExtractResult:
+        return ExtractResult(self.dest, self.files, self.total_bytes, tuple(self.skipped), tuple(sorted(self.trees)))
+
+    def remove_made(self) -> None:
+        """Undo this unpack: remove what it created (newest first); folders only once empty."""
+        for relpath in reversed(self.made):
+            parts = relpath.split("/")
+            try:
+                fd = open_dir(self.root_fd, parts[:-1])
+            except (_Through, OSError):
+                continue
+            try:
+                st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(parts[-1], dir_fd=fd)
+                else:
+                    os.unlink(parts[-1], dir_fd=fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        self.made.clear()
+
+    def check_links(self) -> None:
+        """Every symlink below the root, checked in the end state; one that now leads out is removed."""
+        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=self.root_fd, follow_symlinks=False):
+            rel = _split(dirpath)
+            for entry in dirnames + filenames:
+                try:
+                    if not stat.S_ISLNK(os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                        continue
+                    target = os.readlink(entry, dir_fd=dir_fd)
+                except OSError:
+                    continue
+                relpath = "/".join(rel + [entry])
+                if HOST_KBUILD.fullmatch(relpath) and target == "/" + relpath:
+                    continue
+                if leaves_root(self.root_fd, rel, target):
+                    os.unlink(entry, dir_fd=dir_fd)
+                    self.skipped.append(f"{relpath}: symlink to {target!r} leads outside {self.dest}; removed")
+
+    # ---- members -------------------------------------------------------------------------------
+
+    def _member(self, cost: int = MEMBER_COST) -> None:
+        self.members += 1
+        if self.members > self.max_members:
+            raise KmodError(self.source, f"archive has more than {self.max_members} members; refusing to unpack")
+        self._charge(cost)
+
+    def _charge(self, size: int) -> None:
+        self.total_bytes += size
+        if self.total_bytes > self.max_bytes:
+            raise KmodError(self.source, f"archive unpacks to more than {self.max_bytes} bytes; refusing")
+
+    def _parts(self, name: str) -> list[str]:
+        parts = _split(name)
+        if not parts:
+            raise KmodError(self.source, f"archive member with an empty name: {name!r}")
+        if ".." in parts:
+            raise KmodError(self.source, f"archive member {name!r} climbs out with '..'; refusing to unpack")
+        if len(parts) >= 4 and parts[:3] == ["usr", "src", "kernels"]:
+            self.trees.add("/".join(parts[:4]))  # RHEL: /usr/src/kernels/<release>
+        elif len(parts) >= 3 and parts[:2] == ["usr", "src"] and parts[2] != "kernels":
+            self.trees.add("/".join(parts[:3]))  # Debian: /usr/src/linux-headers-<release>
+        return parts
+
+    def _parent(self, name: str, parts: list[str]) -> int | None:
+        """The parent folder's descriptor, or None (member skipped) when it lies behind a link."""
+        try:
+            return open_dir(self.root_fd, parts[:-1], create=True, made=self.made)
+        except _Through as through:
+            self.skipped.append(f"{name}: would be written through {through}, which is a link or a file; skipped")
+            return None
+
+    def _clear(self, parent: int, last: str) -> bool:
+        """Remove a non-folder at parent/last; False when a folder is there."""
+        try:
+            st = os.stat(last, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return True
+        if stat.S_ISDIR(st.st_mode):
+            return False
+        os.unlink(last, dir_fd=parent)
+        return True
+
+    def add_dir(self, name: str) -> None:
+        parts = _split(name)
+        if not parts:
+            return  # the archive's own root, "./"
+        parts = self._parts(name)
+        self._member()
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False) if self._exists(parent, parts[-1]) else None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                os.unlink(parts[-1], dir_fd=parent)
+                st = None
+            if st is None:
+                os.mkdir(parts[-1], 0o755, dir_fd=parent)
+                self.made.append("/".join(parts))
+        finally:
+            os.close(parent)
+
+    @staticmethod
+    def _exists(parent: int, last: str) -> bool:
+        try:
+            os.stat(last, dir_fd=parent, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def add_file(self, name: str, content: Readable, mode: int = 0o644) -> None:
+        parts = self._parts(name)
+        self._member(0)
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            if not self._clear(parent, parts[-1]):
+                self.skipped.append(f"{name}: a folder of that name is already there; skipped")
+                return
+            fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         mode & 0o755 | 0o600, dir_fd=parent)
+            self.made.append("/".join(parts))
+            written = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := content.read(1 << 20):
+                    written += len(chunk)
+                    self._charge(len(chunk))
+                    out.write(chunk)
+            if written < MEMBER_COST:
+                self._charge(MEMBER_COST - written)
+            self.files += 1
+        finally:
+            os.close(parent)
+
+    def add_symlink(self, name: str, link_target: str) -> None:
+        parts = self._parts(name)
+        self._member()
+        if not link_target or "\0" in link_target:
+            self.skipped.append(f"{name}: symlink with an empty or invalid target; skipped")
+            return
+        if link_target.startswith("/"):
+            # Re-root: "/usr/src/kernels/X" inside the package means <dest>/usr/src/kernels/X.
+            wanted = _split(link_target)
+            if ".." in wanted:
+                self.skipped.append(f"{name}: symlink to {link_target!r} climbs out with '..'; skipped")
+                return
+            link_target = os.path.relpath("/" + "/".join(wanted), "/" + "/".join(parts[:-1])) if wanted else \
+                "/".join([".."] * (len(parts) - 1)) or "."
+        if leaves_root(self.root_fd, parts[:-1], link_target):
+            self.skipped.append(f"{name}: symlink to {link_target!r} points outside the archive; skipped")
+            return
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            if not self._clear(parent, parts[-1]):
+                self.skipped.append(f"{name}: a folder of that name is already there; symlink skipped")
+                return
+            os.symlink(link_target, parts[-1], dir_fd=parent)
+            self.made.append("/".join(parts))
+        finally:
+            os.close(parent)
+
+    def add_hardlink(self, name: str, other: str) -> None:
+        parts = self._parts(name)
+        self._member()
+        other_parts = _split(other)
+        if ".." in other_parts:
+            raise KmodError(self.source, f"archive member {name!r} is a hard link climbing out with '..'; refusing")
+        st = lstat_in(self.root_fd, other_parts) if other_parts else None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
+            return
+        parent = self._parent(name, parts)
+        if parent is None:
+            return
+        try:
+            source_dir = open_dir(self.root_fd, other_parts[:-1])
+        except (_Through, OSError):
+            os.close(parent)
+            self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
+            return
+        try:
+            if other_parts == parts:
+                self.skipped.append(f"{name}: hard link to itself; skipped")
+                return
+            if not self._clear(parent, parts[-1]):
+                self.skipped.append(f"{name}: a folder of that name is already there; hard link skipped")
+                return
+            try:
+                os.link(other_parts[-1], parts[-1], src_dir_fd=source_dir, dst_dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:  # the file it names was itself replaced by this member
+                self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
+                return
+            self.made.append("/".join(parts))
+        finally:
+            os.close(parent)
+            os.close(source_dir)
+
+    def skip(self, name: str, why: str) -> None:
+        self._member()
+        self.skipped.append(f"{name}: {why}")
+
+
+def tree_size(path: str) -> int:
+    """Bytes under `path` (files' sizes, plus a block for each entry), never following links."""
+    total = 0
+    try:
+        for _, dirnames, filenames, dir_fd in os.fwalk(path, follow_symlinks=False):
+            for entry in filenames:
+                try:
+                    total += os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_size
+                except OSError:
+                    pass
+            total += MEMBER_COST * (len(dirnames) + len(filenames))
+    except OSError:
+        pass
+    return total
+
+
+def cache_budget(cache_dir: str, what: str) -> int:
+    """Bytes an unpack into the cache may still write: the cache is capped as a whole
+    (KMODTUI_CACHE_MAX_BYTES, default 8 GiB), so repeated unpacks cannot fill the disk."""
+    text = os.environ.get("KMODTUI_CACHE_MAX_BYTES", "")
+    limit = int(text) if text.isdigit() else 8 * 1024 * 1024 * 1024
+    used = sum(tree_size(os.path.join(cache_dir, part)) for part in ("kernels", "sources"))
+    left = limit - used
+    if left <= 0:
+        raise KmodError(what, f"kmodtui's cache ({cache_dir}) already holds {used} bytes of unpacked packages "
+                              f"and sources (limit {limit}); remove {os.path.join(cache_dir, 'kernels')} or "
+                              f"{os.path.join(cache_dir, 'sources')}, or raise KMODTUI_CACHE_MAX_BYTES")
+    return min(left, MAX_TOTAL_BYTES)

@@ -1,0 +1,226 @@
+"""Where a symbol is decided: the providers (depmod's order: the kernel's Module.symvers, then --with
+modules, then the targets) and, for each need, ok, unknown_symbol, crc_mismatch,
+namespace_not_imported or gpl_only, with the plain-words explanation of each; per module, vermagic.
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import compress, repeat
+from typing import TYPE_CHECKING
+
+from kmodtui.core.elf.module import ModuleSymbols
+from kmodtui.core.model import (
+    STATUS_CRC,
+    STATUS_GPL,
+    STATUS_NAMESPACE,
+    STATUS_OK,
+    STATUS_UNKNOWN,
+    STATUS_VERMAGIC,
+    STATUSES,
+    Finding,
+    Kernel,
+    crc_hex,
+)
+from kmodtui.core.symvers.parse import Symvers
+
+if TYPE_CHECKING:
+    pass
+
+
+# include/linux/license.h: license_is_gpl_compatible()
+GPL_COMPATIBLE = frozenset({
+    "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL",
+})
+
+
+# vermagic words kmodtui can derive from .config; others (arch, RANDSTRUCT...) are not compared.
+KNOWN_VERMAGIC_FLAGS = frozenset({"SMP", "preempt", "preempt_rt", "mod_unload", "modversions"})
+
+
+KIND_VMLINUX, KIND_KERNEL_MODULE, KIND_MODULE = "vmlinux", "kernel-module", "module"
+
+
+# Remedy ids (the catalogue lives in remedies.py)
+REMEDY_EXTRA_SYMBOLS = "kbuild-extra-symbols"
+REMEDY_REBUILD = "rebuild-for-kernel"
+REMEDY_IMPORT_NS = "import-namespace"
+REMEDY_INSTALL_HEADERS = "pick-matching-kernel"
+# name -> (kind, owner, crc, gpl_only, namespace)
+Provider = tuple[str, str, int, bool, str]
+# A problem as the resolver records it (cheap: a distro tree against another ABI has ~67k):
+# (module, symbol, status, needed crc, provider or None); Findings are built from it on demand.
+ProblemRow = tuple[ModuleSymbols, str, str, int, "Provider | None"]
+
+
+def explain(row: ProblemRow, release: str) -> Finding:
+    module, symbol, status, crc, provider = row
+    if provider is None:
+        return _unknown(module, symbol, crc, release)
+    return {STATUS_CRC: _crc_mismatch, STATUS_NAMESPACE: _namespace, STATUS_GPL: _gpl_only}[status](
+        module, symbol, crc, provider)
+
+
+def provider_label(provider: Provider) -> str:
+    kind, owner = provider[0], provider[1]
+    if kind == KIND_VMLINUX:
+        return "vmlinux"
+    if kind == KIND_KERNEL_MODULE:
+        return f"{os.path.basename(owner)} (kernel module, from Module.symvers)"
+    return owner
+
+
+def build_providers(symvers: Symvers | None, modules: list[ModuleSymbols]) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    if symvers is not None:
+        # vmlinux rows (a later row of a name wins), then in-tree module rows for names vmlinux
+        # does not export (the first row wins); built column-wise, for ~25k rows.
+        c = symvers.columns
+        vm = [module == "vmlinux" for module in c.modules]
+        providers = dict(zip(compress(c.names, vm), zip(repeat(KIND_VMLINUX), repeat("vmlinux"), compress(c.crcs, vm),
+                                                         compress(c.gpl_only, vm), compress(c.namespaces, vm))))
+        other = [not v for v in vm]
+        names = list(compress(c.names, other))
+        values = list(zip(repeat(KIND_KERNEL_MODULE), compress(c.modules, other), compress(c.crcs, other),
+                          compress(c.gpl_only, other), compress(c.namespaces, other)))
+        first_row = dict(zip(reversed(names), reversed(values)))
+        for name in dict.fromkeys(names):
+            if name not in providers:
+                providers[name] = first_row[name]
+    for module in modules:
+        for name, crc, gpl_only, namespace in module.exports:
+            providers[name] = (KIND_MODULE, module.path, crc or 0, gpl_only, namespace)
+    return providers
+
+
+def resolve_modules(
+    targets: list[ModuleSymbols],
+    providers: dict[str, Provider],
+    kernel: Kernel | None,
+) -> tuple[list[ProblemRow], dict[str, int], list[Finding]]:
+    rows: list[ProblemRow] = []
+    module_problems: list[Finding] = []
+    counts = dict.fromkeys(STATUSES, 0)
+    # (symbol, crc) pairs that are fine for any module, and for GPL-compatible ones: one set
+    # lookup per need leaves only the few needs worth a closer look.
+    fine_for_all: set[tuple[str, int]] = set()
+    fine_for_gpl: set[tuple[str, int]] = set()
+    for name, provider in providers.items():
+        if not provider[4]:
+            (fine_for_gpl if provider[3] else fine_for_all).add((name, provider[2]))
+    fine_for_gpl |= fine_for_all
+    get = providers.get
+    total = 0
+    for module in targets:
+        vermagic_problem = _vermagic_finding(module, kernel)
+        if vermagic_problem is not None:
+            module_problems.append(vermagic_problem)
+            counts[STATUS_VERMAGIC] += 1
+        needs = module.needs
+        total += len(needs)
+        gpl_module = module.license in GPL_COMPATIBLE
+        fine = fine_for_gpl if gpl_module else fine_for_all
+        doubtful = [need for need in needs if need not in fine]
+        if not doubtful:
+            continue
+        import_ns = module.import_ns
+        for symbol, crc in doubtful:
+            found = get(symbol) if symbol[:1] != "." else get(symbol.lstrip("."))
+            if found is None:
+                rows.append((module, symbol, STATUS_UNKNOWN, crc, None))
+            elif found[2] != crc:
+                rows.append((module, symbol, STATUS_CRC, crc, found))
+            elif found[4] and found[4] not in import_ns:
+                rows.append((module, symbol, STATUS_NAMESPACE, crc, found))
+            elif found[3] and not gpl_module:
+                rows.append((module, symbol, STATUS_GPL, crc, found))
+    for row in rows:
+        counts[row[2]] += 1
+    counts[STATUS_OK] = total - len(rows)
+    return rows, counts, module_problems
+
+
+def _unknown(module: ModuleSymbols, symbol: str, crc: int, release: str) -> Finding:
+    return Finding(
+        module.path, symbol, STATUS_UNKNOWN, crc, None, "",
+        f"Nothing provides {symbol}: neither the kernel ({release}) nor any of the modules given. "
+        f"Loading would fail with 'Unknown symbol {symbol} (err -2)'. If another out-of-tree module "
+        "exports it, pass it with --with, and build with KBUILD_EXTRA_SYMBOLS pointing at that "
+        "module's Module.symvers.",
+        (REMEDY_EXTRA_SYMBOLS,),
+    )
+
+
+def _crc_mismatch(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
+    label = provider_label(provider)
+    if not module.has_versions:
+        story = (
+            f"{module.name} has no __versions section (built without MODVERSIONS), so it records no "
+            f"CRC for {symbol} while {label} exports it with CRC {crc_hex(provider[2])}. depmod reports "
+            "this as a disagreement; the 6.x loader would only warn and taint the kernel."
+        )
+    elif provider[2] == 0:
+        story = (
+            f"{module.name} was built expecting {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
+            "without a CRC (a kernel built without MODVERSIONS?). Build against the same kernel tree."
+        )
+    else:
+        story = (
+            f"{module.name} was built against a {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
+            f"with CRC {crc_hex(provider[2])}. A CRC is a checksum of the symbol's C prototype and the "
+            "types it uses; different CRCs mean the interface changed, usually because the module was "
+            f"built against another kernel's headers. The loader refuses it ('disagrees about version "
+            f"of symbol {symbol}'). Rebuild the module against this kernel's build tree."
+        )
+    return Finding(module.path, symbol, STATUS_CRC, crc, provider[2], label, story,
+                   (REMEDY_REBUILD, REMEDY_INSTALL_HEADERS))
+
+
+def _namespace(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
+    namespace = provider[4]
+    return Finding(
+        module.path, symbol, STATUS_NAMESPACE, crc, provider[2], provider_label(provider),
+        f"{symbol} is exported in symbol namespace {namespace}, which {module.name} does not import. "
+        f"The loader refuses it ('module {module.name} uses symbol {symbol} from namespace {namespace}, "
+        f"but does not import it'). Add MODULE_IMPORT_NS({namespace}); to the module's source.",
+        (REMEDY_IMPORT_NS,),
+    )
+
+
+def _gpl_only(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
+    return Finding(
+        module.path, symbol, STATUS_GPL, crc, provider[2], provider_label(provider),
+        f"{symbol} is exported GPL-only (EXPORT_SYMBOL_GPL) and {module.name}'s license "
+        f"'{module.license or 'none'}' is not GPL-compatible, so the loader refuses to link it. "
+        "Only the module's authors can change that (license, or not using the symbol).",
+    )
+
+
+def _vermagic_finding(module: ModuleSymbols, kernel: Kernel | None) -> Finding | None:
+    if kernel is None:
+        return None
+    reasons = []
+    if kernel.arch and module.machine != kernel.arch and not (module.machine == "i686" and kernel.arch == "i686"):
+        reasons.append(f"it is built for {module.machine}, the kernel is {kernel.arch}")
+    words = module.vermagic.split()
+    module_release = words[0] if words else ""
+    if kernel.vermagic_flags is not None and words:
+        ours = {w for w in words[1:] if w in KNOWN_VERMAGIC_FLAGS}
+        theirs = set(kernel.vermagic_flags)
+        if ours != theirs:
+            reasons.append(f"its vermagic flags '{' '.join(sorted(ours))}' differ from the kernel's "
+                           f"'{' '.join(sorted(theirs))}'")
+    # With MODVERSIONS the loader skips the release part of vermagic (CRCs decide instead);
+    # a bare symvers file (modversions None) does not say which release it belongs to.
+    if (module_release and kernel.modversions is not None and module_release != kernel.release
+            and not (module.has_versions and kernel.modversions)):
+        reasons.append(f"it was built for {module_release}, not {kernel.release}, and without "
+                       "MODVERSIONS the release must match")
+    if not reasons:
+        return None
+    return Finding(
+        module.path, "", STATUS_VERMAGIC, None, None, "",
+        f"{module.name} will not load into {kernel.release}: " + "; ".join(reasons) + ". The loader "
+        "prints 'version magic ... should be ...'. Rebuild it against this kernel's build tree.",
+        (REMEDY_REBUILD,),
+    )
