@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -18,16 +19,36 @@ from kmodtui.core.choices import remember
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data, state_dir
+from kmodtui.messages import (
+    BuildFinished,
+    KernelChosen,
+    ModeChosen,
+    Notice,
+    RebuildRequested,
+    ResolveDone,
+    SourceChosen,
+)
 from kmodtui.screens.kernel import KernelScreen
 
 # Later steps are imported when first reached: the first frame should cost little more than
-# importing Textual (bench/startup.py). Their messages reach the handlers below by name.
+# importing Textual (bench/startup.py).
 if TYPE_CHECKING:
+    from kmodtui.core.build.sources import ModuleSource
     from kmodtui.core.resolve.result import ResolveResult
-    from kmodtui.screens.build import BuildScreen
-    from kmodtui.screens.mode import ModeScreen
-    from kmodtui.screens.remedy import RemedyScreen
-    from kmodtui.screens.source import SourceScreen
+
+
+@dataclass
+class WizardState:
+    """What the wizard knows so far, owned by the App and changed only by its message handlers;
+    screens get what they need passed in, and report back with messages (kmodtui/messages.py)."""
+
+    kernel: Kernel | None = None
+    source: ModuleSource | None = None
+    mode: str = ""
+    record: str = ""  # the build being shown or checked: its request says how to build it again
+    # The problems seen when a remedy was opened, kept until the rebuild it asked for is checked:
+    # the symbol browser then says "N fixed, M still broken". None: not comparing.
+    problems_before: frozenset[tuple[str, str]] | None = None
 
 
 def wants_ansi_theme(term: str | None, color_system: str | None) -> bool:
@@ -67,9 +88,7 @@ class KmodApp(App[int]):
         self.root = root
         self.resolve_result = resolve_result
         self.attach = attach
-        self.chosen_kernel: Kernel | None = None
-        self.last_problems: set[tuple[str, str]] = set()  # before a remedy; compared after its rebuild
-        self.compare_next = False
+        self.state = WizardState(record=attach or "")
 
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
@@ -108,70 +127,104 @@ class KmodApp(App[int]):
                                     f"{type(screen).__name__.removesuffix('Screen')} step",
                                     lambda action=action, screen=screen: self.call_later(screen.run_action, action))
 
-    def on_kernel_screen_kernel_chosen(self, message: KernelScreen.KernelChosen) -> None:
-        self.chosen_kernel = message.kernel
-        if message.kernel.origin != "demo":
-            remember("kernel", message.kernel.release)
+    # ---- the wizard: each step's message, and what comes next --------------------------------
+
+    def on_kernel_chosen(self, message: KernelChosen) -> None:
+        self.state.kernel = message.kernel
         if message.kernel.origin == "demo":
             self.resolve_demo(message.kernel)
             return
+        remember("kernel", message.kernel.release)
         from kmodtui.screens.source import SourceScreen
 
         self.push_screen(SourceScreen(message.kernel))
 
-    def on_source_screen_source_chosen(self, message: SourceScreen.SourceChosen) -> None:
+    def on_source_chosen(self, message: SourceChosen) -> None:
         from kmodtui.screens.mode import ModeScreen
 
+        self.state.source = message.source
         self.push_screen(ModeScreen(message.source, message.kernel))
 
-    def on_mode_screen_mode_chosen(self, message: ModeScreen.ModeChosen) -> None:
+    def on_mode_chosen(self, message: ModeChosen) -> None:
         from kmodtui.core.build.job import start_detached
-        from kmodtui.screens.build import BuildScreen
 
+        self.state.mode = message.mode
         remember(f"mode:{message.source.path}", message.mode)
-        records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release], message.mode)
-        self.push_screen(BuildScreen(records[0]))
+        try:
+            records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release],
+                                     message.mode)
+        except KmodError as err:
+            self.notify(f"Cannot start the build: {err}", severity="error", timeout=12)
+            return
+        self._show_build(records[0])
 
-    def on_build_screen_build_finished(self, message: BuildScreen.BuildFinished) -> None:
-        if message.status.get("open_symbols"):
-            modules = [a for a in message.status.get("artifacts") or [] if a.endswith(".ko")]
-            self.resolve_built(modules, message.status.get("kernel", ""), message.status.get("source", ""))
-
-    def on_remedy_screen_rebuild(self, message: RemedyScreen.Rebuild) -> None:
-        from kmodtui.core.build.job import start_detached
+    def _show_build(self, record: str) -> None:
         from kmodtui.screens.build import BuildScreen
 
-        context = message.context
-        assert context.kernel is not None
-        self.compare_next = bool(self.last_problems)
-        records = start_detached(context.source, [context.kernel.build_dir or context.kernel.release], "kbuild")
-        self.push_screen(BuildScreen(records[0]))
+        self.state.record = record
+        self.push_screen(BuildScreen(record))
 
-    @work(thread=True, exclusive=True, group="resolve")
-    def resolve_built(self, modules: list[str], kernel_spec: str, source: str) -> None:
-        from kmodtui.core.build.sources import extra_symbols_of
-        from kmodtui.core.kernels.discover import find_kernel
-        from kmodtui.core.resolve.engine import resolve
-        from kmodtui.screens.symbols import SymbolsScreen
+    def on_build_finished(self, message: BuildFinished) -> None:
+        if message.open_symbols:
+            self.check_build(message.record)
+
+    def on_rebuild_requested(self, message: RebuildRequested) -> None:
+        """After a remedy: the same build again (its stored request: source, kernel, mode, options),
+        then its check compared with the problems seen before."""
+        from kmodtui.core.build.job import rebuild
 
         try:
-            kernel = self.chosen_kernel if self.chosen_kernel is not None else find_kernel(kernel_spec)
-            # modules the source declares it uses (KBUILD_EXTRA_SYMBOLS) provide symbols too
-            providers = [os.path.dirname(p) for p in extra_symbols_of(source) if os.path.isdir(os.path.dirname(p))] if source else []
-            result = resolve(modules, kernel, providers)
-        except KmodError as err:  # e.g. a kernel tree without (or with a damaged) Module.symvers
-            self.call_from_thread(self.notify, f"Cannot check the symbols: {err}", severity="error", timeout=12)
+            record = rebuild(message.record)
+        except KmodError as err:
+            self.notify(f"Cannot rebuild: {err}", severity="error", timeout=12)
             return
-        previous = self.last_problems if self.compare_next else None
-        self.compare_next = False
-        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=self.demo, source=source, previous=previous))
+        self.state.problems_before = message.problems_before
+        self._show_build(record)
+
+    def on_resolve_done(self, message: ResolveDone) -> None:
+        from kmodtui.screens.symbols import SymbolsScreen
+
+        previous = None
+        if message.record and message.record == self.state.record:
+            previous, self.state.problems_before = self.state.problems_before, None
+        self.push_screen(SymbolsScreen(message.result, demo=message.demo, source=message.source, previous=previous,
+                                       remedy_target=message.remedy_target, context=message.context,
+                                       record=message.record))
+
+    def on_notice(self, message: Notice) -> None:
+        self.notify(message.text, severity=message.severity, timeout=message.timeout)  # type: ignore[arg-type]
+
+    # ---- workers: the core's work off the event loop; each ends with a message -----------------
+
+    @work(thread=True, exclusive=True, group="resolve")
+    def check_build(self, record: str) -> None:
+        """Check what a build made, like with like (a package build as a package set)."""
+        from kmodtui.core.build.recheck import recheck
+
+        try:
+            request, result = recheck(record)
+        except KmodError as err:  # e.g. a kernel tree without (or with a damaged) Module.symvers
+            self.post_message(Notice(f"Cannot check the symbols: {err}", "error", 12))
+            return
+        self.post_message(ResolveDone(result, source=request.source, record=record))
+
+    @work(thread=True, exclusive=True, group="resolve")
+    def check_modules(self, modules: list[str], kernel: Kernel, providers: list[str] | None = None) -> None:
+        """Check modules that are not one of kmodtui's builds against a kernel."""
+        from kmodtui.core.resolve.engine import resolve
+
+        try:
+            result = resolve(modules, kernel, providers or [])
+        except KmodError as err:
+            self.post_message(Notice(f"Cannot check the symbols: {err}", "error", 12))
+            return
+        self.post_message(ResolveDone(result))
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_demo(self, kernel: Kernel) -> None:
         # Seed 000 on real artifacts: the consumer's ksym() Requires against a provider packaged
         # the "generic" way. The provider's spec is copied where the user may edit it.
         from kmodtui.core.resolve.engine import resolve
-        from kmodtui.screens.symbols import SymbolsScreen
 
         packages = package_data("data", "demo", "packages")
         consumer = glob.glob(os.path.join(packages, "kmod-consumer-*.rpm"))
@@ -180,4 +233,4 @@ class KmodApp(App[int]):
         spec_copy = os.path.join(state_dir(), "demo", "kmod-provider.spec")
         os.makedirs(os.path.dirname(spec_copy), exist_ok=True)
         shutil.copyfile(os.path.join(packages, "kmod-provider.spec"), spec_copy)
-        self.call_from_thread(self.push_screen, SymbolsScreen(result, demo=True, remedy_target=spec_copy))
+        self.post_message(ResolveDone(result, demo=True, remedy_target=spec_copy))

@@ -14,35 +14,35 @@ def cmd_build(args: argparse.Namespace) -> int:
     import json
 
     from kmodtui.core.build import record as buildrecord
-    from kmodtui.core.build.job import run_job, start_detached
-    from kmodtui.core.build.plan import BuildRequest
+    from kmodtui.core.build.job import run_job, start_requests
+    from kmodtui.core.build.request import load_request, make_request
     from kmodtui.core.build.runner import BuildEvent
-    from kmodtui.core.kernels.discover import find_kernel
 
-    if not os.path.isdir(args.source) and not args.source.endswith(".src.rpm"):
-        raise KmodError(args.source, "no such module source directory (or .src.rpm)")
-    if not os.path.exists(args.source):
-        raise KmodError(args.source, "no such file")
-    kernels = [find_kernel(k) for k in args.kernel]
-    if args.detach:
-        records = start_detached(args.source, args.kernel, args.mode, _passthrough(args))
-        if args.json:
-            print_json({"detached": True, "records": records})
-        else:
-            print("Build started in the background; `kmodtui builds` lists it. Logs:")
-            print("\n".join(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
-        return EXIT_OK
-    record_dirs = args.record_dir or []
-    if record_dirs and len(record_dirs) != len(kernels):
-        raise KmodError("--record-dir", "give one --record-dir per --kernel")
+    if args.run_records:  # a detached runner: every record holds the request it builds
+        pairs = [(load_request(record), record) for record in args.run_records]
+    else:
+        if not args.source or not args.kernel:
+            raise KmodError("build", "needs --source and at least one --kernel")
+        if not os.path.isdir(args.source) and not args.source.endswith(".src.rpm"):
+            raise KmodError(args.source, "no such module source directory (or .src.rpm)")
+        if not os.path.exists(args.source):
+            raise KmodError(args.source, "no such file")
+        requests = [make_request(args.source, k, args.mode, extra_symbols=tuple(args.extra_symbols or ()),
+                                 arch=args.arch or "", deb_depends=args.deb_depends, version=args.version or "",
+                                 sign=not args.no_sign, timeout=args.timeout) for k in args.kernel]
+        if args.detach:
+            records = start_requests(requests)
+            if args.json:
+                print_json({"detached": True, "records": records})
+            else:
+                print("Build started in the background; `kmodtui builds` lists it. Logs:")
+                print("\n".join(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
+            return EXIT_OK
+        pairs = [(request, buildrecord.new_build_dir(f"{os.path.basename(request.source)}-{request.kernel.release}")[1])
+                 for request in requests]
     results = []
-    for index, kernel in enumerate(kernels):
-        if record_dirs:
-            record = record_dirs[index]
-        else:
-            _, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(args.source))}-{kernel.release}")
-        request = BuildRequest(os.path.abspath(args.source), kernel, args.mode, tuple(args.extra_symbols or ()),
-                               args.arch or "", args.deb_depends, args.version or "", sign=not args.no_sign)
+    for request, record in pairs:
+        kernel = request.kernel
         build_id = os.path.basename(record)
 
         def emit(event: BuildEvent, kernel_release: str = kernel.release, build_id: str = build_id) -> None:
@@ -65,7 +65,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             elif event.kind == "phase" and not args.quiet:
                 print(f"==> {event.phase} ({kernel_release})", flush=True)
 
-        job = run_job(request, record, emit, args.timeout)
+        job = run_job(request, record, emit)
         results.append((kernel.release, job))
         if args.json:
             print(json.dumps({"event": "exit", "kernel": kernel.release, "build": job.build_id, "code": job.exit_code,
@@ -78,24 +78,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             detail = ", ".join(os.path.basename(a) for a in job.artifacts) or (errors[0].title if errors else f"exit {job.exit_code}")
             print(f"{release:28} {job.state:10} {detail}")
     return EXIT_OK if all(job.exit_code == 0 for _, job in results) else EXIT_PROBLEMS
-
-
-def _passthrough(args: argparse.Namespace) -> list[str]:
-    """The options a detached runner needs besides source, kernels and mode."""
-    argv: list[str] = []
-    for extra in args.extra_symbols or ():
-        argv += ["--extra-symbols", os.path.abspath(extra)]
-    if args.arch:
-        argv += ["--arch", args.arch]
-    if args.deb_depends is not None:
-        argv += ["--deb-depends", args.deb_depends]
-    if args.version:
-        argv += ["--version", args.version]
-    if args.timeout:
-        argv += ["--timeout", str(args.timeout)]
-    if args.no_sign:
-        argv.append("--no-sign")
-    return argv
 
 
 def cmd_builds(args: argparse.Namespace) -> int:
@@ -133,8 +115,9 @@ def _verb_build(sub: Any) -> None:
     from kmodtui.core.model import BUILD_MODES
 
     p = sub.add_parser("build", help="build a module source for one or more kernels, streaming the log")
-    p.add_argument("--kernel", "-k", action="append", required=True, help="repeat for a build matrix")
-    p.add_argument("--source", "-s", required=True, help="module source directory, or a kmod .src.rpm (mode srpm)")
+    p.add_argument("--kernel", "-k", action="append",
+                   help="a release, build dir or headers .deb/.rpm (required; repeat for a build matrix)")
+    p.add_argument("--source", "-s", help="module source directory, or a kmod .src.rpm (mode srpm) (required)")
     p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES)
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
                    help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
@@ -145,7 +128,7 @@ def _verb_build(sub: Any) -> None:
     p.add_argument("--no-sign", action="store_true", help="dkms mode: do not let dkms sign (or create its MOK key)")
     p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--record-dir", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--run-records", nargs="+", help=argparse.SUPPRESS)  # the detached runner
     p.add_argument("--json", action="store_true", help="events as JSON lines (phase, line, finding, exit)")
     p.set_defaults(func=cmd_build)
 

@@ -10,7 +10,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
@@ -18,6 +17,7 @@ from kmodtui.core.build import record as buildrecord
 from kmodtui.core.build.logfollow import LogFollower
 from kmodtui.core.build.logscan import LogFinding, scan_line
 from kmodtui.core.model import Kernel
+from kmodtui.messages import BuildFinished
 from kmodtui.widgets.steps import StepStrip
 
 MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail
@@ -48,11 +48,6 @@ class BuildScreen(Screen[None]):
         Binding("h", "hook", "Hook", id="build.hook"),
         Binding("escape", "back", "Back", id="build.back"),
     ]
-
-    class BuildFinished(Message):
-        def __init__(self, status: dict) -> None:
-            super().__init__()
-            self.status = status
 
     def __init__(self, record_dir: str, *, poll_interval: float = 0.05) -> None:
         super().__init__()
@@ -115,7 +110,7 @@ class BuildScreen(Screen[None]):
             self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser, s signs, "
                                 "h rebuilds it for every new kernel"
                                 if artifacts else "nothing built: e jumps to the first error")
-            self.post_message(self.BuildFinished(self.status))
+            self.post_message(BuildFinished(self.record_dir, self.status))
             self.refresh_bindings()
         if self.finish_note:
             text += "  |  " + self.finish_note
@@ -167,21 +162,20 @@ class BuildScreen(Screen[None]):
         if not modules:
             self.notify("No module was built: nothing to check. Press e for the first error.", severity="warning")
             return
-        self.post_message(self.BuildFinished(dict(self.status, open_symbols=True)))
+        self.post_message(BuildFinished(self.record_dir, self.status, open_symbols=True))
 
     def built_modules(self) -> list[str]:
         return [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
 
     def built_kernel(self) -> Kernel | None:
-        from kmodtui.core.kernels.discover import find_kernel
+        """The kernel this build was for, as its stored request names it (None: gone since)."""
+        from kmodtui.core.build.request import load_request
+        from kmodtui.core.errors import KmodError
 
-        kernel = getattr(self.app, "chosen_kernel", None)
-        if kernel is None and self.status.get("kernel"):
-            try:
-                kernel = find_kernel(self.status["kernel"])
-            except Exception:  # a kernel that vanished since the build
-                kernel = None
-        return kernel
+        try:
+            return load_request(self.record_dir).kernel
+        except KmodError:  # a kernel that vanished since the build, or a record without a request
+            return None
 
     def action_sign(self) -> None:
         from kmodtui.screens.sign import SignScreen
@@ -212,12 +206,11 @@ class BuildScreen(Screen[None]):
         kernel = self.built_kernel()  # None: the remedy can still be previewed
         source = self.status.get("source", "")
         # what was broken before the remedy, for the re-check's fixed / still broken summary
-        self.app.last_problems = {  # type: ignore[attr-defined]
-            (os.path.basename(f.detail("module")), f.detail("symbol")) for f in self.findings
-            if f.severity == "error" and f.detail("symbol")}
+        before = frozenset((os.path.basename(f.detail("module")), f.detail("symbol")) for f in self.findings
+                           if f.severity == "error" and f.detail("symbol"))
         self.app.push_screen(RemedyScreen(RemedyContext(
             finding.remedies, symbol=finding.detail("symbol"), namespace=finding.detail("ns"),
-            target=source, kernel=kernel, source=source)))
+            target=source, kernel=kernel, source=source, record=self.record_dir, problems_before=before)))
 
     def action_back(self) -> None:
         if not self.finished:

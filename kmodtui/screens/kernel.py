@@ -8,7 +8,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -16,6 +15,7 @@ from textual.widgets.option_list import Option
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
+from kmodtui.messages import KernelChosen, KernelsFound, Notice, ResolveDone
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (
@@ -95,16 +95,6 @@ class KernelScreen(Screen[None]):
         Binding("question_mark", "help", "Help", id="kernel.help"),
     ]
 
-    class KernelsFound(Message):
-        def __init__(self, kernels: list[Kernel]) -> None:
-            super().__init__()
-            self.kernels = kernels
-
-    class KernelChosen(Message):
-        def __init__(self, kernel: Kernel) -> None:
-            super().__init__()
-            self.kernel = kernel
-
     def __init__(self, *, demo: bool = False, root: str = "/") -> None:
         super().__init__()
         self.demo = demo
@@ -131,7 +121,7 @@ class KernelScreen(Screen[None]):
             kernels = discover_kernels(demo_root(), origin="demo")
         else:
             kernels = discover_kernels(self.root)
-        self.post_message(self.KernelsFound(kernels))
+        self.post_message(KernelsFound(kernels))
 
     @on(KernelsFound)
     def show_kernels(self, message: KernelsFound) -> None:
@@ -181,7 +171,7 @@ class KernelScreen(Screen[None]):
     def action_choose(self) -> None:
         kernel = self.highlighted_kernel()
         if kernel is not None:
-            self.post_message(self.KernelChosen(kernel))
+            self.post_message(KernelChosen(kernel))
 
     def action_update_check(self) -> None:
         """Before rebooting into this kernel: will the out-of-tree modules installed now load on it?"""
@@ -197,31 +187,27 @@ class KernelScreen(Screen[None]):
             check_update,
             installed_out_of_tree_modules,
         )
-        from kmodtui.screens.symbols import SymbolsScreen
-
         running = os.uname().release
         if self.demo:
             modules, where = [package_data("data", "demo", "modules")], "the demo's modules"
         else:
             modules, where = installed_out_of_tree_modules(root=self.root), f"the modules installed for {running}"
         if not modules:
-            self.app.call_from_thread(
-                self.notify,
+            self.post_message(Notice(
                 f"No out-of-tree modules are installed for the running kernel ({running}): nothing in "
                 f"/lib/modules/{running}/updates or extra. To check others: "
-                f"kmodtui check-update --new-kernel {kernel.release} --modules FILE_OR_DIR...",
-                severity="warning", timeout=12)
+                f"kmodtui check-update --new-kernel {kernel.release} --modules FILE_OR_DIR...", "warning", 12))
             return
         try:
             result, verdicts = check_update(modules, kernel)
         except KmodError as err:
-            self.app.call_from_thread(self.notify, str(err), severity="error", timeout=10)
+            self.post_message(Notice(str(err), "error", 10))
             return
         broken = sum(1 for v in verdicts if not v.loads)
         verdict = (f"all {len(verdicts)} load" if not broken else
                    f"{broken} of {len(verdicts)} would not load (rebuild them for it before rebooting)")
         context = f"Update check, {where} on {kernel.release}: {verdict};"
-        self.app.call_from_thread(self.app.push_screen, SymbolsScreen(result, demo=self.demo, context=context))
+        self.post_message(ResolveDone(result, demo=self.demo, context=context))
 
     def action_demo(self) -> None:
         if not self.demo:

@@ -6,13 +6,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kmodtui.core.build.sources import ModuleSource
 from kmodtui.core.model import Kernel
+from kmodtui.messages import ModeChosen
 from kmodtui.widgets.steps import StepStrip
 
 MODE_STORIES = {
@@ -33,13 +33,6 @@ MODE_STORIES = {
 class ModeScreen(Screen[None]):
     CSS_PATH = "wizard.tcss"
     BINDINGS = [Binding("escape", "back", "Back", id="mode.back")]
-
-    class ModeChosen(Message):
-        def __init__(self, source: ModuleSource, kernel: Kernel, mode: str) -> None:
-            super().__init__()
-            self.source = source
-            self.kernel = kernel
-            self.mode = mode
 
     def __init__(self, source: ModuleSource, kernel: Kernel) -> None:
         super().__init__()
@@ -77,7 +70,7 @@ class ModeScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#mode-list")
     def selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_id:
-            self.post_message(self.ModeChosen(self.source, self.kernel, event.option_id))
+            self.post_message(ModeChosen(self.source, self.kernel, event.option_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -3,14 +3,13 @@ undo, and rebuild + re-check where kmodtui knows the source and kernel."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -19,6 +18,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
+from kmodtui.messages import RebuildRequested
 from kmodtui.widgets.steps import StepStrip
 
 
@@ -32,7 +32,9 @@ class RemedyContext:
     target: str = ""  # a spec, source folder or .deb, when known
     depends: str = ""
     kernel: Kernel | None = None
-    source: str = ""  # module source folder for rebuild + re-check
+    source: str = ""  # module source folder
+    record: str = ""  # the kmodtui build the finding came from: b rebuilds it with its own request
+    problems_before: frozenset[tuple[str, str]] = frozenset()  # compared after the rebuild
 
 
 class RemedyScreen(Screen[None]):
@@ -44,11 +46,6 @@ class RemedyScreen(Screen[None]):
         Binding("t", "target", "Target", id="remedy.target"),
         Binding("escape", "back", "Back", id="remedy.back"),
     ]
-
-    class Rebuild(Message):
-        def __init__(self, context: RemedyContext) -> None:
-            super().__init__()
-            self.context = context
 
     def __init__(self, context: RemedyContext) -> None:
         super().__init__()
@@ -147,7 +144,7 @@ class RemedyScreen(Screen[None]):
         except KmodError as err:
             self._status(f"[b]Not applied:[/] {escape(str(err))}")
             return
-        rebuild = "  b rebuilds and re-checks." if self.context.source and self.context.kernel else ""
+        rebuild = "  b rebuilds and re-checks." if self.context.record else ""
         self._status(f"[b]Applied.[/] u undoes it (backup {self.undo_id}).{rebuild}")
 
     def action_undo(self) -> None:
@@ -164,10 +161,10 @@ class RemedyScreen(Screen[None]):
         self.preview()
 
     def action_rebuild(self) -> None:
-        if not (self.context.source and self.context.kernel):
-            self.notify("kmodtui does not know the source and kernel here: run the commands shown.", severity="warning")
+        if not self.context.record:
+            self.notify("This finding does not come from a kmodtui build: run the commands shown.", severity="warning")
             return
-        self.post_message(self.Rebuild(replace(self.context, target=self.options().target)))
+        self.post_message(RebuildRequested(self.context.record, self.context.problems_before))
 
     def action_back(self) -> None:
         self.app.pop_screen()

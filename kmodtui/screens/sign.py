@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -19,6 +19,7 @@ from kmodtui.core.lifecycle.signing import (
     sign_modules,
 )
 from kmodtui.core.model import Kernel
+from kmodtui.messages import SignDone
 from kmodtui.widgets.steps import StepStrip
 
 WHY = (
@@ -91,10 +92,9 @@ class SignScreen(Screen[None]):
         try:
             make_signing_key(os.path.dirname(self.key))
         except KmodError as err:
-            self.outcome = f"[b]Could not make a key:[/] {err}"
+            self.post_message(SignDone(f"[b]Could not make a key:[/] {err}"))
         else:
-            self.outcome = "A new key pair was made. s signs the modules with it."
-        self.app.call_from_thread(self.refresh_state)
+            self.post_message(SignDone("A new key pair was made. s signs the modules with it."))
 
     def action_sign(self) -> None:
         self.notify("Signing...", timeout=2)
@@ -105,12 +105,17 @@ class SignScreen(Screen[None]):
         try:
             sign_modules(self.modules, self.kernel, self.key, self.cert)
         except KmodError as err:
-            self.outcome = f"[b]Not signed:[/] {err}"
+            self.post_message(SignDone(f"[b]Not signed:[/] {err}"))
         else:
-            self.outcome = (f"[b]Signed {len(self.modules)} module(s).[/] On a Secure Boot machine, trust the key "
-                            f"once: sudo mokutil --import {self.cert}, reboot, and enroll it in the blue MOK "
-                            "manager screen.")
-        self.app.call_from_thread(self.refresh_state)
+            self.post_message(SignDone(
+                f"[b]Signed {len(self.modules)} module(s).[/] On a Secure Boot machine, trust the key once: "
+                f"sudo mokutil --import {self.cert}, reboot, and enroll it in the blue MOK manager screen."))
+
+    @on(SignDone)
+    def sign_done(self, message: SignDone) -> None:
+        message.stop()
+        self.outcome = message.outcome
+        self.refresh_state()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -9,7 +9,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -18,6 +17,7 @@ from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
+from kmodtui.messages import SourceChosen, SourceRead
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (
@@ -69,12 +69,6 @@ class SourceScreen(Screen[None]):
         Binding("slash", "path", "Type a path", id="source.path"),
     ]
 
-    class SourceChosen(Message):
-        def __init__(self, source: ModuleSource, kernel: Kernel) -> None:
-            super().__init__()
-            self.source = source
-            self.kernel = kernel
-
     def __init__(self, kernel: Kernel) -> None:
         super().__init__()
         self.kernel = kernel
@@ -101,19 +95,19 @@ class SourceScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="source")
     def inspect_source(self, path: str) -> None:
         try:
-            source = detect_source(path)
+            self.post_message(SourceRead(path, detect_source(path)))
         except KmodError as err:
-            self.app.call_from_thread(self._show_error, str(err))
-            return
-        self.app.call_from_thread(self._show, source)
+            self.post_message(SourceRead(path, None, str(err)))
 
-    def _show(self, source: ModuleSource) -> None:
-        self.current = source
-        self.query_one("#source-details", Static).update(source_details(source) + "\n\nEnter: choose a packaging mode")
-
-    def _show_error(self, message: str) -> None:
-        self.current = None
-        self.query_one("#source-details", Static).update(f"[b]Cannot use this source[/]\n{message}")
+    @on(SourceRead)
+    def source_read(self, message: SourceRead) -> None:
+        message.stop()
+        self.current = message.source
+        if message.source is None:
+            self.query_one("#source-details", Static).update(f"[b]Cannot use this source[/]\n{message.error}")
+        else:
+            self.query_one("#source-details", Static).update(source_details(message.source)
+                                                             + "\n\nEnter: choose a packaging mode")
 
     @on(OptionList.OptionHighlighted, "#source-list")
     def highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -123,7 +117,7 @@ class SourceScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#source-list")
     def selected(self, event: OptionList.OptionSelected) -> None:
         if self.current is not None and event.option_id == self.current.path:
-            self.post_message(self.SourceChosen(self.current, self.kernel))
+            self.post_message(SourceChosen(self.current, self.kernel))
 
     @on(Input.Submitted, "#source-path")
     def path_entered(self, event: Input.Submitted) -> None:

@@ -35,9 +35,9 @@ CONCEPTS = {
 }
 
 
-def problem_keys(result: ResolveResult) -> set[tuple[str, str]]:
+def problem_keys(result: ResolveResult) -> frozenset[tuple[str, str]]:
     """(module file name, symbol) of every problem: what a remedy's re-check compares."""
-    return {(os.path.basename(f.module), f.symbol) for f in result.problems}
+    return frozenset((os.path.basename(f.module), f.symbol) for f in result.problems)
 
 
 def explain_finding(finding: Finding) -> str:
@@ -68,8 +68,10 @@ class SymbolsScreen(Screen[None]):
     ]
 
     def __init__(self, result: ResolveResult, *, demo: bool = False, source: str = "",
-                 previous: set[tuple[str, str]] | None = None, remedy_target: str = "", context: str = "") -> None:
+                 previous: frozenset[tuple[str, str]] | None = None, remedy_target: str = "", context: str = "",
+                 record: str = "") -> None:
         super().__init__()
+        self.record = record  # the kmodtui build these results check, if any: b after a remedy rebuilds it
         self.context = context  # what was checked, when it is not the wizard's build (e.g. an update check)
         self.result = result
         self.demo = demo
@@ -183,12 +185,12 @@ class SymbolsScreen(Screen[None]):
         for package in self.result.packages:
             if package.nevra == finding.module and package.path.endswith(".deb"):
                 target = package.path
-        self.app.last_problems = problem_keys(self.result)  # type: ignore[attr-defined]
         self.app.push_screen(RemedyScreen(RemedyContext(
             tuple(finding.remedies), symbol=symbol, namespace=provider[4] if provider else "",
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")
             or self.source, depends=finding.provider if target else "",
-            kernel=self.result.kernel, source=self.source)))
+            kernel=self.result.kernel, source=self.source, record=self.record,
+            problems_before=problem_keys(self.result))))
 
     def action_help(self) -> None:
         self.notify(

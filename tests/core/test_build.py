@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.build.plan import BuildRequest, plan_build
+from kmodtui.core.build.plan import plan_build
+from kmodtui.core.build.request import BuildRequest
 from kmodtui.core.build.runner import (
     BuildEvent,
     BuildStep,

@@ -27,7 +27,7 @@ def test_demo_lists_the_bundled_kernel_with_details() -> None:
             assert "MODVERSIONS   yes" in text and "Demo tree" in text
             await pilot.press("enter")
             await pilot.pause()
-            assert app.chosen_kernel is not None and app.chosen_kernel.origin == "demo"
+            assert app.state.kernel is not None and app.state.kernel.origin == "demo"
 
     asyncio.run(scenario())
 

@@ -6,9 +6,12 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from kmodtui.app import KmodApp
 from kmodtui.core.build.job import start_detached
 from kmodtui.core.build.record import read_status
+from kmodtui.core.build.request import load_request
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.remedy import RemedyScreen
@@ -88,5 +91,51 @@ def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, m
             summary = str(app.screen.query_one("#symbols-summary").render())
             assert "all symbols resolve" in summary
             assert "after the remedy: 3 fixed, 0 still broken" in summary  # the 3 modpost errors
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("mode", ["kbuild", "deb", "rpm-generic"])
+def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_with_like(
+        mode, built, installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    """Issue 13's bug: `b` after a remedy always rebuilt in kbuild mode, so a deb or rpm build was
+    never re-made or re-checked as a package. Now the rebuild is the build's own stored request."""
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    [provider_record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], "kbuild")
+    deadline = time.monotonic() + 120
+    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    source = copy_source("consumer", tmp_path)
+    [record] = start_detached(str(source), [installed_kernel.release], mode)
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            assert screen.status["state"] == "failed"  # modpost: the provider's symbols are unknown
+            await pilot.press("r")
+            await pilot.pause()
+            assert isinstance(app.screen, RemedyScreen)
+            await pilot.press("a", "a")
+            await pilot.pause()
+            await pilot.press("b")
+            await pilot.pause()
+            rebuild = app.screen
+            assert isinstance(rebuild, BuildScreen) and rebuild.record_dir != record
+            await wait_for(pilot, lambda: rebuild.finished)
+            assert rebuild.status["mode"] == mode and rebuild.status["state"] == "succeeded", rebuild.status
+            assert load_request(rebuild.record_dir) == load_request(record)  # the very same request
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            symbols = app.screen
+            assert isinstance(symbols, SymbolsScreen)
+            summary = str(symbols.query_one("#symbols-summary").render())
+            assert "after the remedy: 3 fixed, 0 still broken" in summary, summary
+            if mode == "kbuild":
+                assert not symbols.result.packages
+            else:  # checked as a package set: the package is what was resolved
+                suffix = ".deb" if mode == "deb" else ".rpm"
+                assert [p.path.endswith(suffix) for p in symbols.result.packages] == [True]
 
     asyncio.run(scenario())

@@ -147,8 +147,7 @@ def test_a_damaged_symvers_in_the_wizard_is_a_notice_not_a_crash(built, installe
             app = KmodApp()
             async with app.run_test(size=(80, 24)) as pilot:
                 await app.workers.wait_for_complete()
-                app.chosen_kernel = kernel
-                app.resolve_built([str(built.consumer_ko)], kernel.release, "")
+                app.check_modules([str(built.consumer_ko)], kernel)
                 await app.workers.wait_for_complete()
                 await pilot.pause()
                 notices = [n.message for n in app._notifications]

@@ -10,11 +10,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kmodtui.core.build import record as buildrecord
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
-from kmodtui.core.build.plan import BuildRequest, find_artifacts, plan_build
+from kmodtui.core.build.plan import find_artifacts, plan_build
+from kmodtui.core.build.request import BuildRequest, load_request, make_request, save_request
 from kmodtui.core.build.runner import BuildEvent, RunState, run_steps
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_argv
@@ -33,7 +35,10 @@ class JobResult:
 
 def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent], None],
             timeout: float | None = None) -> JobResult:
+    """Build `request` here, keeping its record (request.json, status.json, the log) in record_dir."""
     build_id = os.path.basename(record_dir)
+    timeout = timeout or request.timeout
+    save_request(record_dir, request)
     plan = plan_build(request, os.path.join(record_dir, "work"))
     buildrecord.write_status(record_dir, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
                              kernel=request.kernel.release, source=request.source, mode=request.mode,
@@ -74,21 +79,28 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings))
 
 
-def start_detached(source: str, kernels: list[str], mode: str, extra: list[str] | None = None) -> list[str]:
-    """Start `kmodtui build` in its own session; returns the record dirs (one per kernel), created
-    here so the caller can follow their logs at once."""
+def start_detached(source: str, kernels: list[str], mode: str, **options: Any) -> list[str]:
+    """Start building `source` for each kernel (as `build --kernel` names one) in the background."""
+    return start_requests([make_request(source, kernel, mode, **options) for kernel in kernels])
+
+
+def start_requests(requests: list[BuildRequest]) -> list[str]:
+    """Start these builds in their own session, so they keep going when the terminal or SSH link
+    goes away; returns their record dirs, created here (with each request stored) so the caller
+    can follow the logs at once. One runner builds them one after another."""
     records = []
-    # -I and cwd: the runner is this kmodtui, whatever folder the TUI was started in.
-    argv = [*self_argv(), "build", "--quiet", "--source", os.path.abspath(source), "--mode", mode]
-    for kernel in kernels:
-        _, record = buildrecord.new_build_dir(f"{os.path.basename(os.path.abspath(source))}-{os.path.basename(kernel)}")
+    for request in requests:
+        _, record = buildrecord.new_build_dir(f"{os.path.basename(request.source)}-{request.kernel.release}")
         os.makedirs(os.path.join(record, "work"), exist_ok=True)
-        buildrecord.write_status(record, state=buildrecord.RUNNING, kernel=kernel, source=os.path.abspath(source),
-                                 mode=mode, log=os.path.join(record, "work", "build.log"), started=time.time(),
+        save_request(record, request)
+        buildrecord.write_status(record, state=buildrecord.RUNNING, kernel=request.kernel.release,
+                                 source=request.source, mode=request.mode,
+                                 log=os.path.join(record, "work", "build.log"), started=time.time(),
                                  launcher_pid=os.getpid())
         records.append(record)
-        argv += ["--kernel", kernel, "--record-dir", record]
-    argv += extra or []
+    # -I and cwd: the runner is this kmodtui, whatever folder the TUI was started in. It reads
+    # each record's request.json: nothing is re-assembled from command-line words.
+    argv = [*self_argv(), "build", "--quiet", "--run-records", *records]
     # The runner's own stderr goes to the first build's log: a runner that dies says why there.
     with open(os.path.join(records[0], "work", "build.log"), "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
@@ -96,3 +108,9 @@ def start_detached(source: str, kernels: list[str], mode: str, extra: list[str] 
     for record in records:
         buildrecord.write_status(record, runner_pid=proc.pid)
     return records
+
+
+def rebuild(record_dir: str) -> str:
+    """Start the build `record_dir` recorded again, from its stored request (same source, kernel,
+    mode and options): what `b` does after a remedy. Returns the new build's record dir."""
+    return start_requests([load_request(record_dir)])[0]

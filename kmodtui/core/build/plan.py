@@ -7,10 +7,11 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from kmodtui.core.build.request import BuildRequest
 from kmodtui.core.build.runner import BuildStep
 from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import BUILD_MODES, Kernel
+from kmodtui.core.model import BUILD_MODES
 from kmodtui.core.paths import self_argv, self_command
 
 MODES = BUILD_MODES
@@ -18,18 +19,6 @@ CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "
                  "powerpc": "powerpc64le-linux-gnu-", "s390": "s390x-linux-gnu-", "x86": ""}
 _IGNORE = shutil.ignore_patterns("*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order",
                                  ".tmp_versions", ".git")
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    source: str
-    kernel: Kernel
-    mode: str = "kbuild"
-    extra_symbols: tuple[str, ...] = ()
-    arch: str = ""  # ARCH= for cross builds ("arm64"); "" builds for the kernel's own arch on this host
-    deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
-    version: str = ""
-    sign: bool = True  # dkms mode: let dkms sign with its MOK (it creates /var/lib/dkms/mok.key if missing)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""Check what a build made, like with like: a kbuild or dkms build's modules against the kernel, a
+package build's packages as a package set (rpm Requires/Provides, deb Depends) — the check a user
+of rpm or apt would meet — with the other out-of-tree modules the source names as providers."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from kmodtui.core.build import record as buildrecord
+from kmodtui.core.build.request import BuildRequest, load_request
+from kmodtui.core.build.sources import extra_symbols_of
+from kmodtui.core.errors import KmodError
+from kmodtui.core.resolve.engine import resolve
+from kmodtui.core.resolve.result import ResolveResult
+
+
+def built_targets(request: BuildRequest, artifacts: list[str]) -> list[str]:
+    """What to check: the packages of a package build (not source RPMs), else the modules."""
+    if request.is_package_build:
+        packages = [a for a in artifacts if a.endswith((".rpm", ".deb")) and not a.endswith(".src.rpm")]
+        if packages:
+            return packages
+    return [a for a in artifacts if a.endswith((".ko", ".ko.xz", ".ko.gz", ".ko.zst"))]
+
+
+def providers_for(request: BuildRequest) -> list[str]:
+    """Other out-of-tree modules this source uses (KBUILD_EXTRA_SYMBOLS in the request or in the
+    source's Kbuild/Makefile/dkms.conf): their module folders, and for a package build the packages
+    kmodtui built from them (so the set is checked as rpm or apt would see it)."""
+    out: list[str] = []
+    symvers_files = list(request.extra_symbols) + extra_symbols_of(request.source)
+    for symvers in symvers_files:
+        folder = os.path.dirname(os.path.abspath(symvers))
+        if not os.path.isdir(folder):
+            continue
+        packages: list[str] = []
+        if request.is_package_build and folder.endswith(os.path.join("work", "src")):
+            kind = ".deb" if request.mode == "deb" else ".rpm"
+            work = os.path.dirname(folder)
+            packages = [p for p in sorted(glob.glob(os.path.join(work, "out", "**", f"*{kind}"), recursive=True))
+                        if not p.endswith(".src.rpm")]
+        for item in packages or [folder]:
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def recheck(record_dir: str) -> tuple[BuildRequest, ResolveResult]:
+    """The check of what the build in `record_dir` made (its stored request says how it was made)."""
+    request = load_request(record_dir)
+    status = buildrecord.read_status(record_dir) or {}
+    targets = built_targets(request, list(status.get("artifacts") or []))
+    if not targets:
+        raise KmodError(record_dir, "this build made nothing to check (see its log)")
+    installed = None
+    if any(t.endswith(".deb") for t in targets) and os.path.exists("/var/lib/dpkg/status"):
+        from kmodtui.core.packages.packageset import read_installed
+
+        installed = read_installed("/var/lib/dpkg/status")
+    return request, resolve(targets, request.kernel, providers_for(request), installed=installed)

@@ -1,0 +1,98 @@
+"""Every message the TUI's screens and workers send, in one place (as toolong's messages.py).
+
+A screen or a worker says what happened, with the facts it has; the App (app.py) decides what comes
+next and keeps the wizard's state. Workers end by posting one of these (post_message is safe from a
+thread) instead of reaching into the App.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from kmodtui.core.build.sources import ModuleSource
+    from kmodtui.core.model import Kernel
+    from kmodtui.core.resolve.result import ResolveResult
+
+
+@dataclass
+class KernelsFound(Message):
+    """The kernel picker's scan is done."""
+
+    kernels: list[Kernel]
+
+
+@dataclass
+class KernelChosen(Message):
+    kernel: Kernel
+
+
+@dataclass
+class SourceRead(Message):
+    """The source step read a source (never running it): what it is, or why it cannot be used."""
+
+    path: str
+    source: ModuleSource | None
+    error: str = ""
+
+
+@dataclass
+class SourceChosen(Message):
+    source: ModuleSource
+    kernel: Kernel
+
+
+@dataclass
+class ModeChosen(Message):
+    source: ModuleSource
+    kernel: Kernel
+    mode: str
+
+
+@dataclass
+class BuildFinished(Message):
+    """A build's record says it ended; `open_symbols`: the user asked to check what it made."""
+
+    record: str
+    status: dict[str, Any]
+    open_symbols: bool = False
+
+
+@dataclass
+class RebuildRequested(Message):
+    """`b` after a remedy: run the build `record` recorded again (its own request), then re-check
+    and compare with the problems seen before the remedy."""
+
+    record: str
+    problems_before: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+
+@dataclass
+class ResolveDone(Message):
+    """A symbol check finished: open the symbol browser on it."""
+
+    result: ResolveResult
+    source: str = ""
+    record: str = ""  # the build it checked, when it was one of kmodtui's builds
+    demo: bool = False
+    remedy_target: str = ""
+    context: str = ""  # what was checked, when it is not the wizard's build (an update check)
+
+
+@dataclass
+class Notice(Message):
+    """Something to tell the user from a worker (an error, a hint)."""
+
+    text: str
+    severity: str = "information"
+    timeout: float = 8.0
+
+
+@dataclass
+class SignDone(Message):
+    """The sign screen's key making or signing finished."""
+
+    outcome: str
