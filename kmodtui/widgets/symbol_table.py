@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kmodtui.core.model import crc_hex
 from kmodtui.core.resolve.browse import Row
 
 STATUS_LABELS = {
@@ -36,7 +37,7 @@ def _fit(text: str, width: int) -> str:
 
 
 def _crc(value: int | None) -> str:
-    return "-" if value is None else f"0x{value:08x}"
+    return "-" if value is None else crc_hex(value)
 
 
 def header_line(width: int) -> str:

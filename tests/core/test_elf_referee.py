@@ -71,7 +71,7 @@ def ours(path: Path) -> dict[str, object]:
     elf = ElfFile(data, str(path))
     image = read_module(path)
     return {
-        "sections": [(s.name, s.offset, s.size, s.type) for s in elf.sections()][1:],
+        "sections": [(s.name, s.offset, s.size, s.type) for s in elf.sections][1:],
         "versions": [(n.name, n.crc) for n in image.needs],
         "undefined": sorted(image.undefined), "weak": sorted(image.weak_undefined),
         "exports": {e.name: e.gpl_only for e in image.exports},

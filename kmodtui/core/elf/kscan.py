@@ -3,7 +3,7 @@
 The C files are built at install time as an optional extension (no Python header needed, so any C
 compiler will do) and loaded with ctypes, which releases the GIL during each call: threads then
 scan in parallel with no process pool to start and nothing to pickle. When it was not built, or
-on any file it does not take (compressed, malformed), the pure-Python reader in elf.py is used,
+on any file it does not take (compressed, malformed), the pure-Python reader in module.py is used,
 and that one words the errors. Set KMODTUI_PURE_PYTHON=1 to use only the Python reader.
 """
 

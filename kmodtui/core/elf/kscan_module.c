@@ -7,7 +7,7 @@
  * (it includes no Python header, so any C compiler builds it) and ctypes releases the GIL during
  * the call, so two threads use two cores without a process pool.
  *
- * It mirrors ElfFile/read_module_symbols in elffile.py and elf.py rule for rule. It never words an
+ * It mirrors ElfFile/read_module_symbols in elffile.py and module.py (depmod_needs) rule for rule. It never words an
  * error: on anything unusual (truncation, odd tables, not ELF, compressed) it returns KS_FALLBACK
  * and the Python reader parses the file and says what is wrong. Every read is bounds-checked
  * against the mapped size; tests compare both readers on real and on mutated modules.
@@ -404,7 +404,7 @@ done:
     return failed;
 }
 
-/* elf.py's _modinfo_value: the first `key=` at the start of a NUL-separated item. */
+/* module.py's modinfo_first: the first `key=` at the start of a NUL-separated item. */
 static void modinfo_value(out_t *o, int slot, const uint8_t *raw, size_t len, const char *key)
 {
     chunk_t c;

@@ -68,14 +68,26 @@ class ModuleSymbols(NamedTuple):
     exports: tuple[tuple[str, int | None, bool, str], ...]  # name, crc, gpl_only, namespace
 
 
+def depmod_needs(undefined: list[str] | tuple[str, ...], weak: list[str] | tuple[str, ...],
+                 versions: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """What a module needs, as depmod decides it (libkmod's kmod_module_get_dependency_symbols):
+    each undefined non-weak .symtab symbol with the CRC of its first `__versions` record (0 when
+    none), then every `__versions` record matched by no symbol, weak ones included (module_layout).
+    The one rule for every reader path (a module file, a module inside a package; kscan_module.c's
+    needs() mirrors it in C, and the tests hold all three equal)."""
+    crc_of = dict(reversed(versions))  # the first record of a name wins, as in libkmod
+    needs = [(sym, crc_of.get(sym, 0)) for sym in undefined]
+    matched = set(undefined)
+    matched.update(weak)
+    needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
+    return tuple(needs)
+
+
 def symbols_of(image: ModuleImage) -> ModuleSymbols:
     """The resolver's compact view of a module already parsed in full (e.g. read from a package)."""
-    crc_of = dict(reversed([(n.name, n.crc) for n in image.needs]))
-    needs = [(sym, crc_of.get(sym, 0)) for sym in image.undefined]
-    matched = set(image.undefined) | set(image.weak_undefined)
-    needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
+    needs = depmod_needs(image.undefined, image.weak_undefined, [(n.name, n.crc) for n in image.needs])
     return ModuleSymbols(image.path, image.name, image.vermagic, image.license, image.import_ns, image.machine,
-                         bool(image.needs), tuple(needs),
+                         bool(image.needs), needs,
                          tuple((e.name, e.crc, e.gpl_only, e.namespace) for e in image.exports))
 
 
@@ -117,50 +129,46 @@ def read_module_symbols(path: str) -> ModuleSymbols:
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
-    first = {key: _modinfo_value(modinfo, key) for key in ("name", "vermagic", "license")}
-    import_ns = _modinfo_values(modinfo, "import_ns") if b"import_ns=" in modinfo else []
-    crc_of = dict(reversed(versions))  # the first record of a name wins, as in libkmod
-    needs = [(sym, crc_of.get(sym, 0)) for sym in undefined]
-    matched = set(undefined)
-    matched.update(weak)
-    needs += [(name, crc) for name, crc in crc_of.items() if name not in matched]
+    info = modinfo_pairs(modinfo)
+    first = {key: modinfo_first(info, key) for key in ("name", "vermagic", "license")}
+    import_ns = modinfo_all(info, "import_ns")
     return ModuleSymbols(
-        path, first.get("name") or _name_from_path(path), first.get("vermagic", "").strip(),
-        first.get("license", ""), tuple(import_ns), elf.machine, bool(versions), tuple(needs), tuple(exports),
+        path, first["name"] or _name_from_path(path), first["vermagic"].strip(), first["license"],
+        tuple(import_ns), elf.machine, bool(versions), depmod_needs(undefined, weak, versions), tuple(exports),
     )
 
 
-def _modinfo_value(raw: bytes, key: str) -> str:
-    """The first `key=value` of a NUL-separated .modinfo, without splitting the whole section."""
-    needle = key.encode() + b"="
-    pos = raw.find(needle)
-    while pos > 0 and raw[pos - 1] != 0:
-        pos = raw.find(needle, pos + 1)
-    if pos < 0:
-        return ""
-    start = pos + len(needle)
-    end = raw.find(b"\0", start)
-    return raw[start : end if end >= 0 else len(raw)].decode("utf-8", "replace")
+def modinfo_pairs(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """The one .modinfo parser: NUL-separated `key=value` items, in order (keys repeat: import_ns,
+    alias, parm), as modinfo(8) lists them. Items without `=` are skipped, as modinfo does."""
+    pairs = []
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if item and sep:
+            pairs.append((key.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+    return tuple(pairs)
 
 
-def _modinfo_values(raw: bytes, key: str) -> list[str]:
-    prefix = key + "="
-    return [item[len(prefix):] for item in raw.decode("utf-8", "replace").split("\0") if item.startswith(prefix)]
+def modinfo_first(pairs: tuple[tuple[str, str], ...], key: str) -> str:
+    return next((value for k, value in pairs if k == key), "")
+
+
+def modinfo_all(pairs: tuple[tuple[str, str], ...], key: str) -> list[str]:
+    return [value for k, value in pairs if k == key]
 
 
 def parse_module(data: bytes | mmap.mmap, path: str, compression: str = "none") -> ModuleImage:
     data, signature = _split_signature(data, path)
     elf = ElfFile(data, path)
-    modinfo = _parse_modinfo(elf)
+    raw_modinfo = elf.section_by_name(".modinfo")
+    if raw_modinfo is None:
+        raise KmodError(path, "no .modinfo section: this ELF object is not a kernel module")
+    modinfo = modinfo_pairs(raw_modinfo)
     needs = tuple(SymbolNeed(n, c) for n, c in _parse_versions_raw(elf))
     raw_exports, undefined, weak = _parse_symbols_raw(elf)
     exports = tuple(Export(*e) for e in raw_exports)
-    values: dict[str, list[str]] = {}
-    for key, value in modinfo:
-        values.setdefault(key, []).append(value)
-
     def first(key: str) -> str:
-        return values.get(key, [""])[0]
+        return modinfo_first(modinfo, key)
 
     depends = tuple(d for d in first("depends").split(",") if d)
     name = first("name") or _name_from_path(path)
@@ -171,7 +179,7 @@ def parse_module(data: bytes | mmap.mmap, path: str, compression: str = "none") 
         license=first("license"),
         depends=depends,
         srcversion=first("srcversion"),
-        import_ns=tuple(values.get("import_ns", ())),
+        import_ns=tuple(modinfo_all(modinfo, "import_ns")),
         signature=signature,
         compression=compression,
         elf_class=elf.elf_class,
@@ -206,20 +214,6 @@ def _split_signature(data: bytes | mmap.mmap, path: str) -> tuple[bytes | mmap.m
         raise KmodError(path, f"module signature claims {sig_len} bytes, more than the file holds")
     # The ELF part is left as it is: section offsets never reach into the trailer.
     return data, ModuleSignature(SIGNATURE_ID_TYPES.get(id_type, f"type {id_type}"), sig_len)
-
-
-def _parse_modinfo(elf: ElfFile) -> tuple[tuple[str, str], ...]:
-    raw = elf.section_by_name(".modinfo")
-    if raw is None:
-        raise KmodError(elf.path, "no .modinfo section: this ELF object is not a kernel module")
-    pairs = []
-    for item in raw.split(b"\0"):
-        if not item:
-            continue
-        key, sep, value = item.partition(b"=")
-        if sep:
-            pairs.append((key.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
-    return tuple(pairs)
 
 
 def _parse_versions_raw(elf: ElfFile) -> list[tuple[str, int]]:

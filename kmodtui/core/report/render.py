@@ -142,6 +142,7 @@ def resolve_text(result: ResolveResult) -> str:
             continue
         part = provider_part.get(id(provider))
         if part is None:
+            # crc_hex's format, inlined: this loop writes ~67k lines for a distro tree
             part = provider_part[id(provider)] = f", {provider[1]} has 0x{provider[2]:08x})"
         append(f"{module.path}: {status} {symbol} (needs 0x{crc:08x}{part}")
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)

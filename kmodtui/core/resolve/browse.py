@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from kmodtui.core.model import STATUS_OK, STATUS_UNKNOWN, STATUSES, Finding
+from kmodtui.core.model import STATUS_OK, STATUS_UNKNOWN, STATUSES, Finding, crc_hex
 from kmodtui.core.resolve.checks import ProblemRow, explain, provider_label
 from kmodtui.core.resolve.result import ResolveResult
 
@@ -133,7 +133,7 @@ class BrowserModel:
             if row is not None:
                 return explain(row, release)
         return Finding(path, symbol, status, crc, provided, label,
-                       f"Provided by {label} with the same CRC {provided:#010x}: this symbol will link."
+                       f"Provided by {label} with the same CRC {crc_hex(provided)}: this symbol will link."
                        if provided is not None else f"Provided by {label}.")
 
 

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import SymversEntry
+from kmodtui.core.model import SymversEntry, crc_hex
 from kmodtui.core.symvers.columns import (  # noqa: F401 (the layouts are part of this module's API)
     LAYOUT_3,
     LAYOUT_4,
@@ -118,7 +118,7 @@ def parse_symvers(text: str, path: str) -> Symvers:
 
 def format_symvers_row(entry: SymversEntry, layout: str = LAYOUT_5) -> str:
     """Write a row back in a given layout (tests use it to make the historical layouts)."""
-    crc = f"0x{entry.crc:08x}"
+    crc = crc_hex(entry.crc)
     if layout == LAYOUT_3:
         return f"{crc}\t{entry.name}\t{entry.module}"
     if layout == LAYOUT_4:
