@@ -62,7 +62,7 @@ def print_report(result: Any, kind: str, render: Any) -> None:
             sys.stdout.flush()
             sys.stdout.buffer.write(cached)
         else:
-            sys.stdout.write(cached.decode("utf-8", "replace"))
+            sys.stdout.write(bytes(cached).decode("utf-8", "replace"))
         return
     text = render(result)
     data = text.encode("utf-8", "surrogateescape")

@@ -15,7 +15,7 @@ def _path() -> str:
 def load_choices() -> dict:
     blob = read_cache_file(_path())  # sealed like a cache entry: a damaged file is forgotten, not trusted
     try:
-        data = json.loads(blob) if blob is not None else {}
+        data = json.loads(bytes(blob)) if blob is not None else {}
     except ValueError:
         return {}
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}

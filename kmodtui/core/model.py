@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kmodtui.core.vocabulary import Status
+
 
 def crc_hex(crc: int) -> str:
     """CRCs are always shown as lowercase 0x%08x: rpm compares ksym() versions as strings."""
@@ -116,6 +118,18 @@ class Dependency:
     def __str__(self) -> str:
         return f"{self.name} {self.relation} {self.version}" if self.relation else self.name
 
+    @property
+    def kind(self) -> str:
+        """"ksym" or "kernel" (a kernel symbol, its CRC as the version), "file", or "package"."""
+        if self.name.startswith(("ksym(", "kernel(")) and self.name.endswith(")"):
+            return self.name.split("(", 1)[0]
+        return "file" if self.name.startswith("/") else "package"
+
+    @property
+    def symbol(self) -> str:
+        """The kernel symbol a ksym()/kernel() dependency names ("" for other kinds)."""
+        return self.name.split("(", 1)[1][:-1] if self.kind in ("ksym", "kernel") else ""
+
 
 @dataclass(frozen=True)
 class PackageInfo:
@@ -142,13 +156,6 @@ class PackageInfo:
         return f"{self.name}_{self.version}_{self.arch}"
 
 
-# Finding statuses, worst first where one (module, symbol) pair has several.
-STATUS_UNREADABLE = "unreadable"
-STATUS_VERMAGIC = "vermagic_mismatch"
-STATUS_UNKNOWN = "unknown_symbol"
-STATUS_CRC = "crc_mismatch"
-STATUS_NAMESPACE = "namespace_not_imported"
-STATUS_GPL = "gpl_only"
 def is_package_path(path: str) -> bool:
     return path.endswith((".rpm", ".deb"))
 
@@ -156,11 +163,18 @@ def is_package_path(path: str) -> bool:
 # Packaging modes of `kmodtui build` (kept here so the CLI parser need not import the builder).
 BUILD_MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat", "srpm")
 
-STATUS_OK = "ok"
-STATUS_NOT_PACKAGED = "not_packaged"
-STATUS_UNSATISFIED = "unsatisfied_requires"
-STATUSES = (STATUS_UNREADABLE, STATUS_VERMAGIC, STATUS_UNSATISFIED, STATUS_NOT_PACKAGED, STATUS_UNKNOWN,
-            STATUS_CRC, STATUS_NAMESPACE, STATUS_GPL, STATUS_OK)
+# Finding statuses (kmodtui/core/vocabulary.py: their labels and explanations), as plain strings for
+# the resolver's hot loops; STATUSES is worst first, for where one (module, symbol) pair has several.
+STATUS_UNREADABLE = Status.UNREADABLE.value
+STATUS_VERMAGIC = Status.VERMAGIC.value
+STATUS_UNSATISFIED = Status.UNSATISFIED.value
+STATUS_NOT_PACKAGED = Status.NOT_PACKAGED.value
+STATUS_UNKNOWN = Status.UNKNOWN.value
+STATUS_CRC = Status.CRC.value
+STATUS_NAMESPACE = Status.NAMESPACE.value
+STATUS_GPL = Status.GPL.value
+STATUS_OK = Status.OK.value
+STATUSES = tuple(s.value for s in Status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +189,6 @@ class Finding:
     provider: str  # "vmlinux", a module name or path, "" when nothing provides it
     explanation: str
     remedies: tuple[str, ...] = ()
+    # For a package dependency: the dependency itself (name, relation, version; .kind, .symbol), so
+    # nothing has to split "ksym(name) = 0x..." back apart. None for module findings.
+    requirement: Dependency | None = None

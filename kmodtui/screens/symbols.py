@@ -14,25 +14,9 @@ from textual.widgets import Footer, Input, Static
 from kmodtui.core.model import Finding, crc_hex
 from kmodtui.core.resolve.browse import GROUPS, STATUS_FILTERS, BrowserModel
 from kmodtui.core.resolve.result import ResolveResult
+from kmodtui.core.vocabulary import Status
 from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
-
-CONCEPTS = {
-    "ok": "",
-    "crc_mismatch": "A CRC is a checksum of a symbol's prototype and the types it uses, recorded when "
-                    "the module is built (MODVERSIONS). Different CRCs = a different interface.",
-    "unknown_symbol": "The module calls a function no loaded code exports. Another module must be "
-                      "loaded first (its package installed), or the module was built for another kernel.",
-    "namespace_not_imported": "Symbol namespaces group exports; a module must declare each namespace it uses.",
-    "gpl_only": "EXPORT_SYMBOL_GPL exports may only be used by modules with a GPL-compatible license.",
-    "vermagic_mismatch": "vermagic is the kernel release and options a module was built for; "
-                         "the loader compares it before anything else.",
-    "unreadable": "",
-    "not_packaged": "A kmod package announces the kernel symbols its modules export as 'Provides: "
-                    "ksym(name) = CRC'; rpm checks other packages' 'Requires: ksym(...)' against them.",
-    "unsatisfied_requires": "The package manager checks every dependency before installing; one names "
-                            "something no installed package is or provides.",
-}
 
 
 def problem_keys(result: ResolveResult) -> frozenset[tuple[str, str]]:
@@ -51,7 +35,7 @@ def explain_finding(finding: Finding) -> str:
                 f"provided {crc_hex(finding.provided_crc) if finding.provided_crc is not None else '-'}"
                 f" by {finding.provider or 'nobody'}")
     remedies = f"\nRemedies: {', '.join(finding.remedies)}  (see `kmodtui remedy show ID`)" if finding.remedies else ""
-    concept = CONCEPTS.get(finding.status, "")
+    concept = Status(finding.status).concept if finding.status in STATUS_LABELS else ""
     return f"{title}{crcs}\n{finding.explanation}{remedies}" + (f"\n[i]{concept}[/]" if concept else "")
 
 
@@ -177,9 +161,8 @@ class SymbolsScreen(Screen[None]):
         if not finding.remedies:
             self.notify("No remedy in the catalogue for this one: the explanation below says what to do.")
             return
-        symbol = finding.symbol
-        if "(" in symbol and symbol.endswith((")",)) or " = " in symbol:
-            symbol = symbol.split("(", 1)[-1].split(")", 1)[0]  # ksym(name) = crc -> name
+        # a package finding carries its dependency: the symbol of ksym(name) = crc, no string splitting
+        symbol = finding.requirement.symbol if finding.requirement and finding.requirement.symbol else finding.symbol
         provider = self.result.providers.get(symbol)
         target = ""
         for package in self.result.packages:

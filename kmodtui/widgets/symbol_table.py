@@ -16,18 +16,9 @@ from textual.strip import Strip
 
 from kmodtui.core.model import crc_hex
 from kmodtui.core.resolve.browse import Row
+from kmodtui.core.vocabulary import Status
 
-STATUS_LABELS = {
-    "ok": "ok",
-    "unknown_symbol": "UNKNOWN",
-    "crc_mismatch": "CRC",
-    "namespace_not_imported": "NS",
-    "gpl_only": "GPL",
-    "vermagic_mismatch": "VERMAGIC",
-    "unreadable": "UNREAD",
-    "not_packaged": "NOTPKG",
-    "unsatisfied_requires": "UNSAT",
-}
+STATUS_LABELS = {s.value: s.label for s in Status}  # the words live in kmodtui/core/vocabulary.py
 # (title, width); the provider column takes what is left
 COLUMNS = (("status", 8), ("module", 16), ("symbol", 24), ("needs", 10), ("has", 10))
 

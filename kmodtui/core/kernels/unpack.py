@@ -69,7 +69,7 @@ def _read_marker(path: str) -> list[str] | None:
 
     blob = read_cache_file(path)
     try:
-        trees = json.loads(blob)["trees"] if blob is not None else None
+        trees = json.loads(bytes(blob))["trees"] if blob is not None else None
     except (ValueError, KeyError, TypeError):
         return None
     if not isinstance(trees, list) or not all(isinstance(t, str) and _TREE.fullmatch(t) and ".." not in t for t in trees):

@@ -24,14 +24,15 @@ from kmodtui.core.model import (
 )
 from kmodtui.core.packages.rpmvercmp import rpm_satisfies, rpmvercmp
 from kmodtui.core.symvers.parse import Symvers
+from kmodtui.core.vocabulary import RemedyId
 
 KSYM_DEP = re.compile(r"^(ksym|kernel)\((.+)\)$")
 _PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
-REMEDY_SPEC_EXTERNAL = "spec-external-depgen"
-REMEDY_AUTOTOOLS_REDHAT = "autotools-redhat-spec"
-REMEDY_DEB_DEPENDS = "deb-fix-depends"
-REMEDY_REBUILD = "rebuild-for-kernel"
+REMEDY_SPEC_EXTERNAL = RemedyId.SPEC_EXTERNAL_DEPGEN
+REMEDY_AUTOTOOLS_REDHAT = RemedyId.AUTOTOOLS_REDHAT_SPEC
+REMEDY_DEB_DEPENDS = RemedyId.DEB_FIX_DEPENDS
+REMEDY_REBUILD = RemedyId.REBUILD_FOR_KERNEL
 
 
 # ---- installed Debian packages ---------------------------------------------------------------
@@ -151,17 +152,20 @@ def _check_rpm(package: PackageInfo, everything: list[PackageInfo], exports: dic
     kernel_rows = symvers.by_name if symvers is not None else {}
     for (require,) in package.requires:
         if _rpm_provided(require, everything):
-            out.append(Finding(package.nevra, str(require), STATUS_OK, None, None, "", "Provided by a package in the set."))
+            out.append(Finding(package.nevra, str(require), STATUS_OK, None, None, "", "Provided by a package in the set.",
+                               requirement=require))
             continue
         match = KSYM_DEP.match(require.name)
         if match and require.version:
             out.append(_explain_ksym(package, require, match.group(1), match.group(2), everything, exports, kernel_rows))
         elif require.name.startswith("/") and any(require.name in p.files for p in everything):
-            out.append(Finding(package.nevra, str(require), STATUS_OK, None, None, "", "A package in the set has this file."))
+            out.append(Finding(package.nevra, str(require), STATUS_OK, None, None, "", "A package in the set has this file.",
+                               requirement=require))
         else:
             out.append(Finding(package.nevra, str(require), STATUS_UNSATISFIED, None, None, "",
                                f"{package.name} requires {require}, and no package in the set provides it: "
-                               f"rpm will refuse it ('{require} is needed by {package.nevra}').", ()))
+                               f"rpm will refuse it ('{require} is needed by {package.nevra}').", (),
+                               requirement=require))
     return out
 
 
@@ -205,7 +209,7 @@ def _explain_ksym(package: PackageInfo, require: Dependency, kind: str, symbol: 
         )
         return Finding(package.nevra, requirement, STATUS_NOT_PACKAGED, need, e.crc, e.package.nevra,
                        f"{refusal} {why} Do not silence the Requires instead: it is what stops a module with the "
-                       "wrong interface from being installed.", (REMEDY_SPEC_EXTERNAL, REMEDY_AUTOTOOLS_REDHAT))
+                       "wrong interface from being installed.", (REMEDY_SPEC_EXTERNAL, REMEDY_AUTOTOOLS_REDHAT), requirement=require)
     provided_other = [(o, p) for o in everything if o is not package for p in o.provides
                       if p.name == require.name and p.version]
     if candidates or provided_other:
@@ -219,12 +223,12 @@ def _explain_ksym(package: PackageInfo, require: Dependency, kind: str, symbol: 
                        f"{refusal} {who} has {symbol} with CRC {crc_hex(other_crc or 0)}, not {require.version}: "
                        f"{package.name} was built against another version of that module (or kernel). Rebuild "
                        f"{package.name} against the exact build of {who.split(' in ')[-1]} you install, with its "
-                       "Module.symvers in KBUILD_EXTRA_SYMBOLS.", (REMEDY_REBUILD,))
+                       "Module.symvers in KBUILD_EXTRA_SYMBOLS.", (REMEDY_REBUILD,), requirement=require)
     row = kernel_rows.get(symbol)
     if row is not None and kind == "kernel" and need == row.crc:
         # The target kernel's own package Provides kernel(sym) = crc for every symbol in its symvers.
         return Finding(package.nevra, requirement, STATUS_OK, need, row.crc, "the kernel package",
-                       "Provided by the kernel package of the kernel checked against (same CRC in its symvers).")
+                       "Provided by the kernel package of the kernel checked against (same CRC in its symvers).", requirement=require)
     if row is not None:
         status = STATUS_CRC if need != row.crc else STATUS_UNSATISFIED
         return Finding(package.nevra, requirement, status, need, row.crc, "vmlinux" if row.module == "vmlinux" else row.module,
@@ -233,11 +237,11 @@ def _explain_ksym(package: PackageInfo, require: Dependency, kind: str, symbol: 
                           if status == STATUS_CRC else
                           f", but provides it as kernel({symbol}), not {kind}({symbol}); install the kernel "
                           "package that Provides it, or rebuild the module package against this kernel."),
-                       (REMEDY_REBUILD,))
+                       (REMEDY_REBUILD,), requirement=require)
     return Finding(package.nevra, requirement, STATUS_UNKNOWN, need, None, "",
                    f"{refusal} No package in the set provides {symbol} and no module in them exports it. "
                    "Add the package that ships the module exporting it (e.g. the kmod-zfs build that Lustre's "
-                   "osd-zfs was compiled against).", ())
+                   "osd-zfs was compiled against).", (), requirement=require)
 
 
 def _check_deb(package: PackageInfo, everything: list[PackageInfo], installed: InstalledDb | None) -> list[Finding]:
@@ -245,7 +249,7 @@ def _check_deb(package: PackageInfo, everything: list[PackageInfo], installed: I
     for group in package.requires:
         text = " | ".join(str(d) for d in group)
         if any(_deb_satisfied(dep, package, everything, installed) for dep in group):
-            out.append(Finding(package.nevra, text, STATUS_OK, None, None, "", "Satisfied."))
+            out.append(Finding(package.nevra, text, STATUS_OK, None, None, "", "Satisfied.", requirement=group[0]))
             continue
         out.append(_explain_deb(package, group, text, installed))
     return out
@@ -294,7 +298,7 @@ def _explain_deb(package: PackageInfo, group: tuple[Dependency, ...], text: str,
                     f"/boot/vmlinuz-{release}); no package is named or Provides {dep.name}. DKMS 2.8's mkbmdeb "
                     "writes 'Depends: linux-image-<release>', which breaks for custom kernels and renamed image "
                     f"packages. Fix the .deb's Depends to '{owner}', or install a shim package that Provides "
-                    f"{dep.name}.", (REMEDY_DEB_DEPENDS,))
+                    f"{dep.name}.", (REMEDY_DEB_DEPENDS,), requirement=dep)
     where = f"in {installed.source}" if installed is not None else "(no installed-package list given: --installed)"
     return Finding(package.nevra, text, STATUS_UNSATISFIED, None, None, "",
-                   f"{refusal} Nothing installed {where} or in the set satisfies it.", (REMEDY_DEB_DEPENDS,))
+                   f"{refusal} Nothing installed {where} or in the set satisfies it.", (REMEDY_DEB_DEPENDS,), requirement=group[0])

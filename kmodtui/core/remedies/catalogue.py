@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.remedies.edits import FileEdit, check_editable
+from kmodtui.core.vocabulary import LogRule, RemedyId, Status
 
 SAFE, RISKY = "safe", "risky"
 RHEL_KSYMS = "/usr/lib/rpm/redhat/find-provides.ksyms"
@@ -327,39 +328,39 @@ def plan_install_headers(options: RemedyOptions) -> RemedyPlan:
 
 
 CATALOGUE: tuple[Remedy, ...] = (
-    Remedy("spec-external-depgen", "Generate ksym() Provides in the provider's spec", SAFE,
+    Remedy(RemedyId.SPEC_EXTERNAL_DEPGEN, "Generate ksym() Provides in the provider's spec", SAFE,
            "Turn rpm's internal dependency generator off in the spec (the fix for seed 000).", "the provider's .spec",
-           ("not_packaged", "rpm-failed-dependency", "yum-requires-ksym"), plan_spec_external_depgen),
-    Remedy("autotools-redhat-spec", "Reconfigure with --with-spec=redhat", SAFE,
+           (Status.NOT_PACKAGED, LogRule.RPM_FAILED_DEPENDENCY, LogRule.YUM_REQUIRES_KSYM), plan_spec_external_depgen),
+    Remedy(RemedyId.AUTOTOOLS_REDHAT_SPEC, "Reconfigure with --with-spec=redhat", SAFE,
            "OpenZFS/SPL/Lustre trees: use the redhat spec templates.", "the autotools source folder",
-           ("not_packaged", "rpm-failed-dependency", "yum-requires-ksym"), plan_autotools_redhat),
-    Remedy("redhat-kernel-version", "rpmbuild --define 'kernel_version ...'", SAFE,
+           (Status.NOT_PACKAGED, LogRule.RPM_FAILED_DEPENDENCY, LogRule.YUM_REQUIRES_KSYM), plan_autotools_redhat),
+    Remedy(RemedyId.REDHAT_KERNEL_VERSION, "rpmbuild --define 'kernel_version ...'", SAFE,
            "Select an older kernel for %kernel_module_package without editing rpm's macros.", "the spec",
-           ("vermagic_mismatch",), plan_redhat_kernel_version),
-    Remedy("drop-ksym-requires", "Stop emitting ksym() Requires (risky)", RISKY,
+           (Status.VERMAGIC,), plan_redhat_kernel_version),
+    Remedy(RemedyId.DROP_KSYM_REQUIRES, "Stop emitting ksym() Requires (risky)", RISKY,
            "Silence the consumer's ksym() Requires; loses the CRC safety check.", "the consumer's .spec",
-           ("not_packaged", "unknown_symbol"), plan_drop_ksym_requires),
-    Remedy("kbuild-extra-symbols", "KBUILD_EXTRA_SYMBOLS for another module's exports", SAFE,
+           (Status.NOT_PACKAGED, Status.UNKNOWN), plan_drop_ksym_requires),
+    Remedy(RemedyId.KBUILD_EXTRA_SYMBOLS, "KBUILD_EXTRA_SYMBOLS for another module's exports", SAFE,
            "Point modpost at the other out-of-tree module's Module.symvers.", "the module source folder",
-           ("unknown_symbol", "modpost-undefined", "depmod-unknown-symbol", "loader-unknown-symbol"),
+           (Status.UNKNOWN, LogRule.MODPOST_UNDEFINED, LogRule.DEPMOD_UNKNOWN_SYMBOL, LogRule.LOADER_UNKNOWN_SYMBOL),
            plan_kbuild_extra_symbols),
-    Remedy("import-namespace", "Add MODULE_IMPORT_NS", SAFE,
+    Remedy(RemedyId.IMPORT_NAMESPACE, "Add MODULE_IMPORT_NS", SAFE,
            "Declare the symbol namespace the module uses.", "the module source folder",
-           ("namespace_not_imported", "modpost-namespace"), plan_import_namespace),
-    Remedy("rebuild-for-kernel", "Rebuild against the matching kernel", SAFE,
+           (Status.NAMESPACE, LogRule.MODPOST_NAMESPACE), plan_import_namespace),
+    Remedy(RemedyId.REBUILD_FOR_KERNEL, "Rebuild against the matching kernel", SAFE,
            "CRC or vermagic from another kernel: rebuild for this one.", "the module source folder",
-           ("crc_mismatch", "vermagic_mismatch", "depmod-disagrees", "loader-vermagic"), plan_rebuild_for_kernel),
-    Remedy("deb-fix-depends", "Rewrite the .deb's Depends", SAFE,
+           (Status.CRC, Status.VERMAGIC, LogRule.DEPMOD_DISAGREES, LogRule.LOADER_VERMAGIC), plan_rebuild_for_kernel),
+    Remedy(RemedyId.DEB_FIX_DEPENDS, "Rewrite the .deb's Depends", SAFE,
            "Depend on the package that really owns the kernel (seed 002).", "the .deb",
-           ("unsatisfied_requires", "dpkg-depends-on", "dpkg-dependency-problems", "apt-not-installable"),
+           (Status.UNSATISFIED, LogRule.DPKG_DEPENDS_ON, LogRule.DPKG_DEPENDENCY_PROBLEMS, LogRule.APT_NOT_INSTALLABLE),
            plan_deb_fix_depends),
-    Remedy("install-headers", "Install the kernel headers", SAFE,
+    Remedy(RemedyId.INSTALL_HEADERS, "Install the kernel headers", SAFE,
            "The exact command for this distribution and kernel.", "(nothing)",
-           ("kbuild-no-build-dir", "dkms-headers-missing"), plan_install_headers),
+           (LogRule.KBUILD_NO_BUILD_DIR, LogRule.DKMS_HEADERS_MISSING), plan_install_headers),
 )
 BY_ID = {r.id: r for r in CATALOGUE}
 # ids findings may name that are aliases of catalogue entries
-ALIASES = {"pick-matching-kernel": "rebuild-for-kernel"}
+ALIASES: dict[str, str] = {RemedyId.PICK_MATCHING_KERNEL: RemedyId.REBUILD_FOR_KERNEL}
 
 
 def get_remedy(remedy_id: str) -> Remedy:

@@ -23,6 +23,7 @@ from kmodtui.core.model import (
     crc_hex,
 )
 from kmodtui.core.symvers.parse import Symvers
+from kmodtui.core.vocabulary import RemedyId
 
 if TYPE_CHECKING:
     pass
@@ -41,11 +42,11 @@ KNOWN_VERMAGIC_FLAGS = frozenset({"SMP", "preempt", "preempt_rt", "mod_unload", 
 KIND_VMLINUX, KIND_KERNEL_MODULE, KIND_MODULE = "vmlinux", "kernel-module", "module"
 
 
-# Remedy ids (the catalogue lives in remedies.py)
-REMEDY_EXTRA_SYMBOLS = "kbuild-extra-symbols"
-REMEDY_REBUILD = "rebuild-for-kernel"
-REMEDY_IMPORT_NS = "import-namespace"
-REMEDY_INSTALL_HEADERS = "pick-matching-kernel"
+# Remedy ids (the catalogue lives in remedies/catalogue.py)
+REMEDY_EXTRA_SYMBOLS = RemedyId.KBUILD_EXTRA_SYMBOLS
+REMEDY_REBUILD = RemedyId.REBUILD_FOR_KERNEL
+REMEDY_IMPORT_NS = RemedyId.IMPORT_NAMESPACE
+REMEDY_INSTALL_HEADERS = RemedyId.PICK_MATCHING_KERNEL
 # name -> (kind, owner, crc, gpl_only, namespace)
 Provider = tuple[str, str, int, bool, str]
 # A problem as the resolver records it (cheap: a distro tree against another ABI has ~67k):

@@ -44,7 +44,7 @@ class ResolveResult:
         rows = self.rows_or_loader
         return rows if isinstance(rows, list) else rows()
 
-    def cached_report(self, kind: str) -> bytes | None:
+    def cached_report(self, kind: str) -> memoryview | None:
         """A report rendered by an earlier run on identical inputs (e.g. 67k lines of text), as
         bytes: it goes to stdout as it is, with no decoding and encoding of megabytes."""
         if not (self.from_cache and self.cache_path):

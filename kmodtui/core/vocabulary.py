@@ -1,0 +1,107 @@
+"""kmodtui's words, each once: the statuses a finding can have, the remedy ids, the log rule ids,
+with the short label and the plain-words explanation the screens and reports show beside them.
+
+They are StrEnums, so a member is its string: JSON, the result cache and comparisons with the
+plain strings that reach the core from files and command lines all see the same value. The hot
+paths (the resolver's rows, ~67k on a distro tree) keep plain strings (`Status.OK.value`), as
+an enum member's hash is a Python-level call; the enum is where the words live.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """What a finding says about one (module, symbol) pair, a module, or a package dependency."""
+
+    UNREADABLE = "unreadable"
+    VERMAGIC = "vermagic_mismatch"
+    UNSATISFIED = "unsatisfied_requires"
+    NOT_PACKAGED = "not_packaged"
+    UNKNOWN = "unknown_symbol"
+    CRC = "crc_mismatch"
+    NAMESPACE = "namespace_not_imported"
+    GPL = "gpl_only"
+    OK = "ok"
+
+    @property
+    def label(self) -> str:
+        """The short label of a table column (8 characters at most)."""
+        return _LABELS[self]
+
+    @property
+    def concept(self) -> str:
+        """What the idea behind this status means, for a newcomer."""
+        return _CONCEPTS[self]
+
+
+_LABELS = {
+    Status.OK: "ok", Status.UNKNOWN: "UNKNOWN", Status.CRC: "CRC", Status.NAMESPACE: "NS", Status.GPL: "GPL",
+    Status.VERMAGIC: "VERMAGIC", Status.UNREADABLE: "UNREAD", Status.NOT_PACKAGED: "NOTPKG",
+    Status.UNSATISFIED: "UNSAT",
+}
+_CONCEPTS = {
+    Status.OK: "",
+    Status.CRC: "A CRC is a checksum of a symbol's prototype and the types it uses, recorded when the module is "
+                "built (MODVERSIONS). Different CRCs = a different interface.",
+    Status.UNKNOWN: "The module calls a function no loaded code exports. Another module must be loaded first "
+                    "(its package installed), or the module was built for another kernel.",
+    Status.NAMESPACE: "Symbol namespaces group exports; a module must declare each namespace it uses.",
+    Status.GPL: "EXPORT_SYMBOL_GPL exports may only be used by modules with a GPL-compatible license.",
+    Status.VERMAGIC: "vermagic is the kernel release and options a module was built for; the loader compares it "
+                     "before anything else.",
+    Status.UNREADABLE: "",
+    Status.NOT_PACKAGED: "A kmod package announces the kernel symbols its modules export as 'Provides: ksym(name) "
+                         "= CRC'; rpm checks other packages' 'Requires: ksym(...)' against them.",
+    Status.UNSATISFIED: "The package manager checks every dependency before installing; one names something no "
+                        "installed package is or provides.",
+}
+
+
+class RemedyId(StrEnum):
+    """The remedies of the catalogue (kmodtui/core/remedies/catalogue.py) findings may name."""
+
+    SPEC_EXTERNAL_DEPGEN = "spec-external-depgen"
+    AUTOTOOLS_REDHAT_SPEC = "autotools-redhat-spec"
+    REDHAT_KERNEL_VERSION = "redhat-kernel-version"
+    DROP_KSYM_REQUIRES = "drop-ksym-requires"
+    KBUILD_EXTRA_SYMBOLS = "kbuild-extra-symbols"
+    IMPORT_NAMESPACE = "import-namespace"
+    REBUILD_FOR_KERNEL = "rebuild-for-kernel"
+    DEB_FIX_DEPENDS = "deb-fix-depends"
+    INSTALL_HEADERS = "install-headers"
+    PICK_MATCHING_KERNEL = "pick-matching-kernel"  # an alias of rebuild-for-kernel
+
+
+class LogRule(StrEnum):
+    """The rules that read build and install logs (kmodtui/core/build/logscan.py), by the tool whose
+    output they read."""
+
+    MODPOST_UNDEFINED = "modpost-undefined"
+    MODPOST_NAMESPACE = "modpost-namespace"
+    MODPOST_GPL_ONLY = "modpost-gpl-only"
+    KBUILD_NO_BUILD_DIR = "kbuild-no-build-dir"
+    KBUILD_COMPILER_DIFFERS = "kbuild-compiler-differs"
+    DKMS_HEADERS_MISSING = "dkms-headers-missing"
+    DKMS_BUILD_FAILED = "dkms-build-failed"
+    DKMS_MAKE_LOG = "dkms-make-log"
+    DKMS_BUILD_EXCLUSIVE = "dkms-build-exclusive"
+    COMPILER_MISSING = "compiler-missing"
+    C_MISSING_HEADER = "c-missing-header"
+    C_IMPLICIT_DECLARATION = "c-implicit-declaration"
+    C_ERROR = "c-error"
+    MAKE_NO_RULE = "make-no-rule"
+    BTF_SKIPPED = "btf-skipped"
+    RPM_FAILED_DEPENDENCY = "rpm-failed-dependency"
+    RPM_FAILED_OTHER = "rpm-failed-other"
+    YUM_REQUIRES_KSYM = "yum-requires-ksym"
+    RPMBUILD_BAD_EXIT = "rpmbuild-bad-exit"
+    DPKG_DEPENDENCY_PROBLEMS = "dpkg-dependency-problems"
+    DPKG_DEPENDS_ON = "dpkg-depends-on"
+    APT_NOT_INSTALLABLE = "apt-not-installable"
+    DEPMOD_UNKNOWN_SYMBOL = "depmod-unknown-symbol"
+    DEPMOD_DISAGREES = "depmod-disagrees"
+    LOADER_VERMAGIC = "loader-vermagic"
+    LOADER_UNKNOWN_SYMBOL = "loader-unknown-symbol"
+    LOADER_KEY_REJECTED = "loader-key-rejected"
