@@ -169,7 +169,7 @@ class SymbolsScreen(Screen[None]):
             if package.nevra == finding.module and package.path.endswith(".deb"):
                 target = package.path
         self.app.push_screen(RemedyScreen(RemedyContext(
-            tuple(finding.remedies), symbol=symbol, namespace=provider[4] if provider else "",
+            tuple(finding.remedies), symbol=symbol, namespace=provider.namespace if provider else "",
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")
             or self.source, depends=finding.provider if target else "",
             kernel=self.result.kernel, source=self.source, record=self.record,

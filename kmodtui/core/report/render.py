@@ -143,7 +143,7 @@ def resolve_text(result: ResolveResult) -> str:
         part = provider_part.get(id(provider))
         if part is None:
             # crc_hex's format, inlined: this loop writes ~67k lines for a distro tree
-            part = provider_part[id(provider)] = f", {provider[1]} has 0x{provider[2]:08x})"
+            part = provider_part[id(provider)] = f", {provider.owner} has 0x{provider.crc:08x})"
         append(f"{module.path}: {status} {symbol} (needs 0x{crc:08x}{part}")
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
     release = result.kernel.release if result.kernel else "?"

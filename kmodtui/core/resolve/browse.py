@@ -57,18 +57,18 @@ class BrowserModel:
                     if info is None:
                         provider = providers[name]
                         label = provider_label(provider)
-                        info = described[name] = (provider[2], label, label.lower())
+                        info = described[name] = (provider.crc, label, label.lower())
                     rows.append((path, symbol, STATUS_OK, crc, info[0], info[1]))
                     keys.append(f"{prefix}{symbol.lower()} ok {info[2]}")
                 else:
                     found = problem[4]
                     label = provider_label(found) if found else ""
-                    rows.append((path, symbol, problem[2], crc, found[2] if found else None, label))
+                    rows.append((path, symbol, problem[2], crc, found.crc if found else None, label))
                     keys.append(f"{prefix}{symbol.lower()} {problem[2]} {label.lower()}")
         if not result.modules:  # a result reused from the cache carries only its problems
             for m, sym, status, crc, p in result.problem_rows:
                 label = provider_label(p) if p else ""
-                rows.append((m.path, sym, status, crc, p[2] if p else None, label))
+                rows.append((m.path, sym, status, crc, p.crc if p else None, label))
                 keys.append(f"{os.path.basename(m.path)} {sym} {status} {label}".lower())
         return cls(rows, keys, result)
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     pass
 
 
-RESULT_CACHE_FORMAT = 4  # 4: Finding.requirement
+RESULT_CACHE_FORMAT = 5  # 4: Finding.requirement; 5: Provider as a NamedTuple
 
 
 def result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: Collected) -> str:

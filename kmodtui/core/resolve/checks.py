@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from itertools import compress, repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kmodtui.core.elf.module import ModuleSymbols
 from kmodtui.core.model import (
@@ -47,8 +47,16 @@ REMEDY_EXTRA_SYMBOLS = RemedyId.KBUILD_EXTRA_SYMBOLS
 REMEDY_REBUILD = RemedyId.REBUILD_FOR_KERNEL
 REMEDY_IMPORT_NS = RemedyId.IMPORT_NAMESPACE
 REMEDY_INSTALL_HEADERS = RemedyId.PICK_MATCHING_KERNEL
-# name -> (kind, owner, crc, gpl_only, namespace)
-Provider = tuple[str, str, int, bool, str]
+class Provider(NamedTuple):
+    """Who provides a symbol: the kernel (vmlinux or an in-tree module, from Module.symvers) or a
+    module file given as target or --with."""
+
+    kind: str  # KIND_VMLINUX, KIND_KERNEL_MODULE or KIND_MODULE
+    owner: str  # "vmlinux", the in-tree module's name, or the module file's path
+    crc: int
+    gpl_only: bool
+    namespace: str
+
 # A problem as the resolver records it (cheap: a distro tree against another ABI has ~67k):
 # (module, symbol, status, needed crc, provider or None); Findings are built from it on demand.
 ProblemRow = tuple[ModuleSymbols, str, str, int, "Provider | None"]
@@ -63,7 +71,7 @@ def explain(row: ProblemRow, release: str) -> Finding:
 
 
 def provider_label(provider: Provider) -> str:
-    kind, owner = provider[0], provider[1]
+    kind, owner = provider.kind, provider.owner
     if kind == KIND_VMLINUX:
         return "vmlinux"
     if kind == KIND_KERNEL_MODULE:
@@ -78,19 +86,21 @@ def build_providers(symvers: Symvers | None, modules: list[ModuleSymbols]) -> di
         # does not export (the first row wins); built column-wise, for ~25k rows.
         c = symvers.columns
         vm = [module == "vmlinux" for module in c.modules]
-        providers = dict(zip(compress(c.names, vm), zip(repeat(KIND_VMLINUX), repeat("vmlinux"), compress(c.crcs, vm),
-                                                         compress(c.gpl_only, vm), compress(c.namespaces, vm))))
+        make = Provider._make
+        providers = dict(zip(compress(c.names, vm), map(make, zip(repeat(KIND_VMLINUX), repeat("vmlinux"),
+                                                                  compress(c.crcs, vm), compress(c.gpl_only, vm),
+                                                                  compress(c.namespaces, vm)))))
         other = [not v for v in vm]
         names = list(compress(c.names, other))
-        values = list(zip(repeat(KIND_KERNEL_MODULE), compress(c.modules, other), compress(c.crcs, other),
-                          compress(c.gpl_only, other), compress(c.namespaces, other)))
+        values = list(map(make, zip(repeat(KIND_KERNEL_MODULE), compress(c.modules, other), compress(c.crcs, other),
+                                    compress(c.gpl_only, other), compress(c.namespaces, other))))
         first_row = dict(zip(reversed(names), reversed(values)))
         for name in dict.fromkeys(names):
             if name not in providers:
                 providers[name] = first_row[name]
     for module in modules:
         for name, crc, gpl_only, namespace in module.exports:
-            providers[name] = (KIND_MODULE, module.path, crc or 0, gpl_only, namespace)
+            providers[name] = Provider(KIND_MODULE, module.path, crc or 0, gpl_only, namespace)
     return providers
 
 
@@ -107,8 +117,8 @@ def resolve_modules(
     fine_for_all: set[tuple[str, int]] = set()
     fine_for_gpl: set[tuple[str, int]] = set()
     for name, provider in providers.items():
-        if not provider[4]:
-            (fine_for_gpl if provider[3] else fine_for_all).add((name, provider[2]))
+        if not provider.namespace:
+            (fine_for_gpl if provider.gpl_only else fine_for_all).add((name, provider.crc))
     fine_for_gpl |= fine_for_all
     get = providers.get
     total = 0
@@ -129,11 +139,11 @@ def resolve_modules(
             found = get(symbol) if symbol[:1] != "." else get(symbol.lstrip("."))
             if found is None:
                 rows.append((module, symbol, STATUS_UNKNOWN, crc, None))
-            elif found[2] != crc:
+            elif found.crc != crc:
                 rows.append((module, symbol, STATUS_CRC, crc, found))
-            elif found[4] and found[4] not in import_ns:
+            elif found.namespace and found.namespace not in import_ns:
                 rows.append((module, symbol, STATUS_NAMESPACE, crc, found))
-            elif found[3] and not gpl_module:
+            elif found.gpl_only and not gpl_module:
                 rows.append((module, symbol, STATUS_GPL, crc, found))
     for row in rows:
         counts[row[2]] += 1
@@ -157,10 +167,10 @@ def _crc_mismatch(module: ModuleSymbols, symbol: str, crc: int, provider: Provid
     if not module.has_versions:
         story = (
             f"{module.name} has no __versions section (built without MODVERSIONS), so it records no "
-            f"CRC for {symbol} while {label} exports it with CRC {crc_hex(provider[2])}. depmod reports "
+            f"CRC for {symbol} while {label} exports it with CRC {crc_hex(provider.crc)}. depmod reports "
             "this as a disagreement; the 6.x loader would only warn and taint the kernel."
         )
-    elif provider[2] == 0:
+    elif provider.crc == 0:
         story = (
             f"{module.name} was built expecting {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
             "without a CRC (a kernel built without MODVERSIONS?). Build against the same kernel tree."
@@ -168,19 +178,19 @@ def _crc_mismatch(module: ModuleSymbols, symbol: str, crc: int, provider: Provid
     else:
         story = (
             f"{module.name} was built against a {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
-            f"with CRC {crc_hex(provider[2])}. A CRC is a checksum of the symbol's C prototype and the "
+            f"with CRC {crc_hex(provider.crc)}. A CRC is a checksum of the symbol's C prototype and the "
             "types it uses; different CRCs mean the interface changed, usually because the module was "
             f"built against another kernel's headers. The loader refuses it ('disagrees about version "
             f"of symbol {symbol}'). Rebuild the module against this kernel's build tree."
         )
-    return Finding(module.path, symbol, STATUS_CRC, crc, provider[2], label, story,
+    return Finding(module.path, symbol, STATUS_CRC, crc, provider.crc, label, story,
                    (REMEDY_REBUILD, REMEDY_INSTALL_HEADERS))
 
 
 def _namespace(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
-    namespace = provider[4]
+    namespace = provider.namespace
     return Finding(
-        module.path, symbol, STATUS_NAMESPACE, crc, provider[2], provider_label(provider),
+        module.path, symbol, STATUS_NAMESPACE, crc, provider.crc, provider_label(provider),
         f"{symbol} is exported in symbol namespace {namespace}, which {module.name} does not import. "
         f"The loader refuses it ('module {module.name} uses symbol {symbol} from namespace {namespace}, "
         f"but does not import it'). Add MODULE_IMPORT_NS({namespace}); to the module's source.",
@@ -190,7 +200,7 @@ def _namespace(module: ModuleSymbols, symbol: str, crc: int, provider: Provider)
 
 def _gpl_only(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
     return Finding(
-        module.path, symbol, STATUS_GPL, crc, provider[2], provider_label(provider),
+        module.path, symbol, STATUS_GPL, crc, provider.crc, provider_label(provider),
         f"{symbol} is exported GPL-only (EXPORT_SYMBOL_GPL) and {module.name}'s license "
         f"'{module.license or 'none'}' is not GPL-compatible, so the loader refuses to link it. "
         "Only the module's authors can change that (license, or not using the symbol).",

@@ -89,7 +89,7 @@ class ResolveResult:
                     continue
                 provider = self.providers[symbol.lstrip(".")]
                 label = provider_label(provider)
-                yield Finding(module.path, symbol, STATUS_OK, crc, provider[2], label,
+                yield Finding(module.path, symbol, STATUS_OK, crc, provider.crc, label,
                               f"Provided by {label} with the same CRC.")
         for findings in per_module.values():
             yield from findings
