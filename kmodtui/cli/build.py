@@ -17,6 +17,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from kmodtui.core.build.job import run_job, start_requests
     from kmodtui.core.build.request import load_request, make_request
     from kmodtui.core.build.runner import BuildEvent
+    from kmodtui.core.report import contract
 
     if args.run_records:  # a detached runner: every record holds the request it builds
         pairs = [(load_request(record), record) for record in args.run_records]
@@ -47,19 +48,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         def emit(event: BuildEvent, kernel_release: str = kernel.release, build_id: str = build_id) -> None:
             if args.json:
-                payload: dict[str, Any] = {"event": event.kind, "kernel": kernel_release, "build": build_id}
-                if event.kind == "phase":
-                    payload["phase"] = event.phase
-                elif event.kind == "line":
-                    payload.update(n=event.line_number, text=event.line)
-                elif event.kind == "finding" and event.finding:
-                    payload.update(rule=event.finding.rule, severity=event.finding.severity,
-                                   line=event.finding.line_number, title=event.finding.title,
-                                   cause=event.finding.cause, fix=event.finding.fix,
-                                   remedies=list(event.finding.remedies))
-                elif event.kind == "exit":
-                    return  # written below, with the artifacts
-                print(json.dumps(payload), flush=True)
+                payload = contract.build_event_payload(event, kernel_release, build_id)
+                if payload is not None:  # the exit event is written below, with the artifacts
+                    print(json.dumps(payload), flush=True)
             elif event.kind == "line" and not args.quiet:
                 print(event.line, flush=True)
             elif event.kind == "phase" and not args.quiet:
@@ -68,8 +59,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         job = run_job(request, record, emit)
         results.append((kernel.release, job))
         if args.json:
-            print(json.dumps({"event": "exit", "kernel": kernel.release, "build": job.build_id, "code": job.exit_code,
-                              "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path}), flush=True)
+            print(json.dumps(contract.build_exit_payload(kernel.release, job)), flush=True)
     if not args.json and not args.quiet:
         print()
         print(f"{'kernel':28} {'result':10} artifacts / first problem")

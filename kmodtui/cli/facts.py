@@ -19,7 +19,8 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     from kmodtui.core.kernels.discover import discover_kernels
     from kmodtui.core.kernels.unpack import unpack_kernel_package
     from kmodtui.core.paths import cache_dir
-    from kmodtui.core.report.render import kernel_json, kernel_text
+    from kmodtui.core.report import contract
+    from kmodtui.core.report.render import kernel_text
 
     found = discover_kernels(args.root)
     errors: list[KmodError] = []
@@ -29,10 +30,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
         except KmodError as err:
             errors.append(err)
     if args.json:
-        print_json({
-            "kernels": [kernel_json(k) for k in found],
-            "errors": [{"path": e.path, "error": e.reason} for e in errors],
-        })
+        print_json(contract.kernels_payload(found, errors))
     else:
         if not found:
             print("No kernel build trees found.", headers_hint(), sep="\n")
@@ -47,10 +45,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from kmodtui.core.elf.module import read_module
     from kmodtui.core.model import is_package_path
     from kmodtui.core.packages.read import read_package
+    from kmodtui.core.report import contract
     from kmodtui.core.report.render import (
-        module_json,
         module_text,
-        package_json,
         package_text,
     )
 
@@ -66,11 +63,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         except KmodError as err:
             errors.append(err)
     if args.json:
-        print_json({
-            "modules": [module_json(m) for m in modules],
-            "packages": [package_json(p) for p in packages],
-            "errors": [{"path": e.path, "error": e.reason} for e in errors],
-        })
+        print_json(contract.inspect_payload(modules, packages, errors))
     else:
         print("\n\n".join([module_text(m) for m in modules] + [package_text(p) for p in packages]))
     for problem in errors:
@@ -80,13 +73,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_source(args: argparse.Namespace) -> int:
     from kmodtui.core.build.sources import detect_source
+    from kmodtui.core.report import contract
 
     source = detect_source(args.path)
-    payload: dict[str, object] = {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
-               "modules": source.modules, "modes": source.modes, "specs": source.specs,
-               "build_time_only": source.notes, "dkms": None}
-    if source.dkms is not None:
-        payload["dkms"] = {"values": source.dkms.values, "arrays": {k: source.dkms.array(k) for k in source.dkms.arrays}}
+    payload = contract.source_payload(source)
     if args.json:
         print_json(payload)
     else:

@@ -15,6 +15,7 @@ def cmd_check_update(args: argparse.Namespace) -> int:
         check_update,
         installed_out_of_tree_modules,
     )
+    from kmodtui.core.report import contract
 
     kernel = kernel_from_spec(args.new_kernel)
     modules = args.modules or installed_out_of_tree_modules()
@@ -23,9 +24,7 @@ def cmd_check_update(args: argparse.Namespace) -> int:
                                                               "check; name them with --modules")
     result, verdicts = check_update(modules, kernel)
     if args.json:
-        print_json({"new_kernel": kernel.release, "symvers": kernel.symvers_path,
-                     "modules": [{"module": v.module, "loads": v.loads, "problems": v.problems,
-                                  "reasons": list(v.reasons)} for v in verdicts]})
+        print_json(contract.check_update_payload(kernel, verdicts))
     else:
         print(f"Will these modules load on {kernel.release}?")
         for v in verdicts:
@@ -40,6 +39,7 @@ def cmd_check_update(args: argparse.Namespace) -> int:
 def cmd_sign(args: argparse.Namespace) -> int:
     from kmodtui.core.elf.module import read_module
     from kmodtui.core.lifecycle.signing import make_signing_key, sign_modules
+    from kmodtui.core.report import contract
 
     modules = args.modules
     first = read_module(modules[0])
@@ -52,8 +52,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     sign_modules(modules, kernel, key, cert)
     checked = [read_module(m) for m in modules]
     if args.json:
-        print_json({"signed": [{"path": m.path, "sig_id": m.signature.id_type if m.signature else None} for m in checked],
-                     "key": key, "cert": cert})
+        print_json(contract.signed_payload(checked, key, cert))
     else:
         for m in checked:
             print(f"signed {m.path} ({m.signature.id_type if m.signature else 'NOT signed'})")
@@ -67,6 +66,7 @@ def cmd_check_userspace(args: argparse.Namespace) -> int:
     from kmodtui.core.lifecycle.versions import check_userspace
     from kmodtui.core.model import is_package_path
     from kmodtui.core.packages.read import read_package
+    from kmodtui.core.report import contract
 
     def version_of(path: str, module: bool) -> tuple[str, str]:
         if is_package_path(path):
@@ -82,8 +82,7 @@ def cmd_check_userspace(args: argparse.Namespace) -> int:
     tools_version, tools_label = version_of(args.tools, False)
     lock = check_userspace(module_version, module_label, tools_version, tools_label)
     if args.json:
-        print_json({"module_version": lock.module_version, "tools_version": lock.tools_version,
-                     "matches": lock.matches, "explanation": lock.explanation})
+        print_json(contract.userspace_payload(lock))
     else:
         print(("OK: " if lock.matches else "MISMATCH: ") + lock.explanation)
     return EXIT_OK if lock.matches else EXIT_PROBLEMS

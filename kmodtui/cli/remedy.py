@@ -18,11 +18,11 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         RemedyOptions,
         get_remedy,
     )
+    from kmodtui.core.report import contract
 
     if args.action == "list":
         if args.json:
-            print_json({"remedies": [{"id": r.id, "title": r.title, "risk": r.risk, "explanation": r.explanation,
-                                       "target": r.target, "applies_to": list(r.applies_to)} for r in CATALOGUE]})
+            print_json(contract.catalogue_payload(CATALOGUE))
         else:
             for r in CATALOGUE:
                 print(f"{r.id:24} {r.risk:6} {r.title}\n{'':31} target: {r.target}; for: {', '.join(r.applies_to)}")
@@ -48,9 +48,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
         symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
         generator=args.generator or ""))
-    payload = {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
-               "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
-               "commands": list(plan.commands)}
+    payload = contract.plan_payload(plan)
     if args.action == "show":
         if args.json:
             print_json(payload)

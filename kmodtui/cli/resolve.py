@@ -22,6 +22,7 @@ from kmodtui.core.errors import KmodError
 def cmd_resolve(args: argparse.Namespace) -> int:
     from kmodtui.core.kernels.discover import find_kernel
     from kmodtui.core.paths import cache_dir
+    from kmodtui.core.report import contract
     from kmodtui.core.resolve.engine import resolve
 
     kernel = find_kernel(args.kernel or default_kernel_release())
@@ -51,12 +52,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         app = KmodApp(resolve_result=result)
         app.run(mouse=not args.no_mouse)
     elif args.json:
-        from kmodtui.core.report.render import finding_json, resolve_summary
-
-        print_json({
-            "summary": resolve_summary(result),
-            "findings": [finding_json(f) for f in result.findings(problems_only=args.problems_only)],
-        })
+        print_json(contract.resolve_payload(result, args.problems_only))
     elif args.markdown:
         from kmodtui.core.report.render import resolve_markdown
 
@@ -77,6 +73,7 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
         module_provides,
         module_requires,
     )
+    from kmodtui.core.report import contract
     from kmodtui.core.symvers.parse import read_symvers
 
     paths = args.files or [line.strip() for line in sys.stdin if line.strip()]
@@ -92,8 +89,7 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
             symvers = read_symvers(kernel.symvers_path)
         predicted = predict_dependencies(modules, args.predict, symvers)
         if args.json:
-            print_json({"mode": predicted.mode, "provides": list(predicted.provides),
-                         "requires": list(predicted.requires), "story": predicted.story})
+            print_json(contract.predicted_payload(predicted))
         else:
             print(f"# built in mode {predicted.mode}: {predicted.story}")
             print("".join(f"Provides: {p}\n" for p in predicted.provides) +

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmodtui.core.model import Finding, Kernel, ModuleImage, PackageInfo, crc_hex
-from kmodtui.core.resolve.result import ResolveResult
+
+if TYPE_CHECKING:
+    from kmodtui.core.resolve.result import ResolveResult
 
 SCHEMA_VERSION = 1
 

@@ -1,0 +1,106 @@
+"""The JSON contract: what every verb's --json prints, in one place (README "Headless use").
+
+Each function takes the core's results and returns the object a verb prints (`schema_version` is
+added by the printer). The CLI only parses arguments, calls the core and prints these; scripts and
+build farms read them, so a field that changes meaning bumps render.SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from kmodtui.core.report.render import finding_json, kernel_json, module_json, package_json, resolve_summary
+
+if TYPE_CHECKING:
+    from kmodtui.core.build.job import JobResult
+    from kmodtui.core.build.runner import BuildEvent
+    from kmodtui.core.build.sources import ModuleSource
+    from kmodtui.core.errors import KmodError
+    from kmodtui.core.lifecycle.updates import ModuleVerdict
+    from kmodtui.core.lifecycle.versions import VersionLock
+    from kmodtui.core.model import Kernel, ModuleImage, PackageInfo
+    from kmodtui.core.packages.rpmdeps import PredictedDeps
+    from kmodtui.core.remedies.catalogue import Remedy, RemedyPlan
+    from kmodtui.core.resolve.result import ResolveResult
+
+
+def errors_json(errors: Iterable[KmodError]) -> list[dict[str, str]]:
+    return [{"path": e.path, "error": e.reason} for e in errors]
+
+
+def kernels_payload(kernels: list[Kernel], errors: list[KmodError]) -> dict[str, Any]:
+    return {"kernels": [kernel_json(k) for k in kernels], "errors": errors_json(errors)}
+
+
+def inspect_payload(modules: list[ModuleImage], packages: list[PackageInfo], errors: list[KmodError]) -> dict[str, Any]:
+    return {"modules": [module_json(m) for m in modules], "packages": [package_json(p) for p in packages],
+            "errors": errors_json(errors)}
+
+
+def resolve_payload(result: ResolveResult, problems_only: bool) -> dict[str, Any]:
+    return {"summary": resolve_summary(result),
+            "findings": [finding_json(f) for f in result.findings(problems_only=problems_only)]}
+
+
+def source_payload(source: ModuleSource) -> dict[str, Any]:
+    dkms = None
+    if source.dkms is not None:
+        dkms = {"values": source.dkms.values, "arrays": {k: source.dkms.array(k) for k in source.dkms.arrays}}
+    return {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
+            "modules": source.modules, "modes": source.modes, "specs": source.specs,
+            "build_time_only": source.notes, "dkms": dkms}
+
+
+def predicted_payload(predicted: PredictedDeps) -> dict[str, Any]:
+    return {"mode": predicted.mode, "provides": list(predicted.provides), "requires": list(predicted.requires),
+            "story": predicted.story}
+
+
+def build_event_payload(event: BuildEvent, kernel_release: str, build_id: str) -> dict[str, Any] | None:
+    """One JSON line of `build --json` (None for the exit event: build_exit_payload says it, with
+    the artifacts)."""
+    payload: dict[str, Any] = {"event": event.kind, "kernel": kernel_release, "build": build_id}
+    if event.kind == "phase":
+        payload["phase"] = event.phase
+    elif event.kind == "line":
+        payload.update(n=event.line_number, text=event.line)
+    elif event.kind == "finding" and event.finding:
+        f = event.finding
+        payload.update(rule=f.rule, severity=f.severity, line=f.line_number, title=f.title, cause=f.cause,
+                       fix=f.fix, remedies=list(f.remedies))
+    elif event.kind == "exit":
+        return None
+    return payload
+
+
+def build_exit_payload(kernel_release: str, job: JobResult) -> dict[str, Any]:
+    return {"event": "exit", "kernel": kernel_release, "build": job.build_id, "code": job.exit_code,
+            "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path}
+
+
+def catalogue_payload(catalogue: Iterable[Remedy]) -> dict[str, Any]:
+    return {"remedies": [{"id": r.id, "title": r.title, "risk": r.risk, "explanation": r.explanation,
+                          "target": r.target, "applies_to": list(r.applies_to)} for r in catalogue]}
+
+
+def plan_payload(plan: RemedyPlan) -> dict[str, Any]:
+    return {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
+            "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
+            "commands": list(plan.commands)}
+
+
+def check_update_payload(kernel: Kernel, verdicts: list[ModuleVerdict]) -> dict[str, Any]:
+    return {"new_kernel": kernel.release, "symvers": kernel.symvers_path,
+            "modules": [{"module": v.module, "loads": v.loads, "problems": v.problems, "reasons": list(v.reasons)}
+                        for v in verdicts]}
+
+
+def signed_payload(modules: list[ModuleImage], key: str, cert: str) -> dict[str, Any]:
+    return {"signed": [{"path": m.path, "sig_id": m.signature.id_type if m.signature else None} for m in modules],
+            "key": key, "cert": cert}
+
+
+def userspace_payload(lock: VersionLock) -> dict[str, Any]:
+    return {"module_version": lock.module_version, "tools_version": lock.tools_version, "matches": lock.matches,
+            "explanation": lock.explanation}
