@@ -71,6 +71,16 @@ class RebuildRequested(Message):
 
 
 @dataclass
+class RemedyDone(Message):
+    """A remedy was applied or undone in a worker (backups, fsync and rename): its id, or why not."""
+
+    action: str  # "applied" or "undone"
+    undo_id: str = ""
+    error: str = ""
+    restored: tuple[str, ...] = ()
+
+
+@dataclass
 class ResolveDone(Message):
     """A symbol check finished: open the symbol browser on it."""
 

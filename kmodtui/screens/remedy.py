@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.markup import escape
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -18,7 +18,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
-from kmodtui.messages import RebuildRequested
+from kmodtui.messages import RebuildRequested, RemedyDone
 from kmodtui.widgets.steps import StepStrip
 
 
@@ -139,26 +139,46 @@ class RemedyScreen(Screen[None]):
             self._status(f"Press a again to apply to {len(self.plan.edits)} file(s).{risk} Any other key cancels.")
             return
         self.confirming = False
+        self._status("Applying (backup first, then each file replaced whole)...")
+        self.apply(self.plan)
+
+    @work(thread=True, exclusive=True, group="remedy")
+    def apply(self, plan: RemedyPlan) -> None:
+        """Backups, fsync and rename take a while on a board's SD card: off the event loop."""
         try:
-            self.undo_id = edits.apply_edits(self.plan.remedy, list(self.plan.edits))
+            self.post_message(RemedyDone("applied", edits.apply_edits(plan.remedy, list(plan.edits))))
         except KmodError as err:
-            self._status(f"[b]Not applied:[/] {escape(str(err))}")
-            return
-        rebuild = "  b rebuilds and re-checks." if self.context.record else ""
-        self._status(f"[b]Applied.[/] u undoes it (backup {self.undo_id}).{rebuild}")
+            self.post_message(RemedyDone("applied", error=str(err)))
 
     def action_undo(self) -> None:
         if not self.undo_id:
             self.notify("Nothing applied here yet.")
             return
+        self.undo(self.undo_id)
+
+    @work(thread=True, exclusive=True, group="remedy")
+    def undo(self, undo_id: str) -> None:
         try:
-            restored = edits.undo(self.undo_id)
+            self.post_message(RemedyDone("undone", undo_id, restored=tuple(edits.undo(undo_id))))
         except KmodError as err:
-            self._status(f"[b]Not undone:[/] {escape(str(err))}")
-            return
-        self.undo_id = None
-        self._status("Undone: " + ", ".join(restored) + " restored byte for byte.")
-        self.preview()
+            self.post_message(RemedyDone("undone", error=str(err)))
+
+    @on(RemedyDone)
+    def remedy_done(self, message: RemedyDone) -> None:
+        message.stop()
+        if message.action == "applied":
+            if message.error:
+                self._status(f"[b]Not applied:[/] {escape(message.error)}")
+                return
+            self.undo_id = message.undo_id
+            rebuild = "  b rebuilds and re-checks." if self.context.record else ""
+            self._status(f"[b]Applied.[/] u undoes it (backup {self.undo_id}).{rebuild}")
+        elif message.error:
+            self._status(f"[b]Not undone:[/] {escape(message.error)}")
+        else:
+            self.undo_id = None
+            self._status("Undone: " + ", ".join(message.restored) + " restored byte for byte.")
+            self.preview()
 
     def action_rebuild(self) -> None:
         if not self.context.record:

@@ -48,9 +48,11 @@ def test_seed_000_from_not_packaged_to_the_spec_fix_and_back(built, installed_ke
             await pilot.pause()
             assert provider_spec.read_bytes() == original  # a single key never writes
             await pilot.press("a")
+            await app.workers.wait_for_complete()
             await pilot.pause()
             assert b"_use_internal_dependency_generator 0" in provider_spec.read_bytes()
             await pilot.press("u")
+            await app.workers.wait_for_complete()
             await pilot.pause()
             assert provider_spec.read_bytes() == original
 
@@ -78,6 +80,7 @@ def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, m
             text = preview(app)
             assert "KBUILD_EXTRA_SYMBOLS +=" in text and "Module.symvers" in text  # found the provider's build
             await pilot.press("a", "a")
+            await app.workers.wait_for_complete()
             await pilot.pause()
             assert (source / "Kbuild").read_bytes() != original
             await pilot.press("b")
@@ -118,6 +121,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
             await pilot.pause()
             assert isinstance(app.screen, RemedyScreen)
             await pilot.press("a", "a")
+            await app.workers.wait_for_complete()
             await pilot.pause()
             await pilot.press("b")
             await pilot.pause()
