@@ -102,6 +102,13 @@ class Notice(Message):
 
 
 @dataclass
+class SignaturesRead(Message):
+    """The sign screen read its modules' signatures: one line each."""
+
+    states: tuple[str, ...]
+
+
+@dataclass
 class SignDone(Message):
     """The sign screen's key making or signing finished."""
 

@@ -19,7 +19,7 @@ from kmodtui.core.lifecycle.signing import (
     sign_modules,
 )
 from kmodtui.core.model import Kernel
-from kmodtui.messages import SignDone
+from kmodtui.messages import SignaturesRead, SignDone
 from kmodtui.widgets.steps import StepStrip
 
 WHY = (
@@ -62,17 +62,29 @@ class SignScreen(Screen[None]):
         self.refresh_state()
 
     def refresh_state(self) -> None:
+        """Each module's signature is read (an ELF read) in a worker; the state is shown when done."""
+        self.read_signatures()
+
+    @work(thread=True, exclusive=True, group="sign-read")
+    def read_signatures(self) -> None:
         from kmodtui.core.elf.module import read_module
 
-        lines = [f"Kernel {self.kernel.release}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
-                 f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]
+        states = []
         for path in self.modules:
             try:
                 signature = read_module(path).signature
                 state = f"signed ({signature.id_type})" if signature else "not signed"
             except KmodError as err:
                 state = f"unreadable: {err.reason}"
-            lines.append(f"  {os.path.basename(path):28} {state}")
+            states.append(f"  {os.path.basename(path):28} {state}")
+        self.post_message(SignaturesRead(tuple(states)))
+
+    @on(SignaturesRead)
+    def show_state(self, message: SignaturesRead) -> None:
+        message.stop()
+        lines = [f"Kernel {self.kernel.release}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
+                 f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]
+        lines += message.states
         have_key = os.path.isfile(self.key) and os.path.isfile(self.cert)
         lines += ["", f"Key  {self.key}", f"Cert {self.cert}",
                   "  found: s signs with it" if have_key else "  none yet: n makes a new key pair (openssl), then s signs"]

@@ -26,7 +26,7 @@ def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             app.push_screen(SignScreen([str(module)], installed_kernel))
-            await pilot.pause()
+            await settle(pilot)
             text = screen_text(app)
             assert "consumer.ko" in text and "not signed" in text and "n makes a new key pair" in text
             assert f"MODULE_SIG) {'yes' if installed_kernel.module_sig else 'no'}" in text
