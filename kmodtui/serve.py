@@ -48,5 +48,27 @@ class TokenServer(Server):
         return await handler(request)
 
     async def on_startup(self, app: web.Application) -> None:
+        pass  # the address is printed once the socket listens (serve below), not before
+
+    def _ready(self, *_: object) -> None:
         print(f"kmodtui on {self.url}\n(only this machine; from elsewhere: "
               f"ssh -L {self.port}:127.0.0.1:{self.port} THIS_HOST, then open the address above)", flush=True)
+
+    def serve(self, debug: bool = False) -> None:
+        """textual-serve's serve(), but the address is printed when the server is listening."""
+        import asyncio
+        import signal
+
+        self.debug = debug
+        self.initialize_logging()
+        try:
+            loop = asyncio.get_event_loop()
+        except Exception:
+            loop = asyncio.new_event_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.request_exit)
+            loop.add_signal_handler(signal.SIGTERM, self.request_exit)
+        except NotImplementedError:
+            pass
+        web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False, loop=loop,
+                    print=self._ready)
