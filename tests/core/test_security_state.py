@@ -110,7 +110,9 @@ def test_sighup_of_a_foreground_build_stops_make_and_keeps_the_lock_until_then(i
 
     source = tmp_path / "slow"
     source.mkdir()
-    (source / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 60)\n")
+    # a duration no other process on the machine uses, so that pgrep finds only this build's sleep
+    nap = f"sleep 60.{os.getpid() % 10000:04d}"
+    (source / "Kbuild").write_text(f"obj-m := slow.o\n$(shell {nap})\n")
     (source / "slow.c").write_text("#error never compiled\n")
     env = {**os.environ, "KMODTUI_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.Popen([sys.executable, "-I", "-m", "kmodtui", "build", "-k", installed_kernel.release,
@@ -120,7 +122,7 @@ def test_sighup_of_a_foreground_build_stops_make_and_keeps_the_lock_until_then(i
         if '"phase"' in line:
             break
     time.sleep(1.0)
-    sleepers = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
+    sleepers = subprocess.run(["pgrep", "-f", nap], capture_output=True, text=True).stdout.split()
     assert sleepers, "make's sleep did not start"
     proc.send_signal(signal.SIGHUP)
     proc.wait(timeout=30)
