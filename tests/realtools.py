@@ -200,3 +200,26 @@ def apt_download_foreign(package: str, arch: str) -> Path:
     if not found:
         missing(f"could not download {package}:{arch} from Debian's archive: {result.stderr.strip()[-200:]}")
     return found[-1]
+
+
+def apt_download_contrib(package: str, suite: str = "bookworm") -> Path:
+    """A package of Debian's contrib section (zfs-dkms), through a private apt list kept under the
+    download cache: the machine's own sources (main only, often) are not touched."""
+    DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
+    if found:
+        return found[-1]
+    apt = DOWNLOAD_CACHE / f"apt-{suite}-contrib"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                                      f"http://deb.debian.org/debian {suite} contrib\n")
+    options = ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=-",
+               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
+               "-o", "APT::Get::List-Cleanup=0"]
+    run([require_tool("apt-get"), "-q", *options, "update"])
+    result = run([require_tool("apt-get"), *options, "download", package], cwd=DOWNLOAD_CACHE)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
+    if not found:
+        missing(f"could not download {package} from Debian's contrib: {result.stderr.strip()[-200:]}")
+    return found[-1]

@@ -81,7 +81,9 @@ def cmd_source(args: argparse.Namespace) -> int:
         print_json(payload)
     else:
         print(f"{source.path}: {', '.join(source.kinds)}; {source.name} {source.version}".rstrip())
-        print(f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes)}")
+        print(f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes) or '-'}")
+        if any(source.linux_range):
+            print(f"  kernels it declares: {source.linux_range[0] or 'any'} to {source.linux_range[1] or 'any'} (META)")
         for spec, mode in source.specs.items():
             print(f"  spec {spec}: {mode} mode")
         for note in source.notes:

@@ -333,3 +333,26 @@ install -m 0644 provider.ko %{buildroot}/lib/modules/%{kernel_version}/extra/
     from kmodtui.core.packages.read import read_package
     [module] = read_package(rpm_file).modules
     assert module.vermagic.split()[0] == installed_kernel.release
+
+
+def test_a_cancel_that_comes_while_a_step_starts_still_stops_it(tmp_path: Path, monkeypatch) -> None:
+    """The cancel key (SIGTERM to the runner) can land after the log says a step started but
+    before its process group is known: that step must still be stopped, not run to its end (a
+    flaky run of the test above showed make's 30-second sleep outliving the cancel)."""
+    import kmodtui.core.build.runner as runner
+
+    state = RunState()
+    real = asyncio.create_subprocess_exec
+
+    async def start_then_cancel(*args, **kwargs):  # the signal arrives just as the process starts
+        proc = await real(*args, **kwargs)
+        state.cancelled = True
+        return proc
+
+    monkeypatch.setattr(runner.asyncio, "create_subprocess_exec", start_then_cancel)
+    steps = [BuildStep("hang", ("sh", "-c", "sleep 30"), str(tmp_path)),
+             BuildStep("never", ("sh", "-c", f"touch {tmp_path / 'ran'}"), str(tmp_path))]
+    start = time.monotonic()
+    code = asyncio.run(run_steps(steps, str(tmp_path / "log"), lambda e: None, state))
+    assert code == 130 and time.monotonic() - start < 10
+    assert not (tmp_path / "ran").exists()  # and the next step never starts

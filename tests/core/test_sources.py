@@ -4,9 +4,13 @@ generic and redhat spec templates, SRPMs made by rpmbuild, tarballs made by tar.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from kmodtui.core.build.sources import detect_source
 from tests.pkgtools import write_kmod_spec
@@ -30,8 +34,9 @@ Release: 1
 """
 
 
-def kmodtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True)
+def kmodtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
 
 
 def test_openzfs_layout_shows_both_spec_modes(tmp_path: Path) -> None:
@@ -79,3 +84,49 @@ def test_a_spec_is_read_without_running_its_shell_macros(tmp_path: Path) -> None
     spec.write_text(f"Name: x\n%define v %(touch {marker})\n%kernel_module_package\n%prep\n")
     info = json.loads(kmodtui("source", str(spec), "--json").stdout)
     assert info["specs"] == {str(spec): "redhat"} and not marker.exists()
+
+
+@pytest.mark.network
+def test_openzfs_as_debian_ships_it_and_as_a_release_tree(tmp_path: Path) -> None:
+    """The real zfs-dkms of Debian 12 (contrib): given as a .deb it is unpacked safely and read; its
+    tree without the generated dkms.conf (what a release tarball holds) is read from META and
+    module/Kbuild.in, before any configure. Nothing in either is run."""
+    from tests.realtools import apt_download_contrib
+
+    deb = apt_download_contrib("zfs-dkms")
+    env = {"KMODTUI_CACHE_DIR": str(tmp_path / "cache")}
+    nine = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    result = kmodtui("source", str(deb), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert (info["name"], set(info["modules"])) == ("zfs", nine) and info["version"].startswith("2.1.")
+    assert info["modes"] == ["dkms"]  # its kbuild needs ./configure first: kbuild and deb are not offered
+    assert info["linux_range"]["minimum"] and info["linux_range"]["maximum"]
+    # dkms.conf's multi-line PRE_BUILD="configure ... $( ... )" is one note, not forty
+    pre_build = [n for n in info["build_time_only"] if "PRE_BUILD" in n]
+    assert len(pre_build) == 1 and pre_build[0].startswith("dkms.conf lines ")
+    # the same tree as a release tarball has it: no dkms.conf (scripts/dkms.mkconf makes it)
+    tree = Path(info["path"])
+    release = tmp_path / "zfs-release" / tree.name
+    shutil.copytree(tree, release, symlinks=True)
+    (release / "dkms.conf").unlink()
+    tarball = tmp_path / f"{tree.name}.tar.gz"
+    subprocess.run(["tar", "-C", str(release.parent), "-czf", str(tarball), tree.name], check=True)
+    result = kmodtui("source", str(tarball), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["name"] == "zfs" and info["version"].startswith("2.1.") and info["kinds"] == ["autotools"]
+    assert info["modules"][0] == "spl" and set(info["modules"]) == nine  # Kbuild.in's order: spl first
+    assert info["modes"] == []
+
+
+def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:
+    import tarfile
+
+    from tests.core.test_kernels import hostile_deb
+
+    info = tarfile.TarInfo("./usr/share/doc/x/README")
+    deb = hostile_deb(tmp_path / "plain.deb", [(info, b"hello")])
+    result = kmodtui("source", str(deb), env={"KMODTUI_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 2 and "is not a -dkms package" in result.stderr
+    assert result.stderr.count("\n") == 1

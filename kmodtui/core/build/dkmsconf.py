@@ -18,6 +18,29 @@ from kmodtui.core.errors import KmodError
 _ASSIGN = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+)\])?=(?P<value>.*)$")
 _DYNAMIC = re.compile(r"\$\(|`|\$\(\(")
 MAX_SIZE = 1024 * 1024
+MAX_CONTINUED = 200  # lines one quoted value may run over
+
+
+def _balanced(text: str) -> bool:
+    """Are the quotes of a shell word list closed? (single quotes take everything literally.)"""
+    quote = ""
+    escaped = False
+    previous = " "
+    for c in text:
+        word_start = previous.isspace()
+        previous = c
+        if escaped:
+            escaped = False
+        elif c == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and word_start:
+            break  # a comment (a # inside a word is just a character)
+    return not quote
 
 
 @dataclass
@@ -55,8 +78,12 @@ def parse_dkms_conf(path: str) -> DkmsConf:
     if "\0" in text:
         raise KmodError(path, "binary data in dkms.conf")
     conf = DkmsConf(path)
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    lines = text.splitlines()
+    number = 0
+    while number < len(lines):
+        number += 1
+        first = number
+        line = lines[number - 1].strip()
         if not line or line.startswith("#"):
             continue
         match = _ASSIGN.match(line)
@@ -64,20 +91,28 @@ def parse_dkms_conf(path: str) -> DkmsConf:
             conf.build_time_only.append(f"line {number}: {line[:80]}")
             continue
         value_text = match.group("value")
+        # A quoted value may run over several lines (OpenZFS's PRE_BUILD="configure ... "): read on
+        # until the quotes balance, as the shell would (at most MAX_CONTINUED lines).
+        while not _balanced(value_text) and number < len(lines) and number - first < MAX_CONTINUED:
+            number += 1
+            value_text += "\n" + lines[number - 1]
+        where = f"line {first}" if number == first else f"lines {first}-{number}"
+        key = match.group("key")
         if _DYNAMIC.search(value_text):
-            conf.build_time_only.append(f"line {number}: {match.group('key')} is computed by the shell: {value_text[:60]}")
+            shown = " ".join(value_text.split())[:60]
+            conf.build_time_only.append(f"{where}: {key} is computed by the shell: {shown}")
             continue
         try:
             words = shlex.split(value_text, comments=True, posix=True)
         except ValueError:
-            conf.build_time_only.append(f"line {number}: unbalanced quotes: {line[:80]}")
+            conf.build_time_only.append(f"{where}: unbalanced quotes: {line[:80]}")
             continue
         value = " ".join(words)
-        key, index = match.group("key"), match.group("index")
+        index = match.group("index")
         if index is None:
             conf.values[key] = value
         elif len(index) > 6:  # dkms indexes arrays from 0; a 5,000-digit index is junk, not a module
-            conf.build_time_only.append(f"line {number}: {key}[...] has an index of {len(index)} digits; ignored")
+            conf.build_time_only.append(f"{where}: {key}[...] has an index of {len(index)} digits; ignored")
         else:
             conf.arrays.setdefault(key, {})[int(index)] = value
     if not conf.name and not conf.arrays:

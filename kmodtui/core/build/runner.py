@@ -110,6 +110,9 @@ async def run_steps(
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     with open(log_path, "a", encoding="utf-8", errors="replace", buffering=1) as log:
         for step in steps:
+            if state.cancelled:  # cancelled between two steps: the next one never starts
+                emit(BuildEvent("exit", phase=step.phase, exit_code=130))
+                return 130
             emit(BuildEvent("phase", phase=step.phase))
             log.write(f"### {step.phase}: {' '.join(step.argv)}\n")
             code = await _run_one(step, log, emit, state, deadline)
@@ -136,6 +139,8 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
         emit(BuildEvent("line", phase=step.phase, line=message))
         return 127
     state.pgid = proc.pid
+    if state.cancelled:  # cancelled while the step was starting: cancel() had no group to stop yet
+        await asyncio.get_running_loop().run_in_executor(None, kill_group, proc.pid)
     assembler = LineAssembler()
     assert proc.stdout is not None
     timed_out = False

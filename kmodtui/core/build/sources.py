@@ -26,12 +26,15 @@ class ModuleSource:
     dkms: DkmsConf | None = None
     specs: dict[str, str] = field(default_factory=dict)  # spec path -> detected mode
     notes: list[str] = field(default_factory=list)
+    linux_range: tuple[str, str] = ("", "")  # the kernels the source declares it supports (META), "" = open
 
     @property
     def modes(self) -> list[str]:
         """Packaging modes that make sense for this source."""
         modes = []
-        if KIND_KBUILD in self.kinds or KIND_DKMS in self.kinds:
+        # An autotools tree (OpenZFS) builds its modules only after ./configure: its dkms.conf runs
+        # that in PRE_BUILD, but kmodtui's kbuild and deb modes would not, so they are not offered.
+        if KIND_KBUILD in self.kinds or (KIND_DKMS in self.kinds and KIND_AUTOTOOLS not in self.kinds):
             modes += ["kbuild", "deb"]
         if KIND_DKMS in self.kinds:
             modes.append("dkms")
@@ -53,6 +56,8 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
             return source
         if path.endswith(TARBALL_SUFFIXES):
             return detect_source(_unpack_tarball(path, cache_dir), cache_dir)
+        if path.endswith(".deb"):
+            return detect_source(_unpack_dkms_deb(path, cache_dir), cache_dir)
     if not os.path.isdir(path):
         raise KmodError(path, "no such module source directory (or a tarball, .src.rpm or .spec)")
     source = ModuleSource(os.path.abspath(path))
@@ -76,6 +81,7 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
                 source.modules += [o for o in objs if o not in source.modules]
     if os.path.isfile(os.path.join(path, "configure.ac")) or os.path.isfile(os.path.join(path, "configure")):
         source.kinds.append(KIND_AUTOTOOLS)
+        _read_autotools_tree(path, source)
     from kmodtui.core.packages.specfile import read_spec
 
     for spec_path in sorted(glob.glob(os.path.join(path, "*.spec")) + glob.glob(os.path.join(path, "rpm", "*", "*.spec.in"))
@@ -113,6 +119,72 @@ def extra_symbols_of(path: str) -> list[str]:
                 if "$" not in item and item.endswith("Module.symvers") and item not in found:
                     found.append(item)
     return found
+
+
+_META_LINE = re.compile(r"^(?P<key>[A-Za-z][A-Za-z-]*):\s*(?P<value>\S.*?)\s*$")
+_KBUILD_DIRS = re.compile(r"^\s*\w+\s*[+:]?=\s*(?P<dirs>(?:[\w.-]+/\s*)+)$", re.M)
+_MODULE_NAME = re.compile(r"^\s*MODULE\s*:?=\s*(?P<name>[\w-]+)\s*$", re.M)
+_OBJ_OF_MODULE = re.compile(r"^\s*obj-\S+\s*[+:]?=\s*\$\(MODULE\)\.o", re.M)
+
+
+def read_meta(path: str) -> dict[str, str]:
+    """OpenZFS's (and Lustre-style trees') META file: `Key: value` lines (Name, Version, Release,
+    Linux-Minimum, Linux-Maximum...). Lines of any other shape are skipped."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(64 * 1024)
+    except OSError as err:
+        raise KmodError(path, err.strerror or str(err)) from None
+    meta: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _META_LINE.match(line)
+        if match:
+            meta.setdefault(match.group("key").lower(), match.group("value")[:200])
+    return meta
+
+
+def _read_autotools_tree(path: str, source: ModuleSource) -> None:
+    """An OpenZFS-style tree, read before configure: name and version from META, the modules from
+    module/Kbuild.in's folder list and each folder's `MODULE := name` (Makefile.in or Kbuild.in),
+    the kernel range it declares (Linux-Minimum/Linux-Maximum)."""
+    meta_path = os.path.join(path, "META")
+    if os.path.isfile(meta_path):
+        meta = read_meta(meta_path)
+        source.name = source.name or meta.get("name", "")
+        source.version = source.version or meta.get("version", "")
+        source.linux_range = (meta.get("linux-minimum", ""), meta.get("linux-maximum", ""))
+    module_dir = os.path.join(path, "module")
+    found: list[str] = []
+    for top in ("Kbuild.in", "Makefile.in"):
+        try:
+            with open(os.path.join(module_dir, top), encoding="utf-8", errors="replace") as f:
+                text = f.read(256 * 1024)
+        except OSError:
+            continue
+        folders = [d.strip("/") for m in _KBUILD_DIRS.finditer(text) for d in m.group("dirs").split()]
+        for folder in folders:
+            found += [n for n in _modules_of(os.path.join(module_dir, folder)) if n not in found]
+        if found:
+            break
+    if found and not source.modules:
+        source.modules = found
+
+
+def _modules_of(folder: str) -> list[str]:
+    for name in ("Makefile.in", "Kbuild.in"):
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
+                text = f.read(256 * 1024)
+        except OSError:
+            continue
+        match = _MODULE_NAME.search(text)
+        if match and _OBJ_OF_MODULE.search(text):
+            return [match.group("name")]
+        objs = [o[:-2] for m in _OBJ_M.finditer(text) for o in m.group("objs").split()
+                if o.endswith(".o") and "$" not in o]
+        if objs:
+            return objs
+    return []
 
 
 def _unpack_tarball(path: str, cache_dir: str | None) -> str:
@@ -156,6 +228,45 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
     entries = [e for e in os.listdir(dest) if not e.startswith(".")]
     top = os.path.join(dest, entries[0]) if len(entries) == 1 else dest
     return top if os.path.isdir(top) and not os.path.islink(top) else dest
+
+
+def _unpack_dkms_deb(path: str, cache_dir: str | None) -> str:
+    """A Debian *-dkms package given as a source: unpacked safely into the cache (nothing in it
+    runs), and its usr/src/<name>-<version>/ is the source, as dkms would take it."""
+    import hashlib
+
+    from kmodtui.core.compression import open_regular
+    from kmodtui.core.packages.archive import extract_package
+    from kmodtui.core.packages.safewrite import cache_budget
+    from kmodtui.core.paths import cache_dir as default_cache
+
+    cache = cache_dir or default_cache()
+    with open_regular(path) as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    dest = os.path.join(cache, "sources", f"{os.path.basename(path)}-{digest}")
+    if not os.path.isdir(dest):
+        import shutil
+
+        partial = f"{dest}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            extract_package(path, partial, cache_budget(cache, path))
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        try:
+            os.replace(partial, dest)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not os.path.isdir(dest):
+                raise
+    src = os.path.join(dest, "usr", "src")
+    trees = sorted(t for t in os.listdir(src) if os.path.isdir(os.path.join(src, t))
+                   and not os.path.islink(os.path.join(src, t))) if os.path.isdir(src) else []
+    with_conf = [t for t in trees if os.path.isfile(os.path.join(src, t, "dkms.conf"))]
+    if not with_conf:
+        raise KmodError(path, "is not a -dkms package: it holds no usr/src/<name>-<version>/dkms.conf")
+    return os.path.join(src, with_conf[0])
 
 
 def _detect_srpm(path: str) -> ModuleSource:

@@ -49,7 +49,8 @@ def source_payload(source: ModuleSource) -> dict[str, Any]:
         dkms = {"values": source.dkms.values, "arrays": {k: source.dkms.array(k) for k in source.dkms.arrays}}
     return {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
             "modules": source.modules, "modes": source.modes, "specs": source.specs,
-            "build_time_only": source.notes, "dkms": dkms}
+            "build_time_only": source.notes, "dkms": dkms,
+            "linux_range": {"minimum": source.linux_range[0] or None, "maximum": source.linux_range[1] or None}}
 
 
 def predicted_payload(predicted: PredictedDeps) -> dict[str, Any]:
