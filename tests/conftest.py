@@ -10,6 +10,17 @@ from kmodtui.core.model import Kernel
 from tests.realtools import BuiltModules, build_examples, missing, require_tool
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests (real OpenZFS builds) run in CI and when asked; elsewhere they are skipped, saying how."""
+    if os.environ.get("CI", "").lower() == "true" or os.environ.get("KMODTUI_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow (builds OpenZFS, 6-12 minutes on two cores): run with KMODTUI_SLOW=1 "
+                                   "./scripts/test (CI runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """kmodtui's cache and state go to a scratch folder, never the user's."""

@@ -203,23 +203,46 @@ def apt_download_foreign(package: str, arch: str) -> Path:
 
 
 def apt_download_contrib(package: str, suite: str = "bookworm") -> Path:
-    """A package of Debian's contrib section (zfs-dkms), through a private apt list kept under the
-    download cache: the machine's own sources (main only, often) are not touched."""
+    """A package of Debian's contrib section (zfs-dkms), through a private apt list."""
+    return apt_download_from(package, suite, "contrib")
+
+
+def _private_apt(suite: str, component: str) -> list[str]:
+    """apt options for a private list of one Debian release and section, updated once per cache."""
+    apt = DOWNLOAD_CACHE / f"apt-{suite}-{component}"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                                      f"http://deb.debian.org/debian {suite} {component}\n")
+    options = ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=-",
+               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
+               "-o", "APT::Get::List-Cleanup=0"]
+    if not any((apt / "lists").glob("*Packages*")):
+        result = run([require_tool("apt-get"), "-q", *options, "update"])
+        if result.returncode != 0:
+            missing(f"could not read Debian {suite} {component}'s package list: {result.stderr.strip()[-200:]}")
+    return options
+
+
+def apt_download_from(package: str, suite: str, component: str = "main") -> Path:
+    """A package of another Debian release or section (trixie's kernel headers, bookworm's contrib),
+    through a private apt list kept under the download cache: the machine's own sources are not
+    touched."""
     DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
     found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
     if found:
         return found[-1]
-    apt = DOWNLOAD_CACHE / f"apt-{suite}-contrib"
-    for sub in ("lists/partial", "cache/archives/partial"):
-        (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-                                      f"http://deb.debian.org/debian {suite} contrib\n")
-    options = ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=-",
-               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
-               "-o", "APT::Get::List-Cleanup=0"]
-    run([require_tool("apt-get"), "-q", *options, "update"])
+    options = _private_apt(suite, component)
     result = run([require_tool("apt-get"), *options, "download", package], cwd=DOWNLOAD_CACHE)
     found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
     if not found:
-        missing(f"could not download {package} from Debian's contrib: {result.stderr.strip()[-200:]}")
+        missing(f"could not download {package} from Debian {suite} {component}: {result.stderr.strip()[-200:]}")
     return found[-1]
+
+
+def apt_depends_of(package: str, suite: str, component: str = "main") -> list[str]:
+    """What a package of another release depends on (apt-cache depends on the private list)."""
+    DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
+    out = run([require_tool("apt-cache"), *_private_apt(suite, component), "depends", package]).stdout
+    return [line.split(":", 1)[1].strip() for line in out.splitlines()
+            if line.strip().startswith(("Depends:", "|Depends:"))]

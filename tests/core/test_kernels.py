@@ -226,3 +226,22 @@ def test_corrupt_headers_package_is_one_line_exit_2(tmp_path: Path, installed_ke
 
 def test_missing_compiler_is_reported_not_hidden() -> None:
     assert host_compiler_version("kmodtui-no-such-compiler") == ""
+
+
+@pytest.mark.network
+def test_debian_13_headers_are_read_with_their_flavor(tmp_path: Path) -> None:
+    """Debian 13's kernel naming drops the ABI number: 6.12.x+deb13-amd64. Its headers, downloaded
+    from trixie through a private apt list and unpacked by kmodtui, are flavor amd64 (kmodtui said
+    'deb13-amd64'), with xz-compressed modules (CONFIG_MODULE_COMPRESS)."""
+    from tests.realtools import apt_depends_of, apt_download_from
+
+    [arch_headers] = [d for d in apt_depends_of("linux-headers-amd64", "trixie") if d.startswith("linux-headers-")]
+    common = next(d for d in apt_depends_of(arch_headers, "trixie") if d.endswith("-common"))
+    debs = [apt_download_from(common, "trixie"), apt_download_from(arch_headers, "trixie")]
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "kernels", "--root", str(tmp_path / "none"), "--json",
+                             *[a for deb in debs for a in ("--from", str(deb))]],
+                            capture_output=True, text=True, env={**os.environ, "KMODTUI_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    [kernel] = json.loads(result.stdout)["kernels"]
+    assert "+deb13-" in kernel["release"] and kernel["flavor"] == "amd64"
+    assert kernel["module_compression"] == "xz" and kernel["symvers_path"]

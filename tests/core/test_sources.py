@@ -100,7 +100,7 @@ def test_openzfs_as_debian_ships_it_and_as_a_release_tree(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert (info["name"], set(info["modules"])) == ("zfs", nine) and info["version"].startswith("2.1.")
-    assert info["modes"] == ["dkms"]  # its kbuild needs ./configure first: kbuild and deb are not offered
+    assert info["modes"] == ["kbuild", "dkms"]  # kbuild runs ./configure first; deb is not offered for it yet
     assert info["linux_range"]["minimum"] and info["linux_range"]["maximum"]
     # dkms.conf's multi-line PRE_BUILD="configure ... $( ... )" is one note, not forty
     pre_build = [n for n in info["build_time_only"] if "PRE_BUILD" in n]
@@ -117,7 +117,7 @@ def test_openzfs_as_debian_ships_it_and_as_a_release_tree(tmp_path: Path) -> Non
     info = json.loads(result.stdout)
     assert info["name"] == "zfs" and info["version"].startswith("2.1.") and info["kinds"] == ["autotools"]
     assert info["modules"][0] == "spl" and set(info["modules"]) == nine  # Kbuild.in's order: spl first
-    assert info["modes"] == []
+    assert info["modes"] == ["kbuild"]
 
 
 def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:
@@ -130,3 +130,37 @@ def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:
     result = kmodtui("source", str(deb), env={"KMODTUI_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 2 and "is not a -dkms package" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_says(installed_kernel, tmp_path: Path) -> None:
+    """Debian 12's real OpenZFS tree, built by `kmodtui build --mode kbuild` (./configure for the
+    kernel, then kbuild in module/): the nine modules come out for this kernel, and the set (spl ->
+    znvpair -> zcommon -> ... -> zfs) resolves against the kernel with no problem, as depmod says."""
+    from tests.core.test_resolve import RELEASE, scratch_tree
+    from tests.realtools import apt_download_contrib, depmod_problems
+
+    deb = apt_download_contrib("zfs-dkms")
+    root = tmp_path / "deb"
+    run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
+    [tree] = (root / "usr" / "src").glob("zfs-*")
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-s", str(tree),
+                             "--mode", "kbuild", "--json"], capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, **env})
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    [done] = [e for e in events if e["event"] == "exit"]
+    assert done["state"] == "succeeded", result.stdout[-3000:]
+    modules = [a for a in done["artifacts"] if a.endswith(".ko")]
+    names = {Path(m).stem for m in modules}
+    assert names == {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    info = json.loads(subprocess.run([sys.executable, "-m", "kmodtui", "inspect", *modules, "--json"],
+                                     capture_output=True, text=True).stdout)
+    assert {m["vermagic"].split()[0] for m in info["modules"]} == {installed_kernel.release}
+    scratch = scratch_tree(tmp_path / "root", *map(Path, modules))
+    assert depmod_problems(tmp_path / "root", RELEASE, installed_kernel.symvers_path) == set()
+    resolved = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", str(scratch), "--kernel",
+                               installed_kernel.symvers_path, "--json", "--problems-only"],
+                              capture_output=True, text=True)
+    assert resolved.returncode == 0 and json.loads(resolved.stdout)["findings"] == [], resolved.stdout[-2000:]

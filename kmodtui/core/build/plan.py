@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from kmodtui.core.build.request import BuildRequest
 from kmodtui.core.build.runner import BuildStep
-from kmodtui.core.build.sources import ModuleSource, detect_source
+from kmodtui.core.build.sources import KIND_AUTOTOOLS, KIND_KBUILD, ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
+from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import BUILD_MODES
 from kmodtui.core.paths import self_argv, self_command
 
@@ -79,7 +80,12 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     kernel = request.kernel
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
-    if request.mode == "kbuild":
+    if is_autotools_module_tree(source):
+        if request.mode != "kbuild":
+            raise KmodError(request.source, f"an autotools module tree (OpenZFS style) builds in kbuild mode here; "
+                                            f"{request.mode} mode is not supported for it yet")
+        steps += _autotools_steps(request, src_dir)
+    elif request.mode == "kbuild":
         steps.append(_kbuild_step(request, src_dir))
     elif request.mode == "deb":
         steps.append(_kbuild_step(request, src_dir))
@@ -99,6 +105,30 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         steps.append(_kbuild_step(request, src_dir))
         steps.append(_rpm_step(request, source, work_dir, src_dir, out_dir, version))
     return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), tuple(steps))
+
+
+def is_autotools_module_tree(source: ModuleSource) -> bool:
+    """An OpenZFS-style tree: its modules are built after ./configure, from module/."""
+    return KIND_AUTOTOOLS in source.kinds and KIND_KBUILD not in source.kinds and bool(source.modules)
+
+
+def _autotools_steps(request: BuildRequest, src_dir: str) -> list[BuildStep]:
+    """What zfs-dkms's PRE_BUILD and MAKE do, without dkms: ./configure for the kernel only, against
+    the kernel's source half (Debian's -common tree) and its build half, then kbuild in module/."""
+    kernel = request.kernel
+    if not kernel.build_dir or not os.path.isdir(kernel.build_dir):
+        raise KmodError(kernel.build_dir or kernel.release, "this kernel has no build tree to compile against")
+    if not os.path.isfile(os.path.join(src_dir, "configure")):
+        raise KmodError(request.source, "has configure.ac but no configure script: run ./autogen.sh in it first "
+                                        "(it needs autoconf, automake and libtool)")
+    configure = ["sh", "./configure", "--with-config=kernel", f"--with-linux={kernel_source_dir(kernel.build_dir)}",
+                 f"--with-linux-obj={kernel.build_dir}"]
+    arch = cross_arch(request)
+    make = ["make", "-C", "module", f"-j{os.cpu_count() or 1}"]
+    if arch:
+        configure.append(f"--host={CROSS_COMPILE.get(arch, '').rstrip('-')}")
+        make += [f"ARCH={arch}", f"CROSS_COMPILE={CROSS_COMPILE.get(arch, '')}"]
+    return [BuildStep("configure", tuple(configure), src_dir), BuildStep("build", tuple(make), src_dir)]
 
 
 def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, version: str) -> list[BuildStep]:
@@ -188,6 +218,8 @@ def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:
 
 def find_artifacts(plan: BuildPlan) -> list[str]:
     found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
+    if is_autotools_module_tree(plan.source_info):
+        found += sorted(glob.glob(os.path.join(plan.src_dir, "module", "**", "*.ko"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.deb"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.rpm"), recursive=True))

@@ -32,10 +32,12 @@ class ModuleSource:
     def modes(self) -> list[str]:
         """Packaging modes that make sense for this source."""
         modes = []
-        # An autotools tree (OpenZFS) builds its modules only after ./configure: its dkms.conf runs
-        # that in PRE_BUILD, but kmodtui's kbuild and deb modes would not, so they are not offered.
+        # An autotools tree (OpenZFS) builds its modules only after ./configure: kmodtui's kbuild
+        # mode runs configure first for it (build/plan.py); deb mode does not yet, so it is not offered.
         if KIND_KBUILD in self.kinds or (KIND_DKMS in self.kinds and KIND_AUTOTOOLS not in self.kinds):
             modes += ["kbuild", "deb"]
+        elif KIND_AUTOTOOLS in self.kinds and self.modules:
+            modes.append("kbuild")  # ./configure --with-config=kernel, then kbuild in module/
         if KIND_DKMS in self.kinds:
             modes.append("dkms")
         return modes

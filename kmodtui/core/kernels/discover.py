@@ -41,7 +41,9 @@ _CONFIG_KEYS = {key for key, _, _ in _ARCHES} | {
     "CONFIG_MODULE_UNLOAD",
 }
 
-_DEBIAN_FLAVOR = re.compile(r"^\d+\.\d+(?:\.\d+)?-\d+(?:\.\d+)*-(?P<flavor>[a-z][\w-]*)$")
+# Debian: 6.1.0-56-amd64 (an ABI number), and since trixie 6.12.117+deb13-amd64 or unstable's
+# 7.2.13+deb14-amd64 (the upstream version and the release it is built for, no ABI number).
+_DEBIAN_FLAVOR = re.compile(r"^\d+\.\d+(?:\.\d+)?(?:-\d+(?:\.\d+)*|\+deb\d+(?:u\d+)?)-(?P<flavor>[a-z][\w-]*)$")
 _RPM_FLAVOR = re.compile(
     r"\.(?P<flavor>(?:el|fc|amzn|an|oe)\w*?\.(?:x86_64|aarch64|ppc64le|s390x|i686|noarch))(?P<variant>\+\w+)?$"
 )
@@ -51,7 +53,8 @@ _UTS_RELEASE = re.compile(r'#define\s+UTS_RELEASE\s+"([^"]+)"')
 
 
 def flavor_of(release: str) -> str:
-    """`6.1.0-56-cloud-amd64` -> `cloud-amd64`; `3.10.0-1160.el7.x86_64` -> `el7.x86_64`;
+    """`6.1.0-56-cloud-amd64` -> `cloud-amd64`; `6.12.117+deb13-amd64` -> `amd64`;
+    `3.10.0-1160.el7.x86_64` -> `el7.x86_64`;
     `5.14.0-70.el9.x86_64+debug` -> `el9.x86_64+debug`; `2.4.18-14host108` -> `host108`."""
     if m := _DEBIAN_FLAVOR.match(release):
         return m.group("flavor")
@@ -304,6 +307,23 @@ def discover_kernels(root: str = "/", origin: str | None = None) -> list[Kernel]
 
 def _version_key(release: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", release)[:6])
+
+
+_INCLUDE_LINE = re.compile(r"^include (\S+)/Makefile\s*$", re.M)
+
+
+def kernel_source_dir(build_dir: str) -> str:
+    """The kernel's source half for configure scripts that ask for it (--with-linux): Debian splits
+    headers into an arch half whose Makefile includes the -common half; elsewhere they are one tree."""
+    try:
+        with open(os.path.join(build_dir, "Makefile"), encoding="utf-8", errors="replace") as f:
+            text = f.read(64 * 1024)
+    except OSError:
+        return build_dir
+    match = _INCLUDE_LINE.search(text)
+    if match and os.path.isdir(match.group(1)) and os.path.isfile(os.path.join(match.group(1), "Makefile")):
+        return match.group(1)
+    return build_dir
 
 
 def find_kernel(spec: str, root: str = "/") -> Kernel:
