@@ -248,3 +248,43 @@ def test_flipped_cache_bytes_never_change_an_answer(built: BuiltModules, install
             checked += 1
             path.write_bytes(original)
     assert checked >= 50
+
+
+@pytest.mark.network
+def test_unstables_kernel_tree_resolves_against_its_own_symvers(tmp_path: Path) -> None:
+    """Debian unstable's kernel (7.x, MODVERSIONS off, every module .ko.xz, exports scoped to named
+    modules with EXPORT_SYMBOL_FOR_MODULES: namespace `module:kvm,kvm-amd,kvm-intel`): its own
+    module tree against its own Module.symvers is a working set. kmodtui said 389
+    namespace_not_imported (btrfs needs filemap_flush_nr...); the loader's rule lets the named
+    modules use them, and so does kmodtui now."""
+    from tests.realtools import apt_depends_of, apt_download_from
+
+    [image] = [d for d in apt_depends_of("linux-image-amd64", "sid") if d.startswith("linux-image-")]
+    release = image.removeprefix("linux-image-")
+    modules_deb = apt_download_from(f"linux-modules-{release}", "sid")
+    headers_deb = apt_download_from(f"linux-headers-{release}", "sid")
+    root = tmp_path / "root"
+    for deb in (modules_deb, headers_deb):
+        run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
+    tree = root / "usr" / "lib" / "modules" / release
+    symvers = root / "usr" / "src" / f"linux-headers-{release}" / "Module.symvers"
+    assert "module:" in symvers.read_text()  # the kernel really scopes exports to modules
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", str(tree), "--kernel", str(symvers),
+                             "--no-cache", "--json", "--problems-only"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    report = json.loads(result.stdout)
+    assert report["findings"] == [] and report["summary"]["modules"] > 4000
+
+
+@pytest.mark.parametrize(("namespace", "module", "allowed"), [
+    ("module:kvm,kvm-amd,kvm-intel", "kvm_amd", True),  # '-' and '_' compare equal
+    ("module:kvm,kvm-amd,kvm-intel", "kvm", True),
+    ("module:kvm-*", "kvm_intel", True),  # a trailing * matches any rest
+    ("module:kvm", "kvm_amd", False),
+    ("module:btrfs", "xfs", False),
+    ("BTRFS_INTERNAL", "btrfs", False),  # an ordinary namespace still needs MODULE_IMPORT_NS
+])
+def test_module_scoped_namespaces_follow_the_loaders_rule(namespace: str, module: str, allowed: bool) -> None:
+    from kmodtui.core.resolve.checks import module_may_use
+
+    assert module_may_use(namespace, module) is allowed

@@ -142,6 +142,9 @@ def resolve_text(result: ResolveResult) -> str:
         if provider is None:
             append(f"{module.path}: {status} {symbol}")
             continue
+        if not module.has_versions:  # built without MODVERSIONS: no CRCs to talk about, names decide
+            append(f"{module.path}: {status} {symbol} (exported by {provider.owner})")
+            continue
         part = provider_part.get(id(provider))
         if part is None:
             # crc_hex's format, inlined: this loop writes ~67k lines for a distro tree

@@ -79,6 +79,27 @@ def provider_label(provider: Provider) -> str:
     return owner
 
 
+def _same_name(a: str, b: str) -> bool:
+    """Module names as the kernel compares them: '-' and '_' are the same character."""
+    return a.replace("-", "_") == b.replace("-", "_")
+
+
+def module_may_use(namespace: str, module_name: str) -> bool:
+    """Linux 6.16+ EXPORT_SYMBOL_FOR_MODULES(sym, "kvm,kvm-*"): the symbol goes into namespace
+    `module:<list>`, and the modules named there may use it without MODULE_IMPORT_NS. The rule of
+    kernel/module/main.c's verify_module_namespace(): comma-separated names, a trailing `*` matches
+    any rest, '-' and '_' compare equal."""
+    if not namespace.startswith("module:"):
+        return False
+    for item in namespace[len("module:"):].split(","):
+        if item.endswith("*"):
+            if module_name.replace("-", "_").startswith(item[:-1].replace("-", "_")):
+                return True
+        elif item and _same_name(item, module_name):
+            return True
+    return False
+
+
 def build_providers(symvers: Symvers | None, modules: list[ModuleSymbols]) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     if symvers is not None:
@@ -141,7 +162,8 @@ def resolve_modules(
                 rows.append((module, symbol, STATUS_UNKNOWN, crc, None))
             elif found.crc != crc:
                 rows.append((module, symbol, STATUS_CRC, crc, found))
-            elif found.namespace and found.namespace not in import_ns:
+            elif found.namespace and found.namespace not in import_ns \
+                    and not module_may_use(found.namespace, module.name):
                 rows.append((module, symbol, STATUS_NAMESPACE, crc, found))
             elif found.gpl_only and not gpl_module:
                 rows.append((module, symbol, STATUS_GPL, crc, found))
