@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
@@ -189,44 +190,57 @@ def _modules_of(folder: str) -> list[str]:
     return []
 
 
-def _unpack_tarball(path: str, cache_dir: str | None) -> str:
-    """Unpack safely (SafeWriter: no write through a link, no link out, capped, streamed through
-    the capped decompressor) into the cache; returns the top folder. A refused unpack is removed."""
+def _unpack_once(path: str, cache_dir: str | None, unpack: Callable[[str, str, int], object]) -> str:
+    """Unpack `path` into the cache once (keyed by its content), through `unpack(path, folder,
+    budget)`: into a temporary folder renamed into place only when whole; a refused unpack is removed."""
     import hashlib
     import shutil
-    import tarfile
 
-    from kmodtui.core.compression import capped_stream, open_regular
-    from kmodtui.core.packages.archive import run_unpack, write_tar_member
-    from kmodtui.core.packages.safewrite import SafeWriter, cache_budget
+    from kmodtui.core.compression import open_regular
+    from kmodtui.core.packages.safewrite import cache_budget
     from kmodtui.core.paths import cache_dir as default_cache
 
     cache = cache_dir or default_cache()
     with open_regular(path) as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
     dest = os.path.join(cache, "sources", f"{os.path.basename(path)}-{digest}")
-    if not os.path.isdir(dest):
-        partial = f"{dest}.partial-{os.getpid()}"
+    if os.path.isdir(dest):
+        return dest
+    partial = f"{dest}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        unpack(path, partial, cache_budget(cache, path))
+    except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
-        budget = cache_budget(cache, path)
+        raise
+    try:
+        os.replace(partial, dest)
+    except OSError:  # another kmodtui unpacked the same file meanwhile
+        shutil.rmtree(partial, ignore_errors=True)
+        if not os.path.isdir(dest):
+            raise
+    return dest
 
+
+def _unpack_tarball(path: str, cache_dir: str | None) -> str:
+    """Unpack safely (SafeWriter: no write through a link, no link out, capped, streamed through
+    the capped decompressor) into the cache; returns the top folder. A refused unpack is removed."""
+    import tarfile
+
+    from kmodtui.core.compression import capped_stream, open_regular
+    from kmodtui.core.packages.archive import run_unpack, write_tar_member
+    from kmodtui.core.packages.safewrite import SafeWriter
+
+    def unpack(tarball: str, folder: str, budget: int) -> object:
         def fill(writer: SafeWriter) -> None:
-            with open_regular(path) as raw:
-                tar = tarfile.open(fileobj=capped_stream(raw, path, budget), mode="r|")
+            with open_regular(tarball) as raw:
+                tar = tarfile.open(fileobj=capped_stream(raw, tarball, budget), mode="r|")
                 for member in tar:
                     write_tar_member(writer, tar, member)
 
-        try:
-            run_unpack(path, "tarball", SafeWriter(partial, path, max_bytes=budget), fill)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        try:
-            os.replace(partial, dest)
-        except OSError:  # another kmodtui unpacked the same tarball meanwhile
-            shutil.rmtree(partial, ignore_errors=True)
-            if not os.path.isdir(dest):
-                raise
+        return run_unpack(tarball, "tarball", SafeWriter(folder, tarball, max_bytes=budget), fill)
+
+    dest = _unpack_once(path, cache_dir, unpack)
     entries = [e for e in os.listdir(dest) if not e.startswith(".")]
     top = os.path.join(dest, entries[0]) if len(entries) == 1 else dest
     return top if os.path.isdir(top) and not os.path.islink(top) else dest
@@ -235,33 +249,9 @@ def _unpack_tarball(path: str, cache_dir: str | None) -> str:
 def _unpack_dkms_deb(path: str, cache_dir: str | None) -> str:
     """A Debian *-dkms package given as a source: unpacked safely into the cache (nothing in it
     runs), and its usr/src/<name>-<version>/ is the source, as dkms would take it."""
-    import hashlib
-
-    from kmodtui.core.compression import open_regular
     from kmodtui.core.packages.archive import extract_package
-    from kmodtui.core.packages.safewrite import cache_budget
-    from kmodtui.core.paths import cache_dir as default_cache
 
-    cache = cache_dir or default_cache()
-    with open_regular(path) as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
-    dest = os.path.join(cache, "sources", f"{os.path.basename(path)}-{digest}")
-    if not os.path.isdir(dest):
-        import shutil
-
-        partial = f"{dest}.partial-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
-            extract_package(path, partial, cache_budget(cache, path))
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        try:
-            os.replace(partial, dest)
-        except OSError:
-            shutil.rmtree(partial, ignore_errors=True)
-            if not os.path.isdir(dest):
-                raise
+    dest = _unpack_once(path, cache_dir, extract_package)
     src = os.path.join(dest, "usr", "src")
     trees = sorted(t for t in os.listdir(src) if os.path.isdir(os.path.join(src, t))
                    and not os.path.islink(os.path.join(src, t))) if os.path.isdir(src) else []
