@@ -34,15 +34,16 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         for record in records if not args.json else ():
             print(f"{record['id']:48} {'undone' if record['undone'] else 'applied':8} {', '.join(record['files'])}")
         return EXIT_OK
-    if not args.id:
-        raise KmodError("remedy", f"{args.action} needs an id (see `kmodtui remedy list`)")
-    if args.action == "undo":
-        restored = edits.undo(args.id)
+    if args.action == "undo":  # an application id, a remedy id (+ --target), or nothing: the last one
+        undo_id = edits.find_application(args.id or "", args.target or "")
+        restored = edits.undo(undo_id)
         if args.json:
-            print_json({"undone": args.id, "restored": restored})
+            print_json({"undone": undo_id, "restored": restored})
         else:
             print("Restored, byte for byte: " + ", ".join(restored))
         return EXIT_OK
+    if not args.id:
+        raise KmodError("remedy", f"{args.action} needs an id (see `kmodtui remedy list`)")
     remedy = get_remedy(args.id)
     plan = remedy.plan(RemedyOptions(
         target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
@@ -121,7 +122,8 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def _verb_remedy(sub: Any) -> None:
     p = sub.add_parser("remedy", help="list, preview (diff), apply with a backup, or undo a fix")
     p.add_argument("action", choices=("list", "show", "apply", "undo", "history"))
-    p.add_argument("id", nargs="?", help="remedy id (list), or for undo the id `apply` printed")
+    p.add_argument("id", nargs="?", help="a remedy id (see list); for undo also the id `apply` printed, or "
+                   "nothing for the last remedy applied")
     p.add_argument("--target", help="what to fix: a spec, a module source folder, a .deb (see `remedy list`)")
     p.add_argument("--symbol")
     p.add_argument("--namespace")

@@ -224,3 +224,28 @@ def test_apply_without_yes_and_without_a_terminal_asks_nothing_and_changes_nothi
     result = kmodtui("remedy", "apply", "spec-external-depgen", "--target", str(spec), input="y\n")
     assert result.returncode == 2 and "--yes" in result.stderr
     assert spec.read_text() == "Name: p\n%prep\n"
+
+
+def test_undo_by_remedy_id_and_target_or_the_last_one(tmp_path: Path) -> None:
+    """The README's `remedy undo ID --target FILE` said "no such applied remedy"; bare `remedy undo`
+    undoes the last one; the id `apply` printed keeps working."""
+    env = {**os.environ, "KMODTUI_STATE_DIR": str(tmp_path / "state")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kmodtui", "remedy", *args], capture_output=True, text=True,
+                              env=env)
+
+    specs = []
+    for name in ("a", "b"):
+        spec = tmp_path / f"{name}.spec"
+        spec.write_text(f"Name: {name}\n%prep\n")
+        specs.append(spec)
+        assert cli("apply", "spec-external-depgen", "--target", str(spec), "--yes").returncode == 0
+    first = cli("undo", "spec-external-depgen", "--target", str(specs[0]), "--json")
+    assert first.returncode == 0, first.stderr
+    assert specs[0].read_text() == "Name: a\n%prep\n" and "_use_internal" in specs[1].read_text()
+    assert str(specs[0]) in json.loads(first.stdout)["restored"][0]
+    last = cli("undo")
+    assert last.returncode == 0 and specs[1].read_text() == "Name: b\n%prep\n"
+    nothing = cli("undo")
+    assert nothing.returncode == 2 and "no applied remedy to undo" in nothing.stderr

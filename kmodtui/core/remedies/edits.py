@@ -250,6 +250,24 @@ def history() -> list[dict]:
     return out
 
 
+def find_application(ref: str = "", target: str = "") -> str:
+    """The applied remedy to undo, as people name it: an application id (what `apply` printed), a
+    remedy id with --target (its last application on that file), a remedy id alone (its last
+    application), or nothing (the last remedy applied). Undone applications are skipped."""
+    live = [r for r in history() if not r["undone"]]  # newest first
+    if ref and any(r["id"] == ref for r in history()):
+        return ref
+    wanted = os.path.realpath(target) if target else ""
+    for record in live:
+        if ref and record["remedy"] != ref:
+            continue
+        if wanted and wanted not in (os.path.realpath(f) for f in record["files"]):
+            continue
+        return str(record["id"])
+    what = " ".join(x for x in (ref and f"remedy {ref}", target and f"on {target}") if x) or "remedy"
+    raise KmodError(ref or target or "remedy", f"no applied {what} to undo (see `kmodtui remedy history`)")
+
+
 def read_manifest(record: str) -> dict | None:
     """A remedy record's manifest, or None when it is missing, not JSON or of the wrong shape."""
     try:
