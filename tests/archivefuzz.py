@@ -87,18 +87,28 @@ def as_deb(tar: bytes, rng: random.Random) -> bytes:
         data = zstandard.ZstdCompressor().compress(tar)
     else:
         data = tar
-    control = io.BytesIO()
-    with tarfile.open(fileobj=control, mode="w:gz") as ctar:
-        body = b"Package: fuzz\nVersion: 1\nArchitecture: all\nDescription: x\n"
+    return ar([("debian-binary", b"2.0\n"), ("control.tar.gz", control_tar("fuzz")),
+               ("data.tar" + (f".{kind}" if kind else ""), data)])
+
+
+def ar(members: list[tuple[str, bytes]]) -> bytes:
+    """An ar archive (a .deb's container) of these members, as `ar rc` lays it out."""
+    out = bytearray(b"!<arch>\n")
+    for name, content in members:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}`\n".encode()
+        out += content + (b"\n" if len(content) & 1 else b"")
+    return bytes(out)
+
+
+def control_tar(package: str) -> bytes:
+    """A .deb's control.tar.gz with a minimal control file."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        body = f"Package: {package}\nVersion: 1\nArchitecture: all\nDescription: x\n".encode()
         info = tarfile.TarInfo("./control")
         info.size = len(body)
-        ctar.addfile(info, io.BytesIO(body))
-    out = bytearray(b"!<arch>\n")
-    for name, content in (("debian-binary", b"2.0\n"), ("control.tar.gz", control.getvalue()),
-                          ("data.tar" + (f".{kind}" if kind else ""), data)):
-        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}`\n".encode() + content
-        out += b"\n" if len(content) & 1 else b""
-    return bytes(out)
+        tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
 
 
 _BOMBS: dict[tuple[int, str], bytes] = {}
@@ -120,15 +130,7 @@ def _bomb(size: int, name: str) -> bytes:
     chunk = b"\0" * (1 << 20)
     data = c.compress(info.tobuf(format=tarfile.GNU_FORMAT)) + b"".join(c.compress(chunk) for _ in range(size >> 20))
     data += c.flush()
-    return _deb_with_data(data, ".gz")
-
-
-def _deb_with_data(data: bytes, suffix: str) -> bytes:
-    out = bytearray(b"!<arch>\n")
-    for name, content in (("debian-binary", b"2.0\n"), ("data.tar" + suffix, data)):
-        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}`\n".encode() + content
-        out += b"\n" if len(content) & 1 else b""
-    return bytes(out)
+    return ar([("debian-binary", b"2.0\n"), ("data.tar.gz", data)])
 
 
 class Sandbox:

@@ -4,7 +4,6 @@ on the code before the fix (the note in SECURITY.md says how)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 from kmodtui.core.errors import KmodError
 from kmodtui.core.packages.archive import extract_package
 from kmodtui.core.packages.safewrite import SafeWriter
+from tests.archivefuzz import ar, control_tar
 from tests.realtools import require_tool
 
 
@@ -211,24 +211,6 @@ def streamed(kind: str, head: bytes, zeros: int) -> bytes:
     return b"".join(parts) + c.flush()
 
 
-def ar(members: list[tuple[str, bytes]]) -> bytes:
-    out = bytearray(b"!<arch>\n")
-    for name, content in members:
-        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(content):<10}`\n".encode()
-        out += content + (b"\n" if len(content) & 1 else b"")
-    return bytes(out)
-
-
-def control_tar() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        body = b"Package: bomb\nVersion: 1\nArchitecture: all\nDescription: x\n"
-        info = tarfile.TarInfo("./control")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
-
-
 def peak_rss_mib(*args: str, env: dict[str, str] | None = None) -> tuple[int, subprocess.CompletedProcess[str]]:
     """Run kmodtui in a fresh child and return its peak resident memory (MiB) and result."""
     probe = ("import resource, subprocess, sys, json\n"
@@ -248,7 +230,7 @@ def test_deb_bomb_is_refused_with_bounded_memory(kind: str, tmp_path: Path) -> N
     data = streamed(kind, tar_header("./usr/share/zeros", (4 << 30) - 1024), 4 << 30)
     suffix = {"zstd": ".zst", "gzip": ".gz"}[kind]
     deb = tmp_path / f"bomb-{kind}.deb"
-    deb.write_bytes(ar([("debian-binary", b"2.0\n"), ("control.tar.gz", control_tar()), (f"data.tar{suffix}", data)]))
+    deb.write_bytes(ar([("debian-binary", b"2.0\n"), ("control.tar.gz", control_tar("bomb")), (f"data.tar{suffix}", data)]))
     peak, result = peak_rss_mib("inspect", str(deb))
     print(f"{kind} .deb bomb: {deb.stat().st_size} bytes, peak {peak} MiB: {result.stderr.strip()}")
     assert result.returncode == 2 and "decompresses to more than" in result.stderr
@@ -269,7 +251,7 @@ def test_module_bomb_is_refused_below_twice_the_cap(kind: str, tmp_path: Path) -
 def test_headers_package_bomb_is_refused_by_the_cache_budget(tmp_path: Path) -> None:
     data = streamed("zstd", tar_header("./usr/src/linux-headers-bomb/zeros", 256 << 20), 256 << 20)
     deb = tmp_path / "bomb-headers.deb"
-    deb.write_bytes(ar([("debian-binary", b"2.0\n"), ("control.tar.gz", control_tar()), ("data.tar.zst", data)]))
+    deb.write_bytes(ar([("debian-binary", b"2.0\n"), ("control.tar.gz", control_tar("bomb")), ("data.tar.zst", data)]))
     cache = tmp_path / "cache"
     result = kmodtui("kernels", "--from", str(deb), env={"KMODTUI_CACHE_DIR": str(cache),
                                                          "KMODTUI_CACHE_MAX_BYTES": str(64 << 20)})

@@ -121,13 +121,19 @@ def test_sighup_of_a_foreground_build_stops_make_and_keeps_the_lock_until_then(i
     for line in proc.stdout:
         if '"phase"' in line:
             break
-    time.sleep(1.0)
-    sleepers = subprocess.run(["pgrep", "-f", nap], capture_output=True, text=True).stdout.split()
+    deadline = time.monotonic() + 30
+    sleepers: list[str] = []
+    while not sleepers and time.monotonic() < deadline:  # make has read the Kbuild and started sleeping
+        sleepers = subprocess.run(["pgrep", "-f", nap], capture_output=True, text=True).stdout.split()
+        time.sleep(0.05)
     assert sleepers, "make's sleep did not start"
     proc.send_signal(signal.SIGHUP)
     proc.wait(timeout=30)
-    time.sleep(0.3)
+    reaped_by = time.monotonic() + 0.3  # as before: gone within 0.3 s of kmodtui's exit (zombies reaped)
     alive = [p for p in sleepers if Path(f"/proc/{p}").exists()]
+    while alive and time.monotonic() < reaped_by:
+        time.sleep(0.02)
+        alive = [p for p in sleepers if Path(f"/proc/{p}").exists()]
     assert alive == []  # make and its children were stopped before kmodtui let go
 
 

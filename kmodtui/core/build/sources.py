@@ -108,14 +108,21 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
 _EXTRA_SYMBOLS = re.compile(r"KBUILD_EXTRA_SYMBOLS\s*[+:]?=\s*([^\"'\n]+)")
 
 
+def _read_text(path: str, limit: int = 256 * 1024) -> str | None:
+    """The start of a source's build file as text, or None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
 def extra_symbols_of(path: str) -> list[str]:
     """Module.symvers files a source names in KBUILD_EXTRA_SYMBOLS (Kbuild, Makefile, dkms.conf MAKE)."""
     found: list[str] = []
     for name in ("Kbuild", "Makefile", "dkms.conf"):
-        try:
-            with open(os.path.join(path, name), encoding="utf-8", errors="replace") as f:
-                text = f.read(256 * 1024)
-        except OSError:
+        text = _read_text(os.path.join(path, name))
+        if text is None:
             continue
         for match in _EXTRA_SYMBOLS.finditer(text):
             for item in match.group(1).split():
@@ -159,10 +166,8 @@ def _read_autotools_tree(path: str, source: ModuleSource) -> None:
     module_dir = os.path.join(path, "module")
     found: list[str] = []
     for top in ("Kbuild.in", "Makefile.in"):
-        try:
-            with open(os.path.join(module_dir, top), encoding="utf-8", errors="replace") as f:
-                text = f.read(256 * 1024)
-        except OSError:
+        text = _read_text(os.path.join(module_dir, top))
+        if text is None:
             continue
         folders = [d.strip("/") for m in _KBUILD_DIRS.finditer(text) for d in m.group("dirs").split()]
         for folder in folders:
@@ -175,10 +180,8 @@ def _read_autotools_tree(path: str, source: ModuleSource) -> None:
 
 def _modules_of(folder: str) -> list[str]:
     for name in ("Makefile.in", "Kbuild.in"):
-        try:
-            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
-                text = f.read(256 * 1024)
-        except OSError:
+        text = _read_text(os.path.join(folder, name))
+        if text is None:
             continue
         match = _MODULE_NAME.search(text)
         if match and _OBJ_OF_MODULE.search(text):

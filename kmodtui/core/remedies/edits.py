@@ -254,9 +254,10 @@ def find_application(ref: str = "", target: str = "") -> str:
     """The applied remedy to undo, as people name it: an application id (what `apply` printed), a
     remedy id with --target (its last application on that file), a remedy id alone (its last
     application), or nothing (the last remedy applied). Undone applications are skipped."""
-    live = [r for r in history() if not r["undone"]]  # newest first
-    if ref and any(r["id"] == ref for r in history()):
+    records = history()  # newest first
+    if ref and any(r["id"] == ref for r in records):
         return ref
+    live = [r for r in records if not r["undone"]]
     wanted = os.path.realpath(target) if target else ""
     for record in live:
         if ref and record["remedy"] != ref:
