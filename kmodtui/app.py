@@ -29,6 +29,7 @@ from kmodtui.messages import (
     SourceChosen,
 )
 from kmodtui.screens.kernel import KernelScreen
+from kmodtui.screens.nav import go_back, key_words, open_help
 
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py).
@@ -79,6 +80,9 @@ class KmodApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
         # Ctrl-C quits cleanly from anywhere; builds run detached and go on (kmodtui attach)
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
+        # Screens bind Esc themselves when it means more (clear a filter first); this is the fallback.
+        Binding("escape", "go_back", "Back", show=False, id="app.back"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
     ]
 
     def __init__(self, *, demo: bool = False, root: str = "/", resolve_result: ResolveResult | None = None,
@@ -89,6 +93,7 @@ class KmodApp(App[int]):
         self.resolve_result = resolve_result
         self.attach = attach
         self.state = WizardState(record=attach or "")
+        self.started: list[str] = [attach] if attach else []  # builds started from this session: quitting says how to attach
 
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
@@ -123,7 +128,7 @@ class KmodApp(App[int]):
         for binding in screen.BINDINGS:
             if isinstance(binding, Binding) and binding.description:
                 action = binding.action
-                yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})",
+                yield SystemCommand(f"{binding.description} ({key_words(binding)})",
                                     f"{type(screen).__name__.removesuffix('Screen')} step",
                                     lambda action=action, screen=screen: self.call_later(screen.run_action, action))
 
@@ -158,10 +163,32 @@ class KmodApp(App[int]):
             return
         self._show_build(records[0])
 
+    def action_go_back(self) -> None:
+        go_back(self)
+
+    def show_first_step(self) -> None:
+        """The kernel picker in place of the bottom screen (after attach or resolve --tui)."""
+        self.switch_screen(KernelScreen(demo=self.demo, root=self.root))
+
+    def action_help(self) -> None:
+        open_help(self)
+
+    def running_builds(self) -> list[str]:
+        """Builds started from this session that are still running (their record dirs)."""
+        from kmodtui.core.build import record as buildrecord
+
+        running = []
+        for record in dict.fromkeys(self.started):
+            status = buildrecord.read_status(record)
+            if status and buildrecord.effective_state(status) == buildrecord.RUNNING:
+                running.append(record)
+        return running
+
     def _show_build(self, record: str) -> None:
         from kmodtui.screens.build import BuildScreen
 
         self.state.record = record
+        self.started.append(record)
         self.push_screen(BuildScreen(record))
 
     def on_build_finished(self, message: BuildFinished) -> None:
@@ -234,3 +261,12 @@ class KmodApp(App[int]):
         os.makedirs(os.path.dirname(spec_copy), exist_ok=True)
         shutil.copyfile(os.path.join(packages, "kmod-provider.spec"), spec_copy)
         self.post_message(ResolveDone(result, demo=True, remedy_target=spec_copy))
+
+
+def run_app(app: KmodApp, *, mouse: bool = True) -> int:
+    """Run the TUI; on the way out, say how to come back to a build that is still running."""
+    app.run(mouse=mouse)
+    for record in app.running_builds():
+        print(f"kmodtui: the build {os.path.basename(record)} is still running in the background; "
+              f"follow it with `kmodtui attach {os.path.basename(record)}` (`kmodtui builds` lists them).")
+    return app.return_code or 0

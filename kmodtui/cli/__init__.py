@@ -59,11 +59,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from kmodtui.app import KmodApp
+    from kmodtui.app import KmodApp, run_app
 
-    app = KmodApp(demo=args.demo, root=args.root)
-    app.run(mouse=not args.no_mouse)
-    return app.return_code or 0
+    return run_app(KmodApp(demo=args.demo, root=args.root), mouse=not args.no_mouse)
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)

@@ -74,6 +74,10 @@ def cmd_builds(args: argparse.Namespace) -> int:
     from kmodtui.core.build.record import list_builds
 
     records = list_builds()
+    if args.action == "stop":
+        return _stop_build(args, records)
+    if args.action:
+        raise KmodError(args.action, "unknown builds action; use `kmodtui builds` or `kmodtui builds stop ID`")
     if args.json:
         print_json({"builds": records})
         return EXIT_OK
@@ -85,8 +89,29 @@ def cmd_builds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stop_build(args: argparse.Namespace, records: list[dict[str, Any]]) -> int:
+    """`builds stop ID`: SIGTERM a running build's runner; it stops its process group and records
+    'cancelled'."""
+    from kmodtui.core.build.record import RUNNING, effective_state, stop
+
+    if not args.build:
+        running = [r["id"] for r in records if effective_state(r) == RUNNING]
+        raise KmodError("builds stop", "needs a build id: " + (", ".join(running) if running else
+                                                               "none is running (`kmodtui builds` lists them)"))
+    chosen = [r for r in records if args.build in (r["id"], r["dir"])]
+    if not chosen:
+        raise KmodError(args.build, "no such build recorded (see `kmodtui builds`)")
+    stopped = effective_state(chosen[0]) == RUNNING and stop(chosen[0])
+    if args.json:
+        print_json({"id": chosen[0]["id"], "stopped": stopped})
+    else:
+        print(f"Stopping {chosen[0]['id']}: it records 'cancelled' once its processes are gone." if stopped
+              else f"{chosen[0]['id']} is not running ({effective_state(chosen[0])}).")
+    return EXIT_OK if stopped else EXIT_PROBLEMS
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
-    from kmodtui.app import KmodApp
+    from kmodtui.app import KmodApp, run_app
     from kmodtui.core.build.record import RUNNING, list_builds
 
     records = list_builds()
@@ -96,8 +121,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
         chosen = [r for r in records if r.get("state") == RUNNING] or records[:1]
     if not chosen:
         raise KmodError(args.build or "builds", "no such build recorded (see `kmodtui builds`)")
-    app = KmodApp(attach=chosen[0]["dir"])
-    app.run(mouse=not args.no_mouse)
+    run_app(KmodApp(attach=chosen[0]["dir"]), mouse=not args.no_mouse)
     return EXIT_OK
 
 
@@ -108,7 +132,8 @@ def _verb_build(sub: Any) -> None:
     p.add_argument("--kernel", "-k", action="append",
                    help="a release, build dir or headers .deb/.rpm (required; repeat for a build matrix)")
     p.add_argument("--source", "-s", help="module source directory, or a kmod .src.rpm (mode srpm) (required)")
-    p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES)
+    p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES,
+                   help="how to build and package: kbuild (.ko files), dkms, deb, rpm-generic, rpm-redhat, srpm")
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
                    help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
     p.add_argument("--arch", help="cross-build for this ARCH (arm64, ...)")
@@ -124,8 +149,10 @@ def _verb_build(sub: Any) -> None:
 
 
 def _verb_builds(sub: Any) -> None:
-    p = sub.add_parser("builds", help="running and past builds, with their logs")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("builds", help="running and past builds, with their logs; `builds stop ID` stops one")
+    p.add_argument("action", nargs="?", choices=["stop"], help="stop: cancel the running build ID")
+    p.add_argument("build", nargs="?", help="the build id (or folder) to act on, from `kmodtui builds`")
+    p.add_argument("--json", action="store_true", help="the records as JSON")
     p.set_defaults(func=cmd_builds)
 
 

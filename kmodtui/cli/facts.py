@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from kmodtui.cli.common import (
@@ -22,7 +23,9 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     from kmodtui.core.report import contract
     from kmodtui.core.report.render import kernel_text
 
-    found = discover_kernels(args.root)
+    if not os.path.isdir(args.root) and not args.from_package:
+        raise KmodError(args.root, "no such folder (--root names the root of a system image, e.g. a chroot)")
+    found = discover_kernels(args.root) if os.path.isdir(args.root) else []
     errors: list[KmodError] = []
     for package in args.from_package or ():
         try:
@@ -32,7 +35,11 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     if args.json:
         print_json(contract.kernels_payload(found, errors))
     else:
-        if not found:
+        if not found and args.root not in ("/", "") and not args.from_package:
+            print(f"No kernel build trees under {args.root} (looked in lib/modules/*/build, usr/src/kernels/* and "
+                  "usr/src/linux-headers-*). Install the headers inside it (chroot ... apt-get install "
+                  "linux-headers-<release>), or give a headers package with --from.")
+        elif not found:
             print("No kernel build trees found.", headers_hint(), sep="\n")
         for kernel in found:
             print(kernel_text(kernel))
@@ -102,7 +109,7 @@ def _verb_kernels(sub: Any) -> None:
 
 def _verb_inspect(sub: Any) -> None:
     p = sub.add_parser("inspect", help="facts about modules (.ko[.gz|.xz|.zst]) and packages (.rpm, .deb)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".ko files (also compressed), .rpm or .deb packages")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_inspect)
 
@@ -110,6 +117,6 @@ def _verb_inspect(sub: Any) -> None:
 def _verb_source(sub: Any) -> None:
     p = sub.add_parser("source", help="what kind of module source this is (read, never executed)")
     p.add_argument("path", help="a folder, a tarball, a .src.rpm or a .spec")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_source)
 

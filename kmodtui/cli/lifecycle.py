@@ -92,18 +92,18 @@ def _verb_check_update(sub: Any) -> None:
     p = sub.add_parser("check-update", help="will these out-of-tree modules load on a new kernel?")
     p.add_argument("--new-kernel", required=True, help="release, build dir, symvers file, or headers .deb/.rpm")
     p.add_argument("--modules", nargs="+", help="modules or folders (default: updates/ and extra/ of the running kernel)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_check_update)
 
 
 def _verb_sign(sub: Any) -> None:
     p = sub.add_parser("sign", help="sign modules for Secure Boot with the kernel's sign-file")
-    p.add_argument("modules", nargs="+", metavar="MODULE.ko")
-    p.add_argument("--key")
-    p.add_argument("--cert")
+    p.add_argument("modules", nargs="+", metavar="MODULE.ko", help="the modules to sign, in place")
+    p.add_argument("--key", help="private key (default: the key pair kmodtui made, made now if missing)")
+    p.add_argument("--cert", help="certificate that goes with --key (DER or PEM)")
     p.add_argument("--new-key", metavar="DIR", help="make a new MOK key pair in DIR and sign with it")
     p.add_argument("--kernel", help="whose sign-file to use (default: the modules' vermagic)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_sign)
 
 
@@ -111,6 +111,6 @@ def _verb_check_userspace(sub: Any) -> None:
     p = sub.add_parser("check-userspace", help="do the module and its userspace tools come from the same release?")
     p.add_argument("--module", required=True, help="the module (.ko) or its package")
     p.add_argument("--tools", required=True, help="the userspace tools' package (.deb/.rpm)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_check_userspace)
 

@@ -45,10 +45,16 @@ def cmd_remedy(args: argparse.Namespace) -> int:
     if not args.id:
         raise KmodError("remedy", f"{args.action} needs an id (see `kmodtui remedy list`)")
     remedy = get_remedy(args.id)
-    plan = remedy.plan(RemedyOptions(
-        target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
-        symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
-        generator=args.generator or ""))
+    try:
+        plan = remedy.plan(RemedyOptions(
+            target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
+            symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
+            generator=args.generator or ""))
+    except KmodError as err:
+        if not args.target and not err.path:  # the remedy needed a target and none was given
+            raise KmodError(f"remedy {args.action} {remedy.id}", f"needs --target: {remedy.target} "
+                            f"(e.g. `kmodtui remedy {args.action} {remedy.id} --target ./mymodule`)") from None
+        raise
     payload = contract.plan_payload(plan)
     if args.action == "show":
         if args.json:
@@ -121,19 +127,22 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
 def _verb_remedy(sub: Any) -> None:
     p = sub.add_parser("remedy", help="list, preview (diff), apply with a backup, or undo a fix")
-    p.add_argument("action", choices=("list", "show", "apply", "undo", "history"))
+    p.add_argument("action", choices=("list", "show", "apply", "undo", "history"),
+                   help="list the catalogue, show a diff, apply it, undo it, or the history of applications")
     p.add_argument("id", nargs="?", help="a remedy id (see list); for undo also the id `apply` printed, or "
                    "nothing for the last remedy applied")
     p.add_argument("--target", help="what to fix: a spec, a module source folder, a .deb (see `remedy list`)")
-    p.add_argument("--symbol")
-    p.add_argument("--namespace")
-    p.add_argument("--with-symvers", action="append", metavar="MODULE_SYMVERS")
+    p.add_argument("--symbol", help="the symbol the finding names (import-namespace, kbuild-extra-symbols)")
+    p.add_argument("--namespace", help="import-namespace: the namespace the finding names")
+    p.add_argument("--extra-symbols", "--with-symvers", dest="with_symvers", action="append", metavar="MODULE_SYMVERS",
+                   help="kbuild-extra-symbols: the Module.symvers of the module that exports the symbol "
+                   "(repeatable; --with-symvers is the old name)")
     p.add_argument("--depends", help="deb-fix-depends: the package to depend on")
     p.add_argument("--kernel", help="kernel release, for remedies that name one")
     p.add_argument("--generator", help=argparse.SUPPRESS)
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.add_argument("--accept-risk", action="store_true", help="needed to apply a risky remedy")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_remedy)
 
 
@@ -141,12 +150,12 @@ def _verb_hook(sub: Any) -> None:
     from kmodtui.core.model import BUILD_MODES
 
     p = sub.add_parser("hook", help="rebuild a source for every new kernel (kernel post-install hook)")
-    p.add_argument("action", choices=("show", "install"))
-    p.add_argument("--source", required=True)
-    p.add_argument("--mode", default="kbuild", choices=BUILD_MODES)
+    p.add_argument("action", choices=("show", "install"), help="show what the hook would run, or install it")
+    p.add_argument("--source", required=True, help="the module source folder the hook rebuilds")
+    p.add_argument("--mode", default="kbuild", choices=BUILD_MODES, help="the build mode the hook uses")
     p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
     p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")
-    p.add_argument("--yes", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--yes", action="store_true", help="install without asking")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_hook)
 

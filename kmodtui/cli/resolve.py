@@ -47,10 +47,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         for problem in result.symvers.problems:
             error_line(f"{kernel.symvers_path}: {problem} (skipped)")
     if args.tui:
-        from kmodtui.app import KmodApp
+        from kmodtui.app import KmodApp, run_app
 
-        app = KmodApp(resolve_result=result)
-        app.run(mouse=not args.no_mouse)
+        run_app(KmodApp(resolve_result=result), mouse=not args.no_mouse)
     elif args.json:
         print_json(contract.resolve_payload(result, args.problems_only))
     elif args.markdown:
@@ -121,8 +120,9 @@ def _verb_resolve(sub: Any) -> None:
     p.add_argument("targets", nargs="+", metavar="TARGET", help=".ko files, module directories, .rpm or .deb packages")
     p.add_argument("--kernel", "-k", help="kernel release (see `kmodtui kernels`), build dir, or Module.symvers/symvers.gz "
                    "(default: the running kernel)")
-    p.add_argument("--with", dest="with_", action="append", metavar="FILE_OR_DIR",
-                   help="more modules that provide symbols (other out-of-tree modules)")
+    p.add_argument("--extra-symbols", "--with", dest="with_", action="append", metavar="FILE_OR_DIR",
+                   help="the other out-of-tree modules whose exports these use: .ko files or folders "
+                   "(repeatable; --with is the old name)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="every finding as JSON (see README for the schema)")
     out.add_argument("--markdown", action="store_true", help="a report to paste into a bug tracker")
@@ -141,17 +141,17 @@ def _verb_rpmdeps(sub: Any) -> None:
     from kmodtui.core.packages.rpmdeps import MODES
 
     p = sub.add_parser("rpmdeps", help="ksym()/kernel()/kmod() Provides or Requires, like RHEL's generators",
-                       description="Reads a file list on stdin (like rpm's %%__find_provides) or as arguments. "
-                       "In a spec: %%global _use_internal_dependency_generator 0, "
-                       "%%global __find_provides kmodtui rpmdeps --provides, "
-                       "%%global __find_requires kmodtui rpmdeps --requires")
+                       description="Reads a file list on stdin (like rpm's %__find_provides) or as arguments. "
+                       "In a spec: %global _use_internal_dependency_generator 0, "
+                       "%global __find_provides kmodtui rpmdeps --provides, "
+                       "%global __find_requires kmodtui rpmdeps --requires")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--provides", action="store_true")
-    which.add_argument("--requires", action="store_true")
+    which.add_argument("--provides", action="store_true", help="the ksym()/kmod() Provides of the modules")
+    which.add_argument("--requires", action="store_true", help="the ksym()/kernel() Requires of the modules")
     which.add_argument("--predict", metavar="MODE", choices=MODES,
                        help=f"what a package of these modules gets when built in MODE: {', '.join(MODES)}")
-    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("files", nargs="*", metavar="FILE", help="module files (default: a file list on stdin)")
     p.add_argument("--kernel", "-k", help="target kernel for --requires (default: the modules' vermagic)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_rpmdeps)
 

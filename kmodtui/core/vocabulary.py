@@ -105,3 +105,5 @@ class LogRule(StrEnum):
     LOADER_VERMAGIC = "loader-vermagic"
     LOADER_UNKNOWN_SYMBOL = "loader-unknown-symbol"
     LOADER_KEY_REJECTED = "loader-key-rejected"
+    KMODTUI_TOOL_MISSING = "kmodtui-tool-missing"  # the runner could not start a build step's program
+    KMODTUI_BUSY = "kmodtui-busy"  # another kmodtui holds the source's lock

@@ -18,6 +18,7 @@ from kmodtui.core.build.logfollow import LogFollower
 from kmodtui.core.build.logscan import LogFinding, scan_line
 from kmodtui.core.model import Kernel
 from kmodtui.messages import BuildFinished
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail
@@ -38,6 +39,12 @@ class BuildLogHighlighter(Highlighter):
 
 
 class BuildScreen(Screen[None]):
+    HELP_TEXT = """The build, live. It runs detached: closing kmodtui or losing the SSH link does not stop it;
+`kmodtui attach` (or b on the kernel picker) comes back to it.
+The lower pane lists findings: what went wrong, in plain words, and what to do. [b]e[/] jumps to
+the first error in the log, [b]r[/] previews the remedies for it.
+When the build is done, Enter checks what it made (modules, or the packages as a set, as rpm
+or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks first)."""
     CSS_PATH = "build.tcss"
     BINDINGS = [
         Binding("c", "cancel", "Cancel", id="build.cancel"),
@@ -99,17 +106,28 @@ class BuildScreen(Screen[None]):
             self._update_status()
 
     def _update_status(self) -> None:
-        self.status = buildrecord.read_status(self.record_dir) or self.status
-        state = buildrecord.effective_state(self.status) or "?"
+        self.status, state = buildrecord.read_effective(self.record_dir, self.status)
+        state = state or "?"
         errors = sum(1 for f in self.findings if f.severity == "error") + self.more_findings
         text = (f"[b]{state}[/]  {self.status.get('mode', '')} build of {os.path.basename(self.status.get('source', ''))} "
                 f"for {self.status.get('kernel', '')}  |  {self.line_count} lines, {errors} error(s)")
         if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
             self.finished = True
+            # computed once, from the same read that said the build is over (its final record)
             artifacts = self.status.get("artifacts") or []
-            self.finish_note = (f"built {len(artifacts)} file(s): Enter opens the symbol browser, s signs, "
-                                "h rebuilds it for every new kernel"
-                                if artifacts else "nothing built: e jumps to the first error")
+            if artifacts:
+                self.finish_note = ("built " + ", ".join(os.path.basename(a) for a in artifacts[:4])
+                                    + (f" and {len(artifacts) - 4} more" if len(artifacts) > 4 else "")
+                                    + ": Enter checks them, s signs, h rebuilds for every new kernel")
+            elif state == buildrecord.SUCCEEDED:
+                self.finish_note = "it succeeded but made no module or package: the log says where it stopped"
+            else:
+                self.finish_note = "nothing built: e jumps to the first error"
+            if not self.findings:
+                self.query_one("#build-findings", Static).update(
+                    "No problems found." if state == buildrecord.SUCCEEDED else
+                    f"The build {state}, and no line of its log matches a known cause: read the last lines of the "
+                    f"log above (all of it: {self.follower.path}).")
             self.post_message(BuildFinished(self.record_dir, self.status))
             self.refresh_bindings()
         if self.finish_note:
@@ -148,6 +166,12 @@ class BuildScreen(Screen[None]):
         if self.finished:
             self.notify("The build is not running.")
             return
+        from kmodtui.screens.nav import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen("Cancel this build? What it made so far is thrown away; the log is kept."),
+                             lambda yes: self._cancel() if yes else None)
+
+    def _cancel(self) -> None:
         # Only a recorded pid that is a live kmodtui runner is signalled (never -1, never a reused pid).
         if buildrecord.stop(buildrecord.read_status(self.record_dir) or self.status):
             self.notify("Cancelling the build...")
@@ -215,4 +239,4 @@ class BuildScreen(Screen[None]):
     def action_back(self) -> None:
         if not self.finished:
             self.notify("The build goes on in the background: b on the kernel picker lists it.", timeout=4)
-        self.app.pop_screen()
+        go_back(self.app)

@@ -14,6 +14,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kmodtui.core.build.record import list_builds
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 STATE_MARKS = {"succeeded": "ok", "failed": "FAIL", "running": "...", "cancelled": "stop", "timed out": "time",
@@ -34,6 +35,8 @@ def build_details(record: dict) -> str:
 
 
 class BuildsScreen(Screen[None]):
+    HELP_TEXT = """Every build kmodtui ran or is running, newest first, one row per kernel. Enter follows one:
+its live log, findings and symbols. r refreshes the list."""
     CSS_PATH = "wizard.tcss"
     BINDINGS = [
         Binding("enter", "follow", "Follow", id="builds.follow", key_display="Enter"),
@@ -91,4 +94,4 @@ class BuildsScreen(Screen[None]):
         self.app.push_screen(BuildScreen(self.records[int(index)]["dir"]))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        go_back(self.app)

@@ -18,6 +18,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_command
 from kmodtui.core.remedies.edits import FileEdit, apply_edits
 from kmodtui.core.remedies.hooks import hook_plan
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 WHY = (
@@ -37,6 +38,8 @@ def writable(path: str) -> bool:
 
 
 class HookScreen(Screen[None]):
+    HELP_TEXT = """A hook rebuilds this source for every new kernel as it is installed (like dkms autoinstall),
+so the module is there after the reboot. [b]a[/] installs the hook; the pane shows where."""
     CSS_PATH = "hook.tcss"
     BINDINGS = [
         Binding("a", "install", "Install", id="hook.install"),
@@ -104,4 +107,4 @@ class HookScreen(Screen[None]):
         self.show_state(f"Installed {self.edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        go_back(self.app)

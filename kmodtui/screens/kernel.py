@@ -85,6 +85,16 @@ def kernel_details(kernel: Kernel) -> str:
 class KernelScreen(Screen[None]):
     """Lists every build tree the core found, with what each one means for a module."""
 
+    HELP_TEXT = """Pick the kernel to build modules for and check them against. Each row is a kernel build tree
+(its [i]headers[/]) that kmodtui found: installed ones under /lib/modules, and the demo.
+The pane on the right says what the tree can do: whether it has Module.symvers (needed to check
+CRCs), which compiler built the kernel, and the flavor.
+
+No tree for your kernel? Install the headers: linux-headers-<release> on Debian/Ubuntu,
+kernel-devel on Fedora/RHEL, then press r.
+[b]u[/] checks whether the out-of-tree modules installed now would load on the chosen kernel,
+before you reboot into it. [b]b[/] lists builds (also the ones still running in the background)."""
+    FIRST_STEP = True  # Esc goes no further back than this (kmodtui/screens/nav.py)
     CSS_PATH = "kernel.tcss"
     BINDINGS = [
         Binding("enter", "choose", "Use this kernel", id="kernel.choose"),
@@ -92,7 +102,6 @@ class KernelScreen(Screen[None]):
         Binding("r", "refresh", "Rescan", id="kernel.refresh"),
         Binding("b", "builds", "Builds", id="kernel.builds"),
         Binding("u", "update_check", "Check update", id="kernel.update_check"),
-        Binding("question_mark", "help", "Help", id="kernel.help"),
     ]
 
     def __init__(self, *, demo: bool = False, root: str = "/") -> None:
@@ -222,12 +231,3 @@ class KernelScreen(Screen[None]):
 
         self.app.push_screen(BuildsScreen())
 
-    def action_help(self) -> None:
-        self.notify(
-            "Up/Down choose a kernel, Enter uses it, d opens the demo, r rescans, b lists builds, "
-            "u checks whether the out-of-tree modules installed now would load on the chosen kernel "
-            "(before you reboot into it), q quits. "
-            "Headers come from linux-headers-<release> (Debian/Ubuntu) or kernel-devel (Fedora/RHEL).",
-            title="Kernel step",
-            timeout=10,
-        )

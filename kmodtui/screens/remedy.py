@@ -19,6 +19,7 @@ from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
 from kmodtui.messages import RebuildRequested, RemedyDone
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 
@@ -38,6 +39,11 @@ class RemedyContext:
 
 
 class RemedyScreen(Screen[None]):
+    HELP_TEXT = """A remedy is a change kmodtui can make for you, previewed first as a diff. [b]a[/] applies it (it
+asks again for a risky one); a backup is kept and [b]u[/] undoes it. Remedies never edit system
+files: they change your module source, spec or package copy.
+[b]b[/] rebuilds with the same source, kernel and mode, then the symbol browser says how many
+problems the remedy fixed and which are still broken. [b]t[/] changes what the remedy edits."""
     CSS_PATH = "remedy.tcss"
     BINDINGS = [
         Binding("a", "apply", "Apply", id="remedy.apply"),
@@ -187,7 +193,7 @@ class RemedyScreen(Screen[None]):
         self.post_message(RebuildRequested(self.context.record, self.context.problems_before))
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        go_back(self.app)
 
     def on_key(self, event) -> None:
         if self.confirming and event.key != "a":

@@ -20,6 +20,7 @@ from kmodtui.core.lifecycle.signing import (
 )
 from kmodtui.core.model import Kernel
 from kmodtui.messages import SignaturesRead, SignDone
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 WHY = (
@@ -36,6 +37,10 @@ def yes_no(value: bool | None) -> str:
 
 
 class SignScreen(Screen[None]):
+    HELP_TEXT = """Secure Boot only loads modules signed with a key the firmware trusts. kmodtui makes a key pair
+(kept in its state folder) and signs the built modules with the kernel's own sign-file.
+The key must then be enrolled once with `mokutil --import` and a reboot; the pane shows the
+command."""
     CSS_PATH = "sign.tcss"
     BINDINGS = [
         Binding("s", "sign", "Sign", id="sign.sign"),
@@ -130,4 +135,4 @@ class SignScreen(Screen[None]):
         self.refresh_state()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        go_back(self.app)

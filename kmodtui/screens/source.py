@@ -18,6 +18,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
 from kmodtui.messages import SourceChosen, SourceRead
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (
@@ -63,6 +64,11 @@ def source_details(source: ModuleSource) -> str:
 
 
 class SourceScreen(Screen[None]):
+    HELP_TEXT = """Pick the module source to build: a bundled example, or press / and type a path (a folder with a
+Makefile/Kbuild, dkms.conf, an OpenZFS-style autotools tree, a source tarball or a *-dkms .deb).
+The pane on the right says what kmodtui read from it (nothing is run while reading): name,
+version, modules, the modes it can be built in, and what is only known at build time.
+Esc while typing a path leaves the field and keeps what you typed."""
     CSS_PATH = "wizard.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="source.back"),
@@ -132,4 +138,8 @@ class SourceScreen(Screen[None]):
         self.query_one("#source-path", Input).focus()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        path = self.query_one("#source-path", Input)
+        if path.has_focus:  # Esc while typing leaves the field, keeping what was typed
+            self.query_one("#source-list", OptionList).focus()
+            return
+        go_back(self.app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +16,7 @@ from kmodtui.core.model import Finding, crc_hex
 from kmodtui.core.resolve.browse import GROUPS, STATUS_FILTERS, BrowserModel
 from kmodtui.core.resolve.result import ResolveResult
 from kmodtui.core.vocabulary import Status
+from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
 
@@ -40,15 +42,25 @@ def explain_finding(finding: Finding) -> str:
 
 
 class SymbolsScreen(Screen[None]):
+    HELP_TEXT = """Every kernel symbol the module needs, who provides it (the kernel, another module, a package)
+and whether the CRC matches. Rows with a problem come first; the pane below explains the
+selected row in plain words and names the remedies that apply.
+  [b]/[/] filter by module, symbol, status or provider (Enter: back to the table; Esc clears)
+  [b]p[/] problems only / everything   [b]f[/] next status   [b]g[/] group by module, provider, status
+  [b]s[/] sort by another column        [b]z[/] make the explanation pane big / small
+  [b]r[/] preview a remedy for the selected row: apply, rebuild, re-check, all here
+[i]ksym(name) = 0xCRC[/]: the dependency a kmod RPM has on a kernel symbol. rpm refuses the
+package unless something installed Provides exactly that."""
     CSS_PATH = "symbols.tcss"
     BINDINGS = [
-        Binding("slash", "search", "Filter", id="symbols.search"),
+        Binding("slash", "search", "Filter", key_display="/", id="symbols.search"),
         Binding("p", "problems", "Problems", id="symbols.problems"),
         Binding("f", "cycle_status", "Status", id="symbols.status"),
-        Binding("g", "cycle_group", "Group", id="symbols.group"),
+        Binding("s", "cycle_sort", "Sort", id="symbols.sort"),
+        Binding("g", "cycle_sort", "Sort", show=False, id="symbols.group"),
+        Binding("z", "zoom", "Zoom", id="symbols.zoom"),
         Binding("r", "remedy", "Remedy", id="symbols.remedy"),
-        Binding("escape", "clear", "Clear filter", id="symbols.clear", show=False),
-        Binding("question_mark", "help", "Help", id="symbols.help"),
+        Binding("escape", "back", "Back", id="symbols.back"),
     ]
 
     def __init__(self, result: ResolveResult, *, demo: bool = False, source: str = "",
@@ -73,7 +85,7 @@ class SymbolsScreen(Screen[None]):
         yield StepStrip("Symbols", demo=self.demo)
         yield Static(id="symbols-summary")
         yield Input(placeholder="/ to filter by module, symbol, status or provider", id="symbols-filter")
-        yield Static(header_line(200), id="symbols-header")
+        yield Static(header_line(200, None, sorted_by="module"), id="symbols-header")
         yield SymbolTable(self.model.rows, id="symbols-table")
         with VerticalScroll(id="symbols-detail"):
             yield Static(id="symbols-explanation")
@@ -94,7 +106,11 @@ class SymbolsScreen(Screen[None]):
             verdict = f"[b]{'DEMO ' if self.demo else ''}{self.context}[/] {verdict}"
         else:
             verdict = f"{'[b]DEMO, seed 000:[/] ' if self.demo else ''}{verdict} against {kernel}"
-        text = f"{verdict}: {', '.join(parts)}  |  showing {self.status_filter}, grouped by {self.group}"
+        table = self.query_one(SymbolTable)
+        shown = f"{len(table.visible_rows):,} of {len(self.model.rows):,} rows"
+        query = f" matching '{escape(self.query_text)}'" if self.query_text else ""
+        text = (f"{verdict}: {', '.join(parts)}  |  {shown}{query}, {self.status_filter}, "
+                f"sorted by {self.group}")
         if self.previous is not None:
             text = self._comparison() + "  " + text
         if text != self._summary_text:  # an unchanged update would still re-layout the screen
@@ -128,28 +144,60 @@ class SymbolsScreen(Screen[None]):
         self._detail_index = message.index
         detail = self.query_one("#symbols-explanation", Static)
         if message.index is None:
-            detail.update("Nothing matches this filter. Press Escape to clear it, or f for another status.")
+            detail.update("Nothing matches this filter. Press Esc to clear it, or f for another status.")
         else:
             detail.update(explain_finding(self.model.finding(message.index)))
 
     def action_search(self) -> None:
         self.query_one("#symbols-filter", Input).focus()
 
-    def action_clear(self) -> None:
-        self.query_one("#symbols-filter", Input).value = ""
-        self.query_one(SymbolTable).focus()
+    def action_back(self) -> None:
+        """Esc: first clears the filter, then leaves the filter field, then goes back a step."""
+        if self.screen.maximized is not None:
+            self.minimize()
+            return
+        field = self.query_one("#symbols-filter", Input)
+        if field.value:
+            field.value = ""
+            self.query_one(SymbolTable).focus()
+        elif field.has_focus:
+            self.query_one(SymbolTable).focus()
+        else:
+            go_back(self.app)
+
+    def action_zoom(self) -> None:
+        """The explanation pane over the whole screen, and back."""
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.query_one("#symbols-detail"), container=False)
 
     def action_problems(self) -> None:
         self.status_filter = "all" if self.status_filter == "problems" else "problems"
         self.refilter()
 
     def action_cycle_status(self) -> None:
-        self.status_filter = STATUS_FILTERS[(STATUS_FILTERS.index(self.status_filter) + 1) % len(STATUS_FILTERS)]
+        """The next status filter that shows something (empty statuses are skipped)."""
+        counts = self.model.counts()
+        problems = sum(n for status, n in counts.items() if status != Status.OK)
+        start = STATUS_FILTERS.index(self.status_filter)
+        for step in range(1, len(STATUS_FILTERS) + 1):
+            candidate = STATUS_FILTERS[(start + step) % len(STATUS_FILTERS)]
+            if candidate == "all" or (candidate == "problems" and problems) or counts.get(candidate):
+                self.status_filter = candidate
+                break
         self.refilter()
 
-    def action_cycle_group(self) -> None:
+    def action_cycle_sort(self) -> None:
         self.group = GROUPS[(GROUPS.index(self.group) + 1) % len(GROUPS)]
+        self.query_one("#symbols-header", Static).update(self._header())
         self.refilter()
+
+    def _header(self) -> str:
+        return header_line(self.size.width or 200, self.query_one(SymbolTable).widths(), sorted_by=self.group)
+
+    def on_resize(self) -> None:
+        self.query_one("#symbols-header", Static).update(self._header())
 
     def action_remedy(self) -> None:
         from kmodtui.screens.remedy import RemedyContext, RemedyScreen
@@ -174,12 +222,3 @@ class SymbolsScreen(Screen[None]):
             or self.source, depends=finding.provider if target else "",
             kernel=self.result.kernel, source=self.source, record=self.record,
             problems_before=problem_keys(self.result))))
-
-    def action_help(self) -> None:
-        self.notify(
-            "Up/Down/PgUp/PgDn move; / filters by text (Enter returns to the table, Escape clears); "
-            "p toggles problems only; f cycles status filters; g groups by module, provider or status; "
-            "r previews the remedies for the selected finding. "
-            "The pane below explains the selected symbol and names the remedies that apply.",
-            title="Symbol browser", timeout=12,
-        )

@@ -19,8 +19,19 @@ from kmodtui.core.resolve.browse import Row
 from kmodtui.core.vocabulary import Status
 
 STATUS_LABELS = {s.value: s.label for s in Status}  # the words live in kmodtui/core/vocabulary.py
-# (title, width); the provider column takes what is left
+# (title, width at 80 columns); module and symbol grow with the terminal, the provider takes the rest
 COLUMNS = (("status", 8), ("module", 16), ("symbol", 24), ("needs", 10), ("has", 10))
+_SORT_COLUMN = {"module": "module", "symbol": "symbol", "status": "status", "provider": "provider"}
+
+
+def column_widths(width: int) -> tuple[int, ...]:
+    """Column widths for a terminal `width` wide: 80 columns get COLUMNS' widths; wider ones give
+    a quarter of the extra to the module column and two fifths to the symbol column."""
+    base = [w for _, w in COLUMNS]
+    extra = max(0, width - 80)
+    base[1] += min(extra // 4, 24)
+    base[2] += min(extra * 2 // 5, 40)
+    return tuple(base)
 
 
 def _fit(text: str, width: int) -> str:
@@ -31,10 +42,13 @@ def _crc(value: int | None) -> str:
     return "-" if value is None else crc_hex(value)
 
 
-def header_line(width: int) -> str:
-    cells = [_fit(title, w) for title, w in COLUMNS]
-    used = sum(w + 1 for _, w in COLUMNS)
-    return (" ".join(cells) + " " + "provider")[:width].ljust(width) if width > used else " ".join(cells)[:width]
+def header_line(width: int, widths: tuple[int, ...] | None = None, *, sorted_by: str = "") -> str:
+    widths = widths or tuple(w for _, w in COLUMNS)
+    mark = _SORT_COLUMN.get(sorted_by, "")
+    cells = [_fit(title + ("^" if title == mark else ""), w) for (title, _), w in zip(COLUMNS, widths)]
+    used = sum(w + 1 for w in widths)
+    last = "provider" + ("^" if mark == "provider" else "")
+    return (" ".join(cells) + " " + last)[:width].ljust(width) if width > used else " ".join(cells)[:width]
 
 
 class SymbolTable(ScrollView, can_focus=True):
@@ -75,7 +89,19 @@ class SymbolTable(ScrollView, can_focus=True):
         self.rows = rows
         self.visible_rows: list[int] = []
         self.cursor = 0
-        self._line_width = sum(w + 1 for _, w in COLUMNS) + 60
+        self._widths = column_widths(80)
+        self._line_width = sum(w + 1 for w in self._widths) + 60
+
+    def widths(self) -> tuple[int, ...]:
+        return self._widths
+
+    def on_resize(self) -> None:
+        widths = column_widths(self.size.width)
+        if widths != self._widths:
+            self._widths = widths
+            self._line_width = sum(w + 1 for w in widths) + 60
+            self.virtual_size = Size(self._line_width, len(self.visible_rows))
+            self.refresh()
 
     def show(self, visible: list[int]) -> None:
         """Display these row indexes; keeps the cursor on the same row when it is still shown."""
@@ -106,12 +132,13 @@ class SymbolTable(ScrollView, can_focus=True):
         if position >= len(self.visible_rows):
             return Strip.blank(width, self.rich_style)
         path, symbol, status, need, has, provider = self.rows[self.visible_rows[position]]
+        w = self._widths
         text = " ".join((
-            _fit(STATUS_LABELS.get(status, status), 8),
-            _fit(os.path.basename(path), 16),
-            _fit(symbol or "(whole module)", 24),
-            _fit(_crc(need), 10),
-            _fit(_crc(has), 10),
+            _fit(STATUS_LABELS.get(status, status), w[0]),
+            _fit(os.path.basename(path), w[1]),
+            _fit(symbol or "(whole module)", w[2]),
+            _fit(_crc(need), w[3]),
+            _fit(_crc(has), w[4]),
             provider,
         ))
         if position == self.cursor:

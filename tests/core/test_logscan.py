@@ -156,6 +156,48 @@ def test_depmod_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> No
     assert_fires("depmod-disagrees", combined(out))
 
 
+def test_runner_level_failures_are_findings(kernel: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kmodtui's own lines, from real runs: a mode whose program is not installed (dkms off PATH),
+    and a source another kmodtui is building (its lock held by a real detached build)."""
+    import json
+    import sys
+    import time
+
+    from kmodtui.core.build import record as buildrecord
+
+    src = copy_source("provider", tmp_path / "src")
+    env = {**os.environ, "KMODTUI_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin"}
+    kmodtui = [sys.executable, "-m", "kmodtui"]
+    no_dkms = subprocess.run([*kmodtui, "build", "--json", "--mode", "dkms", "--source", str(src), "--kernel",
+                              kernel.build_dir], env=env, capture_output=True, text=True, timeout=120)
+    assert no_dkms.returncode != 0
+    lines = [json.loads(line).get("text", "") for line in no_dkms.stdout.splitlines()]
+    assert_fires("kmodtui-tool-missing", "\n".join(lines))
+    assert any("install it: sudo apt-get install dkms" in line or "dnf install dkms" in line for line in lines)
+
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "Makefile").write_text("all:\n\tsleep 20\nmodules:\n\tsleep 20\n")
+    (slow / "Kbuild").write_text("obj-m := slow.o\n")
+    env["PATH"] = os.environ["PATH"]
+    subprocess.run([*kmodtui, "build", "--detach", "--source", str(slow), "--kernel", kernel.build_dir], env=env,
+                   check=True, capture_output=True, timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        text = ""
+        while "in use by another kmodtui" not in text:  # until the detached build holds the lock
+            assert time.monotonic() < deadline, text
+            busy = subprocess.run([*kmodtui, "build", "--json", "--source", str(slow), "--kernel", kernel.build_dir],
+                                  env=env, capture_output=True, text=True, timeout=60)
+            text = "\n".join(json.loads(line).get("text", "") for line in busy.stdout.splitlines())
+        assert_fires("kmodtui-busy", text)
+    finally:
+        monkeypatch.setenv("KMODTUI_STATE_DIR", env["KMODTUI_STATE_DIR"])
+        for status in buildrecord.list_builds():
+            buildrecord.stop(status)
+
+
+
 # Recorded text, not produced here:
 # - yum: the error block of seed 000 (Lustre 2.12.9 kmod RPMs on CentOS 7.9, rpm 4.11.3).
 # - the module loader: its printk formats in Linux 6.1 kernel/module/version.c and main.c

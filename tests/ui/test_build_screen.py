@@ -9,6 +9,7 @@ from kmodtui.app import KmodApp
 from kmodtui.core.build.job import start_detached
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.mode import ModeScreen
+from kmodtui.screens.nav import ConfirmScreen
 from kmodtui.screens.sign import SignScreen
 from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
@@ -43,7 +44,7 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             screen = app.screen
             await wait_for(pilot, lambda: screen.finished)
             assert screen.status["state"] == "succeeded"
-            assert "Enter opens the symbol browser, s signs" in str(screen.query_one("#build-status").render())
+            assert "built provider.ko: Enter checks them, s signs" in str(screen.query_one("#build-status").render())
             assert screen.line_count > 3
             await pilot.press("s")  # the signing screen, on what this build made (signing is tested on its own)
             await pilot.pause()
@@ -92,7 +93,13 @@ def test_cancel_key_stops_a_running_build(installed_kernel, monkeypatch, tmp_pat
         async with app.run_test(size=(80, 24)) as pilot:
             screen = app.screen
             await wait_for(pilot, lambda: screen.line_count >= 1 and screen.status.get("runner_pid"), 30)
-            await pilot.press("c")
+            await pilot.press("c")  # asks first: n (or Esc) keeps the build going
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")
+            await pilot.pause()
+            assert app.screen is screen and not screen.finished
+            await pilot.press("c", "y")
             await wait_for(pilot, lambda: screen.finished, 20)
             assert screen.status["state"] == "cancelled"
 

@@ -78,3 +78,34 @@ def test_mode_step(snap_compare) -> None:
         await settle(pilot)
 
     assert snap_compare(KmodApp(demo=True), run_before=open_mode)
+
+
+def test_help_screen(snap_compare) -> None:
+    async def open_help(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_help)
+
+
+def test_symbol_browser_at_120x40_uses_the_space(snap_compare) -> None:
+    async def open_browser(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_browser, terminal_size=(120, 40))
+
+
+def test_symbol_browser_explanation_zoomed(snap_compare) -> None:
+    async def open_zoomed(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("z")
+        await pilot.pause()
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_zoomed)

@@ -67,18 +67,24 @@ def test_filter_with_no_match_says_what_to_do(built: BuiltModules, installed_ker
     asyncio.run(scenario())
 
 
-def test_grouping_by_provider_orders_rows_by_provider(built: BuiltModules, installed_kernel) -> None:
+def test_sorting_by_symbol_then_provider_orders_rows_and_marks_the_column(built: BuiltModules,
+                                                                           installed_kernel) -> None:
     result = resolve([str(built.consumer_ko)], installed_kernel, [str(built.provider_ko)])
 
     async def scenario() -> None:
         app = KmodApp(resolve_result=result)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            await pilot.press("g")
-            await pilot.pause()
             screen = app.screen
-            assert screen.group == "provider"
             table = screen.query_one(SymbolTable)
+            await pilot.press("s")
+            await pilot.pause()
+            assert screen.group == "symbol" and "symbol^" in str(screen.query_one("#symbols-header").render())
+            symbols = [screen.model.rows[i][1] for i in table.visible_rows]
+            assert symbols == sorted(symbols)
+            await pilot.press("s", "s")  # status, then provider
+            await pilot.pause()
+            assert screen.group == "provider"
             providers = [screen.model.rows[i][5] for i in table.visible_rows]
             assert providers == sorted(providers)
 

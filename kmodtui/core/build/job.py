@@ -17,7 +17,7 @@ from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
 from kmodtui.core.build.plan import find_artifacts, plan_build
 from kmodtui.core.build.request import BuildRequest, load_request, make_request, save_request
-from kmodtui.core.build.runner import BuildEvent, RunState, run_steps
+from kmodtui.core.build.runner import BuildEvent, RunState, handle_line, run_steps
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_argv
 
@@ -67,9 +67,8 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
         with SourceLock(request.source, f"{request.mode} build for {request.kernel.release}"):
             code = asyncio.run(main())
     except KmodError as err:
-        with open(plan.log_path, "a") as log:
-            log.write(f"kmodtui: {err}\n")
-        emit(BuildEvent("line", phase="lock", line=f"kmodtui: {err}"))
+        with open(plan.log_path, "a") as log:  # a line of the log, and a finding, like the build's own
+            handle_line(f"kmodtui: {err}", "lock", log, emit, state)
         code = 75  # EX_TEMPFAIL: try again when the other kmodtui is done
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
     outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)

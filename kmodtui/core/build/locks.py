@@ -32,7 +32,7 @@ class SourceLock:
             since = time.strftime("%H:%M:%S", time.localtime(holder.get("since", 0))) if holder else "?"
             raise KmodError(self.path, f"is in use by another kmodtui (pid {holder.get('pid', '?')}, "
                                        f"{holder.get('what', '?')}, since {since}); wait for it, or stop it "
-                                       "(kmodtui builds)") from None
+                                       "(`kmodtui builds` lists it, `kmodtui builds stop ID` stops it)") from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "what": self.what, "since": time.time(), "path": self.path}).encode())
         self._fd = fd

@@ -58,6 +58,7 @@ NEEDLES = {
     LogRule.APT_NOT_INSTALLABLE: ("but it is not",), LogRule.DEPMOD_UNKNOWN_SYMBOL: ("needs unknown symbol",),
     LogRule.DEPMOD_DISAGREES: ("disagrees about version",), LogRule.LOADER_VERMAGIC: ("version magic",),
     LogRule.LOADER_UNKNOWN_SYMBOL: ("Unknown symbol",), LogRule.LOADER_KEY_REJECTED: ("Key was rejected",),
+    LogRule.KMODTUI_TOOL_MISSING: ("kmodtui: cannot run",), LogRule.KMODTUI_BUSY: ("in use by another kmodtui",),
 }
 
 
@@ -66,6 +67,15 @@ def _r(id: LogRule, pattern: str, severity: str, title: str, cause: str, fix: st
 
 
 RULES: tuple[Rule, ...] = (
+    _r(LogRule.KMODTUI_TOOL_MISSING, r"^kmodtui: cannot run (?P<tool>\S+): .*?(?:\(install it: (?P<install>[^)]+)\))?$",
+       SEVERITY_ERROR, "{tool} is not installed",
+       "The build could not start: this mode runs {tool}, and it is not on this machine.",
+       "Install it ({install}) and build again, or pick another mode."),
+    _r(LogRule.KMODTUI_BUSY, r"^kmodtui: (?P<path>.+?): is in use by another kmodtui \((?P<holder>[^)]*)\)",
+       SEVERITY_ERROR, "another kmodtui is building this source",
+       "Two builds of one source at once would overwrite each other's files, so this one did not start ({holder}).",
+       "Wait for the other build (kmodtui builds lists it; kmodtui attach follows it), or stop it with "
+       "`kmodtui builds stop ID`, then build again."),
     _r(LogRule.MODPOST_UNDEFINED, r'(?P<level>ERROR|WARNING): modpost: "(?P<symbol>[^"]+)" \[(?P<module>[^\]]+)\] undefined!',
        SEVERITY_ERROR, "modpost: {symbol} is undefined for {module}",
        "modpost found no export of {symbol}: not in the kernel's Module.symvers and not in any Module.symvers "
@@ -181,12 +191,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-# One cheap search decides whether a line is worth the 27 rules: most build output ("CC [M] ...")
+# One cheap search decides whether a line is worth the rules: most build output ("CC [M] ...")
 # matches none, and a live log streams ~100k lines per second through here.
 _PREFILTER = re.compile(
     r"rror|WARNING|warning|undefined|namespace|GPL|No such file|not found|No rule|Skipping BTF|BUILD_EXCLUSIVE|"
     r"Consult|needed by|Requires:|depends on|dependency problems|not installable|disagrees|"
-    r"Unknown symbol|version magic|Key was rejected|compiler differs"
+    r"Unknown symbol|version magic|Key was rejected|compiler differs|kmodtui: "
 )
 
 

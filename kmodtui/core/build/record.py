@@ -117,6 +117,19 @@ def effective_state(status: dict[str, Any]) -> str:
     return DIED
 
 
+def read_effective(path: str, fallback: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """status.json and the state to show, consistent with each other. A runner writes its final
+    state and then exits: a 'running' record read just before that write, whose runner is found
+    gone just after, would look 'died' with no artifacts. Read again in that case: the runner's
+    final write, if it made one, is there now."""
+    status = read_status(path) or fallback or {}
+    state = effective_state(status)
+    if state == DIED:
+        status = read_status(path) or status
+        state = effective_state(status)
+    return status, state
+
+
 def stop(status: dict[str, Any]) -> bool:
     """SIGTERM a build's runner (it stops its whole process group and records 'cancelled'), only
     if the recorded pid is a positive int that is a live kmodtui process. False: nothing signalled."""

@@ -134,9 +134,11 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
     except OSError as err:
-        message = f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err}"
-        log.write(message + "\n")
-        emit(BuildEvent("line", phase=step.phase, line=message))
+        from kmodtui.core.build.tools import install_command
+
+        message = (f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err} "
+                   f"(install it: {install_command([os.path.basename(step.argv[0])])})")
+        handle_line(message, step.phase, log, emit, state)  # a line of the log, and a finding
         return 127
     state.pgid = proc.pid
     if state.cancelled:  # cancelled while the step was starting: cancel() had no group to stop yet
@@ -157,7 +159,7 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
                 break
             lines = assembler.feed(chunk) if chunk else assembler.close()
             for line in lines:
-                _handle_line(line, step.phase, log, emit, state)
+                handle_line(line, step.phase, log, emit, state)
             if not chunk:
                 break
     finally:
@@ -172,7 +174,7 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
     return code
 
 
-def _handle_line(line: str, phase: str, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> None:
+def handle_line(line: str, phase: str, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> None:
     state.line_count += 1
     log.write(line + "\n")
     emit(BuildEvent("line", phase=phase, line=line, line_number=state.line_count))

@@ -17,7 +17,7 @@ from kmodtui.core.resolve.result import ResolveResult
 # row: (module path, symbol, status, needed crc or None, provided crc or None, provider label)
 Row = tuple[str, str, str, "int | None", "int | None", str]
 
-GROUPS = ("module", "provider", "status")
+GROUPS = ("module", "symbol", "status", "provider")  # the orders the browser sorts by
 STATUS_FILTERS = ("all", "problems") + tuple(s for s in STATUSES if s != STATUS_OK) + (STATUS_OK,)
 _STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
 
@@ -108,6 +108,8 @@ class BrowserModel:
             rows = self.rows
             if group == "provider":
                 order = sorted(range(len(rows)), key=lambda i: (rows[i][5], rows[i][1]))
+            elif group == "symbol":
+                order = sorted(range(len(rows)), key=lambda i: (rows[i][1], rows[i][0]))
             else:
                 order = sorted(range(len(rows)), key=lambda i: (_STATUS_RANK.get(rows[i][2], 99), rows[i][1]))
             self._orders[group] = order

@@ -1,0 +1,64 @@
+"""The programs each build mode runs, whether they are here, and the command that installs them
+on this distribution (read from /etc/os-release; nothing is run to find out)."""
+
+from __future__ import annotations
+
+import shutil
+
+MODE_TOOLS: dict[str, tuple[str, ...]] = {
+    "kbuild": ("make", "gcc"),
+    "dkms": ("dkms", "make", "gcc"),
+    "deb": ("make", "gcc", "dpkg-deb"),
+    "rpm-generic": ("make", "gcc", "rpmbuild"),
+    "rpm-redhat": ("make", "gcc", "rpmbuild"),
+    "srpm": ("rpmbuild", "make", "gcc"),
+}
+# program -> package that ships it, per package manager
+_PACKAGES = {
+    "apt": {"make": "make", "gcc": "gcc", "dkms": "dkms", "dpkg-deb": "dpkg", "rpmbuild": "rpm",
+            "rpm": "rpm", "openssl": "openssl", "depmod": "kmod", "modinfo": "kmod"},
+    "dnf": {"make": "make", "gcc": "gcc", "dkms": "dkms", "dpkg-deb": "dpkg", "rpmbuild": "rpm-build",
+            "rpm": "rpm", "openssl": "openssl", "depmod": "kmod", "modinfo": "kmod"},
+}
+
+
+def os_release(path: str = "/etc/os-release") -> dict[str, str]:
+    values: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f.read(65536).splitlines():
+                key, sep, value = line.partition("=")
+                if sep:
+                    values[key.strip()] = value.strip().strip("\"'")
+    except OSError:
+        pass
+    return values
+
+
+def package_manager(release: dict[str, str] | None = None) -> str:
+    """"apt" (Debian, Ubuntu and derivatives), "dnf" (Fedora, RHEL and derivatives), or "" (unknown)."""
+    release = os_release() if release is None else release
+    ids = f"{release.get('ID', '')} {release.get('ID_LIKE', '')}".split()
+    if any(i in ("debian", "ubuntu") for i in ids):
+        return "apt"
+    if any(i in ("fedora", "rhel", "centos", "suse", "opensuse") for i in ids):
+        return "dnf"
+    return ""
+
+
+def install_command(programs: list[str] | tuple[str, ...], manager: str | None = None) -> str:
+    """The command that installs these programs here, e.g. `sudo apt-get install dkms`."""
+    manager = package_manager() if manager is None else manager
+    table = _PACKAGES.get(manager or "apt", _PACKAGES["apt"])
+    packages = list(dict.fromkeys(table.get(p, p) for p in programs))
+    if manager == "dnf":
+        return "sudo dnf install " + " ".join(packages)
+    if manager == "apt":
+        return "sudo apt-get install " + " ".join(packages)
+    return ("Debian/Ubuntu: sudo apt-get install " + " ".join(packages)
+            + "; Fedora/RHEL: sudo dnf install " + " ".join(_PACKAGES["dnf"].get(p, p) for p in programs))
+
+
+def missing_tools(mode: str) -> list[str]:
+    """The programs `mode` runs that are not on PATH."""
+    return [tool for tool in MODE_TOOLS.get(mode, ()) if shutil.which(tool) is None]
