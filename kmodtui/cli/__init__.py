@@ -36,6 +36,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "remedy": ("remedy", "_verb_remedy"),
     "serve": ("serve", "_verb_serve"),
     "attach": ("build", "_verb_attach"),
+    "diagnose": ("diagnose", "_verb_diagnose"),
 }
 
 

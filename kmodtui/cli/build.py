@@ -65,8 +65,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"{'kernel':28} {'result':10} artifacts / first problem")
         for release, job in results:
             errors = [f for f in job.findings if f.severity == "error"]
-            detail = ", ".join(os.path.basename(a) for a in job.artifacts) or (errors[0].title if errors else f"exit {job.exit_code}")
+            detail = (", ".join(os.path.basename(a) for a in job.artifacts)
+                      or (job.primary["title"] if job.primary else errors[0].title if errors else f"exit {job.exit_code}"))
             print(f"{release:28} {job.state:10} {detail}")
+        for release, job in results:  # what to do, as the TUI says it (kmodtui diagnose gives the same)
+            if job.primary:
+                p = job.primary
+                print(f"\n{release}: {p['cause']} ({p['title']})\n  line {p['line_number']}: {p['line'].strip()}"
+                      f"\n  What to do: {p['fix']}" + (f"\n  Remedies: {', '.join(p['remedies'])}" if p["remedies"] else ""))
     return EXIT_OK if all(job.exit_code == 0 for _, job in results) else EXIT_PROBLEMS
 
 

@@ -107,3 +107,39 @@ class LogRule(StrEnum):
     LOADER_KEY_REJECTED = "loader-key-rejected"
     KMODTUI_TOOL_MISSING = "kmodtui-tool-missing"  # the runner could not start a build step's program
     KMODTUI_BUSY = "kmodtui-busy"  # another kmodtui holds the source's lock
+
+
+class Cause(StrEnum):
+    """The root causes `kmodtui diagnose` names for a log (kmodtui/core/diagnose/): a published,
+    stable vocabulary (README, "Causes"); new members may be added, none renamed or removed."""
+
+    HEADERS_MISSING = "headers_missing"
+    HEADERS_WRONG_KERNEL = "headers_wrong_kernel"
+    HEADERS_INCOMPLETE = "headers_incomplete"
+    WRONG_ARCH = "wrong_arch"
+    COMPILER_MISMATCH = "compiler_mismatch"
+    KERNEL_CONFIG_INVALID = "kernel_config_invalid"
+    KERNEL_API_CHANGE = "kernel_api_change"
+    WERROR = "werror"
+    OBJTOOL_ERROR = "objtool_error"
+    BUILD_DEPENDENCY_MISSING = "build_dependency_missing"
+    MODPOST_UNDEFINED = "modpost_undefined"
+    NAMESPACE_NOT_IMPORTED = "namespace_not_imported"
+    GPL_ONLY_SYMBOL = "gpl_only_symbol"
+    CRC_MISMATCH = "crc_mismatch"
+    VERMAGIC_MISMATCH = "vermagic_mismatch"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    STALE_MODULE = "stale_module"
+    MODULE_SIGNATURE_REJECTED = "module_signature_rejected"
+    SIGNING_KEY_MISSING = "signing_key_missing"
+    KSYM_NOT_PROVIDED = "ksym_not_provided"
+    KABI_MISMATCH = "kabi_mismatch"
+    PACKAGE_DEPENDS_UNMET = "package_depends_unmet"
+    DKMS_BUILD_FAILED = "dkms_build_failed"
+    DKMS_BUILD_EXCLUSIVE = "dkms_build_exclusive"
+    DKMS_VERSION_CONFLICT = "dkms_version_conflict"
+    DKMS_DEPENDENCY_MISSING = "dkms_dependency_missing"
+    IMMUTABLE_HOST = "immutable_host"
+    TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)
+    SOURCE_BUSY = "source_busy"  # another kmodtui is building the same source
+    HARMLESS = "harmless"

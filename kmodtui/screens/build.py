@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from rich.highlighter import Highlighter
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -67,6 +68,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         self.more_findings = 0
         self.finished = False
         self.finish_note = ""
+        self._primary_text = ""  # a failed build's root cause, once the runner has named it
         self._ticks = 0
 
     def compose(self) -> ComposeResult:
@@ -123,7 +125,10 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
                 self.finish_note = "it succeeded but made no module or package: the log says where it stopped"
             else:
                 self.finish_note = "nothing built: e jumps to the first error"
-            if not self.findings:
+            primary = self.status.get("primary")
+            if isinstance(primary, dict) and primary.get("title"):
+                self._show_primary(primary)
+            elif not self.findings:
                 self.query_one("#build-findings", Static).update(
                     "No problems found." if state == buildrecord.SUCCEEDED else
                     f"The build {state}, and no line of its log matches a known cause: read the last lines of the "
@@ -134,14 +139,27 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
             text += "  |  " + self.finish_note
         self.query_one("#build-status", Static).update(text)
 
+    def _show_primary(self, primary: dict) -> None:
+        """The root cause first (the engine `kmodtui diagnose` uses), then the other findings."""
+        remedies = f"  [i]remedies: {', '.join(primary.get('remedies') or [])}[/]" if primary.get("remedies") else ""
+        knock = len(primary.get("knock_on") or [])
+        head = (f"[b]Cause: {escape(str(primary['title']))}[/] (line {primary.get('line_number')}, "
+                f"{primary.get('cause')})\n  {escape(str(primary.get('line', '')).strip())}\n"
+                f"  [b]What to do:[/] {escape(str(primary.get('fix', '')))}{remedies}"
+                + (f"\n  ({knock} later line(s) only report this failure)" if knock else ""))
+        self._primary_text = head
+        self._update_findings()
+
     def _update_findings(self) -> None:
         shown = [f for f in self.findings if f.severity != "info"][:30] or self.findings[:5]
         parts = []
         for f in shown:
             remedies = f"  [i]remedies: {', '.join(f.remedies)}[/]" if f.remedies else ""
-            parts.append(f"[b]line {f.line_number}[/] {f.title}\n  {f.fix}{remedies}")
+            parts.append(f"[b]line {f.line_number}[/] {escape(f.title)}\n  {escape(f.fix)}{remedies}")
         if self.more_findings:
             parts.append(f"... and {self.more_findings} more (the full log: {self.follower.path})")
+        if self._primary_text:
+            parts = [self._primary_text, "", "[b]Every finding:[/]", *parts]
         self.query_one("#build-findings", Static).update("\n".join(parts))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

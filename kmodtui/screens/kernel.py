@@ -93,7 +93,9 @@ CRCs), which compiler built the kernel, and the flavor.
 No tree for your kernel? Install the headers: linux-headers-<release> on Debian/Ubuntu,
 kernel-devel on Fedora/RHEL, then press r.
 [b]u[/] checks whether the out-of-tree modules installed now would load on the chosen kernel,
-before you reboot into it. [b]b[/] lists builds (also the ones still running in the background)."""
+before you reboot into it. [b]b[/] lists builds (also the ones still running in the background).
+[b]l[/] names the root cause of a failure log you already have (a dkms make.log, apt output, a
+yum ksym error, dmesg lines): type its path or paste it."""
     FIRST_STEP = True  # Esc goes no further back than this (kmodtui/screens/nav.py)
     CSS_PATH = "kernel.tcss"
     BINDINGS = [
@@ -102,6 +104,7 @@ before you reboot into it. [b]b[/] lists builds (also the ones still running in 
         Binding("r", "refresh", "Rescan", id="kernel.refresh"),
         Binding("b", "builds", "Builds", id="kernel.builds"),
         Binding("u", "update_check", "Check update", id="kernel.update_check"),
+        Binding("l", "diagnose", "Diagnose a log", id="kernel.diagnose"),
     ]
 
     def __init__(self, *, demo: bool = False, root: str = "/") -> None:
@@ -225,6 +228,11 @@ before you reboot into it. [b]b[/] lists builds (also the ones still running in 
     def action_refresh(self) -> None:
         self.query_one("#kernel-details", Static).update("Looking for kernel build trees...")
         self.scan()
+
+    def action_diagnose(self) -> None:
+        from kmodtui.screens.diagnose import DiagnoseScreen
+
+        self.app.push_screen(DiagnoseScreen())
 
     def action_builds(self) -> None:
         from kmodtui.screens.builds import BuildsScreen

@@ -18,9 +18,12 @@ class StepStrip(Static):
         self.demo = demo
 
     def on_mount(self) -> None:
+        prefix = "[b]DEMO[/] " if self.demo else ""
+        if self.current not in STEPS:  # a side trip from the kernel picker (Diagnose, Builds...)
+            self.update(f"{prefix} 1 Kernel >[reverse b] {self.current} [/]  (Esc: back)")
+            return
         parts = []
         for number, step in enumerate(STEPS, 1):
             label = f"{number} {step}"
             parts.append(f"[reverse b] {label} [/]" if step == self.current else f" {label} ")
-        prefix = "[b]DEMO[/] " if self.demo else ""
         self.update(prefix + ">".join(parts))

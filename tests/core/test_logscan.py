@@ -30,9 +30,13 @@ def fired(output: str) -> set[str]:
     return {f.rule for f in scan_text(output)}
 
 
+REAL_OUTPUTS: list[tuple[str, str]] = []  # (rule, output): what `diagnose` must also name
+
+
 def assert_fires(rule: str, output: str) -> None:
     assert rule in fired(output), f"{rule} did not fire on:\n{output[-3000:]}"
     TESTED_ON_REAL_OUTPUT.add(rule)
+    REAL_OUTPUTS.append((rule, output))
 
 
 def combined(result: subprocess.CompletedProcess[str]) -> str:
@@ -177,22 +181,26 @@ def test_runner_level_failures_are_findings(kernel: Kernel, tmp_path: Path, monk
 
     slow = tmp_path / "slow"
     slow.mkdir()
-    (slow / "Makefile").write_text("all:\n\tsleep 20\nmodules:\n\tsleep 20\n")
-    (slow / "Kbuild").write_text("obj-m := slow.o\n")
+    (slow / "slow.c").write_text('#include <linux/module.h>\nMODULE_LICENSE("GPL");\n')
+    (slow / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 20)\n")  # kbuild reads it: 20 s
     env["PATH"] = os.environ["PATH"]
+    monkeypatch.setenv("KMODTUI_STATE_DIR", env["KMODTUI_STATE_DIR"])
     subprocess.run([*kmodtui, "build", "--detach", "--source", str(slow), "--kernel", kernel.build_dir], env=env,
                    check=True, capture_output=True, timeout=60)
     try:
         deadline = time.monotonic() + 30
-        text = ""
-        while "in use by another kmodtui" not in text:  # until the detached build holds the lock
-            assert time.monotonic() < deadline, text
-            busy = subprocess.run([*kmodtui, "build", "--json", "--source", str(slow), "--kernel", kernel.build_dir],
-                                  env=env, capture_output=True, text=True, timeout=60)
-            text = "\n".join(json.loads(line).get("text", "") for line in busy.stdout.splitlines())
+        while True:  # until the detached build runs make (it holds the source's lock by then)
+            records = [r for r in buildrecord.list_builds() if r.get("source", "").endswith("slow")]
+            log = records[0].get("log", "") if records else ""
+            if records and os.path.exists(log) and "make" in Path(log).read_text():
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        busy = subprocess.run([*kmodtui, "build", "--json", "--source", str(slow), "--kernel", kernel.build_dir],
+                              env=env, capture_output=True, text=True, timeout=60)
+        text = "\n".join(json.loads(line).get("text", "") for line in busy.stdout.splitlines())
         assert_fires("kmodtui-busy", text)
     finally:
-        monkeypatch.setenv("KMODTUI_STATE_DIR", env["KMODTUI_STATE_DIR"])
         for status in buildrecord.list_builds():
             buildrecord.stop(status)
 
@@ -217,6 +225,46 @@ RECORDED = {
 @pytest.mark.parametrize("rule", sorted(RECORDED))
 def test_rules_on_recorded_text(rule: str) -> None:
     assert rule in fired(RECORDED[rule])
+
+
+# The cause `kmodtui diagnose` names for the real output each rule was tested on (None: that output
+# holds no single cause to name: a notice, or a line the test cut out of a bigger story).
+DIAGNOSED_AS = {
+    "modpost-undefined": "modpost_undefined", "modpost-namespace": "namespace_not_imported",
+    "modpost-gpl-only": "gpl_only_symbol", "kbuild-no-build-dir": "headers_missing",
+    "dkms-headers-missing": "headers_missing", "dkms-build-exclusive": "dkms_build_exclusive",
+    "compiler-missing": "compiler_mismatch", "c-missing-header": "kernel_api_change",
+    "c-implicit-declaration": "kernel_api_change", "c-error": "kernel_api_change",
+    # the scratch rpm database holds no kernel package, so rpm lists the kernel(...) Requires unmet
+    # first: that is the first real error (no kernel ABI to load into), before the ksym() ones
+    "rpm-failed-dependency": "kabi_mismatch", "yum-requires-ksym": "ksym_not_provided",
+    "dpkg-dependency-problems": "package_depends_unmet", "dpkg-depends-on": "package_depends_unmet",
+    # one depmod run shows both a missing provider and a changed _printk CRC; depmod prints the CRC
+    # mismatch first, and it is a real error on its own: the first real error is the primary
+    "apt-not-installable": "package_depends_unmet", "depmod-unknown-symbol": "crc_mismatch",
+    "depmod-disagrees": "crc_mismatch", "loader-unknown-symbol": "unknown_symbol",
+    "loader-key-rejected": "module_signature_rejected", "kmodtui-tool-missing": "tool_missing",
+    "kmodtui-busy": "source_busy", "btf-skipped": None, "kbuild-compiler-differs": None,
+}
+
+
+def test_diagnose_names_the_cause_of_every_real_output_above() -> None:
+    """Runs after the rules' tests: the same real tool output, through `diagnose`'s engine."""
+    from kmodtui.core.diagnose import diagnose_text
+
+    checked = 0
+    for rule, output in REAL_OUTPUTS:
+        expected = DIAGNOSED_AS.get(rule, "unlisted")
+        if expected == "unlisted":
+            continue
+        diagnosis = diagnose_text(output)
+        got = diagnosis.primary.cause.value if diagnosis.primary else None
+        if rule in ("btf-skipped", "kbuild-compiler-differs"):
+            assert got is None or diagnosis.primary.tier != "harmless", (rule, got)
+            continue
+        assert got == expected, f"{rule}: diagnose said {got}, expected {expected}, on:\n{output[-2000:]}"
+        checked += 1
+    assert checked >= 12
 
 
 def test_every_rule_is_tested() -> None:

@@ -71,6 +71,9 @@ def test_a_failing_build_shows_its_findings_and_jumps_to_the_first_error(install
             assert screen.status["state"] == "failed"
             findings = str(screen.query_one("#build-findings").render())
             assert "provider_fn is undefined" in findings and "KBUILD_EXTRA_SYMBOLS" in findings
+            # the root cause comes first, named by the engine `kmodtui diagnose` uses
+            assert findings.startswith("Cause: modpost: a symbol the module uses is exported by nothing")
+            assert screen.status["primary"]["cause"] == "modpost_undefined"
             await pilot.press("e")
             await pilot.pause()
             await pilot.press("enter")

@@ -25,6 +25,7 @@ from tests.ui.waiting import settle
 def screens_to_visit(built, installed_kernel):
     """One of every screen, made the way the wizard makes it."""
     from kmodtui.screens.builds import BuildsScreen
+    from kmodtui.screens.diagnose import DiagnoseScreen
     from kmodtui.screens.hook import HookScreen
     from kmodtui.screens.mode import ModeScreen
     from kmodtui.screens.remedy import RemedyContext, RemedyScreen
@@ -42,6 +43,7 @@ def screens_to_visit(built, installed_kernel):
                                                      kernel=installed_kernel, source=str(built.consumer_ko.parent))),
         "sign": lambda: SignScreen([str(built.provider_ko)], installed_kernel),
         "hook": lambda: HookScreen(str(built.provider_ko.parent), "kbuild"),
+        "diagnose": lambda: DiagnoseScreen(),
     }
 
 
@@ -211,8 +213,8 @@ def test_builds_stop_cancels_a_running_build(tmp_path: Path, installed_kernel) -
 
     src = tmp_path / "slow"
     src.mkdir()
-    (src / "Makefile").write_text("all:\n\tsleep 30\nmodules:\n\tsleep 30\n")
-    (src / "Kbuild").write_text("obj-m := slow.o\n")
+    (src / "slow.c").write_text('#include <linux/module.h>\nMODULE_LICENSE("GPL");\n')
+    (src / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 30)\n")  # kbuild reads it: 30 s
     env = {**os.environ, "KMODTUI_STATE_DIR": str(tmp_path / "state")}
     kmodtui = [sys.executable, "-m", "kmodtui"]
     started = subprocess.run([*kmodtui, "build", "--detach", "--source", str(src), "--kernel",
@@ -238,3 +240,33 @@ def test_builds_stop_cancels_a_running_build(tmp_path: Path, installed_kernel) -
         assert __import__("time").monotonic() < deadline
         __import__("time").sleep(0.1)
     assert buildrecord.read_status(listed[0]["dir"])["state"] == buildrecord.CANCELLED
+
+
+def test_diagnose_a_log_from_the_first_screen_by_path_and_by_paste(repo_root: Path) -> None:
+    """l on the kernel picker: a real log from a public thread, by path, then pasted."""
+    from kmodtui.screens.diagnose import DiagnoseScreen
+
+    log = repo_root / "tests" / "logs" / "032-gdrcopy-gpl-only-cc_mkdec.log"
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("l")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, DiagnoseScreen)
+            await pilot.press(*str(log), "enter")
+            await settle(pilot)
+            answer = str(screen.query_one("#diagnose-answer").render())
+            assert answer.startswith("Cause: a non-GPL module uses a GPL-only export") and "What to do" in answer
+            screen.query_one("#diagnose-paste").text = (repo_root / "tests" / "logs" /
+                                                        "028-it87-unknown-symbol-vid_from_reg.log").read_text()
+            await pilot.press("ctrl+d")
+            await settle(pilot)
+            assert "needs a symbol nothing loaded exports" in str(screen.query_one("#diagnose-answer").render())
+            await pilot.press("escape", "escape")
+            await settle(pilot)
+            assert isinstance(app.screen, KernelScreen)
+
+    asyncio.run(scenario())

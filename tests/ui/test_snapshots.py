@@ -109,3 +109,21 @@ def test_symbol_browser_explanation_zoomed(snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(KmodApp(demo=True), run_before=open_zoomed)
+
+
+def test_diagnose_screen_on_a_real_log(snap_compare) -> None:
+    from pathlib import Path
+
+    from kmodtui.screens.diagnose import DiagnoseScreen
+
+    log = Path(__file__).resolve().parent.parent / "logs" / "059-xone-7.0-ida_simple_get-removed.log"
+
+    async def open_diagnose(pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(DiagnoseScreen())
+        await settle(pilot)
+        pilot.app.screen.query_one("#diagnose-paste").text = log.read_text()
+        await pilot.press("ctrl+d")
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_diagnose)

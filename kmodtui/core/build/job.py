@@ -31,6 +31,7 @@ class JobResult:
     exit_code: int
     artifacts: tuple[str, ...]
     findings: tuple[LogFinding, ...]
+    primary: dict[str, Any] | None = None  # a failed build's root cause, as `diagnose --json` gives it
 
 
 def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent], None],
@@ -72,10 +73,16 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
         code = 75  # EX_TEMPFAIL: try again when the other kmodtui is done
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
     outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
+    primary = None
+    if outcome == buildrecord.FAILED:  # the root cause, by the engine `kmodtui diagnose` uses
+        from kmodtui.core.diagnose.engine import diagnose_log_file, primary_json
+
+        diagnosis = diagnose_log_file(plan.log_path)
+        primary = primary_json(diagnosis) if diagnosis else None
     buildrecord.write_status(record_dir, state=outcome, exit_code=code, ended=time.time(), artifacts=list(artifacts),
                              findings=[{"rule": f.rule, "severity": f.severity, "line": f.line_number,
-                                        "title": f.title, "fix": f.fix} for f in state.findings])
-    return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings))
+                                        "title": f.title, "fix": f.fix} for f in state.findings], primary=primary)
+    return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings), primary)
 
 
 def start_detached(source: str, kernels: list[str], mode: str, **options: Any) -> list[str]:

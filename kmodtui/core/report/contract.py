@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kmodtui.core.build.job import JobResult
     from kmodtui.core.build.runner import BuildEvent
     from kmodtui.core.build.sources import ModuleSource
+    from kmodtui.core.diagnose.engine import Diagnosis
     from kmodtui.core.errors import KmodError
     from kmodtui.core.lifecycle.updates import ModuleVerdict
     from kmodtui.core.lifecycle.versions import VersionLock
@@ -77,7 +78,7 @@ def build_event_payload(event: BuildEvent, kernel_release: str, build_id: str) -
 
 def build_exit_payload(kernel_release: str, job: JobResult) -> dict[str, Any]:
     return {"event": "exit", "kernel": kernel_release, "build": job.build_id, "code": job.exit_code,
-            "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path}
+            "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path, "primary": job.primary}
 
 
 def catalogue_payload(catalogue: Iterable[Remedy]) -> dict[str, Any]:
@@ -105,3 +106,11 @@ def signed_payload(modules: list[ModuleImage], key: str, cert: str) -> dict[str,
 def userspace_payload(lock: VersionLock) -> dict[str, Any]:
     return {"module_version": lock.module_version, "tools_version": lock.tools_version, "matches": lock.matches,
             "explanation": lock.explanation}
+
+
+def diagnose_payload(diagnosis: Diagnosis) -> dict[str, Any]:
+    """`diagnose --json`: the primary cause (null when nothing is wrong), the knock-on lines it
+    explains, and every line a rule read, harmless ones included (tier says which)."""
+    from kmodtui.core.diagnose.engine import diagnosis_json
+
+    return diagnosis_json(diagnosis)
