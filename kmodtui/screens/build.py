@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from rich.highlighter import Highlighter
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,7 +18,7 @@ from kmodtui.core.build.logfollow import LogFollower
 from kmodtui.core.build.logscan import LogFinding, scan_line
 from kmodtui.core.model import Kernel
 from kmodtui.messages import BuildFinished
-from kmodtui.screens.nav import go_back
+from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
 MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail

@@ -119,3 +119,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+def escape(text: str) -> str:
+    """Text from a log, a file or a tool, shown literally inside markup. (Rich's and Textual's
+    escape() leave '[-Werror=...]' alone, which Textual's markup parser then rejects: a compiler
+    line would crash the screen showing it.)"""
+    return text.replace("[", "\\[")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +15,7 @@ from kmodtui.core.model import Finding, crc_hex
 from kmodtui.core.resolve.browse import GROUPS, STATUS_FILTERS, BrowserModel
 from kmodtui.core.resolve.result import ResolveResult
 from kmodtui.core.vocabulary import Status
-from kmodtui.screens.nav import go_back
+from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
 

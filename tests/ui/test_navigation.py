@@ -270,3 +270,13 @@ def test_diagnose_a_log_from_the_first_screen_by_path_and_by_paste(repo_root: Pa
             assert isinstance(app.screen, KernelScreen)
 
     asyncio.run(scenario())
+
+
+def test_log_lines_with_brackets_are_shown_literally() -> None:
+    """gcc's '[-Werror=implicit-function-declaration]' broke Textual's markup parser (a crash)."""
+    from textual.content import Content
+
+    from kmodtui.screens.nav import escape
+
+    for text in ("error: implicit [-Werror=implicit-function-declaration]", "[b]not bold[/b]", "a\\[x] [/]"):
+        assert Content.from_markup(escape(text)).plain == text

@@ -122,8 +122,14 @@ def test_diagnose_screen_on_a_real_log(snap_compare) -> None:
         await settle(pilot)
         pilot.app.push_screen(DiagnoseScreen())
         await settle(pilot)
-        pilot.app.screen.query_one("#diagnose-paste").text = log.read_text()
+        screen = pilot.app.screen
+        screen.query_one("#diagnose-paste").text = log.read_text()
         await pilot.press("ctrl+d")
         await settle(pilot)
+        for _ in range(100):  # the answer arrives as a message from the worker; wait for it under load
+            if str(screen.query_one("#diagnose-answer").render()).startswith("Cause"):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
 
     assert snap_compare(KmodApp(demo=True), run_before=open_diagnose)

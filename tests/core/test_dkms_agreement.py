@@ -1,0 +1,37 @@
+"""Real dkms and kmodtui on Debian's own `*-dkms` packages (a handful of small ones; the whole set
+is bench/dkms_agreement.py): where dkms builds, kmodtui builds in dkms, kbuild and deb modes and
+makes the same .ko files (names, vermagic, __versions entries); where dkms fails, kmodtui fails too
+and names the cause."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kmodtui.core.model import Kernel
+from tests.dkmsagree import MODES, compare, run_kmodtui, run_real_dkms
+from tests.realtools import apt_download_from, missing, require_tool
+
+# small and fast; openrazer's 3.5.1 does not compile against 6.1.x any more (hid_report_raw_event
+# gained a parameter): real dkms fails on it
+PACKAGES = {"acpi-call-dkms": "main", "vpoll-dkms": "main", "v4l2loopback-dkms": "main",
+            "openrazer-driver-dkms": "main"}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_kmodtui_agrees_with_real_dkms(package: str, installed_kernel: Kernel, tmp_path: Path) -> None:
+    require_tool("dkms")
+    if os.geteuid() != 0:
+        missing("real dkms adds and builds under /usr/src and /var/lib/dkms: run the tests as root")
+    deb = apt_download_from(package, "bookworm", PACKAGES[package])
+    reference = run_real_dkms(deb, installed_kernel.release)
+    for mode in MODES:
+        outcome = run_kmodtui(deb, installed_kernel.release, mode, tmp_path / mode)
+        assert compare(reference, outcome) == "", f"{package} in {mode} mode"
+        if not reference.ok:
+            assert outcome.cause == "kernel_api_change", (mode, outcome.cause, outcome.detail)
+    if reference.ok:
+        assert reference.modules and all(m.versions for m in reference.modules.values())
