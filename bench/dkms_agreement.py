@@ -29,7 +29,7 @@ from tests.realtools import _private_apt, apt_download_from  # noqa: E402
 def dkms_packages(suite: str) -> list[tuple[str, str]]:
     found = []
     for component in ("main", "contrib"):
-        out = subprocess.run(["apt-cache", *_private_apt(suite, component), "search", "--names-only", "-- -dkms$"],
+        out = subprocess.run(["apt-cache", *_private_apt(suite, component), "search", "--names-only", "[-]dkms$"],
                              capture_output=True, text=True).stdout
         found += [(line.split(" - ", 1)[0], component) for line in out.splitlines() if line.strip()]
     return sorted(set(found))

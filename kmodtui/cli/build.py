@@ -24,10 +24,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     else:
         if not args.source or not args.kernel:
             raise KmodError("build", "needs --source and at least one --kernel")
-        if not os.path.isdir(args.source) and not args.source.endswith(".src.rpm"):
-            raise KmodError(args.source, "no such module source directory (or .src.rpm)")
         if not os.path.exists(args.source):
-            raise KmodError(args.source, "no such file")
+            raise KmodError(args.source, "no such module source (a folder, a tarball, a *-dkms .deb or a .src.rpm)")
         requests = [make_request(args.source, k, args.mode, extra_symbols=tuple(args.extra_symbols or ()),
                                  arch=args.arch or "", deb_depends=args.deb_depends, version=args.version or "",
                                  sign=not args.no_sign, timeout=args.timeout) for k in args.kernel]
@@ -137,7 +135,8 @@ def _verb_build(sub: Any) -> None:
     p = sub.add_parser("build", help="build a module source for one or more kernels, streaming the log")
     p.add_argument("--kernel", "-k", action="append",
                    help="a release, build dir or headers .deb/.rpm (required; repeat for a build matrix)")
-    p.add_argument("--source", "-s", help="module source directory, or a kmod .src.rpm (mode srpm) (required)")
+    p.add_argument("--source", "-s", help="module source: a folder, a source tarball, a Debian *-dkms .deb, or a "
+                   "kmod .src.rpm (mode srpm) (required)")
     p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES,
                    help="how to build and package: kbuild (.ko files), dkms, deb, rpm-generic, rpm-redhat, srpm")
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",

@@ -142,4 +142,5 @@ class Cause(StrEnum):
     IMMUTABLE_HOST = "immutable_host"
     TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)
     SOURCE_BUSY = "source_busy"  # another kmodtui is building the same source
+    NOTHING_BUILT = "nothing_built"  # the build exited 0 and made no module
     HARMLESS = "harmless"

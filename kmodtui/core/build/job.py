@@ -71,7 +71,15 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
         with open(plan.log_path, "a") as log:  # a line of the log, and a finding, like the build's own
             handle_line(f"kmodtui: {err}", "lock", log, emit, state)
         code = 75  # EX_TEMPFAIL: try again when the other kmodtui is done
+    if code not in (0, 75, 124, 130) and request.mode == "dkms":
+        _append_dkms_make_log(plan.work_dir, plan.log_path, emit, state)
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
+    if code == 0 and not artifacts:  # make exits 0 on a Makefile that builds nothing for this kernel
+        with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log:
+            handle_line("kmodtui: the build finished without an error but made no module: the source's Makefile "
+                        "built nothing here (check obj-m, the folder the modules are in, dkms.conf's "
+                        "BUILT_MODULE_LOCATION)", "check", log, emit, state)
+        code = 1
     outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
     primary = None
     if outcome == buildrecord.FAILED:  # the root cause, by the engine `kmodtui diagnose` uses
@@ -83,6 +91,24 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
                              findings=[{"rule": f.rule, "severity": f.severity, "line": f.line_number,
                                         "title": f.title, "fix": f.fix} for f in state.findings], primary=primary)
     return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings), primary)
+
+
+def _append_dkms_make_log(work_dir: str, log_path: str, emit: Callable[[BuildEvent], None], state: RunState) -> None:
+    """dkms 3.0 only says "Consult .../make.log": the compiler's own errors are in that file. Add it
+    to the build's log (the screen, --json and the diagnosis all read them there)."""
+    import glob
+
+    from kmodtui.core.compression import read_maybe_compressed
+
+    for make_log in sorted(glob.glob(os.path.join(work_dir, "dkms", "tree", "*", "*", "build", "make.log")))[:1]:
+        try:
+            data, _ = read_maybe_compressed(make_log, 64 * 1024 * 1024)
+        except KmodError:
+            return
+        with open(log_path, "a", encoding="utf-8", errors="replace") as log:
+            log.write(f"### dkms make.log: {make_log}\n")
+            for line in data.decode("utf-8", "replace").splitlines():
+                handle_line(line, "dkms make.log", log, emit, state)
 
 
 def start_detached(source: str, kernels: list[str], mode: str, **options: Any) -> list[str]:

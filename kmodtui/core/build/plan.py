@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -60,6 +61,71 @@ def _kbuild_step(request: BuildRequest, src_dir: str) -> BuildStep:
     return BuildStep("build", tuple(argv), src_dir)
 
 
+def dkms_variables(request: BuildRequest, source: ModuleSource, src_dir: str) -> dict[str, str]:
+    """The variables dkms defines when it runs dkms.conf's commands (dkms 3.0's names)."""
+    kernel = request.kernel
+    layout = os.path.join(os.path.dirname(src_dir), "dkms-layout")  # see _dkms_layout
+    return {"kernelver": kernel.release, "kernel_source_dir": kernel.build_dir or "", "arch": kernel.arch or "",
+            "dkms_tree": layout, "source_tree": layout,
+            "PACKAGE_NAME": source.name, "PACKAGE_VERSION": source.version or request.version or "1.0",
+            "module": source.name, "module_version": source.version or "1.0"}
+
+
+def _dkms_layout(variables: dict[str, str], src_dir: str) -> None:
+    """dkms.conf's commands name the build folder as ${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build:
+    make that path lead to the build's copy of the source."""
+    build = os.path.join(variables["dkms_tree"], variables["PACKAGE_NAME"], variables["PACKAGE_VERSION"], "build")
+    os.makedirs(os.path.dirname(build), exist_ok=True)
+    if not os.path.lexists(build):
+        os.symlink(src_dir, build)
+
+
+def _substitute(text: str, variables: dict[str, str]) -> str:
+    for key, value in variables.items():
+        text = text.replace("${" + key + "}", value)
+        text = re.sub(r"\$" + key + r"\b", value.replace("\\", "\\\\"), text)
+    return text
+
+
+def dkms_built_modules(source: ModuleSource, src_dir: str, variables: dict[str, str]) -> list[str]:
+    """Where dkms.conf says each module is built (BUILT_MODULE_LOCATION[i]/BUILT_MODULE_NAME[i].ko)."""
+    assert source.dkms is not None
+    locations = source.dkms.arrays.get("BUILT_MODULE_LOCATION", {})
+    modules = []
+    for index, name in sorted(source.dkms.arrays.get("BUILT_MODULE_NAME", {}).items()):
+        where = _substitute(locations.get(index, ""), variables).strip("/")
+        modules.append(os.path.join(src_dir, where, f"{_substitute(name, variables)}.ko"))
+    return modules
+
+
+def _module_build_steps(request: BuildRequest, source: ModuleSource, src_dir: str) -> list[BuildStep]:
+    """How the modules are compiled without dkms: dkms.conf's own PRE_BUILD and MAKE when the source
+    has them (what dkms would run, with its variables), else plain kbuild (make -C <build dir> M=)."""
+    conf = source.dkms
+    make = (conf.array("MAKE") or [conf.values.get("MAKE", "")])[0] if conf else ""
+    if conf is None or not make:
+        return [_kbuild_step(request, src_dir)]
+    variables = dkms_variables(request, source, src_dir)
+    _dkms_layout(variables, src_dir)
+    env = dict(variables)
+    # what kmodtui adds to a plain kbuild command line goes through the environment here (make reads it)
+    if request.extra_symbols:
+        env["KBUILD_EXTRA_SYMBOLS"] = " ".join(os.path.abspath(s) for s in request.extra_symbols)
+    arch = cross_arch(request)
+    if arch:
+        env.update(ARCH=arch, CROSS_COMPILE=CROSS_COMPILE.get(arch, ""))
+    steps = []
+    pre_build = conf.values.get("PRE_BUILD", "")
+    if pre_build:
+        steps.append(BuildStep("pre-build", ("sh", "-c", _substitute(pre_build, variables)), src_dir,
+                               tuple(env.items())))
+    command = _substitute(make, variables)
+    if command.startswith("make ") or command == "make":  # dkms 3 runs make with -j<cores>
+        command = f"make -j{os.cpu_count() or 1}" + command[4:]
+    steps.append(BuildStep("build", ("sh", "-c", command), src_dir, tuple(env.items())))
+    return steps
+
+
 def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     if request.mode not in MODES:
         raise KmodError(request.mode, f"unknown build mode; choose one of {', '.join(MODES)}")
@@ -67,8 +133,8 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     src_dir = os.path.join(work_dir, "src")
     out_dir = os.path.join(work_dir, "out")
     shutil.rmtree(src_dir, ignore_errors=True)
-    if os.path.isdir(request.source):
-        shutil.copytree(request.source, src_dir, ignore=_IGNORE, symlinks=True)
+    if os.path.isdir(source.path):  # the folder, or what a tarball or -dkms .deb unpacked to in the cache
+        shutil.copytree(source.path, src_dir, ignore=_IGNORE, symlinks=True)
     else:
         os.makedirs(src_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -86,13 +152,16 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
                                             f"{request.mode} mode is not supported for it yet")
         steps += _autotools_steps(request, src_dir)
     elif request.mode == "kbuild":
-        steps.append(_kbuild_step(request, src_dir))
+        steps += _module_build_steps(request, source, src_dir)
     elif request.mode == "deb":
-        steps.append(_kbuild_step(request, src_dir))
+        steps += _module_build_steps(request, source, src_dir)
         from kmodtui.core.packages.debpack import kernel_package_owner
 
         depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
-        modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+        if source.dkms is not None and source.dkms.modules:
+            modules = dkms_built_modules(source, src_dir, dkms_variables(request, source, src_dir))
+        else:
+            modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
         steps.append(BuildStep("package", (
             *self_argv("kmodtui.core.packages.debpack"), "--release", kernel.release, "--name", source.name,
             "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir, *modules,
@@ -138,7 +207,7 @@ def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, vers
         os.makedirs(tree, exist_ok=True)
     source_copy = os.path.join(trees["source"], f"{source.name}-{version}")
     shutil.rmtree(source_copy, ignore_errors=True)
-    shutil.copytree(request.source, source_copy, ignore=_IGNORE, symlinks=True)
+    shutil.copytree(source.path, source_copy, ignore=_IGNORE, symlinks=True)
     common = ["dkms", "--dkmstree", trees["tree"], "--sourcetree", trees["source"], "--installtree", trees["install"]]
     build = [*common, "build", "-m", source.name, "-v", version, "-k", request.kernel.release,
              "--kernelsourcedir", request.kernel.build_dir]
@@ -218,6 +287,10 @@ def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:
 
 def find_artifacts(plan: BuildPlan) -> list[str]:
     found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
+    source = plan.source_info
+    if source.dkms is not None and source.dkms.modules and plan.request.mode in ("kbuild", "rpm-generic", "rpm-redhat"):
+        built = dkms_built_modules(source, plan.src_dir, dkms_variables(plan.request, source, plan.src_dir))
+        found += [m for m in built if os.path.isfile(m) and m not in found]
     if is_autotools_module_tree(plan.source_info):
         found += sorted(glob.glob(os.path.join(plan.src_dir, "module", "**", "*.ko"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))

@@ -193,6 +193,12 @@ CAUSES: dict[Cause, CauseText] = {
         "another kmodtui is building this source",
         "Two builds of one source at once would overwrite each other's files.",
         "Wait for the other build (kmodtui builds), or stop it (kmodtui builds stop ID)."),
+    Cause.NOTHING_BUILT: CauseText(
+        "the build made no module",
+        "make finished without an error, but no .ko file came out: the Makefile has no obj-m for this "
+        "kernel, builds the modules in a subfolder it was not asked to, or skips them on a condition.",
+        "Check the source's Kbuild/Makefile (obj-m) and where dkms.conf says the modules are "
+        "(BUILT_MODULE_LOCATION); build the way the project's README says."),
     Cause.HARMLESS: CauseText(
         "harmless notice",
         "A message that looks alarming but does not stop the module from building or loading.",

@@ -191,11 +191,13 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.HARMLESS, HARMLESS, r"libkmod: ERROR .*ignoring bad line|kmod packages excluded due to dependency errors"),
     _rule(Cause.HARMLESS, HARMLESS, r"depmod: ERROR: fstatat\(\d+, \S+\): No such file or directory"),
     _rule(Cause.HARMLESS, HARMLESS, r"Unable to remove module .*Not found in dkms status output"),
+    _rule(Cause.HARMLESS, HARMLESS, r"kmodtui-no-signing not found"),  # kmodtui's dkms mode with --no-sign
     _rule(Cause.HARMLESS, HARMLESS, r"the compiler differs from the one used to build the kernel", _compiler_differs),
     _rule(Cause.HARMLESS, HARMLESS, r"^\s*(?:The kernel was built by|You are using):\s*(?P<cc>.*)$", _compiler_version),
     # --- kmodtui's own runner --------------------------------------------------------------------
     _rule(Cause.TOOL_MISSING, ROOT, r"^kmodtui: cannot run (?P<tool>\S+): .*?(?:\(install it: (?P<install>[^)]+)\))?$"),
     _rule(Cause.SOURCE_BUSY, ROOT, r"^kmodtui: .+?: is in use by another kmodtui"),
+    _rule(Cause.NOTHING_BUILT, ROOT, r"^kmodtui: the build finished without an error but made no module"),
     # --- immutable hosts ---------------------------------------------------------------------------
     _rule(Cause.IMMUTABLE_HOST, ROOT, r"Read-only file system"),
     _rule(Cause.IMMUTABLE_HOST, ROOT, r"akmods: line \d+: (?:yum|dnf): command not found"),
