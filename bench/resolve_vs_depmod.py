@@ -148,7 +148,8 @@ def main() -> int:
         cache = Path(tempfile.mkdtemp(prefix="kmodtui-bench-cache-"))
         env = {**os.environ, "KMODTUI_CACHE_DIR": str(cache)}
         ours_cmd = [args.kmodtui, "resolve", str(moddir), "--kernel", str(symvers)]
-        rows: dict[str, list[tuple[float, int]]] = {"depmod": [], "kmodtui cold": [], "kmodtui warm": []}
+        rows: dict[str, list[tuple[float, int]]] = {"depmod": [], "kmodtui cold": [], "kmodtui warm": [],
+                                                    "cold --json": [], "warm --json": []}
         depmod_err = ""
         for _ in range(args.runs):
             wall, rss, _, depmod_err = timed(depmod_cmd)
@@ -158,6 +159,12 @@ def main() -> int:
             rows["kmodtui cold"].append((wall, rss))
             wall, rss, _, _ = timed(ours_cmd, env)
             rows["kmodtui warm"].append((wall, rss))
+            shutil.rmtree(cache, ignore_errors=True)
+            wall, rss, _, _ = timed([*ours_cmd, "--json"], env)
+            rows["cold --json"].append((wall, rss))
+            wall, rss, json_out, _ = timed([*ours_cmd, "--json"], env)
+            rows["warm --json"].append((wall, rss))
+            json_size = len(json_out.encode())
         shutil.rmtree(cache, ignore_errors=True)
         theirs = set()
         for line in depmod_err.splitlines():
@@ -175,6 +182,7 @@ def main() -> int:
             wall = statistics.median(w for w, _ in samples)
             rss = max(r for _, r in samples) / 1024
             print(f"  {name:14} {wall:8.3f} {wall / base:6.2f}x {rss:9.1f}")
+        print(f"  --json output: {json_size / 1e6:.1f} MB (problems only, the default for a directory)")
         print(f"  pairs: depmod {len(theirs)}, kmodtui {len(ours)}, agreeing {len(theirs & ours)}, "
               f"only depmod {len(theirs - ours)}, only kmodtui {len(ours - theirs)}")
     return 0

@@ -11,13 +11,40 @@ from kmodtui.core.errors import KmodError
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def print_json(payload: dict[str, Any]) -> None:
-    import json  # here, not at the top: most runs print no JSON, and start-up counts
+def encode_json(payload: Any, indent: bool = True) -> bytes:
+    """orjson when it is installed (about 7x json's C encoder on a distro tree's 190k findings, and
+    18x json with indent, measured in bench/), else the standard library's encoder."""
+    try:
+        import orjson
+    except ImportError:
+        import json  # here, not at the top: most runs print no JSON, and start-up counts
 
+        text = json.dumps(payload, indent=2 if indent else None, separators=None if indent else (",", ":"))
+        return text.encode()
+    return orjson.dumps(payload, option=orjson.OPT_INDENT_2 if indent else 0)
+
+
+def print_json(payload: dict[str, Any]) -> None:
     from kmodtui.core.report.render import SCHEMA_VERSION
 
-    json.dump({"schema_version": SCHEMA_VERSION, **payload}, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(encode_json({"schema_version": SCHEMA_VERSION, **payload}) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def print_json_lines(lines: Any) -> None:
+    """NDJSON: one compact object per line; the first carries schema_version."""
+    from kmodtui.core.report.render import SCHEMA_VERSION
+
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    first = True
+    for line in lines:
+        if first:
+            line = {"schema_version": SCHEMA_VERSION, **line}
+            first = False
+        out.write(encode_json(line, indent=False) + b"\n")
+    out.flush()
 
 
 def error_line(err: KmodError | str) -> None:

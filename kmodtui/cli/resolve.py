@@ -14,6 +14,7 @@ from kmodtui.cli.common import (
     default_kernel_release,
     error_line,
     print_json,
+    print_json_lines,
     print_report,
 )
 from kmodtui.core.errors import KmodError
@@ -30,7 +31,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         # A short-lived run making ~10^5 small tuples and no reference cycles: the cyclic garbage
         # collector would only rescan them, ~30% of the time on a distro tree. (The TUI keeps it.)
         gc.disable()
-    full_listing = (args.json and not args.problems_only) or args.tui
+    # Ok rows too: asked for with --all, and the default for .ko and package targets; a directory (a
+    # whole tree: ~190k rows on a distro kernel) lists its problems unless --all asks for the rest.
+    problems_only = args.problems_only or (not args.all and any(os.path.isdir(t) for t in args.targets))
+    machine = args.json or args.jsonl
+    full_listing = (machine and not problems_only) or args.tui
     installed = None
     if args.installed:
         from kmodtui.core.packages.packageset import read_installed
@@ -50,8 +55,10 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         from kmodtui.app import KmodApp, run_app
 
         run_app(KmodApp(resolve_result=result), mouse=not args.no_mouse)
+    elif args.jsonl:
+        print_json_lines(contract.resolve_lines(result, problems_only))
     elif args.json:
-        print_json(contract.resolve_payload(result, args.problems_only))
+        print_json(contract.resolve_payload(result, problems_only))
     elif args.markdown:
         from kmodtui.core.report.render import resolve_markdown
 
@@ -124,10 +131,14 @@ def _verb_resolve(sub: Any) -> None:
                    help="the other out-of-tree modules whose exports these use: .ko files or folders "
                    "(repeatable; --with is the old name)")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="every finding as JSON (see README for the schema)")
+    out.add_argument("--json", action="store_true", help="the findings as JSON (schema/resolve.json)")
+    out.add_argument("--jsonl", action="store_true", help="NDJSON: the summary and explanation texts, then one "
+                     "finding per line (for streaming consumers)")
     out.add_argument("--markdown", action="store_true", help="a report to paste into a bug tracker")
     out.add_argument("--tui", action="store_true", help="open the symbol browser on the result")
-    p.add_argument("--problems-only", action="store_true", help="with --json: leave out the ok findings")
+    p.add_argument("--problems-only", action="store_true", help="with --json/--jsonl: leave out the ok findings")
+    p.add_argument("--all", action="store_true", help="with --json/--jsonl on a directory: the ok findings too "
+                   "(a directory lists only its problems by default)")
     p.add_argument("--installed", metavar="FILE",
                    help="for .deb targets: installed packages, a dpkg status file or admin dir, or `dpkg -l` output "
                    "(default: this machine's dpkg database)")

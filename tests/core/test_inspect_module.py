@@ -97,7 +97,7 @@ def test_cli_inspect_json_has_the_documented_shape(built: BuiltModules) -> None:
     result = kmodtui("inspect", "--json", str(built.provider_ko), str(built.consumer_ko))
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert payload["schema_version"] == 1
+    assert payload["schema_version"] == 2
     provider, consumer = payload["modules"]
     assert provider["name"] == "provider" and consumer["depends"] == ["provider"]
     assert {"name", "crc", "gpl_only", "namespace"} == set(provider["exports"][0])

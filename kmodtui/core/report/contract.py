@@ -39,9 +39,24 @@ def inspect_payload(modules: list[ModuleImage], packages: list[PackageInfo], err
             "errors": errors_json(errors)}
 
 
+def explanations_json() -> dict[str, str]:
+    """The explanation templates findings refer to by explanation_id: fill {symbol}, {provider},
+    {crc}, {provided_crc} from the finding and the rest from its "words"."""
+    from kmodtui.core.resolve.checks import EXPLANATIONS
+
+    return dict(EXPLANATIONS)
+
+
 def resolve_payload(result: ResolveResult, problems_only: bool) -> dict[str, Any]:
-    return {"summary": resolve_summary(result),
+    return {"summary": resolve_summary(result), "explanations": explanations_json(),
             "findings": [finding_json(f) for f in result.findings(problems_only=problems_only)]}
+
+
+def resolve_lines(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
+    """`resolve --jsonl`: the summary and the explanation texts first, then one finding per line."""
+    yield {"summary": resolve_summary(result), "explanations": explanations_json()}
+    for finding in result.findings(problems_only=problems_only):
+        yield finding_json(finding)
 
 
 def source_payload(source: ModuleSource) -> dict[str, Any]:

@@ -9,7 +9,9 @@ from kmodtui.core.model import Finding, Kernel, ModuleImage, PackageInfo, crc_he
 if TYPE_CHECKING:
     from kmodtui.core.resolve.result import ResolveResult
 
-SCHEMA_VERSION = 1
+# 2: resolve's findings carry explanation_id + words (the texts once, in "explanations"), package
+# findings name the symbol in "symbol" and the dependency in "requirement"; diagnose added.
+SCHEMA_VERSION = 2
 
 
 def _crc_or_none(crc: int | None) -> str | None:
@@ -101,16 +103,27 @@ def module_text(module: ModuleImage) -> str:
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
-    return {
+    """One finding. A templated explanation is given by id (the texts are in the payload's
+    "explanations", once each) with the words it is filled with; any other inline."""
+    out: dict[str, Any] = {
         "module": finding.module,
         "symbol": finding.symbol,
         "status": finding.status,
         "crc": _crc_or_none(finding.crc),
         "provided_crc": _crc_or_none(finding.provided_crc),
         "provider": finding.provider,
-        "explanation": finding.explanation,
-        "remedies": list(finding.remedies),
     }
+    if finding.requirement is not None:  # a package dependency: the symbol, and the dependency itself
+        out["symbol"] = finding.requirement.symbol or finding.symbol
+        out["requirement"] = str(finding.requirement)
+    if finding.explanation_id:
+        out["explanation_id"] = finding.explanation_id
+        if finding.fields:
+            out["words"] = dict(finding.fields)
+    else:
+        out["explanation"] = finding.explanation
+    out["remedies"] = list(finding.remedies)
+    return out
 
 
 def resolve_summary(result: ResolveResult) -> dict[str, Any]:

@@ -173,60 +173,68 @@ def resolve_modules(
     return rows, counts, module_problems
 
 
+# The words of every symbol-level explanation, once: a finding carries the id and its fields, and a
+# distro tree's 67k problems do not repeat 500 characters each in JSON (`explanations` there).
+EXPLANATIONS = {
+    "unknown_symbol": (
+        "Nothing provides {symbol}: neither the kernel ({kernel}) nor any of the modules given. Loading would "
+        "fail with 'Unknown symbol {symbol} (err -2)'. If another out-of-tree module exports it, pass it with "
+        "--extra-symbols, and build with KBUILD_EXTRA_SYMBOLS pointing at that module's Module.symvers."),
+    "crc_without_versions": (
+        "{module_name} has no __versions section (built without MODVERSIONS), so it records no CRC for "
+        "{symbol} while {provider} exports it with CRC {provided_crc}. depmod reports this as a disagreement; "
+        "the 6.x loader would only warn and taint the kernel."),
+    "crc_provider_without_crc": (
+        "{module_name} was built expecting {symbol} with CRC {crc}, but {provider} exports it without a CRC "
+        "(a kernel built without MODVERSIONS?). Build against the same kernel tree."),
+    "crc_mismatch": (
+        "{module_name} was built against a {symbol} with CRC {crc}, but {provider} exports it with CRC "
+        "{provided_crc}. A CRC is a checksum of the symbol's C prototype and the types it uses; different CRCs "
+        "mean the interface changed, usually because the module was built against another kernel's headers. "
+        "The loader refuses it ('disagrees about version of symbol {symbol}'). Rebuild the module against "
+        "this kernel's build tree."),
+    "namespace_not_imported": (
+        "{symbol} is exported in symbol namespace {namespace}, which {module_name} does not import. The loader "
+        "refuses it ('module {module_name} uses symbol {symbol} from namespace {namespace}, but does not import "
+        "it'). Add MODULE_IMPORT_NS({namespace}); to the module's source."),
+    "gpl_only": (
+        "{symbol} is exported GPL-only (EXPORT_SYMBOL_GPL) and {module_name}'s license '{license}' is not "
+        "GPL-compatible, so the loader refuses to link it. Only the module's authors can change that "
+        "(license, or not using the symbol)."),
+    "ok": "Provided by {provider} with the same CRC.",
+}
+
+
+def templated(module: str, symbol: str, status: str, crc: int | None, provided: int | None, provider: str,
+              explanation_id: str, remedies: tuple[str, ...] = (), **words: str) -> Finding:
+    """A finding whose explanation is EXPLANATIONS[explanation_id] filled with its own fields."""
+    fields = {"symbol": symbol, "provider": provider, "crc": crc_hex(crc) if crc is not None else "",
+              "provided_crc": crc_hex(provided) if provided is not None else "", **words}
+    return Finding(module, symbol, status, crc, provided, provider, EXPLANATIONS[explanation_id].format(**fields),
+                   remedies, explanation_id=explanation_id, fields=tuple(sorted(words.items())))
+
+
 def _unknown(module: ModuleSymbols, symbol: str, crc: int, release: str) -> Finding:
-    return Finding(
-        module.path, symbol, STATUS_UNKNOWN, crc, None, "",
-        f"Nothing provides {symbol}: neither the kernel ({release}) nor any of the modules given. "
-        f"Loading would fail with 'Unknown symbol {symbol} (err -2)'. If another out-of-tree module "
-        "exports it, pass it with --with, and build with KBUILD_EXTRA_SYMBOLS pointing at that "
-        "module's Module.symvers.",
-        (REMEDY_EXTRA_SYMBOLS,),
-    )
+    return templated(module.path, symbol, STATUS_UNKNOWN, crc, None, "", "unknown_symbol", (REMEDY_EXTRA_SYMBOLS,),
+                     kernel=release, module_name=module.name)
 
 
 def _crc_mismatch(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
-    label = provider_label(provider)
-    if not module.has_versions:
-        story = (
-            f"{module.name} has no __versions section (built without MODVERSIONS), so it records no "
-            f"CRC for {symbol} while {label} exports it with CRC {crc_hex(provider.crc)}. depmod reports "
-            "this as a disagreement; the 6.x loader would only warn and taint the kernel."
-        )
-    elif provider.crc == 0:
-        story = (
-            f"{module.name} was built expecting {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
-            "without a CRC (a kernel built without MODVERSIONS?). Build against the same kernel tree."
-        )
-    else:
-        story = (
-            f"{module.name} was built against a {symbol} with CRC {crc_hex(crc)}, but {label} exports it "
-            f"with CRC {crc_hex(provider.crc)}. A CRC is a checksum of the symbol's C prototype and the "
-            "types it uses; different CRCs mean the interface changed, usually because the module was "
-            f"built against another kernel's headers. The loader refuses it ('disagrees about version "
-            f"of symbol {symbol}'). Rebuild the module against this kernel's build tree."
-        )
-    return Finding(module.path, symbol, STATUS_CRC, crc, provider.crc, label, story,
-                   (REMEDY_REBUILD, REMEDY_INSTALL_HEADERS))
+    story = ("crc_without_versions" if not module.has_versions else
+             "crc_provider_without_crc" if provider.crc == 0 else "crc_mismatch")
+    return templated(module.path, symbol, STATUS_CRC, crc, provider.crc, provider_label(provider), story,
+                     (REMEDY_REBUILD, REMEDY_INSTALL_HEADERS), module_name=module.name)
 
 
 def _namespace(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
-    namespace = provider.namespace
-    return Finding(
-        module.path, symbol, STATUS_NAMESPACE, crc, provider.crc, provider_label(provider),
-        f"{symbol} is exported in symbol namespace {namespace}, which {module.name} does not import. "
-        f"The loader refuses it ('module {module.name} uses symbol {symbol} from namespace {namespace}, "
-        f"but does not import it'). Add MODULE_IMPORT_NS({namespace}); to the module's source.",
-        (REMEDY_IMPORT_NS,),
-    )
+    return templated(module.path, symbol, STATUS_NAMESPACE, crc, provider.crc, provider_label(provider),
+                     "namespace_not_imported", (REMEDY_IMPORT_NS,), namespace=provider.namespace,
+                     module_name=module.name)
 
 
 def _gpl_only(module: ModuleSymbols, symbol: str, crc: int, provider: Provider) -> Finding:
-    return Finding(
-        module.path, symbol, STATUS_GPL, crc, provider.crc, provider_label(provider),
-        f"{symbol} is exported GPL-only (EXPORT_SYMBOL_GPL) and {module.name}'s license "
-        f"'{module.license or 'none'}' is not GPL-compatible, so the loader refuses to link it. "
-        "Only the module's authors can change that (license, or not using the symbol).",
-    )
+    return templated(module.path, symbol, STATUS_GPL, crc, provider.crc, provider_label(provider), "gpl_only",
+                     module_name=module.name, license=module.license or "none")
 
 
 def _vermagic_finding(module: ModuleSymbols, kernel: Kernel | None) -> Finding | None:

@@ -17,7 +17,7 @@ from kmodtui.core.model import (
     PackageInfo,
 )
 from kmodtui.core.paths import read_cache_file, write_cache_file
-from kmodtui.core.resolve.checks import ProblemRow, Provider, explain, provider_label
+from kmodtui.core.resolve.checks import ProblemRow, Provider, explain, provider_label, templated
 from kmodtui.core.symvers.parse import Symvers
 
 if TYPE_CHECKING:
@@ -88,8 +88,6 @@ class ResolveResult:
                     yield explain(row, release)
                     continue
                 provider = self.providers[symbol.lstrip(".")]
-                label = provider_label(provider)
-                yield Finding(module.path, symbol, STATUS_OK, crc, provider.crc, label,
-                              f"Provided by {label} with the same CRC.")
+                yield templated(module.path, symbol, STATUS_OK, crc, provider.crc, provider_label(provider), "ok")
         for findings in per_module.values():
             yield from findings

@@ -1,0 +1,144 @@
+"""Every verb's --json output, from real runs on real modules, packages and builds, validates against
+its JSON Schema in schema/ (the contract scripts and build farms read)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from kmodtui.core.model import Kernel
+from tests.pkgtools import build_deb, build_kmod_rpm
+from tests.realtools import BuiltModules, copy_source, require_tool
+
+SCHEMAS = Path(__file__).resolve().parent.parent.parent / "schema"
+LOGS = Path(__file__).resolve().parent.parent / "logs"
+
+
+def schema(name: str) -> dict:
+    document = json.loads((SCHEMAS / f"{name}.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(document)
+    return document
+
+
+def validate(name: str, payload: object) -> None:
+    jsonschema.validate(payload, schema(name), cls=jsonschema.Draft202012Validator)
+
+
+def kmodtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def json_of(*args: str, env: dict[str, str] | None = None) -> dict:
+    result = kmodtui(*args, env=env)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def lines_of(*args: str, env: dict[str, str] | None = None) -> list[dict]:
+    result = kmodtui(*args, env=env)
+    assert result.returncode in (0, 1), result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_every_schema_is_a_valid_schema_and_every_verb_has_one() -> None:
+    from kmodtui.cli import VERBS
+
+    names = {p.stem for p in SCHEMAS.glob("*.json")}
+    for name in names:
+        schema(name)
+    # every verb that prints JSON (attach and serve open the UI)
+    assert set(VERBS) - {"attach", "serve"} <= {n.split("-line")[0].replace("build-event", "build") for n in names}
+
+
+def test_facts_verbs(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    validate("kernels", json_of("kernels", "--json"))
+    rpm = build_kmod_rpm(tmp_path / "rpm", "kmod-provider", [built.provider_ko], installed_kernel.release,
+                         generator="redhat", kernel_symvers=installed_kernel.symvers_path)
+    deb = build_deb(tmp_path, "provider-modules", "1.0", {f"/lib/modules/{installed_kernel.release}/updates/provider.ko":
+                                                          built.provider_ko})
+    validate("inspect", json_of("inspect", "--json", str(built.provider_ko), str(built.consumer_ko), str(rpm), str(deb)))
+    validate("source", json_of("source", "--json", str(copy_source("provider", tmp_path / "src"))))
+    validate("rpmdeps", json_of("rpmdeps", "--provides", "--json", str(built.provider_ko)))
+    validate("rpmdeps", json_of("rpmdeps", "--predict", "redhat", "--json", str(built.provider_ko)))
+
+
+def test_resolve_json_and_jsonl(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    unknown = json_of("resolve", "--json", str(built.consumer_ko), "--kernel", installed_kernel.release)
+    validate("resolve", unknown)
+    assert {f["status"] for f in unknown["findings"]} == {"ok", "unknown_symbol"}  # a .ko: every row
+    first = next(f for f in unknown["findings"] if f["status"] == "unknown_symbol")
+    words = {"symbol": first["symbol"], "provider": first["provider"], "crc": first["crc"] or "",
+             "provided_crc": first["provided_crc"] or "", **first["words"]}
+    text = unknown["explanations"][first["explanation_id"]].format(**words)
+    assert text.startswith(f"Nothing provides {first['symbol']}: neither the kernel ({installed_kernel.release})")
+    directory = json_of("resolve", "--json", str(built.consumer_dir), "--kernel", installed_kernel.release)
+    assert {f["status"] for f in directory["findings"]} == {"unknown_symbol"}  # a directory: its problems
+    everything = json_of("resolve", "--json", "--all", str(built.consumer_dir), "--kernel", installed_kernel.release)
+    assert len(everything["findings"]) == len(unknown["findings"])
+    lines = lines_of("resolve", "--jsonl", str(built.consumer_ko), "--kernel", installed_kernel.release)
+    for line in lines:
+        validate("resolve-line", line)
+    assert lines[0]["schema_version"] and len(lines) == 1 + len(unknown["findings"])
+    # package findings: the symbol is the symbol, the dependency its own field
+    from tests.pkgtools import build_kernel_provides_rpm
+
+    provider_rpm = build_kmod_rpm(tmp_path / "p", "kmod-provider", [built.provider_ko], installed_kernel.release,
+                                  generator="internal")
+    consumer_rpm = build_kmod_rpm(tmp_path / "c", "kmod-consumer", [built.consumer_ko], installed_kernel.release,
+                                  generator="kmodtui")
+    kernel_rpm = build_kernel_provides_rpm(tmp_path / "k", installed_kernel.release, installed_kernel.symvers_path)
+    packages = json_of("resolve", "--json", str(consumer_rpm), "--extra-symbols", str(provider_rpm),
+                       "--extra-symbols", str(kernel_rpm), "--kernel", installed_kernel.release)
+    validate("resolve", packages)
+    not_packaged = [f for f in packages["findings"] if f["status"] == "not_packaged"]
+    assert {f["symbol"] for f in not_packaged} == {"provider_fn", "provider_gpl_fn", "provider_ns_fn"}
+    assert all(f["requirement"].startswith(f"ksym({f['symbol']}) = 0x") for f in not_packaged)
+
+
+def test_build_builds_diagnose_and_check_update(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    source = copy_source("consumer", tmp_path / "consumer")
+    for event in lines_of("build", "--json", "--source", str(source), "--kernel", installed_kernel.release, env=env):
+        validate("build-event", event)
+    detached = json_of("build", "--json", "--detach", "--source", str(copy_source("provider", tmp_path / "p")),
+                       "--kernel", installed_kernel.release, env=env)
+    validate("build-event", detached)
+    validate("builds", json_of("builds", "--json", env=env))
+    for log in sorted(LOGS.glob("0[0-2]*.log")):
+        validate("diagnose", json_of("diagnose", "--json", str(log)))
+    validate("check-update", json_of("check-update", "--json", "--new-kernel", installed_kernel.release, "--modules",
+                                     str(built.provider_ko)))
+
+
+def test_remedy_hook_sign_and_userspace(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    validate("remedy", json_of("remedy", "list", "--json", env=env))
+    source = copy_source("consumer", tmp_path / "consumer")
+    args = ("import-namespace", "--target", str(source), "--symbol", "provider_ns_fn", "--namespace", "OTHER_NS")
+    validate("remedy", json_of("remedy", "show", *args, "--json", env=env))
+    validate("remedy", json_of("remedy", "apply", *args, "--yes", "--json", env=env))
+    validate("remedy", json_of("remedy", "history", "--json", env=env))
+    validate("remedy", json_of("remedy", "undo", "--json", env=env))
+    root = tmp_path / "root"
+    (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+    validate("hook", json_of("hook", "show", "--source", str(source), "--root", str(root), "--json", env=env))
+    validate("hook", json_of("hook", "install", "--source", str(source), "--root", str(root), "--yes", "--json",
+                             env=env))
+    tools = build_deb(tmp_path, "kmodtui-provider-utils", "1.0-1", {"/usr/sbin/provider-tool": b"#!/bin/sh\n"})
+    validate("check-userspace", json_of("check-userspace", "--module", str(built.provider_ko), "--tools", str(tools),
+                                        "--json"))
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: apt-get install openssl")
+    require_tool("openssl")
+    module = tmp_path / "provider.ko"
+    shutil.copy(built.provider_ko, module)
+    validate("sign", json_of("sign", str(module), "--new-key", str(tmp_path / "keys"), "--kernel",
+                             installed_kernel.release, "--json"))
