@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data, state_dir
 from kmodtui.messages import (
     BuildFinished,
+    DemoRebuildRequested,
     KernelChosen,
     ModeChosen,
     Notice,
@@ -208,11 +208,17 @@ class KmodApp(App[int]):
         self.state.problems_before = message.problems_before
         self._show_build(record)
 
+    def on_demo_rebuild_requested(self, message: DemoRebuildRequested) -> None:
+        self.notify("Rebuilding the demo's kmod-provider RPM from the edited spec with rpmbuild...", timeout=4)
+        self.rebuild_demo(message.spec, message.problems_before)
+
     def on_resolve_done(self, message: ResolveDone) -> None:
         from kmodtui.screens.symbols import SymbolsScreen
 
         previous = None
         if message.record and message.record == self.state.record:
+            previous, self.state.problems_before = self.state.problems_before, None
+        elif message.demo and self.state.problems_before is not None:  # the demo's rebuild, re-checked
             previous, self.state.problems_before = self.state.problems_before, None
         self.push_screen(SymbolsScreen(message.result, demo=message.demo, source=message.source, previous=previous,
                                        remedy_target=message.remedy_target, context=message.context,
@@ -248,14 +254,34 @@ class KmodApp(App[int]):
         self.post_message(ResolveDone(result))
 
     @work(thread=True, exclusive=True, group="resolve")
+    def rebuild_demo(self, spec: str, problems_before: frozenset[tuple[str, str]]) -> None:
+        """The demo's seed-000 story to its end: the provider RPM rebuilt from the remedied spec by the
+        real rpmbuild, then the consumer checked against it as a package set."""
+        from kmodtui.core.build.demo import demo_packages, rebuild_demo_provider
+        from kmodtui.core.resolve.engine import resolve
+
+        try:
+            provider = rebuild_demo_provider(spec, os.path.join(state_dir(), "demo", "rpmbuild"))
+            consumer, _ = demo_packages()
+            kernel = self.state.kernel
+            assert kernel is not None
+            result = resolve(consumer, kernel, [provider])
+        except KmodError as err:
+            self.post_message(Notice(f"Cannot rebuild the demo provider: {err}", "error", 15))
+            return
+        self.state.problems_before = problems_before
+        self.post_message(ResolveDone(result, demo=True, remedy_target=spec))
+
+    @work(thread=True, exclusive=True, group="resolve")
     def resolve_demo(self, kernel: Kernel) -> None:
         # Seed 000 on real artifacts: the consumer's ksym() Requires against a provider packaged
         # the "generic" way. The provider's spec is copied where the user may edit it.
         from kmodtui.core.resolve.engine import resolve
 
         packages = package_data("data", "demo", "packages")
-        consumer = glob.glob(os.path.join(packages, "kmod-consumer-*.rpm"))
-        provider = glob.glob(os.path.join(packages, "kmod-provider-*.rpm"))
+        from kmodtui.core.build.demo import demo_packages
+
+        consumer, provider = demo_packages()
         result = resolve(consumer, kernel, provider)
         spec_copy = os.path.join(state_dir(), "demo", "kmod-provider.spec")
         os.makedirs(os.path.dirname(spec_copy), exist_ok=True)

@@ -71,6 +71,14 @@ class RebuildRequested(Message):
 
 
 @dataclass
+class DemoRebuildRequested(Message):
+    """After a remedy on the demo's spec: rebuild the demo provider RPM from it and check again."""
+
+    spec: str
+    problems_before: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+
+@dataclass
 class RemedyDone(Message):
     """A remedy was applied or undone in a worker (backups, fsync and rename): its id, or why not."""
 

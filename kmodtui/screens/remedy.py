@@ -17,7 +17,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
-from kmodtui.messages import RebuildRequested, RemedyDone
+from kmodtui.messages import DemoRebuildRequested, RebuildRequested, RemedyDone
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -35,6 +35,7 @@ class RemedyContext:
     source: str = ""  # module source folder
     record: str = ""  # the kmodtui build the finding came from: b rebuilds it with its own request
     problems_before: frozenset[tuple[str, str]] = frozenset()  # compared after the rebuild
+    demo: bool = False  # the demo's seed-000 story: b rebuilds the demo provider RPM from the edited spec
 
 
 class RemedyScreen(Screen[None]):
@@ -186,8 +187,13 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
             self.preview()
 
     def action_rebuild(self) -> None:
+        if self.context.demo and self.context.target.endswith(".spec"):
+            self.post_message(DemoRebuildRequested(self.context.target, self.context.problems_before))
+            return
         if not self.context.record:
-            self.notify("This finding does not come from a kmodtui build: run the commands shown.", severity="warning")
+            self.notify("This finding does not come from a kmodtui build: build the module in kmodtui (Esc to the "
+                        "kernel picker, then the source) so b can rebuild it, or run the commands shown.",
+                        severity="warning", timeout=10)
             return
         self.post_message(RebuildRequested(self.context.record, self.context.problems_before))
 

@@ -119,8 +119,16 @@ package unless something installed Provides exactly that."""
     def _comparison(self) -> str:
         assert self.previous is not None
         before, after = self.previous, problem_keys(self.result)
+        verdict = ""
+        if self.result.packages:  # a package set: what the package manager would say of each now
+            broken = {f.module for f in self.result.problems}
+            tool = "rpm" if self.result.packages[0].format == "rpm" else "dpkg"
+            accepted = [p.name for p in self.result.packages if p.nevra not in broken]
+            refused = [p.name for p in self.result.packages if p.nevra in broken]
+            verdict = (f"; {tool} would now accept {', '.join(accepted)}" if accepted and not refused else
+                       f"; {tool} would still refuse {', '.join(refused)}" if refused else "")
         return (f"[b]after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
-                f"{f', {len(after - before)} new' if after - before else ''}[/] |")
+                f"{f', {len(after - before)} new' if after - before else ''}{verdict}[/] |")
 
     def refilter(self) -> None:
         table = self.query_one(SymbolTable)
@@ -220,4 +228,4 @@ package unless something installed Provides exactly that."""
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")
             or self.source, depends=finding.provider if target else "",
             kernel=self.result.kernel, source=self.source, record=self.record,
-            problems_before=problem_keys(self.result))))
+            problems_before=problem_keys(self.result), demo=self.demo)))

@@ -143,3 +143,56 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
                 assert [p.path.endswith(suffix) for p in symbols.result.packages] == [True]
 
     asyncio.run(scenario())
+
+
+def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path, monkeypatch) -> None:
+    """The demo, no CLI flag: not_packaged -> r -> spec remedy (a, a) -> b rebuilds the provider RPM
+    from the edited spec with the real rpmbuild -> the package set re-checked: 3 fixed."""
+    from tests.realtools import require_tool
+
+    require_tool("rpmbuild")
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            before = app.screen
+            assert before.result.problem_count == 3
+            await pilot.press("r")
+            await pilot.pause()
+            assert isinstance(app.screen, RemedyScreen)
+            assert "+%global _use_internal_dependency_generator 0" in preview(app)
+            await pilot.press("a", "a")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("b")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen) and app.screen is not before, 120)
+            summary = str(app.screen.query_one("#symbols-summary").render())
+            assert "after the remedy: 3 fixed, 0 still broken; rpm would now accept" in summary, summary
+            assert app.screen.result.problem_count == 0
+
+    asyncio.run(scenario())
+    # and the real rpm agrees: before, the bundled provider leaves the consumer's ksym() Requires unmet;
+    # the provider the demo rebuilt satisfies them (a kernel package providing the demo kernel's symbols
+    # is in the scratch rpm database, as on a real system)
+    import glob
+
+    from kmodtui.core.build.demo import demo_packages
+    from kmodtui.core.paths import package_data
+    from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
+
+    [consumer], [bundled] = demo_packages()
+    [rebuilt] = glob.glob(str(tmp_path / "state" / "demo" / "rpmbuild" / "RPMS" / "*" / "kmod-provider-*.rpm"))
+    symvers = package_data("data", "demo", "root", "usr", "src", "linux-headers-6.1.0-56-amd64", "Module.symvers")
+    kernel = build_kernel_provides_rpm(tmp_path / "kernel", "6.1.0-56-amd64", symvers)
+    for provider, refused in ((bundled, True), (rebuilt, False)):
+        root = RpmRoot(tmp_path / f"root-{refused}")
+        root.install_justdb(kernel, Path(provider))
+        code, failed = root.test_install(Path(consumer))
+        assert (code != 0) is refused
+        assert {r for r, _ in failed} == ({"ksym(provider_fn) = 0xf96caa5e", "ksym(provider_gpl_fn) = 0x333c3782",
+                                           "ksym(provider_ns_fn) = 0x90b96df5"} if refused else set())
