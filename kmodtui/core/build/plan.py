@@ -120,8 +120,8 @@ def _module_build_steps(request: BuildRequest, source: ModuleSource, src_dir: st
         steps.append(BuildStep("pre-build", ("sh", "-c", _substitute(pre_build, variables)), src_dir,
                                tuple(env.items())))
     command = _substitute(make, variables)
-    if command.startswith("make ") or command == "make":  # dkms 3 runs make with -j<cores>
-        command = f"make -j{os.cpu_count() or 1}" + command[4:]
+    if command.startswith("make ") or command == "make":  # as dkms 3 runs it: -j<cores> KERNELRELEASE=<target>
+        command = f"make -j{os.cpu_count() or 1} KERNELRELEASE={request.kernel.release}" + command[4:]
     steps.append(BuildStep("build", ("sh", "-c", command), src_dir, tuple(env.items())))
     return steps
 
@@ -146,7 +146,7 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     kernel = request.kernel
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
-    if is_autotools_module_tree(source):
+    if is_autotools_module_tree(source) and not (request.mode == "dkms" and source.dkms is not None):
         if request.mode != "kbuild":
             raise KmodError(request.source, f"an autotools module tree (OpenZFS style) builds in kbuild mode here; "
                                             f"{request.mode} mode is not supported for it yet")
@@ -177,8 +177,18 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
 
 
 def is_autotools_module_tree(source: ModuleSource) -> bool:
-    """An OpenZFS-style tree: its modules are built after ./configure, from module/."""
-    return KIND_AUTOTOOLS in source.kinds and KIND_KBUILD not in source.kinds and bool(source.modules)
+    """An OpenZFS-style tree: its modules are built after ./configure, from module/. A dkms.conf whose
+    PRE_BUILD and MAKE kmodtui can read says how to build instead (ipt-netflow's own configure)."""
+    return (KIND_AUTOTOOLS in source.kinds and KIND_KBUILD not in source.kinds and bool(source.modules)
+            and not dkms_commands_readable(source))
+
+
+def dkms_commands_readable(source: ModuleSource) -> bool:
+    """dkms.conf has a MAKE, and neither it nor PRE_BUILD is computed by the shell (zfs-dkms's is)."""
+    conf = source.dkms
+    if conf is None or not (conf.array("MAKE") or conf.values.get("MAKE")):
+        return False
+    return not any(word in note for note in conf.build_time_only for word in (" MAKE", " PRE_BUILD"))
 
 
 def _autotools_steps(request: BuildRequest, src_dir: str) -> list[BuildStep]:

@@ -239,7 +239,8 @@ RULES: tuple[_Rule, ...] = (
                                                r"Failed to find \S+_config\.h",
           hint="This module is built against another out-of-tree module's build (OpenZFS's spl, Lustre's zfs): "
                "build that one first for the same kernel (dkms autoinstall builds in BUILD_DEPENDS order)."),
-    _rule(Cause.BUILD_DEPENDENCY_MISSING, WEAK, r"configure: error: "),
+    _rule(Cause.BUILD_DEPENDENCY_MISSING, WEAK, r"configure: error: |^!?\s*Error: (?:Can ?not|Could not|Unable to) "
+                                                r"find "),
     _rule(Cause.KABI_MISMATCH, ROOT, r"is not compatible\s+with kernel \S+ in symbols:"),
     _rule(Cause.COMPILER_MISMATCH, ROOT, r"/bin/(?:ba)?sh: (?:\d+: )?(?P<cc>\S*(?:gcc|clang|cc|ld\.lld)\S*): "
                                          r"(?:not found|command not found)"),
@@ -324,7 +325,7 @@ _PREFILTER = re.compile(
     r"Anforderungen|is not installed|pahole|implicit|has no member|incompatible|unknown type|undeclared|"
     r"conflicting|storage size|incomplete type|Fehler|Unterprozess|aborted|unfinished|Deleting|Failed|providers|"
     r"requests|Error!|Refer to|newly built|%post|Sub-process|recipe|report|DESCEND|kmodtui: |compatible|configure: |"
-    r"Please make sure|_config\.h"
+    r"Please make sure|_config\.h|find "
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _PREFIXES = re.compile(
