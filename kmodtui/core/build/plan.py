@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import shutil
 from dataclasses import dataclass
 
@@ -80,50 +79,62 @@ def _dkms_layout(variables: dict[str, str], src_dir: str) -> None:
         os.symlink(src_dir, build)
 
 
-def _substitute(text: str, variables: dict[str, str]) -> str:
-    for key, value in variables.items():
-        text = text.replace("${" + key + "}", value)
-        text = re.sub(r"\$" + key + r"\b", value.replace("\\", "\\\\"), text)
-    return text
+BUILT_LIST = ".kmodtui-built-modules"  # written by the dkms.conf build step: the .ko files dkms.conf names
 
-
-def dkms_built_modules(source: ModuleSource, src_dir: str, variables: dict[str, str]) -> list[str]:
-    """Where dkms.conf says each module is built (BUILT_MODULE_LOCATION[i]/BUILT_MODULE_NAME[i].ko)."""
-    assert source.dkms is not None
-    locations = source.dkms.arrays.get("BUILT_MODULE_LOCATION", {})
-    modules = []
-    for index, name in sorted(source.dkms.arrays.get("BUILT_MODULE_NAME", {}).items()):
-        where = _substitute(locations.get(index, ""), variables).strip("/")
-        modules.append(os.path.join(src_dir, where, f"{_substitute(name, variables)}.ko"))
-    return modules
+# dkms 3.0's build, without dkms: source dkms.conf in bash with dkms's variables set, run PRE_BUILD
+# from the build folder (its failure does not stop dkms either), then MAKE[0] (default: kbuild) as dkms
+# runs it (make -jN KERNELRELEASE=<target> ...), and list where dkms.conf says the modules are.
+_DKMS_BUILD = r"""
+cd "$dkms_tree/$module/$module_version/build" || exit 1
+. ./dkms.conf
+if [ -n "${PRE_BUILD:-}" ]; then
+    echo "Running the pre_build script: ${PRE_BUILD}"
+    eval "./${PRE_BUILD#./}"
+fi
+make_command="${MAKE[0]:-make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build}"
+case "$make_command" in
+    make|"make "*) make_command="make -j$KMODTUI_JOBS KERNELRELEASE=$kernelver${make_command#make}" ;;
+esac
+for i in "${!BUILT_MODULE_NAME[@]}"; do
+    printf '%s/%s/%s.ko\n' "$KMODTUI_SRC" "${BUILT_MODULE_LOCATION[$i]:-.}" "${BUILT_MODULE_NAME[$i]}"
+done > "$KMODTUI_BUILT_LIST"
+echo "$make_command"
+eval "$make_command"
+"""
 
 
 def _module_build_steps(request: BuildRequest, source: ModuleSource, src_dir: str) -> list[BuildStep]:
-    """How the modules are compiled without dkms: dkms.conf's own PRE_BUILD and MAKE when the source
-    has them (what dkms would run, with its variables), else plain kbuild (make -C <build dir> M=)."""
-    conf = source.dkms
-    make = (conf.array("MAKE") or [conf.values.get("MAKE", "")])[0] if conf else ""
-    if conf is None or not make:
+    """How the modules are compiled without dkms: for a source with a dkms.conf, as dkms would build it
+    (_DKMS_BUILD: the project's own dkms.conf, PRE_BUILD and MAKE run in the build's copy, as any build
+    runs the project's Makefile); else plain kbuild (make -C <build dir> M=<source> modules)."""
+    if source.dkms is None:
         return [_kbuild_step(request, src_dir)]
+    kernel = request.kernel
+    if not kernel.build_dir or not os.path.isdir(kernel.build_dir):
+        raise KmodError(kernel.build_dir or kernel.release, "this kernel has no build tree to compile against")
     variables = dkms_variables(request, source, src_dir)
     _dkms_layout(variables, src_dir)
-    env = dict(variables)
+    env = {**variables, "KMODTUI_JOBS": str(os.cpu_count() or 1),
+           "KMODTUI_BUILT_LIST": os.path.join(src_dir, BUILT_LIST), "KMODTUI_SRC": src_dir}
     # what kmodtui adds to a plain kbuild command line goes through the environment here (make reads it)
     if request.extra_symbols:
         env["KBUILD_EXTRA_SYMBOLS"] = " ".join(os.path.abspath(s) for s in request.extra_symbols)
     arch = cross_arch(request)
     if arch:
         env.update(ARCH=arch, CROSS_COMPILE=CROSS_COMPILE.get(arch, ""))
-    steps = []
-    pre_build = conf.values.get("PRE_BUILD", "")
-    if pre_build:
-        steps.append(BuildStep("pre-build", ("sh", "-c", _substitute(pre_build, variables)), src_dir,
-                               tuple(env.items())))
-    command = _substitute(make, variables)
-    if command.startswith("make ") or command == "make":  # as dkms 3 runs it: -j<cores> KERNELRELEASE=<target>
-        command = f"make -j{os.cpu_count() or 1} KERNELRELEASE={request.kernel.release}" + command[4:]
-    steps.append(BuildStep("build", ("sh", "-c", command), src_dir, tuple(env.items())))
-    return steps
+    return [BuildStep("build", ("bash", "-c", _DKMS_BUILD, "kmodtui-dkms-build"), src_dir, tuple(env.items()),
+                      shown="dkms.conf's PRE_BUILD and MAKE, as dkms 3 runs them (without dkms)")]
+
+
+def dkms_built_modules(src_dir: str) -> list[str]:
+    """The modules dkms.conf names, as the build step listed them (existing or not), in src_dir."""
+    try:
+        with open(os.path.join(src_dir, BUILT_LIST), encoding="utf-8", errors="replace") as f:
+            listed = [os.path.normpath(line.strip()) for line in f if line.strip()]
+    except OSError:
+        return []
+    root = os.path.normpath(src_dir) + os.sep
+    return [path for path in listed if path.startswith(root)]  # only inside the build's copy
 
 
 def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
@@ -146,7 +157,7 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     kernel = request.kernel
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
-    if is_autotools_module_tree(source) and not (request.mode == "dkms" and source.dkms is not None):
+    if is_autotools_module_tree(source):
         if request.mode != "kbuild":
             raise KmodError(request.source, f"an autotools module tree (OpenZFS style) builds in kbuild mode here; "
                                             f"{request.mode} mode is not supported for it yet")
@@ -158,8 +169,8 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         from kmodtui.core.packages.debpack import kernel_package_owner
 
         depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
-        if source.dkms is not None and source.dkms.modules:
-            modules = dkms_built_modules(source, src_dir, dkms_variables(request, source, src_dir))
+        if source.dkms is not None:
+            modules = ["@" + os.path.join(src_dir, BUILT_LIST)]
         else:
             modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
         steps.append(BuildStep("package", (
@@ -177,18 +188,10 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
 
 
 def is_autotools_module_tree(source: ModuleSource) -> bool:
-    """An OpenZFS-style tree: its modules are built after ./configure, from module/. A dkms.conf whose
-    PRE_BUILD and MAKE kmodtui can read says how to build instead (ipt-netflow's own configure)."""
+    """An OpenZFS-style tree without a dkms.conf (a release tarball, a git checkout): its modules are
+    built after ./configure, from module/. With a dkms.conf (zfs-dkms), dkms.conf says how to build."""
     return (KIND_AUTOTOOLS in source.kinds and KIND_KBUILD not in source.kinds and bool(source.modules)
-            and not dkms_commands_readable(source))
-
-
-def dkms_commands_readable(source: ModuleSource) -> bool:
-    """dkms.conf has a MAKE, and neither it nor PRE_BUILD is computed by the shell (zfs-dkms's is)."""
-    conf = source.dkms
-    if conf is None or not (conf.array("MAKE") or conf.values.get("MAKE")):
-        return False
-    return not any(word in note for note in conf.build_time_only for word in (" MAKE", " PRE_BUILD"))
+            and source.dkms is None)
 
 
 def _autotools_steps(request: BuildRequest, src_dir: str) -> list[BuildStep]:
@@ -298,9 +301,8 @@ def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:
 def find_artifacts(plan: BuildPlan) -> list[str]:
     found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
     source = plan.source_info
-    if source.dkms is not None and source.dkms.modules and plan.request.mode in ("kbuild", "rpm-generic", "rpm-redhat"):
-        built = dkms_built_modules(source, plan.src_dir, dkms_variables(plan.request, source, plan.src_dir))
-        found += [m for m in built if os.path.isfile(m) and m not in found]
+    if source.dkms is not None and plan.request.mode in ("kbuild", "rpm-generic", "rpm-redhat"):
+        found += [m for m in dkms_built_modules(plan.src_dir) if os.path.isfile(m) and m not in found]
     if is_autotools_module_tree(plan.source_info):
         found += sorted(glob.glob(os.path.join(plan.src_dir, "module", "**", "*.ko"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))

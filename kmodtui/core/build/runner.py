@@ -29,6 +29,7 @@ class BuildStep:
     argv: tuple[str, ...]
     cwd: str
     env: tuple[tuple[str, str], ...] = ()  # added to the environment
+    shown: str = ""  # how the log's "### phase:" line names the step (default: the argv)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ async def run_steps(
                 emit(BuildEvent("exit", phase=step.phase, exit_code=130))
                 return 130
             emit(BuildEvent("phase", phase=step.phase))
-            log.write(f"### {step.phase}: {' '.join(step.argv)}\n")
+            log.write(f"### {step.phase}: {step.shown or ' '.join(step.argv)}\n")
             code = await _run_one(step, log, emit, state, deadline)
             if code != 0:
                 if code == 124:

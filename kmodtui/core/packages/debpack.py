@@ -86,9 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", required=True)
     parser.add_argument("--depends", default="")
     parser.add_argument("--out", required=True)
-    parser.add_argument("modules", nargs="+")
+    parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE, one per line")
     args = parser.parse_args(argv)
-    modules = [m for m in args.modules if os.path.isfile(m)]
+    listed: list[str] = []
+    for item in args.modules:
+        if item.startswith("@"):  # written by the build (dkms.conf's modules, known only once it ran)
+            try:
+                with open(item[1:], encoding="utf-8") as f:
+                    listed += [line.strip() for line in f if line.strip()]
+            except OSError:
+                pass
+        else:
+            listed.append(item)
+    modules = [m for m in listed if os.path.isfile(m)]
     if not modules:
         print("kmodtui: no built module to package", file=sys.stderr)
         return 1
