@@ -37,6 +37,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "_verb_serve"),
     "attach": ("build", "_verb_attach"),
     "diagnose": ("diagnose", "_verb_diagnose"),
+    "matrix": ("matrix", "_verb_matrix"),
 }
 
 

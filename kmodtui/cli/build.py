@@ -57,7 +57,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         job = run_job(request, record, emit)
         results.append((kernel.release, job))
         if args.json:
-            print(json.dumps(contract.build_exit_payload(kernel.release, job)), flush=True)
+            print(json.dumps(contract.build_exit_payload(kernel.release, job, request.mode, request.arch)), flush=True)
     if not args.json and not args.quiet:
         print()
         print(f"{'kernel':28} {'result':10} artifacts / first problem")

@@ -91,9 +91,10 @@ def build_event_payload(event: BuildEvent, kernel_release: str, build_id: str) -
     return payload
 
 
-def build_exit_payload(kernel_release: str, job: JobResult) -> dict[str, Any]:
+def build_exit_payload(kernel_release: str, job: JobResult, mode: str = "", arch: str = "") -> dict[str, Any]:
     return {"event": "exit", "kernel": kernel_release, "build": job.build_id, "code": job.exit_code,
-            "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path, "primary": job.primary}
+            "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path, "primary": job.primary,
+            "mode": mode, "arch": arch}
 
 
 def catalogue_payload(catalogue: Iterable[Remedy]) -> dict[str, Any]:

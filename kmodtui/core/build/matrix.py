@@ -1,0 +1,351 @@
+"""One module source, many kernels: a build matrix planned from a small TOML file (or the command
+line), run here on kmodtui's own detached builds, or handed to CI runners as a GitHub Actions
+workflow or a GitLab CI pipeline; and the results of every cell merged into one report.
+
+The matrix file (`kmodtui-matrix.toml` beside the source, documented in the README):
+
+    source = "."                      # the module source (relative to the file)
+    kernels = ["6.1.0-56-amd64", "/usr/src/linux-headers-6.12.117+deb13-amd64"]
+    arches = ["x86_64"]               # optional: cross-build cells (arm64, ...)
+    modes = ["kbuild", "deb"]         # optional (default: kbuild)
+
+Cells outside the kernel range the source declares (META's Linux-Minimum/-Maximum, dkms.conf's
+BUILD_EXCLUSIVE_KERNEL) are listed as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.model import BUILD_MODES
+
+MATRIX_FILE = "kmodtui-matrix.toml"
+KEYS = {"source", "kernels", "arches", "modes"}
+GITHUB_MAX_JOBS = 256  # jobs one matrix may generate (GitHub Actions)
+GITLAB_MAX_JOBS = 200  # jobs one parallel:matrix may generate (GitLab CI)
+
+
+@dataclass
+class Matrix:
+    source: str
+    kernels: list[str]
+    arches: list[str] = field(default_factory=list)  # empty: the kernels' own arch
+    modes: list[str] = field(default_factory=lambda: ["kbuild"])
+
+
+@dataclass(frozen=True)
+class Cell:
+    kernel: str  # as `build --kernel` takes it
+    release: str
+    arch: str  # "" = native
+    mode: str
+    skipped: str = ""  # why this cell is not built ("" = it is)
+
+    @property
+    def name(self) -> str:
+        return "-".join(p for p in (self.release, self.arch, self.mode) if p)
+
+    def argv(self, source: str) -> list[str]:
+        argv = ["kmodtui", "build", "--json", "--source", source, "--kernel", self.kernel, "--mode", self.mode]
+        return argv + (["--arch", self.arch] if self.arch else [])
+
+    def command(self, source: str) -> str:
+        return " ".join(shlex.quote(a) for a in self.argv(source))
+
+
+def load_matrix(path: str) -> Matrix:
+    """A matrix file; unknown keys and wrong types are one clear error naming the key."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as err:
+        raise KmodError(path, err.strerror or str(err)) from None
+    except tomllib.TOMLDecodeError as err:
+        raise KmodError(path, f"not valid TOML: {err}") from None
+    unknown = sorted(set(data) - KEYS)
+    if unknown:
+        raise KmodError(path, f"unknown key {unknown[0]!r} (known: {', '.join(sorted(KEYS))})")
+    for key in ("kernels", "arches", "modes"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise KmodError(path, f"{key} must be a list of strings")
+    if not isinstance(data.get("source", "."), str):
+        raise KmodError(path, "source must be a string (a folder, a tarball or a -dkms .deb)")
+    if not data.get("kernels"):
+        raise KmodError(path, "kernels is missing or empty: name at least one kernel (as `build --kernel` takes it)")
+    base = os.path.dirname(os.path.abspath(path))
+    return Matrix(source=os.path.normpath(os.path.join(base, data.get("source", "."))), kernels=list(data["kernels"]),
+                  arches=list(data.get("arches", [])), modes=list(data.get("modes", ["kbuild"])))
+
+
+def _version_tuple(release: str) -> tuple[int, ...]:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release)
+    return tuple(int(x or 0) for x in match.groups()) if match else ()
+
+
+def out_of_range(release: str, source: Any) -> str:
+    """Why the source says it does not support this kernel ("" = it does, or says nothing)."""
+    minimum, maximum = source.linux_range
+    version = _version_tuple(release)
+    if version and minimum and version < _version_tuple(minimum):
+        return f"the source needs Linux {minimum} or newer (META Linux-Minimum)"
+    if version and maximum and version[:2] > _version_tuple(maximum)[:2]:
+        return f"the source supports Linux up to {maximum} (META Linux-Maximum)"
+    exclusive = source.dkms.values.get("BUILD_EXCLUSIVE_KERNEL", "") if source.dkms is not None else ""
+    if exclusive:
+        try:
+            if not re.search(exclusive, release):
+                return f"dkms.conf's BUILD_EXCLUSIVE_KERNEL={exclusive} excludes {release}"
+        except re.error:
+            pass
+    return ""
+
+
+def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
+    """Every (kernel, arch, mode) cell; a kernel that cannot be found is one error naming it.
+    find_kernels=False (a CI plan job, where the cells' headers are not installed yet) takes each
+    kernel as written: its release is the name, the range check reads it as a version."""
+    from kmodtui.core.build.request import kernel_from_spec
+    from kmodtui.core.build.sources import detect_source
+
+    for mode in matrix.modes:
+        if mode not in BUILD_MODES:
+            raise KmodError(mode, f"unknown build mode; choose from {', '.join(BUILD_MODES)}")
+    source = detect_source(matrix.source)
+    cells = []
+    for spec in matrix.kernels:
+        if find_kernels:
+            kernel = kernel_from_spec(spec)  # raises naming the kernel
+            release, native = kernel.release, kernel.arch
+        else:
+            release, native = os.path.basename(spec.rstrip("/")), ""
+        reason = out_of_range(release, source)
+        for arch in matrix.arches or [""]:
+            for mode in matrix.modes:
+                skip = reason or ("" if mode in source.modes or mode.startswith(("rpm", "srpm"))
+                                  else f"the source has no {mode} build (its modes: {', '.join(source.modes)})")
+                cells.append(Cell(spec, release, "" if arch == native else arch, mode, skip))
+    return cells
+
+
+def plan_json(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
+    return {"source": matrix.source,
+            "cells": [{**asdict(c), "name": c.name, "command": None if c.skipped else c.command(matrix.source)}
+                      for c in cells]}
+
+
+# ---- run here ----------------------------------------------------------------------------------
+
+def run(matrix: Matrix, cells: list[Cell]) -> tuple[list[str], list[Cell]]:
+    """Start the cells that are not skipped and not already built for the same request (a cell that
+    succeeded before is not rebuilt: the run is resumable). Returns (new records, cells reused)."""
+    from kmodtui.core.build.job import start_requests
+    from kmodtui.core.build.record import SUCCEEDED, list_builds
+    from kmodtui.core.build.request import load_request, make_request, request_json
+
+    wanted = [c for c in cells if not c.skipped]
+    requests = [make_request(matrix.source, c.kernel, c.mode, arch=c.arch) for c in wanted]
+    done: set[str] = set()
+    for record in list_builds():
+        if record.get("state") != SUCCEEDED:
+            continue
+        try:
+            done.add(json.dumps(request_json(load_request(record["dir"])), sort_keys=True))
+        except KmodError:
+            continue
+    todo, reused = [], []
+    for cell, request in zip(wanted, requests):
+        if json.dumps(request_json(request), sort_keys=True) in done:
+            reused.append(cell)
+        else:
+            todo.append(request)
+    return (start_requests(todo) if todo else []), reused
+
+
+# ---- hand it off -------------------------------------------------------------------------------
+
+def _yaml(value: Any, indent: int = 0) -> str:
+    """A small YAML writer: mappings, lists, and scalars as JSON (JSON strings are YAML strings)."""
+    pad = "  " * indent
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{key}:\n{_yaml(item, indent + 1)}")
+            else:
+                lines.append(f"{pad}{key}: {json.dumps(item) if not isinstance(item, (dict, list)) else json.dumps(item)}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            if isinstance(item, dict) and item:
+                body = _yaml(item, indent + 1).lstrip()
+                lines.append(f"{pad}- {body}")
+            else:
+                lines.append(f"{pad}- {json.dumps(item)}")
+        return "\n".join(lines)
+    return pad + json.dumps(value)
+
+
+def shards(cells: list[Cell], limit: int) -> list[list[Cell]]:
+    """The cells that are built, in groups of at most `limit` (never cut: every cell is in one)."""
+    built = [c for c in cells if not c.skipped]
+    return [built[i:i + limit] for i in range(0, len(built), limit)] or [[]]
+
+
+def export_github(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") -> str:
+    """A GitHub Actions workflow: a plan job (kmodtui matrix plan, the gate that the matrix still makes
+    sense), one build job per cell in shards of 256 (fail-fast off), a report job that merges every
+    cell's result into the job summary. arm64 cells are cross-built on the x86_64 runner (--arch)."""
+    jobs: dict[str, Any] = {"plan": {"runs-on": "ubuntu-latest", "container": CONTAINER, "env": {"KERNEL": ""},
+                                     "steps": [{"uses": "actions/checkout@v4"}, _install_step_github(),
+                                               {"name": "Plan", "run": "kmodtui matrix plan --kernel-any "
+                                                + _matrix_args(matrix, source_in_repo)}]}}
+    names = []
+    for number, shard in enumerate(shards(cells, GITHUB_MAX_JOBS), 1):
+        name = f"build-{number}"
+        names.append(name)
+        include = [{"name": c.name, "kernel": c.kernel, "mode": c.mode, "arch": c.arch} for c in shard]
+        jobs[name] = {
+            "needs": "plan", "runs-on": "ubuntu-latest", "container": CONTAINER, "name": "${{ matrix.name }}",
+            "env": {"KERNEL": "${{ matrix.kernel }}"},
+            "strategy": {"fail-fast": False, "matrix": {"include": include}},
+            "steps": [
+                {"uses": "actions/checkout@v4"}, _install_step_github(),
+                {"name": "Build", "continue-on-error": True, "run":
+                    f"kmodtui build --json --source {shlex.quote(source_in_repo)} --kernel \"${{{{ matrix.kernel }}}}\" "
+                    "--mode \"${{ matrix.mode }}\" ${{ matrix.arch && format('--arch {0}', matrix.arch) || '' }} "
+                    "> \"result-${{ matrix.name }}.jsonl\""},
+                {"uses": "actions/upload-artifact@v4", "if": "always()",
+                 "with": {"name": "result-${{ matrix.name }}", "path": "result-${{ matrix.name }}.jsonl"}}],
+        }
+    jobs["report"] = {"needs": names, "if": "always()", "runs-on": "ubuntu-latest", "container": CONTAINER,
+                      "env": {"KERNEL": ""}, "steps": [
+        _install_step_github(),
+        {"uses": "actions/download-artifact@v4", "with": {"pattern": "result-*", "merge-multiple": True,
+                                                          "path": "results"}},
+        {"name": "Report", "run": "kmodtui matrix report results/*.jsonl --markdown >> \"$GITHUB_STEP_SUMMARY\"\n"
+                                  "kmodtui matrix report results/*.jsonl --json > matrix-report.json"},
+        {"uses": "actions/upload-artifact@v4", "with": {"name": "matrix-report", "path": "matrix-report.json"}}]}
+    workflow = {"name": "kmodtui build matrix", "on": {"push": None, "workflow_dispatch": None}, "jobs": jobs}
+    return "# Written by `kmodtui matrix export github`; regenerate it rather than edit it.\n" + _yaml(workflow) + "\n"
+
+
+CONTAINER = "debian:bookworm"  # cells build in a Debian container, which installs each cell's headers
+_INSTALL = ["apt-get update", "apt-get install -y build-essential dkms rpm kmod python3-pip python3-venv",
+            # a Debian release (6.1.0-56-amd64) as a cell's kernel: its headers package from the archive
+            "case \"$KERNEL\" in [0-9]*) apt-get install -y \"linux-headers-$KERNEL\" ;; esac",
+            "pip install --break-system-packages \"${KMODTUI_PIP:-kmodtui}\""]
+
+
+def _install_step_github() -> dict[str, Any]:
+    return {"name": "Install kmodtui, the build tools and the cell's kernel headers", "run": "\n".join(_INSTALL)}
+
+
+def _matrix_args(matrix: Matrix, source_in_repo: str) -> str:
+    words = ["--source", source_in_repo]
+    for kernel in matrix.kernels:
+        words += ["--kernel", kernel]
+    for mode in matrix.modes:
+        words += ["--mode", mode]
+    for arch in matrix.arches:
+        words += ["--arch", arch]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def export_gitlab(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") -> str:
+    """A GitLab CI pipeline: plan, build (parallel:matrix in shards of 200; a failed cell never stops
+    the others), report (when: always, merging every cell's result)."""
+    install = list(_INSTALL)
+    pipeline: dict[str, Any] = {
+        "stages": ["plan", "build", "report"],
+        "default": {"image": CONTAINER},
+        "plan": {"stage": "plan", "script": [*install, "kmodtui matrix plan --json --kernel-any "
+                                              + _matrix_args(matrix, source_in_repo) + " > plan.json"],
+                 "artifacts": {"paths": ["plan.json"]}},
+    }
+    names = []
+    for number, shard in enumerate(shards(cells, GITLAB_MAX_JOBS), 1):
+        name = f"build-{number}"
+        names.append(name)
+        pipeline[name] = {
+            "stage": "build", "needs": ["plan"], "allow_failure": True,
+            "parallel": {"matrix": [{"KERNEL": c.kernel, "MODE": c.mode, "ARCH": c.arch or "native"} for c in shard]},
+            "script": [*install, f"kmodtui build --json --source {shlex.quote(source_in_repo)} --kernel \"$KERNEL\" "
+                                 "--mode \"$MODE\" $( [ \"$ARCH\" = native ] || echo --arch \"$ARCH\" ) "
+                                 "> \"result-$CI_JOB_ID.jsonl\" || true"],
+            "artifacts": {"when": "always", "paths": ["result-*.jsonl"]},
+        }
+    pipeline["report"] = {"stage": "report", "when": "always", "needs": names,
+                          "script": [*install, "kmodtui matrix report result-*.jsonl --markdown",
+                                     "kmodtui matrix report result-*.jsonl --json > matrix-report.json"],
+                          "artifacts": {"when": "always", "paths": ["matrix-report.json"]}}
+    return "# Written by `kmodtui matrix export gitlab`; regenerate it rather than edit it.\n" + _yaml(pipeline) + "\n"
+
+
+# ---- one report --------------------------------------------------------------------------------
+
+def report_rows(results: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per cell: from `build --json` outputs (the CI artifacts), or from this machine's build
+    records (no argument). outcome: succeeded | failed | skipped | died; cause: a failure's primary
+    cause, as `kmodtui diagnose` names it."""
+    rows: list[dict[str, Any]] = []
+    if results:
+        for path in results:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    lines = f.read(64 * 1024 * 1024).splitlines()
+            except OSError as err:
+                raise KmodError(path, err.strerror or str(err)) from None
+            exits = []
+            for line in lines:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("event") == "exit":
+                    exits.append(event)
+            if not exits:  # the job died before kmodtui said how the build ended
+                rows.append({"kernel": os.path.basename(path), "arch": "", "mode": "", "outcome": "died",
+                             "cause": None, "artifacts": [], "log": path})
+            for event in exits:
+                primary = event.get("primary") or {}
+                rows.append({"kernel": event.get("kernel", ""), "arch": event.get("arch", ""),
+                             "mode": event.get("mode", ""), "outcome": event.get("state", "died"),
+                             "cause": primary.get("cause"), "artifacts": event.get("artifacts", []),
+                             "log": event.get("log", "")})
+        return rows
+    from kmodtui.core.build.record import effective_state, list_builds
+
+    for record in list_builds():
+        primary = record.get("primary") or {}
+        rows.append({"kernel": record.get("kernel", ""), "arch": "", "mode": record.get("mode", ""),
+                     "outcome": effective_state(record), "cause": primary.get("cause"),
+                     "artifacts": record.get("artifacts") or [], "log": record.get("log", "")})
+    return rows
+
+
+def report_markdown(rows: list[dict[str, Any]]) -> str:
+    """Kernels down, modes (and arches) across; each cell its outcome and cause (a CI job summary)."""
+    columns = sorted({(r["mode"], r["arch"]) for r in rows})
+    kernels = sorted({r["kernel"] for r in rows})
+    marks = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped", "died": "DIED", "running": "running"}
+    head = ["kernel"] + [f"{mode}{' ' + arch if arch else ''}" for mode, arch in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for kernel in kernels:
+        cells = []
+        for mode, arch in columns:
+            found = [r for r in rows if (r["kernel"], r["mode"], r["arch"]) == (kernel, mode, arch)]
+            cells.append(", ".join(marks.get(r["outcome"], r["outcome"]) + (f" ({r['cause']})" if r["cause"] else "")
+                                   for r in found) or "-")
+        lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
+    counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("succeeded", "failed", "skipped", "died")}
+    return "\n".join(lines) + "\n\n" + ", ".join(f"{n} {o}" for o, n in counts.items() if n) + "\n"

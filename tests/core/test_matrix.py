@@ -1,0 +1,118 @@
+"""A build matrix: planned from a TOML file or the command line, run here on real builds (resumable),
+exported to GitHub Actions and GitLab CI (validated with check-jsonschema's own vendored schemas),
+and reported as one picture."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kmodtui.core.build.matrix import (
+    GITHUB_MAX_JOBS,
+    GITLAB_MAX_JOBS,
+    Cell,
+    Matrix,
+    export_github,
+    export_gitlab,
+    shards,
+)
+from kmodtui.core.model import Kernel
+from tests.realtools import copy_source, require_tool
+
+
+def kmodtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def check_schema(builtin: str, path: Path) -> None:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run([str(tool) if tool.exists() else require_tool("check-jsonschema"), "--builtin-schema",
+                             builtin, str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_matrix_file_plans_cells_and_skips_those_outside_the_declared_range(installed_kernel: Kernel,
+                                                                              tmp_path: Path) -> None:
+    source = copy_source("provider", tmp_path / "src")
+    (source / "kmodtui-matrix.toml").write_text(f'kernels = ["{installed_kernel.release}"]\nmodes = ["kbuild", "deb"]\n')
+    plan = json.loads(kmodtui("matrix", "plan", "--json", "--source", str(source)).stdout)
+    assert [(c["mode"], c["skipped"]) for c in plan["cells"]] == [("kbuild", ""), ("deb", "")]
+    assert plan["cells"][0]["command"].startswith("kmodtui build --json --source")
+    # the source says it is only for 5.x kernels: every cell is skipped, with the reason
+    conf = source / "dkms.conf"
+    conf.write_text(conf.read_text() + 'BUILD_EXCLUSIVE_KERNEL="^5\\."\n')
+    plan = json.loads(kmodtui("matrix", "plan", "--json", "--source", str(source)).stdout)
+    assert all("BUILD_EXCLUSIVE_KERNEL" in c["skipped"] and c["command"] is None for c in plan["cells"])
+
+
+def test_bad_matrix_input_is_one_line_naming_the_key_or_kernel(tmp_path: Path) -> None:
+    source = copy_source("provider", tmp_path / "src")
+    (source / "kmodtui-matrix.toml").write_text('kernels = ["1.2.3-nowhere"]\nflavours = ["rt"]\n')
+    out = kmodtui("matrix", "plan", "--source", str(source))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "unknown key 'flavours'" in out.stderr
+    (source / "kmodtui-matrix.toml").write_text('kernels = ["1.2.3-nowhere"]\n')
+    out = kmodtui("matrix", "plan", "--source", str(source))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "1.2.3-nowhere" in out.stderr
+
+
+def test_exports_validate_against_the_ci_engines_schemas(installed_kernel: Kernel, tmp_path: Path) -> None:
+    source = copy_source("provider", tmp_path / "src")
+    for target, schema in (("github", "vendor.github-workflows"), ("gitlab", "vendor.gitlab-ci")):
+        out = tmp_path / f"{target}.yml"
+        result = kmodtui("matrix", "export", target, "--source", str(source), "--kernel", installed_kernel.release,
+                         "--mode", "kbuild", "--mode", "deb", "--arch", "arm64", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        check_schema(schema, out)
+        text = out.read_text()
+        assert "fail-fast" in text or "allow_failure" in text
+
+
+def test_big_matrices_are_sharded_never_cut(tmp_path: Path) -> None:
+    cells = [Cell(f"6.1.0-{n}-amd64", f"6.1.0-{n}-amd64", "", mode) for n in range(150) for mode in ("kbuild", "deb")]
+    assert [len(s) for s in shards(cells, GITHUB_MAX_JOBS)] == [256, 44]
+    assert [len(s) for s in shards(cells, GITLAB_MAX_JOBS)] == [200, 100]
+    matrix = Matrix("/src", [c.kernel for c in cells[::2]], [], ["kbuild", "deb"])
+    for name, text, schema in (("github", export_github(matrix, cells), "vendor.github-workflows"),
+                               ("gitlab", export_gitlab(matrix, cells), "vendor.gitlab-ci")):
+        path = tmp_path / f"{name}.yml"
+        path.write_text(text)
+        check_schema(schema, path)
+        assert all(text.count(f'"{c.kernel}"') >= 1 for c in cells)
+        assert text.count("build-2") >= 1 and "build-3" not in text
+
+
+def test_run_here_is_resumable_and_the_report_is_one_picture(installed_kernel: Kernel, tmp_path: Path) -> None:
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    source = copy_source("provider", tmp_path / "src")
+    args = ("--source", str(source), "--kernel", installed_kernel.release, "--mode", "kbuild", "--mode", "deb", "--json")
+    started = json.loads(kmodtui("matrix", "run", *args, env=env).stdout)
+    assert len(started["started"]) == 2 and started["already_built"] == []
+    deadline = time.monotonic() + 300
+    while True:
+        rows = json.loads(kmodtui("matrix", "report", "--json", env=env).stdout)["cells"]
+        if all(r["outcome"] != "running" for r in rows):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert sorted((r["mode"], r["outcome"]) for r in rows) == [("deb", "succeeded"), ("kbuild", "succeeded")]
+    from tests.core.test_schemas import validate
+
+    validate("matrix", started)
+    validate("matrix", json.loads(kmodtui("matrix", "report", "--json", env=env).stdout))
+    validate("matrix", json.loads(kmodtui("matrix", "plan", *args, env=env).stdout))
+    again = json.loads(kmodtui("matrix", "run", *args, env=env).stdout)
+    assert again["started"] == [] and len(again["already_built"]) == 2
+    # the report of CI results: each cell's `build --json` output; a job that died wrote no exit event
+    result = tmp_path / "result-kbuild.jsonl"
+    result.write_text(kmodtui("build", "--json", "--source", str(copy_source("consumer", tmp_path / "c")), "--kernel",
+                              installed_kernel.release, env=env).stdout)
+    died = tmp_path / "result-died.jsonl"
+    died.write_text('{"event": "phase", "phase": "build"}\n')
+    report = kmodtui("matrix", "report", str(result), str(died), env=env)
+    assert report.returncode == 1
+    assert "FAILED (modpost_undefined)" in report.stdout and "DIED" in report.stdout
