@@ -64,7 +64,13 @@ def dkms_variables(request: BuildRequest, source: ModuleSource, src_dir: str) ->
     """The variables dkms defines when it runs dkms.conf's commands (dkms 3.0's names)."""
     kernel = request.kernel
     layout = os.path.join(os.path.dirname(src_dir), "dkms-layout")  # see _dkms_layout
-    return {"kernelver": kernel.release, "kernel_source_dir": kernel.build_dir or "", "arch": kernel.arch or "",
+    build_dir = kernel.build_dir or ""
+    # dkms names the tree /lib/modules/<release>/build, and dkms.conf files derive from that name
+    # (zfs-dkms: ${kernel_source_dir/%build/source}, the source half of Debian's split headers)
+    standard = f"/lib/modules/{kernel.release}/build"
+    if build_dir and os.path.realpath(standard) == os.path.realpath(build_dir):
+        build_dir = standard
+    return {"kernelver": kernel.release, "kernel_source_dir": build_dir, "arch": kernel.arch or "",
             "dkms_tree": layout, "source_tree": layout,
             "PACKAGE_NAME": source.name, "PACKAGE_VERSION": source.version or request.version or "1.0",
             "module": source.name, "module_version": source.version or "1.0"}
@@ -86,10 +92,28 @@ BUILT_LIST = ".kmodtui-built-modules"  # written by the dkms.conf build step: th
 # runs it (make -jN KERNELRELEASE=<target> ...), and list where dkms.conf says the modules are.
 _DKMS_BUILD = r"""
 cd "$dkms_tree/$module/$module_version/build" || exit 1
-. ./dkms.conf
-if [ -n "${PRE_BUILD:-}" ]; then
-    echo "Running the pre_build script: ${PRE_BUILD}"
-    eval "./${PRE_BUILD#./}"
+# dkms 3.0's safe_source: source dkms.conf in a subshell, write each variable back out with echo
+# (word splitting turns newlines into spaces) and source that (quotes in values are read as quoting)
+conf_vars="PACKAGE_NAME PACKAGE_VERSION MAKE PRE_BUILD BUILT_MODULE_NAME BUILT_MODULE_LOCATION"
+tmpfile=$(mktemp) || exit 1
+( exec >"$tmpfile"
+  . ./dkms.conf >/dev/null
+  for _export_env in $conf_vars; do
+      for _i in $(eval echo \${!$_export_env[@]}); do
+          eval echo '$_export_env[$_i]=\"${'$_export_env'[$_i]}\"'
+      done
+  done )
+unset $conf_vars
+. "$tmpfile"
+rm -f "$tmpfile"
+if [ -n "${PRE_BUILD:-}" ]; then  # dkms's run_build_script
+    run="$PWD/$PRE_BUILD"
+    if [[ -x ${run%% *} ]]; then
+        echo "Running the pre_build script: $PRE_BUILD"
+        ( exec $run )
+    else
+        echo "kmodtui: the pre_build script is not executable: ${run%% *}"
+    fi
 fi
 make_command="${MAKE[0]:-make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build}"
 case "$make_command" in
