@@ -201,7 +201,7 @@ class KmodApp(App[int]):
         from kmodtui.core.build.job import rebuild
 
         try:
-            record = rebuild(message.record)
+            record = rebuild(message.record, **({"sign_modules": True} if message.sign_modules else {}))
         except KmodError as err:
             self.notify(f"Cannot rebuild: {err}", severity="error", timeout=12)
             return

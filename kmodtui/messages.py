@@ -68,6 +68,7 @@ class RebuildRequested(Message):
 
     record: str
     problems_before: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    sign_modules: bool = False  # `s` on a package build: the same build, every module signed before packaging
 
 
 @dataclass

@@ -28,7 +28,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise KmodError(args.source, "no such module source (a folder, a tarball, a *-dkms .deb or a .src.rpm)")
         requests = [make_request(args.source, k, args.mode, extra_symbols=tuple(args.extra_symbols or ()),
                                  arch=args.arch or "", deb_depends=args.deb_depends, version=args.version or "",
-                                 sign=not args.no_sign, timeout=args.timeout) for k in args.kernel]
+                                 sign=not args.no_sign, timeout=args.timeout, sign_modules=args.sign)
+                    for k in args.kernel]
         if args.detach:
             records = start_requests(requests)
             if args.json:
@@ -146,6 +147,8 @@ def _verb_build(sub: Any) -> None:
     p.add_argument("--version", help="package version (default: dkms.conf's, else 1.0)")
     p.add_argument("--timeout", type=float, help="stop the build after this many seconds")
     p.add_argument("--no-sign", action="store_true", help="dkms mode: do not let dkms sign (or create its MOK key)")
+    p.add_argument("--sign", action="store_true", help="deb and rpm modes: sign every module before it is packaged, "
+                   "with kmodtui's key pair (made on first use; enroll it with mokutil --import)")
     p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--run-records", nargs="+", help=argparse.SUPPRESS)  # the detached runner

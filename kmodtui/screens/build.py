@@ -221,6 +221,18 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     def action_sign(self) -> None:
         from kmodtui.screens.sign import SignScreen
 
+        if self.finished and self.status.get("mode") in ("deb", "rpm-generic", "rpm-redhat"):
+            # a package: signing the loose .ko would leave the packaged one unsigned; build it again signed
+            from kmodtui.messages import RebuildRequested
+            from kmodtui.screens.nav import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.post_message(RebuildRequested(self.record_dir, sign_modules=True))
+
+            self.app.push_screen(ConfirmScreen("Build this package again with every module signed (kmodtui's key, "
+                                               "made on first use) before it is packaged?"), answered)
+            return
         modules = self.built_modules()
         kernel = self.built_kernel()
         if not self.finished or not modules or kernel is None:

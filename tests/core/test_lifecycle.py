@@ -13,6 +13,7 @@ import pytest
 from kmodtui.core.model import Kernel
 from tests.pkgtools import build_deb
 from tests.realtools import (
+    EXAMPLES,
     BuiltModules,
     apt_download,
     depmod_problems,
@@ -116,3 +117,30 @@ def test_hooks_are_the_only_system_files_kmodtui_may_write() -> None:
     for path in ("/etc/passwd", "/etc/kernel/postinst.d/../../passwd", "/usr/lib/rpm/macros"):
         with pytest.raises(KmodError, match="system file"):
             check_editable(path, allow_hooks=True)
+
+
+@pytest.mark.parametrize("mode", ["deb", "rpm-redhat"])
+def test_a_signed_package_build_packages_signed_modules(mode: str, installed_kernel: Kernel, tmp_path: Path) -> None:
+    """`build --sign`: the .ko inside the .deb / .rpm is signed (modinfo reads the signer back), with the
+    key pair `kmodtui sign` and the TUI use."""
+    import os
+    import subprocess
+
+    require_tool("openssl")
+    state = tmp_path / "state"
+    result = kmodtui("build", "--source", str(EXAMPLES / "provider"), "--kernel", installed_kernel.release,
+                     "--mode", mode, "--sign", "--json", env={"KMODTUI_STATE_DIR": str(state)})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    [done] = [json.loads(line) for line in result.stdout.splitlines() if '"event": "exit"' in line]
+    [package] = [a for a in done["artifacts"] if a.endswith((".deb", ".rpm"))]
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    if package.endswith(".deb"):
+        run_ok([require_tool("dpkg-deb"), "-x", package, str(unpacked)])
+    else:
+        cpio = subprocess.run(f"{require_tool('rpm2cpio')} {package} | cpio -idm --quiet", shell=True, cwd=unpacked)
+        assert cpio.returncode == 0
+    [ko] = list(unpacked.rglob("*.ko"))
+    modinfo = require_tool("modinfo")
+    assert run_ok([modinfo, "-F", "signer", str(ko)]).stdout.strip() == "kmodtui module signing key"
+    assert (state / "mok" / "MOK.der").exists() and oct(os.stat(state / "mok" / "MOK.priv").st_mode & 0o777) == "0o600"

@@ -149,3 +149,35 @@ def test_builds_grid_shows_each_kernels_build_and_follows_one(installed_kernel, 
             assert isinstance(app.screen, BuildScreen)
 
     asyncio.run(scenario())
+
+
+def test_s_on_a_package_build_rebuilds_it_with_signed_modules(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    """Signing a .deb build signs what goes into the .deb, not a loose copy (issue 19)."""
+    import subprocess
+
+    from tests.realtools import require_tool
+
+    require_tool("openssl")
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    [record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], "deb")
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            first = app.screen
+            await wait_for(pilot, lambda: first.finished)
+            await pilot.press("s")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, BuildScreen) and app.screen is not first)
+            second = app.screen
+            await wait_for(pilot, lambda: second.finished)
+            assert second.status["state"] == "succeeded"
+            [deb] = [a for a in second.status["artifacts"] if a.endswith(".deb")]
+            subprocess.run(["dpkg-deb", "-x", deb, str(tmp_path / "x")], check=True)
+            [ko] = list((tmp_path / "x").rglob("*.ko"))
+            signer = subprocess.run(["modinfo", "-F", "signer", str(ko)], capture_output=True, text=True).stdout
+            assert signer.strip() == "kmodtui module signing key"
+
+    asyncio.run(scenario())

@@ -142,7 +142,10 @@ def start_requests(requests: list[BuildRequest]) -> list[str]:
     return records
 
 
-def rebuild(record_dir: str) -> str:
+def rebuild(record_dir: str, **changes: Any) -> str:
     """Start the build `record_dir` recorded again, from its stored request (same source, kernel,
-    mode and options): what `b` does after a remedy. Returns the new build's record dir."""
-    return start_requests([load_request(record_dir)])[0]
+    mode and options, but for `changes`, e.g. sign_modules=True): what `b` does after a remedy and
+    `s` on a package build. Returns the new build's record dir."""
+    import dataclasses
+
+    return start_requests([dataclasses.replace(load_request(record_dir), **changes)])[0]

@@ -190,6 +190,7 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         steps += _module_build_steps(request, source, src_dir)
     elif request.mode == "deb":
         steps += _module_build_steps(request, source, src_dir)
+        steps += _sign_steps(request, source, src_dir)
         from kmodtui.core.packages.debpack import kernel_package_owner
 
         depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
@@ -207,8 +208,22 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         steps += _dkms_steps(request, source, work_dir, version)
     else:
         steps.append(_kbuild_step(request, src_dir))
+        steps += _sign_steps(request, source, src_dir)
         steps.append(_rpm_step(request, source, work_dir, src_dir, out_dir, version))
     return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), tuple(steps))
+
+
+def _sign_steps(request: BuildRequest, source: ModuleSource, src_dir: str) -> list[BuildStep]:
+    """--sign on a package build: every module signed (the kernel's sign-file, kmodtui's key pair)
+    before it is packaged, so the .ko inside the .deb or .rpm is the signed one."""
+    if not request.sign_modules:
+        return []
+    if source.dkms is not None and request.mode == "deb":
+        modules = ["@" + os.path.join(src_dir, BUILT_LIST)]
+    else:
+        modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+    return [BuildStep("sign", (*self_argv("kmodtui.core.lifecycle.signing"), "--build-dir",
+                               request.kernel.build_dir, *modules), src_dir)]
 
 
 def is_autotools_module_tree(source: ModuleSource) -> bool:

@@ -30,6 +30,9 @@ class BuildRequest:
     deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
     version: str = ""
     sign: bool = True  # dkms mode: let dkms sign with its MOK (it creates /var/lib/dkms/mok.key if missing)
+    # deb and rpm modes: sign every module with kmodtui's key pair before it is packaged (the key the
+    # TUI's s and `kmodtui sign` use; made on first use)
+    sign_modules: bool = False
     timeout: float | None = None  # seconds; the build is stopped past it
     kernel_spec: str = ""  # how the kernel was named (release, build dir, headers package); stored
 
@@ -74,6 +77,7 @@ def request_json(request: BuildRequest) -> dict[str, Any]:
         "deb_depends": request.deb_depends,
         "version": request.version,
         "sign": request.sign,
+        "sign_modules": request.sign_modules,
         "timeout": request.timeout,
     }
 
@@ -111,7 +115,9 @@ def load_request(record_dir: str) -> BuildRequest:
         raise KmodError(path, "build request field 'extra_symbols' must list paths")
     kernel = kernel_from_spec(data["kernel"])
     known = {f.name for f in fields(BuildRequest)}
-    options = {k: data[k] for k in ("arch", "deb_depends", "version", "sign", "timeout") if k in known}
+    options: dict[str, Any] = {k: data[k] for k in ("arch", "deb_depends", "version", "sign", "timeout") if k in known}
+    if isinstance(data.get("sign_modules"), bool):  # absent in requests stored before it existed
+        options["sign_modules"] = data["sign_modules"]
     return BuildRequest(data["source"], kernel, data["mode"], tuple(data["extra_symbols"]),
                         kernel_spec=data["kernel"], **options)
 

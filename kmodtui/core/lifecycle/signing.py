@@ -48,7 +48,11 @@ def _openssl_req(openssl: str, common_name: str, key: str, cert: str) -> subproc
 
 def sign_modules(modules: list[str], kernel: Kernel, key: str, cert: str, hash_algo: str = "sha256") -> list[str]:
     """Sign with the kernel's own scripts/sign-file (what kbuild and dkms use)."""
-    sign_file = os.path.join(kernel.build_dir, "scripts", "sign-file")
+    return sign_files(modules, kernel.build_dir, key, cert, hash_algo)
+
+
+def sign_files(modules: list[str], build_dir: str, key: str, cert: str, hash_algo: str = "sha256") -> list[str]:
+    sign_file = os.path.join(build_dir, "scripts", "sign-file")
     if not os.access(sign_file, os.X_OK):
         raise KmodError(sign_file, "not found in the kernel's build tree: cannot sign for this kernel")
     for path in (key, cert):
@@ -61,3 +65,50 @@ def sign_modules(modules: list[str], kernel: Kernel, key: str, cert: str, hash_a
             raise KmodError(module, f"sign-file failed: {result.stderr.strip()[-200:]}")
         signed.append(module)
     return signed
+
+
+def ensure_signing_key() -> tuple[str, str]:
+    """kmodtui's key pair, made on first use (the one the TUI's s and `kmodtui sign` use)."""
+    key, cert = default_signing_key()
+    if os.path.isfile(key) and os.path.isfile(cert):
+        return key, cert
+    return make_signing_key(os.path.dirname(key))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The sign step of a package build: sign every module before it is packaged."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="kmodtui.core.lifecycle.signing")
+    parser.add_argument("--build-dir", required=True, help="the kernel's build tree (its scripts/sign-file)")
+    parser.add_argument("--key", help="private key (default: kmodtui's key pair, made on first use)")
+    parser.add_argument("--cert", help="certificate that goes with --key")
+    parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE")
+    args = parser.parse_args(argv)
+    modules: list[str] = []
+    for item in args.modules:
+        if item.startswith("@"):
+            try:
+                with open(item[1:], encoding="utf-8") as f:
+                    modules += [line.strip() for line in f if line.strip()]
+            except OSError:
+                pass
+        else:
+            modules.append(item)
+    modules = [m for m in modules if os.path.isfile(m)]
+    if not modules:
+        print("kmodtui: no built module to sign", file=sys.stderr)
+        return 1
+    try:
+        key, cert = (args.key, args.cert) if args.key and args.cert else ensure_signing_key()
+        for module in sign_files(modules, args.build_dir, key, cert):
+            print(f"kmodtui: signed {module} (key {cert})")
+    except KmodError as err:
+        print(f"kmodtui: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
