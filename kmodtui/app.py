@@ -24,6 +24,7 @@ from kmodtui.messages import (
     KernelChosen,
     ModeChosen,
     Notice,
+    ProviderBuildRequested,
     RebuildRequested,
     ResolveDone,
     SourceChosen,
@@ -207,6 +208,21 @@ class KmodApp(App[int]):
             return
         self.state.problems_before = message.problems_before
         self._show_build(record)
+
+    def on_provider_build_requested(self, message: ProviderBuildRequested) -> None:
+        """The provider first (the remedy screen stays below it: Esc goes back there)."""
+        from kmodtui.core.build.job import start_detached
+        from kmodtui.screens.build import BuildScreen
+
+        try:
+            [record] = start_detached(message.source, [message.kernel], "kbuild")
+        except KmodError as err:
+            self.notify(f"Cannot build the provider: {err}", severity="error", timeout=12)
+            return
+        self.started.append(record)
+        self.notify("Building the provider first; Esc when it is done goes back to the remedy, which then finds "
+                    "its Module.symvers.", timeout=8)
+        self.push_screen(BuildScreen(record))
 
     def on_demo_rebuild_requested(self, message: DemoRebuildRequested) -> None:
         self.notify("Rebuilding the demo's kmod-provider RPM from the edited spec with rpmbuild...", timeout=4)

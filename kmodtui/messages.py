@@ -72,6 +72,15 @@ class RebuildRequested(Message):
 
 
 @dataclass
+class ProviderBuildRequested(Message):
+    """From the KBUILD_EXTRA_SYMBOLS remedy: build the module that exports the symbol first (kbuild,
+    the same kernel); its Module.symvers is then found by the remedy."""
+
+    source: str
+    kernel: str  # as `build --kernel` takes it
+
+
+@dataclass
 class DemoRebuildRequested(Message):
     """After a remedy on the demo's spec: rebuild the demo provider RPM from it and check again."""
 

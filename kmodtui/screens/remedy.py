@@ -3,13 +3,14 @@ undo, and rebuild + re-check where kmodtui knows the source and kernel."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import Screen
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -17,7 +18,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
-from kmodtui.messages import DemoRebuildRequested, RebuildRequested, RemedyDone
+from kmodtui.messages import DemoRebuildRequested, ProviderBuildRequested, RebuildRequested, RemedyDone
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -50,6 +51,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         Binding("u", "undo", "Undo", id="remedy.undo"),
         Binding("b", "rebuild", "Rebuild", id="remedy.rebuild"),
         Binding("t", "target", "Target", id="remedy.target"),
+        Binding("p", "provider", "Provider", id="remedy.provider"),
         Binding("escape", "back", "Back", id="remedy.back"),
     ]
 
@@ -60,6 +62,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.plan: RemedyPlan | None = None
         self.undo_id: str | None = None
         self.confirming = False
+        self.symvers: tuple[str, ...] = ()  # the provider's Module.symvers picked with p
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Remedy")
@@ -81,7 +84,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def options(self) -> RemedyOptions:
         c = self.context
         return RemedyOptions(target=self.query_one("#remedy-target", Input).value.strip(), symbol=c.symbol,
-                             namespace=c.namespace, depends=c.depends,
+                             namespace=c.namespace, depends=c.depends, symvers=self.symvers,
                              kernel_release=c.kernel.release if c.kernel else "")
 
     def preview(self) -> None:
@@ -131,6 +134,43 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def target_entered(self) -> None:
         self.query_one("#remedy-list", OptionList).focus()
         self.preview()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "provider":  # only the remedy that needs another module's exports
+            return self.remedy_id == "kbuild-extra-symbols"
+        return True
+
+    def on_screen_resume(self) -> None:
+        """Back from building a provider: its Module.symvers may be there now."""
+        self.preview()
+
+    def action_provider(self) -> None:
+        """Pick the module that exports the symbol: an earlier build's Module.symvers, or a source
+        (a bundled example, one built before) that kmodtui builds first for the same kernel."""
+        from kmodtui.core.build.record import list_builds
+        from kmodtui.core.remedies.catalogue import built_providers, source_providers
+        from kmodtui.screens.source import bundled_examples
+
+        symbol = self.context.symbol
+        built = built_providers(symbol) if symbol else []
+        sources = source_providers(symbol, bundled_examples() + [r.get("source", "") for r in list_builds()])
+        sources = [s for s in sources if os.path.realpath(s) != os.path.realpath(self.context.source or "")]
+        self.app.push_screen(ProviderScreen(symbol, built, sources), self._provider_picked)
+
+    def _provider_picked(self, choice: tuple[str, str] | None) -> None:
+        if choice is None:
+            return
+        kind, path = choice
+        if kind == "symvers":
+            self.symvers = (path,)
+            self.preview()
+            return
+        kernel = self.context.kernel
+        if kernel is None:
+            self.notify("kmodtui does not know the kernel of this finding: build the provider from the wizard.",
+                        severity="warning")
+            return
+        self.post_message(ProviderBuildRequested(path, kernel.build_dir or kernel.release))
 
     def action_target(self) -> None:
         self.query_one("#remedy-target", Input).focus()
@@ -204,3 +244,46 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         if self.confirming and event.key != "a":
             self.confirming = False
             self._status("Not applied.")
+
+
+class ProviderScreen(ModalScreen[tuple[str, str] | None]):
+    """Where the other module's exports come from: builds that made them, or sources to build."""
+
+    DEFAULT_CSS = """
+    ProviderScreen { align: center middle; }
+    ProviderScreen > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
+                                border: round $accent; background: $surface; padding: 0 1; }
+    ProviderScreen OptionList { height: auto; max-height: 12; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Back", id="provider.back")]
+
+    def __init__(self, symbol: str, built: list[str], sources: list[str]) -> None:
+        super().__init__()
+        self.symbol = symbol
+        self.choices = [("symvers", p) for p in built] + [("source", s) for s in sources]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            if self.choices:
+                yield Static(f"Which module exports [b]{escape(self.symbol)}[/]? A build's Module.symvers is used "
+                             "as it is; a source is built first (kbuild, same kernel), then its Module.symvers.")
+                yield OptionList(*[Option(("use the build: " if kind == "symvers" else "build the source: ")
+                                          + escape(path), id=str(i))
+                                   for i, (kind, path) in enumerate(self.choices)], id="provider-list")
+            else:
+                yield Static(f"No earlier build and no source kmodtui knows exports [b]{escape(self.symbol)}[/]. "
+                             "Build the module that does in kmodtui (Esc to the kernel picker, its source, kbuild), "
+                             "then come back: p finds it.")
+            yield Footer()
+
+    def on_mount(self) -> None:
+        if self.choices:
+            self.query_one("#provider-list", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#provider-list")
+    def picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option_id is not None:
+            self.dismiss(self.choices[int(event.option_id)])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -196,3 +196,53 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
         assert (code != 0) is refused
         assert {r for r, _ in failed} == ({"ksym(provider_fn) = 0xf96caa5e", "ksym(provider_gpl_fn) = 0x333c3782",
                                            "ksym(provider_ns_fn) = 0x90b96df5"} if refused else set())
+
+
+def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(installed_kernel, monkeypatch,
+                                                                          tmp_path: Path) -> None:
+    """No provider built yet, no CLI flag: r, then p lists the bundled provider source that exports
+    provider_fn; picking it builds it (kbuild, same kernel); Esc back, the remedy now names its
+    Module.symvers; a, a, b: the consumer builds and re-checks clean (modpost agrees)."""
+    from kmodtui.screens.remedy import ProviderScreen
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    source = copy_source("consumer", tmp_path)
+    [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            await pilot.press("r")
+            await pilot.pause()
+            remedy = app.screen
+            assert isinstance(remedy, RemedyScreen)
+            assert "press p to pick" in preview(app)
+            await pilot.press("p")
+            await pilot.pause()
+            assert isinstance(app.screen, ProviderScreen)
+            assert [kind for kind, _ in app.screen.choices] == ["source"]  # the bundled provider example
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, BuildScreen) and app.screen is not screen)
+            provider = app.screen
+            await wait_for(pilot, lambda: provider.finished)
+            assert provider.status["state"] == "succeeded"
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is remedy
+            assert "KBUILD_EXTRA_SYMBOLS +=" in preview(app)  # the provider's Module.symvers, found
+            await pilot.press("a", "a")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("b")
+            await pilot.pause()
+            rebuild = app.screen
+            assert isinstance(rebuild, BuildScreen)
+            await wait_for(pilot, lambda: rebuild.finished)
+            assert rebuild.status["state"] == "succeeded", rebuild.status
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            assert "after the remedy: 3 fixed, 0 still broken" in str(app.screen.query_one("#symbols-summary").render())
+
+    asyncio.run(scenario())

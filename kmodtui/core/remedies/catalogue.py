@@ -181,7 +181,12 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
 # ---- source remedies ---------------------------------------------------------------------------
 
 def _find_symvers_for(symbol: str) -> list[str]:
-    """Module.symvers files of earlier kmodtui builds that export `symbol`."""
+    """The newest Module.symvers of an earlier kmodtui build that exports `symbol`."""
+    return built_providers(symbol)[:1]
+
+
+def built_providers(symbol: str) -> list[str]:
+    """Module.symvers files of earlier kmodtui builds that export `symbol`, newest first."""
     from kmodtui.core.build.record import builds_dir
 
     found = []
@@ -192,7 +197,31 @@ def _find_symvers_for(symbol: str) -> list[str]:
                     found.append(path)
         except OSError:
             continue
-    return found[:1]
+    return found
+
+
+_EXPORT = re.compile(rb"\bEXPORT_SYMBOL(?:_GPL|_NS|_NS_GPL|_FOR_MODULES)?\s*\(\s*(\w+)")
+
+
+def source_providers(symbol: str, sources: list[str]) -> list[str]:
+    """Module sources among `sources` whose C files export `symbol` (EXPORT_SYMBOL*(symbol)): read as
+    text, never built or run; the top folder and one level below, files up to 4 MiB."""
+    found = []
+    for source in dict.fromkeys(sources):
+        if not os.path.isdir(source):
+            continue
+        files = glob.glob(os.path.join(source, "*.c")) + glob.glob(os.path.join(source, "*", "*.c"))
+        for path in files:
+            try:
+                if os.path.getsize(path) > 4 * 1024 * 1024:
+                    continue
+                with open(path, "rb") as f:
+                    if any(m.group(1).decode() == symbol for m in _EXPORT.finditer(f.read())):
+                        found.append(source)
+                        break
+            except OSError:
+                continue
+    return found
 
 
 def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
@@ -201,8 +230,9 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
         raise KmodError(source, "is not a module source folder")
     symvers = [os.path.abspath(s) for s in options.symvers] or (_find_symvers_for(options.symbol) if options.symbol else [])
     if not symvers:
-        raise KmodError(source, "which Module.symvers exports the symbol? Build the providing module first and "
-                                "name its Module.symvers with --with-symvers")
+        raise KmodError(source, "no build of a module exporting the symbol yet: in the TUI press p to pick (or "
+                                "build) the module that exports it; on the command line name its Module.symvers "
+                                "with --extra-symbols")
     for path in symvers:
         if not os.path.isfile(path):
             raise KmodError(path, "no such Module.symvers")
