@@ -99,6 +99,7 @@ class KmodApp(App[int]):
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
             self.theme = "ansi-dark"
+        self.set_interval(2.0, self.show_running_builds)
         if self.resolve_result is not None:
             from kmodtui.screens.symbols import SymbolsScreen
 
@@ -184,6 +185,15 @@ class KmodApp(App[int]):
             if status and buildrecord.effective_state(status) == buildrecord.RUNNING:
                 running.append(record)
         return running
+
+    def show_running_builds(self) -> None:
+        """Every screen's step strip says when a build started here is still running (b lists them)."""
+        from kmodtui.widgets.steps import StepStrip
+
+        running = len(self.running_builds()) if self.started else 0
+        text = f"{running} build{'s' if running > 1 else ''} running: b on the kernel picker" if running else ""
+        for strip in self.screen.query(StepStrip):
+            strip.set_running(text)
 
     def _show_build(self, record: str) -> None:
         from kmodtui.screens.build import BuildScreen

@@ -16,14 +16,21 @@ class StepStrip(Static):
         super().__init__()
         self.current = current
         self.demo = demo
+        self.running = ""  # "1 build running": set by the App, shown on every screen
+
+    def set_running(self, text: str) -> None:
+        if text != self.running:
+            self.running = text
+            self.on_mount()
 
     def on_mount(self) -> None:
         prefix = "[b]DEMO[/] " if self.demo else ""
+        suffix = f"  [reverse] {self.running} [/]" if self.running else ""
         if self.current not in STEPS:  # a side trip from the kernel picker (Diagnose, Builds...)
-            self.update(f"{prefix} 1 Kernel >[reverse b] {self.current} [/]  (Esc: back)")
+            self.update(f"{prefix} 1 Kernel >[reverse b] {self.current} [/]  (Esc: back){suffix}")
             return
         parts = []
         for number, step in enumerate(STEPS, 1):
             label = f"{number} {step}"
             parts.append(f"[reverse b] {label} [/]" if step == self.current else f" {label} ")
-        self.update(prefix + ">".join(parts))
+        self.update(prefix + ">".join(parts) + suffix)

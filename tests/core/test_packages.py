@@ -233,3 +233,14 @@ def test_rpm_bomb_is_refused_with_bounded_memory(rpms: dict[str, Path], tmp_path
     print(f"zstd .rpm bomb: {bomb.stat().st_size} bytes, peak {peak} MiB: {result.stderr.strip()}")
     assert result.returncode == 2 and "decompresses to more than" in result.stderr
     assert peak < 300
+
+
+def test_inspect_warns_of_missing_ksym_provides_only_when_the_modules_export_something(
+        built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
+    exporting = build_kmod_rpm(tmp_path / "p", "kmod-provider", [built.provider_ko], installed_kernel.release,
+                               generator="internal")
+    silent = build_kmod_rpm(tmp_path / "c", "kmod-consumer", [built.consumer_ko], installed_kernel.release,
+                            generator="internal")
+    assert "no ksym() Provides" in kmodtui("inspect", str(exporting)).stdout
+    out = kmodtui("inspect", str(silent)).stdout
+    assert "0 exports" in out and "no ksym() Provides" not in out

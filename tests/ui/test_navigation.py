@@ -280,3 +280,34 @@ def test_log_lines_with_brackets_are_shown_literally() -> None:
 
     for text in ("error: implicit [-Werror=implicit-function-declaration]", "[b]not bold[/b]", "a\\[x] [/]"):
         assert Content.from_markup(escape(text)).plain == text
+
+
+def test_a_running_build_is_visible_from_every_screen(installed_kernel, tmp_path: Path, monkeypatch) -> None:
+    """A build started from this session, still running: the step strip of whatever screen is shown
+    says so."""
+    from kmodtui.core.build.job import start_detached
+    from kmodtui.screens.source import SourceScreen
+    from kmodtui.widgets.steps import StepStrip
+    from tests.ui.waiting import wait_for
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "slow.c").write_text('#include <linux/module.h>\nMODULE_LICENSE("GPL");\n')
+    (slow / "Kbuild").write_text("obj-m := slow.o\n$(shell sleep 20)\n")
+    [record] = start_detached(str(slow), [installed_kernel.release], "kbuild")
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.started.append(record)
+            app.push_screen(SourceScreen(installed_kernel))
+            await settle(pilot)
+            strip = app.screen.query_one(StepStrip)
+            await wait_for(pilot, lambda: "1 build running" in strip.running, 10)
+            from kmodtui.core.build import record as buildrecord
+
+            buildrecord.stop(buildrecord.read_status(record) or {})
+
+    asyncio.run(scenario())

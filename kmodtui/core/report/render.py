@@ -222,7 +222,8 @@ def package_text(package: PackageInfo) -> str:
     lines.append(f"  modules ({len(package.modules)}):")
     for path, module in zip(package.module_files, package.modules):
         lines.append(f"    {path}: {module.name}, {len(module.exports)} exports, {len(module.needs)} needs")
-    if package.modules and not ksym and package.format == "rpm":
+    exports = any(module.exports for module in package.modules)
+    if exports and not ksym and package.format == "rpm":  # modules that export nothing need no ksym() Provides
         lines.append("  note: modules inside but no ksym() Provides: packages that need their symbols will "
                      "not install (built with rpm's internal dependency generator?)")
     return "\n".join(lines)
