@@ -22,6 +22,11 @@ STATUS_FILTERS = ("all", "problems") + tuple(s for s in STATUSES if s != STATUS_
 _STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
 
 
+def _shown_symbol(finding: Finding) -> str:
+    requirement = finding.requirement
+    return requirement.symbol if requirement is not None and requirement.symbol else finding.symbol
+
+
 @dataclass
 class BrowserModel:
     rows: list[Row]
@@ -34,11 +39,13 @@ class BrowserModel:
     @classmethod
     def from_result(cls, result: ResolveResult) -> BrowserModel:
         # Package-level findings first (module = the package's name), then per-module ones.
+        # A package dependency shows its symbol (ksym(provider_fn) = 0x... -> provider_fn: the CRCs
+        # have their own columns); the whole dependency stays searchable.
+        findings = result.package_findings + result.module_problems
         rows: list[Row] = [
-            (f.module, f.symbol, f.status, f.crc, f.provided_crc, f.provider)
-            for f in result.package_findings + result.module_problems
+            (f.module, _shown_symbol(f), f.status, f.crc, f.provided_crc, f.provider) for f in findings
         ]
-        keys = [f"{os.path.basename(r[0])} {r[1]} {r[2]} {r[5]}".lower() for r in rows]
+        keys = [f"{os.path.basename(r[0])} {r[1]} {r[2]} {r[5]} {f.symbol}".lower() for r, f in zip(rows, findings)]
         problems_by_module: dict[str, dict[str, ProblemRow]] = {}
         for row in result.problem_rows:
             problems_by_module.setdefault(row[0].path, {})[row[1]] = row
@@ -125,7 +132,7 @@ class BrowserModel:
         """The full Finding, with its plain-words explanation, for one row."""
         path, symbol, status, crc, provided, label = self.rows[index]
         for finding in self.result.package_findings + self.result.module_problems:
-            if finding.module == path and finding.symbol == symbol:
+            if finding.module == path and _shown_symbol(finding) == symbol and finding.status == status:
                 return finding
         release = self.result.kernel.release if self.result.kernel else "the kernel"
         if status != STATUS_OK:
