@@ -171,7 +171,13 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
             await pilot.pause()
             await pilot.press("b")
             await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen) and app.screen is not before, 120)
-            summary = str(app.screen.query_one("#symbols-summary").render())
+            after = app.screen
+            try:  # mounted and summarised (the comparison is computed on mount)
+                await wait_for(pilot, lambda: "after the remedy" in str(after.query_one("#symbols-summary").render()),
+                               10)
+            except AssertionError:
+                pass  # the assertion below shows what the summary says
+            summary = str(after.query_one("#symbols-summary").render())
             assert "after the remedy: 3 fixed, 0 still broken; rpm would now accept" in summary, summary
             assert app.screen.result.problem_count == 0
 
