@@ -2,8 +2,9 @@
 
 Used by tests/core/test_dkms_agreement.py (a handful of small packages) and bench/dkms_agreement.py
 (every `*-dkms` package of a Debian release, with the agreement table). The .deb is never installed:
-real dkms gets a copy of the package's usr/src/<name>-<version> under /usr/src, is asked to add and
-build it, and everything is removed afterwards; kmodtui gets the .deb itself as --source.
+real dkms gets a copy of the package's usr/src/<name>-<version> in private trees (its --sourcetree,
+--dkmstree and --installtree options) and is asked to add and build it; kmodtui gets the .deb itself
+as --source.
 """
 
 from __future__ import annotations
@@ -65,38 +66,31 @@ def dkms_conf_value(source: Path, key: str) -> str:
 
 
 def run_real_dkms(deb: Path, release: str, timeout: float = 900) -> Outcome:
-    """dkms add + build of the package's source for `release`, then dkms remove: what real dkms makes."""
+    """dkms add + build of the package's source for `release`, in private trees (--sourcetree,
+    --dkmstree, --installtree under a temporary folder): real dkms, touching nothing of the system's."""
     with tempfile.TemporaryDirectory(prefix="dkms-agree-") as tmp:
-        source = dkms_source(deb, Path(tmp))
+        source = dkms_source(deb, Path(tmp) / "deb")
         name, version = dkms_conf_value(source, "PACKAGE_NAME"), dkms_conf_value(source, "PACKAGE_VERSION")
-        target = Path("/usr/src") / f"{name}-{version}"
-        had_key = os.path.exists("/var/lib/dkms/mok.key")
-        if target.exists():
-            raise RuntimeError(f"{target} exists already: refusing to touch it")
-        shutil.copytree(source, target, symlinks=True)
+        trees = {t: Path(tmp) / t for t in ("source", "dkms", "install")}
+        for tree in trees.values():
+            tree.mkdir()
+        shutil.copytree(source, trees["source"] / f"{name}-{version}", symlinks=True)
+        common = ["dkms", "--sourcetree", str(trees["source"]), "--dkmstree", str(trees["dkms"]),
+                  "--installtree", str(trees["install"])]
         start = time.monotonic()
-        try:
-            subprocess.run(["dkms", "add", "-m", name, "-v", version], capture_output=True, text=True, timeout=120)
-            built = subprocess.run(["dkms", "build", "-m", name, "-v", version, "-k", release],
-                                   capture_output=True, text=True, timeout=timeout)
-            seconds = time.monotonic() - start
-            arch = platform.machine()
-            kos = sorted(glob.glob(f"/var/lib/dkms/{name}/{version}/{release}/{arch}/module/*.ko*"))
-            if built.returncode != 0 or not kos:
-                log = Path(f"/var/lib/dkms/{name}/{version}/build/make.log")
-                tail = (log.read_text(errors="replace") if log.exists() else built.stdout + built.stderr)
-                errors = [line for line in tail.splitlines() if "error" in line.lower()]
-                return Outcome("dkms", False, seconds, cause=f"exit {built.returncode}",
-                               detail=(errors[0] if errors else tail.strip().splitlines()[-1:] or [""])[0][:200])
-            return Outcome("dkms", True, seconds, {m.name: m for m in map(module_facts, kos)})
-        finally:
-            subprocess.run(["dkms", "remove", "-m", name, "-v", version, "--all"], capture_output=True, timeout=120)
-            shutil.rmtree(f"/var/lib/dkms/{name}", ignore_errors=True)
-            shutil.rmtree(target, ignore_errors=True)
-            if not had_key:
-                for leftover in ("/var/lib/dkms/mok.key", "/var/lib/dkms/mok.pub"):
-                    if os.path.exists(leftover):
-                        os.unlink(leftover)
+        subprocess.run([*common, "add", "-m", name, "-v", version], capture_output=True, text=True, timeout=120)
+        built = subprocess.run([*common, "build", "-m", name, "-v", version, "-k", release],
+                               capture_output=True, text=True, timeout=timeout)
+        seconds = time.monotonic() - start
+        arch = platform.machine()
+        kos = sorted(glob.glob(str(trees["dkms"] / name / version / release / arch / "module" / "*.ko*")))
+        if built.returncode != 0 or not kos:
+            log = trees["dkms"] / name / version / "build" / "make.log"
+            tail = (log.read_text(errors="replace") if log.exists() else built.stdout + built.stderr)
+            errors = [line for line in tail.splitlines() if "error" in line.lower()]
+            return Outcome("dkms", False, seconds, cause=f"exit {built.returncode}",
+                           detail=(errors[0] if errors else (tail.strip().splitlines() or [""])[-1])[:200])
+        return Outcome("dkms", True, seconds, {m.name: m for m in map(module_facts, kos)})
 
 
 def run_kmodtui(deb: Path, release: str, mode: str, state_dir: Path, timeout: float = 900) -> Outcome:

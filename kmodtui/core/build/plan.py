@@ -63,7 +63,10 @@ def _kbuild_step(request: BuildRequest, src_dir: str) -> BuildStep:
 def dkms_variables(request: BuildRequest, source: ModuleSource, src_dir: str) -> dict[str, str]:
     """The variables dkms defines when it runs dkms.conf's commands (dkms 3.0's names)."""
     kernel = request.kernel
-    layout = os.path.join(os.path.dirname(src_dir), "dkms-layout")  # see _dkms_layout
+    # src_dir is <dkms_tree>/<module>/<module_version>/build (dkms_src_dir), as in dkms's own tree:
+    # dkms.conf commands name it from these variables, and some `find` it (a symlink would not do)
+    version_dir = os.path.dirname(src_dir)
+    layout = os.path.dirname(os.path.dirname(version_dir))
     build_dir = kernel.build_dir or ""
     # dkms names the tree /lib/modules/<release>/build, and dkms.conf files derive from that name
     # (zfs-dkms: ${kernel_source_dir/%build/source}, the source half of Debian's split headers)
@@ -72,17 +75,17 @@ def dkms_variables(request: BuildRequest, source: ModuleSource, src_dir: str) ->
         build_dir = standard
     return {"kernelver": kernel.release, "kernel_source_dir": build_dir, "arch": kernel.arch or "",
             "dkms_tree": layout, "source_tree": layout,
-            "PACKAGE_NAME": source.name, "PACKAGE_VERSION": source.version or request.version or "1.0",
-            "module": source.name, "module_version": source.version or "1.0"}
+            "PACKAGE_NAME": os.path.basename(os.path.dirname(version_dir)),
+            "PACKAGE_VERSION": os.path.basename(version_dir),
+            "module": os.path.basename(os.path.dirname(version_dir)), "module_version": os.path.basename(version_dir)}
 
 
-def _dkms_layout(variables: dict[str, str], src_dir: str) -> None:
-    """dkms.conf's commands name the build folder as ${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build:
-    make that path lead to the build's copy of the source."""
-    build = os.path.join(variables["dkms_tree"], variables["PACKAGE_NAME"], variables["PACKAGE_VERSION"], "build")
-    os.makedirs(os.path.dirname(build), exist_ok=True)
-    if not os.path.lexists(build):
-        os.symlink(src_dir, build)
+def dkms_src_dir(work_dir: str, source: ModuleSource, version: str) -> str:
+    """Where a dkms source is built without dkms: dkms's own layout, under the build's folder."""
+    def clean(word: str) -> str:
+        return word.replace("/", "_").replace("..", "_") or "module"
+
+    return os.path.join(work_dir, "dkms-layout", clean(source.name), clean(source.version or version), "build")
 
 
 BUILT_LIST = ".kmodtui-built-modules"  # written by the dkms.conf build step: the .ko files dkms.conf names
@@ -137,7 +140,6 @@ def _module_build_steps(request: BuildRequest, source: ModuleSource, src_dir: st
     if not kernel.build_dir or not os.path.isdir(kernel.build_dir):
         raise KmodError(kernel.build_dir or kernel.release, "this kernel has no build tree to compile against")
     variables = dkms_variables(request, source, src_dir)
-    _dkms_layout(variables, src_dir)
     env = {**variables, "KMODTUI_JOBS": str(os.cpu_count() or 1),
            "KMODTUI_BUILT_LIST": os.path.join(src_dir, BUILT_LIST), "KMODTUI_SRC": src_dir}
     # what kmodtui adds to a plain kbuild command line goes through the environment here (make reads it)
@@ -166,6 +168,8 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         raise KmodError(request.mode, f"unknown build mode; choose one of {', '.join(MODES)}")
     source = detect_source(request.source)
     src_dir = os.path.join(work_dir, "src")
+    if source.dkms is not None and request.mode in ("kbuild", "deb") and not is_autotools_module_tree(source):
+        src_dir = dkms_src_dir(work_dir, source, request.version or "1.0")
     out_dir = os.path.join(work_dir, "out")
     shutil.rmtree(src_dir, ignore_errors=True)
     if os.path.isdir(source.path):  # the folder, or what a tarball or -dkms .deb unpacked to in the cache
@@ -338,10 +342,13 @@ def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:
 
 
 def find_artifacts(plan: BuildPlan) -> list[str]:
-    found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
     source = plan.source_info
-    if source.dkms is not None and plan.request.mode in ("kbuild", "rpm-generic", "rpm-redhat"):
-        found += [m for m in dkms_built_modules(plan.src_dir) if os.path.isfile(m) and m not in found]
+    listed = dkms_built_modules(plan.src_dir) if source.dkms is not None else []
+    if listed and plan.request.mode in ("kbuild", "deb"):
+        # what dkms would install: the modules dkms.conf names (a Makefile may make more, xtables-addons' xt_asn)
+        found = sorted(os.path.normpath(m) for m in listed if os.path.isfile(m))
+    else:
+        found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
     if is_autotools_module_tree(plan.source_info):
         found += sorted(glob.glob(os.path.join(plan.src_dir, "module", "**", "*.ko"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))

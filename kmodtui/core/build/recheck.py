@@ -35,15 +35,26 @@ def providers_for(request: BuildRequest) -> list[str]:
         if not os.path.isdir(folder):
             continue
         packages: list[str] = []
-        if request.is_package_build and folder.endswith(os.path.join("work", "src")):
+        work = _build_work_dir(folder)
+        if request.is_package_build and work:
             kind = ".deb" if request.mode == "deb" else ".rpm"
-            work = os.path.dirname(folder)
             packages = [p for p in sorted(glob.glob(os.path.join(work, "out", "**", f"*{kind}"), recursive=True))
                         if not p.endswith(".src.rpm")]
         for item in packages or [folder]:
             if item not in out:
                 out.append(item)
     return out
+
+
+def _build_work_dir(folder: str) -> str:
+    """The build's work folder when `folder` is where a kmodtui build compiled (work/src, or
+    work/dkms-layout/<name>/<version>/build for a dkms source); "" otherwise."""
+    if folder.endswith(os.path.join("work", "src")):
+        return os.path.dirname(folder)
+    marker = os.sep + os.path.join("work", "dkms-layout") + os.sep
+    if marker in folder + os.sep and folder.endswith(os.sep + "build"):
+        return folder[: folder.index(marker)] + os.sep + "work"
+    return ""
 
 
 def recheck(record_dir: str) -> tuple[BuildRequest, ResolveResult]:

@@ -190,7 +190,9 @@ def built_providers(symbol: str) -> list[str]:
     from kmodtui.core.build.record import builds_dir
 
     found = []
-    for path in sorted(glob.glob(os.path.join(builds_dir(), "*", "work", "src", "Module.symvers")), reverse=True):
+    paths = glob.glob(os.path.join(builds_dir(), "*", "work", "src", "Module.symvers"))
+    paths += glob.glob(os.path.join(builds_dir(), "*", "work", "dkms-layout", "*", "*", "build", "Module.symvers"))
+    for path in sorted(paths, reverse=True):  # build folders are named by date: newest first
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 if any(line.split("\t")[1:2] == [symbol] for line in f):
