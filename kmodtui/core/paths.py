@@ -90,3 +90,19 @@ def self_command(module: str = "kmodtui") -> str:
 def package_data(*parts: str) -> str:
     """A file shipped inside the kmodtui package (demo data, example modules)."""
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *parts)
+
+
+def existing_listed_files(items: list[str]) -> list[str]:
+    """The files among `items` that exist, where an item `@FILE` stands for the paths listed in FILE,
+    one per line (a build step writes the list of modules known only once the build ran)."""
+    listed: list[str] = []
+    for item in items:
+        if item.startswith("@"):
+            try:
+                with open(item[1:], encoding="utf-8") as f:
+                    listed += [line.strip() for line in f if line.strip()]
+            except OSError:
+                pass
+        else:
+            listed.append(item)
+    return [path for path in listed if os.path.isfile(path)]

@@ -86,17 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", help="certificate that goes with --key")
     parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE")
     args = parser.parse_args(argv)
-    modules: list[str] = []
-    for item in args.modules:
-        if item.startswith("@"):
-            try:
-                with open(item[1:], encoding="utf-8") as f:
-                    modules += [line.strip() for line in f if line.strip()]
-            except OSError:
-                pass
-        else:
-            modules.append(item)
-    modules = [m for m in modules if os.path.isfile(m)]
+    from kmodtui.core.paths import existing_listed_files
+
+    modules = existing_listed_files(args.modules)
     if not modules:
         print("kmodtui: no built module to sign", file=sys.stderr)
         return 1

@@ -88,17 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE, one per line")
     args = parser.parse_args(argv)
-    listed: list[str] = []
-    for item in args.modules:
-        if item.startswith("@"):  # written by the build (dkms.conf's modules, known only once it ran)
-            try:
-                with open(item[1:], encoding="utf-8") as f:
-                    listed += [line.strip() for line in f if line.strip()]
-            except OSError:
-                pass
-        else:
-            listed.append(item)
-    modules = [m for m in listed if os.path.isfile(m)]
+    from kmodtui.core.paths import existing_listed_files
+
+    modules = existing_listed_files(args.modules)  # @FILE: dkms.conf's modules, known once the build ran
     if not modules:
         print("kmodtui: no built module to package", file=sys.stderr)
         return 1
