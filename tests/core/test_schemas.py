@@ -142,3 +142,34 @@ def test_remedy_hook_sign_and_userspace(built: BuiltModules, installed_kernel: K
     shutil.copy(built.provider_ko, module)
     validate("sign", json_of("sign", str(module), "--new-key", str(tmp_path / "keys"), "--kernel",
                              installed_kernel.release, "--json"))
+
+
+def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules, installed_kernel: Kernel,
+                                                           tmp_path: Path) -> None:
+    """resolve --json writes problem rows without making their Findings; the objects must be the ones
+    finding_json(explain(row)) gives, for every kind of problem (unknown, CRC, namespace, GPL-only)."""
+    from kmodtui.core.report.render import finding_json
+    from kmodtui.core.resolve.checks import explain, problem_row_json
+    from kmodtui.core.resolve.engine import resolve
+    from tests.realtools import copy_source, kbuild
+
+    results = [resolve([str(built.consumer_ko)], installed_kernel)]  # unknown symbols
+    # another build of the provider, with another prototype: the CRC of provider_fn differs
+    other = copy_source("provider", tmp_path / "other", {"int provider_fn(int x)": "long provider_fn(long x)"})
+    kbuild(installed_kernel.build_dir, other)
+    results.append(resolve([str(built.consumer_ko)], installed_kernel, [str(other / "provider.ko")]))
+    extra = f"KBUILD_EXTRA_SYMBOLS={built.provider_symvers}"
+    for name, edit in (("no-import", {"MODULE_IMPORT_NS(KMODTUI_NS);": ""}),  # namespace_not_imported
+                       ("proprietary", {'MODULE_LICENSE("GPL")': 'MODULE_LICENSE("Proprietary")'})):  # gpl_only
+        consumer = copy_source("consumer", tmp_path / name, edit)
+        kbuild(installed_kernel.build_dir, consumer, extra)  # modpost refuses, the .ko is still written
+        if (consumer / "consumer.ko").exists():
+            results.append(resolve([str(consumer / "consumer.ko")], installed_kernel, [str(built.provider_ko)]))
+    statuses = set()
+    for result in results:
+        release = result.kernel.release if result.kernel else "the kernel"
+        for row in result.problem_rows:
+            assert problem_row_json(row, release) == finding_json(explain(row, release))
+            statuses.add(row[2])
+    print("problem kinds compared:", sorted(statuses))
+    assert {"unknown_symbol", "crc_mismatch"} <= statuses, statuses

@@ -49,14 +49,30 @@ def explanations_json() -> dict[str, str]:
 
 def resolve_payload(result: ResolveResult, problems_only: bool) -> dict[str, Any]:
     return {"summary": resolve_summary(result), "explanations": explanations_json(),
-            "findings": [finding_json(f) for f in result.findings(problems_only=problems_only)]}
+            "findings": list(_findings_json(result, problems_only))}
 
 
 def resolve_lines(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
     """`resolve --jsonl`: the summary and the explanation texts first, then one finding per line."""
     yield {"summary": resolve_summary(result), "explanations": explanations_json()}
-    for finding in result.findings(problems_only=problems_only):
-        yield finding_json(finding)
+    yield from _findings_json(result, problems_only)
+
+
+def _findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
+    if not problems_only:
+        yield from map(finding_json, result.findings())
+        return
+    # the problems in result.problems' order; symbol rows without making their Findings (a distro tree
+    # against another ABI has 67k of them)
+    from kmodtui.core.resolve.checks import problem_row_json
+
+    for finding in result.package_findings:
+        if finding.status != "ok":
+            yield finding_json(finding)
+    yield from map(finding_json, result.module_problems)
+    release = result.kernel.release if result.kernel else "the kernel"
+    for row in result.problem_rows:
+        yield problem_row_json(row, release)
 
 
 def source_payload(source: ModuleSource) -> dict[str, Any]:

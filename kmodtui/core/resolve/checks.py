@@ -214,6 +214,34 @@ def templated(module: str, symbol: str, status: str, crc: int | None, provided: 
                    remedies, explanation_id=explanation_id, fields=tuple(sorted(words.items())))
 
 
+def problem_row_json(row: ProblemRow, release: str) -> dict[str, object]:
+    """A problem row as resolve's JSON gives it, without making its Finding (and formatting its
+    ~500-character explanation, which the JSON gives once as a template): the same object as
+    report.render.finding_json(explain(row, release)), at a fraction of the cost on a distro tree."""
+    module, symbol, status, crc, provider = row
+    if provider is None:
+        explanation_id, provided, label = "unknown_symbol", None, ""
+        words: dict[str, str] = {"kernel": release, "module_name": module.name}
+        remedies: list[str] = [REMEDY_EXTRA_SYMBOLS]
+    else:
+        provided, label = provider.crc, provider_label(provider)
+        if status == STATUS_CRC:
+            explanation_id = ("crc_without_versions" if not module.has_versions else
+                              "crc_provider_without_crc" if provider.crc == 0 else "crc_mismatch")
+            words, remedies = {"module_name": module.name}, [REMEDY_REBUILD, REMEDY_INSTALL_HEADERS]
+        elif status == STATUS_NAMESPACE:
+            explanation_id = "namespace_not_imported"
+            words = {"module_name": module.name, "namespace": provider.namespace}
+            remedies = [REMEDY_IMPORT_NS]
+        else:
+            explanation_id = "gpl_only"
+            words, remedies = {"license": module.license or "none", "module_name": module.name}, []
+    return {"module": module.path, "symbol": symbol, "status": status,
+            "crc": crc_hex(crc) if crc is not None else None,
+            "provided_crc": crc_hex(provided) if provided is not None else None, "provider": label,
+            "explanation_id": explanation_id, "words": dict(sorted(words.items())), "remedies": remedies}
+
+
 def _unknown(module: ModuleSymbols, symbol: str, crc: int, release: str) -> Finding:
     return templated(module.path, symbol, STATUS_UNKNOWN, crc, None, "", "unknown_symbol", (REMEDY_EXTRA_SYMBOLS,),
                      kernel=release, module_name=module.name)
