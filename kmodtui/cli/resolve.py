@@ -58,7 +58,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     elif args.jsonl:
         print_json_lines(contract.resolve_lines(result, problems_only))
     elif args.json:
-        print_json(contract.resolve_payload(result, problems_only))
+        print_resolve_json(result, problems_only)
     elif args.markdown:
         from kmodtui.core.report.render import resolve_markdown
 
@@ -120,6 +120,36 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))
     return EXIT_OK
+
+
+LARGE = 2000  # findings past which --json is written compact, its findings array cached with the result
+
+
+def print_resolve_json(result: Any, problems_only: bool) -> None:
+    """resolve --json. A large answer (a whole tree) is written compact, and its findings array is
+    kept beside the cached result: a later run on identical inputs writes those bytes as they are."""
+    from kmodtui.cli.common import encode_json
+    from kmodtui.core.report import contract
+    from kmodtui.core.report.render import SCHEMA_VERSION
+
+    rows = result.problem_count if problems_only else sum(result.counts.values())
+    large = int(os.environ.get("KMODTUI_JSON_LARGE", LARGE))  # the tests lower it to take this path
+    if rows <= large:
+        print_json(contract.resolve_payload(result, problems_only))
+        return
+    kind = f"findings-v{SCHEMA_VERSION}-{'problems' if problems_only else 'all'}.json"
+    findings = result.cached_report(kind)
+    if findings is None:
+        findings = encode_json(list(contract.findings_json(result, problems_only)), indent=False)
+        result.store_report(kind, bytes(findings))
+    head = encode_json({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
+                        "explanations": contract.explanations_json()}, indent=False)
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    out.write(head[:-1] + b',"findings":')
+    out.write(findings)
+    out.write(b"}\n")
+    out.flush()
 
 
 def _verb_resolve(sub: Any) -> None:

@@ -173,3 +173,19 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
             statuses.add(row[2])
     print("problem kinds compared:", sorted(statuses))
     assert {"unknown_symbol", "crc_mismatch"} <= statuses, statuses
+
+
+def test_a_large_json_answer_is_compact_cached_and_the_same(built: BuiltModules, installed_kernel: Kernel,
+                                                            tmp_path: Path) -> None:
+    """Past KMODTUI_JSON_LARGE findings, resolve --json is compact and its findings array is kept with
+    the cached result; the next run writes those bytes: the same answer, from_cache true."""
+    args = ("resolve", "--json", str(built.consumer_dir), "--kernel", installed_kernel.release)
+    env = {"KMODTUI_CACHE_DIR": str(tmp_path / "cache")}
+    pretty = json_of(*args, env={**env, "KMODTUI_CACHE_DIR": str(tmp_path / "other-cache")})
+    first = json_of(*args, env={**env, "KMODTUI_JSON_LARGE": "0"})
+    second_raw = kmodtui(*args, env={**env, "KMODTUI_JSON_LARGE": "0"}).stdout
+    second = json.loads(second_raw)
+    assert first["findings"] == second["findings"] == pretty["findings"]
+    assert not first["summary"]["from_cache"] and second["summary"]["from_cache"]
+    assert "\n  " not in second_raw  # compact
+    validate("resolve", second)

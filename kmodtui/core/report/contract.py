@@ -49,16 +49,16 @@ def explanations_json() -> dict[str, str]:
 
 def resolve_payload(result: ResolveResult, problems_only: bool) -> dict[str, Any]:
     return {"summary": resolve_summary(result), "explanations": explanations_json(),
-            "findings": list(_findings_json(result, problems_only))}
+            "findings": list(findings_json(result, problems_only))}
 
 
 def resolve_lines(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
     """`resolve --jsonl`: the summary and the explanation texts first, then one finding per line."""
     yield {"summary": resolve_summary(result), "explanations": explanations_json()}
-    yield from _findings_json(result, problems_only)
+    yield from findings_json(result, problems_only)
 
 
-def _findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
+def findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
     if not problems_only:
         yield from map(finding_json, result.findings())
         return
