@@ -149,7 +149,7 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
     """resolve --json writes problem rows without making their Findings; the objects must be the ones
     finding_json(explain(row)) gives, for every kind of problem (unknown, CRC, namespace, GPL-only)."""
     from kmodtui.core.report.render import finding_json
-    from kmodtui.core.resolve.checks import explain, problem_row_json
+    from kmodtui.core.resolve.checks import explain, problem_row_json, problem_rows_json
     from kmodtui.core.resolve.engine import resolve
     from tests.realtools import copy_source, kbuild
 
@@ -168,9 +168,10 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
     statuses = set()
     for result in results:
         release = result.kernel.release if result.kernel else "the kernel"
-        for row in result.problem_rows:
-            assert problem_row_json(row, release) == finding_json(explain(row, release))
-            statuses.add(row[2])
+        expected = [finding_json(explain(row, release)) for row in result.problem_rows]
+        assert [problem_row_json(row, release) for row in result.problem_rows] == expected
+        assert list(problem_rows_json(result.problem_rows, release)) == expected
+        statuses |= {row[2] for row in result.problem_rows}
     print("problem kinds compared:", sorted(statuses))
     assert {"unknown_symbol", "crc_mismatch"} <= statuses, statuses
 

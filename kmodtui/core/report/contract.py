@@ -64,15 +64,14 @@ def findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[s
         return
     # the problems in result.problems' order; symbol rows without making their Findings (a distro tree
     # against another ABI has 67k of them)
-    from kmodtui.core.resolve.checks import problem_row_json
+    from kmodtui.core.resolve.checks import problem_rows_json
 
     for finding in result.package_findings:
         if finding.status != "ok":
             yield finding_json(finding)
     yield from map(finding_json, result.module_problems)
     release = result.kernel.release if result.kernel else "the kernel"
-    for row in result.problem_rows:
-        yield problem_row_json(row, release)
+    yield from problem_rows_json(result.problem_rows, release)
 
 
 def source_payload(source: ModuleSource) -> dict[str, Any]:
