@@ -140,7 +140,7 @@ def print_resolve_json(result: Any, problems_only: bool) -> None:
     kind = f"findings-v{SCHEMA_VERSION}-{'problems' if problems_only else 'all'}.json"
     findings = result.cached_report(kind)
     if findings is None:
-        findings = encode_json(list(contract.findings_json(result, problems_only)), indent=False)
+        findings = contract.findings_json_bytes(result, problems_only, lambda v: encode_json(v, indent=False))
         result.store_report(kind, bytes(findings))
     head = encode_json({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
                         "explanations": contract.explanations_json()}, indent=False)

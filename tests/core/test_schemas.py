@@ -149,7 +149,7 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
     """resolve --json writes problem rows without making their Findings; the objects must be the ones
     finding_json(explain(row)) gives, for every kind of problem (unknown, CRC, namespace, GPL-only)."""
     from kmodtui.core.report.render import finding_json
-    from kmodtui.core.resolve.checks import explain, problem_row_json, problem_rows_json
+    from kmodtui.core.resolve.checks import explain, problem_row_json, problem_rows_json, problem_rows_json_bytes
     from kmodtui.core.resolve.engine import resolve
     from tests.realtools import copy_source, kbuild
 
@@ -171,6 +171,8 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
         expected = [finding_json(explain(row, release)) for row in result.problem_rows]
         assert [problem_row_json(row, release) for row in result.problem_rows] == expected
         assert list(problem_rows_json(result.problem_rows, release)) == expected
+        assert json.loads(problem_rows_json_bytes(result.problem_rows, release,
+                                                  lambda v: json.dumps(v).encode())) == expected
         statuses |= {row[2] for row in result.problem_rows}
     print("problem kinds compared:", sorted(statuses))
     assert {"unknown_symbol", "crc_mismatch"} <= statuses, statuses

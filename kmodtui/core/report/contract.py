@@ -58,6 +58,20 @@ def resolve_lines(result: ResolveResult, problems_only: bool) -> Iterable[dict[s
     yield from findings_json(result, problems_only)
 
 
+def findings_json_bytes(result: ResolveResult, problems_only: bool, dumps: Any) -> bytes:
+    """The findings array as compact JSON bytes (a whole tree's answer): problem rows joined from
+    fragments made once (resolve/checks.py problem_rows_json_bytes), the rest through `dumps`."""
+    if not problems_only:
+        return dumps(list(findings_json(result, problems_only)))
+    from kmodtui.core.resolve.checks import problem_rows_json_bytes
+
+    head = [dumps(finding_json(f)) for f in result.package_findings if f.status != "ok"]
+    head += [dumps(finding_json(f)) for f in result.module_problems]
+    release = result.kernel.release if result.kernel else "the kernel"
+    rows = problem_rows_json_bytes(result.problem_rows, release, dumps)[1:-1]
+    return b"[" + b",".join(head + ([rows] if rows else [])) + b"]"
+
+
 def findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
     if not problems_only:
         yield from map(finding_json, result.findings())
