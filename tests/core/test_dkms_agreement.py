@@ -17,8 +17,10 @@ from tests.realtools import apt_download_from, require_tool
 # (hid_report_raw_event gained a parameter), and ipt-netflow's configure (dkms's PRE_BUILD) finds no
 # iptables (libxtables-dev, its unmet Depends) and writes no Makefile
 PACKAGES = {"acpi-call-dkms": "main", "vpoll-dkms": "main", "v4l2loopback-dkms": "main",
-            "openrazer-driver-dkms": "main", "iptables-netflow-dkms": "main"}
-CAUSES = {"openrazer-driver-dkms": "kernel_api_change", "iptables-netflow-dkms": "build_dependency_missing"}
+            "openrazer-driver-dkms": "main", "iptables-netflow-dkms": "main", "west-chamber-dkms": "main"}
+# west-chamber's dkms.conf builds against xtables-addons' dkms tree (/var/lib/dkms/xtables-addons)
+CAUSES = {"openrazer-driver-dkms": "kernel_api_change", "iptables-netflow-dkms": "build_dependency_missing",
+          "west-chamber-dkms": "dkms_dependency_missing"}
 
 
 @pytest.mark.network

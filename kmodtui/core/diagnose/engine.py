@@ -287,6 +287,9 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.DKMS_VERSION_CONFLICT, ROOT, r"exactly matches what is already found in kernel|is not newer than|"
                                              r"DKMS will not replace this module|DKMS tree already contains"),
     _rule(Cause.DKMS_DEPENDENCY_MISSING, ROOT, r"failed due to missing dependencies|BUILD_DEPENDS .* not (?:found|built)"),
+    _rule(Cause.DKMS_DEPENDENCY_MISSING, ROOT, r"^find: '/var/lib/dkms/(?P<dependency>[^/']+)': No such file or directory",
+          hint="The module's dkms.conf builds against another dkms module's tree (west-chamber against "
+               "xtables-addons): install and build that one with dkms first."),
     # --- the module loader (dmesg, journal, modprobe/insmod) --------------------------------------------
     _rule(Cause.CRC_MISMATCH, ROOT, r"disagrees about version of symbol (?P<symbol>\S+)"),
     _rule(Cause.UNKNOWN_SYMBOL, ROOT, r"Unknown symbol (?P<symbol>\S+) \(err|unknown symbol in module|"
