@@ -265,8 +265,11 @@ def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, vers
     shutil.rmtree(source_copy, ignore_errors=True)
     shutil.copytree(source.path, source_copy, ignore=_IGNORE, symlinks=True)
     common = ["dkms", "--dkmstree", trees["tree"], "--sourcetree", trees["source"], "--installtree", trees["install"]]
+    # the tree by the name dkms itself gives it (/lib/modules/<release>/build) when that is where it
+    # is: dkms.conf files derive paths from it (zfs-dkms: ${kernel_source_dir/%build/source})
+    kernel_dir = dkms_variables(request, source, os.path.join(work_dir, "x", "y", "z", "build"))["kernel_source_dir"]
     build = [*common, "build", "-m", source.name, "-v", version, "-k", request.kernel.release,
-             "--kernelsourcedir", request.kernel.build_dir]
+             "--kernelsourcedir", kernel_dir]
     if request.arch:
         build += ["-a", request.arch]
     # dkms reads sign_file from the environment before its framework.conf; a path that does not
