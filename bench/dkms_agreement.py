@@ -54,7 +54,7 @@ def main() -> int:
             rows.append(f"| {package} | not a module source | - | - | - | {err} |")
             continue
         cells, details = [], []
-        entry = {"package": package, "dkms": {"ok": reference.ok, "seconds": round(reference.seconds, 1),
+        entry = {"package": package, "real_dkms": {"ok": reference.ok, "seconds": round(reference.seconds, 1),
                                               "modules": sorted(reference.modules), "detail": reference.detail}}
         for mode in MODES:
             with tempfile.TemporaryDirectory(prefix="kmodtui-agree-state-") as state:
