@@ -181,7 +181,7 @@ def _yaml(value: Any, indent: int = 0) -> str:
             if isinstance(item, (dict, list)) and item:
                 lines.append(f"{pad}{key}:\n{_yaml(item, indent + 1)}")
             else:
-                lines.append(f"{pad}{key}: {json.dumps(item) if not isinstance(item, (dict, list)) else json.dumps(item)}")
+                lines.append(f"{pad}{key}: {json.dumps(item)}")  # a scalar, or an empty {} / []
         return "\n".join(lines)
     if isinstance(value, list):
         lines = []
