@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -225,20 +226,20 @@ def test_builds_stop_cancels_a_running_build(tmp_path: Path, installed_kernel) -
     build_id = listed[0]["id"]
     missing = subprocess.run([*kmodtui, "builds", "stop"], env=env, capture_output=True, text=True)
     assert missing.returncode != 0 and "needs a build id" in missing.stderr
-    deadline = __import__("time").monotonic() + 30
+    deadline = time.monotonic() + 30
     while True:  # until the runner has recorded its pid
         status = buildrecord.read_status(listed[0]["dir"]) or {}
         if status.get("runner_pid") and os.path.exists(status.get("log", "")) and \
                 os.path.getsize(status["log"]) > 0:
             break
-        assert __import__("time").monotonic() < deadline
-        __import__("time").sleep(0.1)
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     stopped = subprocess.run([*kmodtui, "builds", "stop", build_id], env=env, capture_output=True, text=True)
     assert stopped.returncode == 0, stopped.stderr
-    deadline = __import__("time").monotonic() + 30
+    deadline = time.monotonic() + 30
     while (buildrecord.read_status(listed[0]["dir"]) or {}).get("state") == buildrecord.RUNNING:
-        assert __import__("time").monotonic() < deadline
-        __import__("time").sleep(0.1)
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     assert buildrecord.read_status(listed[0]["dir"])["state"] == buildrecord.CANCELLED
 
 
