@@ -11,9 +11,11 @@ from kmodtui.core.errors import KmodError
 
 
 def cmd_check_update(args: argparse.Namespace) -> int:
+    from kmodtui.core.build.sources import detect_source, out_of_range
     from kmodtui.core.lifecycle.updates import (
         check_update,
         installed_out_of_tree_modules,
+        kernel_reference,
     )
     from kmodtui.core.report import contract
 
@@ -22,18 +24,29 @@ def cmd_check_update(args: argparse.Namespace) -> int:
     if not modules:
         raise KmodError(f"/lib/modules/{os.uname().release}", "has no out-of-tree modules (updates/, extra/) to "
                                                               "check; name them with --modules")
-    result, verdicts = check_update(modules, kernel)
+    reference = kernel_reference(kernel, args.reference)
+    result, verdicts = check_update(modules, kernel, reference)
+    range_reason = out_of_range(kernel.release, detect_source(args.source)) if args.source else ""
+    loads = all(v.loads for v in verdicts) and not range_reason
     if args.json:
-        print_json(contract.check_update_payload(kernel, verdicts))
+        print_json(contract.check_update_payload(kernel, verdicts, reference, args.source, range_reason))
     else:
         print(f"Will these modules load on {kernel.release}?")
         for v in verdicts:
-            verdict = "yes" if v.loads else f"NO ({v.problems} problem(s): {', '.join(v.reasons[:3])})"
+            verdict = "yes" if v.loads else f"NO ({v.problems} problem(s): {'; '.join(v.reasons[:3])})"
             print(f"  {os.path.basename(v.module):32} {verdict}")
-        if not all(v.loads for v in verdicts):
+        if reference is not None:
+            print(f"  (struct module size and vermagic compared with {reference.path}: "
+                  f"{reference.struct_module_size} bytes, '{reference.vermagic}')")
+        else:
+            print(f"  (struct module size and vermagic not compared: no module built for {kernel.release} is here; "
+                  "name one with --reference, e.g. from its linux-image package)")
+        if range_reason:
+            print(f"  The source {args.source} does not support {kernel.release}: {range_reason}.")
+        if not loads:
             print("Rebuild the modules for the new kernel before rebooting into it "
                   f"(kmodtui build --kernel {kernel.release} --source DIR), or keep the old kernel as default.")
-    return EXIT_OK if all(v.loads for v in verdicts) else EXIT_PROBLEMS
+    return EXIT_OK if loads else EXIT_PROBLEMS
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -92,6 +105,10 @@ def _verb_check_update(sub: Any) -> None:
     p = sub.add_parser("check-update", help="will these out-of-tree modules load on a new kernel?")
     p.add_argument("--new-kernel", required=True, help="release, build dir, symvers file, or headers .deb/.rpm")
     p.add_argument("--modules", nargs="+", help="modules or folders (default: updates/ and extra/ of the running kernel)")
+    p.add_argument("--reference", metavar="MODULE", help="a module built for the new kernel (file or folder) to compare "
+                   "struct module size and vermagic with (default: the new kernel's own tree, when it is here)")
+    p.add_argument("--source", metavar="DIR", help="the module source: is the new kernel inside the range it declares "
+                   "(META Linux-Minimum/-Maximum, dkms.conf BUILD_EXCLUSIVE_KERNEL)?")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_check_update)
 

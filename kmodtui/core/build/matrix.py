@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -86,35 +85,12 @@ def load_matrix(path: str) -> Matrix:
                   arches=list(data.get("arches", [])), modes=list(data.get("modes", ["kbuild"])))
 
 
-def _version_tuple(release: str) -> tuple[int, ...]:
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release)
-    return tuple(int(x or 0) for x in match.groups()) if match else ()
-
-
-def out_of_range(release: str, source: Any) -> str:
-    """Why the source says it does not support this kernel ("" = it does, or says nothing)."""
-    minimum, maximum = source.linux_range
-    version = _version_tuple(release)
-    if version and minimum and version < _version_tuple(minimum):
-        return f"the source needs Linux {minimum} or newer (META Linux-Minimum)"
-    if version and maximum and version[:2] > _version_tuple(maximum)[:2]:
-        return f"the source supports Linux up to {maximum} (META Linux-Maximum)"
-    exclusive = source.dkms.values.get("BUILD_EXCLUSIVE_KERNEL", "") if source.dkms is not None else ""
-    if exclusive:
-        try:
-            if not re.search(exclusive, release):
-                return f"dkms.conf's BUILD_EXCLUSIVE_KERNEL={exclusive} excludes {release}"
-        except re.error:
-            pass
-    return ""
-
-
 def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
     """Every (kernel, arch, mode) cell; a kernel that cannot be found is one error naming it.
     find_kernels=False (a CI plan job, where the cells' headers are not installed yet) takes each
     kernel as written: its release is the name, the range check reads it as a version."""
     from kmodtui.core.build.request import kernel_from_spec
-    from kmodtui.core.build.sources import detect_source
+    from kmodtui.core.build.sources import detect_source, out_of_range
 
     for mode in matrix.modes:
         if mode not in BUILD_MODES:

@@ -280,3 +280,26 @@ def _detect_srpm(path: str) -> ModuleSource:
         source.name = source.name or spec.name
         source.notes += spec.notes
     return source
+
+
+def _version_tuple(release: str) -> tuple[int, ...]:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", release)
+    return tuple(int(x or 0) for x in match.groups()) if match else ()
+
+
+def out_of_range(release: str, source: ModuleSource) -> str:
+    """Why the source says it does not support this kernel ("" = it does, or says nothing)."""
+    minimum, maximum = source.linux_range
+    version = _version_tuple(release)
+    if version and minimum and version < _version_tuple(minimum):
+        return f"the source needs Linux {minimum} or newer (META Linux-Minimum)"
+    if version and maximum and version[:2] > _version_tuple(maximum)[:2]:
+        return f"the source supports Linux up to {maximum} (META Linux-Maximum)"
+    exclusive = source.dkms.values.get("BUILD_EXCLUSIVE_KERNEL", "") if source.dkms is not None else ""
+    if exclusive:
+        try:
+            if not re.search(exclusive, release):
+                return f"dkms.conf's BUILD_EXCLUSIVE_KERNEL={exclusive} excludes {release}"
+        except re.error:
+            pass
+    return ""

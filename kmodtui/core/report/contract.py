@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kmodtui.core.build.sources import ModuleSource
     from kmodtui.core.diagnose.engine import Diagnosis
     from kmodtui.core.errors import KmodError
-    from kmodtui.core.lifecycle.updates import ModuleVerdict
+    from kmodtui.core.lifecycle.updates import LoadFacts, ModuleVerdict
     from kmodtui.core.lifecycle.versions import VersionLock
     from kmodtui.core.model import Kernel, ModuleImage, PackageInfo
     from kmodtui.core.packages.rpmdeps import PredictedDeps
@@ -137,10 +137,19 @@ def plan_payload(plan: RemedyPlan) -> dict[str, Any]:
             "commands": list(plan.commands)}
 
 
-def check_update_payload(kernel: Kernel, verdicts: list[ModuleVerdict]) -> dict[str, Any]:
+def check_update_payload(kernel: Kernel, verdicts: list[ModuleVerdict], reference: LoadFacts | None = None,
+                         source: str | None = None, range_reason: str = "") -> dict[str, Any]:
+    """reference: the module of the new kernel that struct module size and vermagic were compared
+    with (null: none here, not compared); source_range: why the source's declared kernel range
+    excludes the new kernel (null: it does not, or no source given)."""
     return {"new_kernel": kernel.release, "symvers": kernel.symvers_path,
             "modules": [{"module": v.module, "loads": v.loads, "problems": v.problems, "reasons": list(v.reasons)}
-                        for v in verdicts]}
+                        for v in verdicts],
+            "reference": None if reference is None else {
+                "path": reference.path, "struct_module_size": reference.struct_module_size,
+                "vermagic": reference.vermagic},
+            "source": source, "source_range": range_reason or None,
+            "loads": all(v.loads for v in verdicts) and not range_reason}
 
 
 def signed_payload(modules: list[ModuleImage], key: str, cert: str) -> dict[str, Any]:

@@ -87,7 +87,9 @@ class ResolveResult:
                 if row is not None:
                     yield explain(row, release)
                     continue
-                provider = self.providers[symbol.lstrip(".")]
+                provider = self.providers.get(symbol.lstrip("."))
+                if provider is None:
+                    continue  # module_layout for a kernel without MODVERSIONS: not a need there
                 yield templated(module.path, symbol, STATUS_OK, crc, provider.crc, provider_label(provider), "ok")
         for findings in per_module.values():
             yield from findings
