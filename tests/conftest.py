@@ -11,10 +11,11 @@ from tests.realtools import BuiltModules, build_examples, missing, require_tool
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests (real OpenZFS builds) run in CI and when asked; elsewhere they are skipped, saying how."""
+    """Slow tests (real OpenZFS builds, debootstrapped Debian 13 and unstable chroots) run in CI and when asked; elsewhere they are skipped, saying how."""
     if os.environ.get("CI", "").lower() == "true" or os.environ.get("KMODTUI_SLOW") == "1":
         return
-    skip = pytest.mark.skip(reason="slow (builds OpenZFS, 6-12 minutes on two cores): run with KMODTUI_SLOW=1 "
+    skip = pytest.mark.skip(reason="slow (builds OpenZFS, or debootstraps Debian 13/unstable chroots: minutes each): "
+                                   "run with KMODTUI_SLOW=1 "
                                    "./scripts/test (CI runs it)")
     for item in items:
         if "slow" in item.keywords:

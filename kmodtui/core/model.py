@@ -104,7 +104,12 @@ class Kernel:
 
     @property
     def compiler_matches(self) -> bool:
-        return bool(self.host_compiler) and self.host_compiler == self.compiler
+        """Same compiler and version; the program's name may differ (gcc-14 and
+        x86_64-linux-gnu-gcc-14 are one compiler)."""
+        if not self.host_compiler:
+            return False
+        return self.host_compiler == self.compiler or (
+            " (" in self.host_compiler and self.host_compiler.split(" (", 1)[1] == self.compiler.split(" (", 1)[-1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from kmodtui.core.build.runner import BuildStep
 from kmodtui.core.build.sources import KIND_AUTOTOOLS, KIND_KBUILD, ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import kernel_source_dir
-from kmodtui.core.model import BUILD_MODES
+from kmodtui.core.model import BUILD_MODES, Kernel
+from kmodtui.core.packages.compressmod import suffix_for
 from kmodtui.core.paths import self_argv, self_command
 
 MODES = BUILD_MODES
@@ -192,19 +193,22 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         steps += _autotools_steps(request, src_dir)
     elif request.mode == "kbuild":
         steps += _module_build_steps(request, source, src_dir)
+        steps += _compress_steps(request, source, src_dir, out_dir)
     elif request.mode == "deb":
         steps += _module_build_steps(request, source, src_dir)
         steps += _sign_steps(request, source, src_dir)
         from kmodtui.core.packages.debpack import kernel_package_owner
 
         depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
-        if source.dkms is not None:
-            modules = ["@" + os.path.join(src_dir, BUILT_LIST)]
-        else:
-            modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+        from kmodtui.core.packages.debpack import modules_dir_for
+
+        modules = _built_modules(source, src_dir)
+        compress = kernel.module_compression if suffix_for(kernel.module_compression) else ""
         steps.append(BuildStep("package", (
             *self_argv("kmodtui.core.packages.debpack"), "--release", kernel.release, "--name", source.name,
-            "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir, *modules,
+            "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir,
+            "--compress", compress or "", "--modules-dir", modules_dir_for(kernel.release, _tree_dirs(kernel)),
+            *modules,
         ), work_dir))
     elif request.mode == "dkms":
         if source.dkms is None:
@@ -217,15 +221,44 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), tuple(steps))
 
 
+def _built_modules(source: ModuleSource, src_dir: str) -> list[str]:
+    """The .ko files a build makes (an @FILE list for a dkms.conf source: known once the build ran)."""
+    if source.dkms is not None:
+        return ["@" + os.path.join(src_dir, BUILT_LIST)]
+    return [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+
+
+def _tree_dirs(kernel: Kernel) -> tuple[str, ...]:
+    """Where the kernel's own module tree is, when it came from an unpacked root."""
+    if not kernel.origin.startswith("root:"):
+        return ()
+    root = kernel.origin.removeprefix("root:")
+    return tuple(d for d in (os.path.join(root, "usr", "lib", "modules", kernel.release),
+                             os.path.join(root, "lib", "modules", kernel.release))
+                 if os.path.isdir(d) and not os.path.islink(os.path.dirname(os.path.dirname(d))))
+
+
+COMPRESSED_DIR = "modules"  # out/modules/: kbuild mode's modules compressed as the kernel's modules_install would
+
+
+def _compress_steps(request: BuildRequest, source: ModuleSource, src_dir: str, out_dir: str) -> list[BuildStep]:
+    """For a kernel with CONFIG_MODULE_COMPRESS_*: the built modules compressed as its own are, into
+    out/modules/ (kbuild leaves the plain .ko in the source copy, as it does)."""
+    kind = request.kernel.module_compression
+    if not suffix_for(kind):
+        return []
+    return [BuildStep("compress", (*self_argv("kmodtui.core.packages.compressmod"), "--kind", str(kind), "--out",
+                                   os.path.join(out_dir, COMPRESSED_DIR), *_built_modules(source, src_dir)),
+                      src_dir, shown=f"compress as the kernel does ({kind})")]
+
+
 def _sign_steps(request: BuildRequest, source: ModuleSource, src_dir: str) -> list[BuildStep]:
     """--sign on a package build: every module signed (the kernel's sign-file, kmodtui's key pair)
     before it is packaged, so the .ko inside the .deb or .rpm is the signed one."""
     if not request.sign_modules:
         return []
-    if source.dkms is not None and request.mode == "deb":
-        modules = ["@" + os.path.join(src_dir, BUILT_LIST)]
-    else:
-        modules = [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+    modules = _built_modules(source, src_dir) if request.mode == "deb" else \
+        [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
     return [BuildStep("sign", (*self_argv("kmodtui.core.lifecycle.signing"), "--build-dir",
                                request.kernel.build_dir, *modules), src_dir)]
 
@@ -265,6 +298,13 @@ def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, vers
     shutil.rmtree(source_copy, ignore_errors=True)
     shutil.copytree(source.path, source_copy, ignore=_IGNORE, symlinks=True)
     common = ["dkms", "--dkmstree", trees["tree"], "--sourcetree", trees["source"], "--installtree", trees["install"]]
+    suffix = suffix_for(request.kernel.module_compression)
+    if suffix:
+        # dkms compresses a built module when it finds *.ko<suffix> in the install tree's
+        # <release>/ (in /lib/modules, the kernel's own); the private tree gets one empty marker
+        kernel_tree = os.path.join(trees["install"], request.kernel.release, "kernel")
+        os.makedirs(kernel_tree, exist_ok=True)
+        open(os.path.join(kernel_tree, f"kmodtui-compression-marker.ko{suffix}"), "wb").close()
     # the tree by the name dkms itself gives it (/lib/modules/<release>/build) when that is where it
     # is: dkms.conf files derive paths from it (zfs-dkms: ${kernel_source_dir/%build/source})
     kernel_dir = dkms_variables(request, source, os.path.join(work_dir, "x", "y", "z", "build"))["kernel_source_dir"]
@@ -354,6 +394,9 @@ def find_artifacts(plan: BuildPlan) -> list[str]:
         found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
     if is_autotools_module_tree(plan.source_info):
         found += sorted(glob.glob(os.path.join(plan.src_dir, "module", "**", "*.ko"), recursive=True))
+    compressed = sorted(glob.glob(os.path.join(plan.out_dir, COMPRESSED_DIR, "*.ko.*")))
+    if compressed:  # what would be installed: the kernel's modules are compressed, so are these
+        found = compressed
     found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.deb"), recursive=True))
     found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.rpm"), recursive=True))

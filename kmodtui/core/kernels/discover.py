@@ -96,15 +96,27 @@ def release_of(build_dir: str) -> str:
 
 
 def _compiler_command(build_dir: str, cc_text: str) -> str:
-    # Debian's headers name the exact compiler in .kernelvariables: `CC = ... gcc-12`.
+    # Debian's headers name the exact compiler in .kernelvariables: `CC = ... $(CROSS_COMPILE)gcc-12`.
+    # From Debian 13 on, CROSS_COMPILE is always set (`override CROSS_COMPILE = x86_64-linux-gnu-`),
+    # and unstable installs only that triplet-prefixed gcc-16; up to 12 it is set only when cross-building.
     try:
         with open(os.path.join(build_dir, ".kernelvariables"), encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("CC ") and "=" in line:
-                    word = line.split("=", 1)[1].split()[-1]
-                    return word.replace("$(CROSS_COMPILE)", "")
+            lines = f.read().splitlines()
     except OSError:
-        pass
+        lines = []
+    cross, depth = "", 0
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(("ifneq", "ifeq", "ifdef", "ifndef")):
+            depth += 1
+        elif stripped == "endif":
+            depth = max(0, depth - 1)
+        elif depth == 0 and stripped.startswith("override CROSS_COMPILE") and "=" in stripped:
+            cross = stripped.split("=", 1)[1].strip()
+    for line in lines:
+        if line.startswith("CC ") and "=" in line:
+            word = line.split("=", 1)[1].split()[-1]
+            return word.replace("$(CROSS_COMPILE)", cross if "$" not in cross else "")
     if "clang" in cc_text:
         return "clang"
     return cc_text.split(" ", 1)[0] if cc_text else "gcc"

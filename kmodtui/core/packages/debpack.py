@@ -34,23 +34,46 @@ fi
 
 
 def kernel_package_owner(release: str) -> str | None:
-    """The installed package that owns /boot/vmlinuz-<release> here (dpkg -S), if any."""
+    """The installed package that owns the kernel image here (dpkg -S), if any: /boot/vmlinuz-<release>
+    (linux-image-<release> up to Debian 13), or /usr/lib/modules/<release>/vmlinuz (unstable's 7.x
+    splits the kernel: linux-binary-<release> ships the image, linux-image-<release> is a metapackage)."""
     if not shutil.which("dpkg-query"):
         return None
-    out = subprocess.run(["dpkg-query", "-S", f"/boot/vmlinuz-{release}"], capture_output=True, text=True)
-    if out.returncode != 0 or ":" not in out.stdout:
-        return None
-    return out.stdout.split(":", 1)[0].split(",")[0].strip() or None
+    for path in (f"/boot/vmlinuz-{release}", f"/usr/lib/modules/{release}/vmlinuz", f"/lib/modules/{release}/vmlinuz"):
+        out = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+        if out.returncode == 0 and ":" in out.stdout:
+            owner = out.stdout.split(":", 1)[0].split(",")[0].strip()
+            if owner:
+                return owner
+    return None
+
+
+def modules_dir_for(release: str, tree_dirs: tuple[str, ...] = ()) -> str:
+    """Where the target's own kernel package puts modules: usr/lib/modules from Debian 13 on (its
+    kernel packages ship /usr/lib/modules, and a package shipping the /lib alias of a merged-/usr
+    path risks dpkg losing files), else lib/modules. tree_dirs: folders where the kernel's tree was
+    seen (e.g. <root>/usr/lib/modules/<release>)."""
+    import re
+
+    if any(os.sep + os.path.join("usr", "lib", "modules") + os.sep in d + os.sep for d in tree_dirs):
+        return "usr/lib/modules"
+    match = re.search(r"\+deb(\d+)", release)
+    return "usr/lib/modules" if match and int(match.group(1)) >= 13 else "lib/modules"
 
 
 def build_deb(modules: list[str], release: str, name: str, version: str, arch: str, depends: str | None,
-              out_dir: str) -> str:
+              out_dir: str, compress: str = "", modules_dir: str = "lib/modules") -> str:
+    from kmodtui.core.packages.compressmod import compress_module
+
     package = f"{name}-modules-{release}".lower().replace("_", "-")
     with tempfile.TemporaryDirectory(prefix="kmodtui-deb-") as tree:
-        target = os.path.join(tree, "lib", "modules", release, "updates")
+        target = os.path.join(tree, *modules_dir.split("/"), release, "updates")
         os.makedirs(target)
         for module in modules:
-            shutil.copy(module, target)
+            if compress:
+                compress_module(module, compress, target)  # signed before, compressed as the kernel does
+            else:
+                shutil.copy(module, target)
         debian = os.path.join(tree, "DEBIAN")
         os.makedirs(debian)
         control = [
@@ -86,19 +109,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", required=True)
     parser.add_argument("--depends", default="")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--compress", default="", help="xz, gzip or zstd: as the kernel compresses its modules")
+    parser.add_argument("--modules-dir", default="lib/modules", help="lib/modules, or usr/lib/modules (Debian 13+)")
     parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE, one per line")
     args = parser.parse_args(argv)
+    from kmodtui.core.errors import KmodError
     from kmodtui.core.paths import existing_listed_files
 
     modules = existing_listed_files(args.modules)  # @FILE: dkms.conf's modules, known once the build ran
     if not modules:
         print("kmodtui: no built module to package", file=sys.stderr)
         return 1
-    out = build_deb(modules, args.release, args.name, args.version, args.arch, args.depends or None, args.out)
+    try:
+        out = build_deb(modules, args.release, args.name, args.version, args.arch, args.depends or None, args.out,
+                        args.compress, args.modules_dir)
+    except KmodError as err:
+        print(f"kmodtui: {err}", file=sys.stderr)
+        return 1
     print(f"kmodtui: wrote {out}")
     if not args.depends:
-        print(f"kmodtui: note: no package owns /boot/vmlinuz-{args.release} here, so the .deb names no kernel "
-              "package in Depends (set one with --deb-depends)")
+        print(f"kmodtui: note: no package owns /boot/vmlinuz-{args.release} or /usr/lib/modules/{args.release}/vmlinuz "
+              "here, so the .deb names no kernel package in Depends (set one with --deb-depends)")
     return 0
 
 

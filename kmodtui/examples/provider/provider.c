@@ -2,6 +2,12 @@
 /* kmodtui example: a module that exports symbols the three ways kbuild knows. */
 #include <linux/module.h>
 #include <linux/kernel.h>
+/* Linux 6.13 made symbol namespaces string literals (EXPORT_SYMBOL_NS(sym, "NS"),
+ * MODULE_IMPORT_NS("NS")); older kernels take a bare name and stringify it. */
+#include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#define KMODTUI_NS "KMODTUI_NS"
+#endif
 
 int provider_fn(int x)
 {

@@ -1,0 +1,106 @@
+"""kmodtui inside Debian 13 (6.12) and unstable (7.x) chroots made with debootstrap: each release's own
+headers, compiler (gcc-14, gcc-16), dkms (3.2), kmod (34), dpkg and Python. The examples are built in
+kbuild, deb and dkms mode; the modules come out compressed as those kernels compress theirs (xz,
+CRC32 check), the consumer resolves against the kernel and the provider, the .deb installs into a
+scratch root with that release's dpkg, and that release's depmod and modinfo read the result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.chroots import debian_chroot, in_chroot, kmodtui_in
+from tests.realtools import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+STATE = {"KMODTUI_STATE_DIR": "/var/tmp/kmodtui-state", "KMODTUI_CACHE_DIR": "/var/tmp/kmodtui-cache"}
+
+
+@pytest.fixture(scope="module", params=["trixie", "sid"])
+def chroot(request: pytest.FixtureRequest) -> tuple[Path, dict]:
+    root = debian_chroot(request.param)
+    shutil.rmtree(root / "src", ignore_errors=True)
+    shutil.copytree(REPO / "kmodtui" / "examples", root / "src")
+    result = kmodtui_in(root, "kernels --json")
+    assert result.returncode == 0, result.stderr
+    [kernel] = json.loads(result.stdout)["kernels"]
+    return root, kernel
+
+
+def _build(root: Path, kernel: dict, args: str) -> dict:
+    result = kmodtui_in(root, f"build --kernel {kernel['release']} {args} --json", **STATE)
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    [exit_event] = [e for e in events if e.get("event") == "exit"]
+    assert exit_event["state"] == "succeeded", in_chroot(root, f"tail -40 {exit_event['log']}").stdout
+    return exit_event
+
+
+def test_the_release_kernel_is_read_as_it_is(chroot: tuple[Path, dict]) -> None:
+    """Flavor amd64 (not deb13-amd64), xz-compressed modules, and the compiler the headers name
+    (x86_64-linux-gnu-gcc-14/-16: Debian 13 on always sets CROSS_COMPILE) found and matching."""
+    _root, kernel = chroot
+    assert kernel["flavor"] == "amd64" and kernel["module_compression"] == "xz"
+    assert kernel["compiler_command"].startswith("x86_64-linux-gnu-gcc-") and kernel["compiler_matches"]
+
+
+def test_kbuild_mode_makes_xz_modules_the_releases_tools_read(chroot: tuple[Path, dict]) -> None:
+    root, kernel = chroot
+    provider = _build(root, kernel, "--source /src/provider --mode kbuild")
+    [ko_xz] = provider["artifacts"]
+    assert ko_xz.endswith("/provider.ko.xz")
+    listed = in_chroot(root, f"xz --robot --list {ko_xz}").stdout  # the kernel's decompressor takes CRC32 only
+    assert "\tCRC32\t" in listed or "CRC32" in listed.split("\n")[-2], listed
+    vermagic = in_chroot(root, f"modinfo -F vermagic {ko_xz}").stdout.strip()
+    assert vermagic.startswith(kernel["release"] + " ")
+    # the consumer, built against the provider's symbols, resolves with the provider and the kernel
+    work = ko_xz.rsplit("/out/", 1)[0]
+    provider_symvers = in_chroot(root, f"find {work} -name Module.symvers -path '*provider*'").stdout.split()[0]
+    consumer = _build(root, kernel, f"--source /src/consumer --mode kbuild --extra-symbols {provider_symvers}")
+    [consumer_xz] = consumer["artifacts"]
+    resolved = kmodtui_in(root, f"resolve {consumer_xz} --with {ko_xz} --kernel {kernel['release']} --json")
+    report = json.loads(resolved.stdout)
+    statuses = {f["symbol"]: f["status"] for f in report["findings"]}
+    assert resolved.returncode == 0 and set(statuses.values()) == {"ok"}, resolved.stdout[-1500:]
+    assert {"provider_fn", "provider_gpl_fn", "provider_ns_fn"} <= set(statuses)
+
+
+def test_deb_mode_installs_with_the_releases_dpkg_and_depmod_reads_it(chroot: tuple[Path, dict]) -> None:
+    """The .deb ships /usr/lib/modules/<release>/updates/provider.ko.xz (these releases' kernels
+    ship /usr/lib/modules) and depends on the package that owns the kernel image there (Debian 13:
+    linux-image-<release> with /boot/vmlinuz-<release>; unstable: linux-binary-<release> with
+    /usr/lib/modules/<release>/vmlinuz, linux-image-<release> being a metapackage). dpkg of that
+    release installs it into a scratch root (without the kernel: --force-depends), its postinst
+    runs that release's depmod there, and modules.dep lists the compressed module."""
+    root, kernel = chroot
+    release = kernel["release"]
+    built = _build(root, kernel, "--source /src/provider --mode deb")
+    [deb] = [a for a in built["artifacts"] if a.endswith(".deb")]
+    contents = in_chroot(root, f"dpkg-deb -c {deb}").stdout
+    assert f"./usr/lib/modules/{release}/updates/provider.ko.xz" in contents, contents
+    owner = in_chroot(root, f"dpkg -S /boot/vmlinuz-{release} /usr/lib/modules/{release}/vmlinuz 2>/dev/null | "
+                            "head -1 | cut -d: -f1").stdout.strip()
+    assert owner and in_chroot(root, f"dpkg-deb -f {deb} Depends").stdout.strip() == owner
+    # a Debian 13+ root is merged-/usr: /lib is a link to usr/lib (kmod's depmod -b looks in <root>/lib/modules)
+    script = (f"rm -rf /scratch && mkdir -p /scratch/usr/lib /scratch/var/lib/dpkg/info /scratch/var/lib/dpkg/updates "
+              f"&& ln -s usr/lib /scratch/lib "
+              f"&& touch /scratch/var/lib/dpkg/status && dpkg --root=/scratch --force-script-chrootless "
+              f"--force-depends --log=/dev/null -i {deb} && cat /scratch/usr/lib/modules/{release}/modules.dep")
+    installed = in_chroot(root, script)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "updates/provider.ko.xz:" in installed.stdout
+    shipped = f"/scratch/usr/lib/modules/{release}/updates/provider.ko.xz"
+    assert in_chroot(root, f"modinfo -F name {shipped}").stdout.strip() == "provider"
+
+
+def test_dkms_mode_compresses_as_the_releases_dkms_does(chroot: tuple[Path, dict]) -> None:
+    """Real dkms 3.2 compresses a built module when the kernel's tree holds compressed ones; its
+    private install tree tells it so, and the module is .ko.xz."""
+    root, kernel = chroot
+    built = _build(root, kernel, "--source /src/provider --mode dkms")
+    [module] = built["artifacts"]
+    assert module.endswith("/provider.ko.xz")
+    assert in_chroot(root, f"modinfo -F vermagic {module}").stdout.startswith(kernel["release"] + " ")
