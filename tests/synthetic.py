@@ -25,6 +25,7 @@ def assemble_module(
     exports: list[tuple[str, int]] = (),  # type: ignore[assignment]
     undefined: list[str] = (),  # type: ignore[assignment]
     vermagic: str = "5.10.0-kmodtui SMP mod_unload modversions",
+    layout: str = "classic",  # "ubuntu": variable-length records; "extended": 6.14+ arrays beside classic ones
 ) -> Path:
     crc_directive = ".quad" if bits == 64 else ".long"
     pointer = ".quad" if bits == 64 else ".long"
@@ -34,7 +35,19 @@ def assemble_module(
         lines.append(f".asciz {_string(f'{key}={value}')}")
     lines.append('.section __versions,"a"')
     for sym, crc in versions:
-        lines += [f"{crc_directive} {crc:#x}", f".ascii {_string(sym)}", f".fill {name_len - len(sym)},1,0"]
+        if layout == "ubuntu":  # packed {u32 next; u32 crc; char name[]}, name NUL-padded to 4 bytes
+            padded = (len(sym) + 1 + 3) & ~3
+            lines += [f".long {8 + padded}", f".long {crc:#x}", f".ascii {_string(sym)}",
+                      f".fill {padded - len(sym)},1,0"]
+        elif len(sym) < name_len:  # a basic record; longer names live only in the extended arrays
+            lines += [f"{crc_directive} {crc:#x}", f".ascii {_string(sym)}", f".fill {name_len - len(sym)},1,0"]
+    if layout == "ubuntu":
+        lines.append(".quad 0")  # the dummy entry that ends the list (next == 0)
+    if layout == "extended":
+        lines.append('.section __version_ext_crcs,"a"')
+        lines += [f".long {crc:#x}" for _, crc in versions]
+        lines.append('.section __version_ext_names,"a"')
+        lines += [f".asciz {_string(sym)}" for sym, _ in versions]
     lines.append('.section __ksymtab_strings,"a"')
     for sym, _ in exports:
         lines += [f"__kstrtab_{sym}:", f".asciz {_string(sym)}"]

@@ -104,3 +104,70 @@ def test_dkms_mode_compresses_as_the_releases_dkms_does(chroot: tuple[Path, dict
     [module] = built["artifacts"]
     assert module.endswith("/provider.ko.xz")
     assert in_chroot(root, f"modinfo -F vermagic {module}").stdout.startswith(kernel["release"] + " ")
+
+
+
+def test_rpm_modes_build_with_the_releases_rpm(chroot: tuple[Path, dict]) -> None:
+    """rpm 4.20 (Debian 13) and rpm 6.1 (unstable, which writes v6 packages and refused the external
+    generator rpm-redhat mode uses until the spec asked for v4). With MODVERSIONS (6.12) the package
+    provides ksym(sym) = CRC; without (7.2) no ksym() at all, as RHEL's generators read CRCs the
+    module does not have."""
+    root, kernel = chroot
+    for mode in ("rpm-generic", "rpm-redhat"):
+        built = _build(root, kernel, f"--source /src/provider --mode {mode}")
+        [package] = [a for a in built["artifacts"] if a.endswith(".rpm")]
+        provides = in_chroot(root, f"rpm -qp --provides {package}").stdout.split("\n")
+        ksyms = [p for p in provides if p.startswith("ksym(")]
+        if mode == "rpm-generic" or not kernel["modversions"]:
+            assert ksyms == [], provides
+        else:
+            assert any(p.startswith("ksym(provider_fn) = 0x") and not p.endswith("0x00000000") for p in ksyms), provides
+
+
+LONG = "kmodtui_a_symbol_name_longer_than_the_fifty_six_bytes_a_basic_record_holds"
+
+
+@pytest.fixture(scope="module")
+def unstable() -> tuple[Path, dict]:
+    root = debian_chroot("sid")
+    [kernel] = json.loads(kmodtui_in(root, "kernels --json").stdout)["kernels"]
+    return root, kernel
+
+
+def test_extended_modversions_made_by_linux_7s_own_modpost_are_read_as_the_loader_reads_them(
+        unstable: tuple[Path, dict]) -> None:
+    """Unstable's kernel is built without MODVERSIONS, but its headers carry 7.2's genksyms and
+    modpost: with CONFIG_MODVERSIONS, CONFIG_BASIC_MODVERSIONS and CONFIG_EXTENDED_MODVERSIONS on
+    make's command line, kbuild makes a consumer with both a basic __versions (no room for a 74-byte
+    name) and the __version_ext_* arrays. kmodtui reads the arrays, as the 6.14+ loader does: the
+    CRC of every symbol, the long one too, is what modpost wrote into consumer.mod.c; kmod 34's
+    modprobe --dump-modversions reads only the basic records."""
+    import re
+
+    from kmodtui.core.elf.module import read_module_symbols
+
+    root, kernel = unstable
+    assert kernel["modversions"] is False and (root / kernel["build_dir"].lstrip("/") / "scripts" / "genksyms").exists()
+    shutil.rmtree(root / "xt", ignore_errors=True)
+    shutil.copytree(REPO / "kmodtui" / "examples", root / "xt")
+    provider_c = root / "xt" / "provider" / "provider.c"
+    provider_c.write_text(provider_c.read_text() + f"\nint {LONG}(int x)\n{{\n\treturn x + 3;\n}}\nEXPORT_SYMBOL({LONG});\n")
+    consumer_c = root / "xt" / "consumer" / "consumer.c"
+    consumer_c.write_text(consumer_c.read_text().replace("int provider_ns_fn(int x);", f"int provider_ns_fn(int x);\nint {LONG}(int x);")
+                          .replace("provider_ns_fn(3);", f"provider_ns_fn(3) + {LONG}(4);"))
+    # modpost -m adds module_layout, which a kernel without MODVERSIONS does not export
+    (root / "xt" / "layout.symvers").write_text("0x00000000\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\t\n")
+    flags = "CONFIG_MODVERSIONS=y CONFIG_GENKSYMS=y CONFIG_BASIC_MODVERSIONS=y CONFIG_EXTENDED_MODVERSIONS=y"
+    make = f"make -C {kernel['build_dir']} {flags}"
+    built = in_chroot(root, f"{make} M=/xt/provider KBUILD_EXTRA_SYMBOLS=/xt/layout.symvers modules && "
+                            f"{make} M=/xt/consumer 'KBUILD_EXTRA_SYMBOLS=/xt/provider/Module.symvers /xt/layout.symvers' modules")
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    mod_c = (root / "xt" / "consumer" / "consumer.mod.c").read_text()
+    crcs_text = mod_c.split('__section("__version_ext_crcs")', 1)[1].split("};", 1)[0]
+    names_text = mod_c.split('__section("__version_ext_names")', 1)[1].split(";", 1)[0]
+    modpost_says = list(zip(re.findall(r'"([^"\\]+)\\0"', names_text), [int(c, 16) for c in re.findall(r"0x[0-9a-f]+", crcs_text)]))
+    assert (LONG, int((root / "xt" / "provider" / "Module.symvers").read_text().split(LONG)[0].split()[-1], 16)) in modpost_says
+    ours = read_module_symbols(str(root / "xt" / "consumer" / "consumer.ko"))
+    assert dict(ours.needs) == dict(modpost_says)  # every symbol and CRC modpost put in the arrays
+    kmod = in_chroot(root, "modprobe --dump-modversions /xt/consumer/consumer.ko").stdout
+    assert "provider_fn" in kmod and LONG not in kmod

@@ -244,3 +244,24 @@ def test_inspect_warns_of_missing_ksym_provides_only_when_the_modules_export_som
     assert "no ksym() Provides" in kmodtui("inspect", str(exporting)).stdout
     out = kmodtui("inspect", str(silent)).stdout
     assert "0 exports" in out and "no ksym() Provides" not in out
+
+
+def test_suse_ksym_form_follows_suses_generators_on_real_modules(built: BuiltModules, installed_kernel: Kernel) -> None:
+    """SUSE's find-requires.ksyms turns each `modprobe --dump-modversions` line into
+    ksym(<flavor>:<sym>) = <crc without 0x and leading zeros>; ksym-provides prints exports with
+    "%lx". No SUSE tool runs here: the form is predicted from SUSE's generator sources; the symbols
+    and CRCs come from modprobe and modpost's Module.symvers."""
+    from kmodtui.core.elf.module import read_module
+    from kmodtui.core.packages.rpmdeps import MODE_SUSE, predict_dependencies
+
+    flavor = installed_kernel.release.rsplit("-", 1)[-1]
+    consumer = [(f"/lib/modules/{installed_kernel.release}/updates/consumer.ko", read_module(built.consumer_ko))]
+    predicted = predict_dependencies(consumer, MODE_SUSE, None)
+    dumped = run_ok([require_tool("modprobe"), "--dump-modversions", str(built.consumer_ko)]).stdout.split("\n")
+    expected = {f"ksym({flavor}:{line.split()[1]}) = {line.split()[0].removeprefix('0x').lstrip('0') or '0'}"
+                for line in dumped if line.strip()}
+    assert set(predicted.requires) == expected
+    provider = [(f"/lib/modules/{installed_kernel.release}/updates/provider.ko", read_module(built.provider_ko))]
+    provides = set(predict_dependencies(provider, MODE_SUSE, None).provides)
+    symvers = [line.split("\t") for line in built.provider_symvers.read_text().splitlines()]
+    assert provides == {f"ksym({flavor}:{row[1]}) = {int(row[0], 16):x}" for row in symvers} | {"kmod(provider.ko)"}

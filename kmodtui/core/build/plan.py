@@ -332,7 +332,11 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
     if request.mode == "rpm-redhat":
         kmodtui = self_command()
         symvers = request.kernel.symvers_path or release
+        # rpm 6 writes v6 packages and refuses an external generator there ("External dependency
+        # generator is incompatible with v6 packages"): v4 packages, as every RHEL kmod is; older rpm
+        # ignores the macro
         generators = (
+            "%global _rpmformat 4\n"
             "%global _use_internal_dependency_generator 0\n"
             f"%global __find_provides {kmodtui} rpmdeps --provides\n"
             f"%global __find_requires {kmodtui} rpmdeps --requires --kernel {symvers}\n"

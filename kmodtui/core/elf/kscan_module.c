@@ -233,53 +233,109 @@ static int open_elf(elf_t *e)
     return 0;
 }
 
-/* The __versions records (or 6.14+ __version_ext_* arrays), in table order; -1 on error. */
+/* The modversions a loader reads, in table order; -1 on error. As kernel/module/version.c does:
+ * 6.14+ __version_ext_crcs/__version_ext_names (CONFIG_EXTENDED_MODVERSIONS: parallel arrays, names
+ * of any length) when present, even beside a basic __versions; else __versions, in the classic
+ * 64-byte records, or Ubuntu's variable-length ones (its "modpost: support arbitrary symbol length"
+ * patch: packed {u32 next; u32 crc; char name[]}, names NUL-padded to 4 bytes, ended by next == 0). */
+static int ext_versions(const elf_t *e, int ci, int ni, name_t **out, size_t *count_out)
+{
+    const uint8_t *raw, *names;
+    size_t len, names_len, count, named = 0;
+    name_t *list = NULL;
+    if (section_data(e, (unsigned)ci, &raw, &len) || section_data(e, (unsigned)ni, &names, &names_len))
+        return -1;
+    count = len / 4;
+    for (size_t i = 0; i < names_len; i++)
+        if (names[i] && (i + 1 == names_len || names[i + 1] == 0))
+            named++;
+    if (named != count)
+        return -1;
+    if (count && !(list = malloc(sizeof(name_t) * count)))
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < names_len;) {
+        size_t l = cstrlen(names + i, names_len - i);
+        if (l) {
+            list[k].p = names + i;
+            list[k].len = (uint32_t)l;
+            list[k].crc = r32(e, (size_t)(raw - e->d) + k * 4);
+            k++;
+        }
+        i += l + 1;
+    }
+    *out = list;
+    *count_out = count;
+    return 0;
+}
+
+/* Classic records: the crc is an unsigned long, so on 64-bit its high half is zero in every record. */
+static int classic_layout(const elf_t *e, const uint8_t *raw, size_t len)
+{
+    if (len % 64)
+        return 0;
+    if (e->is64)
+        for (size_t at = 0; at < len; at += 64)
+            if (r32(e, (size_t)(raw - e->d) + at + (e->be ? 0 : 4)) != 0)
+                return 0;
+    return 1;
+}
+
+/* Count (out == NULL) or fill Ubuntu's variable records; -1 when the walk does not fit the section. */
+static long variable_records(const elf_t *e, const uint8_t *raw, size_t len, name_t *out)
+{
+    size_t at = 0;
+    long n = 0;
+    while (at + 8 <= len) {
+        uint32_t next = r32(e, (size_t)(raw - e->d) + at);
+        if (next == 0)
+            break;
+        if (next < 12 || next % 4 || next > len - at)
+            return -1;
+        size_t l = cstrlen(raw + at + 8, next - 8);
+        if (l == 0 || l >= next - 8)
+            return -1; /* an empty or unterminated name */
+        if (out) {
+            out[n].p = raw + at + 8;
+            out[n].len = (uint32_t)l;
+            out[n].crc = r32(e, (size_t)(raw - e->d) + at + 4);
+        }
+        n++;
+        at += next;
+    }
+    return n;
+}
+
 static int versions(const elf_t *e, name_t **out, size_t *count_out)
 {
     const uint8_t *raw;
     size_t len, count = 0;
     name_t *list = NULL;
+    int ci = section_index(e, "__version_ext_crcs"), ni = section_index(e, "__version_ext_names");
+    if (ci >= 0 && ni >= 0)
+        return ext_versions(e, ci, ni, out, count_out);
     int v = section_index(e, "__versions");
     if (v >= 0) {
         if (section_data(e, (unsigned)v, &raw, &len))
             return -1;
-        count = len % 64 ? 0 : len / 64; /* depmod ignores any other size */
-        size_t crc_size = e->is64 ? 8 : 4;
-        if (count && !(list = malloc(sizeof(name_t) * count)))
-            return -1;
-        for (size_t i = 0; i < count; i++) {
-            size_t at = (size_t)(raw - e->d) + i * 64;
-            list[i].p = raw + i * 64 + crc_size;
-            list[i].len = (uint32_t)cstrlen(list[i].p, 64 - crc_size);
-            list[i].crc = e->is64 ? (uint32_t)r64(e, at) : r32(e, at);
-        }
-    } else {
-        /* Linux 6.14+ (CONFIG_EXTENDED_MODVERSIONS): parallel arrays of CRCs and names. */
-        int ci = section_index(e, "__version_ext_crcs"), ni = section_index(e, "__version_ext_names");
-        const uint8_t *names;
-        size_t names_len;
-        if (ci >= 0 && ni >= 0) {
-            if (section_data(e, (unsigned)ci, &raw, &len) || section_data(e, (unsigned)ni, &names, &names_len))
-                return -1;
-            count = len / 4;
-            size_t named = 0;
-            for (size_t i = 0; i < names_len; i++)
-                if (names[i] && (i + 1 == names_len || names[i + 1] == 0))
-                    named++;
-            if (named != count)
-                return -1;
+        if (classic_layout(e, raw, len)) {
+            count = len / 64;
+            size_t crc_size = e->is64 ? 8 : 4;
             if (count && !(list = malloc(sizeof(name_t) * count)))
                 return -1;
-            size_t k = 0;
-            for (size_t i = 0; i < names_len;) {
-                size_t l = cstrlen(names + i, names_len - i);
-                if (l) {
-                    list[k].p = names + i;
-                    list[k].len = (uint32_t)l;
-                    list[k].crc = r32(e, (size_t)(raw - e->d) + k * 4);
-                    k++;
-                }
-                i += l + 1;
+            for (size_t i = 0; i < count; i++) {
+                size_t at = (size_t)(raw - e->d) + i * 64;
+                list[i].p = raw + i * 64 + crc_size;
+                list[i].len = (uint32_t)cstrlen(list[i].p, 64 - crc_size);
+                list[i].crc = e->is64 ? (uint32_t)r64(e, at) : r32(e, at);
+            }
+        } else {
+            long n = variable_records(e, raw, len, NULL);
+            if (n > 0) { /* anything else: ignored, as depmod ignores a __versions of another size */
+                count = (size_t)n;
+                if (!(list = malloc(sizeof(name_t) * count)))
+                    return -1;
+                variable_records(e, raw, len, list);
             }
         }
     }

@@ -217,27 +217,58 @@ def _split_signature(data: bytes | mmap.mmap, path: str) -> tuple[bytes | mmap.m
 
 
 def _parse_versions_raw(elf: ElfFile) -> list[tuple[str, int]]:
-    """`__versions` holds `struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }`."""
+    """The modversions the loader reads (kernel/module/version.c), as the C reader does: Linux 6.14+
+    `__version_ext_crcs`/`__version_ext_names` (CONFIG_EXTENDED_MODVERSIONS: names of any length)
+    when present, even beside a basic `__versions`; else `__versions`: classic
+    `struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }` records, or
+    Ubuntu's variable-length ones (packed `{ u32 next; u32 crc; char name[]; }`, ended by next 0)."""
+    crcs = elf.section_by_name("__version_ext_crcs")
+    names = elf.section_by_name("__version_ext_names")
+    if crcs is not None and names is not None:
+        crc_values = [c for (c,) in struct.iter_unpack(elf.endian + "I", crcs[: len(crcs) - len(crcs) % 4])]
+        name_list = [n.decode("latin-1") for n in names.split(b"\0") if n]
+        if len(crc_values) != len(name_list):
+            raise KmodError(elf.path, "__version_ext_crcs and __version_ext_names disagree in length")
+        return list(zip(name_list, crc_values))
     raw = elf.section_by_name("__versions")
-    if raw is not None:
-        if len(raw) % 64 != 0:
-            # depmod and modprobe ignore a __versions section of any other size; so do we.
-            return []
+    if raw is None:
+        return []
+    if _classic_versions(raw, elf):
         record = elf.endian + ("Q56s" if elf.elf_class == 64 else "I60s")
         return [
             (name.partition(b"\0")[0].decode("latin-1"), crc & 0xFFFFFFFF)
             for crc, name in struct.iter_unpack(record, raw)
         ]
-    # Linux 6.14+ (CONFIG_EXTENDED_MODVERSIONS): parallel arrays of u32 CRCs and NUL-separated names.
-    crcs = elf.section_by_name("__version_ext_crcs")
-    names = elf.section_by_name("__version_ext_names")
-    if crcs is None or names is None:
-        return []
-    crc_values = [c for (c,) in struct.iter_unpack(elf.endian + "I", crcs[: len(crcs) - len(crcs) % 4])]
-    name_list = [n.decode("latin-1") for n in names.split(b"\0") if n]
-    if len(crc_values) != len(name_list):
-        raise KmodError(elf.path, "__version_ext_crcs and __version_ext_names disagree in length")
-    return list(zip(name_list, crc_values))
+    # depmod and modprobe ignore a __versions section of another shape; so do we.
+    return _variable_versions(raw, elf.endian) or []
+
+
+def _classic_versions(raw: bytes, elf: ElfFile) -> bool:
+    if len(raw) % 64:
+        return False
+    if elf.elf_class == 64:  # the crc is an unsigned long: its high half is zero in every record
+        high = 4 if elf.endian == "<" else 0
+        return all(raw[at + high : at + high + 4] == b"\0\0\0\0" for at in range(0, len(raw), 64))
+    return True
+
+
+def _variable_versions(raw: bytes, endian: str) -> list[tuple[str, int]] | None:
+    """Ubuntu's records, walked as its loader walks them (`versions < end && versions->next`);
+    None when the walk does not fit the section."""
+    out = []
+    at = 0
+    while at + 8 <= len(raw):
+        next_, crc = struct.unpack_from(endian + "II", raw, at)
+        if next_ == 0:
+            break
+        if next_ < 12 or next_ % 4 or next_ > len(raw) - at:
+            return None
+        name, nul, _ = raw[at + 8 : at + next_].partition(b"\0")
+        if not name or not nul:
+            return None
+        out.append((name.decode("latin-1"), crc))
+        at += next_
+    return out
 
 
 def _parse_symbols_raw(

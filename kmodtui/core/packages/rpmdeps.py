@@ -27,7 +27,20 @@ MODE_REDHAT = "redhat"  # %kernel_module_package (sets the flag above itself)
 MODE_EL9 = "el9-fileattrs"  # EL9: kmod file attributes run for every package
 MODE_UPSTREAM = "upstream-rpm"  # Debian's/upstream rpm without kernel-rpm-macros
 MODE_KMODTUI = "kmodtui-rpmdeps"  # any rpm, %__find_provides/%__find_requires pointed at kmodtui
-MODES = (MODE_GENERIC, MODE_GENERIC_EXTERNAL, MODE_REDHAT, MODE_EL9, MODE_UPSTREAM, MODE_KMODTUI)
+MODE_SUSE = "suse"  # SUSE's find-provides.ksyms/find-requires.ksyms: ksym(<flavor>:<sym>) = <crc>
+MODES = (MODE_GENERIC, MODE_GENERIC_EXTERNAL, MODE_REDHAT, MODE_EL9, MODE_UPSTREAM, MODE_KMODTUI, MODE_SUSE)
+
+
+def suse_flavor(release: str) -> str:
+    """SUSE's flavor is the release's last dash-separated word (find-provides.ksyms: ${version##*-}):
+    6.4.0-150600.23.7-default -> default."""
+    return release.rsplit("-", 1)[-1] if "-" in release else release
+
+
+def suse_crc(crc: int) -> str:
+    """SUSE writes CRCs as ksym-provides' `%lx` and find-requires.ksyms' `s:^0x0*::`: no 0x, no
+    leading zeros."""
+    return f"{crc:x}"
 
 
 def _in_tree(path: str) -> bool:
@@ -36,28 +49,39 @@ def _in_tree(path: str) -> bool:
     return bool(IN_TREE.search(relative))
 
 
-def module_provides(modules: list[tuple[str, ModuleImage]]) -> list[str]:
-    """Provides for (path in package or build root, parsed module) pairs, sorted and unique."""
+def module_provides(modules: list[tuple[str, ModuleImage]], suse: str = "") -> list[str]:
+    """Provides for (path in package or build root, parsed module) pairs, sorted and unique. An export
+    without a CRC (a kernel built without MODVERSIONS) gets none: the generators read __crc_ values.
+    suse: the flavor, for SUSE's `ksym(<flavor>:<sym>) = <crc>` form."""
     out: set[str] = set()
     for path, module in modules:
         prefix = "kernel" if _in_tree(path) else "ksym"
         for export in module.exports:
-            out.add(f"{prefix}({export.name}) = {crc_hex(export.crc or 0)}")
+            if export.crc is None:
+                continue
+            if suse:
+                out.add(f"ksym({suse}:{export.name}) = {suse_crc(export.crc)}")
+            else:
+                out.add(f"{prefix}({export.name}) = {crc_hex(export.crc)}")
         base = os.path.basename(path)
         for suffix in (".gz", ".bz2", ".xz", ".zst"):
             base = base.removesuffix(suffix)
-        out.add(f"kmod({base})")
+        out.add(f"kmod({base.replace('-', '_')})" if suse else f"kmod({base})")  # SUSE: `tr '-' '_'`
     return sorted(out)
 
 
-def module_requires(modules: list[ModuleImage], symvers: Symvers | None) -> list[str]:
-    """Requires for the package's modules against the target kernel's symvers (None: all ksym())."""
+def module_requires(modules: list[ModuleImage], symvers: Symvers | None, suse: str = "") -> list[str]:
+    """Requires for the package's modules against the target kernel's symvers (None: all ksym()).
+    suse: the flavor; SUSE's kernel packages provide ksym(<flavor>:...) too, so every need is one."""
     own = {e.name for m in modules for e in m.exports}
     kernel_pairs = {(e.name, e.crc) for e in symvers.entries} if symvers is not None else set()
     out: set[str] = set()
     for module in modules:
         for need in module.needs:
             if need.name in own:
+                continue
+            if suse:
+                out.add(f"ksym({suse}:{need.name}) = {suse_crc(need.crc)}")
                 continue
             prefix = "kernel" if (need.name, need.crc) in kernel_pairs else "ksym"
             out.add(f"{prefix}({need.name}) = {crc_hex(need.crc)}")
@@ -95,5 +119,14 @@ def predict_dependencies(modules: list[tuple[str, ModuleImage]], mode: str, symv
         MODE_KMODTUI: "%__find_provides/%__find_requires point at `kmodtui rpmdeps`, which emits what RHEL's ksyms "
                       "scripts would, on any host.",
     }
+    if mode == MODE_SUSE:
+        release = images[0].vermagic.split()[0] if images and images[0].vermagic else ""
+        flavor = suse_flavor(release)
+        story = (f"SUSE's find-provides.ksyms/find-requires.ksyms write ksym({flavor}:<symbol>) = <crc> (the flavor "
+                 "from the release's last word, the CRC in hex without 0x or leading zeros) for every export and "
+                 "every symbol used; the kernel's own exports are ksym() too. Predicted from SUSE's generator "
+                 "sources (ksym-provides, find-requires.ksyms): no SUSE tool ran here.")
+        return PredictedDeps(mode, tuple(module_provides(modules, flavor)),
+                             tuple(module_requires(images, symvers, flavor)), story)
     return PredictedDeps(mode, tuple(module_provides(modules)), tuple(module_requires(images, symvers)),
                          stories.get(mode, ""))
