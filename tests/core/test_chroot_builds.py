@@ -124,6 +124,34 @@ def test_rpm_modes_build_with_the_releases_rpm(chroot: tuple[Path, dict]) -> Non
             assert any(p.startswith("ksym(provider_fn) = 0x") and not p.endswith("0x00000000") for p in ksyms), provides
 
 
+
+def test_namespace_remedy_writes_the_form_the_release_compiles(chroot: tuple[Path, dict]) -> None:
+    """Without MODULE_IMPORT_NS, modpost refuses the consumer; `diagnose` names the cause; the remedy,
+    told the kernel, writes MODULE_IMPORT_NS("KMODTUI_NS") for 6.13+ (a string literal there: the
+    bare name no longer compiles), and the rebuild succeeds with modinfo showing the import."""
+    root, kernel = chroot
+    release = kernel["release"]
+    source = root / "src" / "consumer-nons"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(root / "src" / "consumer", source)
+    consumer_c = source / "consumer.c"
+    consumer_c.write_text(consumer_c.read_text().replace("MODULE_IMPORT_NS(KMODTUI_NS);\n", ""))
+    provider = _build(root, kernel, "--source /src/provider --mode kbuild")
+    work = provider["artifacts"][0].rsplit("/out/", 1)[0]
+    symvers = in_chroot(root, f"find {work} -name Module.symvers -path '*provider*'").stdout.split()[0]
+    failed = kmodtui_in(root, f"build --kernel {release} --source /src/consumer-nons --mode kbuild "
+                              f"--extra-symbols {symvers} --json", **STATE)
+    [exit_event] = [json.loads(line) for line in failed.stdout.splitlines() if '"exit"' in line]
+    assert exit_event["state"] == "failed" and exit_event["primary"]["cause"] == "namespace_not_imported"
+    applied = kmodtui_in(root, f"remedy apply import-namespace --target /src/consumer-nons --symbol provider_ns_fn "
+                               f"--namespace KMODTUI_NS --kernel {release} --yes", **STATE)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    modern = tuple(int(x) for x in release.split(".")[:2]) >= (6, 13)
+    assert ('MODULE_IMPORT_NS("KMODTUI_NS");' if modern else "MODULE_IMPORT_NS(KMODTUI_NS);") in consumer_c.read_text()
+    rebuilt = _build(root, kernel, f"--source /src/consumer-nons --mode kbuild --extra-symbols {symvers}")
+    assert in_chroot(root, f"modinfo -F import_ns {rebuilt['artifacts'][0]}").stdout.strip() == "KMODTUI_NS"
+
+
 LONG = "kmodtui_a_symbol_name_longer_than_the_fifty_six_bytes_a_basic_record_holds"
 
 

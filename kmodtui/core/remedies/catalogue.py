@@ -280,21 +280,39 @@ def plan_import_namespace(options: RemedyOptions) -> RemedyPlan:
     path = users[0]
     check_editable(path)
     before = _read(path)
-    if f"MODULE_IMPORT_NS({namespace})".encode() in before:
+    if re.search(rb"MODULE_IMPORT_NS\(\s*\"?" + re.escape(namespace.encode()) + rb"\"?\s*\)", before):
         raise KmodError(path, f"already imports {namespace}")
-    line = f"MODULE_IMPORT_NS({namespace});\n".encode()
+    line = _import_ns_lines(namespace, options.kernel_release, before)
     anchors = list(re.finditer(rb"^MODULE_[A-Z_]+\(.*\);[ \t]*\n", before, re.M))
     if anchors:
         at = anchors[-1].end()
         after = before[:at] + line + before[at:]
     else:
         after = before + (b"" if before.endswith(b"\n") else b"\n") + line
+    if b"#if LINUX_VERSION_CODE" in line and not re.search(rb"#\s*include\s*<linux/version\.h>", after):
+        first_include = re.search(rb"^#\s*include\b.*\n", after, re.M)
+        at = first_include.end() if first_include else 0
+        after = after[:at] + b"#include <linux/version.h>\n" + after[at:]
     return RemedyPlan(
         "import-namespace", f"Import symbol namespace {namespace} in {os.path.basename(path)}", SAFE,
         f"{symbol} is exported into namespace {namespace}; modules that use it must say so with "
         "MODULE_IMPORT_NS, or modpost stops the build and the loader refuses the module.",
         (FileEdit(path, before, after),), ("kmodtui build --kernel RELEASE --source " + shlex.quote(source),),
     )
+
+
+def _import_ns_lines(namespace: str, release: str, source: bytes) -> bytes:
+    """Linux 6.13 made namespaces string literals (MODULE_IMPORT_NS("NS"); a bare name fails to
+    compile there, and a string fails before). For a known kernel, its form; for none (a dkms source
+    built for many kernels), both, chosen by LINUX_VERSION_CODE, unless the file already uses one."""
+    version = re.match(r"(\d+)\.(\d+)", release or "")
+    if version:
+        modern = (int(version.group(1)), int(version.group(2))) >= (6, 13)
+        return (f'MODULE_IMPORT_NS("{namespace}");\n' if modern else f"MODULE_IMPORT_NS({namespace});\n").encode()
+    if b"LINUX_VERSION_CODE" not in source and re.search(rb'(?:MODULE_IMPORT_NS|EXPORT_SYMBOL\w*_NS\w*)\([^)]*"', source):
+        return f'MODULE_IMPORT_NS("{namespace}");\n'.encode()
+    return (f"#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)\nMODULE_IMPORT_NS(\"{namespace}\");\n#else\n"
+            f"MODULE_IMPORT_NS({namespace});\n#endif\n").encode()
 
 
 def plan_rebuild_for_kernel(options: RemedyOptions) -> RemedyPlan:
