@@ -8,7 +8,12 @@ matching linux-headers packages (for Module.symvers), unpacks them, then times o
 kmodtui cold (empty cache) and warm (cache from the previous run), wall time and peak memory,
 with ratios to depmod, and the agreement of the (module, symbol) pairs both report.
 
-Usage: python3 bench/resolve_vs_depmod.py [--runs 5] [--dir ~/.cache/kmodtui-bench] [--xz]
+With --current, also the kernels people run today, as Debian ships them (every module .ko.xz
+under /usr/lib/modules, from private apt lists of Debian 13 and unstable):
+  (d) Debian 13's 6.12 tree against its own symvers
+  (e) unstable's 7.x tree (MODVERSIONS off, exports scoped to modules) against its own symvers
+
+Usage: python3 bench/resolve_vs_depmod.py [--runs 5] [--dir ~/.cache/kmodtui-bench] [--xz] [--current]
 Needs: apt-get (Debian's archive reachable), dpkg-deb, depmod (kmod), kmodtui installed.
 """
 
@@ -59,6 +64,46 @@ def fetch(workdir: Path, abi: str) -> tuple[Path, Path]:
             sh(["dpkg-deb", "-x", str(headers), tmp])
             shutil.copy(next(Path(tmp).rglob("Module.symvers")), symvers)
     return tree, symvers
+
+
+def private_apt(workdir: Path, suite: str) -> list[str]:
+    """apt options for a private package list of another Debian release (this machine's untouched)."""
+    apt = workdir / f"apt-{suite}"
+    for sub in ("lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                                      f"http://deb.debian.org/debian {suite} main\n")
+    options = ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=-",
+               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
+               "-o", "Acquire::Check-Valid-Until=false"]
+    if not any((apt / "lists").glob("*Packages*")):
+        sh(["apt-get", "-q", *options, "update"])
+    return options
+
+
+def fetch_current(workdir: Path, suite: str) -> tuple[Path, str, Path]:
+    """A suite's amd64 kernel tree (root with lib -> usr/lib, as merged /usr has it), its release
+    and its Module.symvers."""
+    options = private_apt(workdir, suite)
+    depends = sh(["apt-cache", *options, "depends", "linux-image-amd64"]).stdout
+    image = next(line.split(":", 1)[1].strip() for line in depends.splitlines()
+                 if line.strip().startswith("Depends:") and "linux-image-" in line)
+    rel = image.removeprefix("linux-image-")
+    root = workdir / f"{suite}-{rel}"
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        packages = [f"linux-modules-{rel}" if suite != "trixie" else image, f"linux-headers-{rel}"]
+        for pkg in packages:
+            if not list(workdir.glob(f"{pkg}_*.deb")):
+                sh(["apt-get", *options, "download", pkg], cwd=workdir)
+            sh(["dpkg-deb", "-x", str(next(workdir.glob(f"{pkg}_*.deb"))), str(root)])
+        if not (root / "lib").exists():
+            (root / "lib").symlink_to("usr/lib")
+        for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+            (root / "usr" / "lib" / "modules" / rel / name).touch()
+        (root / ".complete").touch()
+    return root, rel, root / "usr" / "src" / f"linux-headers-{rel}" / "Module.symvers"
 
 
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
@@ -119,6 +164,8 @@ def main() -> int:
     parser.add_argument("--dir", default=os.path.expanduser("~/.cache/kmodtui-bench"))
     parser.add_argument("--kmodtui", default=shutil.which("kmodtui") or "kmodtui")
     parser.add_argument("--xz", action="store_true", help="also time a copy of the tree with xz-compressed modules")
+    parser.add_argument("--current", action="store_true", help="also Debian 13's and unstable's trees (.ko.xz)")
+    parser.add_argument("--only-current", action="store_true", help="only Debian 13's and unstable's trees")
     args = parser.parse_args()
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +186,12 @@ def main() -> int:
     if args.xz:
         cases.append((f"(c) {abi_a} tree with every module xz-compressed (as Fedora and Debian 13 ship them)",
                       xz_copy(workdir, tree_a, f"{abi_a}-amd64"), f"{abi_a}-amd64", symvers_a))
+    if args.current or args.only_current:
+        for label, suite in (("(d) Debian 13", "trixie"), ("(e) unstable", "sid")):
+            root, rel, symvers = fetch_current(workdir, suite)
+            cases.append((f"{label}'s {rel} tree (.ko.xz) vs its own symvers", root, rel, symvers))
+        if args.only_current:
+            cases = cases[-2:]
     compile_bytecode(args.kmodtui)
     print(f"{os.cpu_count()} CPUs, {args.runs} runs each, medians; kmodtui = {args.kmodtui}")
     for title, tree, rel, symvers in cases:

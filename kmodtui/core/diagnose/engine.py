@@ -258,6 +258,13 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.GPL_ONLY_SYMBOL, ROOT, r"GPL-incompatible module \S+ uses GPL-only symbol '(?P<symbol>[^']+)'"),
     _rule(Cause.OBJTOOL_ERROR, ROOT, r"(?:error|warning): objtool: "),
     # --- the compiler on the module's source ----------------------------------------------------------
+    # gcc echoing a bare-name namespace (`130 | MODULE_IMPORT_NS(DMA_BUF);`) under an error: since 6.13
+    # namespaces are string literals, and the bare name no longer compiles
+    _rule(Cause.KERNEL_API_CHANGE, ROOT, r"^\s*\d+\s*\|\s*(?:MODULE_IMPORT_NS|EXPORT_SYMBOL(?:_GPL)?_NS(?:_GPL)?)\("
+                                         r"(?:\s*\w+\s*,)?\s*(?P<ns>[A-Za-z_]\w*)\s*\)",
+          hint="Linux 6.13 made symbol namespaces string literals: MODULE_IMPORT_NS(\"NS\") and "
+               "EXPORT_SYMBOL_NS(sym, \"NS\"), guarded by LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0) for "
+               "older kernels (kmodtui remedy import-namespace --kernel RELEASE writes that form)."),
     _rule(Cause.KERNEL_API_CHANGE, ROOT, r"implicit (?:declaration of )?function(?: declaration)?|"
                                          r"error: too (?:few|many) arguments to function|has no member named|"
                                          r"incompatible pointer type|error: unknown type name|"
@@ -328,7 +335,7 @@ _PREFILTER = re.compile(
     r"Anforderungen|is not installed|pahole|implicit|has no member|incompatible|unknown type|undeclared|"
     r"conflicting|storage size|incomplete type|Fehler|Unterprozess|aborted|unfinished|Deleting|Failed|providers|"
     r"requests|Error!|Refer to|newly built|%post|Sub-process|recipe|report|DESCEND|kmodtui: |compatible|configure: |"
-    r"Please make sure|_config\.h|find "
+    r"Please make sure|_config\.h|find |_NS\("
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _PREFIXES = re.compile(
@@ -336,6 +343,8 @@ _PREFIXES = re.compile(
     r"\[\s*[+]?\d+\.\d+\]\s*"  # dmesg [  123.456] and dmesg -H's [ +0.000035]
     r"|[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d \S+ [^:\s]+(?:\[\d+\])?: "  # journal/syslog: 'Nov 21 12:17:11 host tag[pid]: '
     r"|\d{4}[-/]\d\d[-/]\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+(?:\S+: )?"  # akmods, ISO stamps
+    r"|\[\s*\d+s\]\s"  # Open Build Service logs: '[   25s] '
+    r"|\s{2,}>\s"  # Nix build output: '       > '
     r")+(?:kernel: )?"
 )
 _DKMS_TARGET = re.compile(r"DKMS make\.log for \S+ for kernel (?P<rel>\S+)|dkms \w+ .*(?:-k|--kernelver) (?P<k>[^\s/]+)")
