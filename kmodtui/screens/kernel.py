@@ -218,7 +218,10 @@ yum ksym error, dmesg lines): type its path or paste it."""
         broken = sum(1 for v in verdicts if not v.loads)
         verdict = (f"all {len(verdicts)} load" if not broken else
                    f"{broken} of {len(verdicts)} would not load (rebuild them for it before rebooting)")
-        context = f"Update check, {where} on {kernel.release}: {verdict};"
+        # what the loader checks besides symbols (struct module size, vermagic) is not a symbol row
+        beyond = [f"{os.path.basename(v.module)}: {reason}" for v in verdicts for reason in v.reasons
+                  if reason.startswith(("struct module", "its vermagic", "it has no .gnu"))]
+        context = f"Update check, {where} on {kernel.release}: {verdict};" + "".join(f" {b};" for b in beyond[:2])
         self.post_message(ResolveDone(result, demo=self.demo, context=context))
 
     def action_demo(self) -> None:
