@@ -83,14 +83,22 @@ def cmd_builds(args: argparse.Namespace) -> int:
         return _stop_build(args, records)
     if args.action:
         raise KmodError(args.action, "unknown builds action; use `kmodtui builds` or `kmodtui builds stop ID`")
+    from kmodtui.core.remedies.hookrun import hook_reports
+
+    hooks = hook_reports()
     if args.json:
-        print_json({"builds": records})
+        print_json({"builds": records, "hooks": hooks})
         return EXIT_OK
     if not records:
         print("No builds recorded yet.")
     for r in records:
         print(f"{r['id']:56} {r.get('state', '?'):10} {r.get('mode', '')}  {r.get('kernel', '')}")
         print(f"    log: {r.get('log', '')}")
+    for h in hooks:  # what the kernel hook did for each new kernel
+        states = ", ".join(f"{o['name']} {o['state']}" for o in h.get("outcomes", []))
+        print(f"hook for {h.get('kernel', '?')} ({h.get('mode', '')}, root {h.get('root', '')}): {states}")
+        if h.get("initramfs"):
+            print(f"    initramfs: {h['initramfs']}")
     return EXIT_OK
 
 

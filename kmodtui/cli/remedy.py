@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kmodtui.cli.common import EXIT_OK, print_json
+from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json
 from kmodtui.core.errors import KmodError
 
 
@@ -105,6 +105,8 @@ def cmd_hook(args: argparse.Namespace) -> int:
     from kmodtui.core.remedies.edits import apply_edits
     from kmodtui.core.remedies.hooks import hook_plan
 
+    if args.action == "run":
+        return _hook_run(args)
     edit = hook_plan(args.source, args.mode, args.root, args.style or "")
     shown = f"New file {edit.path} (mode 755):\n\n{edit.after.decode()}"
     if args.action == "show" or not (args.yes or sys.stdin.isatty()):
@@ -123,6 +125,30 @@ def cmd_hook(args: argparse.Namespace) -> int:
     else:
         print(f"Installed {edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
     return EXIT_OK
+
+
+def _hook_run(args: argparse.Namespace) -> int:
+    """What the installed hook runs: every source built for the new kernel and installed (a report in
+    the state dir, and here as text or JSON); exit 1 when any source did not make it."""
+    from kmodtui.core.remedies.hookrun import report_json, run_hook
+
+    if not args.kernel:
+        raise KmodError("hook run", "needs --kernel (the new kernel's release)")
+    report = run_hook(args.kernel, args.source, args.mode, args.root)
+    if args.json:
+        print_json(report_json(report))
+    else:
+        print(f"kmodtui hook for {report.kernel} ({report.mode}, root {report.root}):")
+        for o in report.outcomes:
+            where = ", ".join(i.get("package") or i.get("path", "") for i in o.installed)
+            detail = f"installed {where}" if o.state == "succeeded" else (
+                (o.primary or {}).get("title") or "; ".join(o.notes) or o.state)
+            print(f"  {o.name:24} {o.state:14} {detail}")
+            if o.log:
+                print(f"  {'':24} log: {o.log}")
+        if report.initramfs:
+            print(f"  initramfs: {report.initramfs}")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def _verb_remedy(sub: Any) -> None:
@@ -149,9 +175,12 @@ def _verb_remedy(sub: Any) -> None:
 def _verb_hook(sub: Any) -> None:
     from kmodtui.core.model import BUILD_MODES
 
-    p = sub.add_parser("hook", help="rebuild a source for every new kernel (kernel post-install hook)")
-    p.add_argument("action", choices=("show", "install"), help="show what the hook would run, or install it")
-    p.add_argument("--source", required=True, help="the module source folder the hook rebuilds")
+    p = sub.add_parser("hook", help="build and install sources for every new kernel (kernel post-install hook)")
+    p.add_argument("action", choices=("show", "install", "run"),
+                   help="show what the hook would run, install it, or run it now for --kernel (what the hook calls)")
+    p.add_argument("--source", required=True, action="append",
+                   help="a module source folder; repeat for several, providers before their consumers")
+    p.add_argument("--kernel", help="run: the new kernel's release")
     p.add_argument("--mode", default="kbuild", choices=BUILD_MODES, help="the build mode the hook uses")
     p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
     p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")

@@ -24,8 +24,11 @@ from kmodtui.widgets.steps import StepStrip
 WHY = (
     "[b]Why a hook?[/] A module only loads into the kernel it was built for. When the package manager "
     "installs a new kernel it runs the scripts in /etc/kernel/postinst.d (Debian) or "
-    "/etc/kernel/install.d (kernel-install); this one rebuilds the source for that kernel and leaves a "
-    "report in /var/log/kmodtui, so the module is there after the reboot."
+    "/etc/kernel/install.d (kernel-install); this one builds the source for that kernel and installs "
+    "it as its mode does (the .deb with dpkg, the .rpm with rpm, or the .ko into updates/ and depmod), "
+    "updates the initramfs if the module is in it, holds off a shutdown while it builds, and leaves a "
+    "report (kmodtui builds lists it), so the module is there after the reboot. Undoing the hook "
+    "removes what it installed."
 )
 
 
@@ -38,8 +41,8 @@ def writable(path: str) -> bool:
 
 
 class HookScreen(Screen[None]):
-    HELP_TEXT = """A hook rebuilds this source for every new kernel as it is installed (like dkms autoinstall),
-so the module is there after the reboot. [b]a[/] installs the hook; the pane shows where."""
+    HELP_TEXT = """A hook builds and installs this source for every new kernel as it is installed (like dkms
+autoinstall), so the module is there after the reboot. [b]a[/] installs the hook; the pane shows where."""
     CSS_PATH = "hook.tcss"
     BINDINGS = [
         Binding("a", "install", "Install", id="hook.install"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kmodtui.core.model import Kernel
-from tests.pkgtools import build_deb
+from tests.pkgtools import DpkgRoot, build_deb
 from tests.realtools import (
     EXAMPLES,
     BuiltModules,
@@ -83,31 +83,86 @@ def test_userspace_tools_and_module_versions(built: BuiltModules, tmp_path: Path
         assert "Install kmodtui-provider-utils 1.0" in payload["explanation"]
 
 
-def test_hook_install_in_a_scratch_root_rebuilds_for_a_new_kernel_and_undoes(installed_kernel: Kernel, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["deb", "kbuild", "rpm-generic"])
+def test_the_hook_builds_installs_and_undoes_in_a_scratch_root(mode: str, installed_kernel: Kernel,
+                                                                tmp_path: Path) -> None:
+    """Seed 002's question. The hook, run as the kernel's postinst runs it (`sh hook <version>`),
+    builds the provider and then the consumer against the provider's new Module.symvers, installs
+    both into a scratch root with the real dpkg / rpm / depmod, and depmod -b there finds the
+    consumer depending on the provider. Undoing the hook removes the script and what it installed."""
     import os
 
     from tests.realtools import copy_source
 
-    source = copy_source("provider", tmp_path)
+    release = installed_kernel.release
+    provider, consumer = copy_source("provider", tmp_path / "p"), copy_source("consumer", tmp_path / "c")
     root = tmp_path / "root"
     (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+    moddir = root / "lib" / "modules" / release
+    moddir.mkdir(parents=True)
+    for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        (moddir / name).write_text("")
+    if mode == "deb":
+        DpkgRoot(root)
+    if mode.startswith("rpm"):
+        run_ok([require_tool("rpm"), "--root", str(root), "--initdb"])
     env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
-    shown = kmodtui("hook", "show", "--source", str(source), "--root", str(root))
-    assert shown.returncode == 0 and "kmodtui -m" not in shown.stdout and "build --kernel" in shown.stdout
+    shown = kmodtui("hook", "show", "--source", str(provider), "--source", str(consumer), "--mode", mode,
+                    "--root", str(root))
+    assert shown.returncode == 0 and "kmodtui -m" not in shown.stdout and "hook run --kernel" in shown.stdout
+    assert "systemd-inhibit" in shown.stdout
     assert not list((root / "etc" / "kernel" / "postinst.d").iterdir())  # show writes nothing
-    installed = kmodtui("hook", "install", "--source", str(source), "--root", str(root), "--yes", "--json", env=env)
+    installed = kmodtui("hook", "install", "--source", str(provider), "--source", str(consumer), "--mode", mode,
+                        "--root", str(root), "--yes", "--json", env=env)
     assert installed.returncode == 0, installed.stderr
     payload = json.loads(installed.stdout)
     hook = Path(payload["path"])
     assert hook.parent == root / "etc" / "kernel" / "postinst.d" and os.access(hook, os.X_OK)
     # what the kernel package's postinst does: run-parts with the new version
-    ran = subprocess.run(["sh", str(hook), installed_kernel.release], capture_output=True, text=True,
+    ran = subprocess.run(["sh", str(hook), release], capture_output=True, text=True,
                          env={**os.environ, **env, "KMODTUI_HOOK_LOG_DIR": str(tmp_path / "log")})
-    assert ran.returncode == 0 and "rebuilt" in ran.stdout, ran.stdout + ran.stderr
-    report = (tmp_path / "log" / f"hook-kmodtui-provider-{installed_kernel.release}.log").read_text()
-    assert "succeeded" in report
+    log = (tmp_path / "log" / f"hook-kmodtui-provider-{release}.log").read_text()
+    assert ran.returncode == 0 and "built and installed" in ran.stdout, ran.stdout + ran.stderr + log
+    report = json.loads((tmp_path / "state" / "hooks" / f"report-{release}.json").read_text())
+    assert report["ok"] and [o["name"] for o in report["outcomes"]] == ["kmodtui-provider", "consumer"]
+    assert report["outcomes"][1]["symvers"] and report["outcomes"][0]["symvers"]
+    dep = (moddir / "modules.dep").read_text()  # depmod -b on the scratch root, after the install
+    [consumer_line] = [line for line in dep.splitlines() if line.split(":")[0].endswith("/consumer.ko")]
+    assert consumer_line.split(":")[1].strip().endswith("/provider.ko"), dep
+    if mode == "deb":
+        listed = run_ok([require_tool("dpkg-query"), f"--root={root}", "-W", "-f", "${Package} ${Status}\n"]).stdout
+        assert "kmodtui-provider-modules" in listed and "install ok installed" in listed
+    if mode.startswith("rpm"):
+        assert "kmod-kmodtui-provider" in run_ok([require_tool("rpm"), "--root", str(root), "-qa"]).stdout
+    builds = json.loads(kmodtui("builds", "--json", env=env).stdout)
+    assert len(builds["builds"]) == 2 and builds["hooks"][0]["kernel"] == release
     undone = kmodtui("remedy", "undo", payload["applied"], env=env)
-    assert undone.returncode == 0 and not hook.exists()
+    assert undone.returncode == 0 and not hook.exists(), undone.stderr
+    assert "provider.ko" not in (moddir / "modules.dep").read_text()
+    if mode == "deb":
+        listed = run_ok([require_tool("dpkg-query"), f"--root={root}", "-W", "-f", "${Package} ${Status}\n"]).stdout
+        assert "install ok installed" not in listed
+
+
+def test_one_source_failing_does_not_stop_the_others(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """A broken source first, then a good one: the hook reports the first's primary cause and still
+    builds and installs the second; exit 1 says not everything made it."""
+    from tests.realtools import copy_source
+
+    release = installed_kernel.release
+    broken = copy_source("provider", tmp_path / "b", {"return x + 1;": "return x + ;"})
+    good = copy_source("consumer", tmp_path / "g", {"provider_fn(1) + provider_gpl_fn(2) + provider_ns_fn(3)": "1"})
+    root = tmp_path / "root"
+    (root / "lib" / "modules" / release).mkdir(parents=True)
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    result = kmodtui("hook", "run", "--kernel", release, "--source", str(broken), "--source", str(good),
+                     "--root", str(root), "--json", env=env)
+    report = json.loads(result.stdout)
+    assert result.returncode == 1 and not report["ok"]
+    first, second = report["outcomes"]
+    assert first["state"] == "failed" and first["primary"]["cause"]
+    assert second["state"] == "succeeded" and (root / "lib" / "modules" / release / "updates" / "kmodtui" /
+                                               "consumer.ko").exists()
 
 
 def test_hooks_are_the_only_system_files_kmodtui_may_write() -> None:

@@ -30,7 +30,7 @@ def test_hook_is_shown_installed_in_a_scratch_root_and_undone(tmp_path: Path) ->
             app.push_screen(HookScreen(str(source), "kbuild", str(root)))
             await settle(pilot)
             text = screen_text(app)
-            assert f"New file {expected.path} (mode 755)" in text and "build --kernel" in text
+            assert f"New file {expected.path} (mode 755)" in text and "hook run --kernel" in text
             assert not os.listdir(root / "etc" / "kernel" / "postinst.d")  # shown, nothing written
             await pilot.press("a")
             await pilot.pause()

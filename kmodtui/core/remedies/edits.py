@@ -232,6 +232,14 @@ def undo(undo_id: str) -> list[str]:
         restored.append(entry["path"])
     manifest["undone"] = time.time()
     _write_manifest(record, manifest)
+    if manifest.get("remedy") == "hook-install":
+        from kmodtui.core.remedies.hookrun import uninstall_all
+
+        for path in restored:  # the hook's undo removes what its runs installed into that root too
+            root = path.split(os.sep + os.path.join("etc", "kernel") + os.sep, 1)[0] or os.sep
+            problems = uninstall_all(root)
+            if problems:
+                raise KmodError(path, "hook removed, but not everything it installed: " + "; ".join(problems))
     return restored
 
 

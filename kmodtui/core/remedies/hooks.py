@@ -16,25 +16,35 @@ from kmodtui.core.paths import self_command
 from kmodtui.core.remedies.edits import FileEdit
 
 SCRIPT = """#!/bin/sh
-# kmodtui: rebuild {name} ({mode}) for every new kernel. Installed by `kmodtui hook install`;
-# remove it with `kmodtui remedy undo <id>` (kmodtui remedy history lists it).
+# kmodtui: build and install {names} ({mode}) for every new kernel, in this order (providers first).
+# Installed by `kmodtui hook install`; `kmodtui remedy undo <id>` removes it and what it installed
+# (kmodtui remedy history lists it).
 {args}
 [ -n "$version" ] || exit 0
 logdir="${{KMODTUI_HOOK_LOG_DIR:-/var/log/kmodtui}}"
 mkdir -p "$logdir"
 report="$logdir/hook-{name}-$version.log"
 cd / || exit 0  # not the folder the admin ran the upgrade in
-if {python} build --kernel "$version" --source {source} --mode {mode} --no-sign >"$report" 2>&1; then
-    echo "kmodtui: rebuilt {name} for $version ($report)"
+inhibit=""  # no shutdown or sleep in the middle of a module build
+if command -v systemd-inhibit >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    inhibit="systemd-inhibit --what=shutdown:sleep --who=kmodtui --why=building-modules-for-$version --mode=block"
+fi
+if $inhibit {python} hook run --kernel "$version" --mode {mode} --root {root} {sources} >"$report" 2>&1; then
+    echo "kmodtui: built and installed {names} for $version ($report)"
 else
-    echo "kmodtui: could not rebuild {name} for $version: see $report (the kernel install goes on)" >&2
+    echo "kmodtui: not everything was built and installed for $version: see $report (the kernel install goes on)" >&2
 fi
 exit 0
 """
 
 
-def hook_plan(source: str, mode: str = "kbuild", root: str = "/", style: str = "") -> FileEdit:
-    info = detect_source(source)
+def hook_plan(source: str | list[str], mode: str = "kbuild", root: str = "/", style: str = "") -> FileEdit:
+    """The hook script for one source, or several in build order (a provider before its consumers)."""
+    sources = [source] if isinstance(source, str) else list(source)
+    if not sources:
+        raise KmodError("hook", "needs at least one --source")
+    infos = [detect_source(s) for s in sources]
+    info = infos[0]
     if not style:
         style = "install.d" if os.path.isdir(os.path.join(root, "etc", "kernel", "install.d")) and not \
             os.path.isdir(os.path.join(root, "etc", "kernel", "postinst.d")) else "postinst.d"
@@ -49,6 +59,7 @@ def hook_plan(source: str, mode: str = "kbuild", root: str = "/", style: str = "
         raise KmodError(style, "unknown hook style: postinst.d (Debian) or install.d (Fedora/RHEL kernel-install)")
     if os.path.lexists(path):
         raise KmodError(path, "a kmodtui hook for this source is already installed")
-    script = SCRIPT.format(name=safe, mode=mode, args=args, python=self_command(),
-                           source=shlex.quote(info.path))
+    script = SCRIPT.format(name=safe, mode=mode, args=args, python=self_command(), root=shlex.quote(os.path.abspath(root)),
+                           names=" ".join(i.name for i in infos),
+                           sources=" ".join(f"--source {shlex.quote(i.path)}" for i in infos))
     return FileEdit(path, b"", script.encode(), create=True, mode=0o755)
