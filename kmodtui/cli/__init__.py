@@ -38,6 +38,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "attach": ("build", "_verb_attach"),
     "diagnose": ("diagnose", "_verb_diagnose"),
     "matrix": ("matrix", "_verb_matrix"),
+    "follow": ("follow", "_verb_follow"),
 }
 
 

@@ -79,7 +79,7 @@ def package_owner(path: str) -> str | None:
 
 # The one system folder kmodtui writes to, and only when asked (`kmodtui hook install`): kernel
 # postinst hooks.
-HOOK_DIRS = ("/etc/kernel/postinst.d/", "/etc/kernel/install.d/")
+HOOK_DIRS = ("/etc/kernel/postinst.d/", "/etc/kernel/install.d/", "/etc/systemd/system/kmodtui-follow-")
 
 
 def check_editable(path: str, allow_hooks: bool = False) -> None:

@@ -1,0 +1,401 @@
+"""`kmodtui follow`: a machine that is not this one (a board: Debian bookworm arm64) gets its kernel
+and the module built for it together, from an apt repository kmodtui keeps (seed 002's "no automatic
+way to have all of this happen each time there is a kernel update").
+
+One cycle: ask the target's archive (a private apt list for that release and architecture) which
+kernel its flavor's metapackage points at now; when no module was published for that kernel
+version, fetch its headers, cross-build the source, and publish into the repository:
+  - `<name>-modules-<release>`: the modules, Depends on that exact kernel package version;
+  - `<name>-modules-<flavor>`: a metapackage that Depends on it and Breaks any newer kernel
+    metapackage (`linux-image-<flavor> (>> V)`), so on the board `apt upgrade` holds the kernel back
+    until its module is published, then takes both in one transaction.
+The repository is flat (`deb [signed-by=...] URL ./`), indexed by apt-ftparchive and signed with a key
+kmodtui makes for it (InRelease and Release.gpg); every published version stays, for rollback. A failed
+build publishes nothing; an unreachable archive keeps the last good state. Both are in the state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kmodtui.core.errors import KmodError
+from kmodtui.core.paths import cache_dir
+
+MARKER = ".kmodtui-repo"  # a folder holding this is kmodtui's; any other non-empty folder is refused
+# The kernel flavor Debian builds for an architecture (linux-image-<flavor> is its metapackage).
+DEBIAN_FLAVORS = {"arm64": "arm64", "amd64": "amd64", "armhf": "armmp", "i386": "686-pae", "ppc64el": "powerpc64le",
+                  "s390x": "s390x", "riscv64": "riscv64", "armel": "marvell", "mips64el": "mips64r2el",
+                  "loong64": "loong64"}
+GNU_ARCH = {"arm64": "aarch64", "amd64": "x86_64", "armhf": "arm", "i386": "i686", "ppc64el": "ppc64le",
+            "s390x": "s390x", "riscv64": "riscv64"}
+
+
+@dataclass(frozen=True)
+class Target:
+    distro: str
+    suite: str
+    arch: str
+    flavor: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.distro}:{self.suite}:{self.arch}:{self.flavor}"
+
+
+def parse_target(text: str) -> Target:
+    """debian:bookworm:arm64[:flavor]."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or parts[0] != "debian" or not all(parts):
+        raise KmodError(text, "a target is debian:<release>:<arch>[:<flavor>], e.g. debian:bookworm:arm64 "
+                              "(RPM targets: not yet)")
+    flavor = parts[3] if len(parts) == 4 else DEBIAN_FLAVORS.get(parts[2], "")
+    if not flavor:
+        raise KmodError(text, f"no known Debian kernel flavor for {parts[2]}: name it (debian:<release>:<arch>:<flavor>)")
+    return Target(parts[0], parts[1], parts[2], flavor)
+
+
+@dataclass(frozen=True)
+class KernelVersion:
+    release: str  # 6.1.0-42-arm64
+    image: str  # linux-image-6.1.0-42-arm64
+    version: str  # 6.1.159-1, the Debian version of that package
+    meta_version: str  # the version of linux-image-<flavor> that points at it
+
+
+def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, **kwargs)
+
+
+KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+
+
+def default_sources(suite: str) -> list[str]:
+    """What a Debian board's sources.list has: a stable release gets its kernels from the release, its
+    -updates and its -security suites (bookworm's newest kernels come from bookworm-security)."""
+    lines = [f"deb {KEYRING} http://deb.debian.org/debian {suite} main"]
+    if suite not in ("sid", "unstable", "experimental"):
+        lines += [f"deb {KEYRING} http://deb.debian.org/debian {suite}-updates main",
+                  f"deb {KEYRING} http://deb.debian.org/debian-security {suite}-security main"]
+    return lines
+
+
+class Archive:
+    """The target's Debian archive, through a private apt list (this machine's apt is not touched)."""
+
+    def __init__(self, target: Target, sources: list[str] | None = None, base: str | None = None) -> None:
+        self.target = target
+        self.dir = os.path.join(base or cache_dir(), "follow", f"apt-{target.suite}-{target.arch}")
+        for sub in ("lists/partial", "cache/archives/partial"):
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        with open(os.path.join(self.dir, "sources.list"), "w", encoding="utf-8") as f:
+            f.write("".join(f"{line}\n" for line in (sources or default_sources(target.suite))))
+        self.options = ["-o", f"Dir::Etc::SourceList={self.dir}/sources.list", "-o", "Dir::Etc::SourceParts=-",
+                        "-o", f"Dir::State::Lists={self.dir}/lists", "-o", f"Dir::Cache={self.dir}/cache",
+                        "-o", f"APT::Architecture={target.arch}", "-o", "APT::Get::List-Cleanup=0",
+                        "-o", "Acquire::Check-Valid-Until=false"]
+
+    def update(self) -> None:
+        result = _run(["apt-get", "-q", *self.options, "update"])
+        if result.returncode != 0 or "Err:" in result.stdout:
+            raise KmodError(f"{self.target.suite}/{self.target.arch}", "the archive could not be read: "
+                            + (result.stderr.strip() or result.stdout.strip()).splitlines()[-1][:200])
+
+    def _show(self, package: str) -> dict[str, str]:
+        result = _run(["apt-cache", *self.options, "show", package])
+        if result.returncode != 0:
+            raise KmodError(package, f"not in the {self.target.suite} {self.target.arch} archive")
+        fields: dict[str, str] = {}
+        for line in result.stdout.split("\n\n", 1)[0].splitlines():  # the first (candidate) stanza
+            key, _, value = line.partition(": ")
+            if key and not key.startswith(" "):
+                fields[key] = value
+        return fields
+
+    def latest_kernel(self) -> KernelVersion:
+        meta = self._show(f"linux-image-{self.target.flavor}")
+        depends = [d.strip().split(" ")[0] for d in meta.get("Depends", "").split(",")]
+        image = next((d for d in depends if d.startswith("linux-image-") and d != f"linux-image-{self.target.flavor}"), "")
+        if not image:
+            raise KmodError(f"linux-image-{self.target.flavor}", "names no kernel package in its Depends")
+        return KernelVersion(image.removeprefix("linux-image-"), image, self._show(image)["Version"],
+                             meta.get("Version", ""))
+
+    def download(self, package: str, into: str) -> str:
+        os.makedirs(into, exist_ok=True)
+        found = sorted(glob.glob(os.path.join(into, f"{package}_*.deb")))
+        if found:
+            return found[-1]
+        result = _run(["apt-get", "-q", *self.options, "download", package], cwd=into)
+        found = sorted(glob.glob(os.path.join(into, f"{package}_*.deb")))
+        if not found:
+            raise KmodError(package, "could not be downloaded: " + result.stderr.strip()[-200:])
+        return found[-1]
+
+    def headers_common(self, release: str) -> str:
+        depends = self._show(f"linux-headers-{release}").get("Depends", "")
+        return next((d.strip().split(" ")[0] for d in depends.split(",") if d.strip().split(" ")[0].endswith("-common")), "")
+
+
+@dataclass
+class FollowState:
+    target: str
+    source: str
+    published: dict[str, dict[str, str]] = field(default_factory=dict)  # kernel version -> what was published
+    last_check: float = 0.0
+    last_result: str = ""  # published, up-to-date, build-failed, archive-unreachable
+    last_error: str = ""
+    last_kernel: str = ""
+    last_cause: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _state_path(repo: str) -> str:
+    return os.path.join(repo, MARKER, "follow.json")
+
+
+def open_repo(repo: str) -> None:
+    """Make the repository folder kmodtui's, or check it is: a non-empty folder without the marker
+    is someone else's and is never written to."""
+    marker = os.path.join(repo, MARKER)
+    if os.path.isdir(repo) and os.listdir(repo) and not os.path.isdir(marker):
+        raise KmodError(repo, "is not empty and not a kmodtui repository: choose an empty or new folder")
+    os.makedirs(os.path.join(marker), exist_ok=True)
+    os.chmod(marker, 0o700)
+
+
+def read_state(repo: str, target: Target, source: str) -> FollowState:
+    try:
+        with open(_state_path(repo), encoding="utf-8") as f:
+            data = json.load(f)
+        state = FollowState(**{k: v for k, v in data.items() if k in FollowState.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return FollowState(target.name, os.path.abspath(source))
+    if state.target != target.name:
+        raise KmodError(repo, f"follows {state.target}, not {target.name}: one repository per target")
+    return state
+
+
+def write_state(repo: str, state: FollowState) -> None:
+    path = _state_path(repo)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(asdict(state), f, indent=1)
+    os.replace(tmp, path)
+
+
+# ---- the repository --------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _gnupg(repo: str) -> Iterator[str]:
+    """The repository key's gpg home, under a short path: gpg-agent's socket lives in the home when
+    there is no /run/user/<uid>, and a socket path longer than 108 bytes cannot be made. The agent
+    is stopped afterwards (a timer run leaves nothing running)."""
+    home = os.path.join(repo, MARKER, "gnupg")
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    short = tempfile.mkdtemp(prefix="kmodtui-gpg-")
+    link = os.path.join(short, "h")
+    os.symlink(os.path.abspath(home), link)
+    try:
+        yield link
+    finally:
+        if shutil.which("gpgconf"):
+            _run(["gpgconf", "--homedir", link, "--kill", "gpg-agent"])
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def repository_key(repo: str, home: str) -> str:
+    """The repository's signing key (made once, never replaced); returns its fingerprint."""
+    gpg = ["gpg", "--batch", "--homedir", home]
+    listed = _run([*gpg, "--with-colons", "--list-secret-keys"])
+    fingerprints = [line.split(":")[9] for line in listed.stdout.splitlines() if line.startswith("fpr:")]
+    if fingerprints:
+        return fingerprints[0]
+    made = _run([*gpg, "--passphrase", "", "--quick-gen-key", "kmodtui repository <kmodtui@localhost>",
+                 "rsa3072", "sign", "never"])
+    if made.returncode != 0:
+        raise KmodError(os.path.join(repo, MARKER, "gnupg"), "gpg could not make the repository key: "
+                        + made.stderr.strip()[-200:])
+    return repository_key(repo, home)
+
+
+def publish(repo: str, debs: list[str]) -> str:
+    """Copy the packages in (old versions stay), index with apt-ftparchive, sign; returns the path of
+    the public key a board puts in /etc/apt/keyrings."""
+    for deb in debs:
+        shutil.copy2(deb, os.path.join(repo, os.path.basename(deb)))
+    if shutil.which("apt-ftparchive") is None:
+        raise KmodError("apt-ftparchive", "not found: install apt-utils (it indexes the repository)")
+    packages = _run(["apt-ftparchive", "packages", "."], cwd=repo)
+    if packages.returncode != 0:
+        raise KmodError(repo, "apt-ftparchive packages failed: " + packages.stderr.strip()[-200:])
+    _write(os.path.join(repo, "Packages"), packages.stdout.encode())
+    _run(["gzip", "-9nkf", "Packages"], cwd=repo)
+    release = _run(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=kmodtui",
+                    "-o", "APT::FTPArchive::Release::Label=kmodtui", "release", "."], cwd=repo)
+    if release.returncode != 0:
+        raise KmodError(repo, "apt-ftparchive release failed: " + release.stderr.strip()[-200:])
+    for name in ("Release", "InRelease", "Release.gpg"):
+        if os.path.exists(os.path.join(repo, name)):
+            os.unlink(os.path.join(repo, name))
+    _write(os.path.join(repo, "Release"), release.stdout.encode())
+    with _gnupg(repo) as home:
+        fingerprint = repository_key(repo, home)
+        gpg = ["gpg", "--batch", "--homedir", home, "--local-user", fingerprint, "--yes"]
+        for argv in ([*gpg, "--clearsign", "-o", "InRelease", "Release"], [*gpg, "-abs", "-o", "Release.gpg", "Release"]):
+            signed = _run(argv, cwd=repo)
+            if signed.returncode != 0:
+                raise KmodError(repo, "gpg could not sign the index: " + signed.stderr.strip()[-200:])
+        exported = subprocess.run(["gpg", "--batch", "--homedir", home, "--export", fingerprint], capture_output=True)
+    key = os.path.join(repo, "kmodtui-archive-keyring.gpg")
+    if exported.returncode != 0 or not exported.stdout:
+        raise KmodError(repo, "gpg could not export the repository key")
+    _write(key, exported.stdout)
+    return key
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path + ".part", "wb") as f:
+        f.write(data)
+    os.replace(path + ".part", path)
+
+
+def metapackage(out_dir: str, name: str, target: Target, kernel: KernelVersion, module_package: str,
+                module_version: str) -> str:
+    """`<name>-modules-<flavor>`: follows the newest published module; Breaks a kernel metapackage newer
+    than the one its module was built for, so apt holds the kernel back until the module exists."""
+    package = f"{name}-modules-{target.flavor}".lower().replace("_", "-")
+    version = f"{kernel.version}+kmodtui{module_version}"
+    with tempfile.TemporaryDirectory(prefix="kmodtui-meta-") as tree:
+        os.makedirs(os.path.join(tree, "DEBIAN"))
+        control = [
+            f"Package: {package}", f"Version: {version}", f"Architecture: {target.arch}",
+            "Maintainer: kmodtui <kmodtui@localhost>", "Section: kernel", "Priority: optional",
+            f"Depends: {module_package} (= {module_version}), {kernel.image} (= {kernel.version})",
+            f"Breaks: linux-image-{target.flavor} (>> {kernel.meta_version})",
+            f"Description: {name} modules for the newest {target.flavor} kernel",
+            f" Follows linux-image-{target.flavor}: published by kmodtui follow with the module built for",
+            f" {kernel.image} {kernel.version}.",
+        ]
+        with open(os.path.join(tree, "DEBIAN", "control"), "w", encoding="utf-8") as f:
+            f.write("\n".join(control) + "\n")
+        out = os.path.join(out_dir, f"{package}_{version}_{target.arch}.deb")
+        result = _run(["dpkg-deb", "--root-owner-group", "-b", tree, out])
+        if result.returncode != 0:
+            raise KmodError(out, "dpkg-deb failed: " + result.stderr.strip()[-200:])
+    return out
+
+
+@dataclass
+class FollowResult:
+    target: str
+    result: str  # published, up-to-date, build-failed, archive-unreachable
+    kernel: str = ""
+    kernel_version: str = ""
+    published: list[str] = field(default_factory=list)
+    message: str = ""
+    cause: dict[str, Any] | None = None
+    seconds: float = 0.0
+    sources_line: str = ""
+
+
+def follow_once(source: str, target: Target, repo: str, *, archive: Archive | None = None,
+                build: Callable[[str, Any, str], Any] | None = None, url: str = "http://BUILD-HOST/",
+                apt_sources: list[str] | None = None) -> FollowResult:
+    """One check-build-publish cycle."""
+    from kmodtui.core.build.sources import detect_source
+
+    started = time.time()
+    open_repo(repo)
+    state = read_state(repo, target, source)
+    info = detect_source(source)
+    archive = archive or Archive(target, apt_sources)
+    state.last_check = started
+    outcome = FollowResult(target.name, "")
+    try:
+        archive.update()
+        kernel = archive.latest_kernel()
+    except KmodError as err:  # the last good state stays; tried again next time
+        state.last_result, state.last_error = "archive-unreachable", str(err)
+        write_state(repo, state)
+        outcome.result, outcome.message = state.last_result, str(err)
+        outcome.seconds = time.time() - started
+        return outcome
+    outcome.kernel, outcome.kernel_version = kernel.release, kernel.version
+    state.last_kernel = f"{kernel.image} {kernel.version}"
+    if kernel.version in state.published:
+        state.last_result, state.last_error = "up-to-date", ""
+        write_state(repo, state)
+        outcome.result = "up-to-date"
+        outcome.message = f"{kernel.image} {kernel.version} already has its module in {repo}"
+        outcome.seconds = time.time() - started
+        return outcome
+    downloads = os.path.join(archive.dir, "debs")
+    try:
+        headers = [archive.download(f"linux-headers-{kernel.release}", downloads)]
+        common = archive.headers_common(kernel.release)
+        if common:
+            headers.insert(0, archive.download(common, downloads))
+        job = (build or _default_build)(source, headers, f"{kernel.image} (= {kernel.version})")
+    except KmodError as err:
+        job, error = None, str(err)
+    else:
+        error = ""
+    if job is None or job.state != "succeeded":
+        state.last_result = "build-failed"
+        state.last_error = error or f"the build for {kernel.release} failed: {job.log_path if job else ''}"
+        state.last_cause = job.primary if job else None
+        state.history.append({"time": started, "kernel": kernel.version, "result": "build-failed",
+                              "cause": (job.primary or {}).get("cause") if job else None})
+        write_state(repo, state)
+        outcome.result, outcome.message, outcome.cause = "build-failed", state.last_error, state.last_cause
+        outcome.seconds = time.time() - started
+        return outcome
+    module_debs = [a for a in job.artifacts if a.endswith(".deb")]
+    fields = _run(["dpkg-deb", "-f", module_debs[0], "Package", "Version"]).stdout.splitlines()
+    module_package, module_version = (f.split(": ", 1)[1] for f in fields[:2])
+    meta = metapackage(os.path.dirname(module_debs[0]), info.name, target, kernel, module_package, module_version)
+    key = publish(repo, [*module_debs, meta])
+    published = [os.path.basename(p) for p in (*module_debs, meta)]
+    state.published[kernel.version] = {"kernel": kernel.image, "module": module_package, "files": " ".join(published),
+                                       "time": str(int(started))}
+    state.last_result, state.last_error, state.last_cause = "published", "", None
+    state.history.append({"time": started, "kernel": kernel.version, "result": "published"})
+    write_state(repo, state)
+    outcome.result, outcome.published = "published", published
+    outcome.message = f"published {', '.join(published)} for {kernel.image} {kernel.version}"
+    outcome.sources_line = (f"deb [signed-by=/etc/apt/keyrings/{os.path.basename(key)}] {url.rstrip('/')}/ ./  "
+                            f"(and copy {key} to /etc/apt/keyrings/)")
+    outcome.seconds = time.time() - started
+    return outcome
+
+
+def _default_build(source: str, headers: list[str], depends: str) -> Any:
+    """Unpack the target's headers (with this host's kbuild tools), cross-build a binary-module .deb."""
+    from kmodtui.core.build import record as buildrecord
+    from kmodtui.core.build.job import run_job
+    from kmodtui.core.build.request import make_request
+    from kmodtui.core.kernels.unpack import unpack_kernel_package
+
+    kernels: list[Any] = []
+    for deb in headers:
+        kernels = unpack_kernel_package(deb, cache_dir()) or kernels
+    if not kernels:
+        raise KmodError(headers[-1], "holds no kernel build tree")
+    kernel = kernels[0]
+    request = make_request(source, kernel.build_dir, "deb", deb_depends=depends, sign=False)
+    _id, record_dir = buildrecord.new_build_dir(f"follow-{os.path.basename(source)}-{kernel.release}")
+    return run_job(request, record_dir, lambda _event: None)
+
+
+def follow_json(result: FollowResult) -> dict[str, Any]:
+    return asdict(result)
