@@ -16,6 +16,7 @@ from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
 from kmodtui.messages import KernelChosen, KernelsFound, Notice, ResolveDone
+from kmodtui.screens.nav import escape
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (
@@ -126,6 +127,30 @@ yum ksym error, dmesg lines): type its path or paste it."""
         self.query_one("#kernel-list", OptionList).border_title = "Kernels"
         self.query_one("#kernel-details-scroll").border_title = "Details"
         self.scan()
+        if not self.demo:
+            self.show_follow()
+
+    def show_follow(self) -> None:
+        """Boards kmodtui follows (kmodtui follow): which kernels have their module, which wait, which
+        failed and why; in place of the newcomer's note, once there is something to follow."""
+        import time
+
+        from kmodtui.core.lifecycle.follow import follow_overview
+
+        targets = follow_overview()
+        if not targets:
+            return
+        lines = ["[b]Following[/] (kmodtui follow: boards get kernel and module together)"]
+        for t in targets[:3]:
+            age = int((time.time() - t["last_check"]) / 60) if t["last_check"] else None
+            when = f"{age} min ago" if age is not None and age < 120 else (
+                f"{age // 60} h ago" if age is not None else "never")
+            result = {"published": "module published for", "up-to-date": "covers", "build-failed":
+                      f"build FAILED ({t['cause'] or 'see the state'}) for", "archive-unreachable":
+                      "archive unreachable; last known"}.get(t["last_result"], t["last_result"])
+            lines.append(f"  {escape(t['target'])}: {result} {escape(t['last_kernel'])} "
+                         f"({len(t['covered'])} kernel(s) covered, checked {when})")
+        self.query_one("#kernel-note", Static).update("\n".join(lines))
 
     @work(thread=True, exclusive=True, group="kernel-scan")
     def scan(self) -> None:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.paths import cache_dir
+from kmodtui.core.paths import cache_dir, state_dir
 
 MARKER = ".kmodtui-repo"  # a folder holding this is kmodtui's; any other non-empty folder is refused
 # The kernel flavor Debian builds for an architecture (linux-image-<flavor> is its metapackage).
@@ -193,6 +193,49 @@ def write_state(repo: str, state: FollowState) -> None:
     os.replace(tmp, path)
 
 
+def _targets_path() -> str:
+    return os.path.join(state_dir(), "follow-targets.json")
+
+
+def register(repo: str, target: Target) -> None:
+    """Remember which repositories this kmodtui follows for (the TUI's first screen lists them)."""
+    path = _targets_path()
+    try:
+        with open(path, encoding="utf-8") as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    repo = os.path.abspath(repo)
+    if known.get(repo) == target.name:
+        return
+    known[repo] = target.name
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".part", "w", encoding="utf-8") as f:
+        json.dump(known, f, indent=1)
+    os.replace(path + ".part", path)
+
+
+def follow_overview() -> list[dict[str, Any]]:
+    """Each followed target's last result: which kernels are covered, what is waiting, what failed."""
+    try:
+        with open(_targets_path(), encoding="utf-8") as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        return []
+    out = []
+    for repo, target in sorted(known.items()):
+        try:
+            with open(_state_path(repo), encoding="utf-8") as f:
+                state = json.load(f)
+        except (OSError, ValueError):
+            state = {}
+        out.append({"target": target, "repo": repo, "last_result": state.get("last_result", "never run"),
+                    "last_kernel": state.get("last_kernel", ""), "covered": sorted(state.get("published", {})),
+                    "last_error": state.get("last_error", ""), "last_check": state.get("last_check", 0.0),
+                    "cause": (state.get("last_cause") or {}).get("cause", "")})
+    return out
+
+
 # ---- the repository --------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -317,6 +360,7 @@ def follow_once(source: str, target: Target, repo: str, *, archive: Archive | No
     started = time.time()
     open_repo(repo)
     state = read_state(repo, target, source)
+    register(repo, target)
     info = detect_source(source)
     archive = archive or Archive(target, apt_sources)
     state.last_check = started
