@@ -150,3 +150,32 @@ def test_update_check_with_no_installed_modules_says_what_to_run(tmp_path: Path,
                        and "kmodtui check-update --new-kernel" in n for n in notices), notices
 
     asyncio.run(scenario())
+
+
+def test_the_first_screen_lists_the_boards_kmodtui_follows(tmp_path: Path, monkeypatch) -> None:
+    """After `kmodtui follow` ran: the target, the kernel its module covers, a failed build's cause."""
+    import time
+
+    from kmodtui.core.lifecycle.follow import FollowState, open_repo, parse_target, register, write_state
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    target = parse_target("debian:bookworm:arm64")
+    repo = tmp_path / "repo"
+    open_repo(str(repo))
+    register(str(repo), target)
+    state = FollowState(target.name, "/src/provider", published={"6.1.176-1": {"kernel": "linux-image-6.1.0-50-arm64"}},
+                        last_check=time.time() - 300, last_result="build-failed",
+                        last_kernel="linux-image-6.1.0-56-arm64 6.1.192-2", last_cause={"cause": "kernel_api_change"})
+    write_state(str(repo), state)
+
+    async def scenario() -> None:
+        app = KmodApp(root=str(tmp_path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            text = screen_text(app)
+            assert "Following" in text and "debian:bookworm:arm64:arm64" in text
+            assert "build FAILED (kernel_api_change) for linux-image-6.1.0-56-arm64" in text
+            assert "1 kernel(s) covered, checked 5 min ago" in text
+
+    asyncio.run(scenario())
