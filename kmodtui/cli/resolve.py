@@ -139,9 +139,15 @@ def print_resolve_json(result: Any, problems_only: bool) -> None:
         return
     kind = f"findings-v{SCHEMA_VERSION}-{'problems' if problems_only else 'all'}.json"
     findings = result.cached_report(kind)
+    store = None
     if findings is None:
+        import threading
+
         findings = contract.findings_json_bytes(result, problems_only, lambda v: encode_json(v, indent=False))
-        result.store_report(kind, bytes(findings))
+        # kept for the next identical run while this one writes: hashing and writing ~25 MB release
+        # the GIL, so the two overlap
+        store = threading.Thread(target=result.store_report, args=(kind, findings))
+        store.start()
     head = encode_json({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
                         "explanations": contract.explanations_json()}, indent=False)
     sys.stdout.flush()
@@ -150,6 +156,8 @@ def print_resolve_json(result: Any, problems_only: bool) -> None:
     out.write(findings)
     out.write(b"}\n")
     out.flush()
+    if store is not None:
+        store.join()
 
 
 def _verb_resolve(sub: Any) -> None:

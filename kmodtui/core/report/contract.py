@@ -63,13 +63,12 @@ def findings_json_bytes(result: ResolveResult, problems_only: bool, dumps: Any) 
     fragments made once (resolve/checks.py problem_rows_json_bytes), the rest through `dumps`."""
     if not problems_only:
         return dumps(list(findings_json(result, problems_only)))
-    from kmodtui.core.resolve.checks import problem_rows_json_bytes
+    from kmodtui.core.resolve.checks import json_array, problem_rows_json_pieces
 
-    head = [dumps(finding_json(f)) for f in result.package_findings if f.status != "ok"]
-    head += [dumps(finding_json(f)) for f in result.module_problems]
+    head = [dumps(finding_json(f)) + b"," for f in result.package_findings if f.status != "ok"]
+    head += [dumps(finding_json(f)) + b"," for f in result.module_problems]
     release = result.kernel.release if result.kernel else "the kernel"
-    rows = problem_rows_json_bytes(result.problem_rows, release, dumps)[1:-1]
-    return b"[" + b",".join(head + ([rows] if rows else [])) + b"]"
+    return json_array(head + problem_rows_json_pieces(result.problem_rows, release, dumps))
 
 
 def findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
