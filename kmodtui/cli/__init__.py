@@ -68,7 +68,15 @@ def run_tui(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # argparse (3.11) takes a verb's list positional in its first run of words only, so
+        # `matrix report --html a.jsonl` left a.jsonl over; a verb that names its list takes them
+        tail = getattr(args, "positional_tail", None)
+        if tail and not any(e.startswith("-") for e in extras):
+            setattr(args, tail, list(getattr(args, tail) or []) + extras)
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
     try:
         if args.command is None:
             return run_tui(args)

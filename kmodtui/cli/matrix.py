@@ -39,6 +39,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         rows = m.report_rows(results or None)
         if args.json:
             print_json({"cells": rows})
+        elif args.html:
+            sys.stdout.write(m.report_html(rows))
         else:
             sys.stdout.write(m.report_markdown(rows))
         return EXIT_OK if all(r["outcome"] in ("succeeded", "skipped") for r in rows) else EXIT_PROBLEMS
@@ -97,4 +99,6 @@ def _verb_matrix(sub: Any) -> None:
     p.add_argument("--out", "-o", help="export: write the workflow/pipeline here")
     p.add_argument("--json", action="store_true", help="as JSON (see schema/matrix.json)")
     p.add_argument("--markdown", action="store_true", help="report: a Markdown table (the default)")
-    p.set_defaults(func=cmd_matrix)
+    p.add_argument("--html", action="store_true", help="report: one self-contained HTML page (kernels down, modes "
+                   "across, cells coloured by outcome, links to logs)")
+    p.set_defaults(func=cmd_matrix, positional_tail="results")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from kmodtui.core.build.matrix import (
     shards,
 )
 from kmodtui.core.model import Kernel
-from tests.realtools import copy_source, require_tool
+from tests.realtools import copy_source, require_tool, run_ok
 
 
 def kmodtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,3 +117,30 @@ def test_run_here_is_resumable_and_the_report_is_one_picture(installed_kernel: K
     report = kmodtui("matrix", "report", str(result), str(died), env=env)
     assert report.returncode == 1
     assert "FAILED (modpost_undefined)" in report.stdout and "DIED" in report.stdout
+
+
+def test_the_html_report_renders_in_a_real_browser_one_cell_per_build(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """The report page, opened by Debian's headless chromium: the DOM (--dump-dom, after layout) has
+    one coloured cell per build with its outcome and cause, and a screenshot at a phone's width."""
+    chromium = require_tool("chromium")
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    ok = tmp_path / "result-provider.jsonl"
+    ok.write_text(kmodtui("build", "--json", "--source", str(copy_source("provider", tmp_path / "p")), "--kernel",
+                          installed_kernel.release, env=env).stdout)
+    failed = tmp_path / "result-consumer.jsonl"
+    failed.write_text(kmodtui("build", "--json", "--mode", "deb", "--source", str(copy_source("consumer", tmp_path / "c")),
+                              "--kernel", installed_kernel.release, env=env).stdout)
+    died = tmp_path / "result-died.jsonl"
+    died.write_text('{"event": "phase", "phase": "build"}\n')
+    page = tmp_path / "report.html"
+    page.write_text(kmodtui("matrix", "report", "--html", str(ok), str(failed), str(died), env=env).stdout)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = run_ok([chromium, *flags, "--dump-dom", page.as_uri()]).stdout
+    cells = re.findall(r"<td class=\"cell (\w+)\"[^>]*data-outcome=\"(\w+)\"", dom)
+    assert sorted(c[1] for c in cells) == ["died", "failed", "succeeded"], dom[-2000:]
+    assert "modpost_undefined" in dom and "1 succeeded, 1 failed, 1 died" in dom
+    shot = tmp_path / "phone.png"
+    run_ok([chromium, *flags, f"--screenshot={shot}", "--window-size=390,844", page.as_uri()])
+    assert shot.stat().st_size > 5000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -325,3 +325,77 @@ def report_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
     counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("succeeded", "failed", "skipped", "died")}
     return "\n".join(lines) + "\n\n" + ", ".join(f"{n} {o}" for o, n in counts.items() if n) + "\n"
+
+
+def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix") -> str:
+    """The matrix as one self-contained page (no scripts, no fonts, no network): kernels down,
+    modes/arches across, each cell coloured by outcome with its cause and a link to its log. On a
+    narrow screen (a phone) the table scrolls sideways under a sticky kernel column."""
+    from html import escape
+
+    columns = sorted({(r["mode"], r["arch"]) for r in rows})
+    kernels = sorted({r["kernel"] for r in rows})
+    words = {"succeeded": "ok", "failed": "failed", "skipped": "skipped", "died": "died", "running": "running"}
+    counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("succeeded", "failed", "skipped", "died")}
+    head = "".join(f"<th scope='col'>{escape(mode or '(job died: mode unknown)')}"
+                   f"{('<br><small>' + escape(arch) + '</small>') if arch else ''}</th>" for mode, arch in columns)
+    body = []
+    for kernel in kernels:
+        cells = []
+        for mode, arch in columns:
+            found = [r for r in rows if (r["kernel"], r["mode"], r["arch"]) == (kernel, mode, arch)]
+            if not found:
+                cells.append("<td class='none'>-</td>")
+                continue
+            parts = []
+            outcome = found[0]["outcome"]
+            for r in found:
+                text = escape(words.get(r["outcome"], r["outcome"]))
+                if r.get("cause"):
+                    text += f"<br><span class='cause'>{escape(r['cause'])}</span>"
+                if r.get("log"):
+                    text += f"<br><a href='{escape(_file_url(r['log']))}'>log</a>"
+                if r.get("artifacts"):
+                    text += f"<br><small>{escape(', '.join(os.path.basename(a) for a in r['artifacts']))}</small>"
+                parts.append(text)
+            cells.append(f"<td class='cell {escape(outcome)}' data-kernel='{escape(kernel)}' data-mode='{escape(mode)}' "
+                         f"data-arch='{escape(arch)}' data-outcome='{escape(outcome)}'>" + "<hr>".join(parts) + "</td>")
+        body.append(f"<tr><th scope='row'>{escape(kernel)}</th>{''.join(cells)}</tr>")
+    summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no cells"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>
+body {{ font: 15px/1.4 system-ui, sans-serif; margin: 1rem; color: #111; background: #fff; }}
+h1 {{ font-size: 1.2rem; margin: 0 0 .3rem; }}
+.wrap {{ overflow-x: auto; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #999; padding: .4rem .6rem; text-align: left; vertical-align: top; }}
+th[scope=row] {{ position: sticky; left: 0; background: #f3f3f3; white-space: nowrap; }}
+thead th {{ background: #e6e6e6; }}
+td.succeeded {{ background: #c8f0c8; }}
+td.failed {{ background: #f7c4c4; }}
+td.died {{ background: #f2d2a0; }}
+td.skipped, td.none {{ background: #e8e8e8; color: #555; }}
+td.running {{ background: #cfe0ff; }}
+.cause {{ font-family: ui-monospace, monospace; font-size: .85rem; }}
+hr {{ border: 0; border-top: 1px dashed #777; }}
+</style></head><body>
+<h1>{escape(title)}</h1>
+<p id="summary">{escape(summary)} &middot; kernels down, modes across</p>
+<div class="wrap"><table id="matrix">
+<thead><tr><th scope="col">kernel</th>{head}</tr></thead>
+<tbody>
+{chr(10).join(body)}
+</tbody></table></div>
+</body></html>
+"""
+
+
+def _file_url(path: str) -> str:
+    if "://" in path:
+        return path
+    from urllib.parse import quote
+
+    return "file://" + quote(os.path.abspath(path))
