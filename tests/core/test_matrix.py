@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from kmodtui.core.build.matrix import (
     GITHUB_MAX_JOBS,
     GITLAB_MAX_JOBS,
@@ -144,3 +146,56 @@ def test_the_html_report_renders_in_a_real_browser_one_cell_per_build(installed_
     shot = tmp_path / "phone.png"
     run_ok([chromium, *flags, f"--screenshot={shot}", "--window-size=390,844", page.as_uri()])
     assert shot.stat().st_size > 5000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def gitlab_ci_local() -> str:
+    """gitlab-ci-local 4.60 from the npm registry, installed once into the test download cache (4.60
+    runs on Debian 12's Node 20; newer releases need a newer Node)."""
+    from tests.realtools import DOWNLOAD_CACHE, missing, run
+
+    prefix = DOWNLOAD_CACHE / "npm"
+    tool = prefix / "node_modules" / ".bin" / "gitlab-ci-local"
+    if not tool.exists():
+        npm = require_tool("npm")
+        prefix.mkdir(parents=True, exist_ok=True)
+        result = run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), "gitlab-ci-local@4.60.0"])
+        if not tool.exists():
+            missing(f"npm could not install gitlab-ci-local 4.60.0: {result.stderr.strip()[-300:]}")
+    return str(tool)
+
+
+@pytest.mark.network
+def test_the_gitlab_pipeline_runs_for_real_with_gitlab_ci_local(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """Two kernels (this machine's amd64 one, and Debian's arm64 headers of the same ABI: a cross
+    build), one mode: the exported pipeline run by gitlab-ci-local's shell executor with isolated
+    job folders, as runners have. Plan, one build job per cell, and the report job that gets every
+    cell's result as artifacts and writes the report (JSON and HTML)."""
+    from tests.realtools import apt_download_foreign, run
+
+    tool = gitlab_ci_local()
+    require_tool("rsync")
+    require_tool("aarch64-linux-gnu-gcc-12")
+    git = require_tool("git")
+    abi = installed_kernel.release.removesuffix("-amd64")
+    arm = apt_download_foreign(f"linux-headers-{abi}-arm64", "arm64")
+    project = tmp_path / "project"
+    project.mkdir()
+    copy_source("provider", project)
+    exported = kmodtui("matrix", "export", "gitlab", "--source", str(project / "provider"), "--source-in-repo",
+                       "provider", "--kernel", installed_kernel.release, "--kernel", str(arm), "--mode", "kbuild",
+                       "--kernel-any", "-o", str(project / ".gitlab-ci.yml"))
+    assert exported.returncode == 0, exported.stderr
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=ci@localhost", "-c", "user.name=ci", "commit", "-qm", "x"]):
+        run_ok([git, *args], cwd=project)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    started = time.monotonic()
+    ran = run([tool, "--force-shell-executor", "--shell-isolation", "--variable", "KMODTUI_PREINSTALLED=1",
+               "--variable", f"KMODTUI_STATE_DIR={tmp_path / 'state'}", "--variable",
+               f"KMODTUI_CACHE_DIR={tmp_path / 'cache'}"], cwd=project, env=env)
+    took = time.monotonic() - started
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    report = json.loads((project / ".gitlab-ci-local" / "artifacts" / "report" / "matrix-report.json").read_text())
+    cells = sorted((c["kernel"], c["mode"], c["outcome"]) for c in report["cells"])
+    assert cells == [(f"{abi}-amd64", "kbuild", "succeeded"), (f"{abi}-arm64", "kbuild", "succeeded")], cells
+    assert "<table id=\"matrix\">" in (project / ".gitlab-ci-local" / "artifacts" / "report" / "matrix-report.html").read_text()
+    print(f"gitlab-ci-local ran plan, 2 build cells and the report in {took:.1f} s")

@@ -208,18 +208,23 @@ def export_github(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
         _install_step_github(),
         {"uses": "actions/download-artifact@v4", "with": {"pattern": "result-*", "merge-multiple": True,
                                                           "path": "results"}},
-        {"name": "Report", "run": "kmodtui matrix report results/*.jsonl --markdown >> \"$GITHUB_STEP_SUMMARY\"\n"
-                                  "kmodtui matrix report results/*.jsonl --json > matrix-report.json"},
-        {"uses": "actions/upload-artifact@v4", "with": {"name": "matrix-report", "path": "matrix-report.json"}}]}
+        {"name": "Report", "run": "kmodtui matrix report results/*.jsonl --json > matrix-report.json || true\n"
+                                  "kmodtui matrix report results/*.jsonl --html > matrix-report.html || true\n"
+                                  "kmodtui matrix report results/*.jsonl --markdown >> \"$GITHUB_STEP_SUMMARY\""},
+        {"uses": "actions/upload-artifact@v4", "if": "always()",
+         "with": {"name": "matrix-report", "path": "matrix-report.json\nmatrix-report.html"}}]}
     workflow = {"name": "kmodtui build matrix", "on": {"push": None, "workflow_dispatch": None}, "jobs": jobs}
     return "# Written by `kmodtui matrix export github`; regenerate it rather than edit it.\n" + _yaml(workflow) + "\n"
 
 
 CONTAINER = "debian:bookworm"  # cells build in a Debian container, which installs each cell's headers
-_INSTALL = ["apt-get update", "apt-get install -y build-essential dkms rpm kmod python3-pip python3-venv",
-            # a Debian release (6.1.0-56-amd64) as a cell's kernel: its headers package from the archive
-            "case \"$KERNEL\" in [0-9]*) apt-get install -y \"linux-headers-$KERNEL\" ;; esac",
-            "pip install --break-system-packages \"${KMODTUI_PIP:-kmodtui}\""]
+# Each line is skipped on a runner that has kmodtui and the tools already (KMODTUI_PREINSTALLED=1: a
+# self-hosted or shell runner, gitlab-ci-local in the tests).
+_INSTALL = [f'[ -n "$KMODTUI_PREINSTALLED" ] || {line}' for line in (
+    "apt-get update", "apt-get install -y build-essential dkms rpm kmod python3-pip python3-venv",
+    # a Debian release (6.1.0-56-amd64) as a cell's kernel: its headers package from the archive
+    "case \"$KERNEL\" in [0-9]*) apt-get install -y \"linux-headers-$KERNEL\" ;; esac",
+    "pip install --break-system-packages \"${KMODTUI_PIP:-kmodtui}\"")]
 
 
 def _install_step_github() -> dict[str, Any]:
@@ -261,9 +266,12 @@ def export_gitlab(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
             "artifacts": {"when": "always", "paths": ["result-*.jsonl"]},
         }
     pipeline["report"] = {"stage": "report", "when": "always", "needs": names,
-                          "script": [*install, "kmodtui matrix report result-*.jsonl --markdown",
-                                     "kmodtui matrix report result-*.jsonl --json > matrix-report.json"],
-                          "artifacts": {"when": "always", "paths": ["matrix-report.json"]}}
+                          # the files first (kept whatever the outcome), then the table, whose exit status
+                          # fails the job when a cell failed
+                          "script": [*install, "kmodtui matrix report result-*.jsonl --json > matrix-report.json || true",
+                                     "kmodtui matrix report result-*.jsonl --html > matrix-report.html || true",
+                                     "kmodtui matrix report result-*.jsonl --markdown"],
+                          "artifacts": {"when": "always", "paths": ["matrix-report.json", "matrix-report.html"]}}
     return "# Written by `kmodtui matrix export gitlab`; regenerate it rather than edit it.\n" + _yaml(pipeline) + "\n"
 
 
