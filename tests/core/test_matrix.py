@@ -199,3 +199,50 @@ def test_the_gitlab_pipeline_runs_for_real_with_gitlab_ci_local(installed_kernel
     assert cells == [(f"{abi}-amd64", "kbuild", "succeeded"), (f"{abi}-arm64", "kbuild", "succeeded")], cells
     assert "<table id=\"matrix\">" in (project / ".gitlab-ci-local" / "artifacts" / "report" / "matrix-report.html").read_text()
     print(f"gitlab-ci-local ran plan, 2 build cells and the report in {took:.1f} s")
+
+
+@pytest.mark.network
+def test_two_debian_releases_by_two_arches_plan_run_here_and_export(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """A matrix file naming distro kernels: bookworm and trixie, amd64 and arm64. Each release's
+    current kernel comes from its archive (the same release apt-cache says its metapackage points
+    at); here the bookworm cells build (arm64 cross-built), the trixie ones fail saying why (its
+    kbuild tools are built for trixie's C library), and the exports give each cell its release's
+    container, valid for both CI engines."""
+    from tests.realtools import apt_depends_of
+
+    require_tool("aarch64-linux-gnu-gcc-12")
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state"), "KMODTUI_CACHE_DIR": str(tmp_path / "cache")}
+    source = copy_source("provider", tmp_path / "src")
+    (source / "kmodtui-matrix.toml").write_text('kernels = ["debian:bookworm", "debian:trixie"]\n'
+                                                'arches = ["amd64", "arm64"]\nmodes = ["kbuild"]\n')
+    plan = json.loads(kmodtui("matrix", "plan", "--source", str(source), "--json", env=env).stdout)
+    from tests.core.test_schemas import validate
+
+    validate("matrix", plan)
+    releases = {c["release"] for c in plan["cells"]}
+    # the archive's trixie kernel (this test's own list may be older than the archive kmodtui just read)
+    [trixie_image] = [d for d in apt_depends_of("linux-image-amd64", "trixie") if d.startswith("linux-image-")]
+    [trixie] = [r for r in releases if r.endswith("+deb13-amd64")]
+    series = trixie_image.removeprefix("linux-image-").split(".")[:2]
+    assert trixie.split(".")[:2] == series and len(plan["cells"]) == 4
+    assert {c["release"].rsplit("-", 1)[1] for c in plan["cells"]} == {"amd64", "arm64"}
+    started = time.monotonic()
+    kmodtui("matrix", "run", "--source", str(source), env=env)
+    while True:
+        rows = json.loads(kmodtui("matrix", "report", "--json", env=env).stdout)["cells"]
+        if len(rows) == 4 and all(r["outcome"] != "running" for r in rows):
+            break
+        assert time.monotonic() - started < 600
+        time.sleep(1)
+    outcomes = {("deb13" if "+deb13-" in r["kernel"] else "deb12", r["kernel"].rsplit("-", 1)[1]):
+                (r["outcome"], r["cause"]) for r in rows}
+    assert outcomes == {("deb12", "amd64"): ("succeeded", None), ("deb12", "arm64"): ("succeeded", None),
+                        ("deb13", "amd64"): ("failed", "tool_missing"), ("deb13", "arm64"): ("failed", "tool_missing")}
+    print(f"2 releases x 2 arches, planned and run here in {time.monotonic() - started:.0f} s")
+    for target, schema in (("github", "vendor.github-workflows"), ("gitlab", "vendor.gitlab-ci")):
+        out = tmp_path / f"{target}.yml"
+        assert kmodtui("matrix", "export", target, "--source", str(source), "--kernel-any", "-o", str(out),
+                       env=env).returncode == 0
+        check_schema(schema, out)
+        text = out.read_text()
+        assert "debian:trixie" in text and "debian:bookworm:arm64" in text and "gcc-aarch64-linux-gnu" in text

@@ -40,7 +40,10 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     build_id = os.path.basename(record_dir)
     timeout = timeout or request.timeout
     save_request(record_dir, request)
-    plan = plan_build(request, os.path.join(record_dir, "work"))
+    try:
+        plan = plan_build(request, os.path.join(record_dir, "work"))
+    except KmodError as err:  # nothing to run (no kbuild tools for that kernel here...): a failed build, said why
+        return _failed_before_start(request, record_dir, build_id, err, emit)
     buildrecord.write_status(record_dir, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
                              kernel=request.kernel.release, source=request.source, mode=request.mode,
                              log=plan.log_path, started=time.time())
@@ -91,6 +94,26 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
                              findings=[{"rule": f.rule, "severity": f.severity, "line": f.line_number,
                                         "title": f.title, "fix": f.fix} for f in state.findings], primary=primary)
     return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings), primary)
+
+
+def _failed_before_start(request: BuildRequest, record_dir: str, build_id: str, err: KmodError,
+                         emit: Callable[[BuildEvent], None]) -> JobResult:
+    from kmodtui.core.diagnose.engine import diagnose_log_file, primary_json
+
+    work = os.path.join(record_dir, "work")
+    os.makedirs(work, exist_ok=True)
+    log_path = os.path.join(work, "build.log")
+    line = f"kmodtui: {err}"
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+    emit(BuildEvent("line", line=line))
+    diagnosis = diagnose_log_file(log_path)
+    primary = primary_json(diagnosis) if diagnosis else None
+    now = time.time()
+    buildrecord.write_status(record_dir, id=build_id, state=buildrecord.FAILED, exit_code=2, kernel=request.kernel.release,
+                             source=request.source, mode=request.mode, log=log_path, started=now, ended=now,
+                             artifacts=[], findings=[], primary=primary)
+    return JobResult(build_id, record_dir, log_path, buildrecord.FAILED, 2, (), (), primary)
 
 
 def _append_dkms_make_log(work_dir: str, log_path: str, emit: Callable[[BuildEvent], None], state: RunState) -> None:

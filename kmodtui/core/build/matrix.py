@@ -48,7 +48,9 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return "-".join(p for p in (self.release, self.arch, self.mode) if p)
+        """Safe as a CI job and artifact name (no ':' or '/': debian:trixie is debian-trixie)."""
+        raw = "-".join(p for p in (self.release, self.arch, self.mode) if p)
+        return "".join(c if c.isalnum() or c in "._+-" else "-" for c in raw)
 
     def argv(self, source: str) -> list[str]:
         argv = ["kmodtui", "build", "--json", "--source", source, "--kernel", self.kernel, "--mode", self.mode]
@@ -56,6 +58,14 @@ class Cell:
 
     def command(self, source: str) -> str:
         return " ".join(shlex.quote(a) for a in self.argv(source))
+
+    @property
+    def image(self) -> str:
+        """The container a CI runner builds this cell in: the release's own for a distro kernel
+        (debian:trixie builds with trixie's compiler), else the default."""
+        if self.kernel.startswith("debian:"):
+            return "debian:" + self.kernel.split(":")[1]
+        return CONTAINER
 
 
 def load_matrix(path: str) -> Matrix:
@@ -97,18 +107,27 @@ def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
             raise KmodError(mode, f"unknown build mode; choose from {', '.join(BUILD_MODES)}")
     source = detect_source(matrix.source)
     cells = []
+    pairs: list[tuple[str, str]] = []  # (kernel spec, arch to cross-build for)
     for spec in matrix.kernels:
-        if find_kernels:
-            kernel = kernel_from_spec(spec)  # raises naming the kernel
-            release, native = kernel.release, kernel.arch
-        else:
-            release, native = os.path.basename(spec.rstrip("/")), ""
-        reason = out_of_range(release, source)
         for arch in matrix.arches or [""]:
-            for mode in matrix.modes:
-                skip = reason or ("" if mode in source.modes or mode.startswith(("rpm", "srpm"))
-                                  else f"the source has no {mode} build (its modes: {', '.join(source.modes)})")
-                cells.append(Cell(spec, release, "" if arch == native else arch, mode, skip))
+            if spec.startswith("debian:") and spec.count(":") == 1 and arch:
+                pairs.append((f"{spec}:{arch}", ""))  # that release's headers for that arch: its own tree
+            else:
+                pairs.append((spec, arch))
+    found: dict[str, tuple[str, str]] = {}
+    for spec, arch in pairs:
+        if spec not in found:
+            if find_kernels:
+                kernel = kernel_from_spec(spec)  # raises naming the kernel
+                found[spec] = (kernel.release, kernel.arch)
+            else:
+                found[spec] = (os.path.basename(spec.rstrip("/")), "")
+        release, native = found[spec]
+        reason = out_of_range(release, source)
+        for mode in matrix.modes:
+            skip = reason or ("" if mode in source.modes or mode.startswith(("rpm", "srpm"))
+                              else f"the source has no {mode} build (its modes: {', '.join(source.modes)})")
+            cells.append(Cell(spec, release, "" if arch == native else arch, mode, skip))
     return cells
 
 
@@ -189,10 +208,11 @@ def export_github(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
     for number, shard in enumerate(shards(cells, GITHUB_MAX_JOBS), 1):
         name = f"build-{number}"
         names.append(name)
-        include = [{"name": c.name, "kernel": c.kernel, "mode": c.mode, "arch": c.arch} for c in shard]
+        include = [{"name": c.name, "kernel": c.kernel, "mode": c.mode, "arch": c.arch, "image": c.image}
+                   for c in shard]
         jobs[name] = {
-            "needs": "plan", "runs-on": "ubuntu-latest", "container": CONTAINER, "name": "${{ matrix.name }}",
-            "env": {"KERNEL": "${{ matrix.kernel }}"},
+            "needs": "plan", "runs-on": "ubuntu-latest", "container": "${{ matrix.image }}", "name": "${{ matrix.name }}",
+            "env": {"KERNEL": "${{ matrix.kernel }}", "ARCH": "${{ matrix.arch }}"},
             "strategy": {"fail-fast": False, "matrix": {"include": include}},
             "steps": [
                 {"uses": "actions/checkout@v4"}, _install_step_github(),
@@ -224,6 +244,11 @@ _INSTALL = [f'[ -n "$KMODTUI_PREINSTALLED" ] || {line}' for line in (
     "apt-get update", "apt-get install -y build-essential dkms rpm kmod python3-pip python3-venv",
     # a Debian release (6.1.0-56-amd64) as a cell's kernel: its headers package from the archive
     "case \"$KERNEL\" in [0-9]*) apt-get install -y \"linux-headers-$KERNEL\" ;; esac",
+    # a distro kernel (debian:trixie) builds in that release's container, whose kbuild tools (from its
+    # own headers) also serve a cross-build of the release's arm64 headers
+    "case \"$KERNEL\" in debian:*) apt-get install -y \"linux-headers-$(dpkg --print-architecture)\" ;; esac",
+    # an arm64 cell cross-builds on the x86_64 runner
+    "case \"$KERNEL $ARCH\" in *arm64*) apt-get install -y gcc-aarch64-linux-gnu ;; esac",
     "pip install --break-system-packages \"${KMODTUI_PIP:-kmodtui}\"")]
 
 
@@ -259,7 +284,9 @@ def export_gitlab(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
         names.append(name)
         pipeline[name] = {
             "stage": "build", "needs": ["plan"], "allow_failure": True,
-            "parallel": {"matrix": [{"KERNEL": c.kernel, "MODE": c.mode, "ARCH": c.arch or "native"} for c in shard]},
+            "image": "$IMAGE",  # the release's own container for a distro kernel (debian:trixie)
+            "parallel": {"matrix": [{"KERNEL": c.kernel, "MODE": c.mode, "ARCH": c.arch or "native", "IMAGE": c.image}
+                                    for c in shard]},
             "script": [*install, f"kmodtui build --json --source {shlex.quote(source_in_repo)} --kernel \"$KERNEL\" "
                                  "--mode \"$MODE\" $( [ \"$ARCH\" = native ] || echo --arch \"$ARCH\" ) "
                                  "> \"result-$CI_JOB_ID.jsonl\" || true"],

@@ -184,6 +184,10 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         step = _srpm_step(request, work_dir, out_dir)
         return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), (step,))
     kernel = request.kernel
+    scripts = os.path.join(kernel.build_dir, "scripts") if kernel.build_dir else ""
+    if scripts and os.path.islink(scripts) and not os.path.isdir(scripts):
+        raise KmodError(kernel.build_dir, f"its kbuild tools ({os.readlink(scripts)}) are not on this machine: "
+                                          "build it in a container or chroot of its own release")
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
     if is_autotools_module_tree(source):

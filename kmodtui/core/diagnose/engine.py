@@ -257,6 +257,9 @@ RULES: tuple[_Rule, ...] = (
                                               r"but does not import it"),
     _rule(Cause.GPL_ONLY_SYMBOL, ROOT, r"GPL-incompatible module \S+ uses GPL-only symbol '(?P<symbol>[^']+)'"),
     _rule(Cause.OBJTOOL_ERROR, ROOT, r"(?:error|warning): objtool: "),
+    _rule(Cause.TOOL_MISSING, ROOT, r"kbuild tools \(\S+\) are not on this machine",
+          hint="Debian's headers reach kbuild's host tools through linux-kbuild-X.Y, built for that release: "
+               "build in a container or chroot of the kernel's own release (kmodtui matrix export does)."),
     # --- the compiler on the module's source ----------------------------------------------------------
     # gcc echoing a bare-name namespace (`130 | MODULE_IMPORT_NS(DMA_BUF);`) under an error: since 6.13
     # namespaces are string literals, and the bare name no longer compiles

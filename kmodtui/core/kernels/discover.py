@@ -190,6 +190,15 @@ def kernel_from_build_dir(build_dir: str, origin: str = "installed", root: str =
     common = _COMMON_INCLUDE.search(makefile_text)
     if common and not os.path.isdir(common.group(1)):
         notes.append(f"to build against it, also unpack {common.group(2)} (kmodtui kernels --from its .deb)")
+    scripts = os.path.join(build_dir, "scripts")
+    if os.path.islink(scripts) and not os.path.isdir(scripts):
+        # Debian's headers reach kbuild's host tools (fixdep, modpost) through linux-kbuild-X.Y, built
+        # for that release's C library: another release's kernel builds in that release's userland
+        target = os.readlink(scripts)
+        kbuild = next((part for part in target.split("/") if part.startswith("linux-kbuild-")), target)
+        notes.append(f"its kbuild tools ({kbuild}) are not on this machine: build it where they are, e.g. in "
+                     "a container or chroot of its own release (kmodtui matrix export gives each cell its "
+                     "release's container)")
     symvers = _find_symvers(build_dir, release, root)
     if symvers is None:
         notes.append("no Module.symvers: symbol CRCs of this kernel are unknown")
