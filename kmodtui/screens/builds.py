@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kmodtui.core.build.record import list_builds
@@ -36,11 +36,14 @@ def build_details(record: dict) -> str:
 
 class BuildsScreen(Screen[None]):
     HELP_TEXT = """Every build kmodtui ran or is running, newest first, one row per kernel. Enter follows one:
-its live log, findings and symbols. r refreshes the list."""
+its live log, findings and symbols. r refreshes the list. m shows them as the build matrix (what
+`kmodtui matrix report` prints): kernels down, modes across, each cell the newest build's outcome and a
+failure's cause; Enter on a cell follows that build."""
     CSS_PATH = "wizard.tcss"
     BINDINGS = [
         Binding("enter", "follow", "Follow", id="builds.follow", key_display="Enter"),
         Binding("r", "refresh", "Refresh", id="builds.refresh"),
+        Binding("m", "matrix", "Matrix", id="builds.matrix"),
         Binding("escape", "back", "Back", id="builds.back"),
     ]
 
@@ -52,6 +55,7 @@ its live log, findings and symbols. r refreshes the list."""
         yield StepStrip("Build")
         with Horizontal(classes="wizard-body"):
             yield OptionList(id="builds-list", classes="wizard-list")
+            yield DataTable(id="builds-grid", cursor_type="cell", zebra_stripes=True)
             with VerticalScroll(classes="wizard-details"):
                 yield Static("No builds yet.", id="builds-details")
         yield Static("Builds keep running when you close kmodtui or lose the SSH link; this list shows each "
@@ -60,7 +64,55 @@ its live log, findings and symbols. r refreshes the list."""
 
     def on_mount(self) -> None:
         self.query_one("#builds-list").border_title = "Builds, newest first"
+        grid = self.query_one("#builds-grid", DataTable)
+        grid.border_title = "Build matrix: kernels down, modes across"
+        grid.display = False
+        self.grid_cells: dict[tuple[str, str], int] = {}  # (kernel, mode) -> index of its newest record
         self.action_refresh()
+
+    def action_matrix(self) -> None:
+        """Toggle between the list and the grid (the same builds)."""
+        grid = self.query_one("#builds-grid", DataTable)
+        listing = self.query_one("#builds-list", OptionList)
+        grid.display, listing.display = not grid.display, grid.display
+        (grid if grid.display else listing).focus()
+
+    def fill_grid(self) -> None:
+        grid = self.query_one("#builds-grid", DataTable)
+        grid.clear(columns=True)
+        self.grid_cells = {}
+        for position, record in enumerate(self.records):  # newest first: the first seen is the newest
+            self.grid_cells.setdefault((str(record.get("kernel", "")), str(record.get("mode", ""))), position)
+        modes = sorted({mode for _, mode in self.grid_cells})
+        kernels = sorted({kernel for kernel, _ in self.grid_cells})
+        grid.add_column("kernel", key="kernel")
+        for mode in modes:
+            grid.add_column(mode, key=mode)
+        for kernel in kernels:
+            row = [kernel]
+            for mode in modes:
+                found = self.grid_cells.get((kernel, mode))
+                if found is None:
+                    row.append("-")
+                    continue
+                record = self.records[found]
+                cause = (record.get("primary") or {}).get("cause", "")
+                row.append(STATE_MARKS.get(record.get("state", ""), "?") + (f" {cause}" if cause else ""))
+            grid.add_row(*row, key=kernel)
+
+    @on(DataTable.CellHighlighted, "#builds-grid")
+    def grid_show(self, event: DataTable.CellHighlighted) -> None:
+        index = self._grid_record(event.coordinate)
+        if index is not None:
+            self.query_one("#builds-details", Static).update(build_details(self.records[index]))
+
+    def _grid_record(self, coordinate: object) -> int | None:
+        grid = self.query_one("#builds-grid", DataTable)
+        try:
+            row_key, column_key = grid.coordinate_to_cell_key(coordinate)  # type: ignore[arg-type]
+        except Exception:
+            return None
+        return self.grid_cells.get((str(row_key.value), str(column_key.value)))
 
     def action_refresh(self) -> None:
         self.records = list_builds()
@@ -75,6 +127,7 @@ its live log, findings and symbols. r refreshes the list."""
             option_list.highlighted = 0
             option_list.focus()
             self.query_one("#builds-details", Static).update(build_details(self.records[0]))
+        self.fill_grid()
 
     @on(OptionList.OptionHighlighted, "#builds-list")
     def show(self, event: OptionList.OptionHighlighted) -> None:
@@ -85,10 +138,18 @@ its live log, findings and symbols. r refreshes the list."""
     def selected(self) -> None:
         self.action_follow()
 
+    @on(DataTable.CellSelected, "#builds-grid")
+    def grid_selected(self) -> None:
+        self.action_follow()
+
     def action_follow(self) -> None:
         from kmodtui.screens.build import BuildScreen
 
-        index = self.query_one("#builds-list", OptionList).highlighted
+        grid = self.query_one("#builds-grid", DataTable)
+        if grid.display:
+            index = self._grid_record(grid.cursor_coordinate)
+        else:
+            index = self.query_one("#builds-list", OptionList).highlighted
         if index is None or not self.records:
             return
         self.app.push_screen(BuildScreen(self.records[int(index)]["dir"]))

@@ -131,6 +131,9 @@ def test_builds_grid_shows_each_kernels_build_and_follows_one(installed_kernel, 
     demo_tree = package_data("data", "demo", "root", "usr", "src", f"linux-headers-{installed_kernel.release}")
     subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-k", demo_tree,
                     "-s", str(EXAMPLES / "provider")], capture_output=True)
+    # a deb build of the consumer without the provider's symbols: modpost stops it
+    subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "--mode", "deb",
+                    "-s", str(EXAMPLES / "consumer")], capture_output=True)
 
     async def scenario() -> None:
         app = KmodApp(demo=True)
@@ -141,9 +144,22 @@ def test_builds_grid_shows_each_kernels_build_and_follows_one(installed_kernel, 
             screen = app.screen
             assert isinstance(screen, BuildsScreen)
             states = sorted(r["state"] for r in screen.records)
-            assert states == ["failed", "succeeded"]
+            assert states == ["failed", "failed", "succeeded"]
             assert "provider.ko" in str(screen.query_one("#builds-details").render()) or \
                 "First problems" in str(screen.query_one("#builds-details").render())
+            # m: the same builds as the matrix, kernels down and modes across, a failure with its cause
+            await pilot.press("m")
+            await pilot.pause()
+            from textual.widgets import DataTable
+
+            grid = screen.query_one("#builds-grid", DataTable)
+            # one row per release (both trees are 6.1.0-56: its cell is the newest of their builds), a
+            # column per mode, a failure with the cause diagnose names
+            assert grid.display and grid.row_count == 1
+            assert [str(c.label) for c in grid.columns.values()] == ["kernel", "deb", "kbuild"]
+            kernel, deb, kbuild = (str(v) for v in grid.get_row_at(0))
+            assert kernel == installed_kernel.release and deb == "FAIL modpost_undefined" and kbuild, (deb, kbuild)
+            await pilot.press("right")
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, BuildScreen)
