@@ -201,17 +201,22 @@ def test_the_gitlab_pipeline_runs_for_real_with_gitlab_ci_local(installed_kernel
     print(f"gitlab-ci-local ran plan, 2 build cells and the report in {took:.1f} s")
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_two_debian_releases_by_two_arches_plan_run_here_and_export(installed_kernel: Kernel, tmp_path: Path) -> None:
     """A matrix file naming distro kernels: bookworm and trixie, amd64 and arm64. Each release's
-    current kernel comes from its archive (the same release apt-cache says its metapackage points
-    at); here the bookworm cells build (arm64 cross-built), the trixie ones fail saying why (its
-    kbuild tools are built for trixie's C library), and the exports give each cell its release's
-    container, valid for both CI engines."""
+    current kernel comes from its archive (the same series apt-cache says its metapackage points
+    at). Run here, as root: the bookworm cells build on this machine (arm64 cross-built), the trixie
+    ones in a trixie chroot kmodtui makes with debootstrap (trixie's kbuild tools are built for its
+    C library), all four real modules for their kernel and arch; the exports give each cell its
+    release's container, valid for both CI engines. (kmodtui's cache is the user's own here, so the
+    chroot is made once per machine.)"""
+    from kmodtui.core.elf.module import read_module
     from tests.realtools import apt_depends_of
 
     require_tool("aarch64-linux-gnu-gcc-12")
-    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state"), "KMODTUI_CACHE_DIR": str(tmp_path / "cache")}
+    require_tool("debootstrap")
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
     source = copy_source("provider", tmp_path / "src")
     (source / "kmodtui-matrix.toml").write_text('kernels = ["debian:bookworm", "debian:trixie"]\n'
                                                 'arches = ["amd64", "arm64"]\nmodes = ["kbuild"]\n')
@@ -232,12 +237,14 @@ def test_two_debian_releases_by_two_arches_plan_run_here_and_export(installed_ke
         rows = json.loads(kmodtui("matrix", "report", "--json", env=env).stdout)["cells"]
         if len(rows) == 4 and all(r["outcome"] != "running" for r in rows):
             break
-        assert time.monotonic() - started < 600
-        time.sleep(1)
-    outcomes = {("deb13" if "+deb13-" in r["kernel"] else "deb12", r["kernel"].rsplit("-", 1)[1]):
-                (r["outcome"], r["cause"]) for r in rows}
-    assert outcomes == {("deb12", "amd64"): ("succeeded", None), ("deb12", "arm64"): ("succeeded", None),
-                        ("deb13", "amd64"): ("failed", "tool_missing"), ("deb13", "arm64"): ("failed", "tool_missing")}
+        assert time.monotonic() - started < 900
+        time.sleep(2)
+    assert all(r["outcome"] == "succeeded" for r in rows), rows
+    for row in rows:
+        [ko] = [a for a in row["artifacts"] if ".ko" in a]
+        module = read_module(ko)
+        assert module.vermagic.split()[0] == row["kernel"]
+        assert module.machine == ("aarch64" if row["kernel"].endswith("-arm64") else "x86_64")
     print(f"2 releases x 2 arches, planned and run here in {time.monotonic() - started:.0f} s")
     for target, schema in (("github", "vendor.github-workflows"), ("gitlab", "vendor.gitlab-ci")):
         out = tmp_path / f"{target}.yml"

@@ -186,8 +186,14 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     kernel = request.kernel
     scripts = os.path.join(kernel.build_dir, "scripts") if kernel.build_dir else ""
     if scripts and os.path.islink(scripts) and not os.path.isdir(scripts):
+        from kmodtui.core.build.chroot import can_chroot
+
+        why = can_chroot() if request.kernel_spec.startswith("debian:") else ""
+        if request.kernel_spec.startswith("debian:") and not why:
+            return _chroot_plan(request, source, work_dir, src_dir, out_dir)
         raise KmodError(kernel.build_dir, f"its kbuild tools ({os.readlink(scripts)}) are not on this machine: "
-                                          "build it in a container or chroot of its own release")
+                                          "build it in a container or chroot of its own release"
+                                          + (f" ({why})" if why else " (build --kernel debian:<release> makes one)"))
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
     if is_autotools_module_tree(source):
@@ -223,6 +229,39 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         steps += _sign_steps(request, source, src_dir)
         steps.append(_rpm_step(request, source, work_dir, src_dir, out_dir, version))
     return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), tuple(steps))
+
+
+INNER_STATE = "inner-state"  # a chroot build's own records, under the outer build's work dir
+
+
+def _chroot_plan(request: BuildRequest, source: ModuleSource, work_dir: str, src_dir: str, out_dir: str) -> BuildPlan:
+    """Another Debian release's kernel: the build runs in a chroot of that release (its compiler and
+    kbuild tools), made or updated by the first step; the chroot's kmodtui writes its record under
+    this build's work dir, where find_artifacts reads what it made."""
+    spec = request.kernel_spec
+    parts = spec.split(":")
+    chroot = self_argv("kmodtui.core.build.chroot")
+    prepare = [*chroot, "prepare", parts[1]] + (["--arch", parts[2]] if len(parts) > 2 else [])
+    build = [*chroot, "build", parts[1], "--kernel", spec, "--source", request.source, "--mode", request.mode,
+             "--state", os.path.join(work_dir, INNER_STATE)]
+    for extra in request.extra_symbols:
+        build += ["--extra-symbols", extra]
+    steps = (BuildStep("chroot", tuple(prepare), work_dir, shown=f"a {parts[1]} chroot (debootstrap, once)"),
+             BuildStep("build", tuple(build), work_dir, shown=f"kmodtui in the {parts[1]} chroot: {request.mode} build"))
+    return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), steps)
+
+
+def _chroot_artifacts(work_dir: str) -> list[str]:
+    import json
+
+    found: list[str] = []
+    for status in sorted(glob.glob(os.path.join(work_dir, INNER_STATE, "builds", "*", "status.json"))):
+        try:
+            with open(status, encoding="utf-8") as f:
+                found += [a for a in json.load(f).get("artifacts") or [] if isinstance(a, str)]
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _built_modules(source: ModuleSource, src_dir: str) -> list[str]:
@@ -393,6 +432,8 @@ def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:
 
 
 def find_artifacts(plan: BuildPlan) -> list[str]:
+    if plan.steps and plan.steps[0].phase == "chroot":
+        return _chroot_artifacts(plan.work_dir)
     source = plan.source_info
     listed = dkms_built_modules(plan.src_dir) if source.dkms is not None else []
     if listed and plan.request.mode in ("kbuild", "deb"):

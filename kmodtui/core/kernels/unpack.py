@@ -79,7 +79,7 @@ def _read_marker(path: str) -> list[str] | None:
 
 
 
-_KBUILD_LINK = re.compile(r"lib/(linux-kbuild-[\d.]+)/")
+_KBUILD_LINK = re.compile(r"lib/(linux-kbuild-[0-9][0-9A-Za-z.+~]*)/")  # Debian 13+: 6.12.118+deb13
 
 
 def make_buildable(root: str) -> None:

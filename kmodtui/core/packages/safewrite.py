@@ -20,7 +20,7 @@ MEMBER_COST = 4096  # what a directory, link or empty file costs on disk, charge
 MAX_LINK_HOPS = 40  # as the kernel's MAXSYMLINKS
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # make_buildable links an unpacked Debian headers tree to this host's kbuild tools (absolute, on purpose).
-HOST_KBUILD = re.compile(r"usr/lib/linux-kbuild-[0-9.]+")
+HOST_KBUILD = re.compile(r"usr/lib/linux-kbuild-[0-9][0-9A-Za-z.+~]*")  # 6.1, 6.12.118+deb13
 
 
 @dataclass(frozen=True)
