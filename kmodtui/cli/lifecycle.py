@@ -43,7 +43,14 @@ def cmd_check_update(args: argparse.Namespace) -> int:
                   "name one with --reference, e.g. from its linux-image package)")
         if range_reason:
             print(f"  The source {args.source} does not support {kernel.release}: {range_reason}.")
-        if not loads:
+        # a symbol nothing provides is usually another out-of-tree module left out, not the kernel
+        unprovided = sorted({r.split(" ", 1)[1] for v in verdicts for r in v.reasons
+                             if r.startswith("unknown_symbol ")})
+        if unprovided:
+            print(f"  Nothing here provides {', '.join(unprovided[:5])}{' ...' if len(unprovided) > 5 else ''}: "
+                  f"neither {kernel.release} nor the modules given. If another out-of-tree module exports them "
+                  "(a provider such as zfs for lustre), name it too with --modules; rebuilding alone will not help.")
+        if not loads and any(r and not r.startswith("unknown_symbol ") for v in verdicts for r in v.reasons):
             print("Rebuild the modules for the new kernel before rebooting into it "
                   f"(kmodtui build --kernel {kernel.release} --source DIR), or keep the old kernel as default.")
     return EXIT_OK if loads else EXIT_PROBLEMS

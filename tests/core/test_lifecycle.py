@@ -199,3 +199,16 @@ def test_a_signed_package_build_packages_signed_modules(mode: str, installed_ker
     modinfo = require_tool("modinfo")
     assert run_ok([modinfo, "-F", "signer", str(ko)]).stdout.strip() == "kmodtui module signing key"
     assert (state / "mok" / "MOK.der").exists() and oct(os.stat(state / "mok" / "MOK.priv").st_mode & 0o777) == "0o600"
+
+
+def test_check_update_names_a_missing_provider_instead_of_blaming_the_kernel(built: BuiltModules,
+                                                                             installed_kernel: Kernel) -> None:
+    """The consumer alone: its provider's symbols are nowhere. check-update says to name the provider,
+    not to rebuild for the kernel; with the provider given, both load."""
+    alone = kmodtui("check-update", "--new-kernel", installed_kernel.release, "--modules", str(built.consumer_ko))
+    assert alone.returncode == 1
+    assert "Nothing here provides provider_fn" in alone.stdout and "name it too with --modules" in alone.stdout
+    assert "Rebuild the modules for the new kernel" not in alone.stdout
+    both = kmodtui("check-update", "--new-kernel", installed_kernel.release, "--modules", str(built.consumer_ko),
+                   str(built.provider_ko))
+    assert both.returncode == 0 and "Nothing here provides" not in both.stdout
