@@ -133,3 +133,55 @@ def test_diagnose_screen_on_a_real_log(snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(KmodApp(demo=True), run_before=open_diagnose)
+
+
+async def _open_kernel_picker(pilot) -> None:
+    await settle(pilot)
+
+
+async def _open_source(pilot) -> None:
+    from kmodtui.screens.source import SourceScreen
+
+    await settle(pilot)
+    pilot.app.push_screen(SourceScreen(demo_kernel()))
+    await settle(pilot)
+    await pilot.pause(0.2)
+
+
+async def _open_mode(pilot) -> None:
+    from kmodtui.screens.mode import ModeScreen
+
+    await settle(pilot)
+    pilot.app.push_screen(ModeScreen(detect_source(package_data("examples", "provider")), demo_kernel()))
+    await settle(pilot)
+
+
+async def _open_remedy(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("r")
+    await pilot.pause()
+
+
+async def _open_help(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()
+
+
+async def _open_builds(pilot) -> None:
+    from kmodtui.screens.builds import BuildsScreen
+
+    await settle(pilot)
+    pilot.app.push_screen(BuildsScreen())
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("opener", [_open_kernel_picker, _open_source, _open_mode, _open_remedy, _open_help,
+                                    _open_builds], ids=["kernel", "source", "mode", "remedy", "help", "builds"])
+def test_every_step_at_120x40(snap_compare, opener) -> None:
+    """The same steps on a bigger terminal: the lists and panes grow into the space."""
+    assert snap_compare(KmodApp(demo=True), run_before=opener, terminal_size=(120, 40))

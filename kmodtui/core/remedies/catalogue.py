@@ -115,7 +115,9 @@ def _insert_before_prep(path: str, block: str, already: bytes, remedy: str) -> F
 def plan_spec_external_depgen(options: RemedyOptions) -> RemedyPlan:
     lines = ["# kmodtui: announce the ksym() symbols this package's modules export (and need),",
              "# like RHEL's %kernel_module_package does; without it rpm adds no ksym() Provides.",
-             "%global _use_internal_dependency_generator 0"]
+             "%global _use_internal_dependency_generator 0",
+             "# rpm 6 refuses an external generator for its v6 packages; older rpm ignores this line",
+             "%global _rpmformat 4"]
     if not os.path.exists(RHEL_KSYMS):
         gen = _generator(options)
         lines += ["# this host has no find-provides.ksyms (not RHEL): kmodtui rpmdeps produces the same lines",
