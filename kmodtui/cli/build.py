@@ -57,6 +57,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         job = run_job(request, record, emit)
         results.append((kernel.release, job))
+        if args.out_dir and job.artifacts:  # what was built, where the user wants it (the record keeps its own)
+            import shutil
+
+            target = os.path.join(args.out_dir, kernel.release) if len(pairs) > 1 else args.out_dir
+            os.makedirs(target, exist_ok=True)
+            for artifact in job.artifacts:
+                shutil.copy2(artifact, os.path.join(target, os.path.basename(artifact)))
+            if not args.json and not args.quiet:
+                print(f"==> copied {len(job.artifacts)} file(s) to {target}", flush=True)
         if args.json:
             print(json.dumps(contract.build_exit_payload(kernel.release, job, request.mode, request.arch)), flush=True)
     if not args.json and not args.quiet:
@@ -158,6 +167,8 @@ def _verb_build(sub: Any) -> None:
     p.add_argument("--sign", action="store_true", help="deb and rpm modes: sign every module before it is packaged, "
                    "with kmodtui's key pair (made on first use; enroll it with mokutil --import)")
     p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
+    p.add_argument("--out-dir", metavar="DIR", help="also copy what each build made here (a folder per kernel when "
+                   "there are several); the build record keeps its own copy")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--run-records", nargs="+", help=argparse.SUPPRESS)  # the detached runner
     p.add_argument("--json", action="store_true", help="events as JSON lines (phase, line, finding, exit)")

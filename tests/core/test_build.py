@@ -359,3 +359,15 @@ def test_a_cancel_that_comes_while_a_step_starts_still_stops_it(tmp_path: Path, 
     code = asyncio.run(run_steps(steps, str(tmp_path / "log"), lambda e: None, state))
     assert code == 130 and time.monotonic() - start < 10
     assert not (tmp_path / "ran").exists()  # and the next step never starts
+
+
+def test_out_dir_gets_a_copy_of_what_was_built(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """build --out-dir: the artifacts where the user wants them, the record keeping its own."""
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "build", "--json", "-k", installed_kernel.release,
+                             "-s", str(EXAMPLES / "provider"), "--mode", "deb", "--out-dir", str(out)],
+                            capture_output=True, text=True, env={**os.environ, "KMODTUI_STATE_DIR": str(tmp_path / "s")})
+    exit_event = json.loads(result.stdout.splitlines()[-1])
+    assert exit_event["state"] == "succeeded"
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(a).name for a in exit_event["artifacts"])
+    assert all(Path(a).exists() for a in exit_event["artifacts"])
