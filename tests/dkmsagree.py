@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODES = ("dkms", "kbuild", "deb")
+MODES = ("dkms", "kbuild", "deb", "rpm-generic")
 
 
 @dataclass
@@ -110,14 +111,18 @@ def run_kmodtui(deb: Path, release: str, mode: str, state_dir: Path, timeout: fl
         return Outcome(f"kmodtui {mode}", False, seconds, cause=primary.get("cause", last["state"]),
                        detail=str(primary.get("line", ""))[:200])
     kos: list[str] = []
+    packaged: list[str] = []  # a package's own modules are what counts for a package mode
     with tempfile.TemporaryDirectory(prefix="kmodtui-agree-") as tmp:
         for artifact in last["artifacts"]:
             if artifact.endswith(".deb"):
                 subprocess.run(["dpkg-deb", "-x", artifact, tmp], check=True)
-                kos += glob.glob(os.path.join(tmp, "**", "*.ko*"), recursive=True)
+                packaged += glob.glob(os.path.join(tmp, "**", "*.ko*"), recursive=True)
+            elif artifact.endswith(".rpm") and not artifact.endswith(".src.rpm"):
+                subprocess.run(f"rpm2cpio {shlex.quote(artifact)} | cpio -idm --quiet", shell=True, cwd=tmp, check=True)
+                packaged += glob.glob(os.path.join(tmp, "**", "*.ko*"), recursive=True)
             elif ".ko" in os.path.basename(artifact):
                 kos.append(artifact)
-        modules = {m.name: m for m in map(module_facts, sorted(kos))}
+        modules = {m.name: m for m in map(module_facts, sorted(packaged or kos))}
     return Outcome(f"kmodtui {mode}", True, seconds, modules)
 
 

@@ -1,5 +1,5 @@
 """Real dkms and kmodtui on Debian's own `*-dkms` packages (a handful of small ones; the whole set
-is bench/dkms_agreement.py): where dkms builds, kmodtui builds in dkms, kbuild and deb modes and
+is bench/dkms_agreement.py): where dkms builds, kmodtui builds in dkms, kbuild, deb and rpm-generic modes and
 makes the same .ko files (names, vermagic, __versions entries); where dkms fails, kmodtui fails too
 and names the cause."""
 
@@ -16,7 +16,8 @@ from tests.realtools import apt_download_from, require_tool
 # small and fast; real dkms fails on two: openrazer 3.5.1 does not compile against 6.1.x any more
 # (hid_report_raw_event gained a parameter), and ipt-netflow's configure (dkms's PRE_BUILD) finds no
 # iptables (libxtables-dev, its unmet Depends) and writes no Makefile
-PACKAGES = {"acpi-call-dkms": "main", "vpoll-dkms": "main", "v4l2loopback-dkms": "main",
+# ddcci's modules are in subfolders (BUILT_MODULE_LOCATION): rpm modes failed at %install on it
+PACKAGES = {"acpi-call-dkms": "main", "vpoll-dkms": "main", "v4l2loopback-dkms": "main", "ddcci-dkms": "main",
             "openrazer-driver-dkms": "main", "iptables-netflow-dkms": "main", "west-chamber-dkms": "main"}
 # west-chamber's dkms.conf builds against xtables-addons' dkms tree (/var/lib/dkms/xtables-addons)
 CAUSES = {"openrazer-driver-dkms": "kernel_api_change", "iptables-netflow-dkms": "build_dependency_missing",

@@ -169,7 +169,8 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
         raise KmodError(request.mode, f"unknown build mode; choose one of {', '.join(MODES)}")
     source = detect_source(request.source)
     src_dir = os.path.join(work_dir, "src")
-    if source.dkms is not None and request.mode in ("kbuild", "deb") and not is_autotools_module_tree(source):
+    if source.dkms is not None and request.mode in ("kbuild", "deb", "rpm-generic", "rpm-redhat") \
+            and not is_autotools_module_tree(source):
         src_dir = dkms_src_dir(work_dir, source, request.version or "1.0")
     out_dir = os.path.join(work_dir, "out")
     shutil.rmtree(src_dir, ignore_errors=True)
@@ -225,7 +226,9 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
             raise KmodError(request.source, "dkms mode needs a dkms.conf in the source")
         steps += _dkms_steps(request, source, work_dir, version)
     else:
-        steps.append(_kbuild_step(request, src_dir))
+        # a dkms.conf source builds as dkms builds it (its MAKE, its modules' locations), as in deb mode
+        steps += _module_build_steps(request, source, src_dir) if source.dkms is not None else \
+            [_kbuild_step(request, src_dir)]
         steps += _sign_steps(request, source, src_dir)
         steps.append(_rpm_step(request, source, work_dir, src_dir, out_dir, version))
     return BuildPlan(request, source, work_dir, src_dir, out_dir, os.path.join(work_dir, "build.log"), tuple(steps))
@@ -300,8 +303,7 @@ def _sign_steps(request: BuildRequest, source: ModuleSource, src_dir: str) -> li
     before it is packaged, so the .ko inside the .deb or .rpm is the signed one."""
     if not request.sign_modules:
         return []
-    modules = _built_modules(source, src_dir) if request.mode == "deb" else \
-        [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
+    modules = _built_modules(source, src_dir)
     return [BuildStep("sign", (*self_argv("kmodtui.core.lifecycle.signing"), "--build-dir",
                                request.kernel.build_dir, *modules), src_dir)]
 
@@ -388,7 +390,12 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
     # Naming follows each style: RPM Fusion's kmodtool (generic) makes one package per kernel,
     # kmod-<name>-<release>; RHEL's %kernel_module_package makes kmod-<name> for %{kernel_version}.
     package = f"kmod-{source.name}-{release}" if request.mode == "rpm-generic" else f"kmod-{source.name}"
-    copies = "\n".join(f"install -m 0644 {os.path.join(src_dir, m)}.ko %{{buildroot}}/lib/modules/{release}/extra/" for m in modules)
+    if source.dkms is not None:  # the modules dkms.conf names, listed by the build step once it ran
+        copies = (f"while read -r module; do install -m 0644 \"$module\" %{{buildroot}}/lib/modules/{release}/extra/; "
+                  f"done < {os.path.join(src_dir, BUILT_LIST)}")
+    else:
+        copies = "\n".join(f"install -m 0644 {os.path.join(src_dir, m)}.ko %{{buildroot}}/lib/modules/{release}/extra/"
+                            for m in modules)
     with open(spec, "w") as f:
         f.write(f"""{generators}%global debug_package %{{nil}}
 %global __os_install_post %{{nil}}
@@ -436,7 +443,7 @@ def find_artifacts(plan: BuildPlan) -> list[str]:
         return _chroot_artifacts(plan.work_dir)
     source = plan.source_info
     listed = dkms_built_modules(plan.src_dir) if source.dkms is not None else []
-    if listed and plan.request.mode in ("kbuild", "deb"):
+    if listed and plan.request.mode in ("kbuild", "deb", "rpm-generic", "rpm-redhat"):
         # what dkms would install: the modules dkms.conf names (a Makefile may make more, xtables-addons' xt_asn)
         found = sorted(os.path.normpath(m) for m in listed if os.path.isfile(m))
     else:
