@@ -47,48 +47,19 @@ def test_symbol_browser_on_seed_000(snap_compare) -> None:
 
 
 def test_remedy_preview(snap_compare) -> None:
-    async def open_remedy(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("r")
-        await pilot.pause()
-
-    assert snap_compare(KmodApp(demo=True), run_before=open_remedy)
+    assert snap_compare(KmodApp(demo=True), run_before=_open_remedy)
 
 
 def test_source_step(snap_compare) -> None:
-    from kmodtui.screens.source import SourceScreen
-
-    async def open_source(pilot) -> None:
-        await settle(pilot)
-        pilot.app.push_screen(SourceScreen(demo_kernel()))
-        await settle(pilot)
-        await pilot.pause(0.2)
-
-    assert snap_compare(KmodApp(demo=True), run_before=open_source)
+    assert snap_compare(KmodApp(demo=True), run_before=_open_source)
 
 
 def test_mode_step(snap_compare) -> None:
-    from kmodtui.screens.mode import ModeScreen
-
-    async def open_mode(pilot) -> None:
-        await settle(pilot)
-        pilot.app.push_screen(ModeScreen(detect_source(package_data("examples", "provider")), demo_kernel()))
-        await settle(pilot)
-
-    assert snap_compare(KmodApp(demo=True), run_before=open_mode)
+    assert snap_compare(KmodApp(demo=True), run_before=_open_mode)
 
 
 def test_help_screen(snap_compare) -> None:
-    async def open_help(pilot) -> None:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-
-    assert snap_compare(KmodApp(demo=True), run_before=open_help)
+    assert snap_compare(KmodApp(demo=True), run_before=_open_help)
 
 
 def test_symbol_browser_at_120x40_uses_the_space(snap_compare) -> None:
