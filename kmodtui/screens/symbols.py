@@ -148,8 +148,11 @@ package unless something installed Provides exactly that."""
     def show_detail(self, message: SymbolTable.Highlighted) -> None:
         if message.index == self._detail_index:
             return
+        found = self.query("#symbols-explanation")
+        if not found:  # a highlight that arrives while the screen is being taken down
+            return
         self._detail_index = message.index
-        detail = self.query_one("#symbols-explanation", Static)
+        detail = found.first(Static)
         if message.index is None:
             detail.update("Nothing matches this filter. Press Esc to clear it, or f for another status.")
         else:

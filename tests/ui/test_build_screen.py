@@ -14,7 +14,7 @@ from kmodtui.screens.sign import SignScreen
 from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.realtools import EXAMPLES
-from tests.ui.waiting import wait_for
+from tests.ui.waiting import screen_ready, wait_for
 
 
 def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kernel, monkeypatch, tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             await pilot.press("escape")
             await pilot.pause()
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
             assert "all symbols resolve" in str(app.screen.query_one("#symbols-summary").render())
 
     asyncio.run(scenario())

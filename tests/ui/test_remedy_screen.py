@@ -18,7 +18,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
 from tests.realtools import EXAMPLES, copy_source
-from tests.ui.waiting import wait_for
+from tests.ui.waiting import screen_ready, wait_for
 
 
 def preview(app: KmodApp) -> str:
@@ -90,7 +90,7 @@ def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, m
             await wait_for(pilot, lambda: rebuild.finished)
             assert rebuild.status["state"] == "succeeded"  # modpost agrees
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
             summary = str(app.screen.query_one("#symbols-summary").render())
             assert "all symbols resolve" in summary
             assert "after the remedy: 3 fixed, 0 still broken" in summary  # the 3 modpost errors
@@ -131,7 +131,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
             assert rebuild.status["mode"] == mode and rebuild.status["state"] == "succeeded", rebuild.status
             assert load_request(rebuild.record_dir) == load_request(record)  # the very same request
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
             symbols = app.screen
             assert isinstance(symbols, SymbolsScreen)
             summary = str(symbols.query_one("#symbols-summary").render())
@@ -159,7 +159,7 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
             await app.workers.wait_for_complete()
             await pilot.pause()
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
             before = app.screen
             assert before.result.problem_count == 3
             await pilot.press("r")
@@ -248,7 +248,7 @@ def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(install
             await wait_for(pilot, lambda: rebuild.finished)
             assert rebuild.status["state"] == "succeeded", rebuild.status
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen))
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
             assert "after the remedy: 3 fixed, 0 still broken" in str(app.screen.query_one("#symbols-summary").render())
 
     asyncio.run(scenario())

@@ -18,3 +18,12 @@ async def settle(pilot) -> None:
     """Until the app's background workers are done and the screen has caught up."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def screen_ready(app, screen_type, widget_id: str = "") -> bool:
+    """The app shows a screen of this type that has mounted its widgets (a pushed screen composes on
+    a later tick: on a busy machine, querying it at once finds nothing)."""
+    screen = app.screen
+    if not isinstance(screen, screen_type) or not screen.is_mounted:
+        return False
+    return not widget_id or bool(screen.query(f"#{widget_id}"))
