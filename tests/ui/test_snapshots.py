@@ -14,7 +14,7 @@ from kmodtui.app import KmodApp
 from kmodtui.core.build.sources import detect_source
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.paths import package_data
-from tests.ui.waiting import settle
+from tests.ui.waiting import settle, wait_for
 
 STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where the demo spec copy lives
 
@@ -156,3 +156,37 @@ async def _open_builds(pilot) -> None:
 def test_every_step_at_120x40(snap_compare, opener) -> None:
     """The same steps on a bigger terminal: the lists and panes grow into the space."""
     assert snap_compare(KmodApp(demo=True), run_before=opener, terminal_size=(120, 40))
+
+
+def _failed_build_record() -> str:
+    """A failed build's record whose log is a real one from a public thread (tests/logs), its primary
+    cause named by the engine: the same on every machine, no path of this one in it."""
+    from pathlib import Path
+
+    from kmodtui.core.build import record as buildrecord
+    from kmodtui.core.diagnose.engine import diagnose_log_file, primary_json
+
+    record = Path(STATE) / "builds" / "20261129-000000-xone-7.0.0-amd64-0000"
+    (record / "work").mkdir(parents=True)
+    log = record / "work" / "build.log"
+    real = Path(__file__).resolve().parent.parent / "logs" / "059-xone-7.0-ida_simple_get-removed.log"
+    log.write_bytes(real.read_bytes())
+    diagnosis = diagnose_log_file(str(log))
+    buildrecord.write_status(str(record), id=record.name, state="failed", kernel="7.0.0-amd64", source="/src/xone",
+                             mode="dkms", log=str(log), started=1795910400.0, ended=1795910460.0, exit_code=10,
+                             artifacts=[], findings=[], primary=primary_json(diagnosis) if diagnosis else None)
+    return str(record)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_build_screen_of_a_failed_build(snap_compare, size) -> None:
+    from kmodtui.screens.build import BuildScreen
+
+    async def open_build(pilot) -> None:
+        await settle(pilot)
+        screen = BuildScreen(_failed_build_record())
+        pilot.app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.finished and screen.line_count > 0, 30)
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_build, terminal_size=size)
