@@ -22,13 +22,10 @@ from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
 WHY = (
-    "[b]Why a hook?[/] A module only loads into the kernel it was built for. When the package manager "
-    "installs a new kernel it runs the scripts in /etc/kernel/postinst.d (Debian) or "
-    "/etc/kernel/install.d (kernel-install); this one builds the source for that kernel and installs "
-    "it as its mode does (the .deb with dpkg, the .rpm with rpm, or the .ko into updates/ and depmod), "
-    "updates the initramfs if the module is in it, holds off a shutdown while it builds, and leaves a "
-    "report (kmodtui builds lists it), so the module is there after the reboot. Undoing the hook "
-    "removes what it installed."
+    "[b]Why a hook?[/] A module only loads into the kernel it was built for. For each new kernel the "
+    "package manager runs /etc/kernel/postinst.d (Debian) or install.d (kernel-install); this hook builds "
+    "the source for it and installs it (dpkg, rpm, or updates/ + depmod), updates the initramfs if the "
+    "module is in it, and leaves a report (kmodtui builds). Undoing it removes what it installed."
 )
 
 

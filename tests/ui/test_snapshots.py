@@ -82,7 +82,8 @@ def test_symbol_browser_explanation_zoomed(snap_compare) -> None:
     assert snap_compare(KmodApp(demo=True), run_before=open_zoomed)
 
 
-def test_diagnose_screen_on_a_real_log(snap_compare) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_diagnose_screen_on_a_real_log(snap_compare, size) -> None:
     from pathlib import Path
 
     from kmodtui.screens.diagnose import DiagnoseScreen
@@ -103,7 +104,7 @@ def test_diagnose_screen_on_a_real_log(snap_compare) -> None:
             await pilot.pause(0.05)
         await pilot.pause()
 
-    assert snap_compare(KmodApp(demo=True), run_before=open_diagnose)
+    assert snap_compare(KmodApp(demo=True), run_before=open_diagnose, terminal_size=size)
 
 
 async def _open_kernel_picker(pilot) -> None:
@@ -190,3 +191,22 @@ def test_build_screen_of_a_failed_build(snap_compare, size) -> None:
         await settle(pilot)
 
     assert snap_compare(KmodApp(demo=True), run_before=open_build, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_hook_screen(snap_compare, size) -> None:
+    """The hook for the example provider, in a scratch root: paths under the fixed state folder."""
+    from pathlib import Path
+
+    from kmodtui.screens.hook import HookScreen
+
+    async def open_hook(pilot) -> None:
+        source = Path(STATE) / "src" / "provider"
+        shutil.copytree(package_data("examples", "provider"), source)
+        root = Path(STATE) / "root"
+        (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+        await settle(pilot)
+        pilot.app.push_screen(HookScreen(str(source), "deb", str(root)))
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_hook, terminal_size=size)
