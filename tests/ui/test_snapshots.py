@@ -210,3 +210,20 @@ def test_hook_screen(snap_compare, size) -> None:
         await settle(pilot)
 
     assert snap_compare(KmodApp(demo=True), run_before=open_hook, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_sign_screen(snap_compare, size) -> None:
+    """Signing the demo's modules (copied under the fixed state folder) for the demo kernel."""
+    from pathlib import Path
+
+    from kmodtui.screens.sign import SignScreen
+
+    async def open_sign(pilot) -> None:
+        modules = Path(STATE) / "modules"
+        shutil.copytree(package_data("data", "demo", "modules"), modules)
+        await settle(pilot)
+        pilot.app.push_screen(SignScreen(sorted(str(m) for m in modules.glob("*.ko")), demo_kernel()))
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_sign, terminal_size=size)
