@@ -227,3 +227,22 @@ def test_sign_screen(snap_compare, size) -> None:
         await settle(pilot)
 
     assert snap_compare(KmodApp(demo=True), run_before=open_sign, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_provider_choice(snap_compare, size) -> None:
+    """Where another module's exports come from: an earlier build's Module.symvers, or a source to
+    build (paths under the fixed state folder)."""
+    from kmodtui.screens.remedy import ProviderScreen
+
+    async def open_providers(pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(ProviderScreen("provider_fn", [f"{STATE}/builds/20261129-000000-provider/work/src/"
+                                                             "Module.symvers"], [f"{STATE}/src/provider"]))
+        await settle(pilot)
+
+    assert snap_compare(KmodApp(demo=True), run_before=open_providers, terminal_size=size)
+
+
+def test_builds_at_80x24(snap_compare) -> None:
+    assert snap_compare(KmodApp(demo=True), run_before=_open_builds)
