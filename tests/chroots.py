@@ -1,7 +1,8 @@
 """Debian releases other than this machine's, as debootstrap chroots: Debian 13 (trixie) and
 unstable (sid), each with that release's kernel headers, compiler, dkms, kmod, dpkg and rpm from
-Debian's archive. kmodtui runs inside them with the release's own Python: its dependencies come as
-wheels fetched for that Python by this machine's pip (the chroot has no pip), unpacked into a venv.
+Debian's archive. kmodtui runs inside them with the release's own Python, installed the way
+kmodtui installs itself into the chroots it makes for `--kernel debian:<release>`
+(core/build/chroot.py).
 
 A chroot is made once and kept in the download cache (about 1 minute each from Debian's archive);
 kmodtui's current files are copied in on every run. Mounts happen in a private mount namespace
@@ -13,36 +14,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import tomllib
-import zipfile
 from pathlib import Path
 
-from tests.realtools import DOWNLOAD_CACHE, REPO, missing, require_tool, run
+from kmodtui.core.build.chroot import APT, MIRROR, VENV, install_kmodtui
+from kmodtui.core.build.chroot import in_chroot as run_in_chroot
+from tests.realtools import DOWNLOAD_CACHE, missing, require_tool, run
 
-MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates"
 RELEASE_PACKAGES = "linux-headers-amd64 dkms rpm"
-VENV = "/opt/kmodtui-venv"
-# The archive's unstable Release file can be past its Valid-Until on a mirror that is not refreshed.
-APT = "apt-get -o Acquire::Check-Valid-Until=false"
 
 
 def in_chroot(root: Path, command: str, timeout: int = 1800, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a shell command inside the chroot, with /proc mounted in a private namespace."""
-    variables = " ".join(f"{k}={shlex_quote(v)}" for k, v in {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                                                             "HOME": "/root", "LC_ALL": "C.UTF-8",
-                                                             "DEBIAN_FRONTEND": "noninteractive", **env}.items())
-    script = f"mount -t proc proc {shlex_quote(str(root / 'proc'))} && exec chroot {shlex_quote(str(root))} " \
-             f"env -i {variables} sh -c {shlex_quote(command)}"
-    return subprocess.run([require_tool("unshare"), "-m", "sh", "-c", script], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def shlex_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
+    """A shell command in the chroot, its output captured (kmodtui's own chroot runner: /proc mounted
+    in a private mount namespace)."""
+    return run_in_chroot(str(root), command, env=env, capture=True, timeout=timeout)
 
 
 def debian_chroot(suite: str) -> Path:
@@ -66,45 +51,8 @@ def debian_chroot(suite: str) -> Path:
         if result.returncode != 0:
             missing(f"apt-get in the {suite} chroot failed: {(result.stdout + result.stderr).strip()[-300:]}")
         stamp.write_text(suite + "\n")
-    install_kmodtui(root)
+    install_kmodtui(str(root))
     return root
-
-
-def _chroot_python(root: Path) -> str:
-    result = in_chroot(root, "python3 -c 'import sys; print(\"%d%d\" % sys.version_info[:2])'")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-def install_kmodtui(root: Path) -> None:
-    """A venv made by the chroot's python3 (without pip), kmodtui's dependencies unpacked from wheels
-    for that Python, and kmodtui's package (with its C reader, loaded by ctypes) copied in."""
-    version = _chroot_python(root)
-    wheels = DOWNLOAD_CACHE / f"wheels-cp{version}"
-    requirements = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    if not any(wheels.glob("*.whl")):
-        wheels.mkdir(parents=True, exist_ok=True)
-        result = run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--implementation", "cp",
-                      "--python-version", f"{version[0]}.{version[1:]}", "--abi", f"cp{version}",
-                      "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
-                      "--platform", "manylinux_2_28_x86_64", "-d", str(wheels), *requirements])
-        if result.returncode != 0:
-            shutil.rmtree(wheels, ignore_errors=True)
-            missing(f"pip could not fetch kmodtui's dependencies for Python {version}: {result.stderr.strip()[-300:]}")
-    venv = root / VENV.lstrip("/")
-    if not (venv / "bin" / "python").exists():
-        result = in_chroot(root, f"python3 -m venv --without-pip {VENV}")
-        assert result.returncode == 0, result.stderr
-    [site] = list((venv / "lib").glob("python3*/site-packages"))
-    stamp = site / ".kmodtui-wheels"
-    if not stamp.exists():
-        for wheel in sorted(wheels.glob("*.whl")):
-            with zipfile.ZipFile(wheel) as archive:
-                archive.extractall(site)  # wheels from PyPI for this Python: their members stay inside site
-        stamp.write_text("\n".join(w.name for w in sorted(wheels.glob("*.whl"))) + "\n")
-    target = site / "kmodtui"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(REPO / "kmodtui", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def kmodtui_in(root: Path, args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ from kmodtui.core.paths import cache_dir
 
 MIRROR = "http://deb.debian.org/debian"
 BASE = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates,build-essential"
+# unstable's Release file can be past its Valid-Until on a mirror that is not refreshed
 APT = "apt-get -o Acquire::Check-Valid-Until=false"
 VENV = "/opt/kmodtui-venv"
 CROSS = {"arm64": "gcc-aarch64-linux-gnu", "armhf": "gcc-arm-linux-gnueabihf", "amd64": "gcc-x86-64-linux-gnu"}
@@ -51,9 +52,10 @@ def _q(text: str) -> str:
     return shlex.quote(text)
 
 
-def in_chroot(root: str, command: str, binds: tuple[str, ...] = (), env: dict[str, str] | None = None) -> int:
+def in_chroot(root: str, command: str, binds: tuple[str, ...] = (), env: dict[str, str] | None = None, *,
+              capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """Run a shell command in the chroot (private mount namespace: /proc, and `binds` at the same
-    paths), its output going to ours; returns its exit status."""
+    paths); its output goes to ours (a build's log), or is captured."""
     mounts = [f"mount -t proc proc {_q(os.path.join(root, 'proc'))}"]
     for path in binds:
         inside = os.path.join(root, path.lstrip("/"))
@@ -63,7 +65,8 @@ def in_chroot(root: str, command: str, binds: tuple[str, ...] = (), env: dict[st
     script = " && ".join(mounts) + f" && exec chroot {_q(root)} env -i " + \
         " ".join(f"{k}={_q(v)}" for k, v in variables.items()) + f" sh -c {_q(command)}"
     sys.stdout.flush()
-    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script]).returncode
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=capture,
+                          text=True, timeout=timeout)
 
 
 def prepare(suite: str, arches: list[str]) -> str:
@@ -77,7 +80,7 @@ def prepare(suite: str, arches: list[str]) -> str:
         _sources(root, suite)
         print(f"kmodtui: bringing the {suite} chroot's kernel headers up to date", flush=True)
         if in_chroot(root, f"{APT} update -q >/dev/null && {APT} install -y -q --no-install-recommends "
-                           "linux-headers-$(dpkg --print-architecture) >/dev/null"):
+                           "linux-headers-$(dpkg --print-architecture) >/dev/null").returncode:
             raise KmodError(suite, "apt-get could not update the chroot's kernel headers")
     else:
         print(f"kmodtui: making a {suite} chroot with debootstrap in {root} (once; about a minute)", flush=True)
@@ -88,15 +91,16 @@ def prepare(suite: str, arches: list[str]) -> str:
         shutil.copy("/etc/resolv.conf", os.path.join(root, "etc", "resolv.conf"))
         _sources(root, suite)
         if in_chroot(root, f"{APT} update -q && {APT} install -y -q --no-install-recommends "
-                           "linux-headers-$(dpkg --print-architecture) dkms rpm"):
+                           "linux-headers-$(dpkg --print-architecture) dkms rpm").returncode:
             raise KmodError(suite, "apt-get in the chroot failed (see the lines above)")
         with open(stamp, "w", encoding="utf-8") as f:
             f.write(suite + "\n")
     wanted = [CROSS[a] for a in arches if a in CROSS and a != _deb_arch()]
     if wanted and in_chroot(root, f"dpkg -s {' '.join(wanted)} >/dev/null 2>&1 || "
-                                  f"({APT} update -q && {APT} install -y -q --no-install-recommends {' '.join(wanted)})"):
+                                  f"({APT} update -q && {APT} install -y -q --no-install-recommends "
+                                  f"{' '.join(wanted)})").returncode:
         raise KmodError(suite, f"could not install {' '.join(wanted)} in the chroot")
-    _install_kmodtui(root)
+    install_kmodtui(root)
     return root
 
 
@@ -113,7 +117,18 @@ def _deb_arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}.get(os.uname().machine, os.uname().machine)
 
 
-def _install_kmodtui(root: str) -> None:
+def _runtime_requirements() -> list[str]:
+    """kmodtui's own dependencies, as its installed metadata lists them (not the extras)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        return [r for r in requires("kmodtui") or [] if "extra ==" not in r]
+    except PackageNotFoundError:
+        raise KmodError("kmodtui", "is not installed as a package here, so its dependencies are unknown "
+                                   "(install it with pip)") from None
+
+
+def install_kmodtui(root: str) -> None:
     """This kmodtui in a venv of the chroot's Python, with its dependencies as wheels for that Python
     (fetched once by this machine's pip: the chroot has none)."""
     import kmodtui
@@ -132,15 +147,13 @@ def _install_kmodtui(root: str) -> None:
     stamp = os.path.join(site, ".kmodtui-wheels")
     if not os.path.exists(stamp):
         wheels = os.path.join(cache_dir(), "chroots", f"wheels-cp{version}")
-        if not any(w.endswith(".whl") for w in os.listdir(wheels)) if os.path.isdir(wheels) else True:
-            os.makedirs(wheels, exist_ok=True)
-            requirements = ["textual>=8.2,<9", "rich>=13", "rpmfile>=2.0", "python-debian>=0.1.49", "zstandard>=0.22",
-                            "orjson>=3.9"]
+        os.makedirs(wheels, exist_ok=True)
+        if not any(w.endswith(".whl") for w in os.listdir(wheels)):
             fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
                                       "--implementation", "cp", "--python-version", f"{version[0]}.{version[1:]}",
                                       "--abi", f"cp{version}", "--platform", "manylinux_2_17_x86_64",
                                       "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
-                                      "-d", wheels, *requirements])
+                                      "-d", wheels, *_runtime_requirements()])
             if fetched.returncode:
                 shutil.rmtree(wheels, ignore_errors=True)
                 raise KmodError(wheels, "pip could not fetch kmodtui's dependencies for the chroot's Python")
@@ -171,7 +184,7 @@ def build(suite: str, kernel_spec: str, source: str, mode: str, state: str, extr
                         "--source", _q(os.path.abspath(source)), "--mode", _q(mode), "--no-sign",
                         *(f"--extra-symbols {_q(os.path.abspath(e))}" for e in extra)])
     return in_chroot(root, command, binds, {"KMODTUI_STATE_DIR": os.path.abspath(state),
-                                            "KMODTUI_CACHE_DIR": "/var/cache/kmodtui"})
+                                            "KMODTUI_CACHE_DIR": "/var/cache/kmodtui"}).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
