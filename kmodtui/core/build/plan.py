@@ -255,15 +255,11 @@ def _chroot_plan(request: BuildRequest, source: ModuleSource, work_dir: str, src
 
 
 def _chroot_artifacts(work_dir: str) -> list[str]:
-    import json
+    from kmodtui.core.build.record import read_status
 
     found: list[str] = []
     for status in sorted(glob.glob(os.path.join(work_dir, INNER_STATE, "builds", "*", "status.json"))):
-        try:
-            with open(status, encoding="utf-8") as f:
-                found += [a for a in json.load(f).get("artifacts") or [] if isinstance(a, str)]
-        except (OSError, ValueError):
-            continue
+        found += [a for a in (read_status(os.path.dirname(status)) or {}).get("artifacts") or [] if isinstance(a, str)]
     return found
 
 
