@@ -42,8 +42,10 @@ def can_chroot() -> str:
     """"" when chroot builds are possible here, else why not (one line)."""
     if os.geteuid() != 0:
         return "building in a chroot of another release needs root"
+    from kmodtui.core.build.tools import find_program
+
     for tool in ("debootstrap", "unshare", "chroot"):
-        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
+        if find_program(tool) is None:
             return f"building in a chroot of another release needs {tool} (apt-get install {tool})"
     return ""
 

@@ -59,6 +59,15 @@ def install_command(programs: list[str] | tuple[str, ...], manager: str | None =
             + "; Fedora/RHEL: sudo dnf install " + " ".join(_PACKAGES["dnf"].get(p, p) for p in programs))
 
 
+def find_program(name: str) -> str | None:
+    """A program on PATH, or in /usr/sbin or /sbin (depmod, debootstrap, dpkg: a user's PATH may
+    not name them)."""
+    import os
+
+    return shutil.which(name) or next((os.path.join(d, name) for d in ("/usr/sbin", "/sbin")
+                                       if os.access(os.path.join(d, name), os.X_OK)), None)
+
+
 def missing_tools(mode: str) -> list[str]:
     """The programs `mode` runs that are not on PATH."""
     return [tool for tool in MODE_TOOLS.get(mode, ()) if shutil.which(tool) is None]

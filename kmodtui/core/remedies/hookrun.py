@@ -83,8 +83,9 @@ def _write_json(path: str, data: Any) -> None:
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name) or next((os.path.join(d, name) for d in ("/usr/sbin", "/sbin")
-                                        if os.access(os.path.join(d, name), os.X_OK)), None)
+    from kmodtui.core.build.tools import find_program
+
+    found = find_program(name)
     if found is None:
         raise KmodError(name, "not found: the hook needs it to install what it built")
     return found
