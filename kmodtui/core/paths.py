@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # subprocess is imported where a tool runs: not on every start
+    import subprocess
 
 
 def _xdg(variable: str, default: str) -> str:
@@ -106,3 +110,12 @@ def existing_listed_files(items: list[str]) -> list[str]:
         else:
             listed.append(item)
     return [path for path in listed if os.path.isfile(path)]
+
+
+def run_captured(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """A tool run for its answer: output captured as text, messages in the C locale (rules and
+    parsers read English), the rest of the environment as it is."""
+    import subprocess
+
+    return subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"},
+                          **kwargs)

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
 from dataclasses import dataclass
-from typing import Any
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.paths import cache_dir
+from kmodtui.core.paths import cache_dir, run_captured
 
 # The kernel flavor Debian builds for an architecture (linux-image-<flavor> is its metapackage).
 DEBIAN_FLAVORS = {"arm64": "arm64", "amd64": "amd64", "armhf": "armmp", "i386": "686-pae", "ppc64el": "powerpc64le",
@@ -53,10 +51,6 @@ class KernelVersion:
     meta_version: str  # the version of linux-image-<flavor> that points at it
 
 
-def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, **kwargs)
-
-
 KEYRING = "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
 
 
@@ -86,13 +80,13 @@ class Archive:
                         "-o", "Acquire::Check-Valid-Until=false"]
 
     def update(self) -> None:
-        result = _run(["apt-get", "-q", *self.options, "update"])
+        result = run_captured(["apt-get", "-q", *self.options, "update"])
         if result.returncode != 0 or "Err:" in result.stdout:
             raise KmodError(f"{self.target.suite}/{self.target.arch}", "the archive could not be read: "
                             + (result.stderr.strip() or result.stdout.strip()).splitlines()[-1][:200])
 
     def _show(self, package: str) -> dict[str, str]:
-        result = _run(["apt-cache", *self.options, "show", package])
+        result = run_captured(["apt-cache", *self.options, "show", package])
         if result.returncode != 0:
             raise KmodError(package, f"not in the {self.target.suite} {self.target.arch} archive")
         fields: dict[str, str] = {}
@@ -116,7 +110,7 @@ class Archive:
         found = sorted(glob.glob(os.path.join(into, f"{package}_*.deb")))
         if found:
             return found[-1]
-        result = _run(["apt-get", "-q", *self.options, "download", package], cwd=into)
+        result = run_captured(["apt-get", "-q", *self.options, "download", package], cwd=into)
         found = sorted(glob.glob(os.path.join(into, f"{package}_*.deb")))
         if not found:
             raise KmodError(package, "could not be downloaded: " + result.stderr.strip()[-200:])

@@ -32,10 +32,9 @@ from kmodtui.core.kernels.debian_archive import (  # noqa: F401 (parse_target is
     Archive,
     KernelVersion,
     Target,
-    _run,
     parse_target,
 )
-from kmodtui.core.paths import cache_dir, state_dir
+from kmodtui.core.paths import cache_dir, run_captured, state_dir
 
 MARKER = ".kmodtui-repo"  # a folder holding this is kmodtui's; any other non-empty folder is refused
 @dataclass
@@ -144,18 +143,18 @@ def _gnupg(repo: str) -> Iterator[str]:
         yield link
     finally:
         if shutil.which("gpgconf"):
-            _run(["gpgconf", "--homedir", link, "--kill", "gpg-agent"])
+            run_captured(["gpgconf", "--homedir", link, "--kill", "gpg-agent"])
         shutil.rmtree(short, ignore_errors=True)
 
 
 def repository_key(repo: str, home: str) -> str:
     """The repository's signing key (made once, never replaced); returns its fingerprint."""
     gpg = ["gpg", "--batch", "--homedir", home]
-    listed = _run([*gpg, "--with-colons", "--list-secret-keys"])
+    listed = run_captured([*gpg, "--with-colons", "--list-secret-keys"])
     fingerprints = [line.split(":")[9] for line in listed.stdout.splitlines() if line.startswith("fpr:")]
     if fingerprints:
         return fingerprints[0]
-    made = _run([*gpg, "--passphrase", "", "--quick-gen-key", "kmodtui repository <kmodtui@localhost>",
+    made = run_captured([*gpg, "--passphrase", "", "--quick-gen-key", "kmodtui repository <kmodtui@localhost>",
                  "rsa3072", "sign", "never"])
     if made.returncode != 0:
         raise KmodError(os.path.join(repo, MARKER, "gnupg"), "gpg could not make the repository key: "
@@ -170,12 +169,12 @@ def publish(repo: str, debs: list[str]) -> str:
         shutil.copy2(deb, os.path.join(repo, os.path.basename(deb)))
     if shutil.which("apt-ftparchive") is None:
         raise KmodError("apt-ftparchive", "not found: install apt-utils (it indexes the repository)")
-    packages = _run(["apt-ftparchive", "packages", "."], cwd=repo)
+    packages = run_captured(["apt-ftparchive", "packages", "."], cwd=repo)
     if packages.returncode != 0:
         raise KmodError(repo, "apt-ftparchive packages failed: " + packages.stderr.strip()[-200:])
     _write(os.path.join(repo, "Packages"), packages.stdout.encode())
-    _run(["gzip", "-9nkf", "Packages"], cwd=repo)
-    release = _run(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=kmodtui",
+    run_captured(["gzip", "-9nkf", "Packages"], cwd=repo)
+    release = run_captured(["apt-ftparchive", "-o", "APT::FTPArchive::Release::Origin=kmodtui",
                     "-o", "APT::FTPArchive::Release::Label=kmodtui", "release", "."], cwd=repo)
     if release.returncode != 0:
         raise KmodError(repo, "apt-ftparchive release failed: " + release.stderr.strip()[-200:])
@@ -187,7 +186,7 @@ def publish(repo: str, debs: list[str]) -> str:
         fingerprint = repository_key(repo, home)
         gpg = ["gpg", "--batch", "--homedir", home, "--local-user", fingerprint, "--yes"]
         for argv in ([*gpg, "--clearsign", "-o", "InRelease", "Release"], [*gpg, "-abs", "-o", "Release.gpg", "Release"]):
-            signed = _run(argv, cwd=repo)
+            signed = run_captured(argv, cwd=repo)
             if signed.returncode != 0:
                 raise KmodError(repo, "gpg could not sign the index: " + signed.stderr.strip()[-200:])
         exported = subprocess.run(["gpg", "--batch", "--homedir", home, "--export", fingerprint], capture_output=True)
@@ -224,7 +223,7 @@ def metapackage(out_dir: str, name: str, target: Target, kernel: KernelVersion, 
         with open(os.path.join(tree, "DEBIAN", "control"), "w", encoding="utf-8") as f:
             f.write("\n".join(control) + "\n")
         out = os.path.join(out_dir, f"{package}_{version}_{target.arch}.deb")
-        result = _run(["dpkg-deb", "--root-owner-group", "-b", tree, out])
+        result = run_captured(["dpkg-deb", "--root-owner-group", "-b", tree, out])
         if result.returncode != 0:
             raise KmodError(out, "dpkg-deb failed: " + result.stderr.strip()[-200:])
     return out
@@ -297,7 +296,7 @@ def follow_once(source: str, target: Target, repo: str, *, archive: Archive | No
         outcome.seconds = time.time() - started
         return outcome
     module_debs = [a for a in job.artifacts if a.endswith(".deb")]
-    fields = _run(["dpkg-deb", "-f", module_debs[0], "Package", "Version"]).stdout.splitlines()
+    fields = run_captured(["dpkg-deb", "-f", module_debs[0], "Package", "Version"]).stdout.splitlines()
     module_package, module_version = (f.split(": ", 1)[1] for f in fields[:2])
     meta = metapackage(os.path.dirname(module_debs[0]), info.name, target, kernel, module_package, module_version)
     key = publish(repo, [*module_debs, meta])

@@ -14,14 +14,13 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.paths import state_dir
+from kmodtui.core.paths import run_captured, state_dir
 
 
 @dataclass
@@ -91,10 +90,6 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
-
-
 def modules_dir(root: str, release: str) -> str:
     """<root>/lib/modules/<release> (on a merged-/usr root, /lib is a link to usr/lib)."""
     return os.path.join(root, "lib", "modules", release)
@@ -104,7 +99,7 @@ def depmod(root: str, release: str) -> str:
     argv = [_tool("depmod"), "-a"]
     if os.path.abspath(root) != "/":
         argv += ["-b", root]
-    result = _run([*argv, release])
+    result = run_captured([*argv, release])
     return "" if result.returncode == 0 else (result.stderr.strip() or f"depmod exited {result.returncode}")
 
 
@@ -120,19 +115,19 @@ def install_outputs(mode: str, artifacts: list[str], root: str, release: str) ->
         if scratch:
             argv += [f"--root={root}", "--force-script-chrootless", "--force-not-root", "--force-depends",
                      "--log=/dev/null"]
-        result = _run([*argv, "-i", *debs])
+        result = run_captured([*argv, "-i", *debs])
         if result.returncode != 0:
             raise KmodError(debs[0], "dpkg could not install it: " + (result.stdout + result.stderr).strip()[-300:])
-        names = [_run([_tool("dpkg-deb"), "-f", d, "Package"]).stdout.strip() for d in debs]
+        names = [run_captured([_tool("dpkg-deb"), "-f", d, "Package"]).stdout.strip() for d in debs]
         return [{"kind": "deb", "package": n} for n in names if n]
     if mode.startswith("rpm") and rpms:
         argv = [_tool("rpm"), "-U", "--replacepkgs"]
         if scratch:
             argv += ["--root", root, "--nodeps"]
-        result = _run([*argv, *rpms])
+        result = run_captured([*argv, *rpms])
         if result.returncode != 0:
             raise KmodError(rpms[0], "rpm could not install it: " + (result.stdout + result.stderr).strip()[-300:])
-        names = [_run([_tool("rpm"), "-qp", "--qf", "%{NAME}", r]).stdout.strip() for r in rpms]
+        names = [run_captured([_tool("rpm"), "-qp", "--qf", "%{NAME}", r]).stdout.strip() for r in rpms]
         message = depmod(root, release)  # rpm-generic has no %post running depmod
         if message:
             raise KmodError(rpms[0], f"installed, but depmod failed: {message}")
@@ -163,10 +158,10 @@ def uninstall(items: list[dict[str, str]], root: str, release: str) -> list[str]
         if item["kind"] == "deb":
             argv = [_tool("dpkg")] + ([f"--root={root}", "--force-script-chrootless", "--force-not-root",
                                        "--log=/dev/null"] if scratch else [])
-            result = _run([*argv, "--purge", item["package"]])
+            result = run_captured([*argv, "--purge", item["package"]])
         elif item["kind"] == "rpm":
             files = True  # kmodtui's kmod specs run no depmod in %postun
-            result = _run([_tool("rpm"), "-e", "--nodeps", *(["--root", root] if scratch else []), item["package"]])
+            result = run_captured([_tool("rpm"), "-e", "--nodeps", *(["--root", root] if scratch else []), item["package"]])
         else:
             files = True
             try:
@@ -195,7 +190,7 @@ def _initramfs(report: HookReport, names: list[str]) -> str:
     for image, lister, update in images:
         if not os.path.exists(image):
             continue
-        listed = _run([lister, image]).stdout if shutil.which(lister) else ""
+        listed = run_captured([lister, image]).stdout if shutil.which(lister) else ""
         inside = [n for n in names if f"/{n}.ko" in listed]
         if not inside:
             return f"the modules are not in {image}: left as it is"
@@ -203,7 +198,7 @@ def _initramfs(report: HookReport, names: list[str]) -> str:
             return f"{', '.join(inside)} in {image}: a scratch root's initramfs is not rebuilt here"
         if shutil.which(update[0]) is None:
             return f"{', '.join(inside)} in {image}, but {update[0]} is missing: rebuild it by hand"
-        result = _run(update)
+        result = run_captured(update)
         return (f"{' '.join(update)}: done" if result.returncode == 0 else
                 f"{' '.join(update)} failed: {(result.stdout + result.stderr).strip()[-200:]}")
     return "no initramfs for this kernel"
