@@ -4,6 +4,7 @@ apt is never touched). `build --kernel debian:trixie`, matrix cells and `kmodtui
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from dataclasses import dataclass
@@ -116,6 +117,16 @@ class Archive:
             raise KmodError(package, "could not be downloaded: " + result.stderr.strip()[-200:])
         return found[-1]
 
+    def headers(self, release: str) -> list[str]:
+        """The kernel's headers, downloaded into the cache: the -common half first, then the
+        architecture's (the order an unpack into one root wants)."""
+        downloads = os.path.join(self.dir, "debs")
+        debs = [self.download(f"linux-headers-{release}", downloads)]
+        common = self.headers_common(release)
+        if common:
+            debs.insert(0, self.download(common, downloads))
+        return debs
+
     def headers_common(self, release: str) -> str:
         depends = self._show(f"linux-headers-{release}").get("Depends", "")
         return next((d.strip().split(" ")[0] for d in depends.split(",") if d.strip().split(" ")[0].endswith("-common")), "")
@@ -137,16 +148,10 @@ def parse_distro_kernel(spec: str) -> Target:
     return parse_target(spec)
 
 
-def headers_of_latest(spec: str) -> list[str]:
-    """The .deb files of the headers of the kernel the release's metapackage points at now (the
-    -common half first), downloaded into kmodtui's cache."""
-    target = parse_distro_kernel(spec)
-    archive = Archive(target)
+@functools.lru_cache(maxsize=16)
+def headers_of_latest(spec: str) -> tuple[str, ...]:
+    """The .deb files of the headers of the kernel the release's metapackage points at now, asked of
+    the archive once per process (a matrix names the same release for every mode and arch)."""
+    archive = Archive(parse_distro_kernel(spec))
     archive.update()
-    kernel = archive.latest_kernel()
-    downloads = os.path.join(archive.dir, "debs")
-    debs = [archive.download(f"linux-headers-{kernel.release}", downloads)]
-    common = archive.headers_common(kernel.release)
-    if common:
-        debs.insert(0, archive.download(common, downloads))
-    return debs
+    return tuple(archive.headers(archive.latest_kernel().release))

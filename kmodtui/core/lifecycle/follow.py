@@ -274,12 +274,8 @@ def follow_once(source: str, target: Target, repo: str, *, archive: Archive | No
         outcome.message = f"{kernel.image} {kernel.version} already has its module in {repo}"
         outcome.seconds = time.time() - started
         return outcome
-    downloads = os.path.join(archive.dir, "debs")
     try:
-        headers = [archive.download(f"linux-headers-{kernel.release}", downloads)]
-        common = archive.headers_common(kernel.release)
-        if common:
-            headers.insert(0, archive.download(common, downloads))
+        headers = archive.headers(kernel.release)
         job = (build or _default_build)(source, headers, f"{kernel.image} (= {kernel.version})")
     except KmodError as err:
         job, error = None, str(err)
