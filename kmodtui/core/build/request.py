@@ -53,15 +53,10 @@ def kernel_from_spec(spec: str) -> Kernel:
         return unpack_kernel_package(spec, cache_dir())[0]
     if spec.startswith("debian:"):  # debian:trixie[:arm64]: that release's current kernel, from the archive
         from kmodtui.core.kernels.debian_archive import headers_of_latest
-        from kmodtui.core.kernels.unpack import unpack_kernel_package
+        from kmodtui.core.kernels.unpack import kernel_from_headers
         from kmodtui.core.paths import cache_dir
 
-        kernels: list[Kernel] = []
-        for deb in headers_of_latest(spec):
-            kernels = unpack_kernel_package(deb, cache_dir()) or kernels
-        if not kernels:
-            raise KmodError(spec, "the archive's headers for it hold no kernel build tree")
-        return kernels[0]
+        return kernel_from_headers(headers_of_latest(spec), cache_dir(), spec)
     return find_kernel(spec)
 
 

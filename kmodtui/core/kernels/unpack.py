@@ -82,6 +82,17 @@ def _read_marker(path: str) -> list[str] | None:
 _KBUILD_LINK = re.compile(r"lib/(linux-kbuild-[0-9][0-9A-Za-z.+~]*)/")  # Debian 13+: 6.12.118+deb13
 
 
+def kernel_from_headers(debs: list[str] | tuple[str, ...], cache_dir: str, what: str) -> Kernel:
+    """The build tree a kernel's headers packages make, unpacked in order into one root (Debian's
+    -common half first); `what` names the kernel in the error when they hold none."""
+    kernels: list[Kernel] = []
+    for deb in debs:
+        kernels = unpack_kernel_package(deb, cache_dir) or kernels
+    if not kernels:
+        raise KmodError(what, "its headers packages hold no kernel build tree")
+    return kernels[0]
+
+
 def make_buildable(root: str) -> None:
     """Debian's arch headers include their -common half by absolute path and reach kbuild's host
     tools through ../../lib/linux-kbuild-X.Y: inside an unpacked root, point the include at the

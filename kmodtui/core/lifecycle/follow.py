@@ -315,14 +315,9 @@ def _default_build(source: str, headers: list[str], depends: str) -> Any:
     from kmodtui.core.build import record as buildrecord
     from kmodtui.core.build.job import run_job
     from kmodtui.core.build.request import make_request
-    from kmodtui.core.kernels.unpack import unpack_kernel_package
+    from kmodtui.core.kernels.unpack import kernel_from_headers
 
-    kernels: list[Any] = []
-    for deb in headers:
-        kernels = unpack_kernel_package(deb, cache_dir()) or kernels
-    if not kernels:
-        raise KmodError(headers[-1], "holds no kernel build tree")
-    kernel = kernels[0]
+    kernel = kernel_from_headers(headers, cache_dir(), headers[-1])
     request = make_request(source, kernel.build_dir, "deb", deb_depends=depends, sign=False)
     _id, record_dir = buildrecord.new_build_dir(f"follow-{os.path.basename(source)}-{kernel.release}")
     return run_job(request, record_dir, lambda _event: None)
