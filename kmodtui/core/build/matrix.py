@@ -344,22 +344,37 @@ def report_rows(results: list[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+OUTCOMES = ("succeeded", "failed", "skipped", "died")
+
+
+def _grid(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str, str], list]]:
+    """The report's picture, for every form of it: the (mode, arch) columns, the kernels, and each
+    (kernel, mode, arch) cell's rows."""
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["kernel"], r["mode"], r["arch"]), []).append(r)
+    return sorted({(m, a) for _, m, a in cells}), sorted({k for k, _, _ in cells}), cells
+
+
+def _counts(rows: list[dict[str, Any]]) -> str:
+    counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in OUTCOMES}
+    return ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+
+
 def report_markdown(rows: list[dict[str, Any]]) -> str:
     """Kernels down, modes (and arches) across; each cell its outcome and cause (a CI job summary)."""
-    columns = sorted({(r["mode"], r["arch"]) for r in rows})
-    kernels = sorted({r["kernel"] for r in rows})
+    columns, kernels, grid = _grid(rows)
     marks = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped", "died": "DIED", "running": "running"}
     head = ["kernel"] + [f"{mode}{' ' + arch if arch else ''}" for mode, arch in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for kernel in kernels:
         cells = []
         for mode, arch in columns:
-            found = [r for r in rows if (r["kernel"], r["mode"], r["arch"]) == (kernel, mode, arch)]
+            found = grid.get((kernel, mode, arch), [])
             cells.append(", ".join(marks.get(r["outcome"], r["outcome"]) + (f" ({r['cause']})" if r["cause"] else "")
                                    for r in found) or "-")
         lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
-    counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("succeeded", "failed", "skipped", "died")}
-    return "\n".join(lines) + "\n\n" + ", ".join(f"{n} {o}" for o, n in counts.items() if n) + "\n"
+    return "\n".join(lines) + "\n\n" + _counts(rows) + "\n"
 
 
 def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix") -> str:
@@ -368,17 +383,15 @@ def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix")
     narrow screen (a phone) the table scrolls sideways under a sticky kernel column."""
     from html import escape
 
-    columns = sorted({(r["mode"], r["arch"]) for r in rows})
-    kernels = sorted({r["kernel"] for r in rows})
+    columns, kernels, grid = _grid(rows)
     words = {"succeeded": "ok", "failed": "failed", "skipped": "skipped", "died": "died", "running": "running"}
-    counts = {o: sum(1 for r in rows if r["outcome"] == o) for o in ("succeeded", "failed", "skipped", "died")}
     head = "".join(f"<th scope='col'>{escape(mode or '(job died: mode unknown)')}"
                    f"{('<br><small>' + escape(arch) + '</small>') if arch else ''}</th>" for mode, arch in columns)
     body = []
     for kernel in kernels:
         cells = []
         for mode, arch in columns:
-            found = [r for r in rows if (r["kernel"], r["mode"], r["arch"]) == (kernel, mode, arch)]
+            found = grid.get((kernel, mode, arch), [])
             if not found:
                 cells.append("<td class='none'>-</td>")
                 continue
@@ -396,7 +409,7 @@ def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix")
             cells.append(f"<td class='cell {escape(outcome)}' data-kernel='{escape(kernel)}' data-mode='{escape(mode)}' "
                          f"data-arch='{escape(arch)}' data-outcome='{escape(outcome)}'>" + "<hr>".join(parts) + "</td>")
         body.append(f"<tr><th scope='row'>{escape(kernel)}</th>{''.join(cells)}</tr>")
-    summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "no cells"
+    summary = _counts(rows) or "no cells"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
