@@ -95,6 +95,7 @@ class KmodApp(App[int]):
         self.attach = attach
         self.state = WizardState(record=attach or "")
         self.started: list[str] = [attach] if attach else []  # builds started from this session: quitting says how to attach
+        self.check_after: dict[str, str] = {}  # a provider's rebuild -> the consumer build to check again after it
 
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
@@ -203,8 +204,14 @@ class KmodApp(App[int]):
         self.push_screen(BuildScreen(record))
 
     def on_build_finished(self, message: BuildFinished) -> None:
-        if message.open_symbols:
-            self.check_build(message.record)
+        if not message.open_symbols:
+            return
+        then = self.check_after.pop(message.record, "")
+        if then and message.status.get("state") == "succeeded":  # a provider rebuilt after a remedy on its spec: the consumer's package set, checked again
+            self.state.record = then
+            self.check_build(then)
+            return
+        self.check_build(message.record)
 
     def on_rebuild_requested(self, message: RebuildRequested) -> None:
         """After a remedy: the same build again (its stored request: source, kernel, mode, options),
@@ -217,6 +224,8 @@ class KmodApp(App[int]):
             self.notify(f"Cannot rebuild: {err}", severity="error", timeout=12)
             return
         self.state.problems_before = message.problems_before
+        if message.then_check:
+            self.check_after[record] = message.then_check
         self._show_build(record)
 
     def on_provider_build_requested(self, message: ProviderBuildRequested) -> None:

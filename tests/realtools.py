@@ -207,17 +207,18 @@ def apt_download_contrib(package: str, suite: str = "bookworm") -> Path:
     return apt_download_from(package, suite, "contrib")
 
 
-def _private_apt(suite: str, component: str) -> list[str]:
-    """apt options for a private list of one Debian release and section, updated once per cache."""
-    apt = DOWNLOAD_CACHE / f"apt-{suite}-{component}"
+def _private_apt(suite: str, component: str, kind: str = "deb") -> list[str]:
+    """apt options for a private list of one Debian release and section (binary packages, or the
+    source packages with kind "deb-src"), updated once per cache."""
+    apt = DOWNLOAD_CACHE / f"apt-{suite}-{component}" if kind == "deb" else DOWNLOAD_CACHE / f"apt-{suite}-{component}-src"
     for sub in ("lists/partial", "cache/archives/partial"):
         (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+    (apt / "sources.list").write_text(f"{kind} [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
                                       f"http://deb.debian.org/debian {suite} {component}\n")
     options = ["-o", f"Dir::Etc::SourceList={apt / 'sources.list'}", "-o", "Dir::Etc::SourceParts=-",
                "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
                "-o", "APT::Get::List-Cleanup=0"]
-    if not any((apt / "lists").glob("*Packages*")):
+    if not any((apt / "lists").glob("*Packages*" if kind == "deb" else "*Sources*")):
         result = run([require_tool("apt-get"), "-q", *options, "update"])
         if result.returncode != 0:
             missing(f"could not read Debian {suite} {component}'s package list: {result.stderr.strip()[-200:]}")
@@ -237,6 +238,22 @@ def apt_download_from(package: str, suite: str, component: str = "main") -> Path
     found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.deb"))
     if not found:
         missing(f"could not download {package} from Debian {suite} {component}: {result.stderr.strip()[-200:]}")
+    return found[-1]
+
+
+def apt_source_tarball(package: str, suite: str = "bookworm", component: str = "contrib") -> Path:
+    """The upstream release tarball of a Debian source package (`apt-get source --download-only`:
+    nothing unpacked, no dpkg-source run), e.g. zfs-linux's OpenZFS release tree with its rpm/ specs."""
+    DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.orig.tar.*"))
+    if found:
+        return found[-1]
+    options = _private_apt(suite, component, "deb-src")
+    result = run([require_tool("apt-get"), *options, "source", "--download-only", package], cwd=DOWNLOAD_CACHE)
+    found = sorted(DOWNLOAD_CACHE.glob(f"{package}_*.orig.tar.*"))
+    if not found:
+        missing(f"could not download the source of {package} from Debian {suite} {component}: "
+                f"{result.stderr.strip()[-200:]}")
     return found[-1]
 
 

@@ -32,6 +32,21 @@ MODE_STORIES = {
             "defines), then the binary kmod RPMs it makes are checked as a package set.",
 }
 
+# An OpenZFS/Lustre-style tree builds with its own build system (core/build/plan.py)
+TREE_STORIES = {
+    "kbuild": "./configure --with-config=kernel against this kernel's headers, then kbuild in module/ (what the "
+              "tree's dkms.conf does). Just the .ko files.",
+    "deb": "./configure and the module build, then a binary-module .deb of every .ko it made, depending on the "
+           "package that really owns this kernel.",
+    "dkms": "The tree's scripts/dkms.mkconf writes the dkms.conf its dkms packages ship, then real dkms (add + build) "
+            "with private trees.",
+    "rpm-generic": "./configure --with-spec=generic, then the tree's own `make rpm-kmod` with its "
+                   "rpm/generic/*-kmod.spec.in: NO ksym() Provides (seed 000). Packages needing these symbols will "
+                   "not install until the spec remedy, which b after it rebuilds from.",
+    "rpm-redhat": "./configure --with-spec=redhat, then `make rpm-kmod` with rpm/redhat/*-kmod.spec.in "
+                  "(%kernel_module_package: ksym() Provides). Needs RHEL's rpm macros (redhat-rpm-config).",
+}
+
 
 def mode_label(mode: str, missing: list[str]) -> str:
     return f"{mode}  (needs {', '.join(missing)})" if missing else mode
@@ -83,9 +98,11 @@ Modes whose tool is missing say so, with the command that installs it."""
                                                        + ("\n\n(your last choice for this source)" if last in self.modes else ""))
 
     def details(self, mode: str) -> str:
+        from kmodtui.core.build.plan import is_autotools_module_tree
         from kmodtui.core.build.tools import install_command
 
-        text = MODE_STORIES[mode]
+        text = TREE_STORIES[mode] if is_autotools_module_tree(self.source) and mode in TREE_STORIES \
+            else MODE_STORIES[mode]
         if self.missing.get(mode):
             text += (f"\n\n[b]Not available here:[/] this mode runs {', '.join(self.missing[mode])}, which is not "
                      f"installed. Install it first:\n  {install_command(self.missing[mode])}\nthen press Esc and "

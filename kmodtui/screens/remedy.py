@@ -35,6 +35,9 @@ class RemedyContext:
     kernel: Kernel | None = None
     source: str = ""  # module source folder
     record: str = ""  # the kmodtui build the finding came from: b rebuilds it with its own request
+    # the kmodtui build that made the provider package whose spec the remedy edits: b rebuilds that
+    # one, then checks `record`'s packages again with the provider's new ones
+    provider_record: str = ""
     problems_before: frozenset[tuple[str, str]] = frozenset()  # compared after the rebuild
     demo: bool = False  # the demo's seed-000 story: b rebuilds the demo provider RPM from the edited spec
 
@@ -217,7 +220,8 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
                 self._status(f"[b]Not applied:[/] {escape(message.error)}")
                 return
             self.undo_id = message.undo_id
-            rebuild = "  b rebuilds and re-checks." if self.context.record else ""
+            rebuild = "  b rebuilds the provider's packages from it and re-checks." if self.context.provider_record \
+                else "  b rebuilds and re-checks." if self.context.record else ""
             self._status(f"[b]Applied.[/] u undoes it (backup {self.undo_id}).{rebuild}")
         elif message.error:
             self._status(f"[b]Not undone:[/] {escape(message.error)}")
@@ -229,6 +233,10 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def action_rebuild(self) -> None:
         if self.context.demo and self.context.target.endswith(".spec"):
             self.post_message(DemoRebuildRequested(self.context.target, self.context.problems_before))
+            return
+        if self.context.provider_record:
+            self.post_message(RebuildRequested(self.context.provider_record, self.context.problems_before,
+                                               then_check=self.context.record))
             return
         if not self.context.record:
             self.notify("This finding does not come from a kmodtui build: build the module in kmodtui (Esc to the "

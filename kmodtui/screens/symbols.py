@@ -222,13 +222,23 @@ package unless something installed Provides exactly that."""
         # a package finding carries its dependency: the symbol of ksym(name) = crc, no string splitting
         symbol = finding.requirement.symbol if finding.requirement and finding.requirement.symbol else finding.symbol
         provider = self.result.providers.get(symbol)
-        target = ""
+        target = provider_record = ""
         for package in self.result.packages:
             if package.nevra == finding.module and package.path.endswith(".deb"):
                 target = package.path
+        if not target and finding.requirement is not None:
+            # the provider package came from a kmodtui build of a tree with its own kmod spec (OpenZFS's
+            # rpm/generic/zfs-kmod.spec.in): the remedy edits that spec, b rebuilds the provider from it
+            from kmodtui.core.build.recheck import provider_spec_of
+
+            for package in self.result.packages:
+                if package.nevra == finding.provider:
+                    spec, provider_record = provider_spec_of(package.path)
+                    target = spec
+                    provider_record = provider_record if spec else ""
         self.app.push_screen(RemedyScreen(RemedyContext(
             tuple(finding.remedies), symbol=symbol, namespace=provider.namespace if provider else "",
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")
-            or self.source, depends=finding.provider if target else "",
-            kernel=self.result.kernel, source=self.source, record=self.record,
+            or self.source, depends=finding.provider if target and not provider_record else "",
+            kernel=self.result.kernel, source=self.source, record=self.record, provider_record=provider_record,
             problems_before=problem_keys(self.result), demo=self.demo)))

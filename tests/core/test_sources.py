@@ -100,7 +100,7 @@ def test_openzfs_as_debian_ships_it_and_as_a_release_tree(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert (info["name"], set(info["modules"])) == ("zfs", nine) and info["version"].startswith("2.1.")
-    assert info["modes"] == ["kbuild", "dkms"]  # kbuild runs ./configure first; deb is not offered for it yet
+    assert info["modes"] == ["kbuild", "deb", "dkms"]  # kbuild and deb: dkms.conf's PRE_BUILD (configure) first
     assert info["linux_range"]["minimum"] and info["linux_range"]["maximum"]
     # dkms.conf's multi-line PRE_BUILD="configure ... $( ... )" is one note, not forty
     pre_build = [n for n in info["build_time_only"] if "PRE_BUILD" in n]
@@ -117,7 +117,76 @@ def test_openzfs_as_debian_ships_it_and_as_a_release_tree(tmp_path: Path) -> Non
     info = json.loads(result.stdout)
     assert info["name"] == "zfs" and info["version"].startswith("2.1.") and info["kinds"] == ["autotools"]
     assert info["modules"][0] == "spl" and set(info["modules"]) == nine  # Kbuild.in's order: spl first
-    assert info["modes"] == ["kbuild"]
+    assert info["modes"] == ["kbuild", "deb"]  # zfs-dkms ships no rpm/ specs and no scripts/dkms.mkconf
+
+
+@pytest.mark.network
+def test_the_openzfs_release_tree_lists_its_nine_modules_and_every_mode(installed_kernel, tmp_path: Path) -> None:
+    """The upstream release tarball Debian's zfs-linux is made from (`apt-get source`), read before
+    configure: name and version from META, the nine modules from module/Kbuild.in, the kernel range,
+    and every mode it builds in: kbuild, deb, dkms (its scripts/dkms.mkconf writes the dkms.conf),
+    rpm-generic and rpm-redhat (its own rpm/*/zfs-kmod.spec.in through `make rpm-kmod`). Modes the
+    host cannot do stop before anything runs, in one line."""
+    from tests.realtools import apt_source_tarball
+
+    tarball = apt_source_tarball("zfs-linux")
+    nine = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    env = {"KMODTUI_CACHE_DIR": str(tmp_path / "cache"), "KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    for given in (tarball, None):  # the tarball as downloaded, and the tree as a user unpacks it
+        if given is None:
+            run_ok(["tar", "-C", str(tmp_path), "-xzf", str(tarball)])
+            [given] = tmp_path.glob("zfs-2.*")
+        result = kmodtui("source", str(given), "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        info = json.loads(result.stdout)
+        assert (info["name"], info["version"], set(info["modules"])) == ("zfs", "2.1.11", nine)
+        assert info["modes"] == ["kbuild", "deb", "dkms", "rpm-generic", "rpm-redhat"]
+        assert (info["linux_range"]["minimum"], info["linux_range"]["maximum"]) == ("3.10", "6.2")
+        assert info["specs"]["rpm/generic/zfs-kmod.spec.in"] == "generic"
+    tree = given
+    before = sorted(p.name for p in tree.iterdir())
+    redhat = kmodtui("build", "-k", installed_kernel.release, "-s", str(tree), "--mode", "rpm-redhat", env=env)
+    if "%kernel_module_package" not in subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"],
+                                                      capture_output=True, text=True).stdout:
+        said = [line for line in (redhat.stdout + redhat.stderr).splitlines() if "%kernel_module_package" in line]
+        assert redhat.returncode != 0 and len(said) == 1 and said[0].startswith(f"kmodtui: {tree}: "), redhat
+    (tree / "scripts" / "dkms.mkconf").unlink()  # half a project: no dkms.conf and nothing that makes one
+    dkms = kmodtui("build", "-k", installed_kernel.release, "-s", str(tree), "--mode", "dkms", env=env)
+    said = [line for line in (dkms.stdout + dkms.stderr).splitlines() if "scripts/dkms.mkconf" in line]
+    assert dkms.returncode != 0 and len(said) == 1 and said[0].startswith(f"kmodtui: {tree}: "), dkms
+    assert sorted(p.name for p in tree.iterdir()) == before  # nothing ran in the user's tree
+
+
+@pytest.mark.network
+def test_dkms_mode_on_the_openzfs_release_tree_writes_the_dkms_conf_zfs_dkms_ships(installed_kernel, tmp_path: Path) -> None:
+    """dkms mode on a release tree: the tree's own scripts/dkms.mkconf writes the dkms.conf in the
+    build's copy under the private dkms source tree (never in the user's tree), and that dkms.conf
+    builds what Debian's zfs-dkms builds: same name, version, modules and where they go."""
+    from kmodtui.core.build.plan import plan_build
+    from kmodtui.core.build.request import make_request
+    from tests.realtools import apt_download_contrib, apt_source_tarball
+
+    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(apt_source_tarball("zfs-linux"))])
+    [tree] = tmp_path.glob("zfs-2.*")
+    plan = plan_build(make_request(str(tree), installed_kernel.release, "dkms"), str(tmp_path / "work"))
+    assert [s.phase for s in plan.steps] == ["dkms.mkconf", "dkms add", "dkms build"]
+    mkconf = plan.steps[0]
+    assert mkconf.cwd.startswith(str(tmp_path / "work")) and not (tree / "dkms.conf").exists()
+    run_ok(list(mkconf.argv), cwd=mkconf.cwd)
+    made = detect_source(mkconf.cwd)
+    run_ok([require_tool("dpkg-deb"), "-x", str(apt_download_contrib("zfs-dkms")), str(tmp_path / "deb")])
+    [shipped_tree] = (tmp_path / "deb" / "usr" / "src").glob("zfs-*")
+    shipped = detect_source(str(shipped_tree))
+    assert made.dkms is not None and shipped.dkms is not None
+    assert (made.name, made.version, sorted(made.modules)) == (shipped.name, shipped.version, sorted(shipped.modules))
+    for array in ("BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION", "DEST_MODULE_LOCATION"):
+        assert made.dkms.array(array) == shipped.dkms.array(array) and made.dkms.array(array), array
+    assert made.dkms.values["AUTOINSTALL"] == shipped.dkms.values["AUTOINSTALL"] == "yes"
+    # both configure for the kernel in PRE_BUILD (Debian's copy adds --host for CROSS_COMPILE and a
+    # PREEMPT_RT exclusion, and names /etc/dkms/zfs.conf: its patches to dkms.mkconf)
+    for conf in (made, shipped):
+        assert any("PRE_BUILD" in note and "configure" in note for note in conf.dkms.build_time_only)
+    assert not (tree / "dkms.conf").exists()
 
 
 def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 
 from kmodtui.core.build.request import BuildRequest
@@ -89,6 +90,7 @@ def dkms_src_dir(work_dir: str, source: ModuleSource, version: str) -> str:
     return os.path.join(work_dir, "dkms-layout", clean(source.name), clean(source.version or version), "build")
 
 
+DKMS_MKCONF = ("scripts", "dkms.mkconf")  # OpenZFS: writes the dkms.conf its dkms packages ship
 BUILT_LIST = ".kmodtui-built-modules"  # written by the dkms.conf build step: the .ko files dkms.conf names
 
 # dkms 3.0's build, without dkms: source dkms.conf in bash with dkms's variables set, run PRE_BUILD
@@ -198,29 +200,14 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     version = request.version or source.version or "1.0"
     steps: list[BuildStep] = []
     if is_autotools_module_tree(source):
-        if request.mode != "kbuild":
-            raise KmodError(request.source, f"an autotools module tree (OpenZFS style) builds in kbuild mode here; "
-                                            f"{request.mode} mode is not supported for it yet")
-        steps += _autotools_steps(request, src_dir)
+        steps += _autotools_plan(request, source, work_dir, src_dir, out_dir, version)
     elif request.mode == "kbuild":
         steps += _module_build_steps(request, source, src_dir)
         steps += _compress_steps(request, source, src_dir, out_dir)
     elif request.mode == "deb":
         steps += _module_build_steps(request, source, src_dir)
         steps += _sign_steps(request, source, src_dir)
-        from kmodtui.core.packages.debpack import kernel_package_owner
-
-        depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
-        from kmodtui.core.packages.debpack import modules_dir_for
-
-        modules = _built_modules(source, src_dir)
-        compress = kernel.module_compression if suffix_for(kernel.module_compression) else ""
-        steps.append(BuildStep("package", (
-            *self_argv("kmodtui.core.packages.debpack"), "--release", kernel.release, "--name", source.name,
-            "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir,
-            "--compress", compress or "", "--modules-dir", modules_dir_for(kernel.release, _tree_dirs(kernel)),
-            *modules,
-        ), work_dir))
+        steps.append(_deb_step(request, source, work_dir, src_dir, out_dir, version))
     elif request.mode == "dkms":
         if source.dkms is None:
             raise KmodError(request.source, "dkms mode needs a dkms.conf in the source")
@@ -263,9 +250,26 @@ def _chroot_artifacts(work_dir: str) -> list[str]:
     return found
 
 
+def _deb_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_dir: str, out_dir: str,
+              version: str) -> BuildStep:
+    """kmodtui's binary-module .deb of what the build made, depending on the package that owns the kernel."""
+    from kmodtui.core.packages.debpack import kernel_package_owner, modules_dir_for
+
+    kernel = request.kernel
+    depends = request.deb_depends if request.deb_depends is not None else (kernel_package_owner(kernel.release) or "")
+    compress = kernel.module_compression if suffix_for(kernel.module_compression) else ""
+    return BuildStep("package", (
+        *self_argv("kmodtui.core.packages.debpack"), "--release", kernel.release, "--name", source.name,
+        "--version", version, "--arch", kernel.arch or "amd64", "--depends", depends, "--out", out_dir,
+        "--compress", compress or "", "--modules-dir", modules_dir_for(kernel.release, _tree_dirs(kernel)),
+        *_built_modules(source, src_dir),
+    ), work_dir)
+
+
 def _built_modules(source: ModuleSource, src_dir: str) -> list[str]:
-    """The .ko files a build makes (an @FILE list for a dkms.conf source: known once the build ran)."""
-    if source.dkms is not None:
+    """The .ko files a build makes (an @FILE list for a dkms.conf source or an autotools tree: known
+    once the build ran)."""
+    if source.dkms is not None or is_autotools_module_tree(source):
         return ["@" + os.path.join(src_dir, BUILT_LIST)]
     return [os.path.join(src_dir, f"{m}.ko") for m in (source.modules or [source.name])]
 
@@ -311,23 +315,77 @@ def is_autotools_module_tree(source: ModuleSource) -> bool:
             and source.dkms is None)
 
 
-def _autotools_steps(request: BuildRequest, src_dir: str) -> list[BuildStep]:
-    """What zfs-dkms's PRE_BUILD and MAKE do, without dkms: ./configure for the kernel only, against
-    the kernel's source half (Debian's -common tree) and its build half, then kbuild in module/."""
+def _autotools_plan(request: BuildRequest, source: ModuleSource, work_dir: str, src_dir: str, out_dir: str,
+                    version: str) -> list[BuildStep]:
+    """An OpenZFS/Lustre-style tree, built by its own build system in the build's copy.
+    kbuild: what zfs-dkms's PRE_BUILD and MAKE do, without dkms (./configure for the kernel only,
+    against the kernel's source half, Debian's -common tree, and its build half; then kbuild in module/).
+    deb: that, then kmodtui's binary-module .deb of the modules it made.
+    rpm-generic / rpm-redhat: ./configure --with-spec=generic|redhat and the tree's own `make rpm-kmod`
+    (its rpm/<spec>/*-kmod.spec.in with the kernel defines configure found), as OpenZFS documents it."""
     kernel = request.kernel
     if not kernel.build_dir or not os.path.isdir(kernel.build_dir):
         raise KmodError(kernel.build_dir or kernel.release, "this kernel has no build tree to compile against")
     if not os.path.isfile(os.path.join(src_dir, "configure")):
         raise KmodError(request.source, "has configure.ac but no configure script: run ./autogen.sh in it first "
                                         "(it needs autoconf, automake and libtool)")
+    if request.mode == "dkms":
+        if not os.path.isfile(os.path.join(src_dir, *DKMS_MKCONF)):
+            raise KmodError(request.source, "dkms mode needs a dkms.conf, or the scripts/dkms.mkconf that makes one "
+                                            "(OpenZFS's); this tree has neither")
+        return _dkms_steps(request, source, work_dir, version)
+    if request.mode not in ("kbuild", "deb", "rpm-generic", "rpm-redhat"):
+        raise KmodError(request.source, f"an autotools module tree (OpenZFS style) builds in kbuild, deb, dkms and "
+                                        f"rpm modes, not {request.mode}")
     configure = ["sh", "./configure", "--with-config=kernel", f"--with-linux={kernel_source_dir(kernel.build_dir)}",
                  f"--with-linux-obj={kernel.build_dir}"]
     arch = cross_arch(request)
+    collect = (*self_argv("kmodtui.core.build.collect"), "--src", src_dir)
+    if request.mode.startswith("rpm-"):
+        spec_dir = request.mode.removeprefix("rpm-")
+        if arch:
+            raise KmodError(request.source, f"{request.mode} builds with the tree's own rpmbuild for this host's "
+                                            f"architecture; cross-build it (--arch {arch}) in kbuild or deb mode")
+        if not any(p.startswith(f"rpm/{spec_dir}/") and "kmod" in p for p in source.specs):
+            raise KmodError(request.source, f"has no rpm/{spec_dir}/*-kmod.spec.in, so `./configure --with-spec="
+                                            f"{spec_dir}` has no kmod spec to build")
+        if spec_dir == "redhat":
+            why = redhat_macros_missing()
+            if why:
+                raise KmodError(request.source, why)
+        tmp = os.path.join(work_dir, "tmp")  # `make rpm-kmod` makes its rpmbuild tree with mktemp -t
+        os.makedirs(tmp, exist_ok=True)
+        return [BuildStep("configure", (*configure, f"--with-spec={spec_dir}"), src_dir),
+                BuildStep("make rpm-kmod", ("make", "rpm-kmod"), src_dir, (("TMPDIR", tmp),)),
+                BuildStep("collect", (*collect, "--out", out_dir), src_dir,
+                          shown="collect the packages and the Module.symvers they carry")]
     make = ["make", "-C", "module", f"-j{os.cpu_count() or 1}"]
     if arch:
         configure.append(f"--host={CROSS_COMPILE.get(arch, '').rstrip('-')}")
         make += [f"ARCH={arch}", f"CROSS_COMPILE={CROSS_COMPILE.get(arch, '')}"]
-    return [BuildStep("configure", tuple(configure), src_dir), BuildStep("build", tuple(make), src_dir)]
+    steps = [BuildStep("configure", tuple(configure), src_dir), BuildStep("build", tuple(make), src_dir)]
+    if request.mode == "deb":
+        listed = os.path.join(src_dir, BUILT_LIST)
+        steps.append(BuildStep("collect", (*collect, "--list", listed), src_dir,
+                               shown="list the modules the build made"))
+        steps += _sign_steps(request, source, src_dir)
+        steps.append(_deb_step(request, source, work_dir, src_dir, out_dir, version))
+    return steps
+
+
+def redhat_macros_missing() -> str:
+    """Why rpm/redhat specs cannot build here ("" when they can): they use RHEL's
+    %kernel_module_package (redhat-rpm-config) and kernel-devel's /usr/src/kernels/<release>."""
+    try:
+        out = subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    if out == "yes":
+        return ""
+    return ("rpm/redhat specs need RHEL's %kernel_module_package macro (redhat-rpm-config, on RHEL, Fedora and "
+            "their rebuilds), which this host's rpm does not define: build rpm-generic here and let the "
+            "spec-external-depgen remedy give its packages ksym() Provides")
 
 
 def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, version: str) -> list[BuildStep]:
@@ -339,6 +397,10 @@ def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, vers
     shutil.rmtree(source_copy, ignore_errors=True)
     shutil.copytree(source.path, source_copy, ignore=_IGNORE, symlinks=True)
     common = ["dkms", "--dkmstree", trees["tree"], "--sourcetree", trees["source"], "--installtree", trees["install"]]
+    mkconf: list[BuildStep] = []
+    if source.dkms is None:  # a release tree: its own script writes the dkms.conf, as zfs-dkms's packaging does
+        mkconf.append(BuildStep("dkms.mkconf", ("sh", os.path.join(*DKMS_MKCONF), "-n", source.name, "-v", version,
+                                                "-f", "dkms.conf"), source_copy))
     suffix = suffix_for(request.kernel.module_compression)
     if suffix:
         # dkms compresses a built module when it finds *.ko<suffix> in the install tree's
@@ -357,6 +419,7 @@ def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, vers
     # exist makes it skip signing (and skip creating a MOK key pair under /var/lib/dkms).
     env = () if request.sign else (("sign_file", "/nonexistent/kmodtui-no-signing"),)
     return [
+        *mkconf,
         BuildStep("dkms add", (*common, "add", "-m", source.name, "-v", version), work_dir, env),
         BuildStep("dkms build", tuple(build), work_dir, env),
     ]

@@ -37,6 +37,7 @@ def providers_for(request: BuildRequest) -> list[str]:
         packages: list[str] = []
         work = _build_work_dir(folder)
         if request.is_package_build and work:
+            work = newest_rebuild(work)  # a remedy rebuilt the provider: its new packages are the ones to check
             kind = ".deb" if request.mode == "deb" else ".rpm"
             packages = [p for p in sorted(glob.glob(os.path.join(work, "out", "**", f"*{kind}"), recursive=True))
                         if not p.endswith(".src.rpm")]
@@ -55,6 +56,63 @@ def _build_work_dir(folder: str) -> str:
     if marker in folder + os.sep and folder.endswith(os.sep + "build"):
         return folder[: folder.index(marker)] + os.sep + "work"
     return ""
+
+
+def newest_rebuild(work: str) -> str:
+    """The work folder of the newest succeeded build made with the same request (source, kernel, mode)
+    as the build whose work folder is `work`; `work` itself when there is none newer."""
+    record = os.path.dirname(os.path.abspath(work))
+    try:
+        request = load_request(record)
+    except KmodError:
+        return work
+    key = (request.source, request.kernel_spec, request.mode)
+    for status in buildrecord.list_builds():  # newest first
+        if os.path.abspath(status["dir"]) == record:
+            break
+        if status["state"] != buildrecord.SUCCEEDED:
+            continue
+        try:
+            other = load_request(status["dir"])
+        except KmodError:
+            continue
+        if (other.source, other.kernel_spec, other.mode) == key:
+            return os.path.join(status["dir"], "work")
+    return work
+
+
+def record_of(path: str) -> str:
+    """The kmodtui build record a file (a package it made) lives in, or ""."""
+    root = os.path.abspath(buildrecord.builds_dir()) + os.sep
+    path = os.path.abspath(path)
+    if not path.startswith(root):
+        return ""
+    record = root + path[len(root):].split(os.sep, 1)[0]
+    return record if os.path.isfile(os.path.join(record, "status.json")) else ""
+
+
+def provider_spec_of(package: str) -> tuple[str, str]:
+    """For a package a kmodtui build made from a tree that ships its own kmod spec (OpenZFS's
+    rpm/generic/zfs-kmod.spec.in, built by `make rpm-kmod`): (that spec in the user's tree, the build's
+    record). A remedy edits the spec there, and rebuilding the record regenerates the packages from it.
+    ("", "") when the package did not come from such a build."""
+    from kmodtui.core.build.sources import detect_source
+
+    record = record_of(package)
+    if not record:
+        return "", ""
+    try:
+        request = load_request(record)
+        if not request.mode.startswith("rpm-") or not os.path.isdir(request.source):
+            return "", record
+        source = detect_source(request.source)
+    except KmodError:
+        return "", record
+    layout = f"rpm/{request.mode.removeprefix('rpm-')}/"
+    for spec in source.specs:
+        if spec.startswith(layout) and "-kmod.spec" in spec:
+            return os.path.join(source.path, spec), record
+    return "", record
 
 
 def recheck(record_dir: str) -> tuple[BuildRequest, ResolveResult]:

@@ -33,14 +33,16 @@ class ModuleSource:
     def modes(self) -> list[str]:
         """Packaging modes that make sense for this source."""
         modes = []
-        # An autotools tree (OpenZFS) builds its modules only after ./configure: kmodtui's kbuild
-        # mode runs configure first for it (build/plan.py); deb mode does not yet, so it is not offered.
-        if KIND_KBUILD in self.kinds or (KIND_DKMS in self.kinds and KIND_AUTOTOOLS not in self.kinds):
+        # An autotools tree (OpenZFS) builds its modules only after ./configure: kmodtui runs
+        # configure first for it, and its own `make rpm-kmod` with the spec it ships (build/plan.py).
+        if KIND_KBUILD in self.kinds or KIND_DKMS in self.kinds or (KIND_AUTOTOOLS in self.kinds and self.modules):
             modes += ["kbuild", "deb"]
-        elif KIND_AUTOTOOLS in self.kinds and self.modules:
-            modes.append("kbuild")  # ./configure --with-config=kernel, then kbuild in module/
-        if KIND_DKMS in self.kinds:
-            modes.append("dkms")
+        if KIND_DKMS in self.kinds or (KIND_AUTOTOOLS in self.kinds and self.modules and
+                                       os.path.isfile(os.path.join(self.path, "scripts", "dkms.mkconf"))):
+            modes.append("dkms")  # a release tree's scripts/dkms.mkconf writes the dkms.conf (OpenZFS)
+        if KIND_AUTOTOOLS in self.kinds and self.modules:
+            modes += [f"rpm-{layout}" for layout in ("generic", "redhat")
+                      if any(p.startswith(f"rpm/{layout}/") and "kmod" in p for p in self.specs)]
         return modes
 
 
