@@ -219,7 +219,10 @@ class KmodApp(App[int]):
         from kmodtui.core.build.job import rebuild
 
         try:
-            record = rebuild(message.record, **({"sign_modules": True} if message.sign_modules else {}))
+            changes: dict[str, object] = {"sign_modules": True} if message.sign_modules else {}
+            if message.mode:
+                changes["mode"] = message.mode
+            record = rebuild(message.record, **changes)
         except KmodError as err:
             self.notify(f"Cannot rebuild: {err}", severity="error", timeout=12)
             return

@@ -70,6 +70,7 @@ class RebuildRequested(Message):
     problems_before: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     sign_modules: bool = False  # `s` on a package build: the same build, every module signed before packaging
     then_check: str = ""  # a provider's rebuild: when it is done, check this build's packages again instead
+    mode: str = ""  # a remedy that is a rebuild in another mode (autotools-redhat-spec: rpm-redhat)
 
 
 @dataclass

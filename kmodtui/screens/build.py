@@ -199,8 +199,11 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         if not self.finished:
             self.notify("The build is still running.")
             return
-        modules = self.built_modules()
-        if not modules:
+        artifacts = [str(a) for a in self.status.get("artifacts") or []]
+        # what the check reads: the modules, or a package build's packages (OpenZFS's `make rpm-kmod`
+        # leaves no loose .ko, only the kmod RPMs)
+        checkable = [a for a in artifacts if a.endswith((".ko", ".rpm", ".deb")) or ".ko." in os.path.basename(a)]
+        if not checkable:
             self.notify("No module was built: nothing to check. Press e for the first error.", severity="warning")
             return
         self.post_message(BuildFinished(self.record_dir, self.status, open_symbols=True))

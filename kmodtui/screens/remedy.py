@@ -114,7 +114,14 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         if plan.commands:
             parts.append("Then run:\n" + "\n".join(f"  {escape(c)}" for c in plan.commands))
         text.update("\n\n".join(parts))
-        self._status("a applies (a backup is kept)" if plan.edits else "Nothing to edit: run the commands shown.")
+        if plan.edits:
+            self._status("a applies (a backup is kept)")
+        elif plan.rebuild and (self.context.provider_record or self.context.record):
+            how = "in rpm-redhat mode" if plan.rebuild == "rpm-redhat" else "with its own request"
+            whom = "the provider" if self.context.provider_record else "this build"
+            self._status(f"Nothing to edit: b rebuilds {whom} {how} and re-checks.")
+        else:
+            self._status("Nothing to edit: run the commands shown.")
 
     @staticmethod
     def _diff_line(line: str) -> str:
@@ -234,16 +241,17 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         if self.context.demo and self.context.target.endswith(".spec"):
             self.post_message(DemoRebuildRequested(self.context.target, self.context.problems_before))
             return
+        mode = self.plan.rebuild if self.plan and self.plan.rebuild not in ("", "same") else ""
         if self.context.provider_record:
             self.post_message(RebuildRequested(self.context.provider_record, self.context.problems_before,
-                                               then_check=self.context.record))
+                                               then_check=self.context.record, mode=mode))
             return
         if not self.context.record:
             self.notify("This finding does not come from a kmodtui build: build the module in kmodtui (Esc to the "
                         "kernel picker, then the source) so b can rebuild it, or run the commands shown.",
                         severity="warning", timeout=10)
             return
-        self.post_message(RebuildRequested(self.context.record, self.context.problems_before))
+        self.post_message(RebuildRequested(self.context.record, self.context.problems_before, mode=mode))
 
     def action_back(self) -> None:
         go_back(self.app)

@@ -146,10 +146,19 @@ def test_the_openzfs_release_tree_lists_its_nine_modules_and_every_mode(installe
     tree = given
     before = sorted(p.name for p in tree.iterdir())
     redhat = kmodtui("build", "-k", installed_kernel.release, "-s", str(tree), "--mode", "rpm-redhat", env=env)
+    said: list[str] = []
     if "%kernel_module_package" not in subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"],
                                                       capture_output=True, text=True).stdout:
         said = [line for line in (redhat.stdout + redhat.stderr).splitlines() if "%kernel_module_package" in line]
         assert redhat.returncode != 0 and len(said) == 1 and said[0].startswith(f"kmodtui: {tree}: "), redhat
+    # the redhat-spec remedy is a rebuild in rpm-redhat mode (no file edited), found from the generic spec
+    shown = kmodtui("remedy", "show", "autotools-redhat-spec", "--target",
+                    str(tree / "rpm" / "generic" / "zfs-kmod.spec.in"), "--json", env=env)
+    plan = json.loads(shown.stdout)
+    assert plan["files"] == [] and f"cd {tree}" in plan["commands"]
+    assert plan["rebuild"] == ("" if said else "rpm-redhat")
+    if said:
+        assert "Not on this host" in plan["explanation"]
     (tree / "scripts" / "dkms.mkconf").unlink()  # half a project: no dkms.conf and nothing that makes one
     dkms = kmodtui("build", "-k", installed_kernel.release, "-s", str(tree), "--mode", "dkms", env=env)
     said = [line for line in (dkms.stdout + dkms.stderr).splitlines() if "scripts/dkms.mkconf" in line]

@@ -18,7 +18,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
 from tests.realtools import EXAMPLES, copy_source
-from tests.ui.waiting import screen_ready, wait_for
+from tests.ui.waiting import apply_then_rebuild, screen_ready, wait_for
 
 
 def preview(app: KmodApp) -> str:
@@ -120,12 +120,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
             await pilot.press("r")
             await pilot.pause()
             assert isinstance(app.screen, RemedyScreen)
-            await pilot.press("a", "a")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await pilot.press("b")
-            await pilot.pause()
-            rebuild = app.screen
+            rebuild = await apply_then_rebuild(pilot)
             assert isinstance(rebuild, BuildScreen) and rebuild.record_dir != record
             await wait_for(pilot, lambda: rebuild.finished)
             assert rebuild.status["mode"] == mode and rebuild.status["state"] == "succeeded", rebuild.status
@@ -238,12 +233,7 @@ def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(install
             await pilot.pause()
             assert app.screen is remedy
             assert "KBUILD_EXTRA_SYMBOLS +=" in preview(app)  # the provider's Module.symvers, found
-            await pilot.press("a", "a")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await pilot.press("b")
-            await pilot.pause()
-            rebuild = app.screen
+            rebuild = await apply_then_rebuild(pilot)
             assert isinstance(rebuild, BuildScreen)
             await wait_for(pilot, lambda: rebuild.finished)
             assert rebuild.status["state"] == "succeeded", rebuild.status

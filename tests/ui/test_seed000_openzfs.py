@@ -29,7 +29,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
 from tests.realtools import apt_source_tarball, copy_source, require_tool, run_ok
-from tests.ui.waiting import screen_ready, wait_for
+from tests.ui.waiting import apply_then_rebuild, screen_ready, wait_for
 
 ZFS_BUILD_TIMEOUT = 1800.0  # configure twice (the tree's, then the spec's) and nine modules: ~5 min on 2 cores
 NINE = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
@@ -102,12 +102,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
             await wait_for(pilot, lambda: screen_ready(app, RemedyScreen, "remedy-text"))
             text = str(app.screen.query_one("#remedy-text").render())
             assert "KBUILD_EXTRA_SYMBOLS +=" in text and zfs_record.rsplit("/", 1)[-1] in text, text
-            await pilot.press("a", "a")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await pilot.press("b")
-            await pilot.pause()
-            rebuild = app.screen
+            rebuild = await apply_then_rebuild(pilot)
             assert isinstance(rebuild, BuildScreen)
             await wait_for(pilot, lambda: rebuild.finished, 300)
             assert rebuild.status["state"] == "succeeded", rebuild.status

@@ -27,3 +27,12 @@ def screen_ready(app, screen_type, widget_id: str = "") -> bool:
     if not isinstance(screen, screen_type) or not screen.is_mounted:
         return False
     return not widget_id or bool(screen.query(f"#{widget_id}"))
+
+
+async def apply_then_rebuild(pilot):
+    """On the remedy screen: a, a (apply, confirmed), then b; returns the screen b opened (the rebuild)."""
+    await pilot.press("a", "a")
+    await settle(pilot)
+    await pilot.press("b")
+    await pilot.pause()
+    return pilot.app.screen

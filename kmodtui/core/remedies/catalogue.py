@@ -39,6 +39,9 @@ class RemedyPlan:
     commands: tuple[str, ...] = ()  # run by the user (or by `apply --run`), in the target's folder
     warning: str = ""  # for risky remedies: what safety is lost
     shown_diff: str = ""  # when the edit is binary (a .deb), the readable change
+    # a remedy that is a rebuild, not an edit: "same" (the build's own request) or the mode to rebuild
+    # in; the TUI's b runs it, headless it is `kmodtui build` with that mode
+    rebuild: str = ""
 
     def diff(self) -> str:
         return self.shown_diff or "".join(edit.diff() for edit in self.edits)
@@ -160,23 +163,44 @@ def plan_redhat_kernel_version(options: RemedyOptions) -> RemedyPlan:
     return RemedyPlan(
         "redhat-kernel-version", "Build redhat-mode kmods for an older kernel without editing rpm's macros", SAFE,
         "%kernel_module_package builds for %{kverrel}, the newest installed kernel-devel. Seed 000's advice edits "
-        "/usr/lib/rpm/redhat/macros; passing kernel_version on the command line selects the kernel instead.",
+        "/usr/lib/rpm/redhat/macros; passing kernel_version on the command line selects the kernel instead. "
+        "kmodtui's rpm and srpm builds always pass it (the kernel you picked), so rebuilding through kmodtui "
+        "is the remedy: nothing is edited.",
         (), (f"rpmbuild --define 'kernel_version {release}' -ba {shlex.quote(options.target or 'SPEC')}",),
+        rebuild="same",
     )
 
 
+def _autotools_tree(target: str) -> str:
+    """The tree a target names: the tree itself, or one of its rpm/<layout>/*.spec.in."""
+    if os.path.isfile(target) and target.endswith((".spec.in", ".spec")):
+        layout_dir = os.path.dirname(os.path.abspath(target))
+        if os.path.basename(os.path.dirname(layout_dir)) == "rpm":
+            return os.path.dirname(os.path.dirname(layout_dir))
+    return target
+
+
 def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
-    target = options.target or "."
+    target = _autotools_tree(options.target) if options.target else "."
     if options.target and not (os.path.exists(os.path.join(target, "configure")) or
                                os.path.exists(os.path.join(target, "configure.ac"))):
         raise KmodError(target, "is not an autotools source tree (no configure or configure.ac)")
+    from kmodtui.core.build.plan import redhat_macros_missing
+
     linux = f" --with-linux=/usr/src/kernels/{options.kernel_release}" if options.kernel_release else ""
+    explanation = ("OpenZFS and SPL pick rpm/generic/*.spec.in by default, which gives kmod packages no ksym() "
+                   "Provides; --with-spec=redhat uses rpm/redhat/*.spec.in (%kernel_module_package), which does. "
+                   "Nothing is edited: the provider is rebuilt in rpm-redhat mode (b), which reconfigures its copy "
+                   "of the tree with --with-spec=redhat and runs make rpm-kmod.")
+    why = redhat_macros_missing()
+    if why:
+        explanation += f" Not on this host: {why}."
     return RemedyPlan(
         "autotools-redhat-spec", "Reconfigure with the redhat spec templates (OpenZFS/Lustre layout)", SAFE,
-        "OpenZFS and SPL pick rpm/generic/*.spec.in by default, which gives kmod packages no ksym() Provides; "
-        "--with-spec=redhat uses rpm/redhat/*.spec.in (%kernel_module_package), which does.",
+        explanation,
         (), (f"cd {shlex.quote(target)}", f"./configure --with-spec=redhat{linux}", "make rpm-kmod",
              "kmodtui inspect *.rpm   # ksym() Provides listed"),
+        rebuild="" if why else "rpm-redhat",
     )
 
 

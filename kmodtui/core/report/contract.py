@@ -133,7 +133,7 @@ def catalogue_payload(catalogue: Iterable[Remedy]) -> dict[str, Any]:
 def plan_payload(plan: RemedyPlan) -> dict[str, Any]:
     return {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
             "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
-            "commands": list(plan.commands)}
+            "commands": list(plan.commands), "rebuild": plan.rebuild}
 
 
 def check_update_payload(kernel: Kernel, verdicts: list[ModuleVerdict], reference: LoadFacts | None = None,
