@@ -27,6 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.realtools import apt_download_from  # noqa: E402
 
 
+def installed_release() -> str:
+    running = os.uname().release
+    if os.path.isdir(f"/lib/modules/{running}/build"):
+        return running
+    found = sorted(p.parent.name for p in Path("/lib/modules").glob("*/build") if p.is_dir())
+    return found[-1] if found else running
+
+
 def unpack_source(deb: Path, dest: Path) -> Path:
     subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
     [tree] = [p for p in (dest / "usr" / "src").iterdir() if (p / "dkms.conf").is_file()]
@@ -70,7 +78,8 @@ def main() -> int:
     parser.add_argument("--package", default="zfs-dkms")
     parser.add_argument("--suite", default="bookworm")
     parser.add_argument("--component", default="contrib")
-    parser.add_argument("--kernel", default=os.uname().release, help="the installed headers' release")
+    parser.add_argument("--kernel", default=installed_release(), help="the installed headers' release "
+                        "(default: the running kernel's when its headers are here, else the newest that has them)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kmodtui", default=str(Path(sys.executable).with_name("kmodtui")))
     args = parser.parse_args()

@@ -242,3 +242,30 @@ def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_sa
                                installed_kernel.symvers_path, "--json", "--problems-only"],
                               capture_output=True, text=True)
     assert resolved.returncode == 0 and json.loads(resolved.stdout)["findings"] == [], resolved.stdout[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_the_openzfs_release_tree_in_deb_mode_packages_its_nine_modules(installed_kernel, tmp_path: Path) -> None:
+    """deb mode on the release tree: ./configure and the module build in the build's copy, then
+    kmodtui's binary-module .deb of every .ko the build made; dpkg-deb lists the nine, and the
+    package checks clean against the kernel as a package set."""
+    from tests.realtools import apt_source_tarball
+
+    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(apt_source_tarball("zfs-linux"))])
+    [tree] = tmp_path.glob("zfs-2.*")
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-s", str(tree),
+                             "--mode", "deb", "--json"], capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, **env})
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    [done] = [e for e in events if e["event"] == "exit"]
+    assert done["state"] == "succeeded", result.stdout[-3000:]
+    [deb] = [a for a in done["artifacts"] if a.endswith(".deb")]
+    listing = run_ok([require_tool("dpkg-deb"), "-c", deb]).stdout
+    packaged = {Path(line.split()[-1]).name.split(".ko")[0] for line in listing.splitlines() if ".ko" in line}
+    assert packaged == {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    checked = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", deb, "--kernel", installed_kernel.symvers_path,
+                              "--json"], capture_output=True, text=True, env={**os.environ, **env})
+    findings = json.loads(checked.stdout)["findings"]
+    assert [f for f in findings if f["status"] != "ok"] == [], findings[:5]
