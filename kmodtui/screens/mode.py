@@ -73,11 +73,20 @@ Modes whose tool is missing say so, with the command that installs it."""
         else:
             self.modes = [m for m in MODE_STORIES if m in source.modes or m.startswith("rpm-")]
         self.missing = {m: missing_tools(m) for m in self.modes}
+        self.unavailable: dict[str, str] = {}  # a mode this host cannot run, whatever is installed
+        from kmodtui.core.build.plan import is_autotools_module_tree, redhat_macros_missing
+
+        if "rpm-redhat" in self.modes and is_autotools_module_tree(source) and not self.missing["rpm-redhat"]:
+            why = redhat_macros_missing()  # the tree's rpm/redhat spec uses RHEL's %kernel_module_package
+            if why:
+                self.unavailable["rpm-redhat"] = why
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Mode")
         with Horizontal(classes="wizard-body"):
-            yield OptionList(*[Option(mode_label(m, self.missing[m]), id=m) for m in self.modes], id="mode-list",
+            yield OptionList(*[Option(mode_label(m, self.missing[m]) + ("  (not on this host)" if m in self.unavailable
+                                                                        else ""), id=m)
+                               for m in self.modes], id="mode-list",
                              classes="wizard-list")
             with VerticalScroll(classes="wizard-details"):
                 yield Static(id="mode-details")
@@ -107,6 +116,8 @@ Modes whose tool is missing say so, with the command that installs it."""
             text += (f"\n\n[b]Not available here:[/] this mode runs {', '.join(self.missing[mode])}, which is not "
                      f"installed. Install it first:\n  {install_command(self.missing[mode])}\nthen press Esc and "
                      "choose the source again.")
+        if mode in self.unavailable:
+            text += f"\n\n[b]Not on this host:[/] {self.unavailable[mode]}."
         return text
 
     @on(OptionList.OptionHighlighted, "#mode-list")
@@ -121,6 +132,9 @@ Modes whose tool is missing say so, with the command that installs it."""
 
             self.notify(f"{event.option_id} needs {', '.join(self.missing[event.option_id])}: "
                         f"{install_command(self.missing[event.option_id])}", severity="warning", timeout=8)
+        elif event.option_id in self.unavailable:
+            self.notify(f"{event.option_id}: not on this host ({self.unavailable[event.option_id]})",
+                        severity="warning", timeout=10)
         elif event.option_id:
             self.post_message(ModeChosen(self.source, self.kernel, event.option_id))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from kmodtui.app import KmodApp
 from kmodtui.core.build.job import start_detached
 from kmodtui.screens.build import BuildScreen
@@ -195,5 +197,45 @@ def test_s_on_a_package_build_rebuilds_it_with_signed_modules(installed_kernel, 
             [ko] = list((tmp_path / "x").rglob("*.ko"))
             signer = subprocess.run(["modinfo", "-F", "signer", str(ko)], capture_output=True, text=True).stdout
             assert signer.strip() == "kmodtui module signing key"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.network
+def test_the_mode_step_on_the_openzfs_release_tree(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    """The wizard's mode step on OpenZFS's release tree: every mode it builds in, each explained as the
+    tree's own build runs it; rpm-redhat, which needs RHEL's rpm macros, says so and does not start."""
+    import subprocess
+
+    from kmodtui.core.build.sources import detect_source
+    from tests.realtools import apt_source_tarball, run_ok
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(apt_source_tarball("zfs-linux"))])
+    [tree] = tmp_path.glob("zfs-2.*")
+    rhel = subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"], capture_output=True,
+                          text=True).stdout.strip() == "yes"
+
+    async def scenario() -> None:
+        app = KmodApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            app.push_screen(ModeScreen(detect_source(str(tree)), installed_kernel))
+            await wait_for(pilot, lambda: screen_ready(app, ModeScreen, "mode-details"))
+            screen = app.screen
+            assert isinstance(screen, ModeScreen)
+            assert screen.modes == ["kbuild", "deb", "dkms", "rpm-generic", "rpm-redhat"]
+            assert "./configure --with-config=kernel" in str(screen.query_one("#mode-details").render())
+            await pilot.press("down", "down", "down")
+            await pilot.pause()
+            assert "make rpm-kmod" in str(screen.query_one("#mode-details").render())
+            await pilot.press("down")
+            await pilot.pause()
+            if not rhel:
+                assert "Not on this host" in str(screen.query_one("#mode-details").render())
+                await pilot.press("enter")
+                await pilot.pause()
+                assert app.screen is screen  # no build started
+                assert not list((tmp_path / "state").glob("builds/*"))
 
     asyncio.run(scenario())
