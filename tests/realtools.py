@@ -257,6 +257,13 @@ def apt_source_tarball(package: str, suite: str = "bookworm", component: str = "
     return found[-1]
 
 
+def openzfs_release_tree(dest: Path) -> Path:
+    """OpenZFS's release tree as a user unpacks it: Debian 12's zfs-linux upstream tarball, in `dest`."""
+    run_ok(["tar", "-C", str(dest), "-xzf", str(apt_source_tarball("zfs-linux"))])
+    [tree] = dest.glob("zfs-2.*")
+    return tree
+
+
 def apt_depends_of(package: str, suite: str, component: str = "main") -> list[str]:
     """What a package of another release depends on (apt-cache depends on the private list)."""
     DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)

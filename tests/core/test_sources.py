@@ -34,9 +34,23 @@ Release: 1
 """
 
 
+OPENZFS_NINE = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+
+
 def kmodtui(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
+
+
+def build_succeeds(tree: Path, release: str, mode: str, state: Path) -> dict:
+    """`kmodtui build --json` of `tree` for `release` in `mode`: its exit event, asserted succeeded."""
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", release, "-s", str(tree), "--mode", mode,
+                             "--json"], capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, "KMODTUI_STATE_DIR": str(state)})
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    [done] = [e for e in events if e["event"] == "exit"]
+    assert done["state"] == "succeeded", result.stdout[-3000:]
+    return done
 
 
 def test_openzfs_layout_shows_both_spec_modes(tmp_path: Path) -> None:
@@ -95,7 +109,7 @@ def test_openzfs_as_debian_ships_it_and_as_a_release_tree(tmp_path: Path) -> Non
 
     deb = apt_download_contrib("zfs-dkms")
     env = {"KMODTUI_CACHE_DIR": str(tmp_path / "cache")}
-    nine = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    nine = OPENZFS_NINE
     result = kmodtui("source", str(deb), "--json", env=env)
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
@@ -130,7 +144,7 @@ def test_the_openzfs_release_tree_lists_its_nine_modules_and_every_mode(installe
     from tests.realtools import apt_source_tarball
 
     tarball = apt_source_tarball("zfs-linux")
-    nine = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    nine = OPENZFS_NINE
     env = {"KMODTUI_CACHE_DIR": str(tmp_path / "cache"), "KMODTUI_STATE_DIR": str(tmp_path / "state")}
     for given in (tarball, None):  # the tarball as downloaded, and the tree as a user unpacks it
         if given is None:
@@ -173,10 +187,9 @@ def test_dkms_mode_on_the_openzfs_release_tree_writes_the_dkms_conf_zfs_dkms_shi
     builds what Debian's zfs-dkms builds: same name, version, modules and where they go."""
     from kmodtui.core.build.plan import plan_build
     from kmodtui.core.build.request import make_request
-    from tests.realtools import apt_download_contrib, apt_source_tarball
+    from tests.realtools import apt_download_contrib, openzfs_release_tree
 
-    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(apt_source_tarball("zfs-linux"))])
-    [tree] = tmp_path.glob("zfs-2.*")
+    tree = openzfs_release_tree(tmp_path)
     plan = plan_build(make_request(str(tree), installed_kernel.release, "dkms"), str(tmp_path / "work"))
     assert [s.phase for s in plan.steps] == ["dkms.mkconf", "dkms add", "dkms build"]
     mkconf = plan.steps[0]
@@ -223,16 +236,10 @@ def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_sa
     root = tmp_path / "deb"
     run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
     [tree] = (root / "usr" / "src").glob("zfs-*")
-    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
-    result = subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-s", str(tree),
-                             "--mode", "kbuild", "--json"], capture_output=True, text=True, timeout=1800,
-                            env={**os.environ, **env})
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    [done] = [e for e in events if e["event"] == "exit"]
-    assert done["state"] == "succeeded", result.stdout[-3000:]
+    done = build_succeeds(tree, installed_kernel.release, "kbuild", tmp_path / "state")
     modules = [a for a in done["artifacts"] if a.endswith(".ko")]
     names = {Path(m).stem for m in modules}
-    assert names == {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    assert names == OPENZFS_NINE
     info = json.loads(subprocess.run([sys.executable, "-m", "kmodtui", "inspect", *modules, "--json"],
                                      capture_output=True, text=True).stdout)
     assert {m["vermagic"].split()[0] for m in info["modules"]} == {installed_kernel.release}
@@ -250,21 +257,15 @@ def test_the_openzfs_release_tree_in_deb_mode_packages_its_nine_modules(installe
     """deb mode on the release tree: ./configure and the module build in the build's copy, then
     kmodtui's binary-module .deb of every .ko the build made; dpkg-deb lists the nine, and the
     package checks clean against the kernel as a package set."""
-    from tests.realtools import apt_source_tarball
+    from tests.realtools import openzfs_release_tree
 
-    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(apt_source_tarball("zfs-linux"))])
-    [tree] = tmp_path.glob("zfs-2.*")
+    tree = openzfs_release_tree(tmp_path)
     env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
-    result = subprocess.run([sys.executable, "-m", "kmodtui", "build", "-k", installed_kernel.release, "-s", str(tree),
-                             "--mode", "deb", "--json"], capture_output=True, text=True, timeout=1800,
-                            env={**os.environ, **env})
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    [done] = [e for e in events if e["event"] == "exit"]
-    assert done["state"] == "succeeded", result.stdout[-3000:]
+    done = build_succeeds(tree, installed_kernel.release, "deb", tmp_path / "state")
     [deb] = [a for a in done["artifacts"] if a.endswith(".deb")]
     listing = run_ok([require_tool("dpkg-deb"), "-c", deb]).stdout
     packaged = {Path(line.split()[-1]).name.split(".ko")[0] for line in listing.splitlines() if ".ko" in line}
-    assert packaged == {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
+    assert packaged == OPENZFS_NINE
     checked = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", deb, "--kernel", installed_kernel.symvers_path,
                               "--json"], capture_output=True, text=True, env={**os.environ, **env})
     findings = json.loads(checked.stdout)["findings"]

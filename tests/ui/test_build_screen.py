@@ -208,11 +208,10 @@ def test_the_mode_step_on_the_openzfs_release_tree(installed_kernel, monkeypatch
     import subprocess
 
     from kmodtui.core.build.sources import detect_source
-    from tests.realtools import apt_source_tarball, run_ok
+    from tests.realtools import openzfs_release_tree
 
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
-    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(apt_source_tarball("zfs-linux"))])
-    [tree] = tmp_path.glob("zfs-2.*")
+    tree = openzfs_release_tree(tmp_path)
     rhel = subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"], capture_output=True,
                           text=True).stdout.strip() == "yes"
 

@@ -28,7 +28,7 @@ from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
-from tests.realtools import apt_source_tarball, copy_source, require_tool, run_ok
+from tests.realtools import copy_source, openzfs_release_tree, require_tool, run_ok
 from tests.ui.waiting import apply_then_rebuild, screen_ready, wait_for
 
 ZFS_BUILD_TIMEOUT = 1800.0  # configure twice (the tree's, then the spec's) and nine modules: ~5 min on 2 cores
@@ -62,9 +62,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
     require_tool("rpmbuild")
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     release = installed_kernel.release
-    tarball = apt_source_tarball("zfs-linux")
-    run_ok(["tar", "-C", str(tmp_path), "-xzf", str(tarball)])
-    [tree] = tmp_path.glob("zfs-2.*")
+    tree = openzfs_release_tree(tmp_path)
 
     # What kmodtui reads from the release tree, before anything runs
     info = json.loads(run_ok([sys.executable, "-m", "kmodtui", "source", str(tree), "--json"]).stdout)
