@@ -199,11 +199,11 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         if not self.finished:
             self.notify("The build is still running.")
             return
-        artifacts = [str(a) for a in self.status.get("artifacts") or []]
+        from kmodtui.core.build.recheck import built_targets
+
         # what the check reads: the modules, or a package build's packages (OpenZFS's `make rpm-kmod`
         # leaves no loose .ko, only the kmod RPMs)
-        checkable = [a for a in artifacts if a.endswith((".ko", ".rpm", ".deb")) or ".ko." in os.path.basename(a)]
-        if not checkable:
+        if not built_targets(str(self.status.get("mode", "")), [str(a) for a in self.status.get("artifacts") or []]):
             self.notify("No module was built: nothing to check. Press e for the first error.", severity="warning")
             return
         self.post_message(BuildFinished(self.record_dir, self.status, open_symbols=True))

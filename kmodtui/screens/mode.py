@@ -73,13 +73,10 @@ Modes whose tool is missing say so, with the command that installs it."""
         else:
             self.modes = [m for m in MODE_STORIES if m in source.modes or m.startswith("rpm-")]
         self.missing = {m: missing_tools(m) for m in self.modes}
-        self.unavailable: dict[str, str] = {}  # a mode this host cannot run, whatever is installed
-        from kmodtui.core.build.plan import is_autotools_module_tree, redhat_macros_missing
+        from kmodtui.core.build.plan import unavailable_here
 
-        if "rpm-redhat" in self.modes and is_autotools_module_tree(source) and not self.missing["rpm-redhat"]:
-            why = redhat_macros_missing()  # the tree's rpm/redhat spec uses RHEL's %kernel_module_package
-            if why:
-                self.unavailable["rpm-redhat"] = why
+        # a mode this host cannot run whatever is installed (an autotools tree's rpm/redhat spec)
+        self.unavailable = {m: why for m in self.modes if not self.missing[m] and (why := unavailable_here(source, m))}
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Mode")

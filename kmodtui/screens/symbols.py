@@ -226,16 +226,13 @@ package unless something installed Provides exactly that."""
         for package in self.result.packages:
             if package.nevra == finding.module and package.path.endswith(".deb"):
                 target = package.path
-        if not target and finding.requirement is not None:
+        provider_package = next((p.path for p in self.result.packages if p.nevra == finding.provider), "")
+        if not target and finding.requirement is not None and provider_package:
             # the provider package came from a kmodtui build of a tree with its own kmod spec (OpenZFS's
             # rpm/generic/zfs-kmod.spec.in): the remedy edits that spec, b rebuilds the provider from it
             from kmodtui.core.build.recheck import provider_spec_of
 
-            for package in self.result.packages:
-                if package.nevra == finding.provider:
-                    spec, provider_record = provider_spec_of(package.path)
-                    target = spec
-                    provider_record = provider_record if spec else ""
+            target, provider_record = provider_spec_of(provider_package)
         self.app.push_screen(RemedyScreen(RemedyContext(
             tuple(finding.remedies), symbol=symbol, namespace=provider.namespace if provider else "",
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")

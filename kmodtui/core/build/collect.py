@@ -30,10 +30,24 @@ def list_modules(src_dir: str, list_file: str) -> list[str]:
     return modules
 
 
-def collect_packages(src_dir: str, out_dir: str) -> tuple[list[str], str]:
-    """Move the tree's packages into out_dir; return them and where the Module.symvers went ("" if none)."""
+def copy_symvers(packages: list[str], dest: str) -> bool:
+    """The first Module.symvers a binary package carries, copied to `dest`; False when none has one."""
     from kmodtui.core.packages.streams import RpmReader
 
+    for package in packages:
+        if package.endswith(".src.rpm"):
+            continue
+        with RpmReader(package) as rpm:
+            for member, body in rpm.members():
+                if os.path.basename(member.name) == SYMVERS:
+                    with open(dest, "wb") as f:
+                        shutil.copyfileobj(body, f)
+                    return True
+    return False
+
+
+def collect_packages(src_dir: str, out_dir: str) -> tuple[list[str], str]:
+    """Move the tree's packages into out_dir; return them and where the Module.symvers went ("" if none)."""
     packages = sorted(glob.glob(os.path.join(src_dir, "*.rpm")))
     if not packages:
         raise KmodError(src_dir, "`make rpm-kmod` left no .rpm in the tree (see the build log above)")
@@ -43,20 +57,8 @@ def collect_packages(src_dir: str, out_dir: str) -> tuple[list[str], str]:
         target = os.path.join(out_dir, os.path.basename(package))
         shutil.move(package, target)
         moved.append(target)
-    symvers_to = ""
-    for package in moved:
-        if package.endswith(".src.rpm"):
-            continue
-        with RpmReader(package) as rpm:
-            for member, body in rpm.members():
-                if os.path.basename(member.name) == SYMVERS:
-                    symvers_to = os.path.join(src_dir, SYMVERS)
-                    with open(symvers_to, "wb") as f:
-                        shutil.copyfileobj(body, f)
-                    break
-        if symvers_to:
-            break
-    return moved, symvers_to
+    symvers = os.path.join(src_dir, SYMVERS)
+    return moved, symvers if copy_symvers(moved, symvers) else ""
 
 
 def main(argv: list[str] | None = None) -> int:

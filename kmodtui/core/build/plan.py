@@ -5,12 +5,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 
 from kmodtui.core.build.request import BuildRequest
 from kmodtui.core.build.runner import BuildStep
-from kmodtui.core.build.sources import KIND_AUTOTOOLS, KIND_KBUILD, ModuleSource, detect_source
+from kmodtui.core.build.sources import DKMS_MKCONF, KIND_AUTOTOOLS, KIND_KBUILD, ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import BUILD_MODES, Kernel
@@ -90,7 +89,6 @@ def dkms_src_dir(work_dir: str, source: ModuleSource, version: str) -> str:
     return os.path.join(work_dir, "dkms-layout", clean(source.name), clean(source.version or version), "build")
 
 
-DKMS_MKCONF = ("scripts", "dkms.mkconf")  # OpenZFS: writes the dkms.conf its dkms packages ship
 BUILT_LIST = ".kmodtui-built-modules"  # written by the dkms.conf build step: the .ko files dkms.conf names
 
 # dkms 3.0's build, without dkms: source dkms.conf in bash with dkms's variables set, run PRE_BUILD
@@ -346,13 +344,12 @@ def _autotools_plan(request: BuildRequest, source: ModuleSource, work_dir: str, 
         if arch:
             raise KmodError(request.source, f"{request.mode} builds with the tree's own rpmbuild for this host's "
                                             f"architecture; cross-build it (--arch {arch}) in kbuild or deb mode")
-        if not any(p.startswith(f"rpm/{spec_dir}/") and "kmod" in p for p in source.specs):
+        if not source.kmod_spec(spec_dir):
             raise KmodError(request.source, f"has no rpm/{spec_dir}/*-kmod.spec.in, so `./configure --with-spec="
                                             f"{spec_dir}` has no kmod spec to build")
-        if spec_dir == "redhat":
-            why = redhat_macros_missing()
-            if why:
-                raise KmodError(request.source, why)
+        why = unavailable_here(source, request.mode)
+        if why:
+            raise KmodError(request.source, why)
         tmp = os.path.join(work_dir, "tmp")  # `make rpm-kmod` makes its rpmbuild tree with mktemp -t
         os.makedirs(tmp, exist_ok=True)
         return [BuildStep("configure", (*configure, f"--with-spec={spec_dir}"), src_dir),
@@ -373,19 +370,14 @@ def _autotools_plan(request: BuildRequest, source: ModuleSource, work_dir: str, 
     return steps
 
 
-def redhat_macros_missing() -> str:
-    """Why rpm/redhat specs cannot build here ("" when they can): they use RHEL's
-    %kernel_module_package (redhat-rpm-config) and kernel-devel's /usr/src/kernels/<release>."""
-    try:
-        out = subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"], capture_output=True, text=True,
-                             timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    if out == "yes":
-        return ""
-    return ("rpm/redhat specs need RHEL's %kernel_module_package macro (redhat-rpm-config, on RHEL, Fedora and "
-            "their rebuilds), which this host's rpm does not define: build rpm-generic here and let the "
-            "spec-external-depgen remedy give its packages ksym() Provides")
+def unavailable_here(source: ModuleSource, mode: str) -> str:
+    """Why this host cannot build `source` in `mode` whatever is installed ("" when it can): an
+    autotools tree's rpm/redhat spec needs RHEL's rpm macros. The plan refuses, the mode step says so."""
+    if mode == "rpm-redhat" and is_autotools_module_tree(source):
+        from kmodtui.core.build.tools import redhat_macros_missing
+
+        return redhat_macros_missing()
+    return ""
 
 
 def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, version: str) -> list[BuildStep]:

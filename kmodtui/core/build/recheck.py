@@ -8,16 +8,16 @@ import glob
 import os
 
 from kmodtui.core.build import record as buildrecord
-from kmodtui.core.build.request import BuildRequest, load_request
+from kmodtui.core.build.request import BuildRequest, is_package_mode, load_request
 from kmodtui.core.build.sources import extra_symbols_of
 from kmodtui.core.errors import KmodError
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.core.resolve.result import ResolveResult
 
 
-def built_targets(request: BuildRequest, artifacts: list[str]) -> list[str]:
+def built_targets(mode: str, artifacts: list[str]) -> list[str]:
     """What to check: the packages of a package build (not source RPMs), else the modules."""
-    if request.is_package_build:
+    if is_package_mode(mode):
         packages = [a for a in artifacts if a.endswith((".rpm", ".deb")) and not a.endswith(".src.rpm")]
         if packages:
             return packages
@@ -104,22 +104,19 @@ def provider_spec_of(package: str) -> tuple[str, str]:
     try:
         request = load_request(record)
         if not request.mode.startswith("rpm-") or not os.path.isdir(request.source):
-            return "", record
+            return "", ""
         source = detect_source(request.source)
     except KmodError:
-        return "", record
-    layout = f"rpm/{request.mode.removeprefix('rpm-')}/"
-    for spec in source.specs:
-        if spec.startswith(layout) and "-kmod.spec" in spec:
-            return os.path.join(source.path, spec), record
-    return "", record
+        return "", ""
+    spec = source.kmod_spec(request.mode.removeprefix("rpm-"))
+    return (os.path.join(source.path, spec), record) if spec else ("", "")
 
 
 def recheck(record_dir: str) -> tuple[BuildRequest, ResolveResult]:
     """The check of what the build in `record_dir` made (its stored request says how it was made)."""
     request = load_request(record_dir)
     status = buildrecord.read_status(record_dir) or {}
-    targets = built_targets(request, list(status.get("artifacts") or []))
+    targets = built_targets(request.mode, list(status.get("artifacts") or []))
     if not targets:
         raise KmodError(record_dir, "this build made nothing to check (see its log)")
     installed = None

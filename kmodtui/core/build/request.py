@@ -38,8 +38,12 @@ class BuildRequest:
 
     @property
     def is_package_build(self) -> bool:
-        """Modes whose result is checked as a package set (rpm Requires/Provides, deb Depends)."""
-        return self.mode in ("deb", "rpm-generic", "rpm-redhat", "srpm")
+        return is_package_mode(self.mode)
+
+
+def is_package_mode(mode: str) -> bool:
+    """Modes whose result is checked as a package set (rpm Requires/Provides, deb Depends)."""
+    return mode in ("deb", "rpm-generic", "rpm-redhat", "srpm")
 
 
 def kernel_from_spec(spec: str) -> Kernel:

@@ -14,6 +14,7 @@ from kmodtui.core.errors import KmodError
 _OBJ_M = re.compile(r"^\s*obj-(?:m|\$\([A-Z_]+\))\s*[+:]?=\s*(?P<objs>.+)$", re.M)
 
 KIND_DKMS, KIND_KBUILD, KIND_AUTOTOOLS, KIND_SPEC, KIND_SRPM = "dkms", "kbuild", "autotools", "spec", "srpm"
+DKMS_MKCONF = ("scripts", "dkms.mkconf")  # OpenZFS: writes the dkms.conf its dkms packages ship
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".tar")
 
 
@@ -38,12 +39,16 @@ class ModuleSource:
         if KIND_KBUILD in self.kinds or KIND_DKMS in self.kinds or (KIND_AUTOTOOLS in self.kinds and self.modules):
             modes += ["kbuild", "deb"]
         if KIND_DKMS in self.kinds or (KIND_AUTOTOOLS in self.kinds and self.modules and
-                                       os.path.isfile(os.path.join(self.path, "scripts", "dkms.mkconf"))):
+                                       os.path.isfile(os.path.join(self.path, *DKMS_MKCONF))):
             modes.append("dkms")  # a release tree's scripts/dkms.mkconf writes the dkms.conf (OpenZFS)
         if KIND_AUTOTOOLS in self.kinds and self.modules:
-            modes += [f"rpm-{layout}" for layout in ("generic", "redhat")
-                      if any(p.startswith(f"rpm/{layout}/") and "kmod" in p for p in self.specs)]
+            modes += [f"rpm-{layout}" for layout in ("generic", "redhat") if self.kmod_spec(layout)]
         return modes
+
+    def kmod_spec(self, layout: str) -> str:
+        """The tree's own kmod spec for `./configure --with-spec=<layout>` (OpenZFS's
+        rpm/generic/zfs-kmod.spec.in, what `make rpm-kmod` builds), relative to the tree; "" if none."""
+        return next((p for p in self.specs if p.startswith(f"rpm/{layout}/") and "kmod" in os.path.basename(p)), "")
 
 
 def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:

@@ -3,6 +3,7 @@ on this distribution (read from /etc/os-release; nothing is run to find out)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 MODE_TOOLS: dict[str, tuple[str, ...]] = {
@@ -71,3 +72,22 @@ def find_program(name: str) -> str | None:
 def missing_tools(mode: str) -> list[str]:
     """The programs `mode` runs that are not on PATH."""
     return [tool for tool in MODE_TOOLS.get(mode, ()) if shutil.which(tool) is None]
+
+
+@functools.lru_cache(maxsize=1)
+def redhat_macros_missing() -> str:
+    """Why rpm/redhat specs cannot build here ("" when they can): they use RHEL's
+    %kernel_module_package (redhat-rpm-config) and kernel-devel's /usr/src/kernels/<release>. Asked
+    of rpm once per process: the plan, the mode step and the remedy preview all need it."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["rpm", "--eval", "%{?kernel_module_package:yes}"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    if out == "yes":
+        return ""
+    return ("rpm/redhat specs need RHEL's %kernel_module_package macro (redhat-rpm-config, on RHEL, Fedora and "
+            "their rebuilds), which this host's rpm does not define: build rpm-generic here and let the "
+            "spec-external-depgen remedy give its packages ksym() Provides")

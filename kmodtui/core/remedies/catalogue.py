@@ -185,7 +185,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
     if options.target and not (os.path.exists(os.path.join(target, "configure")) or
                                os.path.exists(os.path.join(target, "configure.ac"))):
         raise KmodError(target, "is not an autotools source tree (no configure or configure.ac)")
-    from kmodtui.core.build.plan import redhat_macros_missing
+    from kmodtui.core.build.tools import redhat_macros_missing
 
     linux = f" --with-linux=/usr/src/kernels/{options.kernel_release}" if options.kernel_release else ""
     explanation = ("OpenZFS and SPL pick rpm/generic/*.spec.in by default, which gives kmod packages no ksym() "
