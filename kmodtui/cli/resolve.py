@@ -138,26 +138,43 @@ def print_resolve_json(result: Any, problems_only: bool) -> None:
         print_json(contract.resolve_payload(result, problems_only))
         return
     kind = f"findings-v{SCHEMA_VERSION}-{'problems' if problems_only else 'all'}.json"
-    findings = result.cached_report(kind)
-    store = None
-    if findings is None:
-        import threading
-
-        findings = contract.findings_json_bytes(result, problems_only, lambda v: encode_json(v, indent=False))
-        # kept for the next identical run while this one writes: hashing and writing ~25 MB release
-        # the GIL, so the two overlap
-        store = threading.Thread(target=result.store_report, args=(kind, findings))
-        store.start()
     head = encode_json({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
                         "explanations": contract.explanations_json()}, indent=False)
+    cached = result.cached_report(kind)
     sys.stdout.flush()
     out = sys.stdout.buffer
     out.write(head[:-1] + b',"findings":')
-    out.write(findings)
+    if cached is not None:
+        out.write(cached)
+    else:
+        # each chunk goes to stdout and to the cache (hashed and written by a thread: both release
+        # the GIL) while the next one is joined
+        import queue
+        import threading
+
+        writer = result.report_writer(kind)
+        chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+        def keep() -> None:
+            while (chunk := chunks.get()) is not None:
+                if writer is not None:
+                    writer.write(chunk)
+
+        keeper = threading.Thread(target=keep)
+        keeper.start()
+        whole = False  # a cut-short answer (a closed pipe) is not kept
+        try:
+            for chunk in contract.findings_json_chunks(result, problems_only, lambda v: encode_json(v, indent=False)):
+                out.write(chunk)
+                chunks.put(chunk)
+            whole = True
+        finally:
+            chunks.put(None)
+            keeper.join()
+            if writer is not None:
+                writer.close() if whole else writer.abort()
     out.write(b"}\n")
     out.flush()
-    if store is not None:
-        store.join()
 
 
 def _verb_resolve(sub: Any) -> None:

@@ -250,6 +250,34 @@ def test_flipped_cache_bytes_never_change_an_answer(built: BuiltModules, install
     assert checked >= 50
 
 
+def test_a_big_cache_entry_is_mapped_and_still_sealed(tmp_path: Path) -> None:
+    """Entries past 1 MiB (a whole tree's cached JSON) are mapped, not read, and written in pieces:
+    the seal must hold the same way, a flipped byte or a cut is a miss, an aborted writer leaves
+    nothing behind."""
+    import os
+
+    from kmodtui.core.paths import SealedWriter, read_cache_file, write_cache_file
+
+    data = os.urandom(3 << 20)
+    whole, pieces = tmp_path / "whole.json", tmp_path / "pieces.json"
+    write_cache_file(str(whole), data)
+    writer = SealedWriter(str(pieces))
+    for at in range(0, len(data), 100_000):
+        writer.write(data[at : at + 100_000])
+    writer.close()
+    assert bytes(read_cache_file(str(whole)) or b"") == data == bytes(read_cache_file(str(pieces)) or b"")
+    sealed = whole.read_bytes()
+    assert pieces.read_bytes()[:8] == sealed[:8]  # the same seal; the digest names each file's own entry
+    for damaged in (sealed[: len(sealed) // 2], sealed[:-1],
+                    sealed[:2_000_000] + bytes([sealed[2_000_000] ^ 1]) + sealed[2_000_001:]):
+        whole.write_bytes(damaged)
+        assert read_cache_file(str(whole)) is None
+    aborted = SealedWriter(str(tmp_path / "aborted.json"))
+    aborted.write(data)
+    aborted.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pieces.json", "whole.json"]
+
+
 @pytest.mark.network
 def test_unstables_kernel_tree_resolves_against_its_own_symvers(tmp_path: Path) -> None:
     """Debian unstable's kernel (7.x, MODVERSIONS off, every module .ko.xz, exports scoped to named

@@ -149,7 +149,14 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
     """resolve --json writes problem rows without making their Findings; the objects must be the ones
     finding_json(explain(row)) gives, for every kind of problem (unknown, CRC, namespace, GPL-only)."""
     from kmodtui.core.report.render import finding_json
-    from kmodtui.core.resolve.checks import explain, problem_row_json, problem_rows_json, problem_rows_json_bytes
+    from kmodtui.core.resolve.checks import (
+        explain,
+        json_array_chunks,
+        problem_row_json,
+        problem_rows_json,
+        problem_rows_json_bytes,
+        problem_rows_json_pieces,
+    )
     from kmodtui.core.resolve.engine import resolve
     from tests.realtools import copy_source, kbuild
 
@@ -173,6 +180,9 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
         assert list(problem_rows_json(result.problem_rows, release)) == expected
         assert json.loads(problem_rows_json_bytes(result.problem_rows, release,
                                                   lambda v: json.dumps(v).encode())) == expected
+        # as resolve --json streams it: chunks of pieces, here one finding each
+        pieces = problem_rows_json_pieces(result.problem_rows, release, lambda v: json.dumps(v).encode())
+        assert json.loads(b"".join(json_array_chunks(pieces, chunk=1))) == expected
         statuses |= {row[2] for row in result.problem_rows}
     print("problem kinds compared:", sorted(statuses))
     assert {"unknown_symbol", "crc_mismatch"} <= statuses, statuses
@@ -192,3 +202,25 @@ def test_a_large_json_answer_is_compact_cached_and_the_same(built: BuiltModules,
     assert not first["summary"]["from_cache"] and second["summary"]["from_cache"]
     assert "\n  " not in second_raw  # compact
     validate("resolve", second)
+
+
+def test_a_large_json_answer_cut_short_by_a_closed_pipe_is_not_kept(built: BuiltModules, installed_kernel: Kernel,
+                                                                     tmp_path: Path) -> None:
+    """The findings array goes to stdout and to the cache as it is made; when the reader goes away
+    halfway (`| head`), what was cached so far must not become the next run's answer."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for n in range(300):  # more findings than a pipe holds (64 KiB): the writer meets the closed end
+        shutil.copy(built.consumer_ko, tree / f"consumer{n}.ko")
+    env = {**os.environ, "KMODTUI_CACHE_DIR": str(tmp_path / "cache"), "KMODTUI_JSON_LARGE": "0"}
+    cli = [sys.executable, "-m", "kmodtui", "resolve", "--json", str(tree), "--kernel", installed_kernel.release]
+    reader = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert reader.stdout is not None
+    reader.stdout.read(40)
+    reader.stdout.close()  # the reader leaves before the findings
+    reader.wait(timeout=120)
+    assert not list((tmp_path / "cache").rglob("*.json")) and not list((tmp_path / "cache").rglob("*.tmp"))
+    answer = json.loads(subprocess.run(cli, capture_output=True, env=env, check=False).stdout)
+    assert answer["summary"]["from_cache"]  # the result was kept; its JSON is made anew, whole
+    plain = json_of("resolve", "--json", str(tree), "--kernel", installed_kernel.release, "--no-cache")
+    assert answer["findings"] == plain["findings"] and len(answer["findings"]) >= 300

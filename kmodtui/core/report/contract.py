@@ -7,7 +7,7 @@ build farms read them, so a field that changes meaning bumps render.SCHEMA_VERSI
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kmodtui.core.report.render import finding_json, kernel_json, module_json, package_json, resolve_summary
@@ -58,17 +58,22 @@ def resolve_lines(result: ResolveResult, problems_only: bool) -> Iterable[dict[s
     yield from findings_json(result, problems_only)
 
 
-def findings_json_bytes(result: ResolveResult, problems_only: bool, dumps: Any) -> bytes:
-    """The findings array as compact JSON bytes (a whole tree's answer): problem rows joined from
-    fragments made once (resolve/checks.py problem_rows_json_bytes), the rest through `dumps`."""
-    if not problems_only:
-        return dumps(list(findings_json(result, problems_only)))
-    from kmodtui.core.resolve.checks import json_array, problem_rows_json_pieces
+def findings_json_chunks(result: ResolveResult, problems_only: bool, dumps: Any,
+                         chunk: int = 4096) -> Iterator[bytes]:
+    """The findings array as compact JSON, in chunks of about `chunk` findings (a whole tree's
+    answer, ~25 MB, is never one bytes object: each chunk's memory is reused by the next). Problem
+    rows are joined from fragments made once (resolve/checks.py problem_rows_json_pieces), the rest
+    go through `dumps`. The chunks' concatenation is one JSON array."""
+    from kmodtui.core.resolve.checks import json_array_chunks, problem_rows_json_pieces
 
-    head = [dumps(finding_json(f)) + b"," for f in result.package_findings if f.status != "ok"]
-    head += [dumps(finding_json(f)) + b"," for f in result.module_problems]
-    release = result.kernel.release if result.kernel else "the kernel"
-    return json_array(head + problem_rows_json_pieces(result.problem_rows, release, dumps))
+    if not problems_only:
+        pieces = [dumps(f) + b"," for f in findings_json(result, problems_only)]
+    else:
+        pieces = [dumps(finding_json(f)) + b"," for f in result.package_findings if f.status != "ok"]
+        pieces += [dumps(finding_json(f)) + b"," for f in result.module_problems]
+        release = result.kernel.release if result.kernel else "the kernel"
+        pieces += problem_rows_json_pieces(result.problem_rows, release, dumps)
+    return json_array_chunks(pieces, chunk)
 
 
 def findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:

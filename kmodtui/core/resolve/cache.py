@@ -83,8 +83,9 @@ def store_result(path: str, result: ResolveResult) -> None:
     if result.problem_rows:
         modules, symbols, statuses, crcs, providers = zip(*result.problem_rows)
         unique = {id(m): m for m in modules}
+        no_symbols = ((), ())  # a stub: ModuleSymbols without its last two fields, needs and exports
         rows_stored = {
-            "modules": {m.path: tuple(m._replace(needs=(), exports=())) for m in unique.values()},
+            "modules": {m.path: m[:-2] + no_symbols for m in unique.values()},
             "path": [m.path for m in modules], "symbol": "\0".join(symbols), "status": statuses,
             "crc": array("I", crcs).tobytes(), "provider": providers,
         }

@@ -16,7 +16,7 @@ from kmodtui.core.model import (
     Kernel,
     PackageInfo,
 )
-from kmodtui.core.paths import read_cache_file, write_cache_file
+from kmodtui.core.paths import SealedWriter, read_cache_file, write_cache_file
 from kmodtui.core.resolve.checks import ProblemRow, Provider, explain, provider_label, templated
 from kmodtui.core.symvers.parse import Symvers
 
@@ -54,6 +54,10 @@ class ResolveResult:
     def store_report(self, kind: str, data: bytes) -> None:
         if self.cache_path:
             write_cache_file(f"{self.cache_path}.{kind}", data)
+
+    def report_writer(self, kind: str) -> SealedWriter | None:
+        """store_report in pieces, for a report written out as it is made (close() it)."""
+        return SealedWriter(f"{self.cache_path}.{kind}") if self.cache_path else None
 
     @property
     def ok(self) -> bool:
