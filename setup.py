@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("kmodtui.core.elf._kscan", ["kmodtui/core/elf/kscan_module.c", "kmodtui/core/elf/kscan_walk.c",
-                                           "kmodtui/core/elf/kscan_symvers.c"],
+                                           "kmodtui/core/elf/kscan_symvers.c", "kmodtui/core/elf/kscan_needs.c"],
               depends=["kmodtui/core/elf/kscan.h"], optional=True,
               extra_compile_args=["-O2", "-std=c99", "-D_DEFAULT_SOURCE"]),
 ])

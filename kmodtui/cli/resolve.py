@@ -47,7 +47,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         installed = read_installed("/var/lib/dpkg/status")
     result = resolve(args.targets, kernel, args.with_ or [], jobs=args.jobs,
                      cache_dir=None if args.no_cache else cache_dir(), need_modules=full_listing,
-                     installed=installed)
+                     installed=installed, problems_only=not full_listing)
     if result.symvers is not None and result.symvers.problems:
         for problem in result.symvers.problems:
             error_line(f"{kernel.symvers_path}: {problem} (skipped)")

@@ -35,4 +35,24 @@ static inline void put(out_t *o, const void *p, size_t len)
 
 static inline void put_u32(out_t *o, uint32_t v) { put(o, &v, 4); }
 
+/* A module's output (kscan_module.c): u32 e_machine, elf_class, has_versions, then KS_CHUNKS pairs
+ * of { u32 count, u32 nbytes }, then the chunks' bytes in this order. */
+enum {
+    CH_NAME,          /* modinfo name= (count 0 when absent) */
+    CH_VERMAGIC,      /* modinfo vermagic= */
+    CH_LICENSE,       /* modinfo license= */
+    CH_IMPORT_NS,     /* every modinfo import_ns= */
+    CH_NEED_NAMES,    /* what the module needs, as depmod sees it (see needs()) */
+    CH_NEED_CRCS,     /* u32 each */
+    CH_CRC_NAMES,     /* __crc_<name>: <name> */
+    CH_CRC_VALUES,    /* u32 each */
+    CH_NS_NAMES,      /* __kstrtabns_<name>: <name> */
+    CH_NS_VALUES,     /* the namespace strings */
+    CH_KSYMTAB_NAMES, /* __ksymtab_<name> in a __ksymtab* section: <name> */
+    CH_KSYMTAB_GPL,   /* one byte each: 1 when the section is a GPL one */
+    KS_CHUNKS
+};
+
+#define HEADER_SIZE (12 + 8 * KS_CHUNKS)
+
 #endif

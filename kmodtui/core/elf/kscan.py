@@ -16,6 +16,7 @@ import struct
 import threading
 from array import array
 from collections.abc import Callable
+from itertools import accumulate
 
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.elf.elffile import MACHINES
@@ -30,6 +31,9 @@ from kmodtui.core.errors import KmodError
 KS_FALLBACK = -1
 KS_TOO_SMALL = -2
 CHUNKS = 12
+# the chunks of a module's output, in kscan.h's order (CH_*)
+(_NAME, _VERMAGIC, _LICENSE, _IMPORT_NS, _NEED_NAMES, _NEED_CRCS, _CRC_NAMES, _CRC_VALUES, _NS_NAMES, _NS_VALUES,
+ _KSYMTAB_NAMES, _KSYMTAB_GPL) = range(CHUNKS)
 # e_machine, elf_class, has_versions, then (count, nbytes) per chunk; see kscan.c
 _HEADER = struct.Struct("=3I" + "2I" * CHUNKS)
 _BUFFER_SIZE = 1 << 20
@@ -61,6 +65,11 @@ def library() -> ctypes.CDLL | None:
                 lib.kmodtui_parse_symvers.restype = ctypes.c_long
                 lib.kmodtui_parse_symvers.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
                                                       ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+                lib.kmodtui_doubtful_needs.restype = ctypes.c_long
+                lib.kmodtui_doubtful_needs.argtypes = [
+                    ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
+                    ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                    ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
                 lib.kmodtui_scan_buffer.restype = ctypes.c_long
                 lib.kmodtui_scan_buffer.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
                                                     ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
@@ -73,38 +82,44 @@ def available() -> bool:
     return library() is not None
 
 
-def decode(path: str, blob: bytes, start: int = 0) -> ModuleSymbols:
+def _names(blob: bytes, at: int, count: int, size: int, encoding: str = "latin-1") -> list[str]:
+    return blob[at : at + size].decode(encoding, "replace").split("\0") if count else []
+
+
+def _text(blob: bytes, at: int, size: int) -> str:
+    return blob[at : at + size].decode("utf-8", "replace")
+
+
+def decode(path: str, blob: bytes, start: int = 0, with_needs: bool = True) -> ModuleSymbols:
     """Turn kscan.c's output for one file (at `start` in `blob`) into the ModuleSymbols the
-    Python reader makes."""
+    Python reader makes; without its needs (an empty tuple) when `with_needs` is false: the
+    resolver can ask kscan.c for only the ones worth a look (doubtful_needs). A module usually
+    exports nothing: only the chunks with something in them are read."""
     header = _HEADER.unpack_from(blob, start)
     e_machine, has_versions = header[0], header[2]
-    pos = start + _HEADER.size
-    chunks: list[tuple[int, bytes]] = []
-    for i in range(3, 3 + 2 * CHUNKS, 2):
-        end = pos + header[i + 1]
-        chunks.append((header[i], blob[pos:end]))
-        pos = end
-    (name, vermagic, license, import_ns, need_names, need_crcs, crc_names, crc_values, ns_names, ns_values,
-     ksymtab_names, ksymtab_gpl) = chunks
-
-    def names(chunk: tuple[int, bytes], encoding: str = "latin-1") -> list[str]:
-        return chunk[1].decode(encoding, "replace").split("\0") if chunk[0] else []
-
-    def text(chunk: tuple[int, bytes]) -> str:
-        return chunk[1].decode("utf-8", "replace")
-
-    needs = tuple(zip(names(need_names), array("I", need_crcs[1]))) if need_names[0] else ()
+    counts = header[3::2]
+    sizes = header[4::2]
+    at = list(accumulate(sizes, initial=start + _HEADER.size))
+    needs: tuple = ()
+    if counts[_NEED_NAMES] and with_needs:
+        needs = tuple(zip(_names(blob, at[_NEED_NAMES], counts[_NEED_NAMES], sizes[_NEED_NAMES]),
+                          array("I", blob[at[_NEED_CRCS] : at[_NEED_CRCS] + sizes[_NEED_CRCS]])))
     exports: tuple = ()
-    if crc_names[0] or ksymtab_names[0]:
+    if counts[_CRC_NAMES] or counts[_KSYMTAB_NAMES]:
+        gpl = blob[at[_KSYMTAB_GPL] : at[_KSYMTAB_GPL] + sizes[_KSYMTAB_GPL]]
         exports = tuple(exports_of(
-            dict(zip(names(ksymtab_names), (flag == 1 for flag in ksymtab_gpl[1]))),
-            dict(zip(names(crc_names), array("I", crc_values[1]))),
-            dict(zip(names(ns_names), names(ns_values, "utf-8"))),
+            dict(zip(_names(blob, at[_KSYMTAB_NAMES], counts[_KSYMTAB_NAMES], sizes[_KSYMTAB_NAMES]),
+                     (flag == 1 for flag in gpl))),
+            dict(zip(_names(blob, at[_CRC_NAMES], counts[_CRC_NAMES], sizes[_CRC_NAMES]),
+                     array("I", blob[at[_CRC_VALUES] : at[_CRC_VALUES] + sizes[_CRC_VALUES]]))),
+            dict(zip(_names(blob, at[_NS_NAMES], counts[_NS_NAMES], sizes[_NS_NAMES]),
+                     _names(blob, at[_NS_VALUES], counts[_NS_VALUES], sizes[_NS_VALUES], "utf-8"))),
         ))
     return ModuleSymbols(
-        path, text(name) or _name_from_path(path), text(vermagic).strip(), text(license),
-        tuple(names(import_ns, "utf-8")), MACHINES.get(e_machine, f"e_machine {e_machine}"),
-        bool(has_versions), needs, exports,
+        path, _text(blob, at[_NAME], sizes[_NAME]) or _name_from_path(path),
+        _text(blob, at[_VERMAGIC], sizes[_VERMAGIC]).strip(), _text(blob, at[_LICENSE], sizes[_LICENSE]),
+        tuple(_names(blob, at[_IMPORT_NS], counts[_IMPORT_NS], sizes[_IMPORT_NS], "utf-8")),
+        MACHINES.get(e_machine, f"e_machine {e_machine}"), bool(has_versions), needs, exports,
     )
 
 
@@ -154,11 +169,22 @@ def into_buffer(call: Callable[[ctypes.Array, int, ctypes.c_size_t], int], size:
     KS_TOO_SMALL; its output, or None when it declined."""
     needed = ctypes.c_size_t(0)
     while True:
-        buffer = ctypes.create_string_buffer(size)
+        buffer = _scratch(size)
         n = call(buffer, size, needed)
         if n != KS_TOO_SMALL:
             return None if n < 0 else ctypes.string_at(buffer, n)
         size = needed.value
+
+
+def _scratch(size: int) -> ctypes.Array:
+    """A buffer for kscan.c to write into. A big one is an anonymous mapping: its pages are given
+    only as they are written (ctypes' own buffers are zeroed whole first, a page fault per 4 KiB,
+    which here costs more than what kscan.c writes into them)."""
+    if size < 1 << 20:
+        return ctypes.create_string_buffer(size)
+    import mmap
+
+    return (ctypes.c_char * size).from_buffer(mmap.mmap(-1, size))
 
 
 def _scan_buffer(data: bytes) -> bytes | None:
@@ -170,11 +196,14 @@ def _scan_buffer(data: bytes) -> bytes | None:
 
 
 def scan_files(paths: list[str], jobs: int, outputs: dict[str, tuple | bytes] | None = None,
-               meanwhile: Callable[[], object] | None = None) -> list[ScanResult]:
+               meanwhile: Callable[[], object] | None = None,
+               raw: dict[str, RawOutput] | None = None) -> list[ScanResult]:
     """Every path's ModuleSymbols or error, in order. With the C scanner, `jobs` threads scan
     batches (the GIL released) while this thread turns finished batches into ModuleSymbols.
     `outputs` receives the C scanner's output per path: a compact form to cache (see decode).
-    `meanwhile` is run by this thread once the scan threads are started (other work to overlap)."""
+    `meanwhile` is run by this thread once the scan threads are started (other work to overlap).
+    With `raw`, modules the C scanner read come without their needs, and `raw` receives where
+    their output is (for doubtful_needs)."""
     lib = library()
     results: list[ScanResult] = []
     if lib is None:
@@ -216,13 +245,67 @@ def scan_files(paths: list[str], jobs: int, outputs: dict[str, tuple | bytes] | 
                     results.append(read_module_symbols(path))
                 else:
                     blob, start, end = item
-                    results.append(decode(path, blob, start))
+                    results.append(decode(path, blob, start, with_needs=raw is None))
+                    if raw is not None:
+                        raw[path] = item
                     if outputs is not None:
                         outputs[path] = blob[start:end]
             except KmodError as err:
                 results.append(err)
         scanned[index] = None
     return results
+
+
+# A module's scan output: (blob, start, end), the part of `blob` kscan.c wrote for it.
+RawOutput = tuple[bytes, int, int]
+
+
+def doubtful_needs(fine: tuple[list[str], list[int], bytes], outputs: list[RawOutput], gpl: bytes,
+                   ) -> tuple[int, dict[int, list[tuple[str, int]]]] | None:
+    """kscan_needs.c's sieve: of the needs in each module's output, those whose (name, CRC) pair
+    is not fine for it (fine: names, CRCs and flags, 1 = fine for any module, 2 = for GPL-compatible
+    ones, bit 0 and 1 as checks.resolve_modules sets them; gpl: a byte per output). Returns the
+    number of needs seen and, by output index, the doubtful (name, CRC) pairs in the module's order;
+    None when there is no C reader or it declines an output (then decide every need in Python)."""
+    lib = library()
+    if lib is None:
+        return None
+    names, crcs, flags = fine
+    encoded_names = "\0".join(names).encode("latin-1", "replace")
+    blob_index: dict[int, int] = {}
+    blobs: list[bytes] = []
+    blob_of = array("I")
+    starts, ends = array("Q"), array("Q")
+    for blob, start, end in outputs:
+        index = blob_index.get(id(blob))
+        if index is None:
+            index = blob_index[id(blob)] = len(blobs)
+            blobs.append(blob)
+        blob_of.append(index)
+        starts.append(start)
+        ends.append(end)
+    blob_array = (ctypes.c_char_p * max(1, len(blobs)))(*blobs)
+    bound = 12 + sum(end - start + 12 for _, start, end in outputs)  # at most every need, and no retry
+    out = into_buffer(lambda buf, size, needed: lib.kmodtui_doubtful_needs(
+        encoded_names, len(encoded_names), array("I", crcs).tobytes(), flags, len(names), blob_array,
+        blob_of.tobytes(), starts.tobytes(), ends.tobytes(), gpl, len(outputs), buf, size, ctypes.byref(needed)),
+        bound)
+    if out is None:
+        return None
+    total, records, count = struct.unpack_from("=QII", out, 0)
+    pos = 16
+    which = array("I", out[pos : pos + 4 * records])
+    pos += 4 * records
+    counts = array("I", out[pos : pos + 4 * records])
+    pos += 4 * records
+    pairs = list(zip(out[pos + 4 * count :].decode("latin-1").split("\0") if count else [],
+                     array("I", out[pos : pos + 4 * count])))
+    doubtful: dict[int, list[tuple[str, int]]] = {}
+    at = 0
+    for module, n in zip(which, counts):
+        doubtful[module] = pairs[at : at + n]
+        at += n
+    return total, doubtful
 
 
 def scan_bytes(path: str, data: bytes) -> ModuleSymbols | None:

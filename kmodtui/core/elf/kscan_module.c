@@ -25,23 +25,7 @@
 #define STB_WEAK 2
 #define STT_SECTION 3
 
-enum {
-    CH_NAME,          /* modinfo name= (count 0 when absent) */
-    CH_VERMAGIC,      /* modinfo vermagic= */
-    CH_LICENSE,       /* modinfo license= */
-    CH_IMPORT_NS,     /* every modinfo import_ns= */
-    CH_NEED_NAMES,    /* what the module needs, as depmod sees it (see needs()) */
-    CH_NEED_CRCS,     /* u32 each */
-    CH_CRC_NAMES,     /* __crc_<name>: <name> */
-    CH_CRC_VALUES,    /* u32 each */
-    CH_NS_NAMES,      /* __kstrtabns_<name>: <name> */
-    CH_NS_VALUES,     /* the namespace strings */
-    CH_KSYMTAB_NAMES, /* __ksymtab_<name> in a __ksymtab* section: <name> */
-    CH_KSYMTAB_GPL,   /* one byte each: 1 when the section is a GPL one */
-    KS_CHUNKS
-};
-
-#define HEADER_SIZE (12 + 8 * KS_CHUNKS)
+/* The output's chunks (CH_*) and HEADER_SIZE are in kscan.h: kscan_needs.c reads them too. */
 
 typedef struct {
     const uint8_t *d; /* the file's bytes, at their file offsets */

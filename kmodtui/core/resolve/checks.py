@@ -27,7 +27,7 @@ from kmodtui.core.symvers.parse import Symvers
 from kmodtui.core.vocabulary import RemedyId
 
 if TYPE_CHECKING:
-    pass
+    from kmodtui.core.elf.kscan import RawOutput
 
 
 # include/linux/license.h: license_is_gpl_compatible()
@@ -130,7 +130,10 @@ def resolve_modules(
     targets: list[ModuleSymbols],
     providers: dict[str, Provider],
     kernel: Kernel | None,
+    raw: dict[str, RawOutput] | None = None,
 ) -> tuple[list[ProblemRow], dict[str, int], list[Finding]]:
+    """`raw`: the targets that come without their needs (modset.load_modules(raw=True)), and where
+    the C reader's output for each is: the C sieve gives their doubtful needs directly."""
     rows: list[ProblemRow] = []
     module_problems: list[Finding] = []
     counts = dict.fromkeys(STATUSES, 0)
@@ -142,21 +145,23 @@ def resolve_modules(
         if not provider.namespace:
             (fine_for_gpl if provider.gpl_only else fine_for_all).add((name, provider.crc))
     fine_for_gpl |= fine_for_all
+    total, sieved = _sieve(targets, providers, raw) if raw else (0, {})
     get = providers.get
-    total = 0
     # A kernel built without MODVERSIONS (Debian unstable's 7.x) never compares CRCs: the loader
     # has no check_version(), so only a symbol's presence counts (and vermagic, checked whole).
     by_name_only = kernel is not None and kernel.modversions is False
-    for module in targets:
+    for index, module in enumerate(targets):
         vermagic_problem = _vermagic_finding(module, kernel)
         if vermagic_problem is not None:
             module_problems.append(vermagic_problem)
             counts[STATUS_VERMAGIC] += 1
-        needs = module.needs
-        total += len(needs)
         gpl_module = module.license in GPL_COMPATIBLE
-        fine = fine_for_gpl if gpl_module else fine_for_all
-        doubtful = [need for need in needs if need not in fine]
+        doubtful = sieved.get(index)
+        if doubtful is None:
+            needs = module.needs
+            total += len(needs)
+            fine = fine_for_gpl if gpl_module else fine_for_all
+            doubtful = [need for need in needs if need not in fine]
         if not doubtful:
             continue
         import_ns = module.import_ns
@@ -178,6 +183,28 @@ def resolve_modules(
         counts[row[2]] += 1
     counts[STATUS_OK] = total - len(rows)
     return rows, counts, module_problems
+
+
+def _sieve(targets: list[ModuleSymbols], providers: dict[str, Provider], raw: dict[str, RawOutput],
+           ) -> tuple[int, dict[int, list[tuple[str, int]]]]:
+    """The needs of the targets in `raw` seen and, by target index, the doubtful ones: kscan.c's
+    sieve with the fine pairs resolve_modules keeps, an empty list for a module with none. Where
+    the sieve declines, the needs are decoded here and go through the Python sets instead."""
+    from kmodtui.core.elf.kscan import decode, doubtful_needs
+
+    names = [name for name, provider in providers.items() if not provider.namespace]
+    crcs = [providers[name].crc for name in names]
+    flags = bytes([2 if providers[name].gpl_only else 3 for name in names])  # 2: fine for GPL-compatible only
+    indexes = [i for i, module in enumerate(targets) if module.path in raw]
+    outputs = [raw[targets[i].path] for i in indexes]
+    gpl = bytes([targets[i].license in GPL_COMPATIBLE for i in indexes])
+    found = doubtful_needs((names, crcs, flags), outputs, gpl)
+    if found is None:  # decode them all, and decide in Python
+        for i, (blob, start, _) in zip(indexes, outputs):
+            targets[i] = decode(targets[i].path, blob, start)
+        return 0, {}
+    total, doubtful = found
+    return total, {i: doubtful.get(n, []) for n, i in enumerate(indexes)}
 
 
 # The words of every symbol-level explanation, once: a finding carries the id and its fields, and a

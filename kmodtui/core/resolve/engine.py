@@ -37,12 +37,16 @@ def resolve(
     cache_dir: str | None = None,
     need_modules: bool = False,
     installed: InstalledDb | None = None,
+    problems_only: bool = False,
 ) -> ResolveResult:
     """Resolve module files/directories against a kernel (its symvers) and extra providers.
 
     With a cache dir, a run whose inputs all have the same file identity (device, inode, size,
     mtime) as a previous one reuses its problems without reading any module; `need_modules`
     (for a full listing of ok findings too) forces the modules to be loaded (from their own cache).
+    `problems_only` (the CLI, for a listing of problems): module targets come without their needs
+    and the C sieve gives only the doubtful ones; the result then carries only its problems and no
+    modules, like one from the cache.
     """
     if kernel is not None and not kernel.symvers_path:
         raise KmodError(kernel.build_dir or kernel.release,
@@ -70,8 +74,9 @@ def resolve(
             parsed.append(err)
 
     wants_symvers = kernel is not None and bool(kernel.symvers_path)
+    sieve = problems_only and not need_modules
     loaded = load_modules(module_targets, jobs=jobs, cache_dir=cache_dir, collected=collected,
-                          meanwhile=parse_symvers if wants_symvers else None)
+                          meanwhile=parse_symvers if wants_symvers else None, raw=sieve)
     symvers = None
     if parsed:
         if isinstance(parsed[0], KmodError):
@@ -84,8 +89,11 @@ def resolve(
     errors += errors_t + errors_w
     target_modules = loaded.modules + [symbols_of(m) for p in target_packages for m in p.modules]
     provider_modules = (extra.modules if extra else []) + [symbols_of(m) for p in with_packages for m in p.modules]
+    module_count = len(target_modules)
     providers = build_providers(symvers, provider_modules + target_modules)
-    rows, counts, module_problems = resolve_modules(target_modules, providers, kernel)
+    rows, counts, module_problems = resolve_modules(target_modules, providers, kernel, loaded.raw)
+    if loaded.raw:  # modules without their needs are not handed on
+        target_modules = [m for m in target_modules if m.path not in loaded.raw]
     for err in errors:
         module_problems.append(Finding(err.path, "", STATUS_UNREADABLE, None, None, "",
                                        f"Could not read this file: {err.reason}. The others were still checked."))
@@ -100,7 +108,7 @@ def resolve(
     for finding in package_findings:
         counts[finding.status] = counts.get(finding.status, 0) + 1
     result = ResolveResult(kernel, symvers, target_modules, providers, rows, counts, module_problems,
-                           module_count=len(target_modules), cache_path=result_path,
+                           module_count=module_count, cache_path=result_path,
                            packages=target_packages + with_packages, package_findings=package_findings)
     if result_path:
         store_result(result_path, result)

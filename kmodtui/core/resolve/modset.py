@@ -37,6 +37,9 @@ class LoadedModules:
     errors: list[KmodError]
     identities: dict[str, FileIdentity]
     parsed: int  # how many were parsed now (the rest came from the cache)
+    # with load_modules(raw=True): the modules given without their needs, and where the C reader's
+    # output for each is (checks.resolve_modules sieves it with kscan.doubtful_needs)
+    raw: dict[str, kscan.RawOutput] | None = None
 
 
 class Collected(NamedTuple):
@@ -113,8 +116,11 @@ def _cache_file(cache_dir: str, files: list[str]) -> str:
 
 def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None,
                  collected: Collected | None = None,
-                 meanwhile: Callable[[], object] | None = None) -> LoadedModules:
-    """`meanwhile`, if given, is called once while the C scanner's threads read the files (or first)."""
+                 meanwhile: Callable[[], object] | None = None, raw: bool = False) -> LoadedModules:
+    """`meanwhile`, if given, is called once while the C scanner's threads read the files (or first).
+    `raw`: modules the C reader read (now or in the cache) come without their needs, and the result's
+    `raw` says where each one's output is: only the problems are wanted, and the C sieve finds them."""
+    raw_outputs: dict[str, kscan.RawOutput] | None = {} if raw and kscan.available() else None
     files, identities, errors, _ = collected if collected is not None else collect_module_files(args)
     errors = list(errors)
     cached: dict[str, tuple[FileIdentity, tuple | bytes]] = {}
@@ -135,8 +141,14 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
         if hit is not None and hit[0] == identities[path]:
             try:
                 # bytes: the C scanner's output for the file; a tuple: the Python reader's, packed.
-                results[path] = kscan.decode(path, hit[1]) if isinstance(hit[1], bytes) else unpack_module_symbols(hit[1])
-                packed[path] = hit[1]
+                stored = hit[1]
+                if isinstance(stored, bytes):
+                    results[path] = kscan.decode(path, stored, with_needs=raw_outputs is None)
+                    if raw_outputs is not None:
+                        raw_outputs[path] = (stored, 0, len(stored))
+                else:
+                    results[path] = unpack_module_symbols(stored)
+                packed[path] = stored
                 continue
             except Exception:  # a damaged entry is only a slower run
                 pass
@@ -146,7 +158,8 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
     if kscan.available():
         # The C scanner: threads, no pool, nothing pickled.
         for item in kscan.scan_files(todo, jobs if len(todo) >= PARALLEL_THRESHOLD else 1,
-                                     outputs=packed if cache_path else None, meanwhile=meanwhile):
+                                     outputs=packed if cache_path else None, meanwhile=meanwhile,
+                                     raw=raw_outputs):
             if isinstance(item, KmodError):
                 errors.append(item)
             else:
@@ -182,4 +195,4 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
             {"format": CACHE_FORMAT,
              "modules": {m.path: (identities[m.path], packed.get(m.path) or pack_module_symbols(m)) for m in modules}},
             protocol=pickle.HIGHEST_PROTOCOL))
-    return LoadedModules(modules, errors, identities, len(todo))
+    return LoadedModules(modules, errors, identities, len(todo), raw_outputs)
