@@ -285,7 +285,7 @@ def doubtful_needs(fine: tuple[list[str], list[int], bytes], outputs: list[RawOu
         starts.append(start)
         ends.append(end)
     blob_array = (ctypes.c_char_p * max(1, len(blobs)))(*blobs)
-    bound = 12 + sum(end - start + 12 for _, start, end in outputs)  # at most every need, and no retry
+    bound = 16 + sum(end - start + 8 for _, start, end in outputs)  # at most every need, and no retry
     out = into_buffer(lambda buf, size, needed: lib.kmodtui_doubtful_needs(
         encoded_names, len(encoded_names), array("I", crcs).tobytes(), flags, len(names), blob_array,
         blob_of.tobytes(), starts.tobytes(), ends.tobytes(), gpl, len(outputs), buf, size, ctypes.byref(needed)),
