@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kmodtui.core.records import record
 from kmodtui.core.vocabulary import Status
 
 
@@ -13,7 +13,7 @@ def crc_hex(crc: int) -> str:
     return f"0x{crc & 0xFFFFFFFF:08x}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SymbolNeed:
     """One `__versions` record: a symbol the module needs, with the CRC it was built against."""
 
@@ -21,7 +21,7 @@ class SymbolNeed:
     crc: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Export:
     """A symbol a module (or vmlinux) exports."""
 
@@ -31,7 +31,7 @@ class Export:
     namespace: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModuleSignature:
     """The appended signature trailer (`~Module signature appended~`), as modinfo reports it."""
 
@@ -39,7 +39,7 @@ class ModuleSignature:
     length: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModuleImage:
     """What a .ko file says about itself."""
 
@@ -58,7 +58,7 @@ class ModuleImage:
     exports: tuple[Export, ...]
     undefined: tuple[str, ...]  # undefined (non-weak) .symtab symbols
     weak_undefined: tuple[str, ...]
-    modinfo: tuple[tuple[str, str], ...] = field(default=())
+    modinfo: tuple[tuple[str, str], ...] = ()
 
     @property
     def signed(self) -> bool:
@@ -79,7 +79,7 @@ class SymversEntry(NamedTuple):
         return self.export_type.endswith("_GPL") or "_GPL_" in self.export_type
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Kernel:
     """A kernel build tree (headers) that modules can be built and checked against."""
 
@@ -112,7 +112,7 @@ class Kernel:
             " (" in self.host_compiler and self.host_compiler.split(" (", 1)[1] == self.compiler.split(" (", 1)[-1])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dependency:
     """One Provides/Requires/Depends entry: `ksym(dmu_tx_commit) = 0xf6382d3e`, `linux-image-6.1.0-56-amd64`."""
 
@@ -136,7 +136,7 @@ class Dependency:
         return self.name.split("(", 1)[1][:-1] if self.kind in ("ksym", "kernel") else ""
 
 
-@dataclass(frozen=True)
+@record
 class PackageInfo:
     """What an .rpm or .deb says about itself, and the kernel modules inside it."""
 
@@ -182,7 +182,7 @@ STATUS_OK = Status.OK.value
 STATUSES = tuple(s.value for s in Status)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One verdict: for a (module, symbol) pair, or for a whole module when symbol is ""."""
 

@@ -159,7 +159,7 @@ def test_namespace_and_gpl_only_agree_with_modpost(built: BuiltModules, installe
 def test_vermagic_of_another_release_without_modversions(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
     result = resolve([str(built.provider_ko)], installed_kernel)
     assert result.ok
-    from dataclasses import replace
+    from kmodtui.core.records import replace
     no_modversions = replace(installed_kernel, release="6.1.0-1-other", modversions=False,
                              vermagic_flags=("SMP", "preempt", "mod_unload"))
     findings = resolve([str(built.provider_ko)], no_modversions).problems

@@ -140,14 +140,14 @@ def test_a_damaged_symvers_in_the_wizard_is_a_notice_not_a_crash(built, installe
     """The build finished but the chosen kernel's Module.symvers is not one (or is missing):
     the wizard says so in one line and stays up."""
     import asyncio
-    import dataclasses
 
     from kmodtui.app import KmodApp
+    from kmodtui.core.records import replace
 
     junk = tmp_path / "Module.symvers"
     junk.write_text("hello\nworld\n")
     for symvers in (str(junk), ""):
-        kernel = dataclasses.replace(installed_kernel, symvers_path=symvers)
+        kernel = replace(installed_kernel, symvers_path=symvers)
 
         async def scenario(kernel: Kernel = kernel, symvers: str = symvers) -> None:
             app = KmodApp()

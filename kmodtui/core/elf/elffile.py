@@ -13,9 +13,9 @@ import re
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from kmodtui.core.errors import KmodError
+from kmodtui.core.records import record
 
 SHT_NOBITS = 8
 SHN_UNDEF = 0
@@ -42,7 +42,7 @@ MACHINES = {
 _HOST_ENDIAN = "<" if sys.byteorder == "little" else ">"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Section:
     name: str
     type: int
@@ -52,7 +52,7 @@ class Section:
     entsize: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Symbol:
     name: str
     value: int

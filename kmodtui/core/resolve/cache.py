@@ -93,7 +93,7 @@ def store_result(path: str, result: ResolveResult) -> None:
         "format": RESULT_CACHE_FORMAT,
         "counts": result.counts,
         "module_count": result.module_count,
-        "module_problems": [tuple(getattr(f, name) for name in Finding.__slots__) for f in result.module_problems],
+        "module_problems": [tuple(getattr(f, name) for name in Finding.__match_args__) for f in result.module_problems],
     }
     write_cache_file(path + ".rows", pickle.dumps(rows_stored, protocol=pickle.HIGHEST_PROTOCOL))
     write_cache_file(path + ".summary", pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL))

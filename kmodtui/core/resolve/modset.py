@@ -10,7 +10,6 @@ import hashlib
 import os
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from kmodtui.core.elf import kscan
@@ -23,6 +22,7 @@ from kmodtui.core.elf.module import (
 )
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import read_cache_file, write_cache_file
+from kmodtui.core.records import record
 
 CACHE_FORMAT = 3
 # Below this many modules a process pool costs more than it saves.
@@ -31,7 +31,7 @@ PARALLEL_THRESHOLD = 256
 FileIdentity = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
 
 
-@dataclass(frozen=True)
+@record
 class LoadedModules:
     modules: list[ModuleSymbols]
     errors: list[KmodError]

@@ -5,7 +5,6 @@ counts, per-module and package findings; Findings are built from rows on demand.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -24,20 +23,30 @@ if TYPE_CHECKING:
     pass
 
 
-@dataclass
 class ResolveResult:
-    kernel: Kernel | None
-    symvers: Symvers | None
-    modules: list[ModuleSymbols]
-    providers: dict[str, Provider]
-    rows_or_loader: list[ProblemRow] | Callable[[], list[ProblemRow]]
-    counts: dict[str, int]
-    module_problems: list[Finding] = field(default_factory=list)  # per-module: vermagic, unreadable
-    module_count: int = 0
-    from_cache: bool = False  # problems reused from an identical earlier run; modules not loaded
-    cache_path: str | None = None
-    packages: list[PackageInfo] = field(default_factory=list)
-    package_findings: list[Finding] = field(default_factory=list)  # one per Requires/Depends, ok ones too
+    """A plain class (not a dataclass: see records.py; its lists are its own, not shared defaults)."""
+
+    def __init__(
+        self,
+        kernel: Kernel | None,
+        symvers: Symvers | None,
+        modules: list[ModuleSymbols],
+        providers: dict[str, Provider],
+        rows_or_loader: list[ProblemRow] | Callable[[], list[ProblemRow]],
+        counts: dict[str, int],
+        module_problems: list[Finding] | None = None,  # per-module: vermagic, unreadable
+        module_count: int = 0,
+        from_cache: bool = False,  # problems reused from an identical earlier run; modules not loaded
+        cache_path: str | None = None,
+        packages: list[PackageInfo] | None = None,
+        package_findings: list[Finding] | None = None,  # one per Requires/Depends, ok ones too
+    ) -> None:
+        self.kernel, self.symvers, self.modules, self.providers = kernel, symvers, modules, providers
+        self.rows_or_loader, self.counts = rows_or_loader, counts
+        self.module_problems = module_problems if module_problems is not None else []
+        self.module_count, self.from_cache, self.cache_path = module_count, from_cache, cache_path
+        self.packages = packages if packages is not None else []
+        self.package_findings = package_findings if package_findings is not None else []
 
     @cached_property
     def problem_rows(self) -> list[ProblemRow]:

@@ -11,12 +11,12 @@ The 5.4 variant is told apart by which column holds EXPORT_SYMBOL*.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cached_property
 
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import SymversEntry, crc_hex
+from kmodtui.core.records import record
 from kmodtui.core.symvers.columns import (  # noqa: F401 (the layouts are part of this module's API)
     LAYOUT_3,
     LAYOUT_4,
@@ -28,7 +28,7 @@ from kmodtui.core.symvers.columns import (  # noqa: F401 (the layouts are part o
 from kmodtui.core.symvers.cparse import parse_symvers_c
 
 
-@dataclass(frozen=True)
+@record(slots=False)  # cached_property below
 class Symvers:
     path: str
     columns: SymversColumns
