@@ -137,15 +137,17 @@ def resolve_modules(
     rows: list[ProblemRow] = []
     module_problems: list[Finding] = []
     counts = dict.fromkeys(STATUSES, 0)
+    total, sieved = _sieve(targets, providers, raw) if raw else (0, {})
     # (symbol, crc) pairs that are fine for any module, and for GPL-compatible ones: one set
-    # lookup per need leaves only the few needs worth a closer look.
+    # lookup per need leaves only the few needs worth a closer look (kscan_needs.c does the same
+    # for the modules it sieved).
     fine_for_all: set[tuple[str, int]] = set()
     fine_for_gpl: set[tuple[str, int]] = set()
-    for name, provider in providers.items():
-        if not provider.namespace:
-            (fine_for_gpl if provider.gpl_only else fine_for_all).add((name, provider.crc))
-    fine_for_gpl |= fine_for_all
-    total, sieved = _sieve(targets, providers, raw) if raw else (0, {})
+    if len(sieved) < len(targets):
+        for name, provider in providers.items():
+            if not provider.namespace:
+                (fine_for_gpl if provider.gpl_only else fine_for_all).add((name, provider.crc))
+        fine_for_gpl |= fine_for_all
     get = providers.get
     # A kernel built without MODVERSIONS (Debian unstable's 7.x) never compares CRCs: the loader
     # has no check_version(), so only a symbol's presence counts (and vermagic, checked whole).
@@ -187,9 +189,10 @@ def resolve_modules(
 
 def _sieve(targets: list[ModuleSymbols], providers: dict[str, Provider], raw: dict[str, RawOutput],
            ) -> tuple[int, dict[int, list[tuple[str, int]]]]:
-    """The needs of the targets in `raw` seen and, by target index, the doubtful ones: kscan.c's
-    sieve with the fine pairs resolve_modules keeps, an empty list for a module with none. Where
-    the sieve declines, the needs are decoded here and go through the Python sets instead."""
+    """The needs of the targets in `raw` seen and, by target index, the doubtful ones: kscan_needs.c's
+    sieve with the fine pairs resolve_modules would keep, an empty list for a module with none.
+    Where the sieve declines, the needs are decoded here (the targets replaced in the list) and go
+    through the Python sets instead."""
     from kmodtui.core.elf.kscan import decode, doubtful_needs
 
     names = [name for name, provider in providers.items() if not provider.namespace]
