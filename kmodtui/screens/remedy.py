@@ -83,6 +83,13 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.query_one("#remedy-preview").border_title = "Preview: what changes, what runs"
         self.query_one("#remedy-list", OptionList).focus()
         self.preview()
+        self.call_after_refresh(self.show_target_end)
+
+    def show_target_end(self) -> None:
+        """A long target path shows its end, the file's name, not the start all paths share (an
+        Input scrolls to its cursor only once it moves)."""
+        target = self.query_one("#remedy-target", Input)
+        target.scroll_to(x=max(0, len(target.value) - target.content_region.width + 1), animate=False)
 
     def options(self) -> RemedyOptions:
         c = self.context
@@ -144,6 +151,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def target_entered(self) -> None:
         self.query_one("#remedy-list", OptionList).focus()
         self.preview()
+        self.call_after_refresh(self.show_target_end)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "provider":  # only the remedy that needs another module's exports

@@ -242,3 +242,27 @@ def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(install
             assert "after the remedy: 3 fixed, 0 still broken" in str(app.screen.query_one("#symbols-summary").render())
 
     asyncio.run(scenario())
+
+
+def test_a_long_target_path_shows_its_file_name_at_80_columns(tmp_path: Path, monkeypatch) -> None:
+    """The target field showed the start of a long path (the part every path shares) and cut off
+    the file's name; it now shows the end."""
+    state = tmp_path / "a-rather-long-state-directory-name" / "that-keeps-going" / "and-going" / "state"
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(state))
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, RemedyScreen))
+            await pilot.pause()
+            target = app.screen.query_one("#remedy-target")
+            assert len(target.value) > target.content_region.width and target.value.endswith("kmod-provider.spec")
+            shown = target.value[int(target.scroll_offset.x):][: target.content_region.width]
+            assert shown.endswith("kmod-provider.spec"), shown
+
+    asyncio.run(scenario())
