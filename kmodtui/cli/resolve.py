@@ -152,34 +152,40 @@ def print_resolve_json(result: Any, problems_only: bool) -> None:
     if cached is not None:
         out.write(cached)
     else:
-        # each chunk goes to stdout and to the cache (hashed and written by a thread: both release
-        # the GIL) while the next one is joined
-        import queue
-        import threading
-
+        chunks = contract.findings_json_chunks(result, problems_only, lambda v: encode_json(v, indent=False))
         writer = result.report_writer(kind)
-        chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-
-        def keep() -> None:
-            while (chunk := chunks.get()) is not None:
-                if writer is not None:
-                    writer.write(chunk)
-
-        keeper = threading.Thread(target=keep)
-        keeper.start()
-        whole = False  # a cut-short answer (a closed pipe) is not kept
-        try:
-            for chunk in contract.findings_json_chunks(result, problems_only, lambda v: encode_json(v, indent=False)):
-                out.write(chunk)
-                chunks.put(chunk)
-            whole = True
-        finally:
-            chunks.put(None)
-            keeper.join()
-            if writer is not None:
-                writer.close() if whole else writer.abort()
+        if writer is None:
+            out.writelines(chunks)
+        else:
+            _write_and_keep(chunks, out, writer)
     out.write(b"}\n")
     out.flush()
+
+
+def _write_and_keep(chunks: Any, out: Any, writer: Any) -> None:
+    """Each chunk to `out` and to the cache's writer, which a thread hashes and writes (both release
+    the GIL) while the next chunk is joined. A cut-short answer (a closed pipe) is not kept."""
+    import queue
+    import threading
+
+    kept: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def keep() -> None:
+        for chunk in iter(kept.get, None):
+            writer.write(chunk)
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    whole = False
+    try:
+        for chunk in chunks:
+            out.write(chunk)
+            kept.put(chunk)
+        whole = True
+    finally:
+        kept.put(None)
+        keeper.join()
+        writer.close() if whole else writer.abort()
 
 
 def _verb_resolve(sub: Any) -> None:

@@ -195,13 +195,13 @@ def _sieve(targets: list[ModuleSymbols], providers: dict[str, Provider], raw: di
     through the Python sets instead."""
     from kmodtui.core.elf.kscan import decode, doubtful_needs
 
-    names = [name for name, provider in providers.items() if not provider.namespace]
-    crcs = [providers[name].crc for name in names]
-    flags = bytes([2 if providers[name].gpl_only else 3 for name in names])  # 2: fine for GPL-compatible only
+    fine = [(name, provider.crc, 2 if provider.gpl_only else 3)  # 2: fine for GPL-compatible modules only
+            for name, provider in providers.items() if not provider.namespace]
+    names, crcs, flags = (list(column) for column in zip(*fine)) if fine else ([], [], [])
     indexes = [i for i, module in enumerate(targets) if module.path in raw]
     outputs = [raw[targets[i].path] for i in indexes]
     gpl = bytes([targets[i].license in GPL_COMPATIBLE for i in indexes])
-    found = doubtful_needs((names, crcs, flags), outputs, gpl)
+    found = doubtful_needs((names, crcs, bytes(flags)), outputs, gpl)
     if found is None:  # decode them all, and decide in Python
         for i, (blob, start, _) in zip(indexes, outputs):
             targets[i] = decode(targets[i].path, blob, start)
