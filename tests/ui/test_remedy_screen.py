@@ -18,7 +18,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
 from tests.realtools import EXAMPLES, copy_source
-from tests.ui.waiting import apply_then_rebuild, screen_ready, wait_for
+from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, wait_for
 
 
 def preview(app: KmodApp) -> str:
@@ -151,10 +151,7 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
     async def scenario() -> None:
         app = KmodApp(demo=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
+            await open_demo_symbols(pilot)
             before = app.screen
             assert before.result.problem_count == 3
             await pilot.press("r")
@@ -253,10 +250,7 @@ def test_a_long_target_path_shows_its_file_name_at_80_columns(tmp_path: Path, mo
     async def scenario() -> None:
         app = KmodApp(demo=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
+            await open_demo_symbols(pilot)
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, RemedyScreen))
             await pilot.pause()

@@ -10,6 +10,7 @@ from kmodtui.core.resolve.engine import resolve
 from kmodtui.screens.symbols import SymbolsScreen
 from kmodtui.widgets.symbol_table import SymbolTable
 from tests.realtools import BuiltModules
+from tests.ui.waiting import open_demo_symbols
 
 
 def table_lines(app: KmodApp) -> list[str]:
@@ -95,11 +96,7 @@ def test_demo_walk_from_kernel_to_browser() -> None:
     async def scenario() -> None:
         app = KmodApp(demo=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            await pilot.press("enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await open_demo_symbols(pilot)
             assert isinstance(app.screen, SymbolsScreen)
             assert "DEMO" in str(app.screen.query_one("StepStrip").render())
             summary = str(app.screen.query_one("#symbols-summary").render())

@@ -29,6 +29,17 @@ def screen_ready(app, screen_type, widget_id: str = "") -> bool:
     return not widget_id or bool(screen.query(f"#{widget_id}"))
 
 
+async def open_demo_symbols(pilot) -> None:
+    """The demo's first screen, Enter: until the symbol browser on seed 000's package set has
+    mounted and its workers are done."""
+    from kmodtui.screens.symbols import SymbolsScreen
+
+    await settle(pilot)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen_ready(pilot.app, SymbolsScreen, "symbols-explanation"))
+    await settle(pilot)
+
+
 async def apply_then_rebuild(pilot):
     """On the remedy screen: a, a (apply, confirmed), then b; returns the screen b opened (the rebuild)."""
     await pilot.press("a", "a")
