@@ -17,6 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Bumped whenever a function's arguments or an output layout change: kscan.py loads a library only
+ * when kmodtui_kscan_abi() returns the number it was written for. */
+#define KMODTUI_KSCAN_ABI 1
+
 #define KS_FALLBACK (-1)
 #define KS_TOO_SMALL (-2)
 

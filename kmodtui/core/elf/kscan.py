@@ -10,12 +10,12 @@ and that one words the errors. Set KMODTUI_PURE_PYTHON=1 to use only the Python 
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 import struct
 import threading
 from array import array
 from collections.abc import Callable
+from importlib.machinery import EXTENSION_SUFFIXES
 from itertools import accumulate
 
 from kmodtui.core.compression import read_maybe_compressed
@@ -40,42 +40,75 @@ _BUFFER_SIZE = 1 << 20
 
 ScanResult = ModuleSymbols | KmodError
 
+ABI = 1  # kscan.h's KMODTUI_KSCAN_ABI: the argument and output layout this file was written for
+
 _library: ctypes.CDLL | None | bool = False  # False: not looked for yet
+_why_not = ""
+
+
+def library_path() -> str:
+    """The one file this interpreter's build of the scanner can be: `_kscan` with the suffix this
+    Python builds extensions with (a copy built for another Python, or left by an older install
+    under another name, is never loaded)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_kscan" + EXTENSION_SUFFIXES[0])
 
 
 def library() -> ctypes.CDLL | None:
-    """The built scanner, or None (not built here, or switched off)."""
-    global _library
+    """The built scanner, or None (not built here, built for another layout, or switched off)."""
+    global _library, _why_not
     if _library is False:
         _library = None
-        if os.environ.get("KMODTUI_PURE_PYTHON") != "1":
-            here = os.path.dirname(os.path.abspath(__file__))
-            for candidate in sorted(glob.glob(os.path.join(here, "_kscan*.so"))):
-                try:
-                    lib = ctypes.CDLL(candidate)
-                except OSError:
-                    continue
-                lib.kmodtui_scan_files.restype = ctypes.c_size_t
-                lib.kmodtui_scan_files.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
-                                                   ctypes.c_void_p, ctypes.c_size_t,
-                                                   ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_size_t)]
-                lib.kmodtui_collect.restype = ctypes.c_long
-                lib.kmodtui_collect.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
-                                                ctypes.POINTER(ctypes.c_size_t)]
-                lib.kmodtui_parse_symvers.restype = ctypes.c_long
-                lib.kmodtui_parse_symvers.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
-                                                      ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
-                lib.kmodtui_doubtful_needs.restype = ctypes.c_long
-                lib.kmodtui_doubtful_needs.argtypes = [
-                    ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
-                    ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                    ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
-                lib.kmodtui_scan_buffer.restype = ctypes.c_long
-                lib.kmodtui_scan_buffer.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
-                                                    ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+        if os.environ.get("KMODTUI_PURE_PYTHON") == "1":
+            _why_not = "KMODTUI_PURE_PYTHON=1"
+        else:
+            lib = _load(library_path())
+            if lib is not None:
+                _declare(lib)
                 _library = lib
-                break
     return _library if isinstance(_library, ctypes.CDLL) else None
+
+
+def why_not() -> str:
+    """Why the C scanner is not used (empty when it is, or was not looked for yet)."""
+    return _why_not
+
+
+def _load(candidate: str) -> ctypes.CDLL | None:
+    global _why_not
+    if not os.path.isfile(candidate):
+        _why_not = f"{os.path.basename(candidate)} was not built (no C compiler at install time)"
+        return None
+    try:
+        lib = ctypes.CDLL(candidate)
+        abi = ctypes.CFUNCTYPE(ctypes.c_uint)(("kmodtui_kscan_abi", lib))()
+    except (OSError, AttributeError):
+        _why_not = f"{os.path.basename(candidate)} cannot be loaded or predates the ABI check: reinstall kmodtui"
+        return None
+    if abi != ABI:
+        _why_not = f"{os.path.basename(candidate)} speaks ABI {abi}, this kmodtui {ABI}: reinstall kmodtui"
+        return None
+    return lib
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    lib.kmodtui_scan_files.restype = ctypes.c_size_t
+    lib.kmodtui_scan_files.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
+                                       ctypes.c_void_p, ctypes.c_size_t,
+                                       ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_size_t)]
+    lib.kmodtui_collect.restype = ctypes.c_long
+    lib.kmodtui_collect.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t,
+                                    ctypes.POINTER(ctypes.c_size_t)]
+    lib.kmodtui_parse_symvers.restype = ctypes.c_long
+    lib.kmodtui_parse_symvers.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                                          ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+    lib.kmodtui_doubtful_needs.restype = ctypes.c_long
+    lib.kmodtui_doubtful_needs.argtypes = [
+        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+        ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
+    lib.kmodtui_scan_buffer.restype = ctypes.c_long
+    lib.kmodtui_scan_buffer.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                                        ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
 
 
 def available() -> bool:

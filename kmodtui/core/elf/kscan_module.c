@@ -655,6 +655,12 @@ static int symbols(const elf_t *e, out_t *o, const name_t *vers, size_t nvers)
     return failed ? -1 : 0;
 }
 
+/* Which layout of arguments and output this library speaks (kscan.h); checked by kscan.py on load. */
+unsigned kmodtui_kscan_abi(void)
+{
+    return KMODTUI_KSCAN_ABI;
+}
+
 /* Scan one module held in memory. Returns the bytes written to `out`, KS_FALLBACK, or
  * KS_TOO_SMALL with *needed set. */
 static long scan(const uint8_t *data, size_t size, int fd, uint8_t *out, size_t cap, size_t *needed)
