@@ -98,10 +98,6 @@ def _is_kmodtui(pid: int) -> bool:
     return any(b"kmodtui" in word for word in argv[:4])
 
 
-def _alive(pid: int | None, build_id: str = "") -> bool:
-    return bool(pid) and _is_kmodtui(pid)  # type: ignore[arg-type]
-
-
 def effective_state(status: dict[str, Any]) -> str:
     """The state to show: a 'running' record whose runner is gone is 'died' (shown, not written:
     the runner may still be about to write its own final state)."""

@@ -134,10 +134,6 @@ class Archive:
 
 
 
-def is_distro_kernel(spec: str) -> bool:
-    return spec.startswith("debian:")
-
-
 def parse_distro_kernel(spec: str) -> Target:
     """debian:<release>[:<arch>[:<flavor>]] (arch default: this machine's, as Debian names it)."""
     parts = spec.split(":")

@@ -26,11 +26,6 @@ class SpecInfo:
     has_prep: bool
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def ksym_provides(self) -> bool:
-        """Will a build of this spec carry ksym() Provides (on a host with the ksyms generators)?"""
-        return self.mode == MODE_REDHAT or self.internal_generator_off
-
 
 def parse_spec_text(text: str, path: str) -> SpecInfo:
     if "\0" in text:
