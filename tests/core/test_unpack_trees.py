@@ -138,6 +138,21 @@ def test_a_tree_is_reused_only_when_its_record_names_exactly_the_same_packages(t
     assert again.build_dir == kernel.build_dir and not (Path(again.build_dir) / "stale").exists()  # unpacked anew
 
 
+def test_the_cache_budget_counts_every_tree_and_a_reused_tree_costs_nothing(tmp_path: Path) -> None:
+    from kmodtui.core.packages.safewrite import tree_size
+
+    arch, common = split_headers(tmp_path, "9.9.0-1")
+    [first] = listed(tmp_path, arch, common)
+    cache = tmp_path / "cache"
+    full = {"KMODTUI_CACHE_DIR": str(cache), "KMODTUI_CACHE_MAX_BYTES": str(tree_size(str(cache / "kernels")))}
+    other = kmodtui("kernels", "--json", "--root", str(tmp_path / "none"), "--from", str(arch), env=full)
+    assert other.returncode == 2 and "already holds" in other.stderr and str(cache / "kernels") in other.stderr
+    assert len(list((cache / "kernels" / "trees").iterdir())) == 1  # the refused set left nothing
+    again = kmodtui("kernels", "--json", "--root", str(tmp_path / "none"), "--from", str(common), "--from", str(arch),
+                    env=full)
+    assert again.returncode == 0 and json.loads(again.stdout)["kernels"] == [first]
+
+
 def test_an_old_shared_root_is_removed_not_used(tmp_path: Path) -> None:
     """Earlier versions unpacked every package into kernels/root; what is there may be poisoned."""
     from kmodtui.core.kernels.unpack import unpack_kernel_packages
