@@ -18,7 +18,7 @@ from kmodtui.core.errors import KmodError
 
 def cmd_kernels(args: argparse.Namespace) -> int:
     from kmodtui.core.kernels.discover import discover_kernels
-    from kmodtui.core.kernels.unpack import unpack_kernel_package
+    from kmodtui.core.kernels.unpack import unpack_kernel_packages
     from kmodtui.core.paths import cache_dir
     from kmodtui.core.report import contract
     from kmodtui.core.report.render import kernel_text
@@ -27,9 +27,9 @@ def cmd_kernels(args: argparse.Namespace) -> int:
         raise KmodError(args.root, "no such folder (--root names the root of a system image, e.g. a chroot)")
     found = discover_kernels(args.root) if os.path.isdir(args.root) else []
     errors: list[KmodError] = []
-    for package in args.from_package or ():
-        try:
-            found += unpack_kernel_package(package, cache_dir())
+    if args.from_package:
+        try:  # the packages given together make one tree of their own (an -amd64 .deb and its -common .deb)
+            found += unpack_kernel_packages(args.from_package, cache_dir())
         except KmodError as err:
             errors.append(err)
     if args.json:
@@ -102,7 +102,8 @@ def _verb_kernels(sub: Any) -> None:
     p = sub.add_parser("kernels", help="list kernel build trees found here")
     p.add_argument("--root", default="/", help="look inside another root (an unpacked board image)")
     p.add_argument("--from", dest="from_package", action="append", metavar="FILE",
-                   help="unpack a linux-headers .deb or kernel-devel .rpm into the cache and list it too")
+                   help="unpack a linux-headers .deb or kernel-devel .rpm into the cache and list it too; the "
+                        "packages given together (Debian's -amd64 and -common halves) share a tree of their own")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_kernels)
 

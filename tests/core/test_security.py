@@ -51,15 +51,15 @@ def deep_escape_link(levels: int, climb: int, rest: str) -> str:
 
 def build_evil_headers_deb(tmp_path: Path) -> Path:
     """The defect as reported: usr/src/d1/../d10/s -> / (re-rooted to the cache root), then
-    usr/src/linux-headers-evil -> d1/../d10/s/../../../victim: lexically inside, physically out."""
+    usr/src/linux-headers-evil -> d1/../d10/s/../../../../../victim: lexically inside, physically out."""
     require_tool("dpkg-deb")
     stage = tmp_path / "stage"
     src = stage / "usr/src"
     deep = src.joinpath(*[f"d{i}" for i in range(1, 11)])
     deep.mkdir(parents=True)
     subprocess.run(["ln", "-s", "/", str(deep / "s")], check=True)
-    # cache root = <tmp>/cache/kernels/root: three levels up from it is <tmp>, where the victim is
-    subprocess.run(["ln", "-s", deep_escape_link(10, 3, "victim"), str(src / "linux-headers-evil")], check=True)
+    # unpack root = <tmp>/cache/kernels/trees/<key>.partial-<pid>/root: five levels up is <tmp>, the victim's
+    subprocess.run(["ln", "-s", deep_escape_link(10, 5, "victim"), str(src / "linux-headers-evil")], check=True)
     (src / "linux-headers-evil-common").mkdir()
     (src / "linux-headers-evil-common" / "Makefile").write_text("$(error hostile make code ran)\n")
     (stage / "DEBIAN").mkdir()
@@ -81,7 +81,7 @@ def test_hostile_headers_deb_cannot_write_outside_the_cache(tmp_path: Path) -> N
     result = kmodtui("kernels", "--from", str(deb), "--json", env={"KMODTUI_CACHE_DIR": str(cache)})
     assert "Traceback" not in result.stderr
     assert snapshot(tmp_path, cache) == before  # the victim's Makefile untouched, nothing created out there
-    root = cache / "kernels" / "root"
+    [root] = (cache / "kernels" / "trees").glob("*/root")  # the tree of this package, renamed into place
     # the escaping link was never created; every link left in the cache resolves inside it
     assert not (root / "usr/src/linux-headers-evil").is_symlink()
     for dirpath, dirnames, filenames in os.walk(root):
@@ -256,8 +256,7 @@ def test_headers_package_bomb_is_refused_by_the_cache_budget(tmp_path: Path) -> 
     result = kmodtui("kernels", "--from", str(deb), env={"KMODTUI_CACHE_DIR": str(cache),
                                                          "KMODTUI_CACHE_MAX_BYTES": str(64 << 20)})
     assert result.returncode == 2 and "more than" in result.stderr and "refus" in result.stderr, result.stderr
-    left = [p for p in (cache / "kernels" / "root").rglob("*")]
-    assert left == []  # the refused unpack was removed
+    assert list((cache / "kernels" / "trees").iterdir()) == []  # the refused unpack was removed
 
 
 def test_special_files_are_refused_with_one_line(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ class Archive:
 
     def headers(self, release: str) -> list[str]:
         """The kernel's headers, downloaded into the cache: the -common half first, then the
-        architecture's (the order an unpack into one root wants)."""
+        architecture's (unpacked together into a tree of their own)."""
         downloads = os.path.join(self.dir, "debs")
         debs = [self.download(f"linux-headers-{release}", downloads)]
         common = self.headers_common(release)

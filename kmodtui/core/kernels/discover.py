@@ -189,7 +189,8 @@ def kernel_from_build_dir(build_dir: str, origin: str = "installed", root: str =
         pass
     common = _COMMON_INCLUDE.search(makefile_text)
     if common and not os.path.isdir(common.group(1)):
-        notes.append(f"to build against it, also unpack {common.group(2)} (kmodtui kernels --from its .deb)")
+        notes.append(f"to build against it, unpack it together with {common.group(2)} "
+                     "(kmodtui kernels --from this .deb --from that one's .deb)")
     scripts = os.path.join(build_dir, "scripts")
     if os.path.islink(scripts) and not os.path.isdir(scripts):
         # Debian's headers reach kbuild's host tools (fixdep, modpost) through linux-kbuild-X.Y, built

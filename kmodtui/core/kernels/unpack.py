@@ -1,12 +1,14 @@
-"""A kernel from a headers package: a linux-headers .deb or kernel-devel .rpm unpacked into kmodtui's
-cache (never outside it), then made buildable (Debian's arch half pointed at its -common half and at
-this host's kbuild tools).
+"""A kernel from headers packages: linux-headers .debs or a kernel-devel .rpm unpacked into a tree of
+their own in kmodtui's cache (never outside it; one tree per set of packages given together), then
+made buildable (Debian's arch half pointed at its -common half and at this host's kbuild tools).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from collections.abc import Sequence
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import (
@@ -18,88 +20,184 @@ from kmodtui.core.model import Kernel
 
 
 def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
-    """Unpack a linux-headers .deb or kernel-devel .rpm into kmodtui's cache (never outside it) and
-    return the build trees it holds. All packages share one root, so a Debian arch headers package
-    and its -common package unpacked one after the other make a tree kbuild can build against.
-    What each package unpacked is remembered outside that root (a package cannot forge it)."""
-    import fcntl
-    import hashlib
-    import json
+    """One headers package on its own: a set of one (see unpack_kernel_packages)."""
+    return unpack_kernel_packages([package], cache_dir)
 
+
+def unpack_kernel_packages(packages: Sequence[str], cache_dir: str) -> list[Kernel]:
+    """Unpack headers packages chosen together (a Debian -amd64 .deb and its -common .deb, a
+    kernel-devel .rpm) into a tree of their own in kmodtui's cache, never outside it, and return the
+    build trees it holds, in the order the packages were given.
+
+    The tree is named by the sha256 of each package, sorted, so the same packages (in any order,
+    under any file name) reuse it, and what one set unpacked never appears in another's: a package
+    only listed cannot add a header to a tree built from others (kbuild searches a tree's
+    arch/<arch>/include before its include/). It is written in a temporary folder, renamed into place
+    only when whole, and reused only when its record, sealed beside what the packages unpacked (which
+    they cannot reach), names exactly the same packages."""
+    import fcntl
+
+    named: dict[str, tuple[str, Identity]] = {}  # sha256 -> the package as given here, and its file's identity
+    for package in packages:
+        digest, identity = _package_digest(package)
+        named.setdefault(digest, (package, identity))
+    digests = sorted(named)
+    key = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:32]  # the record holds the full digests
+    kernels_dir = os.path.join(cache_dir, "kernels")
+    tree = os.path.join(kernels_dir, "trees", key)
+    os.makedirs(os.path.dirname(tree), exist_ok=True)
+    with open(os.path.join(kernels_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer in the kernels cache at a time
+        _remove_leftovers(kernels_dir)
+        record = _read_record(os.path.join(tree, RECORD), digests)
+        if record is None:
+            record = _unpack_set(named, digests, tree, cache_dir)
+        root = os.path.join(tree, "root")
+        make_buildable(root)  # a reused tree too: this host may have gained the kbuild tools it links to
+    kernels: list[Kernel] = []
+    seen: set[str] = set()
+    for digest, (package, _identity) in named.items():
+        trees = record[digest]
+        for name in trees:
+            path = os.path.join(root, name)
+            if name not in seen and not os.path.islink(path) and is_build_tree(path):
+                seen.add(name)
+                kernels.append(kernel_from_build_dir(path, f"package:{os.path.basename(package)}", root))
+        if not any(is_build_tree(os.path.join(root, t)) or t.endswith("-common") for t in trees):
+            raise KmodError(package, "holds no kernel build tree (expected usr/src/linux-headers-* or usr/src/kernels/*)")
+    return kernels
+
+
+RECORD = "manifest.json"  # beside the unpack root <tree>/root, which the packages cannot leave
+_TREE = re.compile(r"usr/src/(kernels/)?[^/]+")
+
+
+Identity = tuple[int, int, int, int, int]
+
+
+def _identity(st: os.stat_result) -> Identity:
+    """A file's device, inode, size, mtime and ctime: any write changes the ctime."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _package_digest(package: str) -> tuple[str, Identity]:
+    """The package's sha256, and the identity of the file it was read from."""
     from kmodtui.core.compression import open_regular
+
+    with open_regular(package) as f:
+        try:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            st = os.fstat(f.fileno())
+        except OSError as err:
+            raise KmodError(package, err.strerror or str(err)) from None
+    return digest, _identity(st)
+
+
+def _unpack_set(named: dict[str, tuple[str, Identity]], digests: list[str], tree: str, cache_dir: str) -> dict[str, list[str]]:
+    """Unpack every package (by digest, so the tree is the same whatever order they came in) into
+    <tree>.partial-<pid>, make it buildable where it will be, seal its record, rename it into place.
+    Anything going wrong removes the whole folder: no part of a set is ever left to be used."""
+    import json
+    import shutil
+
     from kmodtui.core.packages.archive import extract_package
     from kmodtui.core.packages.safewrite import cache_budget
     from kmodtui.core.paths import write_cache_file
 
-    with open_regular(package) as f:
-        try:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
-        except OSError as err:
-            raise KmodError(package, err.strerror or str(err)) from None
-    base = os.path.basename(package)
-    kernels_dir = os.path.join(cache_dir, "kernels")
-    root = os.path.join(kernels_dir, "root")
-    marker = os.path.join(kernels_dir, "unpacked", f"{digest}.json")
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(kernels_dir, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one unpack into the shared root at a time
-        trees = _read_marker(marker)
-        if trees is None:
+    partial = f"{tree}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        root = os.path.join(partial, "root")
+        os.makedirs(root)
+        entries = []
+        for digest in digests:
+            package, identity = named[digest]
+            _unchanged(package, identity)
             result = extract_package(package, root, cache_budget(cache_dir, package))
-            trees = list(result.trees)
-            write_cache_file(marker, json.dumps({"package": base, "trees": trees}).encode())
-        make_buildable(root)
-    kernels = []
-    for tree in trees:
-        path = os.path.join(root, tree)
-        if not os.path.islink(path) and is_build_tree(path):
-            kernels.append(kernel_from_build_dir(path, f"package:{base}", root))
-    if not kernels and not any(t.endswith("-common") for t in trees):
-        raise KmodError(package, "holds no kernel build tree (expected usr/src/linux-headers-* or usr/src/kernels/*)")
-    return kernels
+            _unchanged(package, identity)  # what was unpacked is what was hashed
+            entries.append({"sha256": digest, "package": os.path.basename(package), "trees": sorted(result.trees)})
+        make_buildable(root, as_root=os.path.join(tree, "root"))
+        write_cache_file(os.path.join(partial, RECORD), json.dumps({"packages": entries}).encode())
+        record = _read_record(os.path.join(partial, RECORD), digests)
+        if record is None:
+            raise KmodError(tree, "could not write the record of what was unpacked (disk full or read-only?)")
+        if os.path.islink(tree):
+            os.unlink(tree)
+        elif os.path.lexists(tree):  # a tree of this name whose record is damaged or names other packages
+            shutil.rmtree(tree)
+        os.rename(partial, tree)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return record
 
 
-_TREE = re.compile(r"usr/src/(kernels/)?[^/]+")
+def _unchanged(package: str, identity: Identity) -> None:
+    try:
+        now = _identity(os.stat(package))
+    except OSError as err:
+        raise KmodError(package, err.strerror or str(err)) from None
+    if now != identity:
+        raise KmodError(package, "changed while kmodtui was reading it; give it again once it is complete")
 
 
-def _read_marker(path: str) -> list[str] | None:
+def _read_record(path: str, digests: list[str]) -> dict[str, list[str]] | None:
+    """sha256 -> the trees that package unpacked, when the sealed record at path is whole and names
+    exactly these packages; None otherwise (the tree is then unpacked anew)."""
     import json
 
     from kmodtui.core.paths import read_cache_file
 
     blob = read_cache_file(path)
+    if blob is None:
+        return None
     try:
-        trees = json.loads(bytes(blob))["trees"] if blob is not None else None
+        entries = json.loads(bytes(blob))["packages"]
+        record = {e["sha256"]: e["trees"] for e in entries} if isinstance(entries, list) else {}
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(trees, list) or not all(isinstance(t, str) and _TREE.fullmatch(t) and ".." not in t for t in trees):
+    if sorted(record) != digests or len(entries) != len(digests):
         return None
-    return trees
+    for trees in record.values():
+        if not isinstance(trees, list) or not all(isinstance(t, str) and _TREE.fullmatch(t) and ".." not in t
+                                                  for t in trees):
+            return None
+    return record
 
 
+def _remove_leftovers(kernels_dir: str) -> None:
+    """Under the lock: folders half-written by a kmodtui that died, and the one shared root of
+    earlier versions (kernels/root, kernels/unpacked), where any package listed may have left files."""
+    import shutil
+
+    for old in ("root", "unpacked"):
+        shutil.rmtree(os.path.join(kernels_dir, old), ignore_errors=True)
+    trees = os.path.join(kernels_dir, "trees")
+    for entry in os.listdir(trees):
+        if ".partial-" in entry:
+            shutil.rmtree(os.path.join(trees, entry), ignore_errors=True)
 
 
 _KBUILD_LINK = re.compile(r"lib/(linux-kbuild-[0-9][0-9A-Za-z.+~]*)/")  # Debian 13+: 6.12.118+deb13
 
 
-def kernel_from_headers(debs: list[str] | tuple[str, ...], cache_dir: str, what: str) -> Kernel:
-    """The build tree a kernel's headers packages make, unpacked in order into one root (Debian's
-    -common half first); `what` names the kernel in the error when they hold none."""
-    kernels: list[Kernel] = []
-    for deb in debs:
-        kernels = unpack_kernel_package(deb, cache_dir) or kernels
+def kernel_from_headers(debs: Sequence[str], cache_dir: str, what: str) -> Kernel:
+    """The build tree a kernel's headers packages make, unpacked together into a tree of their own
+    (Debian's -amd64 and -common halves); `what` names the kernel in the error when they hold none."""
+    kernels = unpack_kernel_packages(debs, cache_dir)
     if not kernels:
         raise KmodError(what, "its headers packages hold no kernel build tree")
     return kernels[0]
 
 
-def make_buildable(root: str) -> None:
+def make_buildable(root: str, as_root: str | None = None) -> None:
     """Debian's arch headers include their -common half by absolute path and reach kbuild's host
     tools through ../../lib/linux-kbuild-X.Y: inside an unpacked root, point the include at the
     unpacked -common tree and the kbuild link at this host's linux-kbuild of the same X.Y (its
     tools pick the right modpost by the target's ELF class, so this also serves cross builds).
     Every path is reached without following links (archive.open_dir), so a package's links can
-    make it write nowhere but in its own real folders."""
+    make it write nowhere but in its own real folders. `as_root` is where root will be once renamed
+    into place (the include is written for that path)."""
     from kmodtui.core.packages.safewrite import _DIR_FLAGS, _Through, open_dir
 
     root_fd = os.open(root, _DIR_FLAGS)
@@ -116,7 +214,7 @@ def make_buildable(root: str) -> None:
                     continue
                 try:
                     if entry.startswith("linux-headers-"):
-                        _fix_common_include(root, root_fd, tree_fd)
+                        _fix_common_include(as_root or root, root_fd, tree_fd)
                     _link_host_kbuild(root_fd, tree_fd)
                 finally:
                     os.close(tree_fd)
