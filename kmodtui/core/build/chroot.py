@@ -171,7 +171,10 @@ def install_kmodtui(root: str) -> None:
     target = os.path.join(site, "kmodtui")
     fresh = target + ".new"
     shutil.rmtree(fresh, ignore_errors=True)
-    shutil.copytree(os.path.dirname(kmodtui.__file__), fresh, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # symlinks=True: the demo root's lib/modules/<abi>/build is an absolute link that dangles wherever
+    # that ABI's headers are not installed (most hosts): copied as a link, never followed
+    shutil.copytree(os.path.dirname(kmodtui.__file__), fresh, symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(fresh, target)
 
