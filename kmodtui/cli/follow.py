@@ -86,7 +86,7 @@ def _timer(args: argparse.Namespace, target: Any) -> int:
             print(f"Install with --timer install --yes, then: systemctl daemon-reload && systemctl enable --now "
                   f"{os.path.basename(base)}.timer")
         return EXIT_OK
-    undo_id = apply_edits("follow-timer", edits, allow_hooks=True)
+    undo_id = apply_edits("follow-timer", edits)
     if args.json:
         print_json({"files": {e.path: e.after.decode() for e in edits}, "installed": True, "applied": undo_id})
     else:

@@ -98,7 +98,7 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
             self.show_state(f"Press a again to write {self.edit.path}.")
             return
         try:
-            undo_id = apply_edits("hook-install", [self.edit], allow_hooks=True)
+            undo_id = apply_edits("hook-install", [self.edit])
         except KmodError as err:
             self.armed = False
             self.show_state(f"Not installed: {err}")
