@@ -149,7 +149,7 @@ def undo(undo_id: str) -> list[str]:
     remedy = manifest.get("remedy", "")
     todo: list[tuple[dict, bytes]] = []
     for index, entry in enumerate(manifest["files"]):
-        _check_entry(remedy, record, index, entry)
+        backup = _check_entry(remedy, record, index, entry)
         current = _read_or_none(entry["path"])
         digest = None if current is None else _sha(current)
         if partial and (digest == entry["before_sha256"] or (entry.get("created") and current is None)):
@@ -157,7 +157,7 @@ def undo(undo_id: str) -> list[str]:
         if digest != entry["after_sha256"] or (entry.get("created") and not created_by_kmodtui(remedy, current or b"")):
             raise KmodError(entry["path"], "changed since the remedy was applied; not undoing (backup kept at "
                                            f"{entry['backup']})")
-        with open(entry["backup"], "rb") as f:
+        with open(backup, "rb") as f:
             original = f.read()
         if _sha(original) != entry["before_sha256"] or (entry.get("created") and original):
             raise KmodError(entry["backup"], "backup is damaged; restore it by hand (nothing was changed)")
@@ -182,9 +182,10 @@ def undo(undo_id: str) -> list[str]:
     return restored
 
 
-def _check_entry(remedy: str, record: str, index: int, entry: dict) -> None:
+def _check_entry(remedy: str, record: str, index: int, entry: dict) -> str:
     """One manifest entry, as apply would have written it: an absolute path (a link's target, as
-    apply edits it) the remedy may write, and its backup `<index>.orig` in the record itself."""
+    apply edits it) the remedy may write, and its backup `<index>.orig` in the record itself (the
+    path returned: it is read from there, whatever the manifest says)."""
     path = entry["path"]
     created = entry.get("created") is True
     if not os.path.isabs(path) or os.path.realpath(path) != os.path.join(os.path.realpath(os.path.dirname(path)),
@@ -194,9 +195,11 @@ def _check_entry(remedy: str, record: str, index: int, entry: dict) -> None:
                               "to touch it")
     check_target(remedy, path, created)
     backup = os.path.join(record, f"{index}.orig")
-    if entry["backup"] != backup or os.path.islink(backup) or not os.path.isfile(backup):
+    if os.path.realpath(entry["backup"]) != os.path.realpath(backup) or os.path.islink(backup) \
+            or not os.path.isfile(backup):
         raise KmodError(entry["backup"], f"is not the backup kmodtui keeps for {path} ({backup}); refusing to "
                                          "restore from it")
+    return backup
 
 
 def _read_or_none(path: str) -> bytes | None:
