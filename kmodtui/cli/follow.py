@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from typing import Any
@@ -62,16 +61,19 @@ def _timer(args: argparse.Namespace, target: Any) -> int:
     (--yes), undone like a remedy."""
     import os
 
-    from kmodtui.core.paths import self_command
+    from kmodtui.core import scriptnames
+    from kmodtui.core.paths import self_argv
     from kmodtui.core.remedies.edits import FileEdit, apply_edits
 
     safe = "".join(c if c.isalnum() else "-" for c in f"{target.suite}-{target.arch}-{os.path.basename(args.source.rstrip('/'))}")
     base = os.path.join(args.root, "etc", "systemd", "system", f"kmodtui-follow-{safe}")
-    command = " ".join([self_command(), "follow", "--once", "--source", shlex.quote(os.path.abspath(args.source)),
-                        "--target", target.name, "--repo", shlex.quote(os.path.abspath(args.repo)),
-                        "--url", shlex.quote(args.url)])
-    service = SERVICE.format(target=target.name, command=command)
-    timer = TIMER.format(target=target.name, repo=os.path.abspath(args.repo), every=f"{int(args.every)}s")
+    repo = os.path.abspath(args.repo)
+    words = [*self_argv(), "follow", "--once", "--source", os.path.abspath(args.source), "--target", target.name,
+             "--repo", repo, "--url", args.url]
+    command = " ".join(scriptnames.systemd_word(word, word, "a word of the timer's command") for word in words)
+    service = SERVICE.format(target=scriptnames.systemd_text(target.name, "--target", "the target"), command=command)
+    timer = TIMER.format(target=scriptnames.systemd_text(target.name, "--target", "the target"),
+                         repo=scriptnames.systemd_text(repo, "--repo", "the repository path"), every=f"{int(args.every)}s")
     edits = [FileEdit(base + ".service", b"", service.encode(), create=True, mode=0o644),
              FileEdit(base + ".timer", b"", timer.encode(), create=True, mode=0o644)]
     for edit in edits:
@@ -86,7 +88,7 @@ def _timer(args: argparse.Namespace, target: Any) -> int:
             print(f"Install with --timer install --yes, then: systemctl daemon-reload && systemctl enable --now "
                   f"{os.path.basename(base)}.timer")
         return EXIT_OK
-    undo_id = apply_edits("follow-timer", edits, allow_hooks=True)
+    undo_id = apply_edits("follow-timer", edits)
     if args.json:
         print_json({"files": {e.path: e.after.decode() for e in edits}, "installed": True, "applied": undo_id})
     else:

@@ -119,7 +119,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
         if input("Install this hook? [y/N] ").strip().lower() != "y":
             print("Nothing was written.")
             return EXIT_OK
-    undo_id = apply_edits("hook-install", [edit], allow_hooks=True)
+    undo_id = apply_edits("hook-install", [edit])
     if args.json:
         print_json({"path": edit.path, "applied": undo_id})
     else:

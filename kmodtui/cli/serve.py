@@ -13,14 +13,14 @@ from kmodtui.core.errors import KmodError
 def cmd_serve(args: argparse.Namespace) -> int:
     """The TUI in a browser, for people who prefer one through an SSH tunnel. Bound to 127.0.0.1
     only: reach it with `ssh -L 8000:127.0.0.1:8000 buildhost`."""
-    import shlex
+    from kmodtui.core.scriptnames import shell
 
     try:
         from kmodtui.serve import TokenServer
     except ImportError:
         raise KmodError("textual-serve", "is not installed: pip install 'kmodtui[serve]' (or textual-serve)") from None
     # -I: the app must be this kmodtui, whatever folder `serve` was started in (no cwd on sys.path)
-    command = f"{shlex.quote(sys.executable)} -I -m kmodtui" + (" --demo" if args.demo else "")
+    command = f"{shell(sys.executable)} -I -m kmodtui" + (" --demo" if args.demo else "")
     TokenServer(command, host="127.0.0.1", port=args.port, title="kmodtui").serve()
     return EXIT_OK
 

@@ -142,9 +142,9 @@ def self_argv(module: str = "kmodtui") -> list[str]:
 
 def self_command(module: str = "kmodtui") -> str:
     """self_argv() as one shell word list."""
-    import shlex
+    from kmodtui.core.scriptnames import shell_words
 
-    return " ".join(shlex.quote(word) for word in self_argv(module))
+    return shell_words(self_argv(module))
 
 
 def package_data(*parts: str) -> str:

@@ -5,7 +5,6 @@ undone like a remedy."""
 from __future__ import annotations
 
 import os
-import shlex
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_command
 from kmodtui.core.remedies.edits import FileEdit, apply_edits
@@ -79,7 +79,7 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
             text = "Nothing to install."
         elif not writable(self.edit.path):
             command = (f"sudo {self_command()} hook install --source "
-                       f"{shlex.quote(self.source)} --mode {self.mode}")
+                       f"{scriptnames.shell(self.source)} --mode {scriptnames.shell(self.mode)}")
             text = f"Installing writes under /etc, which needs root. Run: {command}"
         else:
             text = note or "a installs it (press twice); nothing is written before."
@@ -98,7 +98,7 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
             self.show_state(f"Press a again to write {self.edit.path}.")
             return
         try:
-            undo_id = apply_edits("hook-install", [self.edit], allow_hooks=True)
+            undo_id = apply_edits("hook-install", [self.edit])
         except KmodError as err:
             self.armed = False
             self.show_state(f"Not installed: {err}")

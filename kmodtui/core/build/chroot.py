@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import shutil
 import subprocess
 import sys
 import zipfile
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import cache_dir
 
@@ -51,7 +51,7 @@ def can_chroot() -> str:
 
 
 def _q(text: str) -> str:
-    return shlex.quote(text)
+    return scriptnames.shell(text)
 
 
 def in_chroot(root: str, command: str, binds: tuple[str, ...] = (), env: dict[str, str] | None = None, *,

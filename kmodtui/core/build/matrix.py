@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import BUILD_MODES
 
@@ -36,6 +36,7 @@ class Matrix:
     kernels: list[str]
     arches: list[str] = field(default_factory=list)  # empty: the kernels' own arch
     modes: list[str] = field(default_factory=lambda: ["kbuild"])
+    origin: str = ""  # the matrix file it came from ("" = the command line), named in errors
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Cell:
         return argv + (["--arch", self.arch] if self.arch else [])
 
     def command(self, source: str) -> str:
-        return " ".join(shlex.quote(a) for a in self.argv(source))
+        return scriptnames.shell_words(self.argv(source))
 
     @property
     def image(self) -> str:
@@ -92,7 +93,18 @@ def load_matrix(path: str) -> Matrix:
         raise KmodError(path, "kernels is missing or empty: name at least one kernel (as `build --kernel` takes it)")
     base = os.path.dirname(os.path.abspath(path))
     return Matrix(source=os.path.normpath(os.path.join(base, data.get("source", "."))), kernels=list(data["kernels"]),
-                  arches=list(data.get("arches", [])), modes=list(data.get("modes", ["kbuild"])))
+                  arches=list(data.get("arches", [])), modes=list(data.get("modes", ["kbuild"])), origin=path)
+
+
+def check_names(matrix: Matrix) -> None:
+    """Kernels, arches and modes go into CI workflows and build commands: each must be what its kind
+    can be (a GitHub workflow substitutes ${{ }} anywhere, so no quoting can make an odd one safe)."""
+    scriptnames.check_all(scriptnames.KERNEL_SPEC, matrix.kernels, matrix.origin or "--kernel")
+    scriptnames.check_all(scriptnames.ARCH, matrix.arches, matrix.origin or "--arch")
+    for mode in matrix.modes:
+        if mode not in BUILD_MODES:
+            raise KmodError(matrix.origin or mode, f"unknown build mode {scriptnames.yaml(mode)}; choose from "
+                                                   f"{', '.join(BUILD_MODES)}")
 
 
 def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
@@ -102,9 +114,7 @@ def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
     from kmodtui.core.build.request import kernel_from_spec
     from kmodtui.core.build.sources import detect_source, out_of_range
 
-    for mode in matrix.modes:
-        if mode not in BUILD_MODES:
-            raise KmodError(mode, f"unknown build mode; choose from {', '.join(BUILD_MODES)}")
+    check_names(matrix)
     source = detect_source(matrix.source)
     cells = []
     pairs: list[tuple[str, str]] = []  # (kernel spec, arch to cross-build for)
@@ -119,7 +129,8 @@ def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
         if spec not in found:
             if find_kernels:
                 kernel = kernel_from_spec(spec)  # raises naming the kernel
-                found[spec] = (kernel.release, kernel.arch)
+                found[spec] = (scriptnames.check(scriptnames.KERNEL_RELEASE, kernel.release, kernel.build_dir or spec),
+                               kernel.arch)
             else:
                 found[spec] = (os.path.basename(spec.rstrip("/")), "")
         release, native = found[spec]
@@ -176,7 +187,7 @@ def _yaml(value: Any, indent: int = 0) -> str:
             if isinstance(item, (dict, list)) and item:
                 lines.append(f"{pad}{key}:\n{_yaml(item, indent + 1)}")
             else:
-                lines.append(f"{pad}{key}: {json.dumps(item)}")  # a scalar, or an empty {} / []
+                lines.append(f"{pad}{key}: {scriptnames.yaml(item)}")  # a scalar, or an empty {} / []
         return "\n".join(lines)
     if isinstance(value, list):
         lines = []
@@ -185,9 +196,9 @@ def _yaml(value: Any, indent: int = 0) -> str:
                 body = _yaml(item, indent + 1).lstrip()
                 lines.append(f"{pad}- {body}")
             else:
-                lines.append(f"{pad}- {json.dumps(item)}")
+                lines.append(f"{pad}- {scriptnames.yaml(item)}")
         return "\n".join(lines)
-    return pad + json.dumps(value)
+    return pad + scriptnames.yaml(value)
 
 
 def shards(cells: list[Cell], limit: int) -> list[list[Cell]]:
@@ -200,6 +211,7 @@ def export_github(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
     """A GitHub Actions workflow: a plan job (kmodtui matrix plan, the gate that the matrix still makes
     sense), one build job per cell in shards of 256 (fail-fast off), a report job that merges every
     cell's result into the job summary. arm64 cells are cross-built on the x86_64 runner (--arch)."""
+    _check_export(matrix, cells, source_in_repo)
     jobs: dict[str, Any] = {"plan": {"runs-on": "ubuntu-latest", "container": CONTAINER, "env": {"KERNEL": ""},
                                      "steps": [{"uses": "actions/checkout@v4"}, _install_step_github(),
                                                {"name": "Plan", "run": "kmodtui matrix plan --kernel-any "
@@ -210,16 +222,18 @@ def export_github(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
         names.append(name)
         include = [{"name": c.name, "kernel": c.kernel, "mode": c.mode, "arch": c.arch, "image": c.image}
                    for c in shard]
+        # Matrix values reach the script through env only: Actions substitutes ${{ }} into a run:
+        # script's text before the shell reads it, where no quoting helps (its script-injection pattern).
         jobs[name] = {
             "needs": "plan", "runs-on": "ubuntu-latest", "container": "${{ matrix.image }}", "name": "${{ matrix.name }}",
-            "env": {"KERNEL": "${{ matrix.kernel }}", "ARCH": "${{ matrix.arch }}"},
+            "env": {"KERNEL": "${{ matrix.kernel }}", "ARCH": "${{ matrix.arch }}", "MODE": "${{ matrix.mode }}",
+                    "CELL": "${{ matrix.name }}"},
             "strategy": {"fail-fast": False, "matrix": {"include": include}},
             "steps": [
                 {"uses": "actions/checkout@v4"}, _install_step_github(),
                 {"name": "Build", "continue-on-error": True, "run":
-                    f"kmodtui build --json --source {shlex.quote(source_in_repo)} --kernel \"${{{{ matrix.kernel }}}}\" "
-                    "--mode \"${{ matrix.mode }}\" ${{ matrix.arch && format('--arch {0}', matrix.arch) || '' }} "
-                    "> \"result-${{ matrix.name }}.jsonl\""},
+                    f"kmodtui build --json --source {scriptnames.shell(source_in_repo)} --kernel \"$KERNEL\" "
+                    "--mode \"$MODE\" ${ARCH:+--arch \"$ARCH\"} > \"result-$CELL.jsonl\""},
                 {"uses": "actions/upload-artifact@v4", "if": "always()",
                  "with": {"name": "result-${{ matrix.name }}", "path": "result-${{ matrix.name }}.jsonl"}}],
         }
@@ -256,6 +270,14 @@ def _install_step_github() -> dict[str, Any]:
     return {"name": "Install kmodtui, the build tools and the cell's kernel headers", "run": "\n".join(_INSTALL)}
 
 
+def _check_export(matrix: Matrix, cells: list[Cell], source_in_repo: str) -> None:
+    """What plan() checked, again for cells made elsewhere, and the source's path in the repository."""
+    check_names(matrix)
+    scriptnames.check(scriptnames.PATH, source_in_repo, "--source-in-repo")
+    check_names(Matrix(matrix.source, [c.kernel for c in cells], [c.arch for c in cells if c.arch],
+                       [c.mode for c in cells], matrix.origin))
+
+
 def _matrix_args(matrix: Matrix, source_in_repo: str) -> str:
     words = ["--source", source_in_repo]
     for kernel in matrix.kernels:
@@ -264,12 +286,13 @@ def _matrix_args(matrix: Matrix, source_in_repo: str) -> str:
         words += ["--mode", mode]
     for arch in matrix.arches:
         words += ["--arch", arch]
-    return " ".join(shlex.quote(w) for w in words)
+    return scriptnames.shell_words(words)
 
 
 def export_gitlab(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") -> str:
     """A GitLab CI pipeline: plan, build (parallel:matrix in shards of 200; a failed cell never stops
     the others), report (when: always, merging every cell's result)."""
+    _check_export(matrix, cells, source_in_repo)
     install = list(_INSTALL)
     pipeline: dict[str, Any] = {
         "stages": ["plan", "build", "report"],
@@ -287,7 +310,7 @@ def export_gitlab(matrix: Matrix, cells: list[Cell], source_in_repo: str = ".") 
             "image": "$IMAGE",  # the release's own container for a distro kernel (debian:trixie)
             "parallel": {"matrix": [{"KERNEL": c.kernel, "MODE": c.mode, "ARCH": c.arch or "native", "IMAGE": c.image}
                                     for c in shard]},
-            "script": [*install, f"kmodtui build --json --source {shlex.quote(source_in_repo)} --kernel \"$KERNEL\" "
+            "script": [*install, f"kmodtui build --json --source {scriptnames.shell(source_in_repo)} --kernel \"$KERNEL\" "
                                  "--mode \"$MODE\" $( [ \"$ARCH\" = native ] || echo --arch \"$ARCH\" ) "
                                  "> \"result-$CI_JOB_ID.jsonl\" || true"],
             "artifacts": {"when": "always", "paths": ["result-*.jsonl"]},

@@ -7,6 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from kmodtui.core import scriptnames
 from kmodtui.core.build.request import BuildRequest
 from kmodtui.core.build.runner import BuildStep
 from kmodtui.core.build.sources import DKMS_MKCONF, KIND_AUTOTOOLS, KIND_KBUILD, ModuleSource, detect_source
@@ -14,7 +15,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import BUILD_MODES, Kernel
 from kmodtui.core.packages.compressmod import suffix_for
-from kmodtui.core.paths import self_argv, self_command
+from kmodtui.core.paths import self_argv
 
 MODES = BUILD_MODES
 CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",
@@ -168,6 +169,9 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
     if request.mode not in MODES:
         raise KmodError(request.mode, f"unknown build mode; choose one of {', '.join(MODES)}")
     source = detect_source(request.source)
+    if request.kernel.release:  # in make command lines, a package's maintainer scripts, a spec
+        scriptnames.check(scriptnames.KERNEL_RELEASE, request.kernel.release,
+                          request.kernel.build_dir or request.kernel_spec or request.kernel.release)
     src_dir = os.path.join(work_dir, "src")
     if source.dkms is not None and request.mode in ("kbuild", "deb", "rpm-generic", "rpm-redhat") \
             and not is_autotools_module_tree(source):
@@ -196,6 +200,9 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
                                           "build it in a container or chroot of its own release"
                                           + (f" ({why})" if why else " (build --kernel debian:<release> makes one)"))
     version = request.version or source.version or "1.0"
+    if request.mode in ("deb", "rpm-generic", "rpm-redhat"):  # kmodtui writes the package's control or spec
+        scriptnames.check(scriptnames.PACKAGE, source.name, source.name_file or source.path)
+        scriptnames.check(scriptnames.VERSION, version, source.name_file or source.path)
     steps: list[BuildStep] = []
     if is_autotools_module_tree(source):
         steps += _autotools_plan(request, source, work_dir, src_dir, out_dir, version)
@@ -426,7 +433,6 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
     spec = os.path.join(work_dir, f"kmod-{source.name}.spec")
     generators = ""
     if request.mode == "rpm-redhat":
-        kmodtui = self_command()
         symvers = request.kernel.symvers_path or release
         # rpm 6 writes v6 packages and refuses an external generator there ("External dependency
         # generator is incompatible with v6 packages"): v4 packages, as every RHEL kmod is; older rpm
@@ -434,8 +440,8 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
         generators = (
             "%global _rpmformat 4\n"
             "%global _use_internal_dependency_generator 0\n"
-            f"%global __find_provides {kmodtui} rpmdeps --provides\n"
-            f"%global __find_requires {kmodtui} rpmdeps --requires --kernel {symvers}\n"
+            f"%global __find_provides {_spec_words([*self_argv(), 'rpmdeps', '--provides'], spec)}\n"
+            f"%global __find_requires {_spec_words([*self_argv(), 'rpmdeps', '--requires', '--kernel', symvers], spec)}\n"
         )
     modules = source.modules or [source.name]
     # Naming follows each style: RPM Fusion's kmodtool (generic) makes one package per kernel,
@@ -443,10 +449,11 @@ def _rpm_step(request: BuildRequest, source: ModuleSource, work_dir: str, src_di
     package = f"kmod-{source.name}-{release}" if request.mode == "rpm-generic" else f"kmod-{source.name}"
     if source.dkms is not None:  # the modules dkms.conf names, listed by the build step once it ran
         copies = (f"while read -r module; do install -m 0644 \"$module\" %{{buildroot}}/lib/modules/{release}/extra/; "
-                  f"done < {os.path.join(src_dir, BUILT_LIST)}")
-    else:
-        copies = "\n".join(f"install -m 0644 {os.path.join(src_dir, m)}.ko %{{buildroot}}/lib/modules/{release}/extra/"
-                            for m in modules)
+                  f"done < {_spec_words([os.path.join(src_dir, BUILT_LIST)], spec)}")
+    else:  # module names from Kbuild (dkms.conf's may hold $PACKAGE_NAME: the build step expands them)
+        scriptnames.check_all(scriptnames.MODULE, modules, source.name_file or source.path)
+        copies = "\n".join(f"install -m 0644 {_spec_words([os.path.join(src_dir, m) + '.ko'], spec)} "
+                            f"%{{buildroot}}/lib/modules/{release}/extra/" for m in modules)
     with open(spec, "w") as f:
         f.write(f"""{generators}%global debug_package %{{nil}}
 %global __os_install_post %{{nil}}
@@ -466,6 +473,11 @@ mkdir -p %{{buildroot}}/lib/modules/{release}/extra
     topdir = os.path.join(work_dir, "rpmbuild")
     return BuildStep("package", ("rpmbuild", "-bb", "--define", f"_topdir {topdir}", "--define", f"_rpmdir {out_dir}",
                                  "--define", "_build_id_links none", "--define", f"kernel_version {release}", spec), work_dir)
+
+
+def _spec_words(words: list[str], spec: str) -> str:
+    """Shell words in a spec's scriptlet or macro: quoted for sh, then % written %% for rpm."""
+    return scriptnames.rpm_text(scriptnames.shell_words(words), spec, "a path")
 
 
 def _srpm_step(request: BuildRequest, work_dir: str, out_dir: str) -> BuildStep:

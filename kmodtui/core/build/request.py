@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import BUILD_MODES, Kernel
 
@@ -70,6 +71,8 @@ def make_request(source: str, kernel_spec: str, mode: str = "kbuild", **options:
         raise KmodError(mode, f"unknown build mode; choose one of {', '.join(BUILD_MODES)}")
     kernel = kernel_from_spec(kernel_spec)
     extra = tuple(os.path.abspath(p) for p in options.pop("extra_symbols", ()) or ())
+    for path in extra:  # make expands $(...) in KBUILD_EXTRA_SYMBOLS, and splits it at spaces
+        scriptnames.check(scriptnames.PATH, path, path)
     return BuildRequest(os.path.abspath(source), kernel, mode, extra_symbols=extra,
                         kernel_spec=kernel_spec if os.path.sep not in kernel_spec else os.path.abspath(kernel_spec),
                         **options)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kmodtui.core import scriptnames
 from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
 from kmodtui.core.errors import KmodError
 
@@ -24,6 +25,7 @@ class ModuleSource:
     kinds: list[str] = field(default_factory=list)  # most specific first
     modules: list[str] = field(default_factory=list)  # module names (obj-m, BUILT_MODULE_NAME)
     name: str = ""
+    name_file: str = ""  # the file the name was read from (dkms.conf, META, a spec, Kbuild), "" = the folder's name
     version: str = ""
     dkms: DkmsConf | None = None
     specs: dict[str, str] = field(default_factory=dict)  # spec path -> detected mode
@@ -60,7 +62,7 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
             from kmodtui.core.packages.specfile import read_spec
 
             spec = read_spec(path)
-            source = ModuleSource(os.path.abspath(path), [KIND_SPEC], name=spec.name)
+            source = ModuleSource(os.path.abspath(path), [KIND_SPEC], name=spec.name, name_file=path)
             source.specs[path] = spec.mode
             source.notes += spec.notes
             return source
@@ -76,7 +78,9 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
         conf = parse_dkms_conf(dkms_conf)
         source.kinds.append(KIND_DKMS)
         source.dkms = conf
-        source.name, source.version = conf.name, conf.version
+        # dkms makes folders of PACKAGE_NAME and kmodtui package names and scripts: checked as read
+        source.name = scriptnames.check(scriptnames.PACKAGE, conf.name, dkms_conf) if conf.name else ""
+        source.name_file, source.version = dkms_conf, conf.version
         source.modules += conf.modules
         source.notes += [f"dkms.conf {item}" for item in conf.build_time_only]
     for kbuild_name in ("Kbuild", "Makefile"):
@@ -89,6 +93,7 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
                 if KIND_KBUILD not in source.kinds:
                     source.kinds.append(KIND_KBUILD)
                 source.modules += [o for o in objs if o not in source.modules]
+                source.name_file = source.name_file or kbuild_file
     if os.path.isfile(os.path.join(path, "configure.ac")) or os.path.isfile(os.path.join(path, "configure")):
         source.kinds.append(KIND_AUTOTOOLS)
         _read_autotools_tree(path, source)
@@ -107,6 +112,7 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
                             "(generic, the default, gives kmod packages no ksym() Provides)")
     if not source.name:
         source.name = source.modules[0] if source.modules else os.path.basename(source.path)
+        source.name_file = source.name_file if source.modules else ""
     if not source.kinds:
         raise KmodError(path, "found no dkms.conf, no Kbuild/Makefile with obj-m, no configure: not a module source kmodtui knows")
     return source
@@ -167,7 +173,8 @@ def _read_autotools_tree(path: str, source: ModuleSource) -> None:
     meta_path = os.path.join(path, "META")
     if os.path.isfile(meta_path):
         meta = read_meta(meta_path)
-        source.name = source.name or meta.get("name", "")
+        if not source.name and meta.get("name"):
+            source.name, source.name_file = scriptnames.check(scriptnames.PACKAGE, meta["name"], meta_path), meta_path
         source.version = source.version or meta.get("version", "")
         source.linux_range = (meta.get("linux-minimum", ""), meta.get("linux-maximum", ""))
     module_dir = os.path.join(path, "module")
@@ -284,7 +291,7 @@ def _detect_srpm(path: str) -> ModuleSource:
     for name, data in specs.items():
         spec = parse_spec_text(data.decode("utf-8", "replace"), f"{path}:{name}")
         source.specs[name] = spec.mode
-        source.name = source.name or spec.name
+        source.name, source.name_file = (source.name, source.name_file) if source.name else (spec.name, f"{path}:{name}")
         source.notes += spec.notes
     return source
 

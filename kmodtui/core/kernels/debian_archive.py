@@ -9,6 +9,7 @@ import glob
 import os
 from dataclasses import dataclass
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import cache_dir, run_captured
 
@@ -41,6 +42,10 @@ def parse_target(text: str) -> Target:
     flavor = parts[3] if len(parts) == 4 else DEBIAN_FLAVORS.get(parts[2], "")
     if not flavor:
         raise KmodError(text, f"no known Debian kernel flavor for {parts[2]}: name it (debian:<release>:<arch>:<flavor>)")
+    # each becomes part of package names, apt lists, unit files and commands
+    scriptnames.check(scriptnames.DEBIAN_PACKAGE, parts[1], text)  # a suite is named as a package is
+    scriptnames.check(scriptnames.ARCH, parts[2], text)
+    scriptnames.check(scriptnames.DEBIAN_PACKAGE, flavor, text)
     return Target(parts[0], parts[1], parts[2], flavor)
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.debian_archive import (  # noqa: F401 (parse_target is this module's API too)
     Archive,
@@ -207,8 +208,9 @@ def metapackage(out_dir: str, name: str, target: Target, kernel: KernelVersion, 
                 module_version: str) -> str:
     """`<name>-modules-<flavor>`: follows the newest published module; Breaks a kernel metapackage newer
     than the one its module was built for, so apt holds the kernel back until the module exists."""
-    package = f"{name}-modules-{target.flavor}".lower().replace("_", "-")
-    version = f"{kernel.version}+kmodtui{module_version}"
+    package = scriptnames.check(scriptnames.DEBIAN_PACKAGE, f"{name}-modules-{target.flavor}".lower().replace("_", "-"),
+                                target.name)
+    version = scriptnames.check(scriptnames.VERSION, f"{kernel.version}+kmodtui{module_version}", kernel.image)
     with tempfile.TemporaryDirectory(prefix="kmodtui-meta-") as tree:
         os.makedirs(os.path.join(tree, "DEBIAN"))
         control = [
@@ -220,6 +222,8 @@ def metapackage(out_dir: str, name: str, target: Target, kernel: KernelVersion, 
             f" Follows linux-image-{target.flavor}: published by kmodtui follow with the module built for",
             f" {kernel.image} {kernel.version}.",
         ]
+        for line in control:  # a field's value on one line: a line break would start a field of its own
+            scriptnames.one_line(line, out_dir, "a control field")
         with open(os.path.join(tree, "DEBIAN", "control"), "w", encoding="utf-8") as f:
             f.write("\n".join(control) + "\n")
         out = os.path.join(out_dir, f"{package}_{version}_{target.arch}.deb")
@@ -253,6 +257,7 @@ def follow_once(source: str, target: Target, repo: str, *, archive: Archive | No
     state = read_state(repo, target, source)
     register(repo, target)
     info = detect_source(source)
+    scriptnames.check(scriptnames.PACKAGE, info.name, info.name_file or info.path)  # the metapackage's name
     archive = archive or Archive(target, apt_sources)
     state.last_check = started
     outcome = FollowResult(target.name, "")

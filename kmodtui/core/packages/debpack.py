@@ -22,13 +22,13 @@ DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386", "armv7l": "ar
 POSTINST = """#!/bin/sh
 set -e
 if [ "$1" = configure ] && command -v depmod >/dev/null 2>&1; then
-    depmod ${{DPKG_ROOT:+-b "$DPKG_ROOT"}} -a {release} || true
+    depmod ${{DPKG_ROOT:+-b "$DPKG_ROOT"}} -a {release_word} || true
 fi
 """
 POSTRM = """#!/bin/sh
 set -e
 if [ "$1" = remove ] || [ "$1" = purge ]; then
-    if command -v depmod >/dev/null 2>&1; then depmod ${{DPKG_ROOT:+-b "$DPKG_ROOT"}} -a {release} || true; fi
+    if command -v depmod >/dev/null 2>&1; then depmod ${{DPKG_ROOT:+-b "$DPKG_ROOT"}} -a {release_word} || true; fi
 fi
 """
 
@@ -63,9 +63,17 @@ def modules_dir_for(release: str, tree_dirs: tuple[str, ...] = ()) -> str:
 
 def build_deb(modules: list[str], release: str, name: str, version: str, arch: str, depends: str | None,
               out_dir: str, compress: str = "", modules_dir: str = "lib/modules") -> str:
+    from kmodtui.core import scriptnames
     from kmodtui.core.packages.compressmod import compress_module
 
-    package = f"{name}-modules-{release}".lower().replace("_", "-")
+    # each goes into the control file or the maintainer scripts dpkg runs as root
+    scriptnames.check(scriptnames.KERNEL_RELEASE, release, "--release")
+    scriptnames.check(scriptnames.PACKAGE, name, "--name")
+    scriptnames.check(scriptnames.VERSION, version, "--version")
+    scriptnames.check(scriptnames.ARCH, arch, "--arch")
+    scriptnames.one_line(depends or "", "--depends", "the Depends field")
+    package = scriptnames.check(scriptnames.DEBIAN_PACKAGE, f"{name}-modules-{release}".lower().replace("_", "-"),
+                                "--name")
     with tempfile.TemporaryDirectory(prefix="kmodtui-deb-") as tree:
         target = os.path.join(tree, *modules_dir.split("/"), release, "updates")
         os.makedirs(target)
@@ -93,7 +101,7 @@ def build_deb(modules: list[str], release: str, name: str, version: str, arch: s
         for script, text in (("postinst", POSTINST), ("postrm", POSTRM)):
             path = os.path.join(debian, script)
             with open(path, "w") as f:
-                f.write(text.format(release=release))
+                f.write(text.format(release_word=scriptnames.shell(release)))
             os.chmod(path, 0o755)
         os.makedirs(out_dir, exist_ok=True)
         out = os.path.join(out_dir, f"{package}_{version}_{DEB_ARCH.get(arch, arch)}.deb")

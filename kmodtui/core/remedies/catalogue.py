@@ -6,10 +6,10 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.remedies.edits import FileEdit, check_editable
 from kmodtui.core.vocabulary import LogRule, RemedyId, Status
@@ -122,13 +122,14 @@ def plan_spec_external_depgen(options: RemedyOptions) -> RemedyPlan:
              "# rpm 6 refuses an external generator for its v6 packages; older rpm ignores this line",
              "%global _rpmformat 4"]
     if not os.path.exists(RHEL_KSYMS):
-        gen = _generator(options)
+        # a command line rpm hands to sh, in a macro rpm expands first: % is written %%
+        gen = scriptnames.rpm_text(_generator(options), options.target, "the generator command")
         lines += ["# this host has no find-provides.ksyms (not RHEL): kmodtui rpmdeps produces the same lines",
                   f"%global __find_provides {gen} rpmdeps --provides",
                   f"%global __find_requires {gen} rpmdeps --requires"]
     edit = _insert_before_prep(options.target, "\n".join(lines) + "\n\n", b"_use_internal_dependency_generator 0",
                                "spec-external-depgen")
-    spec = shlex.quote(options.target)
+    spec = scriptnames.shell(options.target)
     return RemedyPlan(
         "spec-external-depgen", "Generate ksym() Provides in the provider's spec", SAFE,
         "The provider package was built with rpm's internal dependency generator, which adds no kernel-symbol "
@@ -150,7 +151,7 @@ def plan_drop_ksym_requires(options: RemedyOptions) -> RemedyPlan:
     return RemedyPlan(
         "drop-ksym-requires", "Stop emitting ksym() Requires in the consumer's spec", RISKY,
         "The consumer package will install even though no package Provides the symbols it needs.",
-        (edit,), (f"rpmbuild -ba {shlex.quote(options.target)}",),
+        (edit,), (f"rpmbuild -ba {scriptnames.shell(options.target)}",),
         warning="This removes the check that stops a module built against another version of its provider "
                 "(e.g. ZFS 0.7 vs 0.8) from being installed. The mismatch then shows up at load time as "
                 "'disagrees about version of symbol' or, worse, as memory corruption if CRCs are off. Prefer "
@@ -158,15 +159,23 @@ def plan_drop_ksym_requires(options: RemedyOptions) -> RemedyPlan:
     )
 
 
+def _release(options: RemedyOptions) -> str:
+    """The kernel release a remedy names in the commands it shows (the finding's, or --kernel)."""
+    if not options.kernel_release:
+        return "RELEASE"
+    return scriptnames.check(scriptnames.KERNEL_RELEASE, options.kernel_release, "--kernel")
+
+
 def plan_redhat_kernel_version(options: RemedyOptions) -> RemedyPlan:
-    release = options.kernel_release or "RELEASE"
+    release = _release(options)
     return RemedyPlan(
         "redhat-kernel-version", "Build redhat-mode kmods for an older kernel without editing rpm's macros", SAFE,
         "%kernel_module_package builds for %{kverrel}, the newest installed kernel-devel. Seed 000's advice edits "
         "/usr/lib/rpm/redhat/macros; passing kernel_version on the command line selects the kernel instead. "
         "kmodtui's rpm and srpm builds always pass it (the kernel you picked), so rebuilding through kmodtui "
         "is the remedy: nothing is edited.",
-        (), (f"rpmbuild --define 'kernel_version {release}' -ba {shlex.quote(options.target or 'SPEC')}",),
+        (), (f"rpmbuild --define {scriptnames.shell('kernel_version ' + release)} -ba "
+             f"{scriptnames.shell(options.target or 'SPEC')}",),
         rebuild="same",
     )
 
@@ -187,7 +196,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
         raise KmodError(target, "is not an autotools source tree (no configure or configure.ac)")
     from kmodtui.core.build.tools import redhat_macros_missing
 
-    linux = f" --with-linux=/usr/src/kernels/{options.kernel_release}" if options.kernel_release else ""
+    linux = f" --with-linux=/usr/src/kernels/{_release(options)}" if options.kernel_release else ""
     explanation = ("OpenZFS and SPL pick rpm/generic/*.spec.in by default, which gives kmod packages no ksym() "
                    "Provides; --with-spec=redhat uses rpm/redhat/*.spec.in (%kernel_module_package), which does. "
                    "Nothing is edited: the provider is rebuilt in rpm-redhat mode (b), which reconfigures its copy "
@@ -198,7 +207,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
     return RemedyPlan(
         "autotools-redhat-spec", "Reconfigure with the redhat spec templates (OpenZFS/Lustre layout)", SAFE,
         explanation,
-        (), (f"cd {shlex.quote(target)}", f"./configure --with-spec=redhat{linux}", "make rpm-kmod",
+        (), (f"cd {scriptnames.shell(target)}", f"./configure --with-spec=redhat{linux}", "make rpm-kmod",
              "kmodtui inspect *.rpm   # ksym() Provides listed"),
         rebuild="" if why else "rpm-redhat",
     )
@@ -264,6 +273,9 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
     for path in symvers:
         if not os.path.isfile(path):
             raise KmodError(path, "no such Module.symvers")
+        # written into a Makefile (make expands $(...)) or dkms.conf (dkms sources it in bash): no
+        # quoting exists for both, so a path must be plain
+        scriptnames.check(scriptnames.PATH, path, path)
     paths = " ".join(symvers)
     dkms_conf = os.path.join(source, "dkms.conf")
     if os.path.isfile(dkms_conf) and b"MAKE[0]" in _read(dkms_conf):
@@ -289,7 +301,7 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
         "kbuild-extra-symbols", f"Tell modpost where the other module's symbols are ({where})", SAFE,
         "modpost only knows the kernel's exports; symbols from another out-of-tree module come from that "
         "module's Module.symvers, named in KBUILD_EXTRA_SYMBOLS. Then the build records their CRCs too.",
-        (edit,), ("kmodtui build --kernel RELEASE --source " + shlex.quote(source),),
+        (edit,), ("kmodtui build --kernel RELEASE --source " + scriptnames.shell(source),),
     )
 
 
@@ -297,6 +309,7 @@ def plan_import_namespace(options: RemedyOptions) -> RemedyPlan:
     source, symbol, namespace = options.target, options.symbol, options.namespace
     if not (symbol and namespace):
         raise KmodError(source or "remedy", "needs --symbol and --namespace (both are in the finding)")
+    scriptnames.check(scriptnames.NAMESPACE, namespace, "--namespace")  # written into C source
     if not os.path.isdir(source):
         raise KmodError(source, "is not a module source folder")
     word = re.compile(rb"\b" + re.escape(symbol.encode()) + rb"\b")
@@ -323,7 +336,7 @@ def plan_import_namespace(options: RemedyOptions) -> RemedyPlan:
         "import-namespace", f"Import symbol namespace {namespace} in {os.path.basename(path)}", SAFE,
         f"{symbol} is exported into namespace {namespace}; modules that use it must say so with "
         "MODULE_IMPORT_NS, or modpost stops the build and the loader refuses the module.",
-        (FileEdit(path, before, after),), ("kmodtui build --kernel RELEASE --source " + shlex.quote(source),),
+        (FileEdit(path, before, after),), ("kmodtui build --kernel RELEASE --source " + scriptnames.shell(source),),
     )
 
 
@@ -342,12 +355,12 @@ def _import_ns_lines(namespace: str, release: str, source: bytes) -> bytes:
 
 
 def plan_rebuild_for_kernel(options: RemedyOptions) -> RemedyPlan:
-    release = options.kernel_release or "RELEASE"
+    release = _release(options)
     return RemedyPlan(
         "rebuild-for-kernel", "Rebuild against the kernel it will run on", SAFE,
         "The module's CRCs or vermagic come from another kernel's headers. Pick the matching kernel in the "
         "wizard (or install its headers) and rebuild.",
-        (), (f"kmodtui build --kernel {release} --source {shlex.quote(options.target or 'SOURCE')}",),
+        (), (f"kmodtui build --kernel {release} --source {scriptnames.shell(options.target or 'SOURCE')}",),
     )
 
 
@@ -369,7 +382,8 @@ def plan_deb_fix_depends(options: RemedyOptions) -> RemedyPlan:
     check_editable(path)
     before = _read(path)
     control = read_control(before, path)
-    new_control = set_control_field(control, "Depends", options.depends)
+    # one field's value: a line break would add fields (a Pre-Depends, a second paragraph) of its own
+    new_control = set_control_field(control, "Depends", scriptnames.one_line(options.depends, "--depends", "Depends"))
     after = rewrite_control(before, path, new_control)
     import difflib
     shown = "".join(difflib.unified_diff(control.splitlines(keepends=True), new_control.splitlines(keepends=True),
@@ -380,12 +394,12 @@ def plan_deb_fix_depends(options: RemedyOptions) -> RemedyPlan:
         "The binary-module .deb depends on a package name no installed package has (dkms mkbmdeb writes "
         "linux-image-<release>). Rewriting its Depends to the package that really owns the kernel lets dpkg "
         "configure it; the modules inside are untouched.",
-        (FileEdit(path, before, after),), (f"sudo dpkg -i {shlex.quote(path)}",), shown_diff=shown,
+        (FileEdit(path, before, after),), (f"sudo dpkg -i {scriptnames.shell(path)}",), shown_diff=shown,
     )
 
 
 def plan_install_headers(options: RemedyOptions) -> RemedyPlan:
-    release = options.kernel_release or os.uname().release
+    release = scriptnames.check(scriptnames.KERNEL_RELEASE, options.kernel_release or os.uname().release, "--kernel")
     distro = ""
     try:
         with open("/etc/os-release") as f:

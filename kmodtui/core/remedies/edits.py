@@ -15,14 +15,13 @@ from typing import Any
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import state_dir
-
-# Files kmodtui must never edit (seed 000's advice edits /usr/lib/rpm/redhat/*: we offer the
-# equivalent in the user's own spec instead).
-SYSTEM_PREFIXES = ("/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/usr/share/", "/usr/bin/", "/usr/sbin/",
-                   "/usr/include/", "/usr/local/lib/rpm/", "/etc/", "/boot/", "/lib/", "/lib64/", "/bin/", "/sbin/",
-                   "/var/lib/dpkg/", "/var/lib/rpm/", "/var/lib/dkms/", "/proc/", "/sys/", "/dev/",
-                   # kernel headers and the sources dkms builds from (/usr/src/<pkg>-<ver>, owned by a package)
-                   "/usr/src/")
+from kmodtui.core.remedies.editable import (  # noqa: F401 (check_editable, is_system_path: this module's API too)
+    check_editable,
+    check_target,
+    created_by_kmodtui,
+    is_system_path,
+    package_owner,
+)
 
 
 @dataclass(frozen=True)
@@ -40,69 +39,6 @@ class FileEdit:
             return f"--- {self.path}\n+++ {self.path}\n(binary file: {len(self.before)} -> {len(self.after)} bytes)\n"
         name = self.path.lstrip("/")
         return "".join(difflib.unified_diff(a, b, f"a/{name}", f"b/{name}"))
-
-
-def is_system_path(path: str) -> bool:
-    real = os.path.realpath(path)
-    if any(real.startswith(prefix) or real + "/" == prefix for prefix in SYSTEM_PREFIXES):
-        return True
-    return package_owner(real) is not None
-
-
-def package_owner(path: str) -> str | None:
-    """The dpkg or rpm package that owns this file, if any (a file a package manager will overwrite
-    is a system file wherever it lives). Asks `dpkg-query -S` / `rpm -qf` when they have a database."""
-    import shutil
-    import subprocess
-
-    queries = []
-    if shutil.which("dpkg-query") and os.path.isdir("/var/lib/dpkg/info"):
-        queries.append(["dpkg-query", "-S", path])
-    if shutil.which("rpm") and any(os.path.exists(p) for p in ("/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
-                                                                   "/usr/lib/sysimage/rpm/rpmdb.sqlite")):
-        queries.append(["rpm", "-qf", "--qf", "%{NAME}\\n", path])
-    for argv in queries:
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if result.returncode == 0 and result.stdout.strip():
-            first = result.stdout.strip().splitlines()[0]
-            if argv[0] == "dpkg-query":  # "pkg1, pkg2: /path" (diversions: "diversion by ...")
-                owner, _, owned = first.partition(": ")
-                if owned.strip() == path and not first.startswith("diversion"):
-                    return owner
-            elif "not owned" not in first:
-                return first
-    return None
-
-
-# The one system folder kmodtui writes to, and only when asked (`kmodtui hook install`): kernel
-# postinst hooks.
-HOOK_DIRS = ("/etc/kernel/postinst.d/", "/etc/kernel/install.d/", "/etc/systemd/system/kmodtui-follow-")
-
-
-def check_editable(path: str, allow_hooks: bool = False) -> None:
-    """May kmodtui edit this file? A link is judged (and later edited) at its target. Refused: system
-    and package-owned files, read-only files (by their mode bits too: root passes every access()
-    check, so a 0444 file would be edited), anything that is not a regular file."""
-    import stat
-
-    real = os.path.realpath(path)
-    hook = allow_hooks and any(real.startswith(d) for d in HOOK_DIRS)
-    if is_system_path(path) and not hook:
-        raise KmodError(path, "is a system file; kmodtui never edits system files (it edits your project's "
-                              "own files instead)")
-    directory = os.path.dirname(real) or "."
-    if os.path.lexists(real):
-        st = os.stat(real)
-        if not stat.S_ISREG(st.st_mode):
-            raise KmodError(path, "is not a regular file; kmodtui edits only regular files")
-        if not st.st_mode & 0o222:
-            raise KmodError(path, "is read-only (no write permission bits): nothing was changed")
-    if (os.path.exists(real) and not os.access(real, os.W_OK)) or not os.access(directory, os.W_OK):
-        raise KmodError(path, "is read-only (or its folder is): nothing was changed"
-                              + (" (writing here needs root: run with sudo)" if os.geteuid() != 0 else ""))
 
 
 def remedies_dir() -> str:
@@ -132,14 +68,15 @@ def _crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def apply_edits(remedy_id: str, edits: list[FileEdit], allow_hooks: bool = False) -> str:
-    """Apply all edits or none. Returns the undo id."""
+def apply_edits(remedy_id: str, edits: list[FileEdit]) -> str:
+    """Apply all edits or none, each to a file the remedy may edit (editable.check_target: the hook
+    and the follow timer may create their files in /etc). Returns the undo id."""
     folders = sorted({os.path.dirname(os.path.abspath(e.path)) for e in edits})
     locks = [SourceLock(folder, f"remedy {remedy_id}") for folder in folders]
     for lock in locks:
         lock.__enter__()
     try:
-        return _apply_locked(remedy_id, edits, allow_hooks)
+        return _apply_locked(remedy_id, edits)
     finally:
         for lock in reversed(locks):
             lock.__exit__(None, None, None)
@@ -155,7 +92,7 @@ def _write_manifest(record: str, manifest: dict) -> None:
     os.replace(tmp, os.path.join(record, "manifest.json"))
 
 
-def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> str:
+def _apply_locked(remedy_id: str, edits: list[FileEdit]) -> str:
     recover_interrupted()
     # A link is edited at its target (the link itself stays a link).
     edits = [FileEdit(os.path.realpath(e.path), e.before, e.after, e.create, e.mode) if not e.create else e
@@ -163,7 +100,7 @@ def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> s
     for edit in edits:
         if edit.create:
             os.makedirs(os.path.dirname(os.path.abspath(edit.path)), exist_ok=True)
-        check_editable(edit.path, allow_hooks)
+        check_target(remedy_id, edit.path, edit.create)
         if edit.create:
             if os.path.lexists(edit.path):
                 raise KmodError(edit.path, "already exists; kmodtui does not overwrite it (nothing was changed)")
@@ -196,7 +133,11 @@ def _apply_locked(remedy_id: str, edits: list[FileEdit], allow_hooks: bool) -> s
 
 
 def undo(undo_id: str) -> list[str]:
-    """Restore the files a remedy changed, byte for byte; refuses if they changed since."""
+    """Restore the files a remedy changed, byte for byte. The manifest is not trusted: every file
+    must be one its remedy may write (the same checks as apply), the backup the one in its own
+    record with the digest of the original, the file itself what kmodtui wrote (and, for a file
+    kmodtui created, still beginning as kmodtui wrote it). All of it is checked before any file
+    is touched; anything else refuses, naming the file."""
     recover_interrupted()
     record = os.path.join(remedies_dir(), undo_id)
     manifest = read_manifest(record) if os.path.basename(undo_id) == undo_id else None
@@ -205,34 +146,32 @@ def undo(undo_id: str) -> list[str]:
     if manifest.get("undone"):
         raise KmodError(undo_id, "was already undone")
     partial = manifest.get("state") == "partial"  # interrupted: some files were never written
-    todo = []
-    for entry in manifest["files"]:
-        try:
-            with open(entry["path"], "rb") as f:
-                current: str | None = _sha(f.read())
-        except FileNotFoundError:
-            current = None
-        if partial and (current == entry["before_sha256"] or (entry.get("created") and current is None)):
+    remedy = manifest.get("remedy", "")
+    todo: list[tuple[dict, bytes]] = []
+    for index, entry in enumerate(manifest["files"]):
+        backup = _check_entry(remedy, record, index, entry)
+        current = _read_or_none(entry["path"])
+        digest = None if current is None else _sha(current)
+        if partial and (digest == entry["before_sha256"] or (entry.get("created") and current is None)):
             continue  # this one was never changed
-        if current != entry["after_sha256"]:
+        if digest != entry["after_sha256"] or (entry.get("created") and not created_by_kmodtui(remedy, current or b"")):
             raise KmodError(entry["path"], "changed since the remedy was applied; not undoing (backup kept at "
                                            f"{entry['backup']})")
-        todo.append(entry)
+        with open(backup, "rb") as f:
+            original = f.read()
+        if _sha(original) != entry["before_sha256"] or (entry.get("created") and original):
+            raise KmodError(entry["backup"], "backup is damaged; restore it by hand (nothing was changed)")
+        todo.append((entry, original))
     restored = []
-    for entry in todo:
+    for entry, original in todo:
         if entry.get("created"):
             os.unlink(entry["path"])
-            restored.append(entry["path"])
-            continue
-        with open(entry["backup"], "rb") as f:
-            original = f.read()
-        if _sha(original) != entry["before_sha256"]:
-            raise KmodError(entry["backup"], "backup is damaged; restore it by hand")
-        _write_atomically(entry["path"], original)
+        else:
+            _write_atomically(entry["path"], original)
         restored.append(entry["path"])
     manifest["undone"] = time.time()
     _write_manifest(record, manifest)
-    if manifest.get("remedy") == "hook-install":
+    if remedy == "hook-install":
         from kmodtui.core.remedies.hookrun import uninstall_all
 
         for path in restored:  # the hook's undo removes what its runs installed into that root too
@@ -241,6 +180,34 @@ def undo(undo_id: str) -> list[str]:
             if problems:
                 raise KmodError(path, "hook removed, but not everything it installed: " + "; ".join(problems))
     return restored
+
+
+def _check_entry(remedy: str, record: str, index: int, entry: dict) -> str:
+    """One manifest entry, as apply would have written it: an absolute path (a link's target, as
+    apply edits it) the remedy may write, and its backup `<index>.orig` in the record itself (the
+    path returned: it is read from there, whatever the manifest says)."""
+    path = entry["path"]
+    created = entry.get("created") is True
+    if not os.path.isabs(path) or os.path.realpath(path) != os.path.join(os.path.realpath(os.path.dirname(path)),
+                                                                         os.path.basename(path)) \
+            or (not created and os.path.realpath(path) != path):
+        raise KmodError(path, "is not a path kmodtui writes in a manifest (absolute, links resolved); refusing "
+                              "to touch it")
+    check_target(remedy, path, created)
+    backup = os.path.join(record, f"{index}.orig")
+    if os.path.realpath(entry["backup"]) != os.path.realpath(backup) or os.path.islink(backup) \
+            or not os.path.isfile(backup):
+        raise KmodError(entry["backup"], f"is not the backup kmodtui keeps for {path} ({backup}); refusing to "
+                                         "restore from it")
+    return backup
+
+
+def _read_or_none(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def history() -> list[dict]:
@@ -321,13 +288,15 @@ def recover_interrupted() -> None:
         if manifest is None or manifest.get("state") != "pending" or _pid_alive(manifest.get("pid")):
             continue
         written = 0
-        for entry in manifest["files"]:
+        pid = manifest.get("pid")
+        for index, entry in enumerate(manifest["files"]):
             path = entry["path"]
-            for leftover in (f"{path}.kmodtui-{manifest.get('pid')}.tmp",):
-                try:
-                    os.unlink(leftover)
-                except OSError:
-                    pass
+            try:  # the temp file is removed only beside a file this remedy could have written
+                _check_entry(manifest.get("remedy", ""), record, index, entry)
+                if isinstance(pid, int) and not isinstance(pid, bool):
+                    os.unlink(f"{path}.kmodtui-{pid}.tmp")
+            except (KmodError, OSError):
+                pass
             try:
                 with open(path, "rb") as f:
                     current = _sha(f.read())

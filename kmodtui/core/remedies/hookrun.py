@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -150,11 +151,18 @@ def install_outputs(mode: str, artifacts: list[str], root: str, release: str) ->
 
 
 def uninstall(items: list[dict[str, str]], root: str, release: str) -> list[str]:
-    """Remove what install_outputs put in place; returns what could not be removed, in words."""
+    """Remove what install_outputs put in place; returns what could not be removed, in words. The
+    record is read from the state folder, so each item is checked first (_installed_item): only
+    modules in <root>/lib/modules/<release>/updates/kmodtui and packages named as kmodtui names
+    its own are removed."""
     problems = []
     scratch = os.path.abspath(root) != "/"
     files = False
     for item in items:
+        refusal = _installed_item(item, root, release)
+        if refusal:
+            problems.append(refusal)
+            continue
         if item["kind"] == "deb":
             argv = [_tool("dpkg")] + ([f"--root={root}", "--force-script-chrootless", "--force-not-root",
                                        "--log=/dev/null"] if scratch else [])
@@ -178,6 +186,30 @@ def uninstall(items: list[dict[str, str]], root: str, release: str) -> list[str]
         if message:
             problems.append(message)
     return problems
+
+
+def _installed_item(item: Any, root: str, release: str) -> str:
+    """"" when an installed-record item is one install_outputs could have written, else why not."""
+    from kmodtui.core import scriptnames
+
+    try:
+        scriptnames.check(scriptnames.KERNEL_RELEASE, release, installed_path(root))
+    except KmodError as err:
+        return str(err)
+    if not isinstance(item, dict) or item.get("kind") not in ("deb", "rpm", "file"):
+        return f"{installed_path(root)}: an entry kmodtui does not write: {str(item)[:80]}; left alone"
+    if item["kind"] == "file":
+        path = item.get("path")
+        target = os.path.realpath(os.path.join(modules_dir(root, release), "updates", "kmodtui"))
+        if not isinstance(path, str) or os.path.dirname(os.path.realpath(path)) != target or \
+                not os.path.basename(path).endswith((".ko", ".ko.xz", ".ko.gz", ".ko.zst")):
+            return f"{path}: not a module kmodtui installed into {target}; left alone"
+        return ""
+    package = item.get("package")
+    ours = r"[a-z0-9][a-z0-9+.-]*-modules-[a-z0-9+.~-]+" if item["kind"] == "deb" else r"kmod-[A-Za-z0-9_.+-]+"
+    if not isinstance(package, str) or not re.fullmatch(ours, package):
+        return f"{package}: not a package kmodtui names as its own; left installed"
+    return ""
 
 
 def _initramfs(report: HookReport, names: list[str]) -> str:
@@ -214,7 +246,8 @@ def run_hook(release: str, sources: list[str], mode: str, root: str = "/",
     build = build or _default_build(release, mode)
     symvers: list[str] = []
     installed_record = installed_path(root)
-    record = _read_json(installed_record) or {}
+    record = _read_json(installed_record)
+    record = record if isinstance(record, dict) else {}
     names: list[str] = []
     for source in sources:
         try:
@@ -247,8 +280,9 @@ def run_hook(release: str, sources: list[str], mode: str, root: str = "/",
             continue
         outcome.state = "succeeded"
         names += [os.path.basename(a).split(".ko")[0] for a in job.artifacts if ".ko" in os.path.basename(a)]
-        record.setdefault(release, [])
-        record[release] = [i for i in record[release] if i not in outcome.installed] + outcome.installed
+        kept = record.get(release)
+        record[release] = [i for i in (kept if isinstance(kept, list) else []) if i not in outcome.installed] \
+            + outcome.installed
         _write_json(installed_record, record)
     report.initramfs = _initramfs(report, names) if names else ""
     report.finished = time.time()
@@ -277,10 +311,10 @@ def report_json(report: HookReport) -> dict[str, Any]:
 def uninstall_all(root: str) -> list[str]:
     """Undo every install hook runs recorded for a root (the hook's undo); returns problems."""
     path = installed_path(root)
-    record = _read_json(path) or {}
+    record = _read_json(path)
     problems = []
-    for release, items in record.items():
-        problems += uninstall(items, root, release)
+    for release, items in (record.items() if isinstance(record, dict) else ()):
+        problems += uninstall(items if isinstance(items, list) else [items], root, release)
     if not problems and os.path.exists(path):
         os.unlink(path)
     return problems

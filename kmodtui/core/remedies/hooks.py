@@ -8,8 +8,8 @@ and undone like any remedy."""
 from __future__ import annotations
 
 import os
-import shlex
 
+from kmodtui.core import scriptnames
 from kmodtui.core.build.sources import detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_command
@@ -21,6 +21,7 @@ SCRIPT = """#!/bin/sh
 # (kmodtui remedy history lists it).
 {args}
 [ -n "$version" ] || exit 0
+names={names_word}
 logdir="${{KMODTUI_HOOK_LOG_DIR:-/var/log/kmodtui}}"
 mkdir -p "$logdir"
 report="$logdir/hook-{name}-$version.log"
@@ -30,7 +31,7 @@ if command -v systemd-inhibit >/dev/null 2>&1 && [ -d /run/systemd/system ]; the
     inhibit="systemd-inhibit --what=shutdown:sleep --who=kmodtui --why=building-modules-for-$version --mode=block"
 fi
 if $inhibit {python} hook run --kernel "$version" --mode {mode} --root {root} {sources} >"$report" 2>&1; then
-    echo "kmodtui: built and installed {names} for $version ($report)"
+    echo "kmodtui: built and installed $names for $version ($report)"
 else
     echo "kmodtui: not everything was built and installed for $version: see $report (the kernel install goes on)" >&2
 fi
@@ -39,11 +40,17 @@ exit 0
 
 
 def hook_plan(source: str | list[str], mode: str = "kbuild", root: str = "/", style: str = "") -> FileEdit:
-    """The hook script for one source, or several in build order (a provider before its consumers)."""
+    """The hook script for one source, or several in build order (a provider before its consumers).
+    Every name in it is checked (scriptnames.check, naming the file that held it) and quoted."""
+    from kmodtui.core.model import BUILD_MODES
+
     sources = [source] if isinstance(source, str) else list(source)
     if not sources:
         raise KmodError("hook", "needs at least one --source")
+    if mode not in BUILD_MODES:
+        raise KmodError(mode, f"unknown build mode; choose from {', '.join(BUILD_MODES)}")
     infos = [detect_source(s) for s in sources]
+    names = [scriptnames.check(scriptnames.PACKAGE, i.name, i.name_file or i.path) for i in infos]
     info = infos[0]
     if not style:
         style = "install.d" if os.path.isdir(os.path.join(root, "etc", "kernel", "install.d")) and not \
@@ -59,7 +66,8 @@ def hook_plan(source: str | list[str], mode: str = "kbuild", root: str = "/", st
         raise KmodError(style, "unknown hook style: postinst.d (Debian) or install.d (Fedora/RHEL kernel-install)")
     if os.path.lexists(path):
         raise KmodError(path, "a kmodtui hook for this source is already installed")
-    script = SCRIPT.format(name=safe, mode=mode, args=args, python=self_command(), root=shlex.quote(os.path.abspath(root)),
-                           names=" ".join(i.name for i in infos),
-                           sources=" ".join(f"--source {shlex.quote(i.path)}" for i in infos))
+    script = SCRIPT.format(name=safe, mode=scriptnames.shell(mode), args=args, python=self_command(),
+                           root=scriptnames.shell(os.path.abspath(root)), names=" ".join(names),
+                           names_word=scriptnames.shell(" ".join(names)),
+                           sources=" ".join(f"--source {scriptnames.shell(i.path)}" for i in infos))
     return FileEdit(path, b"", script.encode(), create=True, mode=0o755)
