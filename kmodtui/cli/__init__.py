@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from kmodtui import __version__
-from kmodtui.cli.common import EXIT_BAD_INPUT, EXIT_OK, error_line
+from kmodtui.cli.common import EXIT_BAD_INPUT, EXIT_OK, TerminalText, error_line
 from kmodtui.core.errors import KmodError
 
 # verb -> (module in kmodtui.cli, function adding its subparser), in the order `--help` lists them
@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, tail, list(getattr(args, tail) or []) + extras)
         else:
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    streams = sys.stdout, sys.stderr
+    if not getattr(args, "draws_its_output", False):  # a verb whose output Rich draws, colours and all
+        sys.stdout, sys.stderr = TerminalText(sys.stdout), TerminalText(sys.stderr)
     try:
         if args.command is None:
             return run_tui(args)
@@ -106,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error_line(f"internal error: {type(err).__name__}: {err} (rerun with KMODTUI_DEBUG=1 for details)")
         return EXIT_BAD_INPUT
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 def entry() -> None:

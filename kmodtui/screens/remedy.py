@@ -242,7 +242,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
             self._status(f"[b]Not undone:[/] {escape(message.error)}")
         else:
             self.undo_id = None
-            self._status("Undone: " + ", ".join(message.restored) + " restored byte for byte.")
+            self._status("Undone: " + escape(", ".join(message.restored)) + " restored byte for byte.")
             self.preview()
 
     def action_rebuild(self) -> None:
