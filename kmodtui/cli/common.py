@@ -24,7 +24,8 @@ def encode_json(payload: Any, indent: bool = True, *, small: bool = False) -> by
         data = _encode(payload, indent, small)
     except (TypeError, UnicodeEncodeError):  # orjson.JSONEncodeError is a TypeError
         data = _encode(json_names(payload), indent, small)
-    if b"\x7f" in data or b"\xc2" in data or b"\xe2\x80" in data or b"\xe2\x81" in data:
+    # single bytes: memchr (5 ms over a distro tree's 50 MB); b"\xe2\x80" would take 90 ms
+    if b"\x7f" in data or b"\xc2" in data or b"\xe2" in data:
         data = _JSON_TERMINAL.sub(_json_escape, data)
     return data
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 
 class KmodError(Exception):
@@ -43,8 +44,14 @@ _SHOWN.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066,
 # surrogateescape): it is shown as the byte it was; any other lone surrogate by its code point.
 _SHOWN.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
 _SHOWN.update({c: f"\\u{c:04x}" for c in (*range(0xD800, 0xDC80), *range(0xDD00, 0xE000))})
-_SHOWN_LINES = {c: e for c, e in _SHOWN.items() if c not in (9, 10)}
 _SURROGATES = {c: e for c, e in _SHOWN.items() if 0xD800 <= c < 0xE000}
+# runs of them: a sparse one costs a match, a text made of nothing else one translate (10 MB: 0.4 s)
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+")
+_UNSHOWN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]+")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match[0].translate(_SHOWN)
 
 
 def shown(text: object, *, lines: bool = False) -> str:
@@ -56,7 +63,9 @@ def shown(text: object, *, lines: bool = False) -> str:
     text = str(text)
     if text.isprintable():  # nearly always: str.isprintable is false for every character above
         return text
-    return text.translate(_SHOWN_LINES if lines else _SHOWN)
+    if lines and text.replace("\n", "").replace("\t", "").isprintable():  # C speed: a 67k-line report
+        return text
+    return (_UNSHOWN_LINES if lines else _UNSHOWN).sub(_escape, text)
 
 
 def printable(text: object, *, name: bool = False) -> str:
@@ -75,4 +84,10 @@ def printable(text: object, *, name: bool = False) -> str:
 def json_name(text: str) -> str:
     """A string for JSON output, which is UTF-8: undecodable bytes become the text shown() gives
     them (`\\xff`); everything else is left to the JSON encoder, which escapes control characters."""
-    return text.translate(_SURROGATES)
+    if text.isascii():  # O(1) in CPython: nearly every string, kept as it is
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return text.translate(_SURROGATES)
+    return text
