@@ -30,7 +30,7 @@ from kmodtui.messages import (
     SourceChosen,
 )
 from kmodtui.screens.kernel import KernelScreen
-from kmodtui.screens.nav import go_back, key_words, open_help
+from kmodtui.screens.nav import escape, go_back, key_words, open_help
 
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py).
@@ -162,7 +162,7 @@ class KmodApp(App[int]):
             records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release],
                                      message.mode)
         except KmodError as err:
-            self.notify(f"Cannot start the build: {err}", severity="error", timeout=12)
+            self.notify(f"Cannot start the build: {escape(err)}", severity="error", timeout=12)
             return
         self._show_build(records[0])
 
@@ -224,7 +224,7 @@ class KmodApp(App[int]):
                 changes["mode"] = message.mode
             record = rebuild(message.record, **changes)
         except KmodError as err:
-            self.notify(f"Cannot rebuild: {err}", severity="error", timeout=12)
+            self.notify(f"Cannot rebuild: {escape(err)}", severity="error", timeout=12)
             return
         self.state.problems_before = message.problems_before
         if message.then_check:
@@ -239,7 +239,7 @@ class KmodApp(App[int]):
         try:
             [record] = start_detached(message.source, [message.kernel], "kbuild")
         except KmodError as err:
-            self.notify(f"Cannot build the provider: {err}", severity="error", timeout=12)
+            self.notify(f"Cannot build the provider: {escape(err)}", severity="error", timeout=12)
             return
         self.started.append(record)
         self.notify("Building the provider first; Esc when it is done goes back to the remedy, which then finds "
@@ -263,7 +263,8 @@ class KmodApp(App[int]):
                                        record=message.record))
 
     def on_notice(self, message: Notice) -> None:
-        self.notify(message.text, severity=message.severity, timeout=message.timeout)  # type: ignore[arg-type]
+        # a worker's notice quotes errors, file names and kernel releases: plain text, never markup
+        self.notify(escape(message.text), severity=message.severity, timeout=message.timeout)  # type: ignore[arg-type]
 
     # ---- workers: the core's work off the event loop; each ends with a message -----------------
 

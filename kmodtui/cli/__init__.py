@@ -15,9 +15,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from kmodtui import __version__
-from kmodtui.cli.common import EXIT_BAD_INPUT, EXIT_OK, error_line
+from kmodtui.cli.common import EXIT_BAD_INPUT, EXIT_OK, TerminalText, error_line
 from kmodtui.core.errors import KmodError
 
 # verb -> (module in kmodtui.cli, function adding its subparser), in the order `--help` lists them
@@ -66,7 +67,16 @@ def run_tui(args: argparse.Namespace) -> int:
 
     return run_app(KmodApp(demo=args.demo, root=args.root), mouse=not args.no_mouse)
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    # what is printed goes out through shown(), argparse's errors quoting an argument included
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalText(sys.stdout), TerminalText(sys.stderr)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv), streams)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(argv: list[str], streams: tuple[Any, Any]) -> int:
     parser = build_parser(argv)
     args, extras = parser.parse_known_args(argv)
     if extras:
@@ -77,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, tail, list(getattr(args, tail) or []) + extras)
         else:
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    if getattr(args, "draws_its_output", False):  # a verb whose output Rich draws, colours and all
+        sys.stdout, sys.stderr = streams
     try:
         if args.command is None:
             return run_tui(args)

@@ -6,13 +6,11 @@ import argparse
 import os
 from typing import Any
 
-from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json
-from kmodtui.core.errors import KmodError
+from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json, print_json_line, say
+from kmodtui.core.errors import KmodError, shown
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import json
-
     from kmodtui.core.build import record as buildrecord
     from kmodtui.core.build.job import run_job, start_requests
     from kmodtui.core.build.request import load_request, make_request
@@ -36,7 +34,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 print_json({"detached": True, "records": records})
             else:
                 print("Build started in the background; `kmodtui builds` lists it. Logs:")
-                print("\n".join(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
+                say(*(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
             return EXIT_OK
         pairs = [(request, buildrecord.new_build_dir(f"{os.path.basename(request.source)}-{request.kernel.release}")[1])
                  for request in requests]
@@ -49,9 +47,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             if args.json:
                 payload = contract.build_event_payload(event, kernel_release, build_id)
                 if payload is not None:  # the exit event is written below, with the artifacts
-                    print(json.dumps(payload), flush=True)
+                    print_json_line(payload)
             elif event.kind == "line" and not args.quiet:
-                print(event.line, flush=True)
+                print(shown(event.line), flush=True)  # a tool's output: nothing in it acts on the terminal
             elif event.kind == "phase" and not args.quiet:
                 print(f"==> {event.phase} ({kernel_release})", flush=True)
 
@@ -67,7 +65,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             if not args.json and not args.quiet:
                 print(f"==> copied {len(job.artifacts)} file(s) to {target}", flush=True)
         if args.json:
-            print(json.dumps(contract.build_exit_payload(kernel.release, job, request.mode, request.arch)), flush=True)
+            print_json_line(contract.build_exit_payload(kernel.release, job, request.mode, request.arch))
     if not args.json and not args.quiet:
         print()
         print(f"{'kernel':28} {'result':10} artifacts / first problem")
@@ -75,12 +73,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             errors = [f for f in job.findings if f.severity == "error"]
             detail = (", ".join(os.path.basename(a) for a in job.artifacts)
                       or (job.primary["title"] if job.primary else errors[0].title if errors else f"exit {job.exit_code}"))
-            print(f"{release:28} {job.state:10} {detail}")
+            say(f"{release:28} {job.state:10} {detail}")
         for release, job in results:  # what to do, as the TUI says it (kmodtui diagnose gives the same)
             if job.primary:
                 p = job.primary
-                print(f"\n{release}: {p['cause']} ({p['title']})\n  line {p['line_number']}: {p['line'].strip()}"
-                      f"\n  What to do: {p['fix']}" + (f"\n  Remedies: {', '.join(p['remedies'])}" if p["remedies"] else ""))
+                say("", f"{release}: {p['cause']} ({p['title']})", f"  line {p['line_number']}: {p['line'].strip()}",
+                    f"  What to do: {p['fix']}", *([f"  Remedies: {', '.join(p['remedies'])}"] if p["remedies"] else []))
     return EXIT_OK if all(job.exit_code == 0 for _, job in results) else EXIT_PROBLEMS
 
 
@@ -101,13 +99,13 @@ def cmd_builds(args: argparse.Namespace) -> int:
     if not records:
         print("No builds recorded yet.")
     for r in records:
-        print(f"{r['id']:56} {r.get('state', '?'):10} {r.get('mode', '')}  {r.get('kernel', '')}")
-        print(f"    log: {r.get('log', '')}")
+        say(f"{r['id']:56} {r.get('state', '?'):10} {r.get('mode', '')}  {r.get('kernel', '')}",
+            f"    log: {r.get('log', '')}")
     for h in hooks:  # what the kernel hook did for each new kernel
         states = ", ".join(f"{o['name']} {o['state']}" for o in h.get("outcomes", []))
-        print(f"hook for {h.get('kernel', '?')} ({h.get('mode', '')}, root {h.get('root', '')}): {states}")
+        say(f"hook for {h.get('kernel', '?')} ({h.get('mode', '')}, root {h.get('root', '')}): {states}")
         if h.get("initramfs"):
-            print(f"    initramfs: {h['initramfs']}")
+            say(f"    initramfs: {h['initramfs']}")
     return EXIT_OK
 
 

@@ -3,25 +3,64 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, json_name, shown
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def encode_json(payload: Any, indent: bool = True) -> bytes:
-    """orjson when it is installed (about 7x json's C encoder on a distro tree's 190k findings, and
-    18x json with indent, measured in bench/), else the standard library's encoder."""
+def encode_json(payload: Any, indent: bool = True, *, small: bool = False) -> bytes:
+    """Every --json document kmodtui prints comes from here (build's event lines: print_json_line). orjson when it is installed (about 7x json's
+    C encoder on a distro tree's 190k findings, and 18x json with indent, measured in bench/), else,
+    or for a `small` payload (sparing a run orjson's import, ~10 ms), the standard library's encoder.
+    A name that was not UTF-8 (a file name's byte 0xff, carried as a lone surrogate, which orjson
+    refuses and UTF-8 cannot hold) is written as the text `\\xff`, as the text output shows it; what a
+    terminal would act on (C1 controls, DEL, bidi overrides) as `\\u009b`, the same string to a
+    JSON reader (README, "Headless use")."""
     try:
-        import orjson
-    except ImportError:
-        import json  # here, not at the top: most runs print no JSON, and start-up counts
+        data = _encode(payload, indent, small)
+    except (TypeError, UnicodeEncodeError):  # orjson.JSONEncodeError is a TypeError
+        data = _encode(json_names(payload), indent, small)
+    # single bytes: memchr (5 ms over a distro tree's 50 MB); b"\xe2\x80" would take 90 ms
+    if b"\x7f" in data or b"\xc2" in data or b"\xe2" in data:
+        data = _JSON_TERMINAL.sub(_json_escape, data)
+    return data
 
-        text = json.dumps(payload, indent=2 if indent else None, separators=None if indent else (",", ":"))
-        return text.encode()
-    return orjson.dumps(payload, option=orjson.OPT_INDENT_2 if indent else 0)
+
+# in UTF-8: DEL, U+0080-U+009F (C1), U+202A-U+202E and U+2066-U+2069 (bidi overrides, isolates)
+_JSON_TERMINAL = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
+
+
+def _json_escape(match: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(match[0].decode())
+
+
+def _encode(payload: Any, indent: bool, small: bool) -> bytes:
+    if not small:
+        try:
+            import orjson
+        except ImportError:
+            pass
+        else:
+            return orjson.dumps(payload, option=orjson.OPT_INDENT_2 if indent else 0)
+    import json  # here, not at the top: most runs print no JSON, and start-up counts
+
+    return json.dumps(payload, indent=2 if indent else None, separators=None if indent else (",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def json_names(value: Any) -> Any:
+    """`value` with every string (keys too) holding undecodable bytes rewritten by json_name."""
+    if isinstance(value, str):
+        return json_name(value)
+    if isinstance(value, dict):
+        return {json_names(k): json_names(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_names(v) for v in value]
+    return value
 
 
 def print_json(payload: dict[str, Any]) -> None:
@@ -30,6 +69,19 @@ def print_json(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(encode_json({"schema_version": SCHEMA_VERSION, **payload}) + b"\n")
     sys.stdout.buffer.flush()
+
+
+def print_json_line(payload: dict[str, Any]) -> None:
+    """One JSON object on its own line, at once (a build's events, as they happen), written as
+    `build --json` always wrote them: json's separators and ASCII only (scripts grep for
+    '"event": "exit"'), which escapes C1 controls and bidi overrides; DEL and undecodable names as
+    encode_json writes them."""
+    import json
+
+    text = json.dumps(payload)
+    if "\\ud" in text:  # a lone surrogate (or a backslash before "ud": the second pass then changes nothing)
+        text = json.dumps(json_names(payload))
+    print(text.replace("\x7f", "\\u007f"), flush=True)
 
 
 def print_json_lines(lines: Any) -> None:
@@ -45,6 +97,30 @@ def print_json_lines(lines: Any) -> None:
             first = False
         out.write(encode_json(line, indent=False) + b"\n")
     out.flush()
+
+
+class TerminalText:
+    """A verb's sys.stdout or sys.stderr: every text it prints goes out through shown(), newlines
+    and tabs kept. Whatever input a line came from (a module's string, a log line, a results
+    file, a diff of a downloaded spec), it cannot move the cursor, clear the screen, retitle the
+    window or write the clipboard. Bytes written to `.buffer` (JSON, cached reports) are made safe
+    where they are made (encode_json, the renderers)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(shown(text, lines=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, buffer, encoding, isatty, fileno: the stream's
+        return getattr(self._stream, name)
+
+
+def say(*lines: str) -> None:
+    """Print lines that carry strings from an input (a file name, a module's version, a record's
+    field): each line goes through shown(), so a newline inside a field cannot start a line."""
+    print("\n".join(shown(line) for line in lines))
 
 
 def error_line(err: KmodError | str) -> None:

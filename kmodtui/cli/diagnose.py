@@ -7,6 +7,7 @@ import textwrap
 from typing import Any
 
 from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json
+from kmodtui.core.errors import shown
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -23,7 +24,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _where(finding: dict[str, Any]) -> str:
-    return (f"{finding['file']}:" if finding.get("file") else "line ") + str(finding["line_number"])
+    return (f"{shown(finding['file'])}:" if finding.get("file") else "line ") + str(finding["line_number"])
+
+
+def _line(finding: dict[str, Any], width: int | None = None) -> str:
+    """The log line a finding read: a line from anywhere, shown as text (colours, OSC 52 and the
+    rest a log may carry are escaped, not sent to the terminal)."""
+    return shown(finding["line"].strip()[:width])
 
 
 def diagnosis_text(payload: dict[str, Any], verbose: bool = False) -> str:
@@ -33,23 +40,23 @@ def diagnosis_text(payload: dict[str, Any], verbose: bool = False) -> str:
         harmless = [f for f in payload["findings"] if f["cause"] == "harmless"]
         text = f"Nothing wrong found in {payload['lines']} lines."
         if harmless:
-            text += f" {len(harmless)} harmless notice(s), e.g. {_where(harmless[0])}: {harmless[0]['line'].strip()}"
+            text += f" {len(harmless)} harmless notice(s), e.g. {_where(harmless[0])}: {_line(harmless[0])}"
         return text
     lines = [f"Cause: {primary['cause']} ({primary['title']})",
-             f"  {_where(primary)}: {primary['line'].strip()}", "", "What it means:",
+             f"  {_where(primary)}: {_line(primary)}", "", "What it means:",
              wrap.fill(primary["explanation"]), "What to do:", wrap.fill(primary["fix"])]
     if primary["remedies"]:
         lines.append(f"Remedies: {', '.join(primary['remedies'])} (kmodtui remedy show ID)")
     if primary["knock_on"]:
         first = primary["knock_on"][0]
         lines.append(f"Because of it: {len(primary['knock_on'])} later line(s) only report the failure "
-                     f"(first: {_where(first)}: {first['line'].strip()[:80]})")
+                     f"(first: {_where(first)}: {_line(first, 80)})")
     others = [f for f in payload["findings"] if f["tier"] in ("root", "weak") and f is not primary
               and (f["line_number"], f.get("file")) != (primary["line_number"], primary.get("file"))]
     if others:
         lines.append(f"Other findings: {len(others)}" + ("" if verbose else " (--all lists them)"))
         for finding in others if verbose else others[:3]:
-            lines.append(f"  {_where(finding)} {finding['cause']}: {finding['line'].strip()[:90]}")
+            lines.append(f"  {_where(finding)} {finding['cause']}: {_line(finding, 90)}")
     return "\n".join(lines)
 
 

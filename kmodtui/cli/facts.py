@@ -13,7 +13,7 @@ from kmodtui.cli.common import (
     headers_hint,
     print_json,
 )
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, shown
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
@@ -36,7 +36,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
         print_json(contract.kernels_payload(found, errors))
     else:
         if not found and args.root not in ("/", "") and not args.from_package:
-            print(f"No kernel build trees under {args.root} (looked in lib/modules/*/build, usr/src/kernels/* and "
+            print(f"No kernel build trees under {shown(args.root)} (looked in lib/modules/*/build, usr/src/kernels/* and "
                   "usr/src/linux-headers-*). Install the headers inside it (chroot ... apt-get install "
                   "linux-headers-<release>), or give a headers package with --from.")
         elif not found:
@@ -81,20 +81,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_source(args: argparse.Namespace) -> int:
     from kmodtui.core.build.sources import detect_source
     from kmodtui.core.report import contract
+    from kmodtui.core.report.render import shown_lines
 
     source = detect_source(args.path)
     payload = contract.source_payload(source)
     if args.json:
         print_json(payload)
     else:
-        print(f"{source.path}: {', '.join(source.kinds)}; {source.name} {source.version}".rstrip())
-        print(f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes) or '-'}")
+        lines = [f"{source.path}: {', '.join(source.kinds)}; {source.name} {source.version}".rstrip(),
+                 f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes) or '-'}"]
         if any(source.linux_range):
-            print(f"  kernels it declares: {source.linux_range[0] or 'any'} to {source.linux_range[1] or 'any'} (META)")
-        for spec, mode in source.specs.items():
-            print(f"  spec {spec}: {mode} mode")
-        for note in source.notes:
-            print(f"  known only at build time: {note}")
+            lines.append(f"  kernels it declares: {source.linux_range[0] or 'any'} to {source.linux_range[1] or 'any'} (META)")
+        lines += [f"  spec {spec}: {mode} mode" for spec, mode in source.specs.items()]
+        lines += [f"  known only at build time: {note}" for note in source.notes]
+        print(shown_lines(lines))  # a downloaded dkms.conf's values: one line each, nothing a terminal acts on
     return EXIT_OK
 
 

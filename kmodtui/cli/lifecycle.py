@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, kernel_from_spec, print_json
+from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, kernel_from_spec, print_json, say
 from kmodtui.core.errors import KmodError
 
 
@@ -31,27 +31,27 @@ def cmd_check_update(args: argparse.Namespace) -> int:
     if args.json:
         print_json(contract.check_update_payload(kernel, verdicts, reference, args.source, range_reason))
     else:
-        print(f"Will these modules load on {kernel.release}?")
+        say(f"Will these modules load on {kernel.release}?")
         for v in verdicts:
             verdict = "yes" if v.loads else f"NO ({v.problems} problem(s): {'; '.join(v.reasons[:3])})"
-            print(f"  {os.path.basename(v.module):32} {verdict}")
+            say(f"  {os.path.basename(v.module):32} {verdict}")
         if reference is not None:
-            print(f"  (struct module size and vermagic compared with {reference.path}: "
+            say(f"  (struct module size and vermagic compared with {reference.path}: "
                   f"{reference.struct_module_size} bytes, '{reference.vermagic}')")
         else:
-            print(f"  (struct module size and vermagic not compared: no module built for {kernel.release} is here; "
+            say(f"  (struct module size and vermagic not compared: no module built for {kernel.release} is here; "
                   "name one with --reference, e.g. from its linux-image package)")
         if range_reason:
-            print(f"  The source {args.source} does not support {kernel.release}: {range_reason}.")
+            say(f"  The source {args.source} does not support {kernel.release}: {range_reason}.")
         # a symbol nothing provides is usually another out-of-tree module left out, not the kernel
         unprovided = sorted({r.split(" ", 1)[1] for v in verdicts for r in v.reasons
                              if r.startswith("unknown_symbol ")})
         if unprovided:
-            print(f"  Nothing here provides {', '.join(unprovided[:5])}{' ...' if len(unprovided) > 5 else ''}: "
+            say(f"  Nothing here provides {', '.join(unprovided[:5])}{' ...' if len(unprovided) > 5 else ''}: "
                   f"neither {kernel.release} nor the modules given. If another out-of-tree module exports them "
                   "(a provider such as zfs for lustre), name it too with --modules; rebuilding alone will not help.")
         if not loads and any(r and not r.startswith("unknown_symbol ") for v in verdicts for r in v.reasons):
-            print("Rebuild the modules for the new kernel before rebooting into it "
+            say("Rebuild the modules for the new kernel before rebooting into it "
                   f"(kmodtui build --kernel {kernel.release} --source DIR), or keep the old kernel as default.")
     return EXIT_OK if loads else EXIT_PROBLEMS
 
@@ -75,8 +75,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
         print_json(contract.signed_payload(checked, key, cert))
     else:
         for m in checked:
-            print(f"signed {m.path} ({m.signature.id_type if m.signature else 'NOT signed'})")
-        print("On a Secure Boot machine, trust the key once: sudo mokutil --import " + cert +
+            say(f"signed {m.path} ({m.signature.id_type if m.signature else 'NOT signed'})")
+        say("On a Secure Boot machine, trust the key once: sudo mokutil --import " + cert +
               " (then reboot and enroll it in the blue MOK manager screen).")
     return EXIT_OK
 
@@ -104,7 +104,7 @@ def cmd_check_userspace(args: argparse.Namespace) -> int:
     if args.json:
         print_json(contract.userspace_payload(lock))
     else:
-        print(("OK: " if lock.matches else "MISMATCH: ") + lock.explanation)
+        say(("OK: " if lock.matches else "MISMATCH: ") + lock.explanation)
     return EXIT_OK if lock.matches else EXIT_PROBLEMS
 
 

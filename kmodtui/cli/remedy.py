@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json
+from kmodtui.cli.common import EXIT_OK, EXIT_PROBLEMS, print_json, say
 from kmodtui.core.errors import KmodError
 
 
@@ -32,7 +32,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"applied": records})
         for record in records if not args.json else ():
-            print(f"{record['id']:48} {'undone' if record['undone'] else 'applied':8} {', '.join(record['files'])}")
+            say(f"{record['id']:48} {'undone' if record['undone'] else 'applied':8} {', '.join(record['files'])}")
         return EXIT_OK
     if args.action == "undo":  # an application id, a remedy id (+ --target), or nothing: the last one
         undo_id = edits.find_application(args.id or "", args.target or "")
@@ -40,7 +40,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"undone": undo_id, "restored": restored})
         else:
-            print("Restored, byte for byte: " + ", ".join(restored))
+            say("Restored, byte for byte: " + ", ".join(restored))
         return EXIT_OK
     if not args.id:
         raise KmodError("remedy", f"{args.action} needs an id (see `kmodtui remedy list`)")
@@ -83,7 +83,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**payload, "applied": undo_id})
     else:
-        print(f"Applied {remedy.id} to {', '.join(e.path for e in plan.edits)}. Undo: kmodtui remedy undo {undo_id}")
+        say(f"Applied {remedy.id} to {', '.join(e.path for e in plan.edits)}. Undo: kmodtui remedy undo {undo_id}")
         if plan.commands:
             print("Next: " + "; ".join(plan.commands))
     return EXIT_OK
@@ -138,16 +138,16 @@ def _hook_run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report_json(report))
     else:
-        print(f"kmodtui hook for {report.kernel} ({report.mode}, root {report.root}):")
+        say(f"kmodtui hook for {report.kernel} ({report.mode}, root {report.root}):")
         for o in report.outcomes:
             where = ", ".join(i.get("package") or i.get("path", "") for i in o.installed)
             detail = f"installed {where}" if o.state == "succeeded" else (
                 (o.primary or {}).get("title") or "; ".join(o.notes) or o.state)
-            print(f"  {o.name:24} {o.state:14} {detail}")
+            say(f"  {o.name:24} {o.state:14} {detail}")
             if o.log:
-                print(f"  {'':24} log: {o.log}")
+                say(f"  {'':24} log: {o.log}")
         if report.initramfs:
-            print(f"  initramfs: {report.initramfs}")
+            say(f"  initramfs: {report.initramfs}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 

@@ -140,11 +140,8 @@ def print_resolve_json(result: Any, problems_only: bool) -> None:
     kind = f"findings-v{SCHEMA_VERSION}-{'problems' if problems_only else 'all'}.json"
     # the head is small: the standard library's encoder (the same bytes as orjson's here, ints and
     # text only) spares a run that writes a cached answer orjson's import (~10 ms, a tenth of it)
-    import json
-
-    head = json.dumps({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
-                       "explanations": contract.explanations_json()},
-                      separators=(",", ":"), ensure_ascii=False).encode()
+    head = encode_json({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
+                        "explanations": contract.explanations_json()}, indent=False, small=True)
     cached = result.cached_report(kind)
     sys.stdout.flush()
     out = sys.stdout.buffer

@@ -29,5 +29,5 @@ def _verb_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="the TUI in a browser, on 127.0.0.1 only (for an SSH tunnel)")
     p.add_argument("--port", type=int, default=8000, help="TCP port on localhost (default 8000)")
     p.add_argument("--demo", action="store_true", help="serve the demo")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, draws_its_output=True)  # textual-serve logs through Rich
 

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Log, Static
 from kmodtui.core.build import record as buildrecord
 from kmodtui.core.build.logfollow import LogFollower
 from kmodtui.core.build.logscan import LogFinding, scan_line
+from kmodtui.core.errors import shown
 from kmodtui.core.model import Kernel
 from kmodtui.messages import BuildFinished
 from kmodtui.screens.nav import escape, go_back
@@ -95,8 +96,9 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
                 finding = scan_line(line, first + offset + 1)
                 if finding is not None:
                     new_findings.append(finding)
-            # Lines beyond what the Log keeps would be pruned at once: do not hand them over.
-            self.query_one(Log).write_lines(lines[-MAX_SHOWN_LINES:])
+            # Lines beyond what the Log keeps would be pruned at once: do not hand them over. What the
+            # tools wrote is shown as text: a source's Makefile can echo anything (ESC, OSC 52)
+            self.query_one(Log).write_lines([shown(line, lines=True) for line in lines[-MAX_SHOWN_LINES:]])
             if new_findings:
                 room = MAX_KEPT_FINDINGS - len(self.findings)
                 self.findings += new_findings[:max(0, room)]
@@ -110,14 +112,15 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         self.status, state = buildrecord.read_effective(self.record_dir, self.status)
         state = state or "?"
         errors = sum(1 for f in self.findings if f.severity == "error") + self.more_findings
-        text = (f"[b]{state}[/]  {self.status.get('mode', '')} build of {os.path.basename(self.status.get('source', ''))} "
-                f"for {self.status.get('kernel', '')}  |  {self.line_count} lines, {errors} error(s)")
+        text = (f"[b]{escape(state)}[/]  " + escape(f"{self.status.get('mode', '')} build of "
+                f"{os.path.basename(self.status.get('source', ''))} for {self.status.get('kernel', '')}")
+                + f"  |  {self.line_count} lines, {errors} error(s)")
         if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
             self.finished = True
             # computed once, from the same read that said the build is over (its final record)
             artifacts = self.status.get("artifacts") or []
             if artifacts:
-                self.finish_note = ("built " + ", ".join(os.path.basename(a) for a in artifacts[:4])
+                self.finish_note = ("built " + escape(", ".join(os.path.basename(a) for a in artifacts[:4]))
                                     + (f" and {len(artifacts) - 4} more" if len(artifacts) > 4 else "")
                                     + ": Enter checks them, s signs, h rebuilds for every new kernel")
             elif state == buildrecord.SUCCEEDED:
@@ -131,7 +134,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
                 self.query_one("#build-findings", Static).update(
                     "No problems found." if state == buildrecord.SUCCEEDED else
                     f"The build {state}, and no line of its log matches a known cause: read the last lines of the "
-                    f"log above (all of it: {self.follower.path}).")
+                    f"log above (all of it: {escape(self.follower.path)}).")
             self.post_message(BuildFinished(self.record_dir, self.status))
             self.refresh_bindings()
         if self.finish_note:
@@ -143,20 +146,20 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         remedies = f"  [i]remedies: {', '.join(primary.get('remedies') or [])}[/]" if primary.get("remedies") else ""
         knock = len(primary.get("knock_on") or [])
         head = (f"[b]Cause: {escape(str(primary['title']))}[/] (line {primary.get('line_number')}, "
-                f"{primary.get('cause')})\n  {escape(str(primary.get('line', '')).strip())}\n"
+                f"{escape(primary.get('cause'))})\n  {escape(str(primary.get('line', '')).strip())}\n"
                 f"  [b]What to do:[/] {escape(str(primary.get('fix', '')))}{remedies}"
                 + (f"\n  ({knock} later line(s) only report this failure)" if knock else ""))
         self._primary_text = head
         self._update_findings()
 
     def _update_findings(self) -> None:
-        shown = [f for f in self.findings if f.severity != "info"][:30] or self.findings[:5]
+        listed = [f for f in self.findings if f.severity != "info"][:30] or self.findings[:5]
         parts = []
-        for f in shown:
+        for f in listed:
             remedies = f"  [i]remedies: {', '.join(f.remedies)}[/]" if f.remedies else ""
             parts.append(f"[b]line {f.line_number}[/] {escape(f.title)}\n  {escape(f.fix)}{remedies}")
         if self.more_findings:
-            parts.append(f"... and {self.more_findings} more (the full log: {self.follower.path})")
+            parts.append(f"... and {self.more_findings} more (the full log: {escape(self.follower.path)})")
         if self._primary_text:
             parts = [self._primary_text, "", "[b]Every finding:[/]", *parts]
         self.query_one("#build-findings", Static).update("\n".join(parts))

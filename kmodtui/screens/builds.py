@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from kmodtui.core.build.record import list_builds
-from kmodtui.screens.nav import go_back
+from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
 STATE_MARKS = {"succeeded": "ok", "failed": "FAIL", "running": "...", "cancelled": "stop", "timed out": "time",
@@ -22,15 +22,16 @@ STATE_MARKS = {"succeeded": "ok", "failed": "FAIL", "running": "...", "cancelled
 
 
 def build_details(record: dict) -> str:
-    lines = [f"[b]{record.get('state', '?')}[/]  {record.get('mode', '')} build",
-             f"Kernel   {record.get('kernel', '')}", f"Source   {record.get('source', '')}",
-             f"Log      {record.get('log', '')}"]
+    """A build record's facts: the source's path, what its Makefile built, each escaped."""
+    lines = [f"[b]{escape(record.get('state', '?'))}[/]  {escape(record.get('mode', ''))} build",
+             escape(f"Kernel   {record.get('kernel', '')}"), escape(f"Source   {record.get('source', '')}"),
+             escape(f"Log      {record.get('log', '')}")]
     artifacts = record.get("artifacts") or []
     if artifacts:
-        lines += ["", "Built:"] + [f"  {os.path.basename(a)}" for a in artifacts]
+        lines += ["", "Built:"] + [escape(f"  {os.path.basename(a)}") for a in artifacts]
     errors = [f for f in record.get("findings") or [] if f.get("severity") == "error"]
     if errors:
-        lines += ["", "First problems:"] + [f"  line {f['line']}: {f['title']}" for f in errors[:5]]
+        lines += ["", "First problems:"] + [escape(f"  line {f['line']}: {f['title']}") for f in errors[:5]]
     return "\n".join(lines)
 
 
@@ -87,9 +88,9 @@ failure's cause; Enter on a cell follows that build."""
         kernels = sorted({kernel for kernel, _ in self.grid_cells})
         grid.add_column("kernel", key="kernel")
         for mode in modes:
-            grid.add_column(mode, key=mode)
+            grid.add_column(escape(mode), key=mode)
         for kernel in kernels:
-            row = [kernel]
+            row = [escape(kernel)]
             for mode in modes:
                 found = self.grid_cells.get((kernel, mode))
                 if found is None:
@@ -97,7 +98,7 @@ failure's cause; Enter on a cell follows that build."""
                     continue
                 record = self.records[found]
                 cause = (record.get("primary") or {}).get("cause", "")
-                row.append(STATE_MARKS.get(record.get("state", ""), "?") + (f" {cause}" if cause else ""))
+                row.append(STATE_MARKS.get(record.get("state", ""), "?") + (f" {escape(cause)}" if cause else ""))
             grid.add_row(*row, key=kernel)
 
     @on(DataTable.CellHighlighted, "#builds-grid")
@@ -121,8 +122,8 @@ failure's cause; Enter on a cell follows that build."""
         for index, record in enumerate(self.records):
             mark = STATE_MARKS.get(record.get("state", ""), "?")
             source = os.path.basename(str(record.get("source", "")))
-            option_list.add_option(Option(f"{mark:4} {record.get('kernel', '')}\n     {source} ({record.get('mode', '')})",
-                                          id=str(index)))
+            option_list.add_option(Option(escape(f"{mark:4} {record.get('kernel', '')}\n     {source} "
+                                                 f"({record.get('mode', '')})"), id=str(index)))
         if self.records:
             option_list.highlighted = 0
             option_list.focus()

@@ -29,7 +29,7 @@ def diagnosis_markup(payload: dict) -> str:
         return (f"[b]Nothing wrong found[/] in {payload['lines']} lines"
                 + (f" ({harmless} harmless notice(s): BTF skipped, unsigned-module taint and the like)." if harmless
                    else "."))
-    where = f"{primary['file']}:" if primary.get("file") not in (None, "", "pasted") else "line "
+    where = f"{escape(primary['file'])}:" if primary.get("file") not in (None, "", "pasted") else "line "
     parts = [f"[b]Cause: {escape(primary['title'])}[/]  ({primary['cause']})",
              f"{where}{primary['line_number']}: {escape(primary['line'].strip())}",
              *([f"[i]{escape(', '.join(f'{k}: {v}' for k, v in primary['details'].items()))}[/]"]

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from kmodtui.core import scriptnames
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, shown
 from kmodtui.core.paths import self_command
 from kmodtui.core.remedies.edits import FileEdit, apply_edits
 from kmodtui.core.remedies.hooks import hook_plan
@@ -66,10 +66,10 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
         try:
             self.edit = hook_plan(self.source, self.mode, self.root)
         except KmodError as err:
-            self.query_one("#hook-script", Static).update(Text(str(err)))
+            self.query_one("#hook-script", Static).update(Text(shown(err, lines=True)))
         else:
             self.query_one("#hook-script", Static).update(
-                Text(f"New file {self.edit.path} (mode 755):\n\n{self.edit.after.decode()}"))
+                Text(shown(f"New file {self.edit.path} (mode 755):\n\n{self.edit.after.decode()}", lines=True)))
         self.show_state()
 
     def show_state(self, note: str = "") -> None:
@@ -83,7 +83,7 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
             text = f"Installing writes under /etc, which needs root. Run: {command}"
         else:
             text = note or "a installs it (press twice); nothing is written before."
-        self.query_one("#hook-state", Static).update(Text(text))
+        self.query_one("#hook-state", Static).update(Text(shown(text, lines=True)))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -45,33 +45,33 @@ def kernel_details(kernel: Kernel) -> str:
     def yn(value: bool | None) -> str:
         return "unknown" if value is None else ("yes" if value else "no")
 
-    lines = [f"[b]{kernel.release}[/]", ""]
-    lines.append(f"Architecture  {kernel.arch or 'unknown'} (ARCH={kernel.kbuild_arch or '?'})")
-    lines.append(f"Flavor        {kernel.flavor or 'none'}")
-    lines.append(f"Found         {kernel.origin}")
+    lines = [f"[b]{escape(kernel.release)}[/]", ""]  # a tree's facts: from a board image or a package too
+    lines.append(escape(f"Architecture  {kernel.arch or 'unknown'} (ARCH={kernel.kbuild_arch or '?'})"))
+    lines.append(escape(f"Flavor        {kernel.flavor or 'none'}"))
+    lines.append(escape(f"Found         {kernel.origin}"))
     if kernel.origin == "demo":
         lines.append("Build dir     (the demo's trimmed copy, bundled with kmodtui)")
         lines.append("Symvers       (the rows the demo modules need)")
     else:
-        lines.append(f"Build dir     {kernel.build_dir}")
-        lines.append(f"Symvers       {kernel.symvers_path or '[b]missing[/]'}")
+        lines.append(escape(f"Build dir     {kernel.build_dir}"))
+        lines.append(f"Symvers       {escape(kernel.symvers_path) if kernel.symvers_path else '[b]missing[/]'}")
     lines.append(f"MODVERSIONS   {yn(kernel.modversions)}")
     lines.append(f"Signing       {yn(kernel.module_sig)}" + (" (enforced)" if kernel.module_sig_force else ""))
-    lines.append(f"Compression   {kernel.module_compression or 'unknown'}")
-    lines.append(f"Built with    {kernel.compiler or 'unknown'}")
+    lines.append(escape(f"Compression   {kernel.module_compression or 'unknown'}"))
+    lines.append(escape(f"Built with    {kernel.compiler or 'unknown'}"))
     if kernel.origin == "demo":
         lines.append("Here          (not compared: the demo tree is for exploring, not building)")
     elif not kernel.host_compiler:
-        lines.append(f"[b]Compiler {kernel.compiler_command or 'gcc'} is not installed here:[/] install it to build.")
+        lines.append(f"[b]Compiler {escape(kernel.compiler_command or 'gcc')} is not installed here:[/] install it to build.")
     elif not kernel.compiler_matches:
-        lines.append(f"[b]Here:[/]         {kernel.host_compiler} [b](differs: modules may not build or load)[/]")
+        lines.append(f"[b]Here:[/]         {escape(kernel.host_compiler)} [b](differs: modules may not build or load)[/]")
     else:
         lines.append("Here          the same compiler (good)")
     for note in kernel.notes:
-        lines.append(f"Note          {note}")
+        lines.append(escape(f"Note          {note}"))
     lines += ["", "[b]Why these matter[/]"]
     if kernel.flavor:
-        lines.append(f"[i]Flavor[/] '{kernel.flavor}' is the build variant; a module built for one flavor does not load into another.")
+        lines.append(f"[i]Flavor[/] '{escape(kernel.flavor)}' is the build variant; a module built for one flavor does not load into another.")
     if kernel.modversions:
         lines.append("[i]MODVERSIONS[/] is on: every kernel symbol a module uses carries a CRC, and the "
                      "loader refuses a module whose CRCs differ from this kernel's.")
@@ -171,9 +171,9 @@ yum ksym error, dmesg lines): type its path or paste it."""
             base = kernel.release[: -len(kernel.flavor)].rstrip("-.+") if kernel.flavor else kernel.release
             if base != group:
                 group = base
-                option_list.add_option(Option(f"[b]{base}[/]", disabled=True))
-            option_list.add_option(Option(f"  {kernel.flavor or '(no flavor)'}  {kernel.arch or '?'}\n    {kernel.origin}",
-                                          id=str(index)))
+                option_list.add_option(Option(f"[b]{escape(base)}[/]", disabled=True))
+            option_list.add_option(Option(escape(f"  {kernel.flavor or '(no flavor)'}  {kernel.arch or '?'}\n"
+                                                 f"    {kernel.origin}"), id=str(index)))
         details = self.query_one("#kernel-details", Static)
         if not self.kernels:
             details.update(install_hint())
@@ -214,7 +214,7 @@ yum ksym error, dmesg lines): type its path or paste it."""
         """Before rebooting into this kernel: will the out-of-tree modules installed now load on it?"""
         kernel = self.highlighted_kernel()
         if kernel is not None:
-            self.notify(f"Checking the installed out-of-tree modules against {kernel.release}...", timeout=3)
+            self.notify(f"Checking the installed out-of-tree modules against {escape(kernel.release)}...", timeout=3)
             self.update_check(kernel)
 
     @work(thread=True, exclusive=True, group="update-check")

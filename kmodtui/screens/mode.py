@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 from kmodtui.core.build.sources import ModuleSource
 from kmodtui.core.model import Kernel
 from kmodtui.messages import ModeChosen
-from kmodtui.screens.nav import go_back
+from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
 MODE_STORIES = {
@@ -87,7 +87,7 @@ Modes whose tool is missing say so, with the command that installs it."""
                              classes="wizard-list")
             with VerticalScroll(classes="wizard-details"):
                 yield Static(id="mode-details")
-        yield Static(f"Building [b]{self.source.name}[/] for [b]{self.kernel.release}[/]. Enter starts the build; "
+        yield Static(f"Building [b]{escape(self.source.name)}[/] for [b]{escape(self.kernel.release)}[/]. Enter starts the build; "
                      "it keeps running if this terminal closes (kmodtui builds / kmodtui attach).", classes="wizard-note")
         yield Footer()
 
@@ -114,7 +114,7 @@ Modes whose tool is missing say so, with the command that installs it."""
                      f"installed. Install it first:\n  {install_command(self.missing[mode])}\nthen press Esc and "
                      "choose the source again.")
         if mode in self.unavailable:
-            text += f"\n\n[b]Not on this host:[/] {self.unavailable[mode]}."
+            text += f"\n\n[b]Not on this host:[/] {escape(self.unavailable[mode])}."
         return text
 
     @on(OptionList.OptionHighlighted, "#mode-list")
@@ -130,7 +130,7 @@ Modes whose tool is missing say so, with the command that installs it."""
             self.notify(f"{event.option_id} needs {', '.join(self.missing[event.option_id])}: "
                         f"{install_command(self.missing[event.option_id])}", severity="warning", timeout=8)
         elif event.option_id in self.unavailable:
-            self.notify(f"{event.option_id}: not on this host ({self.unavailable[event.option_id]})",
+            self.notify(f"{event.option_id}: not on this host ({escape(self.unavailable[event.option_id])})",
                         severity="warning", timeout=10)
         elif event.option_id:
             self.post_message(ModeChosen(self.source, self.kernel, event.option_id))

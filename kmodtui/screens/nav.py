@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from kmodtui.core.errors import shown
+
 _KEY_WORDS = {"question_mark": "?", "slash": "/", "enter": "Enter", "escape": "Esc", "space": "Space",
               "tab": "Tab", "up": "Up", "down": "Down", "pageup": "PgUp", "pagedown": "PgDn"}
 
@@ -121,8 +123,11 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-def escape(text: str) -> str:
-    """Text from a log, a file or a tool, shown literally inside markup. (Rich's and Textual's
-    escape() leave '[-Werror=...]' alone, which Textual's markup parser then rejects: a compiler
-    line would crash the screen showing it.)"""
-    return text.replace("[", "\\[")
+def escape(text: object) -> str:
+    """Text from an input (a module's strings, a symbol, a file name, a log line, a tool's message)
+    shown inside markup. What a terminal would act on becomes visible (kmodtui.core.errors.shown:
+    ESC as `\\x1b`; newlines kept), and `[` is escaped: Rich's and Textual's escape() leave
+    '[-Werror=...]' alone, which Textual's markup parser then rejects (a compiler line would crash
+    the screen showing it). A trailing backslash would escape the markup that follows: it is `\\x5c`."""
+    text = shown(text, lines=True).replace("[", "\\[")
+    return text[:-1] + "\\x5c" if text.endswith("\\") else text

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, shown
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
@@ -71,7 +71,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         yield StepStrip("Remedy")
         yield OptionList(*[Option(f"{r}  ({get_remedy(r).risk})", id=r) for r in self.context.remedy_ids],
                          id="remedy-list")
-        yield Input(value=self.context.target, placeholder="t: the file or folder to fix (see the remedy's target)",
+        # an Input draws its value as it is: a target whose name a terminal would act on is not put there
+        target = self.context.target if shown(self.context.target) == self.context.target else ""
+        yield Input(value=target, placeholder="t: the file or folder to fix (see the remedy's target)",
                     id="remedy-target")
         with VerticalScroll(id="remedy-preview"):
             yield Static(id="remedy-text")
@@ -82,6 +84,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.query_one("#remedy-list").border_title = "Remedies for this finding"
         self.query_one("#remedy-preview").border_title = "Preview: what changes, what runs"
         self.query_one("#remedy-list", OptionList).focus()
+        if self.context.target and not self.query_one("#remedy-target", Input).value:
+            self.notify(f"The target {escape(self.context.target)} has control characters in its name: rename it, "
+                        "or use `kmodtui remedy apply ... --target`.", severity="warning", timeout=12)
         self.preview()
         self.call_after_refresh(self.show_target_end)
 
@@ -150,6 +155,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     @on(Input.Submitted, "#remedy-target")
     def target_entered(self) -> None:
         self.query_one("#remedy-list", OptionList).focus()
+        if self.context.target and not self.query_one("#remedy-target", Input).value:
+            self.notify(f"The target {escape(self.context.target)} has control characters in its name: rename it, "
+                        "or use `kmodtui remedy apply ... --target`.", severity="warning", timeout=12)
         self.preview()
         self.call_after_refresh(self.show_target_end)
 
@@ -242,7 +250,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
             self._status(f"[b]Not undone:[/] {escape(message.error)}")
         else:
             self.undo_id = None
-            self._status("Undone: " + ", ".join(message.restored) + " restored byte for byte.")
+            self._status("Undone: " + escape(", ".join(message.restored)) + " restored byte for byte.")
             self.preview()
 
     def action_rebuild(self) -> None:

@@ -20,7 +20,7 @@ from kmodtui.core.lifecycle.signing import (
 )
 from kmodtui.core.model import Kernel
 from kmodtui.messages import SignaturesRead, SignDone
-from kmodtui.screens.nav import go_back
+from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
 WHY = (
@@ -81,17 +81,17 @@ command."""
                 state = f"signed ({signature.id_type})" if signature else "not signed"
             except KmodError as err:
                 state = f"unreadable: {err.reason}"
-            states.append(f"  {os.path.basename(path):28} {state}")
+            states.append(escape(f"  {os.path.basename(path):28} {state}"))
         self.post_message(SignaturesRead(tuple(states)))
 
     @on(SignaturesRead)
     def show_state(self, message: SignaturesRead) -> None:
         message.stop()
-        lines = [f"Kernel {self.kernel.release}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
+        lines = [f"Kernel {escape(self.kernel.release)}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
                  f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]
         lines += message.states
         have_key = os.path.isfile(self.key) and os.path.isfile(self.cert)
-        lines += ["", f"Key  {self.key}", f"Cert {self.cert}",
+        lines += ["", escape(f"Key  {self.key}"), escape(f"Cert {self.cert}"),
                   "  found: s signs with it" if have_key else "  none yet: n makes a new key pair (openssl), then s signs"]
         if self.outcome:
             lines += ["", self.outcome]
@@ -109,7 +109,7 @@ command."""
         try:
             make_signing_key(os.path.dirname(self.key))
         except KmodError as err:
-            self.post_message(SignDone(f"[b]Could not make a key:[/] {err}"))
+            self.post_message(SignDone(f"[b]Could not make a key:[/] {escape(err)}"))
         else:
             self.post_message(SignDone("A new key pair was made. s signs the modules with it."))
 
@@ -122,11 +122,11 @@ command."""
         try:
             sign_modules(self.modules, self.kernel, self.key, self.cert)
         except KmodError as err:
-            self.post_message(SignDone(f"[b]Not signed:[/] {err}"))
+            self.post_message(SignDone(f"[b]Not signed:[/] {escape(err)}"))
         else:
             self.post_message(SignDone(
                 f"[b]Signed {len(self.modules)} module(s).[/] On a Secure Boot machine, trust the key once: "
-                f"sudo mokutil --import {self.cert}, reboot, and enroll it in the blue MOK manager screen."))
+                f"sudo mokutil --import {escape(self.cert)}, reboot, and enroll it in the blue MOK manager screen."))
 
     @on(SignDone)
     def sign_done(self, message: SignDone) -> None:

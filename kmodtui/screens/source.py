@@ -18,7 +18,7 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
 from kmodtui.messages import SourceChosen, SourceRead
-from kmodtui.screens.nav import go_back
+from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
 NEWCOMER_NOTE = (
@@ -47,19 +47,20 @@ def bundled_examples() -> list[str]:
 
 
 def source_details(source: ModuleSource) -> str:
-    lines = [f"[b]{source.name}[/] {source.version}".rstrip(), ""]
-    lines.append(f"Kind        {', '.join(source.kinds)}")
-    lines.append(f"Modules     {', '.join(source.modules) or '(none found)'}")
-    lines.append(f"Modes       {', '.join(source.modes) or '-'}")
+    """What was read from a source (a downloaded tarball's dkms.conf, META, spec): each value escaped."""
+    lines = [f"[b]{escape(source.name)}[/] {escape(source.version)}".rstrip(), ""]
+    lines.append(escape(f"Kind        {', '.join(source.kinds)}"))
+    lines.append(escape(f"Modules     {', '.join(source.modules) or '(none found)'}"))
+    lines.append(escape(f"Modes       {', '.join(source.modes) or '-'}"))
     if source.dkms is not None:
         location = source.dkms.array("DEST_MODULE_LOCATION")
-        lines.append(f"dkms        AUTOINSTALL={source.dkms.values.get('AUTOINSTALL', 'no')}"
-                     + (f", installs to {location[0]}" if location else ""))
+        lines.append(escape(f"dkms        AUTOINSTALL={source.dkms.values.get('AUTOINSTALL', 'no')}"
+                            + (f", installs to {location[0]}" if location else "")))
         for key in ("BUILD_EXCLUSIVE_KERNEL", "BUILD_EXCLUSIVE_ARCH", "BUILD_EXCLUSIVE_CONFIG"):
             if key in source.dkms.values:
-                lines.append(f"            {key}={source.dkms.values[key]}")
+                lines.append(escape(f"            {key}={source.dkms.values[key]}"))
     for note in source.notes:
-        lines.append(f"[i]known only at build time:[/] {note}")
+        lines.append(f"[i]known only at build time:[/] {escape(note)}")
     return "\n".join(lines)
 
 
@@ -84,7 +85,7 @@ Esc while typing a path leaves the field and keeps what you typed."""
     def compose(self) -> ComposeResult:
         yield StepStrip("Source")
         with Horizontal(classes="wizard-body"):
-            yield OptionList(*[Option(f"example: {os.path.basename(p)}", id=p) for p in self.paths],
+            yield OptionList(*[Option(escape(f"example: {os.path.basename(p)}"), id=p) for p in self.paths],
                              id="source-list", classes="wizard-list")
             with VerticalScroll(classes="wizard-details"):
                 yield Static("Choose a source.", id="source-details")
@@ -93,7 +94,7 @@ Esc while typing a path leaves the field and keeps what you typed."""
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#source-list").border_title = f"Sources for {self.kernel.release}"
+        self.query_one("#source-list").border_title = f"Sources for {escape(self.kernel.release)}"
         self.query_one("#source-list", OptionList).focus()
         if self.paths:
             self.inspect_source(self.paths[0])
@@ -110,7 +111,7 @@ Esc while typing a path leaves the field and keeps what you typed."""
         message.stop()
         self.current = message.source
         if message.source is None:
-            self.query_one("#source-details", Static).update(f"[b]Cannot use this source[/]\n{message.error}")
+            self.query_one("#source-details", Static).update(f"[b]Cannot use this source[/]\n{escape(message.error)}")
         else:
             self.query_one("#source-details", Static).update(source_details(message.source)
                                                              + "\n\nEnter: choose a packaging mode")
@@ -130,7 +131,7 @@ Esc while typing a path leaves the field and keeps what you typed."""
         path = os.path.expanduser(event.value.strip())
         if path:
             self.paths.append(path)
-            self.query_one("#source-list", OptionList).add_option(Option(path, id=path))
+            self.query_one("#source-list", OptionList).add_option(Option(escape(path), id=path))
             self.query_one("#source-list", OptionList).highlighted = len(self.paths) - 1
             self.query_one("#source-list", OptionList).focus()
 

@@ -26,18 +26,20 @@ def problem_keys(result: ResolveResult) -> frozenset[tuple[str, str]]:
 
 
 def explain_finding(finding: Finding) -> str:
-    where = os.path.basename(finding.module)
+    """The explanation pane's markup: the module's file name, the symbol, the provider and the
+    explanation (which names them) come from the modules read, so each is escaped."""
+    where = escape(os.path.basename(finding.module))
     title = f"[b]{STATUS_LABELS.get(finding.status, finding.status)}[/]  {where}"
     if finding.symbol:
-        title += f"  [b]{finding.symbol}[/]"
+        title += f"  [b]{escape(finding.symbol)}[/]"
     crcs = ""
     if finding.crc is not None or finding.provided_crc is not None:
         crcs = (f"\nneeds CRC {crc_hex(finding.crc) if finding.crc is not None else '-'}, "
                 f"provided {crc_hex(finding.provided_crc) if finding.provided_crc is not None else '-'}"
-                f" by {finding.provider or 'nobody'}")
+                f" by {escape(finding.provider or 'nobody')}")
     remedies = f"\nRemedies: {', '.join(finding.remedies)}  (see `kmodtui remedy show ID`)" if finding.remedies else ""
     concept = Status(finding.status).concept if finding.status in STATUS_LABELS else ""
-    return f"{title}{crcs}\n{finding.explanation}{remedies}" + (f"\n[i]{concept}[/]" if concept else "")
+    return f"{title}{crcs}\n{escape(finding.explanation)}{remedies}" + (f"\n[i]{concept}[/]" if concept else "")
 
 
 class SymbolsScreen(Screen[None]):
@@ -98,11 +100,11 @@ package unless something installed Provides exactly that."""
 
     def _update_summary(self) -> None:
         counts = self.model.counts()
-        kernel = self.result.kernel.release if self.result.kernel else "?"
+        kernel = escape(self.result.kernel.release) if self.result.kernel else "?"
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
         if self.context:  # it names the kernel already
-            verdict = f"[b]{'DEMO ' if self.demo else ''}{self.context}[/] {verdict}"
+            verdict = f"[b]{'DEMO ' if self.demo else ''}{escape(self.context)}[/] {verdict}"
         else:
             verdict = f"{'[b]DEMO, seed 000:[/] ' if self.demo else ''}{verdict} against {kernel}"
         table = self.query_one(SymbolTable)
@@ -125,8 +127,8 @@ package unless something installed Provides exactly that."""
             tool = "rpm" if self.result.packages[0].format == "rpm" else "dpkg"
             accepted = [p.name for p in self.result.packages if p.nevra not in broken]
             refused = [p.name for p in self.result.packages if p.nevra in broken]
-            verdict = (f"; {tool} would now accept {', '.join(accepted)}" if accepted and not refused else
-                       f"; {tool} would still refuse {', '.join(refused)}" if refused else "")
+            verdict = escape(f"; {tool} would now accept {', '.join(accepted)}" if accepted and not refused else
+                             f"; {tool} would still refuse {', '.join(refused)}" if refused else "")
         return (f"[b]after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
                 f"{f', {len(after - before)} new' if after - before else ''}{verdict}[/] |")
 

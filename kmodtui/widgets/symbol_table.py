@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kmodtui.core.errors import shown
 from kmodtui.core.model import crc_hex
 from kmodtui.core.resolve.browse import Row
 from kmodtui.core.vocabulary import Status
@@ -133,13 +134,13 @@ class SymbolTable(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         path, symbol, status, need, has, provider = self.rows[self.visible_rows[position]]
         w = self._widths
-        text = " ".join((
+        text = " ".join((  # drawn as it is, no markup: only what a terminal would act on is escaped
             _fit(STATUS_LABELS.get(status, status), w[0]),
-            _fit(os.path.basename(path), w[1]),
-            _fit(symbol or "(whole module)", w[2]),
+            _fit(shown(os.path.basename(path)), w[1]),
+            _fit(shown(symbol) or "(whole module)", w[2]),
             _fit(_crc(need), w[3]),
             _fit(_crc(has), w[4]),
-            provider,
+            shown(provider),
         ))
         if position == self.cursor:
             style = self.get_component_rich_style("symbol-table--cursor")

@@ -159,3 +159,35 @@ def test_a_damaged_symvers_in_the_wizard_is_a_notice_not_a_crash(built, installe
                 assert app.is_running
 
         asyncio.run(scenario())
+
+
+def test_hostile_module_strings_are_shown_escaped_never_sent(installed_kernel, tmp_path) -> None:
+    """A module built by kbuild whose exported symbol holds OSC 52 (clipboard write), a clear
+    screen and a C1 CSI, needed by another module: in the browser its row and the explanation show
+    `\\x1b]52;...` as text, without a markup error, and what Textual would write to the terminal
+    holds none of it (before: the raw ESC went into the row's strip and the explanation)."""
+    from tests.hostile import build_hostile_modules
+
+    hostile = build_hostile_modules(installed_kernel.build_dir, tmp_path)
+    result = resolve([str(hostile.consumer)], installed_kernel)
+    shown = "evil_\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\x9b31m_fn"
+
+    async def scenario() -> None:
+        app = KmodApp(resolve_result=result)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, SymbolsScreen)
+            lines = [line for line in table_lines(app) if line]
+            assert lines[0].startswith("UNKNOWN") and "evil_\\x1b]52;c" in lines[0]
+            assert shown in detail_text(app)  # whole: no '[2J' or '[/]' taken for markup
+            await pilot.press("z")  # the explanation pane over the whole screen
+            await pilot.pause()
+            assert f"Nothing provides {shown}" in detail_text(app).replace("\n", "")
+            await pilot.press("z", "p")  # back, and every row
+            await pilot.pause()
+            frame = app.screen._compositor.render_full_update().render_segments(app.console)
+            for raw in ("\x1b]", "\x07", "\x9b", "\u202e", hostile.symbol):
+                assert raw not in frame, raw
+            assert "\\x1b]52;c" in frame
+
+    asyncio.run(scenario())

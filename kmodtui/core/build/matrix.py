@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kmodtui.core import scriptnames
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, shown
 from kmodtui.core.model import BUILD_MODES
 
 MATRIX_FILE = "kmodtui-matrix.toml"
@@ -331,34 +331,13 @@ def report_rows(results: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per cell: from `build --json` outputs (the CI artifacts), or from this machine's build
     records (no argument). outcome: succeeded | failed | skipped | died; cause: a failure's primary
     cause, as `kmodtui diagnose` names it."""
-    rows: list[dict[str, Any]] = []
     if results:
-        for path in results:
-            try:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    lines = f.read(64 * 1024 * 1024).splitlines()
-            except OSError as err:
-                raise KmodError(path, err.strerror or str(err)) from None
-            exits = []
-            for line in lines:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("event") == "exit":
-                    exits.append(event)
-            if not exits:  # the job died before kmodtui said how the build ended
-                rows.append({"kernel": os.path.basename(path), "arch": "", "mode": "", "outcome": "died",
-                             "cause": None, "artifacts": [], "log": path})
-            for event in exits:
-                primary = event.get("primary") or {}
-                rows.append({"kernel": event.get("kernel", ""), "arch": event.get("arch", ""),
-                             "mode": event.get("mode", ""), "outcome": event.get("state", "died"),
-                             "cause": primary.get("cause"), "artifacts": event.get("artifacts", []),
-                             "log": event.get("log", "")})
-        return rows
+        from kmodtui.core.build.results import read_results
+
+        return [row for path in results for row in read_results(path)]
     from kmodtui.core.build.record import effective_state, list_builds
 
+    rows: list[dict[str, Any]] = []
     for record in list_builds():
         primary = record.get("primary") or {}
         rows.append({"kernel": record.get("kernel", ""), "arch": "", "mode": record.get("mode", ""),
@@ -397,7 +376,8 @@ def report_markdown(rows: list[dict[str, Any]]) -> str:
             cells.append(", ".join(marks.get(r["outcome"], r["outcome"]) + (f" ({r['cause']})" if r["cause"] else "")
                                    for r in found) or "-")
         lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + _counts(rows) + "\n"
+    # the names come from CI artifacts: each line shown() (nothing a terminal acts on, no extra line)
+    return "\n".join(map(shown, lines)) + "\n\n" + _counts(rows) + "\n"
 
 
 def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix") -> str:

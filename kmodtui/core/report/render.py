@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kmodtui.core.errors import shown
 from kmodtui.core.model import Finding, Kernel, ModuleImage, PackageInfo, crc_hex
 
 if TYPE_CHECKING:
@@ -12,6 +13,15 @@ if TYPE_CHECKING:
 # 2: resolve's findings carry explanation_id + words (the texts once, in "explanations"), package
 # findings name the symbol in "symbol" and the dependency in "requirement"; diagnose added.
 SCHEMA_VERSION = 2
+
+
+def shown_lines(lines: list[str]) -> str:
+    """A text report's lines, joined: each line goes through shown(), so a module's string, a
+    symbol or a file name can neither act on the terminal nor start a line of its own (`\\x0a`).
+    (All lines are checked at C speed first: a distro tree's text report is 67k lines.)"""
+    if not all(map(str.isprintable, lines)):
+        lines = [shown(line) for line in lines]
+    return "\n".join(lines)
 
 
 def _crc_or_none(crc: int | None) -> str | None:
@@ -79,7 +89,7 @@ def kernel_text(kernel: Kernel) -> str:
         f"  compiler:    {compiler_line}",
     ]
     lines += [f"  note:        {note}" for note in kernel.notes]
-    return "\n".join(lines)
+    return shown_lines(lines)
 
 
 def module_text(module: ModuleImage) -> str:
@@ -99,7 +109,7 @@ def module_text(module: ModuleImage) -> str:
     for e in module.exports:
         extra = (" GPL-only" if e.gpl_only else "") + (f" namespace {e.namespace}" if e.namespace else "")
         lines.append(f"    {_crc_or_none(e.crc) or 'no CRC   '}  {e.name}{extra}")
-    return "\n".join(lines)
+    return shown_lines(lines)
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
@@ -166,7 +176,7 @@ def resolve_text(result: ResolveResult) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
     release = result.kernel.release if result.kernel else "?"
     lines.append(f"{'OK' if result.ok else 'PROBLEMS'}: {counts or 'nothing to check'} (kernel {release})")
-    return "\n".join(lines)
+    return shown_lines(lines)
 
 
 def resolve_markdown(result: ResolveResult) -> str:
@@ -190,7 +200,7 @@ def resolve_markdown(result: ResolveResult) -> str:
             if f.status not in seen:
                 seen.add(f.status)
                 lines.append(f"- **{f.status}** (e.g. `{f.symbol or f.module}`): {f.explanation}")
-    return "\n".join(lines) + "\n"
+    return shown_lines(lines) + "\n"
 
 
 def package_json(package: PackageInfo) -> dict[str, Any]:
@@ -226,4 +236,4 @@ def package_text(package: PackageInfo) -> str:
     if exports and not ksym and package.format == "rpm":  # modules that export nothing need no ksym() Provides
         lines.append("  note: modules inside but no ksym() Provides: packages that need their symbols will "
                      "not install (built with rpm's internal dependency generator?)")
-    return "\n".join(lines)
+    return shown_lines(lines)

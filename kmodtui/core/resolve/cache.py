@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     pass
 
 
-RESULT_CACHE_FORMAT = 5  # 4: Finding.requirement; 5: Provider as a NamedTuple
+RESULT_CACHE_FORMAT = 6  # 4: Finding.requirement; 5: Provider as a NamedTuple; 6: reports kept beside it escape
+# what a terminal would act on (a report cached by 5 may hold a symbol's raw ESC)
 
 
 def result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: Collected) -> str:
