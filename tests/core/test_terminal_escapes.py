@@ -194,14 +194,22 @@ def test_names_that_are_not_utf8_in_json(built: BuiltModules, installed_kernel: 
         f.seek(0)
         f.write(conf)
     open(source_bytes + b"/notes\xfd.c", "w").close()
+    # such a name goes into generated scripts, so the source is refused when read: one escaped line
+    result = kmodtui("source", "--json", source_bytes)
+    assert result.returncode == 2 and result.stdout == b""
+    assert_nothing_raw(result)
+    assert result.stderr.count(b"\n") == 1 and b"provider\\xfe/dkms.conf: package name" in result.stderr
+    # a plain name: the folder's and the file's undecodable bytes come out escaped, in valid JSON
+    with open(source_bytes + b"/dkms.conf", "wb") as f:
+        f.write(conf.replace(b'PACKAGE_NAME="x\nkmodtui: all fine\x1b[2J"', b'PACKAGE_NAME="kmodtui-provider"'))
     result = kmodtui("source", "--json", source_bytes)
     assert result.returncode == 0, result.stderr
     payload = strict_json(result.stdout)
-    assert payload["path"].endswith("provider\\xfe") and payload["name"] == "x\nkmodtui: all fine\x1b[2J"
+    assert payload["path"].endswith("provider\\xfe") and payload["name"] == "kmodtui-provider"
     text = kmodtui("source", source_bytes)
     assert text.returncode == 0, text.stderr
     assert_nothing_raw(text)
-    assert text.stdout.count(b"\n") == 2 and b"x\\x0akmodtui: all fine\\x1b[2J" in text.stdout
+    assert b"provider\\xfe" in text.stdout
 
 
 def _exit_event(result_file: Path) -> tuple[list[bytes], int]:
