@@ -5,7 +5,6 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from array import array
 from typing import NamedTuple
 
 from kmodtui.core.compression import open_regular, read_maybe_compressed
@@ -53,7 +52,7 @@ def _load(path: str) -> tuple[bytes | mmap.mmap, str]:
 
 
 class ModuleSymbols(NamedTuple):
-    """The compact view the resolver needs, cheap to build, pickle and cache for 4,000 modules."""
+    """The compact view the resolver needs, cheap to build and cache for 4,000 modules."""
 
     path: str
     name: str
@@ -91,29 +90,40 @@ def symbols_of(image: ModuleImage) -> ModuleSymbols:
                          tuple((e.name, e.crc, e.gpl_only, e.namespace) for e in image.exports))
 
 
-def pack_module_symbols(m: ModuleSymbols) -> tuple:
-    """A pickle-friendly form: symbol names joined into one string and CRCs into one array, so
-    4,000 modules cross a process boundary or go to the cache as a few large objects."""
-    need_names = "\n".join(n for n, _ in m.needs)
-    need_crcs = array("I", [c for _, c in m.needs]).tobytes()
-    export_names = "\n".join(e[0] for e in m.exports)
-    export_crcs = array("q", [-1 if e[1] is None else e[1] for e in m.exports]).tobytes()
-    export_flags = "\n".join(("G" if e[2] else "-") + e[3] for e in m.exports)
-    return (m.path, m.name, m.vermagic, m.license, m.import_ns, m.machine, m.has_versions,
-            len(m.needs), need_names, need_crcs, len(m.exports), export_names, export_crcs, export_flags)
+def pack_module_symbols(m: ModuleSymbols) -> bytes:
+    """The compact form of a module the Python reader read, as data (columns.py): what crosses a
+    process boundary and goes to the module cache. Raises ValueError for what columns cannot hold
+    (a NUL in a name): the module is then read again next time."""
+    from kmodtui.core import columns
+
+    return columns.pack((
+        ("s", (m.path, m.name, m.vermagic, m.license, m.machine, *m.import_ns)),
+        ("B", (1 if m.has_versions else 0,)),
+        ("s", [n for n, _ in m.needs]),
+        ("I", [c for _, c in m.needs]),
+        ("s", [e[0] for e in m.exports]),
+        ("q", [-1 if e[1] is None else e[1] for e in m.exports]),
+        ("s", [("G" if e[2] else "-") + e[3] for e in m.exports]),
+    ))
 
 
-def unpack_module_symbols(t: tuple) -> ModuleSymbols:
-    (path, name, vermagic, license, import_ns, machine, has_versions,
-     n_needs, need_names, need_crcs, n_exports, export_names, export_crcs, export_flags) = t
-    needs = tuple(zip(need_names.split("\n"), array("I", need_crcs))) if n_needs else ()
-    exports: tuple = ()
-    if n_exports:
-        exports = tuple(
-            (n, None if c < 0 else c, f[0] == "G", f[1:])
-            for n, c, f in zip(export_names.split("\n"), array("q", export_crcs), export_flags.split("\n"))
-        )
-    return ModuleSymbols(path, name, vermagic, license, import_ns, machine, has_versions, needs, exports)
+_PACKED_KINDS = "sBsIsqs"
+
+
+def unpack_module_symbols(blob: bytes | memoryview) -> ModuleSymbols:
+    """pack_module_symbols' module; raises columns.DamagedEntry when `blob` is not one."""
+    from kmodtui.core import columns
+
+    texts, has_versions, need_names, need_crcs, export_names, export_crcs, export_flags = columns.unpack(
+        blob, _PACKED_KINDS)
+    if len(texts) < 5 or len(has_versions) != 1 or len(need_names) != len(need_crcs) \
+            or not len(export_names) == len(export_crcs) == len(export_flags) or not all(export_flags):
+        raise columns.DamagedEntry("not a packed module")
+    path, name, vermagic, license, machine, *import_ns = texts
+    exports = tuple((n, None if c < 0 else c, f[0] == "G", f[1:])
+                    for n, c, f in zip(export_names, export_crcs, export_flags))
+    return ModuleSymbols(path, name, vermagic, license, tuple(import_ns), machine, has_versions[0] == 1,
+                         tuple(zip(need_names, need_crcs)), exports)
 
 
 def read_module_symbols(path: str) -> ModuleSymbols:
