@@ -46,8 +46,8 @@ def result_cache_path(cache_dir: str, kernel: Kernel | None, *collections: Colle
 # The two entries' columns (columns.py). The summary: the counts, the module count, and each
 # per-module finding (vermagic, unreadable) field by field. The rows: a stub of each module involved,
 # each provider once, the statuses once, then the rows as indexes into those.
-_SUMMARY_KINDS = "sqq" + "sssqqsss" + "IsIs"
-_ROWS_KINDS = "sssssBIs" + "ssqBs" + "s" + "IsIII"
+SUMMARY_KINDS = "sqq" + "sssqqsss" + "IsIs"
+ROWS_KINDS = "sssssBIs" + "ssqBs" + "s" + "IsIII"
 
 
 def load_result(path: str, kernel: Kernel | None, recompute: Callable[[], list[ProblemRow]]) -> ResolveResult | None:
@@ -59,7 +59,7 @@ def load_result(path: str, kernel: Kernel | None, recompute: Callable[[], list[P
     if summary_blob is None or not os.path.isfile(path + ".rows"):
         return None
     try:
-        counts, module_count, module_problems = _summary(columns.unpack(summary_blob, _SUMMARY_KINDS))
+        counts, module_count, module_problems = summary_of(columns.unpack(summary_blob, SUMMARY_KINDS))
     except columns.DamagedEntry:
         return None
 
@@ -67,7 +67,7 @@ def load_result(path: str, kernel: Kernel | None, recompute: Callable[[], list[P
         rows_blob = read_cache_file(path + ".rows")
         try:
             if rows_blob is not None:
-                return _rows(columns.unpack(rows_blob, _ROWS_KINDS))
+                return rows_of(columns.unpack(rows_blob, ROWS_KINDS))
         except (columns.DamagedEntry, IndexError):
             pass
         return recompute()
@@ -119,7 +119,7 @@ def _summary_entry(result: ResolveResult) -> bytes:
     ))
 
 
-def _summary(stored: list) -> tuple[dict[str, int], int, list[Finding]]:
+def summary_of(stored: list) -> tuple[dict[str, int], int, list[Finding]]:
     (statuses, numbers, module_count, modules, symbols, status, crcs, provided, providers, explanations,
      explanation_ids, remedy_sizes, remedies, field_sizes, fields) = stored
     n = len(modules)
@@ -168,7 +168,7 @@ def _rows_entry(rows: list[ProblemRow]) -> bytes:
     ))
 
 
-def _rows(stored: list) -> list[ProblemRow]:
+def rows_of(stored: list) -> list[ProblemRow]:
     """The rows of a rows entry. Raises DamagedEntry when columns of one table differ in size, and
     IndexError when an index points past its table (an "I" column is never negative)."""
     (paths, names, vermagics, licenses, machines, has_versions, import_sizes, import_ns,

@@ -125,15 +125,19 @@ def _read_cache(path: str) -> dict[str, tuple[FileIdentity, int, kscan.RawOutput
     """The module cache entry at `path`: {module path: (identity, kind, what was read)}; empty when
     it is missing, damaged or not ours (paths.read_cache_file), or not of this layout."""
     blob = read_cache_file(path)
-    if blob is None:
-        return {}
     try:
-        paths, identities, mtimes, kinds, stored = columns.unpack(blob, _CACHE_KINDS)
+        return cache_entries(blob) if blob is not None else {}
     except columns.DamagedEntry:
         return {}
+
+
+def cache_entries(blob: bytes | memoryview) -> dict[str, tuple[FileIdentity, int, kscan.RawOutput]]:
+    """A module cache entry's content as {module path: (identity, kind, what was read)}; raises
+    columns.DamagedEntry when it is not one."""
+    paths, identities, mtimes, kinds, stored = columns.unpack(blob, _CACHE_KINDS)
     n = len(paths)
     if not (len(identities) == 3 * n and len(mtimes) == len(kinds) == len(stored) == n):
-        return {}
+        raise columns.DamagedEntry("module columns of different sizes")
     triples = zip(*[iter(identities)] * 3)  # st_dev, st_ino, st_size; then st_mtime_ns apart (signed)
     return {p: ((dev, ino, size, mtime), kind, blob)
             for p, (dev, ino, size), mtime, kind, blob in zip(paths, triples, mtimes, kinds, stored)}
