@@ -5,6 +5,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from array import array
 from typing import NamedTuple
 
 from kmodtui.core.compression import open_regular, read_maybe_compressed
@@ -90,40 +91,54 @@ def symbols_of(image: ModuleImage) -> ModuleSymbols:
                          tuple((e.name, e.crc, e.gpl_only, e.namespace) for e in image.exports))
 
 
+# The packed form of a module the Python reader read: a header, then its strings (path, name,
+# vermagic, license, machine, namespaces imported, needs' names, exports' names, exports' flags)
+# as UTF-8 joined by NUL, then the needs' CRCs (u32) and the exports' (i64, -1 for none). Data
+# only, read back with every size checked: what goes to the module cache and crosses the pool.
+_PACKED = struct.Struct("=4sBIIIQ")  # magic, has_versions, imports, needs, exports, bytes of strings
+_PACKED_MAGIC = b"KMP1"
+
+
 def pack_module_symbols(m: ModuleSymbols) -> bytes:
-    """The compact form of a module the Python reader read, as data (columns.py): what crosses a
-    process boundary and goes to the module cache. Raises ValueError for what columns cannot hold
-    (a NUL in a name): the module is then read again next time."""
-    from kmodtui.core import columns
-
-    return columns.pack((
-        ("s", (m.path, m.name, m.vermagic, m.license, m.machine, *m.import_ns)),
-        ("B", (1 if m.has_versions else 0,)),
-        ("s", [n for n, _ in m.needs]),
-        ("I", [c for _, c in m.needs]),
-        ("s", [e[0] for e in m.exports]),
-        ("q", [-1 if e[1] is None else e[1] for e in m.exports]),
-        ("s", [("G" if e[2] else "-") + e[3] for e in m.exports]),
+    """The packed form of `m`; ValueError for what it cannot hold (a NUL in a name): the module is
+    then read again next time."""
+    texts = [m.path, m.name, m.vermagic, m.license, m.machine, *m.import_ns, *(n for n, _ in m.needs),
+             *(e[0] for e in m.exports), *(("G" if e[2] else "-") + e[3] for e in m.exports)]
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:
+        raise ValueError("a name holds a NUL")
+    encoded = joined.encode("utf-8", "surrogateescape")
+    return b"".join((
+        _PACKED.pack(_PACKED_MAGIC, m.has_versions, len(m.import_ns), len(m.needs), len(m.exports), len(encoded)),
+        encoded, array("I", [c for _, c in m.needs]).tobytes(),
+        array("q", [-1 if e[1] is None else e[1] for e in m.exports]).tobytes(),
     ))
-
-
-_PACKED_KINDS = "sBsIsqs"
 
 
 def unpack_module_symbols(blob: bytes | memoryview) -> ModuleSymbols:
     """pack_module_symbols' module; raises columns.DamagedEntry when `blob` is not one."""
-    from kmodtui.core import columns
+    from kmodtui.core.columns import DamagedEntry
 
-    texts, has_versions, need_names, need_crcs, export_names, export_crcs, export_flags = columns.unpack(
-        blob, _PACKED_KINDS)
-    if len(texts) < 5 or len(has_versions) != 1 or len(need_names) != len(need_crcs) \
-            or not len(export_names) == len(export_crcs) == len(export_flags) or not all(export_flags):
-        raise columns.DamagedEntry("not a packed module")
-    path, name, vermagic, license, machine, *import_ns = texts
-    exports = tuple((n, None if c < 0 else c, f[0] == "G", f[1:])
-                    for n, c, f in zip(export_names, export_crcs, export_flags))
-    return ModuleSymbols(path, name, vermagic, license, tuple(import_ns), machine, has_versions[0] == 1,
-                         tuple(zip(need_names, need_crcs)), exports)
+    view = memoryview(blob)
+    if len(view) < _PACKED.size:
+        raise DamagedEntry("not a packed module")
+    magic, has_versions, n_imports, n_needs, n_exports, n_text = _PACKED.unpack_from(view)
+    text_end = _PACKED.size + n_text
+    if magic != _PACKED_MAGIC or len(view) != text_end + 4 * n_needs + 8 * n_exports:
+        raise DamagedEntry("not a packed module")
+    texts = str(view[_PACKED.size : text_end], "utf-8", "surrogateescape").split("\0")
+    if len(texts) != 5 + n_imports + n_needs + 2 * n_exports:
+        raise DamagedEntry("a packed module of other counts")
+    need_crcs, export_crcs = array("I"), array("q")
+    need_crcs.frombytes(view[text_end : text_end + 4 * n_needs])
+    export_crcs.frombytes(view[text_end + 4 * n_needs :])
+    at = 5 + n_imports
+    needs_end = at + n_needs
+    names = texts[needs_end : needs_end + n_exports]
+    flags = texts[needs_end + n_exports :]
+    exports = tuple((n, None if c < 0 else c, f[:1] == "G", f[1:]) for n, c, f in zip(names, export_crcs, flags))
+    return ModuleSymbols(texts[0], texts[1], texts[2], texts[3], tuple(texts[5:at]), texts[4], has_versions != 0,
+                         tuple(zip(texts[at:needs_end], need_crcs)), exports)
 
 
 def read_module_symbols(path: str) -> ModuleSymbols:

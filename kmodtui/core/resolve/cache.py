@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import os
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from functools import partial
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
+from operator import itemgetter
 
 from kmodtui import __version__
 from kmodtui.core import columns
@@ -91,7 +92,7 @@ def store_result(path: str, result: ResolveResult) -> None:
     write_cache_file(path + ".summary", summary)
 
 
-def _flat(groups: list[tuple[str, ...]]) -> tuple[array, list[str]]:
+def _flat(groups: Sequence[tuple[str, ...]]) -> tuple[array, list[str]]:
     """A column of tuples of strings, as their sizes and their strings one after another."""
     return array("I", map(len, groups)), [item for group in groups for item in group]
 
@@ -139,32 +140,31 @@ def summary_of(stored: list) -> tuple[dict[str, int], int, list[Finding]]:
     return dict(zip(statuses, numbers)), module_count[0], problems
 
 
-def _indexed(values: tuple, first: tuple = ()) -> tuple[list, array]:
-    """Repeated objects (a module's stub, a provider) as a table of the distinct ones, in the order
-    first seen after `first`, and an "I" column of indexes into it. By identity, as pickle did:
-    hashing a module with its symbol lists 67k times would cost more than the rest."""
-    by_id = dict(zip(map(id, first), first))
-    by_id.update(zip(map(id, values), values))
-    at = {key: i for i, key in enumerate(by_id)}
-    return list(by_id.values()), array("I", map(at.__getitem__, map(id, values)))
+def _indexed(keys: Sequence[Hashable], first: tuple = ()) -> tuple[list, array]:
+    """Repeated values (a module's path, a provider, a status) as a table of the distinct ones, in
+    the order first seen after `first`, and an "I" column of indexes into it."""
+    at = {key: i for i, key in enumerate(dict.fromkeys(chain(first, keys)))}
+    return list(at), array("I", map(at.__getitem__, keys))
 
 
 def _rows_entry(rows: list[ProblemRow]) -> bytes:
     row_modules, symbols, statuses, crcs, row_providers = zip(*rows) if rows else ((), (), (), (), ())
-    modules, module_column = _indexed(row_modules)
+    paths = list(map(itemgetter(0), row_modules))  # by path: hashing a module with its symbols costs
+    module_of = dict(zip(paths, row_modules))
+    table, module_column = _indexed(paths)
     providers, provider_column = _indexed(row_providers, first=(None,))  # index 0: no provider
-    del providers[0]
-    status_at = {status: i for i, status in enumerate(dict.fromkeys(statuses))}
-    import_sizes, import_ns = _flat([m.import_ns for m in modules])
+    status_table, status_column = _indexed(statuses)
+    # the tables transposed in C: a column per field
+    _, names, vermagics, licenses, import_ns, machines, has_versions, _, _ = (
+        zip(*map(module_of.__getitem__, table)) if table else ((),) * 9)
+    kinds, owners, provider_crcs, gpl_only, namespaces = zip(*providers[1:]) if len(providers) > 1 else ((),) * 5
+    import_sizes, import_flat = _flat(import_ns)
     return columns.pack((
-        ("s", [m.path for m in modules]), ("s", [m.name for m in modules]), ("s", [m.vermagic for m in modules]),
-        ("s", [m.license for m in modules]), ("s", [m.machine for m in modules]),
-        ("B", [1 if m.has_versions else 0 for m in modules]), ("I", import_sizes), ("s", import_ns),
-        ("s", [p.kind for p in providers]), ("s", [p.owner for p in providers]), ("q", [p.crc for p in providers]),
-        ("B", [1 if p.gpl_only else 0 for p in providers]), ("s", [p.namespace for p in providers]),
-        ("s", list(status_at)),
-        ("I", module_column), ("s", symbols), ("I", array("I", map(status_at.__getitem__, statuses))),
-        ("I", crcs), ("I", provider_column),
+        ("s", table), ("s", names), ("s", vermagics), ("s", licenses), ("s", machines),
+        ("B", has_versions), ("I", import_sizes), ("s", import_flat),
+        ("s", kinds), ("s", owners), ("q", provider_crcs), ("B", gpl_only), ("s", namespaces),
+        ("s", status_table),
+        ("I", module_column), ("s", symbols), ("I", status_column), ("I", crcs), ("I", provider_column),
     ))
 
 
