@@ -46,28 +46,35 @@ class DamagedEntry(ValueError):
 
 
 def pack(columns: Iterable[tuple[str, Sequence[Any]]]) -> bytes:
-    """The entry holding `columns`, each (kind, values). Raises ValueError when a value cannot be
-    stored as its kind (a NUL in a string, a number out of range): the caller then caches nothing."""
+    """The entry holding `columns`, each (kind, values), as one bytes object (see pieces())."""
+    return b"".join(pieces(columns))
+
+
+def pieces(columns: Iterable[tuple[str, Sequence[Any]]]) -> list[bytes]:
+    """The entry holding `columns`, each (kind, values), in pieces to write one after the other
+    (a module cache entry is ~6 MB: joining it whole would be one more copy at the peak). Raises
+    ValueError when a value cannot be stored as its kind (a NUL in a string, a number out of
+    range): the caller then caches nothing."""
     columns = list(columns)
-    parts = [MAGIC, _COUNT.pack(len(columns))]
+    parts = [MAGIC + _COUNT.pack(len(columns))]
     for kind, values in columns:
+        payload: list[bytes]
         if kind == "s":
             text = "\0".join(values)
             if values and text.count("\0") != len(values) - 1:
                 raise ValueError("a string holds a NUL")
-            payload = text.encode(*_TEXT)
+            payload = [text.encode(*_TEXT)]
         elif kind in ("I", "Q", "q"):
-            payload = (values if isinstance(values, array) and values.typecode == kind
-                       else array(kind, values)).tobytes()
+            payload = [(values if isinstance(values, array) and values.typecode == kind
+                        else array(kind, values)).tobytes()]
         elif kind == "B":
-            payload = bytes(values)
+            payload = [bytes(values)]
         elif kind == "b":  # bytes-like items: bytes, memoryview slices
-            sizes = array("Q", map(len, values))
-            payload = sizes.tobytes() + b"".join(values)
+            payload = [array("Q", map(len, values)).tobytes(), b"".join(values)]
         else:
             raise ValueError(f"no column kind {kind!r}")
-        parts += [_COLUMN.pack(kind.encode(), len(values), len(payload)), payload]
-    return b"".join(parts)
+        parts += [_COLUMN.pack(kind.encode(), len(values), sum(map(len, payload))), *payload]
+    return parts
 
 
 def unpack(blob: bytes | memoryview, kinds: str) -> list:

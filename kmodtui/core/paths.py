@@ -198,11 +198,12 @@ class SealedWriter:
             self.abort()
 
 
-def write_cache_file(path: str, data: bytes) -> None:
-    """Best-effort write of a sealed cache entry, atomically (temp + fsync-free rename): a read-only
-    cache only makes kmodtui slower, never stops it."""
+def write_cache_file(path: str, *data: bytes | memoryview) -> None:
+    """Best-effort write of a sealed cache entry (its content, or its pieces one after the other),
+    atomically (temp + fsync-free rename): a read-only cache only makes kmodtui slower, never stops it."""
     writer = SealedWriter(path)
-    writer.write(data)
+    for piece in data:
+        writer.write(piece)
     writer.close()
 
 

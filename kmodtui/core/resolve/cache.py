@@ -88,7 +88,7 @@ def store_result(path: str, result: ResolveResult) -> None:
         summary = _summary_entry(result)
     except (ValueError, OverflowError):
         return
-    write_cache_file(path + ".rows", rows)
+    write_cache_file(path + ".rows", *rows)
     write_cache_file(path + ".summary", summary)
 
 
@@ -147,7 +147,7 @@ def _indexed(keys: Sequence[Hashable], first: tuple = ()) -> tuple[list, array]:
     return list(at), array("I", map(at.__getitem__, keys))
 
 
-def _rows_entry(rows: list[ProblemRow]) -> bytes:
+def _rows_entry(rows: list[ProblemRow]) -> list[bytes]:
     row_modules, symbols, statuses, crcs, row_providers = zip(*rows) if rows else ((), (), (), (), ())
     paths = list(map(itemgetter(0), row_modules))  # by path: hashing a module with its symbols costs
     module_of = dict(zip(paths, row_modules))
@@ -159,7 +159,7 @@ def _rows_entry(rows: list[ProblemRow]) -> bytes:
         zip(*map(module_of.__getitem__, table)) if table else ((),) * 9)
     kinds, owners, provider_crcs, gpl_only, namespaces = zip(*providers[1:]) if len(providers) > 1 else ((),) * 5
     import_sizes, import_flat = _flat(import_ns)
-    return columns.pack((
+    return columns.pieces((
         ("s", table), ("s", names), ("s", vermagics), ("s", licenses), ("s", machines),
         ("B", has_versions), ("I", import_sizes), ("s", import_flat),
         ("s", kinds), ("s", owners), ("q", provider_crcs), ("B", gpl_only), ("s", namespaces),

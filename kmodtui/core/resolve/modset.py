@@ -147,7 +147,7 @@ def _write_cache(path: str, entries: dict[str, tuple[FileIdentity, int, kscan.Ra
     paths = list(entries)
     values = entries.values()
     try:
-        write_cache_file(path, columns.pack((
+        write_cache_file(path, *columns.pieces((
             ("s", paths),
             ("Q", [n for identity, _, _ in values for n in identity[:3]]),
             ("q", [identity[3] for identity, _, _ in values]),
