@@ -54,6 +54,8 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 
 
 def main() -> int:
+    import resource
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--parser", action="append", choices=sorted(PARSERS))
@@ -74,9 +76,11 @@ def main() -> int:
         for name in args.parser or sorted(PARSERS):
             parse = PARSERS[name]
             found = 0
+            slowest = 0.0
             start = time.perf_counter()
             for _ in range(args.cases):
                 data = mutate(rng, rng.choice(seeds[name]))
+                began = time.perf_counter()
                 try:
                     parse(data, f"fuzz.{name}")
                 except KmodError as err:
@@ -89,9 +93,12 @@ def main() -> int:
                     (CORPUS / f"{name}--{digest}").write_bytes(data)
                     if found <= 3:
                         print(f"  {name}: {traceback.format_exc().splitlines()[-1]}", file=sys.stderr)
+                slowest = max(slowest, time.perf_counter() - began)
             elapsed = time.perf_counter() - start
             found_total += found
-            print(f"{name:12} {args.cases:>8} cases  {args.cases / elapsed:9,.0f}/s  unhandled: {found}")
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            print(f"{name:13} {args.cases:>8} cases  {args.cases / elapsed:9,.0f}/s  unhandled: {found}  "
+                  f"slowest: {slowest * 1000:.1f} ms  peak RSS so far: {peak} MiB")
     return 1 if found_total else 0
 
 

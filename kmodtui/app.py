@@ -17,7 +17,7 @@ from textual.widgets import Static
 from kmodtui.core.choices import remember
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
-from kmodtui.core.paths import package_data, state_dir
+from kmodtui.core.paths import cache_dir, package_data, state_dir
 from kmodtui.messages import (
     BuildFinished,
     DemoRebuildRequested,
@@ -74,6 +74,26 @@ class TooSmallScreen(ModalScreen[None]):
                      "(80x24 is best).\nEnlarge the window, or use `kmodtui <command> --json` headless.")
 
 
+class FolderRefusedScreen(ModalScreen[None]):
+    """kmodtui's cache or state folder is not its own (root with another user's HOME, a shared
+    XDG_CACHE_HOME): nothing is read from it, so the wizard cannot go on. q quits."""
+
+    BINDINGS = [Binding("q", "app.quit", "Quit", id="refused.quit")]
+
+    DEFAULT_CSS = """
+    FolderRefusedScreen { align: center middle; }
+    FolderRefusedScreen > Static { width: 76; height: auto; padding: 1 2; border: heavy $error; }
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"kmodtui: {self.reason}\n\nkmodtui reads back what it keeps there, so it will not use a "
+                     "folder someone else could have written to.\nPress q to quit.", markup=False)
+
+
 class KmodApp(App[int]):
     TITLE = "kmodtui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (72, "-wide")]
@@ -100,6 +120,11 @@ class KmodApp(App[int]):
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
             self.theme = "ansi-dark"
+        try:
+            state_dir(), cache_dir()
+        except KmodError as err:
+            self.push_screen(FolderRefusedScreen(str(err)))
+            return
         self.set_interval(2.0, self.show_running_builds)
         if self.resolve_result is not None:
             from kmodtui.screens.symbols import SymbolsScreen

@@ -30,4 +30,32 @@ def make_seeds(built: BuiltModules, symvers_path: str, release: str, tmp: Path) 
         "log": [b"  CC [M]  x.o\nERROR: modpost: \"f\" [m.ko] undefined!\n\xff\xfe\x00junk\r\nprogress 1\rprogress 2\n"],
         "dpkg-status": [b"Package: linux-image\nStatus: install ok installed\nVersion: 1\nProvides: a (= 1), b\n\n"],
         "json": [json.dumps({"state": "running", "runner_pid": 1, "artifacts": ["a.ko"]}).encode()],
+        **cache_seeds(built, symvers_path, tmp / "cache"),
     }
+
+
+def cache_seeds(built: BuiltModules, symvers_path: str, cache: Path) -> dict[str, list[bytes]]:
+    """The module cache and result cache entries resolve wrote (their content, past the seal), for
+    the consumer alone (unknown symbols) and with the provider, as the C and the Python reader
+    store a module."""
+    from kmodtui.core.kernels.discover import find_kernel
+    from kmodtui.core.paths import read_cache_file
+    from kmodtui.core.resolve.engine import resolve
+
+    kernel = find_kernel(symvers_path)
+    resolve([str(built.consumer_ko)], kernel, cache_dir=str(cache))
+    resolve([str(built.consumer_ko), str(built.provider_ko)], kernel, cache_dir=str(cache))
+    seeds: dict[str, list[bytes]] = {"cache-modules": [], "cache-summary": [], "cache-rows": []}
+    for entry in sorted(cache.rglob("*")):
+        kind = {".columns": "cache-modules", ".summary": "cache-summary", ".rows": "cache-rows"}.get(entry.suffix)
+        content = read_cache_file(str(entry)) if kind else None
+        if kind and content is not None:
+            seeds[kind].append(bytes(content))
+    from kmodtui.core.elf.module import pack_module_symbols, read_module_symbols
+    from kmodtui.core.resolve.modset import _cache_file, _write_cache
+
+    packed = pack_module_symbols(read_module_symbols(str(built.provider_ko)))  # the Python reader's form
+    python_entry = _cache_file(str(cache / "python"), [str(built.provider_ko)])
+    _write_cache(python_entry, {str(built.provider_ko): ((1, 2, 3, -4), 1, (packed, 0, len(packed)))})
+    seeds["cache-modules"].append(bytes(read_cache_file(python_entry) or b""))
+    return seeds

@@ -82,6 +82,51 @@ def _json(data: bytes, path: str) -> object:
     return status
 
 
+def _cached(read: Callable[[bytes], object]) -> Callable[[bytes, str], object]:
+    """A cache entry's reader (its content, the seal already checked): data only (columns.py), so
+    at worst a damaged entry, which kmodtui takes as a miss."""
+
+    def parse(data: bytes, path: str) -> object:
+        from kmodtui.core.columns import DamagedEntry
+
+        try:
+            return read(data)
+        except (DamagedEntry, IndexError) as err:  # IndexError: an index past its table
+            raise KmodError(path, f"not a cache entry of this kmodtui ({err}): a miss") from None
+
+    return parse
+
+
+def _cached_modules(data: bytes) -> object:
+    """As modset.load_modules reads them: a module whose stored output does not decode is read
+    again from its file (a miss for that one)."""
+    from kmodtui.core.elf.kscan import decode
+    from kmodtui.core.elf.module import unpack_module_symbols
+    from kmodtui.core.resolve.modset import cache_entries
+
+    modules = []
+    for path, (_, kind, (blob, start, end)) in cache_entries(data).items():
+        try:
+            modules.append(decode(path, blob, start) if kind == 0 else unpack_module_symbols(memoryview(blob)[start:end]))
+        except Exception:  # noqa: BLE001 (load_modules' rule: a damaged entry is only a slower run)
+            pass
+    return modules
+
+
+def _cached_summary(data: bytes) -> object:
+    from kmodtui.core import columns
+    from kmodtui.core.resolve.cache import SUMMARY_KINDS, summary_of
+
+    return summary_of(columns.unpack(data, SUMMARY_KINDS))
+
+
+def _cached_rows(data: bytes) -> object:
+    from kmodtui.core import columns
+    from kmodtui.core.resolve.cache import ROWS_KINDS, rows_of
+
+    return rows_of(columns.unpack(data, ROWS_KINDS))
+
+
 def _via_file(data: bytes, path: str, parse: Callable[[str], object]) -> object:
     suffix = os.path.splitext(path)[1]
     with tempfile.NamedTemporaryFile(suffix=suffix) as f:
@@ -105,4 +150,7 @@ PARSERS: dict[str, Callable[[bytes, str], object]] = {
     "log": _log_lines,
     "dpkg-status": _installed,
     "json": _json,
+    "cache-modules": _cached(_cached_modules),
+    "cache-summary": _cached(_cached_summary),
+    "cache-rows": _cached(_cached_rows),
 }

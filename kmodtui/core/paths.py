@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat  # already loaded by os.path
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~8 ms) on every start
 if TYPE_CHECKING:
@@ -21,11 +22,111 @@ def _xdg(variable: str, default: str) -> str:
 
 
 def cache_dir() -> str:
-    return os.environ.get("KMODTUI_CACHE_DIR") or _xdg("XDG_CACHE_HOME", "~/.cache")
+    """kmodtui's cache folder, made private (0700) if new; KmodError if it is not ours alone."""
+    return own_folder(os.environ.get("KMODTUI_CACHE_DIR") or _xdg("XDG_CACHE_HOME", "~/.cache"),
+                      _setting("KMODTUI_CACHE_DIR", "XDG_CACHE_HOME"))
 
 
 def state_dir() -> str:
-    return os.environ.get("KMODTUI_STATE_DIR") or _xdg("XDG_STATE_HOME", "~/.local/state")
+    """kmodtui's state folder (builds, locks, remedies, keys), checked as cache_dir() is."""
+    return own_folder(os.environ.get("KMODTUI_STATE_DIR") or _xdg("XDG_STATE_HOME", "~/.local/state"),
+                      _setting("KMODTUI_STATE_DIR", "XDG_STATE_HOME"))
+
+
+def _setting(ours: str, xdg: str) -> str:
+    """What to tell a user whose folder is refused: the variable that chose it, or how to choose."""
+    if os.environ.get(ours):
+        return f"set {ours} to a folder of your own"
+    if os.path.isabs(os.environ.get(xdg, "")):
+        return f"set {xdg} to a folder of your own"
+    return f"if you ran kmodtui with sudo, use `sudo -H`, or set {xdg} to a folder of your own"
+
+
+def own_folder(path: str, fix: str = "choose a folder of your own") -> str:
+    """`path`, a folder kmodtui reads back what it wrote (cache entries, build records, remedy
+    manifests), once it is sure nobody else could have written there: it must be owned by this
+    user and writable by nobody else, and so must the folder holding it, which could otherwise
+    swap it (that one may also be root's, or shared with the sticky bit, as /tmp). Root running
+    with another user's HOME (sudo keeping HOME, `sudo -E`) would otherwise read what that user
+    planted. A missing folder is made, mode 0700; KmodError (one line, with `fix`) otherwise."""
+    path = os.path.abspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _check_trusted(_existing_ancestor(path), fix, holder=True)
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:  # a read-only home: kmodtui works without a cache, only slower
+            return path
+        st = os.stat(path)
+    except OSError:
+        return path
+    _refuse_unless_ours(path, st, fix, holder=False)
+    _check_trusted(os.path.dirname(path), fix, holder=True)
+    return path
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def _check_trusted(path: str, fix: str, *, holder: bool) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    _refuse_unless_ours(path, st, fix, holder=holder)
+
+
+def _refuse_unless_ours(path: str, st: os.stat_result, fix: str, *, holder: bool) -> None:
+    """KmodError unless `st` is a folder only this user can write to; `holder`: the folder that
+    holds kmodtui's, which may also be root's, or shared with the sticky bit (as /tmp)."""
+    from shlex import quote
+
+    from kmodtui.core.errors import KmodError
+
+    euid = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode):
+        raise KmodError(path, f"not a folder; {fix}")
+    if st.st_uid != euid and not (holder and st.st_uid == 0):
+        harm = "they could replace kmodtui's folder in it" if holder else "kmodtui would read back what they put there"
+        raise KmodError(path, f"owned by {_user(st.st_uid)}, not by you ({_user(euid)}): {harm}; {fix}")
+    if holder and st.st_mode & stat.S_ISVTX:
+        return  # others can add to it, but not rename or remove what is ours
+    if st.st_mode & 0o002 or (st.st_mode & 0o020 and not _private_group(st.st_gid, euid)):
+        who = "others" if st.st_mode & 0o002 else "its group"
+        raise KmodError(path, f"writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}): they could plant what "
+                              f"kmodtui reads back; run `chmod go-w {quote(path)}`")
+
+
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """A group whose only member is this user (a user private group: with umask 002, as Fedora sets
+    it, every folder is group-writable). The rule of Debian's OpenSSH for StrictModes: every
+    account with it as primary group is this user's, and no one else is listed in it."""
+    import grp
+    import pwd
+
+    try:
+        group = grp.getgrgid(gid)
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return False
+    primary = [account.pw_uid for account in pwd.getpwall() if account.pw_gid == gid]
+    return bool(primary or group.gr_mem) and all(u == uid for u in primary) and set(group.gr_mem) <= {name}
 
 
 # Every cache entry is sealed: a magic, then a digest of (the entry's name, its content), then the
@@ -58,8 +159,10 @@ class SealedWriter:
         self.path, self.tmp = path, f"{path}.{os.getpid()}.{id(self)}.tmp"
         self.digest = _digest_for(path)
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            self.file: Any = open(self.tmp, "wb")  # noqa: SIM115 (closed in close())
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            # a new file of ours alone, never one found there (O_EXCL) nor one a link points at
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            self.file: Any = open(fd, "wb")  # noqa: SIM115 (closed in close())
             self.file.write(_SEAL + bytes(_DIGEST))
         except OSError:
             self.file = None
@@ -95,11 +198,12 @@ class SealedWriter:
             self.abort()
 
 
-def write_cache_file(path: str, data: bytes) -> None:
-    """Best-effort write of a sealed cache entry, atomically (temp + fsync-free rename): a read-only
-    cache only makes kmodtui slower, never stops it."""
+def write_cache_file(path: str, *data: bytes | memoryview) -> None:
+    """Best-effort write of a sealed cache entry (its content, or its pieces one after the other),
+    atomically (temp + fsync-free rename): a read-only cache only makes kmodtui slower, never stops it."""
     writer = SealedWriter(path)
-    writer.write(data)
+    for piece in data:
+        writer.write(piece)
     writer.close()
 
 
@@ -107,13 +211,19 @@ _MAP_FROM = 1 << 20  # entries this big are mapped, not read
 
 
 def read_cache_file(path: str) -> memoryview | None:
-    """A sealed entry's content, or None when it is missing, damaged, truncated or not ours. A view,
-    not a copy: a big entry (a distro tree's cached report is ~25 MB) is mapped from the page cache,
-    so it is neither copied nor given fresh memory (~6,000 page faults, more than reading it costs)."""
+    """A sealed entry's content, or None when it is missing, damaged, truncated or not ours: a file
+    this user does not own, or others could write, is never read (the seal is no defence there:
+    anyone can compute it). A view, not a copy: a big entry (a distro tree's cached report is
+    ~25 MB) is mapped from the page cache, so it is neither copied nor given fresh memory (~6,000
+    page faults, more than reading it costs)."""
     blob: bytes | memoryview
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022 or not stat.S_ISREG(st.st_mode):
+                return None
+            size = st.st_size
             if size >= _MAP_FROM:
                 import mmap
 

@@ -179,3 +179,28 @@ def test_the_first_screen_lists_the_boards_kmodtui_follows(tmp_path: Path, monke
             assert "1 kernel(s) covered, checked 5 min ago" in text
 
     asyncio.run(scenario())
+
+
+def test_a_state_folder_others_can_write_is_refused_on_screen(tmp_path: Path, monkeypatch) -> None:
+    """The TUI reads its build records and remedies from the state folder: one others can write is
+    named with the reason and the fix instead of the wizard, and q quits."""
+    from kmodtui.app import FolderRefusedScreen
+    from tests.ui.waiting import screen_ready, wait_for
+
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(state))
+
+    async def scenario() -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: screen_ready(app, FolderRefusedScreen))
+            text = " ".join(screen_text(app).split())
+            assert f"kmodtui: {state}: writable by others (mode 0777)" in text
+            assert f"chmod go-w {state}" in text and "Press q to quit" in text
+            await pilot.press("q")
+        assert app.return_code == 0
+
+    asyncio.run(scenario())
+    assert list(state.iterdir()) == []

@@ -228,12 +228,12 @@ def _scan_buffer(data: bytes) -> bytes | None:
                                                                         ctypes.byref(needed)), _BUFFER_SIZE)
 
 
-def scan_files(paths: list[str], jobs: int, outputs: dict[str, tuple | bytes] | None = None,
+def scan_files(paths: list[str], jobs: int, outputs: dict[str, RawOutput] | None = None,
                meanwhile: Callable[[], object] | None = None,
                raw: dict[str, RawOutput] | None = None) -> list[ScanResult]:
     """Every path's ModuleSymbols or error, in order. With the C scanner, `jobs` threads scan
     batches (the GIL released) while this thread turns finished batches into ModuleSymbols.
-    `outputs` receives the C scanner's output per path: a compact form to cache (see decode).
+    `outputs` receives where the C scanner's output for each path is: what the module cache keeps.
     `meanwhile` is run by this thread once the scan threads are started (other work to overlap).
     With `raw`, modules the C scanner read come without their needs, and `raw` receives where
     their output is (for doubtful_needs)."""
@@ -282,7 +282,7 @@ def scan_files(paths: list[str], jobs: int, outputs: dict[str, tuple | bytes] | 
                     if raw is not None:
                         raw[path] = item
                     if outputs is not None:
-                        outputs[path] = blob[start:end]
+                        outputs[path] = item
             except KmodError as err:
                 results.append(err)
         scanned[index] = None

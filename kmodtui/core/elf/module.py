@@ -53,7 +53,7 @@ def _load(path: str) -> tuple[bytes | mmap.mmap, str]:
 
 
 class ModuleSymbols(NamedTuple):
-    """The compact view the resolver needs, cheap to build, pickle and cache for 4,000 modules."""
+    """The compact view the resolver needs, cheap to build and cache for 4,000 modules."""
 
     path: str
     name: str
@@ -91,29 +91,54 @@ def symbols_of(image: ModuleImage) -> ModuleSymbols:
                          tuple((e.name, e.crc, e.gpl_only, e.namespace) for e in image.exports))
 
 
-def pack_module_symbols(m: ModuleSymbols) -> tuple:
-    """A pickle-friendly form: symbol names joined into one string and CRCs into one array, so
-    4,000 modules cross a process boundary or go to the cache as a few large objects."""
-    need_names = "\n".join(n for n, _ in m.needs)
-    need_crcs = array("I", [c for _, c in m.needs]).tobytes()
-    export_names = "\n".join(e[0] for e in m.exports)
-    export_crcs = array("q", [-1 if e[1] is None else e[1] for e in m.exports]).tobytes()
-    export_flags = "\n".join(("G" if e[2] else "-") + e[3] for e in m.exports)
-    return (m.path, m.name, m.vermagic, m.license, m.import_ns, m.machine, m.has_versions,
-            len(m.needs), need_names, need_crcs, len(m.exports), export_names, export_crcs, export_flags)
+# The packed form of a module the Python reader read: a header, then its strings (path, name,
+# vermagic, license, machine, namespaces imported, needs' names, exports' names, exports' flags)
+# as UTF-8 joined by NUL, then the needs' CRCs (u32) and the exports' (i64, -1 for none). Data
+# only, read back with every size checked: what goes to the module cache and crosses the pool.
+_PACKED = struct.Struct("=4sBIIIQ")  # magic, has_versions, imports, needs, exports, bytes of strings
+_PACKED_MAGIC = b"KMP1"
 
 
-def unpack_module_symbols(t: tuple) -> ModuleSymbols:
-    (path, name, vermagic, license, import_ns, machine, has_versions,
-     n_needs, need_names, need_crcs, n_exports, export_names, export_crcs, export_flags) = t
-    needs = tuple(zip(need_names.split("\n"), array("I", need_crcs))) if n_needs else ()
-    exports: tuple = ()
-    if n_exports:
-        exports = tuple(
-            (n, None if c < 0 else c, f[0] == "G", f[1:])
-            for n, c, f in zip(export_names.split("\n"), array("q", export_crcs), export_flags.split("\n"))
-        )
-    return ModuleSymbols(path, name, vermagic, license, import_ns, machine, has_versions, needs, exports)
+def pack_module_symbols(m: ModuleSymbols) -> bytes:
+    """The packed form of `m`; ValueError for what it cannot hold (a NUL in a name): the module is
+    then read again next time."""
+    texts = [m.path, m.name, m.vermagic, m.license, m.machine, *m.import_ns, *(n for n, _ in m.needs),
+             *(e[0] for e in m.exports), *(("G" if e[2] else "-") + e[3] for e in m.exports)]
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:
+        raise ValueError("a name holds a NUL")
+    encoded = joined.encode("utf-8", "surrogateescape")
+    return b"".join((
+        _PACKED.pack(_PACKED_MAGIC, m.has_versions, len(m.import_ns), len(m.needs), len(m.exports), len(encoded)),
+        encoded, array("I", [c for _, c in m.needs]).tobytes(),
+        array("q", [-1 if e[1] is None else e[1] for e in m.exports]).tobytes(),
+    ))
+
+
+def unpack_module_symbols(blob: bytes | memoryview) -> ModuleSymbols:
+    """pack_module_symbols' module; raises columns.DamagedEntry when `blob` is not one."""
+    from kmodtui.core.columns import DamagedEntry
+
+    view = memoryview(blob)
+    if len(view) < _PACKED.size:
+        raise DamagedEntry("not a packed module")
+    magic, has_versions, n_imports, n_needs, n_exports, n_text = _PACKED.unpack_from(view)
+    text_end = _PACKED.size + n_text
+    if magic != _PACKED_MAGIC or len(view) != text_end + 4 * n_needs + 8 * n_exports:
+        raise DamagedEntry("not a packed module")
+    texts = str(view[_PACKED.size : text_end], "utf-8", "surrogateescape").split("\0")
+    if len(texts) != 5 + n_imports + n_needs + 2 * n_exports:
+        raise DamagedEntry("a packed module of other counts")
+    need_crcs, export_crcs = array("I"), array("q")
+    need_crcs.frombytes(view[text_end : text_end + 4 * n_needs])
+    export_crcs.frombytes(view[text_end + 4 * n_needs :])
+    at = 5 + n_imports
+    needs_end = at + n_needs
+    names = texts[needs_end : needs_end + n_exports]
+    flags = texts[needs_end + n_exports :]
+    exports = tuple((n, None if c < 0 else c, f[:1] == "G", f[1:]) for n, c, f in zip(names, export_crcs, flags))
+    return ModuleSymbols(texts[0], texts[1], texts[2], texts[3], tuple(texts[5:at]), texts[4], has_versions != 0,
+                         tuple(zip(texts[at:needs_end], need_crcs)), exports)
 
 
 def read_module_symbols(path: str) -> ModuleSymbols:

@@ -61,7 +61,11 @@ def resolve(
     if cache_dir and not package_targets and not package_with and installed is None:
         result_path = result_cache_path(cache_dir, kernel, collected, collected_with)
         if not need_modules:
-            cached = load_result(result_path, kernel)
+            def recompute() -> list:  # the cached rows turned out damaged: resolve anew (and store again)
+                return resolve(targets, kernel, with_, jobs=jobs, cache_dir=cache_dir, need_modules=True,
+                               installed=installed, problems_only=problems_only).problem_rows
+
+            cached = load_result(result_path, kernel, recompute)
             if cached is not None:
                 return cached
     # The symvers file is parsed while the C scanner's threads read the modules.

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from collections.abc import Callable
 from typing import NamedTuple
 
+from kmodtui.core import columns
 from kmodtui.core.elf import kscan
 from kmodtui.core.elf.module import (
     ModuleSymbols,
@@ -24,7 +24,10 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import read_cache_file, write_cache_file
 from kmodtui.core.records import record
 
-CACHE_FORMAT = 3
+# The module cache entry (columns.py): each module's path, its identity, and what was read from it:
+# kscan.c's output (kind 0) or the Python reader's packed module (kind 1, pack_module_symbols).
+_CACHE_KINDS = "sQqBb"
+_KSCAN_OUTPUT, _PACKED = 0, 1
 # Below this many modules a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 256
 
@@ -96,22 +99,63 @@ def collect_module_files(args: list[str]) -> Collected:
     return Collected(files, identities, errors, b"\0".join(fingerprint))
 
 
-def _parse_chunk(paths: list[str], pack: bool = True) -> list[tuple]:
-    """Packed tuples cross the process boundary: pickling 190k small tuples is what costs.
+def _parse_chunk(paths: list[str], pack: bool = True) -> list[tuple | bytes | ModuleSymbols]:
+    """Packed modules (bytes) cross the process boundary: pickling 190k small tuples is what costs.
     The main process's own share stays unpacked (ModuleSymbols)."""
-    out: list[tuple] = []
+    out: list[tuple | bytes | ModuleSymbols] = []
     for path in paths:
         try:
             module = read_module_symbols(path)
-            out.append(pack_module_symbols(module) if pack else module)
         except KmodError as err:
             out.append((path, err.reason, err.line, err.offset))
+            continue
+        try:
+            out.append(pack_module_symbols(module) if pack else module)
+        except ValueError:  # not packable (a NUL in a name): sent whole, and not cached
+            out.append(module)
     return out
 
 
 def _cache_file(cache_dir: str, files: list[str]) -> str:
     key = hashlib.sha1("\0".join(files).encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return os.path.join(cache_dir, "modules", f"{key}.pickle")
+    return os.path.join(cache_dir, "modules", f"{key}.columns")
+
+
+def _read_cache(path: str) -> dict[str, tuple[FileIdentity, int, kscan.RawOutput]]:
+    """The module cache entry at `path`: {module path: (identity, kind, what was read)}; empty when
+    it is missing, damaged or not ours (paths.read_cache_file), or not of this layout."""
+    blob = read_cache_file(path)
+    try:
+        return cache_entries(blob) if blob is not None else {}
+    except columns.DamagedEntry:
+        return {}
+
+
+def cache_entries(blob: bytes | memoryview) -> dict[str, tuple[FileIdentity, int, kscan.RawOutput]]:
+    """A module cache entry's content as {module path: (identity, kind, what was read)}; raises
+    columns.DamagedEntry when it is not one."""
+    paths, identities, mtimes, kinds, stored = columns.unpack(blob, _CACHE_KINDS)
+    n = len(paths)
+    if not (len(identities) == 3 * n and len(mtimes) == len(kinds) == len(stored) == n):
+        raise columns.DamagedEntry("module columns of different sizes")
+    triples = zip(*[iter(identities)] * 3)  # st_dev, st_ino, st_size; then st_mtime_ns apart (signed)
+    return {p: ((dev, ino, size, mtime), kind, blob)
+            for p, (dev, ino, size), mtime, kind, blob in zip(paths, triples, mtimes, kinds, stored)}
+
+
+def _write_cache(path: str, entries: dict[str, tuple[FileIdentity, int, kscan.RawOutput]]) -> None:
+    paths = list(entries)
+    values = entries.values()
+    try:
+        write_cache_file(path, *columns.pieces((
+            ("s", paths),
+            ("Q", [n for identity, _, _ in values for n in identity[:3]]),
+            ("q", [identity[3] for identity, _, _ in values]),
+            ("B", [kind for _, kind, _ in values]),
+            ("b", [memoryview(blob)[start:end] for _, _, (blob, start, end) in values]),
+        )))
+    except (ValueError, OverflowError):  # a path with a NUL, an identity out of range: not cached
+        pass
 
 
 def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None,
@@ -123,42 +167,40 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
     raw_outputs: dict[str, kscan.RawOutput] | None = {} if raw and kscan.available() else None
     files, identities, errors, _ = collected if collected is not None else collect_module_files(args)
     errors = list(errors)
-    cached: dict[str, tuple[FileIdentity, tuple | bytes]] = {}
     cache_path = _cache_file(cache_dir, files) if cache_dir else None
-    blob = read_cache_file(cache_path) if cache_path else None  # sealed: damaged or foreign = None
-    if blob is not None:
-        try:
-            stored = pickle.loads(blob)
-            if isinstance(stored, dict) and stored.get("format") == CACHE_FORMAT and isinstance(stored["modules"], dict):
-                cached = stored["modules"]
-        except Exception:  # a cache from another version is only a slower run
-            cached = {}
+    cached = _read_cache(cache_path) if cache_path else {}
     results: dict[str, ModuleSymbols] = {}
-    packed: dict[str, tuple | bytes] = {}  # what goes into the cache for each module
+    outputs: dict[str, kscan.RawOutput] = {}  # kscan.c's output for each module it read
+    packed: dict[str, kscan.RawOutput] = {}  # the Python reader's modules, packed
     todo: list[str] = []
     for path in files:
         hit = cached.get(path)
         if hit is not None and hit[0] == identities[path]:
+            identity, kind, stored = hit
+            blob, start, end = stored
             try:
-                # bytes: the C scanner's output for the file; a tuple: the Python reader's, packed.
-                stored = hit[1]
-                if isinstance(stored, bytes):
-                    results[path] = kscan.decode(path, stored, with_needs=raw_outputs is None)
+                if kind == _KSCAN_OUTPUT:
+                    # kscan.c's sieve checks an output's sizes itself; decode() raises on bad ones
+                    results[path] = kscan.decode(path, blob, start, with_needs=raw_outputs is None)
                     if raw_outputs is not None:
-                        raw_outputs[path] = (stored, 0, len(stored))
-                else:
-                    results[path] = unpack_module_symbols(stored)
-                packed[path] = stored
-                continue
+                        raw_outputs[path] = stored
+                    outputs[path] = stored
+                    continue
+                if kind == _PACKED:
+                    results[path] = unpack_module_symbols(memoryview(blob)[start:end])
+                    packed[path] = stored
+                    continue
             except Exception:  # a damaged entry is only a slower run
-                pass
+                results.pop(path, None)
+                if raw_outputs is not None:
+                    raw_outputs.pop(path, None)
         todo.append(path)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     parsed_lists: list[list] = []
     if kscan.available():
         # The C scanner: threads, no pool, nothing pickled.
         for item in kscan.scan_files(todo, jobs if len(todo) >= PARALLEL_THRESHOLD else 1,
-                                     outputs=packed if cache_path else None, meanwhile=meanwhile,
+                                     outputs=outputs if cache_path else None, meanwhile=meanwhile,
                                      raw=raw_outputs):
             if isinstance(item, KmodError):
                 errors.append(item)
@@ -183,16 +225,34 @@ def load_modules(args: list[str], *, jobs: int = 0, cache_dir: str | None = None
         for item in parsed:
             if isinstance(item, ModuleSymbols):
                 results[item.path] = item
-            elif len(item) == 4:
-                errors.append(KmodError(item[0], item[1], line=item[2], offset=item[3]))
-            else:
+            elif isinstance(item, bytes):
                 module = unpack_module_symbols(item)
                 results[module.path] = module
-                packed[module.path] = item
+                packed[module.path] = (item, 0, len(item))
+            else:
+                errors.append(KmodError(item[0], item[1], line=item[2], offset=item[3]))
     modules = [results[p] for p in files if p in results]
     if cache_path and todo:
-        write_cache_file(cache_path, pickle.dumps(
-            {"format": CACHE_FORMAT,
-             "modules": {m.path: (identities[m.path], packed.get(m.path) or pack_module_symbols(m)) for m in modules}},
-            protocol=pickle.HIGHEST_PROTOCOL))
+        _write_cache(cache_path, _cache_entries(modules, identities, outputs, packed))
     return LoadedModules(modules, errors, identities, len(todo), raw_outputs)
+
+
+def _cache_entries(modules: list[ModuleSymbols], identities: dict[str, FileIdentity],
+                   outputs: dict[str, kscan.RawOutput], packed: dict[str, kscan.RawOutput],
+                   ) -> dict[str, tuple[FileIdentity, int, kscan.RawOutput]]:
+    entries: dict[str, tuple[FileIdentity, int, kscan.RawOutput]] = {}
+    for module in modules:
+        path = module.path
+        output = outputs.get(path)
+        if output is not None:
+            entries[path] = (identities[path], _KSCAN_OUTPUT, output)
+            continue
+        stored = packed.get(path)
+        if stored is None:
+            try:
+                blob = pack_module_symbols(module)
+            except ValueError:  # a name with a NUL: read again next time
+                continue
+            stored = (blob, 0, len(blob))
+        entries[path] = (identities[path], _PACKED, stored)
+    return entries
