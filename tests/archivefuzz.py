@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import shutil
 import tarfile
 import zlib
 from pathlib import Path
@@ -22,6 +21,8 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.unpack import make_buildable
 from kmodtui.core.packages.archive import extract_package, write_tar_member
 from kmodtui.core.packages.safewrite import SafeWriter
+from kmodtui.core.packages.tarstream import tar_members
+from kmodtui.core.trees import remove_tree, walk
 
 NAMES = ["a", "b", "s", "usr", "src", "d1", "d2", "linux-headers-x", "linux-headers-x-common", "Makefile", "scripts"]
 TARGETS = ["/", "..", "../..", "../../..", ".", "/etc", "/usr/src", "a/../..", "s/../../..", "d1/d2/s/../../../outside",
@@ -149,7 +150,7 @@ class Sandbox:
 
     def snapshot(self) -> dict[str, object]:
         out: dict[str, object] = {}
-        for dirpath, dirnames, filenames in os.walk(self.base):
+        for dirpath, dirnames, filenames in walk(str(self.base)):
             if Path(dirpath).is_relative_to(self.target):
                 dirnames[:] = []
                 continue
@@ -166,7 +167,7 @@ class Sandbox:
         if self.snapshot() != self.before:
             problems.append("something outside the target changed")
         real_target = os.path.realpath(self.target)
-        for dirpath, dirnames, filenames in os.walk(self.target):
+        for dirpath, dirnames, filenames in walk(str(self.target)):
             for name in dirnames + filenames:
                 path = os.path.join(dirpath, name)
                 if os.path.islink(path):
@@ -181,7 +182,7 @@ class Sandbox:
         return problems
 
     def reset(self) -> None:
-        shutil.rmtree(self.target, ignore_errors=True)
+        remove_tree(self.target)
 
 
 def run_case(sandbox: Sandbox, kind: str, rng: random.Random) -> tuple[str, list[str]]:
@@ -190,10 +191,9 @@ def run_case(sandbox: Sandbox, kind: str, rng: random.Random) -> tuple[str, list
     outcome = "ok"
     try:
         if kind == "tar":
-            tar = tarfile.open(fileobj=io.BytesIO(make_case(rng)), mode="r|")
             with SafeWriter(sandbox.target, "fuzz.tar") as writer:
-                for member in tar:
-                    write_tar_member(writer, tar, member)
+                for member, body in tar_members(io.BytesIO(make_case(rng)), "fuzz.tar"):
+                    write_tar_member(writer, member, body)
         else:
             path = sandbox.base / "case.deb"
             path.write_bytes(as_deb(make_case(rng), rng) if kind == "deb" else make_bomb(rng))

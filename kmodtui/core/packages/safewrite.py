@@ -12,12 +12,14 @@ import stat
 from dataclasses import dataclass
 
 from kmodtui.core.compression import Readable
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, printable
+from kmodtui.core.trees import walk_fd
 
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024  # a kernel-devel RPM or linux-headers .deb unpacks to ~100 MiB
 MAX_MEMBERS = 100_000  # members of every type; Debian's headers-common has ~17,000
 MEMBER_COST = 4096  # what a directory, link or empty file costs on disk, charged against MAX_TOTAL_BYTES
 MAX_LINK_HOPS = 40  # as the kernel's MAXSYMLINKS
+MAX_DEPTH = 256  # folders a member may lie below the target; kernel headers go ~12 deep
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # make_buildable links an unpacked Debian headers tree to this host's kbuild tools (absolute, on purpose).
 HOST_KBUILD = re.compile(r"usr/lib/linux-kbuild-[0-9][0-9A-Za-z.+~]*")  # 6.1, 6.12.118+deb13
@@ -110,6 +112,8 @@ def leaves_root(root_fd: int, start: list[str], target: str) -> bool:
                 return True
             current.pop()
             continue
+        if len(current) >= MAX_DEPTH:
+            return True  # deeper than anything unpacked here can be: taken as leading out
         candidate = current + [part]
         st = lstat_in(root_fd, candidate)
         if st is not None and stat.S_ISLNK(st.st_mode):
@@ -184,10 +188,10 @@ class SafeWriter:
         self.made.clear()
 
     def check_links(self) -> None:
-        """Every symlink below the root, checked in the end state; one that now leads out is removed."""
-        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=self.root_fd, follow_symlinks=False):
-            rel = _split(dirpath)
-            for entry in dirnames + filenames:
+        """Every symlink below the root, checked in the end state; one that now leads out is removed.
+        The walk is iterative (a tree left by an older kmodtui may be deeper than MAX_DEPTH)."""
+        for rel, dir_fd, _, others in walk_fd(self.root_fd):
+            for entry in others:
                 try:
                     if not stat.S_ISLNK(os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode):
                         continue
@@ -220,6 +224,10 @@ class SafeWriter:
             raise KmodError(self.source, f"archive member with an empty name: {name!r}")
         if ".." in parts:
             raise KmodError(self.source, f"archive member {name!r} climbs out with '..'; refusing to unpack")
+        if len(parts) > MAX_DEPTH:
+            shown = printable(name if len(name) <= 120 else name[:100] + "...", name=True)
+            raise KmodError(self.source, f"archive member {shown} is {len(parts)} folders deep (kmodtui unpacks at "
+                                         f"most {MAX_DEPTH}; kernel headers go about 12); refusing to unpack")
         if len(parts) >= 4 and parts[:3] == ["usr", "src", "kernels"]:
             self.trees.add("/".join(parts[:4]))  # RHEL: /usr/src/kernels/<release>
         elif len(parts) >= 3 and parts[:2] == ["usr", "src"] and parts[2] != "kernels":
@@ -369,18 +377,25 @@ class SafeWriter:
 
 
 def tree_size(path: str) -> int:
-    """Bytes under `path` (files' sizes, plus a block for each entry), never following links."""
+    """Bytes under `path` (files' sizes, plus a block for each entry), never following links, at
+    any depth (a tree left by an older kmodtui may be deeper than MAX_DEPTH)."""
     total = 0
     try:
-        for _, dirnames, filenames, dir_fd in os.fwalk(path, follow_symlinks=False):
-            for entry in filenames:
+        top = os.open(path, _DIR_FLAGS)
+    except OSError:
+        return 0
+    try:
+        for _, dir_fd, dirnames, others in walk_fd(top):
+            for entry in others:
                 try:
                     total += os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_size
                 except OSError:
                     pass
-            total += MEMBER_COST * (len(dirnames) + len(filenames))
+            total += MEMBER_COST * (len(dirnames) + len(others))
     except OSError:
         pass
+    finally:
+        os.close(top)
     return total
 
 
