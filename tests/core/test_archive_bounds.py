@@ -6,22 +6,33 @@ input is made here by hand, wrapped in a .deb by the real `ar`, and given to `km
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from kmodtui.core.errors import KmodError
 from kmodtui.core.trees import remove_tree
 from tests.archivefuzz import control_tar
+from tests.metabombs import (
+    END,
+    MiB,
+    deep_chain,
+    gnu_long_record,
+    module_bombs,
+    pax_of_digits,
+    pax_of_distinct_keys,
+    xz_module,
+    zstd_stream,
+)
 from tests.realtools import BuiltModules, require_tool, run_ok
-
-MiB = 1 << 20
 
 
 @dataclass
@@ -74,44 +85,7 @@ def assert_refused_quickly(result: Measured, words: str, *, seconds: float = 5, 
     assert result.seconds < seconds and result.peak_mib < peak_mib, result
 
 
-# ---- building hostile data.tar streams -------------------------------------------------------
-
-def header(name: str, size: int, kind: bytes = tarfile.REGTYPE) -> bytes:
-    """One 512-byte GNU tar header of any type (an 'L' or 'x' record's header is just this)."""
-    info = tarfile.TarInfo(name)
-    info.size, info.type = size, kind
-    return info.tobuf(format=tarfile.GNU_FORMAT)
-
-
-def padded(data: bytes) -> bytes:
-    return data + b"\0" * (-len(data) % 512)
-
-
-def file_member(name: str, body: bytes) -> bytes:
-    return header(name, len(body)) + padded(body)
-
-
-END = b"\0" * 1024
-
-
-def zstd_stream(parts: Iterable[bytes]) -> bytes:
-    """The parts compressed as one zstd stream, without holding them all (a bomb never is whole)."""
-    import zstandard
-
-    c = zstandard.ZstdCompressor(level=3).compressobj()
-    return b"".join(c.compress(part) for part in parts) + c.flush()
-
-
-def repeated(unit: bytes, size: int) -> Iterator[bytes]:
-    """`size` bytes of `unit` repeated, in 1 MiB pieces, then padding to a tar block."""
-    chunk = unit * (MiB // len(unit))
-    left = size
-    while left:
-        piece = chunk[:min(left, len(chunk))]
-        left -= len(piece)
-        yield piece
-    yield b"\0" * (-size % 512)
-
+# ---- the hostile inputs of the report ---------------------------------------------------------
 
 def as_deb(path: Path, data_tar_zst: bytes) -> Path:
     """A .deb as dpkg-deb lays it out (debian-binary, control.tar.gz, data.tar.zst), made by the real `ar`."""
@@ -124,41 +98,10 @@ def as_deb(path: Path, data_tar_zst: bytes) -> Path:
     return path
 
 
-def pax_of_digits(count: int) -> Iterator[bytes]:
-    """CVE-2024-6232's shape: a pax header that is only digits; tarfile before 3.11.10/3.12.6
-    searches it with a backtracking regular expression, in time quadratic in its length."""
-    yield header("././@PaxHeader", count, tarfile.XHDTYPE)
-    yield from repeated(b"1", count)
-    yield file_member("./usr/share/doc/x", b"x")
-    yield END
-
-
-def gnu_long_name(size: int) -> Iterator[bytes]:
-    """A GNU long-name ('L') record claiming `size` bytes: tarfile reads it whole into memory."""
-    yield header("././@LongLink", size, tarfile.GNUTYPE_LONGNAME)
-    yield from repeated(b"a", size)
-    yield file_member("./usr/share/doc/x", b"x")
-    yield END
-
-
-def pax_of_distinct_keys(size: int) -> Iterator[bytes]:
-    """A pax header of `size` bytes of distinct keys: tarfile keeps every one in a dict."""
-    records = bytearray()
-    i = 0
-    while len(records) < size:
-        record = b" k%08d=v\n" % i
-        records += b"%d" % (len(record) + 2) + record  # every record here is 14 bytes: "14 k00000000=v\n"
-        i += 1
-    yield header("././@PaxHeader", len(records), tarfile.XHDTYPE)
-    yield padded(bytes(records))
-    yield file_member("./usr/share/doc/x", b"x")
-    yield END
-
-
 HEADER_BOMBS = {
     "pax-100k-digits": lambda: pax_of_digits(100_000),
     "pax-4m-digits": lambda: pax_of_digits(4_000_000),
-    "gnu-longname-600mib": lambda: gnu_long_name(600 * MiB),
+    "gnu-longname-600mib": lambda: gnu_long_record(600 * MiB),
     "pax-64mib-distinct-keys": lambda: pax_of_distinct_keys(64 * MiB),
 }
 
@@ -178,23 +121,6 @@ def test_tar_header_bombs_are_refused_before_tarfile_parsing(shape: str, verb: s
 
 
 # ---- depth -----------------------------------------------------------------------------------
-
-def deep_chain_tar(levels: int, escape_levels: int) -> Iterator[bytes]:
-    """At the bottom of a folder chain `levels` deep, a link x that climbs back to usr/src and then
-    goes d1/.../dN/s/../(N+3 times)/etc: inside while s is missing. Then s -> / (re-rooted to the
-    cache's root), so x now climbs from there to the host's /etc. Only the end-of-unpack link check
-    can see that, and it has to walk the whole chain to find x."""
-    folders = "/".join(f"d{i}" for i in range(1, escape_levels + 1))
-    bottom = "./usr/src/deep/" + "d/" * levels
-    link = tarfile.TarInfo(bottom + "x")
-    link.type = tarfile.SYMTYPE
-    link.linkname = "../" * (levels + 3) + f"usr/src/{folders}/s/" + "../" * (escape_levels + 3) + "etc"
-    yield link.tobuf(format=tarfile.GNU_FORMAT)
-    s = tarfile.TarInfo(f"./usr/src/{folders}/s")
-    s.type, s.linkname = tarfile.SYMTYPE, "/"
-    yield s.tobuf(format=tarfile.GNU_FORMAT)
-    yield END
-
 
 def headers_deb(tmp_path: Path, built: BuiltModules) -> Path:
     """A small genuine headers package made by dpkg-deb: the installed tree's .config and
@@ -237,7 +163,7 @@ def test_a_1200_deep_chain_is_refused_and_the_cache_still_works(tmp_path: Path, 
     nor removed (x stayed, leading to /etc), and every later unpack into that cache failed with a
     traceback (the cache budget's os.fwalk). Now the chain is refused at its member and removed,
     and a genuine package unpacks next."""
-    deb = as_deb(tmp_path / "deep.deb", zstd_stream(deep_chain_tar(1200, 20)))
+    deb = as_deb(tmp_path / "deep.deb", zstd_stream(deep_chain(1200, 20)))
     cache = tmp_path / "cache"
     env = {"KMODTUI_CACHE_DIR": str(cache)}
     result = measured("kernels", "--from", str(deb), env=env)
@@ -313,24 +239,12 @@ def test_a_too_deep_partial_unpack_left_by_an_older_version_is_removed(tmp_path:
 
 # ---- total decompression work ----------------------------------------------------------------
 
-def module_bombs(module: bytes, count: int, size: int) -> Iterator[bytes]:
-    """`count` copies of one .ko.xz: a real module followed by zeros up to `size` bytes (under the
-    per-module cap), each copy ~40 KB, the whole data.tar ~23 KB once compressed."""
-    import lzma
-
-    c = lzma.LZMACompressor(preset=0)
-    blob = c.compress(module) + b"".join(c.compress(piece) for piece in repeated(b"\0", size - len(module))) + c.flush()
-    for i in range(count):
-        yield file_member(f"./lib/modules/6.1.0-bomb/kernel/m{i}.ko.xz", blob)
-    yield END
-
-
 def test_many_small_module_bombs_share_one_budget(tmp_path: Path, built: BuiltModules) -> None:
     """2,000 members, each a 250 MiB .ko.xz (under the 256 MiB per-module cap). Before: ~1.4 s of
     CPU each, about 45 minutes in all (9.6 h within the caps). Now the whole input has one budget
     of decompressed bytes (1 GiB), payload and modules together."""
-    module = built.provider_ko.read_bytes()
-    deb = as_deb(tmp_path / "bombs.deb", zstd_stream(module_bombs(module, 2000, 250 * MiB)))
+    blob = xz_module(built.provider_ko.read_bytes(), 250 * MiB)
+    deb = as_deb(tmp_path / "bombs.deb", zstd_stream(module_bombs(blob, 2000)))
     print(f"{deb.stat().st_size} bytes")
     result = measured("inspect", str(deb), timeout=120)
     # one module is held to be parsed (up to 256 MiB, twice while it is joined): that is the per-module cap
@@ -349,3 +263,89 @@ def test_the_largest_genuine_package_fits_the_budget(tmp_path: Path) -> None:
     assert result.returncode in (0, 1), result
     package = json.loads(result.stdout)["packages"][0]
     assert len(package["modules"]) > 4000
+
+
+# ---- the cost of depth -----------------------------------------------------------------------
+
+def links_with_long_targets(count: int, depth: int) -> Iterator[bytes]:
+    """`count` links at the bottom of a `depth`-deep chain, each target 800 times `a/..`: every
+    component had to be looked up from the root (10 of them took 6.3 s)."""
+    folder = tarfile.TarInfo("./" + "a/" * depth)
+    folder.type = tarfile.DIRTYPE
+    yield folder.tobuf(format=tarfile.GNU_FORMAT)
+    for i in range(count):
+        link = tarfile.TarInfo("./" + "a/" * (depth - 1) + f"l{i}")
+        link.type, link.linkname = tarfile.SYMTYPE, "a/../" * 800 + "y"
+        yield link.tobuf(format=tarfile.GNU_FORMAT)
+    yield END
+
+
+def test_following_links_has_a_budget(tmp_path: Path) -> None:
+    """Before: each link's target was followed from the root one component at a time (0.6 s a link
+    250 folders down: 100,000 of them, 17 hours). Now each step is one system call and one unpack
+    has 200,000 of them: refused in about a second."""
+    deb = as_deb(tmp_path / "links.deb", zstd_stream(links_with_long_targets(2000, 250)))
+    result = measured("kernels", "--from", str(deb), env={"KMODTUI_CACHE_DIR": str(tmp_path / "cache")})
+    assert_refused_quickly(result, "steps to follow")
+
+
+def test_folders_made_on_the_way_count_as_members(tmp_path: Path) -> None:
+    """A name 200 folders deep makes 199 folders nobody listed: they count against the member cap
+    (before, 100,000 such members could make 25 million folders)."""
+    from kmodtui.core.packages.safewrite import SafeWriter
+
+    with pytest.raises(KmodError, match="more than 50 members"):
+        with SafeWriter(tmp_path / "out", "deep.deb", max_members=50) as writer:
+            writer.add_dir("d/" * 200)
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_openat2_and_the_walk_one_component_at_a_time_agree(tmp_path: Path) -> None:
+    """The same 300 generated hostile tars unpacked twice: with openat2 (one call per path) and
+    with it turned off (the O_NOFOLLOW walk older kernels get): the same trees, the same skips."""
+    import random
+
+    from kmodtui.core.packages import beneath
+    from kmodtui.core.packages.archive import write_tar_member
+    from kmodtui.core.packages.safewrite import SafeWriter
+    from kmodtui.core.packages.tarstream import tar_members
+    from tests.archivefuzz import make_case
+
+    def unpack(data: bytes, dest: Path) -> tuple[object, ...]:
+        try:
+            with SafeWriter(dest, "case.tar") as writer:
+                for member, body in tar_members(io.BytesIO(data), "case.tar"):
+                    write_tar_member(writer, member, body)
+        except KmodError as err:
+            return ("refused", str(err))
+        listing = sorted((str(p.relative_to(dest)), os.readlink(p) if p.is_symlink() else p.is_dir())
+                         for p in dest.rglob("*"))
+        return tuple(line.replace(str(dest), "<dest>") for line in writer.skipped), tuple(listing)
+
+    (tmp_path / "probe").mkdir()
+    top = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    probe = beneath._beneath(top, ["probe"])
+    os.close(top)
+    print("openat2 here:", probe is not None)
+    if probe is not None:
+        os.close(probe)
+    rng = random.Random("openat2")
+    for i in range(300):
+        data = make_case(rng)
+        fast = unpack(data, tmp_path / f"fast{i}")
+        saved = beneath._openat2
+        beneath._openat2 = False
+        try:
+            walked = unpack(data, tmp_path / f"walk{i}")
+        finally:
+            beneath._openat2 = saved
+        assert fast == walked, i
+
+
+def test_a_deb_of_many_ar_members_is_refused(tmp_path: Path) -> None:
+    from tests.archivefuzz import ar
+
+    deb = tmp_path / "many.deb"
+    deb.write_bytes(ar([("debian-binary", b"2.0\n")] + [(f"_junk{i}", b"x") for i in range(100)]))
+    result = measured("inspect", str(deb))
+    assert_refused_quickly(result, "ar members")

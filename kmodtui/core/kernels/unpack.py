@@ -100,18 +100,18 @@ def make_buildable(root: str) -> None:
     tools pick the right modpost by the target's ELF class, so this also serves cross builds).
     Every path is reached without following links (archive.open_dir), so a package's links can
     make it write nowhere but in its own real folders."""
-    from kmodtui.core.packages.safewrite import _DIR_FLAGS, _Through, open_dir
+    from kmodtui.core.packages.beneath import DIR_FLAGS, Through, open_dir
 
-    root_fd = os.open(root, _DIR_FLAGS)
+    root_fd = os.open(root, DIR_FLAGS)
     try:
         try:
             src_fd = open_dir(root_fd, ["usr", "src"])
-        except (_Through, OSError):
+        except (Through, OSError):
             return
         try:
             for entry in sorted(os.listdir(src_fd)):
                 try:
-                    tree_fd = os.open(entry, _DIR_FLAGS, dir_fd=src_fd)  # a link is not followed
+                    tree_fd = os.open(entry, DIR_FLAGS, dir_fd=src_fd)  # a link is not followed
                 except OSError:
                     continue
                 try:
@@ -129,7 +129,7 @@ def make_buildable(root: str) -> None:
 def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
     import stat
 
-    from kmodtui.core.packages.safewrite import _Through, open_dir
+    from kmodtui.core.packages.beneath import Through, open_dir
 
     try:
         fd = os.open("Makefile", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=tree_fd)
@@ -145,7 +145,7 @@ def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
         return
     try:
         os.close(open_dir(root_fd, match.group(1).lstrip("/").split("/")))  # a real folder, no link on the way
-    except (_Through, OSError):
+    except (Through, OSError):
         return
     fixed = text.replace(f"include {match.group(1)}/Makefile",
                          f"include {os.path.join(root, match.group(1).lstrip('/'))}/Makefile")
@@ -161,7 +161,7 @@ def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
 
 
 def _link_host_kbuild(root_fd: int, tree_fd: int) -> None:
-    from kmodtui.core.packages.safewrite import _Through, open_dir
+    from kmodtui.core.packages.beneath import Through, open_dir
 
     for name in ("scripts", "tools"):
         try:
@@ -174,7 +174,7 @@ def _link_host_kbuild(root_fd: int, tree_fd: int) -> None:
         host = os.path.join("/usr/lib", kbuild.group(1))
         try:
             lib_fd = open_dir(root_fd, ["usr", "lib"], create=True)
-        except (_Through, OSError):
+        except (Through, OSError):
             continue
         try:
             os.symlink(host, kbuild.group(1), dir_fd=lib_fd)
