@@ -6,8 +6,9 @@ passes when the parser returns or raises KmodError naming the file; anything els
 tests/fuzz_corpus/<parser>--<sha1> and counted. Exit 1 when anything was found.
 
 Usage: python3 bench/fuzz.py [--cases 100000] [--parser ko ...] [--seed 1]
-       python3 bench/fuzz.py --archives [--cases 10000]   hostile tar/.deb unpacks and bombs
-                                                          (tests/archivefuzz.py): escapes, peak memory
+       python3 bench/fuzz.py --archives [--cases 10000]   hostile tar/.deb unpacks, bombs and metadata
+                                                          bombs (tests/archivefuzz.py): escapes,
+                                                          slow cases, peak memory
 """
 
 from __future__ import annotations
@@ -111,15 +112,18 @@ def fuzz_archives(cases: int, seed: int) -> int:
     bad = 0
     with tempfile.TemporaryDirectory(prefix="kmodtui-archfuzz-") as tmp:
         sandbox = Sandbox(Path(tmp))
-        for kind in ("tar", "deb", "bomb"):
+        for kind in ("tar", "deb", "bomb", "meta"):
             outcomes: dict[str, int] = {}
             escapes = 0
+            slowest = 0.0
             start = time.perf_counter()
             for _ in range(cases):
+                began = time.perf_counter()
                 try:
                     outcome, problems = run_case(sandbox, kind, rng)
                 except Exception:  # not KmodError: an unhandled error is a finding too
                     outcome, problems = "unhandled", [traceback.format_exc().splitlines()[-1]]
+                slowest = max(slowest, time.perf_counter() - began)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 if problems:
                     escapes += 1
@@ -131,7 +135,7 @@ def fuzz_archives(cases: int, seed: int) -> int:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             print(f"archive-{kind:5} {cases:>8} cases  {cases / elapsed:7,.0f}/s  "
                   + "  ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
-                  + f"  escapes: {escapes}  peak RSS so far: {peak} MiB")
+                  + f"  problems: {escapes}  slowest case: {slowest:.2f} s  peak RSS so far: {peak} MiB")
     return 1 if bad else 0
 
 

@@ -4,24 +4,32 @@ Each case is a tar (and the same wrapped as a .deb) of random members drawn from
 use against unpackers. It is unpacked by kmodtui's SafeWriter into <sandbox>/target, then
 make_buildable runs over it (the one place that rewrites files in an unpacked tree); the case passes
 when nothing outside the target changed, no link left inside resolves outside it, and the unpack
-either succeeded or raised KmodError. Used by bench/fuzz.py --archives (10k cases each) and, as a
-slice, by tests/core/test_fuzz.py.
+either succeeded or raised KmodError. "meta" cases are .debs whose tar metadata is the weapon
+(tests/metabombs.py: pax and GNU long-name records up to 600 MiB, CVE-2024-6232's digits, chains of
+extension headers, lying number fields, folder chains up to 1,300 deep, many small module bombs):
+each is both unpacked and read as `inspect` reads it, and must also end within MAX_CASE_SECONDS.
+Used by bench/fuzz.py --archives (10k cases each) and, as a slice, by tests/core/test_fuzz.py.
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import random
-import shutil
 import tarfile
+import time
 import zlib
 from pathlib import Path
 
+from kmodtui.core.compression import WorkBudget
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.unpack import make_buildable
 from kmodtui.core.packages.archive import extract_package, write_tar_member
+from kmodtui.core.packages.read import read_package
 from kmodtui.core.packages.safewrite import SafeWriter
+from kmodtui.core.packages.tarstream import tar_members
+from kmodtui.core.trees import remove_tree, walk
 
 NAMES = ["a", "b", "s", "usr", "src", "d1", "d2", "linux-headers-x", "linux-headers-x-common", "Makefile", "scripts"]
 TARGETS = ["/", "..", "../..", "../../..", ".", "/etc", "/usr/src", "a/../..", "s/../../..", "d1/d2/s/../../../outside",
@@ -149,7 +157,7 @@ class Sandbox:
 
     def snapshot(self) -> dict[str, object]:
         out: dict[str, object] = {}
-        for dirpath, dirnames, filenames in os.walk(self.base):
+        for dirpath, dirnames, filenames in walk(str(self.base)):
             if Path(dirpath).is_relative_to(self.target):
                 dirnames[:] = []
                 continue
@@ -166,7 +174,7 @@ class Sandbox:
         if self.snapshot() != self.before:
             problems.append("something outside the target changed")
         real_target = os.path.realpath(self.target)
-        for dirpath, dirnames, filenames in os.walk(self.target):
+        for dirpath, dirnames, filenames in walk(str(self.target)):
             for name in dirnames + filenames:
                 path = os.path.join(dirpath, name)
                 if os.path.islink(path):
@@ -181,19 +189,55 @@ class Sandbox:
         return problems
 
     def reset(self) -> None:
-        shutil.rmtree(self.target, ignore_errors=True)
+        remove_tree(self.target)
+
+
+MAX_CASE_SECONDS = 10.0  # a metadata case is refused (or read) in well under a second; this is the alarm
+_MODULE: list[bytes | None] = []
+
+
+def a_real_module() -> bytes | None:
+    """One module of this machine's kernel (for the module bombs), or None where there is none."""
+    if not _MODULE:
+        found = sorted(glob.glob("/lib/modules/*/kernel/fs/*/*.ko"))
+        _MODULE.append(Path(found[0]).read_bytes() if found else None)
+    return _MODULE[0]
+
+
+def run_meta_case(sandbox: Sandbox, rng: random.Random) -> tuple[str, list[str]]:
+    """A metadata bomb, unpacked (4 MiB budget) and read for inspection (64 MiB work budget)."""
+    from tests.metabombs import metadata_bomb
+
+    shape, data = metadata_bomb(rng, a_real_module())
+    path = sandbox.base / "case.deb"
+    path.write_bytes(ar([("debian-binary", b"2.0\n"), ("control.tar.gz", control_tar("meta")), ("data.tar.zst", data)]))
+    outcome = "ok"
+    started = time.monotonic()
+    for step in (lambda: extract_package(path, sandbox.target, 4 << 20),
+                 lambda: read_package(path, WorkBudget(path, 64 << 20))):
+        try:
+            step()
+        except KmodError:
+            outcome = "refused"
+    problems = sandbox.escapes()
+    took = time.monotonic() - started
+    if took > MAX_CASE_SECONDS:
+        problems.append(f"{shape}: took {took:.1f} s")
+    return outcome, problems
 
 
 def run_case(sandbox: Sandbox, kind: str, rng: random.Random) -> tuple[str, list[str]]:
-    """One case: 'tar', 'deb' or 'bomb'. Returns (outcome, problems)."""
+    """One case: 'tar', 'deb', 'bomb' or 'meta'. Returns (outcome, problems)."""
+    if kind == "meta":
+        sandbox.reset()
+        return run_meta_case(sandbox, rng)
     sandbox.reset()
     outcome = "ok"
     try:
         if kind == "tar":
-            tar = tarfile.open(fileobj=io.BytesIO(make_case(rng)), mode="r|")
             with SafeWriter(sandbox.target, "fuzz.tar") as writer:
-                for member in tar:
-                    write_tar_member(writer, tar, member)
+                for member, body in tar_members(io.BytesIO(make_case(rng)), "fuzz.tar"):
+                    write_tar_member(writer, member, body)
         else:
             path = sandbox.base / "case.deb"
             path.write_bytes(as_deb(make_case(rng), rng) if kind == "deb" else make_bomb(rng))

@@ -25,6 +25,7 @@ import zipfile
 from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import cache_dir
+from kmodtui.core.trees import remove_tree
 
 MIRROR = "http://deb.debian.org/debian"
 BASE = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates,build-essential"
@@ -86,7 +87,7 @@ def prepare(suite: str, arches: list[str]) -> str:
             raise KmodError(suite, "apt-get could not update the chroot's kernel headers")
     else:
         print(f"kmodtui: making a {suite} chroot with debootstrap in {root} (once; about a minute)", flush=True)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_tree(root)
         os.makedirs(os.path.dirname(root), exist_ok=True)
         if subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE}", suite, root, MIRROR]).returncode:
             raise KmodError(suite, "debootstrap could not make the chroot (see the lines above)")
@@ -157,7 +158,7 @@ def install_kmodtui(root: str) -> None:
                                       "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
                                       "-d", wheels, *_runtime_requirements()])
             if fetched.returncode:
-                shutil.rmtree(wheels, ignore_errors=True)
+                remove_tree(wheels)
                 raise KmodError(wheels, "pip could not fetch kmodtui's dependencies for the chroot's Python")
         for name in sorted(os.listdir(wheels)):
             if name.endswith(".whl"):
@@ -170,12 +171,12 @@ def install_kmodtui(root: str) -> None:
             f.write(version + "\n")
     target = os.path.join(site, "kmodtui")
     fresh = target + ".new"
-    shutil.rmtree(fresh, ignore_errors=True)
+    remove_tree(fresh)
     # symlinks=True: the demo root's lib/modules/<abi>/build is an absolute link that dangles wherever
     # that ABI's headers are not installed (most hosts): copied as a link, never followed
     shutil.copytree(os.path.dirname(kmodtui.__file__), fresh, symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.rmtree(target, ignore_errors=True)
+    remove_tree(target)
     os.replace(fresh, target)
 
 

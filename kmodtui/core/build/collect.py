@@ -17,12 +17,13 @@ import shutil
 import sys
 
 from kmodtui.core.errors import KmodError
+from kmodtui.core.trees import find
 
 SYMVERS = "Module.symvers"
 
 
 def list_modules(src_dir: str, list_file: str) -> list[str]:
-    modules = sorted(glob.glob(os.path.join(src_dir, "module", "**", "*.ko"), recursive=True))
+    modules = sorted(find(os.path.join(src_dir, "module"), "*.ko"))
     if not modules:
         raise KmodError(src_dir, "the module build made no .ko files under module/ (see the build log above)")
     with open(list_file, "w", encoding="utf-8") as f:

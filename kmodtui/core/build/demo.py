@@ -11,6 +11,7 @@ import subprocess
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import package_data
+from kmodtui.core.trees import remove_tree
 
 
 def demo_packages() -> tuple[list[str], list[str]]:
@@ -28,7 +29,7 @@ def rebuild_demo_provider(spec: str, out_dir: str, timeout: float = 300) -> str:
         from kmodtui.core.build.tools import install_command
 
         raise KmodError("rpmbuild", f"is not installed: {install_command(['rpmbuild'])}, then press b again")
-    shutil.rmtree(out_dir, ignore_errors=True)
+    remove_tree(out_dir)
     os.makedirs(out_dir)
     argv = [rpmbuild, "-bb", "--define", f"_topdir {out_dir}", "--define",
             f"demo_modules {package_data('data', 'demo', 'modules')}", spec]

@@ -16,6 +16,7 @@ from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import BUILD_MODES, Kernel
 from kmodtui.core.packages.compressmod import suffix_for
 from kmodtui.core.paths import self_argv
+from kmodtui.core.trees import copy_tree, find, remove_tree
 
 MODES = BUILD_MODES
 CROSS_COMPILE = {"arm64": "aarch64-linux-gnu-", "arm": "arm-linux-gnueabihf-", "riscv": "riscv64-linux-gnu-",
@@ -177,9 +178,9 @@ def plan_build(request: BuildRequest, work_dir: str) -> BuildPlan:
             and not is_autotools_module_tree(source):
         src_dir = dkms_src_dir(work_dir, source, request.version or "1.0")
     out_dir = os.path.join(work_dir, "out")
-    shutil.rmtree(src_dir, ignore_errors=True)
+    remove_tree(src_dir)
     if os.path.isdir(source.path):  # the folder, or what a tarball or -dkms .deb unpacked to in the cache
-        shutil.copytree(source.path, src_dir, ignore=_IGNORE, symlinks=True)
+        copy_tree(source.path, src_dir, ignore=_IGNORE)
     else:
         os.makedirs(src_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -393,8 +394,8 @@ def _dkms_steps(request: BuildRequest, source: ModuleSource, work_dir: str, vers
     for tree in trees.values():
         os.makedirs(tree, exist_ok=True)
     source_copy = os.path.join(trees["source"], f"{source.name}-{version}")
-    shutil.rmtree(source_copy, ignore_errors=True)
-    shutil.copytree(source.path, source_copy, ignore=_IGNORE, symlinks=True)
+    remove_tree(source_copy)
+    copy_tree(source.path, source_copy, ignore=_IGNORE)
     common = ["dkms", "--dkmstree", trees["tree"], "--sourcetree", trees["source"], "--installtree", trees["install"]]
     mkconf: list[BuildStep] = []
     if source.dkms is None:  # a release tree: its own script writes the dkms.conf, as zfs-dkms's packaging does
@@ -512,11 +513,11 @@ def find_artifacts(plan: BuildPlan) -> list[str]:
     else:
         found = sorted(glob.glob(os.path.join(plan.src_dir, "*.ko")))
     if is_autotools_module_tree(plan.source_info):
-        found += sorted(glob.glob(os.path.join(plan.src_dir, "module", "**", "*.ko"), recursive=True))
+        found += sorted(find(os.path.join(plan.src_dir, "module"), "*.ko"))
     compressed = sorted(glob.glob(os.path.join(plan.out_dir, COMPRESSED_DIR, "*.ko.*")))
     if compressed:  # what would be installed: the kernel's modules are compressed, so are these
         found = compressed
-    found += sorted(glob.glob(os.path.join(plan.work_dir, "dkms", "tree", "**", "*.ko*"), recursive=True))
-    found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.deb"), recursive=True))
-    found += sorted(glob.glob(os.path.join(plan.out_dir, "**", "*.rpm"), recursive=True))
+    found += sorted(find(os.path.join(plan.work_dir, "dkms", "tree"), "*.ko*"))
+    found += sorted(find(plan.out_dir, "*.deb"))
+    found += sorted(find(plan.out_dir, "*.rpm"))
     return found

@@ -4,7 +4,6 @@ of rpm or apt would meet — with the other out-of-tree modules the source names
 
 from __future__ import annotations
 
-import glob
 import os
 
 from kmodtui.core.build import record as buildrecord
@@ -13,6 +12,7 @@ from kmodtui.core.build.sources import extra_symbols_of
 from kmodtui.core.errors import KmodError
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.core.resolve.result import ResolveResult
+from kmodtui.core.trees import find
 
 
 def built_targets(mode: str, artifacts: list[str]) -> list[str]:
@@ -39,7 +39,7 @@ def providers_for(request: BuildRequest) -> list[str]:
         if request.is_package_build and work:
             work = newest_rebuild(work)  # a remedy rebuilt the provider: its new packages are the ones to check
             kind = ".deb" if request.mode == "deb" else ".rpm"
-            packages = [p for p in sorted(glob.glob(os.path.join(work, "out", "**", f"*{kind}"), recursive=True))
+            packages = [p for p in sorted(find(os.path.join(work, "out"), f"*{kind}"))
                         if not p.endswith(".src.rpm")]
         for item in packages or [folder]:
             if item not in out:

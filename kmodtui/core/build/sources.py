@@ -211,11 +211,11 @@ def _unpack_once(path: str, cache_dir: str | None, unpack: Callable[[str, str, i
     """Unpack `path` into the cache once (keyed by its content), through `unpack(path, folder,
     budget)`: into a temporary folder renamed into place only when whole; a refused unpack is removed."""
     import hashlib
-    import shutil
 
     from kmodtui.core.compression import open_regular
     from kmodtui.core.packages.safewrite import cache_budget
     from kmodtui.core.paths import cache_dir as default_cache
+    from kmodtui.core.trees import remove_tree
 
     cache = cache_dir or default_cache()
     with open_regular(path) as f:
@@ -224,16 +224,16 @@ def _unpack_once(path: str, cache_dir: str | None, unpack: Callable[[str, str, i
     if os.path.isdir(dest):
         return dest
     partial = f"{dest}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
+    remove_tree(partial)  # an older kmodtui's, of any depth
     try:
         unpack(path, partial, cache_budget(cache, path))
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_tree(partial)
         raise
     try:
         os.replace(partial, dest)
     except OSError:  # another kmodtui unpacked the same file meanwhile
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_tree(partial)
         if not os.path.isdir(dest):
             raise
     return dest
@@ -241,19 +241,18 @@ def _unpack_once(path: str, cache_dir: str | None, unpack: Callable[[str, str, i
 
 def _unpack_tarball(path: str, cache_dir: str | None) -> str:
     """Unpack safely (SafeWriter: no write through a link, no link out, capped, streamed through
-    the capped decompressor) into the cache; returns the top folder. A refused unpack is removed."""
-    import tarfile
-
+    the capped decompressor, header records bounded by tarstream) into the cache; returns the top
+    folder. A refused unpack is removed."""
     from kmodtui.core.compression import capped_stream, open_regular
     from kmodtui.core.packages.archive import run_unpack, write_tar_member
     from kmodtui.core.packages.safewrite import SafeWriter
+    from kmodtui.core.packages.tarstream import tar_members
 
     def unpack(tarball: str, folder: str, budget: int) -> object:
         def fill(writer: SafeWriter) -> None:
             with open_regular(tarball) as raw:
-                tar = tarfile.open(fileobj=capped_stream(raw, tarball, budget), mode="r|")
-                for member in tar:
-                    write_tar_member(writer, tar, member)
+                for member, body in tar_members(capped_stream(raw, tarball, budget), tarball, "tarball"):
+                    write_tar_member(writer, member, body)
 
         return run_unpack(tarball, "tarball", SafeWriter(folder, tarball, max_bytes=budget), fill)
 

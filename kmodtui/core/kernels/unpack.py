@@ -198,18 +198,18 @@ def make_buildable(root: str, as_root: str | None = None) -> None:
     Every path is reached without following links (archive.open_dir), so a package's links can
     make it write nowhere but in its own real folders. `as_root` is where root will be once renamed
     into place (the include is written for that path)."""
-    from kmodtui.core.packages.safewrite import _DIR_FLAGS, _Through, open_dir
+    from kmodtui.core.packages.beneath import DIR_FLAGS, Through, open_dir
 
-    root_fd = os.open(root, _DIR_FLAGS)
+    root_fd = os.open(root, DIR_FLAGS)
     try:
         try:
             src_fd = open_dir(root_fd, ["usr", "src"])
-        except (_Through, OSError):
+        except (Through, OSError):
             return
         try:
             for entry in sorted(os.listdir(src_fd)):
                 try:
-                    tree_fd = os.open(entry, _DIR_FLAGS, dir_fd=src_fd)  # a link is not followed
+                    tree_fd = os.open(entry, DIR_FLAGS, dir_fd=src_fd)  # a link is not followed
                 except OSError:
                     continue
                 try:
@@ -227,7 +227,7 @@ def make_buildable(root: str, as_root: str | None = None) -> None:
 def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
     import stat
 
-    from kmodtui.core.packages.safewrite import _Through, open_dir
+    from kmodtui.core.packages.beneath import Through, open_dir
 
     try:
         fd = os.open("Makefile", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=tree_fd)
@@ -243,7 +243,7 @@ def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
         return
     try:
         os.close(open_dir(root_fd, match.group(1).lstrip("/").split("/")))  # a real folder, no link on the way
-    except (_Through, OSError):
+    except (Through, OSError):
         return
     fixed = text.replace(f"include {match.group(1)}/Makefile",
                          f"include {os.path.join(root, match.group(1).lstrip('/'))}/Makefile")
@@ -259,7 +259,7 @@ def _fix_common_include(root: str, root_fd: int, tree_fd: int) -> None:
 
 
 def _link_host_kbuild(root_fd: int, tree_fd: int) -> None:
-    from kmodtui.core.packages.safewrite import _Through, open_dir
+    from kmodtui.core.packages.beneath import Through, open_dir
 
     for name in ("scripts", "tools"):
         try:
@@ -272,7 +272,7 @@ def _link_host_kbuild(root_fd: int, tree_fd: int) -> None:
         host = os.path.join("/usr/lib", kbuild.group(1))
         try:
             lib_fd = open_dir(root_fd, ["usr", "lib"], create=True)
-        except (_Through, OSError):
+        except (Through, OSError):
             continue
         try:
             os.symlink(host, kbuild.group(1), dir_fd=lib_fd)

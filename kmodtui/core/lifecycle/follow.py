@@ -36,6 +36,7 @@ from kmodtui.core.kernels.debian_archive import (  # noqa: F401 (parse_target is
     parse_target,
 )
 from kmodtui.core.paths import cache_dir, run_captured, state_dir
+from kmodtui.core.trees import remove_tree
 
 MARKER = ".kmodtui-repo"  # a folder holding this is kmodtui's; any other non-empty folder is refused
 @dataclass
@@ -145,7 +146,7 @@ def _gnupg(repo: str) -> Iterator[str]:
     finally:
         if shutil.which("gpgconf"):
             run_captured(["gpgconf", "--homedir", link, "--kill", "gpg-agent"])
-        shutil.rmtree(short, ignore_errors=True)
+        remove_tree(short)
 
 
 def repository_key(repo: str, home: str) -> str:

@@ -76,7 +76,9 @@ def _tree_modules(kernel: Kernel) -> Iterator[str]:
 def _walk_modules(folder: str) -> Iterator[str]:
     if not os.path.isdir(folder):
         return
-    for dirpath, dirnames, filenames in os.walk(folder):
+    from kmodtui.core.trees import walk
+
+    for dirpath, dirnames, filenames in walk(folder):
         dirnames.sort()
         for name in sorted(filenames):
             if is_module_path(name):

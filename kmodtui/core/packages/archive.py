@@ -7,13 +7,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tarfile
 from collections.abc import Callable
 
-from kmodtui.core.compression import open_regular
+from kmodtui.core.compression import Readable, open_regular
 from kmodtui.core.errors import KmodError
 from kmodtui.core.packages.safewrite import MAX_TOTAL_BYTES, ExtractResult, SafeWriter
 from kmodtui.core.packages.streams import DebReader, RpmReader
+from kmodtui.core.packages.tarstream import TarMember
 
 
 def package_format(path: str) -> str:
@@ -48,7 +48,7 @@ def run_unpack(path: str, what: str, writer: SafeWriter, fill: Callable[[SafeWri
             raise KmodError(writer.dest, f"no space left on the device while unpacking {os.path.basename(path)} "
                                          "(what was unpacked is removed)") from None
         raise KmodError(path, f"corrupt {what}: {err.strerror or err}") from None
-    except (EOFError, tarfile.TarError, ValueError, KeyError, UnicodeError) as err:
+    except (EOFError, ValueError, KeyError, UnicodeError) as err:
         raise KmodError(path, f"corrupt {what}: {err}") from None
     except Exception as err:  # rpmfile/zstandard raise their own types on corrupt input
         raise KmodError(path, f"corrupt {what}: {type(err).__name__}: {err}") from None
@@ -58,26 +58,23 @@ def run_unpack(path: str, what: str, writer: SafeWriter, fill: Callable[[SafeWri
 def extract_deb(path: str, dest: str | os.PathLike[str], max_bytes: int = MAX_TOTAL_BYTES) -> ExtractResult:
     def fill(writer: SafeWriter) -> None:
         with DebReader(path) as deb:
-            tar = deb.data(max_bytes)
-            for member in tar:
-                write_tar_member(writer, tar, member)
+            for member, body in deb.data(max_bytes):
+                write_tar_member(writer, member, body)
 
     return run_unpack(path, ".deb", SafeWriter(dest, path, max_bytes=max_bytes), fill)
 
 
-def write_tar_member(writer: SafeWriter, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+def write_tar_member(writer: SafeWriter, member: TarMember, body: Readable) -> None:
     if member.isdir():
         writer.add_dir(member.name)
     elif member.isreg():
-        content = tar.extractfile(member)
-        assert content is not None
-        writer.add_file(member.name, content, member.mode)
+        writer.add_file(member.name, body, member.mode)
     elif member.issym():
         writer.add_symlink(member.name, member.linkname)
     elif member.islnk():
         writer.add_hardlink(member.name, member.linkname)
     else:
-        writer.skip(member.name, "device node or FIFO; not unpacked")
+        writer.skip(member.name, "device node, FIFO or unknown member type; not unpacked")
 
 
 def extract_rpm(path: str, dest: str | os.PathLike[str], max_bytes: int = MAX_TOTAL_BYTES) -> ExtractResult:

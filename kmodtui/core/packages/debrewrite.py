@@ -14,6 +14,7 @@ import zlib
 
 from kmodtui.core.compression import read_capped
 from kmodtui.core.errors import KmodError
+from kmodtui.core.packages.tarstream import DIR, HARDLINK, OTHER, SYMLINK, tar_members
 
 AR_MAGIC = b"!<arch>\n"
 
@@ -81,12 +82,9 @@ def read_control(deb: bytes, path: str) -> str:
     for name, blob in read_ar(deb, path):
         if name.startswith("control.tar"):
             raw, _ = _decompress(name, blob)
-            with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-                for member in tar:
-                    if member.name.lstrip("./") == "control":
-                        content = tar.extractfile(member)
-                        assert content is not None
-                        return content.read().decode("utf-8", "replace")
+            for member, body in tar_members(io.BytesIO(raw), path, "control.tar"):
+                if member.name.lstrip("./") == "control" and member.isreg():
+                    return body.read().decode("utf-8", "replace")
     raise KmodError(path, "no control file in control.tar")
 
 
@@ -117,16 +115,25 @@ def rewrite_control(deb: bytes, path: str, new_control: str) -> bytes:
     for name, blob in members:
         if name.startswith("control.tar"):
             raw, kind = _decompress(name, blob)
-            src = tarfile.open(fileobj=io.BytesIO(raw))
             buffer = io.BytesIO()
-            with src, tarfile.open(fileobj=buffer, mode="w", format=src.format) as dst:
-                for member in src:
-                    if member.name.lstrip("./") == "control":
-                        body = new_control.encode("utf-8")
-                        member.size = len(body)
-                        dst.addfile(member, io.BytesIO(body))
-                    else:
-                        dst.addfile(member, src.extractfile(member) if member.isreg() else None)
+            # read by tarstream (header records bounded), written by tarfile as before (pax format)
+            with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as dst:
+                for member, body in tar_members(io.BytesIO(raw), path, "control.tar"):
+                    if member.kind == OTHER:
+                        continue  # a device or FIFO has no place in control.tar (dpkg refuses one)
+                    info = tarfile.TarInfo(member.name)
+                    info.mode, info.uid, info.gid = member.mode, member.uid, member.gid
+                    info.uname, info.gname, info.mtime = member.uname, member.gname, member.mtime
+                    info.type = _TAR_TYPES.get(member.kind, tarfile.REGTYPE)
+                    info.linkname = member.linkname
+                    data = body.read() if member.isreg() else b""
+                    if member.isreg() and member.name.lstrip("./") == "control":
+                        data = new_control.encode("utf-8")
+                    info.size = len(data)
+                    dst.addfile(info, io.BytesIO(data) if member.isreg() else None)
             blob = _compress(kind, buffer.getvalue())
         out.append((name, blob))
     return write_ar(out)
+
+
+_TAR_TYPES = {DIR: tarfile.DIRTYPE, SYMLINK: tarfile.SYMTYPE, HARDLINK: tarfile.LNKTYPE}

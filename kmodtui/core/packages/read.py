@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tarfile
 from collections.abc import Callable
 from typing import Any
 
-from kmodtui.core.compression import Readable, read_capped
+from kmodtui.core.compression import Readable, WorkBudget, read_capped
 from kmodtui.core.elf.module import parse_module
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
@@ -22,16 +21,20 @@ MODULE_IN_PACKAGE = re.compile(r"(^|/)lib/modules/.+\.ko(\.gz|\.xz|\.zst)?$")
 MAX_PAYLOAD = 1024 * 1024 * 1024
 MAX_MEMBERS = 100_000
 MAX_MODULE = 256 * 1024 * 1024  # amdgpu.ko, the largest module Debian ships, is ~20 MiB
+MAX_FILE_NAMES = 32 * 1024 * 1024  # bytes of file names listed; Debian 13's headers-common lists 0.75 MB
 
 RPMSENSE_LESS, RPMSENSE_GREATER, RPMSENSE_EQUAL = 2, 4, 8
 RPMSENSE_RPMLIB = 1 << 24
 
 
-def read_package(path: str | os.PathLike[str]) -> PackageInfo:
+def read_package(path: str | os.PathLike[str], budget: WorkBudget | None = None) -> PackageInfo:
+    """A package's facts; everything it decompresses (payload and modules) draws from one budget
+    (compression.MAX_WORK bytes unless another is given)."""
     from kmodtui.core.packages.archive import package_format
 
     path = os.fspath(path)
-    return read_rpm(path) if package_format(path) == "rpm" else read_deb(path)
+    budget = budget or WorkBudget(path)
+    return read_rpm(path, budget) if package_format(path) == "rpm" else read_deb(path, budget)
 
 
 # ---- rpm -------------------------------------------------------------------------------------
@@ -77,9 +80,10 @@ def _rpm_deps(headers: dict, names_key: str, flags_key: str, versions_key: str, 
     return deps
 
 
-def read_rpm(path: str) -> PackageInfo:
+def read_rpm(path: str, budget: WorkBudget | None = None) -> PackageInfo:
     from kmodtui.core.packages.streams import RpmReader
 
+    budget = budget or WorkBudget(path)
     try:
         with RpmReader(path) as rpm:
             headers = rpm.headers
@@ -94,12 +98,12 @@ def read_rpm(path: str) -> PackageInfo:
             wanted = {f.lstrip("/") for f in files if MODULE_IN_PACKAGE.search(f)}
             if wanted:
                 # The payload is streamed through the capped decompressor: its size headers are not trusted.
-                for count, (member, body) in enumerate(rpm.members(MAX_PAYLOAD)):
+                for count, (member, body) in enumerate(rpm.members(MAX_PAYLOAD, budget)):
                     if count > MAX_MEMBERS:
                         raise KmodError(path, f"payload has more than {MAX_MEMBERS} members; refusing")
                     name = member.name.lstrip("./")
                     if name in wanted and stat.S_ISREG(member.mode):
-                        modules.append(_module_from(body, member.size, f"{path}:/{name}"))
+                        modules.append(_module_from(body, member.size, f"{path}:/{name}", budget))
                         module_files.append("/" + name)
             info = PackageInfo(
                 path=path,
@@ -124,11 +128,12 @@ def read_rpm(path: str) -> PackageInfo:
     return info
 
 
-def _module_from(body: Readable, size: int, name: str) -> ModuleImage:
-    """A module inside a package, read in memory (capped before and while decompressing)."""
+def _module_from(body: Readable, size: int, name: str, budget: WorkBudget) -> ModuleImage:
+    """A module inside a package, read in memory (capped before and while decompressing, and
+    charged to the package's budget)."""
     if size > MAX_MODULE:
         raise KmodError(name, "module larger than kmodtui reads")
-    data, compression = read_capped(body, name, MAX_MODULE)
+    data, compression = read_capped(body, name, MAX_MODULE, budget=budget)
     return parse_module(data, name, compression)
 
 
@@ -139,7 +144,7 @@ def read_rpm_members(path: str, wanted: Callable[[str], bool], limit: int = 16 *
     out: dict[str, bytes] = {}
     try:
         with RpmReader(path) as rpm:
-            for count, (member, body) in enumerate(rpm.members(MAX_PAYLOAD)):
+            for count, (member, body) in enumerate(rpm.members(MAX_PAYLOAD, WorkBudget(path))):
                 if count > MAX_MEMBERS:
                     raise KmodError(path, f"payload has more than {MAX_MEMBERS} members; refusing")
                 name = member.name.lstrip("./")
@@ -184,29 +189,31 @@ def parse_deb_relations(text: str) -> list[tuple[Dependency, ...]]:
     return groups
 
 
-def read_deb(path: str) -> PackageInfo:
+def read_deb(path: str, budget: WorkBudget | None = None) -> PackageInfo:
     from debian.deb822 import Deb822
 
     from kmodtui.core.packages.streams import DebReader
 
+    budget = budget or WorkBudget(path)
     try:
         with DebReader(path) as deb:
-            control = Deb822(deb.control_text())
-            tar = deb.data(MAX_PAYLOAD)
+            control = Deb822(deb.control_text(budget))
             files: list[str] = []
+            names = 0
             modules: list[ModuleImage] = []
             module_files: list[str] = []
-            for count, member in enumerate(tar):
+            for count, (member, body) in enumerate(deb.data(MAX_PAYLOAD, budget)):
                 if count > MAX_MEMBERS:
                     raise KmodError(path, f"data.tar has more than {MAX_MEMBERS} members; refusing")
                 name = "/" + member.name.lstrip("./")
                 if member.isdir():
                     continue
                 files.append(name)
+                names += len(name)
+                if names > MAX_FILE_NAMES:
+                    raise KmodError(path, f"data.tar lists more than {MAX_FILE_NAMES} bytes of file names; refusing")
                 if member.isreg() and MODULE_IN_PACKAGE.search(name):
-                    content = tar.extractfile(member)
-                    assert content is not None
-                    modules.append(_module_from(content, member.size, f"{path}:{name}"))
+                    modules.append(_module_from(body, member.size, f"{path}:{name}", budget))
                     module_files.append(name)
         requires = parse_deb_relations(control.get("Pre-Depends", "")) + parse_deb_relations(control.get("Depends", ""))
         provides = [alt for group in parse_deb_relations(control.get("Provides", "")) for alt in group]
@@ -227,7 +234,7 @@ def read_deb(path: str) -> PackageInfo:
         )
     except KmodError:
         raise
-    except (OSError, EOFError, tarfile.TarError, ValueError, KeyError) as err:
+    except (OSError, EOFError, ValueError, KeyError) as err:
         raise KmodError(path, f"corrupt or truncated .deb: {err}") from None
     except Exception as err:  # python-debian's DebError/ArError and friends
         raise KmodError(path, f"corrupt or truncated .deb: {type(err).__name__}: {err}") from None

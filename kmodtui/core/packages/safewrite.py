@@ -5,22 +5,27 @@ the end, members and bytes are capped, and a refused unpack removes what it made
 
 from __future__ import annotations
 
-import errno
 import os
-import re
 import stat
 from dataclasses import dataclass
 
 from kmodtui.core.compression import Readable
-from kmodtui.core.errors import KmodError
+from kmodtui.core.errors import KmodError, printable
+from kmodtui.core.packages.beneath import (
+    DIR_FLAGS,
+    HOST_KBUILD,
+    MAX_DEPTH,
+    LinkSteps,
+    Through,
+    leaves_root,
+    lstat_in,
+    open_dir,
+)
+from kmodtui.core.trees import walk_fd
 
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024  # a kernel-devel RPM or linux-headers .deb unpacks to ~100 MiB
-MAX_MEMBERS = 100_000  # members of every type; Debian's headers-common has ~17,000
+MAX_MEMBERS = 100_000  # members of every type, and folders made on the way; Debian's headers-common has ~17,000
 MEMBER_COST = 4096  # what a directory, link or empty file costs on disk, charged against MAX_TOTAL_BYTES
-MAX_LINK_HOPS = 40  # as the kernel's MAXSYMLINKS
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# make_buildable links an unpacked Debian headers tree to this host's kbuild tools (absolute, on purpose).
-HOST_KBUILD = re.compile(r"usr/lib/linux-kbuild-[0-9][0-9A-Za-z.+~]*")  # 6.1, 6.12.118+deb13
 
 
 @dataclass(frozen=True)
@@ -32,100 +37,8 @@ class ExtractResult:
     trees: tuple[str, ...] = ()  # usr/src/<tree> folders the archive wrote into (kernel headers)
 
 
-class _Through(Exception):
-    """A path component is a symlink or not a folder: nothing is reached through it."""
-
-
 def _split(name: str) -> list[str]:
     return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-
-
-def open_dir(root_fd: int, parts: list[str], create: bool = False, made: list[str] | None = None) -> int:
-    """A descriptor of root/parts, reached without following any symlink (create folders if asked).
-    Raises _Through when a component is a link or not a folder, FileNotFoundError when missing."""
-    fd = os.dup(root_fd)
-    try:
-        for i, part in enumerate(parts):
-            try:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                os.mkdir(part, 0o755, dir_fd=fd)
-                if made is not None:
-                    made.append("/".join(parts[: i + 1]))
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as err:
-                if err.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise _Through("/".join(parts[: i + 1])) from None
-                raise
-            os.close(fd)
-            fd = next_fd
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def lstat_in(root_fd: int, parts: list[str]) -> os.stat_result | None:
-    if not parts:
-        return os.fstat(root_fd)
-    try:
-        fd = open_dir(root_fd, parts[:-1])
-    except (_Through, OSError):
-        return None
-    try:
-        return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def readlink_in(root_fd: int, parts: list[str]) -> str:
-    fd = open_dir(root_fd, parts[:-1])
-    try:
-        return os.readlink(parts[-1], dir_fd=fd)
-    finally:
-        os.close(fd)
-
-
-def leaves_root(root_fd: int, start: list[str], target: str) -> bool:
-    """Would `target`, read in folder root/start, lead outside root on the real filesystem? Links
-    already on disk are followed; `..` climbs from where a link led (as the kernel does), so
-    `a/b/../..` through a link to / is caught. A link with an absolute target inside root leads to
-    the host and so out, except make_buildable's link to the host's kbuild tools, below which no
-    `..` may follow. A missing component is taken as a folder (the final check sees the end state)."""
-    if target.startswith("/"):
-        return True
-    current = list(start)
-    pending = target.split("/")
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not current:
-                return True
-            current.pop()
-            continue
-        candidate = current + [part]
-        st = lstat_in(root_fd, candidate)
-        if st is not None and stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > MAX_LINK_HOPS:
-                return True  # a loop: refused like the kernel's ELOOP
-            link = readlink_in(root_fd, candidate)
-            if link.startswith("/"):
-                relpath = "/".join(candidate)
-                if HOST_KBUILD.fullmatch(relpath) and link == "/" + relpath:
-                    return ".." in pending
-                return True
-            pending = link.split("/") + pending
-        else:
-            current = candidate
-    return False
 
 
 class SafeWriter:
@@ -135,7 +48,7 @@ class SafeWriter:
                  max_members: int = MAX_MEMBERS) -> None:
         self.dest = os.path.realpath(dest)
         os.makedirs(self.dest, exist_ok=True)
-        self.root_fd = os.open(self.dest, _DIR_FLAGS)
+        self.root_fd = os.open(self.dest, DIR_FLAGS)
         self.source = source
         self.max_bytes = max_bytes
         self.max_members = max_members
@@ -145,6 +58,7 @@ class SafeWriter:
         self.skipped: list[str] = []
         self.trees: set[str] = set()
         self.made: list[str] = []  # what this writer created, in order, for a clean-up
+        self.link_steps = LinkSteps(source)
 
     # ---- life cycle ----------------------------------------------------------------------------
 
@@ -154,7 +68,11 @@ class SafeWriter:
     def __exit__(self, kind: object, value: object, tb: object) -> None:
         try:
             if kind is None:
-                self.check_links()
+                try:
+                    self.check_links()
+                except BaseException:
+                    self.remove_made()  # an unpack whose links could not all be checked is not kept
+                    raise
             else:
                 self.remove_made()
         finally:
@@ -169,7 +87,7 @@ class SafeWriter:
             parts = relpath.split("/")
             try:
                 fd = open_dir(self.root_fd, parts[:-1])
-            except (_Through, OSError):
+            except (Through, OSError):
                 continue
             try:
                 st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
@@ -184,10 +102,10 @@ class SafeWriter:
         self.made.clear()
 
     def check_links(self) -> None:
-        """Every symlink below the root, checked in the end state; one that now leads out is removed."""
-        for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=self.root_fd, follow_symlinks=False):
-            rel = _split(dirpath)
-            for entry in dirnames + filenames:
+        """Every symlink below the root, checked in the end state; one that now leads out is removed.
+        The walk is iterative (a tree left by an older kmodtui may be deeper than MAX_DEPTH)."""
+        for rel, dir_fd, _, others in walk_fd(self.root_fd):
+            for entry in others:
                 try:
                     if not stat.S_ISLNK(os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_mode):
                         continue
@@ -197,7 +115,7 @@ class SafeWriter:
                 relpath = "/".join(rel + [entry])
                 if HOST_KBUILD.fullmatch(relpath) and target == "/" + relpath:
                     continue
-                if leaves_root(self.root_fd, rel, target):
+                if leaves_root(self.root_fd, rel, target, self.link_steps):
                     os.unlink(entry, dir_fd=dir_fd)
                     self.skipped.append(f"{relpath}: symlink to {target!r} leads outside {self.dest}; removed")
 
@@ -220,6 +138,10 @@ class SafeWriter:
             raise KmodError(self.source, f"archive member with an empty name: {name!r}")
         if ".." in parts:
             raise KmodError(self.source, f"archive member {name!r} climbs out with '..'; refusing to unpack")
+        if len(parts) > MAX_DEPTH:
+            shown = printable(name if len(name) <= 120 else name[:100] + "...", name=True)
+            raise KmodError(self.source, f"archive member {shown} is {len(parts)} folders deep (kmodtui unpacks at "
+                                         f"most {MAX_DEPTH}; kernel headers go about 12); refusing to unpack")
         if len(parts) >= 4 and parts[:3] == ["usr", "src", "kernels"]:
             self.trees.add("/".join(parts[:4]))  # RHEL: /usr/src/kernels/<release>
         elif len(parts) >= 3 and parts[:2] == ["usr", "src"] and parts[2] != "kernels":
@@ -227,12 +149,21 @@ class SafeWriter:
         return parts
 
     def _parent(self, name: str, parts: list[str]) -> int | None:
-        """The parent folder's descriptor, or None (member skipped) when it lies behind a link."""
+        """The parent folder's descriptor, or None (member skipped) when it lies behind a link.
+        Folders made on the way count as members (a 256-deep name makes up to 255 of them)."""
+        before = len(self.made)
         try:
-            return open_dir(self.root_fd, parts[:-1], create=True, made=self.made)
-        except _Through as through:
+            fd = open_dir(self.root_fd, parts[:-1], create=True, made=self.made)
+        except Through as through:
             self.skipped.append(f"{name}: would be written through {through}, which is a link or a file; skipped")
             return None
+        try:
+            for _ in range(len(self.made) - before):
+                self._member()
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _clear(self, parent: int, last: str) -> bool:
         """Remove a non-folder at parent/last; False when a folder is there."""
@@ -312,7 +243,7 @@ class SafeWriter:
                 return
             link_target = os.path.relpath("/" + "/".join(wanted), "/" + "/".join(parts[:-1])) if wanted else \
                 "/".join([".."] * (len(parts) - 1)) or "."
-        if leaves_root(self.root_fd, parts[:-1], link_target):
+        if leaves_root(self.root_fd, parts[:-1], link_target, self.link_steps):
             self.skipped.append(f"{name}: symlink to {link_target!r} points outside the archive; skipped")
             return
         parent = self._parent(name, parts)
@@ -342,7 +273,7 @@ class SafeWriter:
             return
         try:
             source_dir = open_dir(self.root_fd, other_parts[:-1])
-        except (_Through, OSError):
+        except (Through, OSError):
             os.close(parent)
             self.skipped.append(f"{name}: hard link to {other!r}, which is not a file unpacked here")
             return
@@ -369,18 +300,25 @@ class SafeWriter:
 
 
 def tree_size(path: str) -> int:
-    """Bytes under `path` (files' sizes, plus a block for each entry), never following links."""
+    """Bytes under `path` (files' sizes, plus a block for each entry), never following links, at
+    any depth (a tree left by an older kmodtui may be deeper than MAX_DEPTH)."""
     total = 0
     try:
-        for _, dirnames, filenames, dir_fd in os.fwalk(path, follow_symlinks=False):
-            for entry in filenames:
+        top = os.open(path, DIR_FLAGS)
+    except OSError:
+        return 0
+    try:
+        for _, dir_fd, dirnames, others in walk_fd(top):
+            for entry in others:
                 try:
                     total += os.stat(entry, dir_fd=dir_fd, follow_symlinks=False).st_size
                 except OSError:
                     pass
-            total += MEMBER_COST * (len(dirnames) + len(filenames))
+            total += MEMBER_COST * (len(dirnames) + len(others))
     except OSError:
         pass
+    finally:
+        os.close(top)
     return total
 
 

@@ -1,22 +1,23 @@
-"""Reading .deb and .rpm files as streams: the ar container, control and data members, an RPM's headers
-and its cpio payload, all through the one capped decompressor (a package's own size fields are never
-trusted).
+"""Reading .deb and .rpm files as streams: the ar container, control and data members (tar, read by
+tarstream with every header record bounded), an RPM's headers and its cpio payload, all through the one
+capped decompressor (a package's own size fields are never trusted).
 """
 
 from __future__ import annotations
 
 import io
 import os
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from kmodtui.core.compression import capped_stream, compression_of, open_regular
+from kmodtui.core.compression import WorkBudget, capped_stream, compression_of, open_regular
 from kmodtui.core.errors import KmodError
 from kmodtui.core.packages.safewrite import MAX_TOTAL_BYTES
+from kmodtui.core.packages.tarstream import MAX_HEADER_RECORD, MemberData, TarMember, tar_members
 
 MAX_CONTROL = 64 * 1024 * 1024
+MAX_AR_MEMBERS = 64  # a .deb has three (debian-binary, control.tar, data.tar), signed ones a few more
 
 
 class Window(io.RawIOBase):
@@ -55,7 +56,11 @@ def ar_members(f: BinaryIO, path: str) -> Iterator[tuple[str, int, int]]:
     if f.read(8) != AR_MAGIC:
         raise KmodError(path, "not a .deb (no ar archive magic)")
     offset = 8
+    count = 0
     while offset < end:
+        count += 1
+        if count > MAX_AR_MEMBERS:
+            raise KmodError(path, f"more than {MAX_AR_MEMBERS} ar members; not a .deb", offset=offset)
         f.seek(offset)
         header = f.read(60)
         if len(header) < 60 or header[58:60] != b"`\n":
@@ -101,29 +106,28 @@ class DebReader:
     def __exit__(self, *exc: object) -> None:
         self._f.close()
 
-    def _tar(self, which: str, limit: int) -> tarfile.TarFile:
+    def _tar(self, which: str, limit: int, budget: WorkBudget | None) -> Iterator[tuple[TarMember, MemberData]]:
         if which not in self._members:
             raise KmodError(self.path, f"corrupt .deb: no {which}.tar member")
         name, offset, size = self._members[which]
         kind = _member_kind(name, self._f, offset)
         if kind is None:
             raise KmodError(self.path, f"corrupt .deb: {name} is not compressed as its name says")
-        stream = capped_stream(Window(self._f, offset, size), self.path, limit, kind)
-        return tarfile.open(fileobj=stream, mode="r|")
+        stream = capped_stream(Window(self._f, offset, size), self.path, limit, kind, budget)
+        return tar_members(stream, self.path, f"{which}.tar")
 
-    def control_text(self) -> str:
-        tar = self._tar("control", MAX_CONTROL)
-        for member in tar:
+    def control_text(self, budget: WorkBudget | None = None) -> str:
+        for member, body in self._tar("control", MAX_CONTROL, budget):
             if member.name.lstrip("./") == "control" and member.isreg():
                 if member.size > 1024 * 1024:
                     raise KmodError(self.path, "control file larger than 1 MiB")
-                content = tar.extractfile(member)
-                assert content is not None
-                return content.read().decode("utf-8", "replace")
+                return body.read().decode("utf-8", "replace")
         raise KmodError(self.path, "no control file in control.tar")
 
-    def data(self, limit: int = MAX_TOTAL_BYTES) -> tarfile.TarFile:
-        return self._tar("data", limit)
+    def data(self, limit: int = MAX_TOTAL_BYTES, budget: WorkBudget | None = None
+             ) -> Iterator[tuple[TarMember, MemberData]]:
+        """Each member of data.tar and a reader of its data (read it, or not, before the next)."""
+        return self._tar("data", limit, budget)
 
 
 # cpio "newc", as rpm writes its payload: 110-byte ASCII header, name, data, each padded to 4.
@@ -177,7 +181,7 @@ def cpio_members(stream: BinaryIO, path: str) -> Iterator[tuple[CpioMember, Bina
         except ValueError:
             raise KmodError(path, "corrupt .rpm: bad cpio header in the payload") from None
         namesize = fields["namesize"]
-        if not 1 <= namesize <= 65536:
+        if not 1 <= namesize <= MAX_HEADER_RECORD:  # bounded like a tar header record; rpm's are < 4 KiB
             raise KmodError(path, "corrupt .rpm: cpio name size out of range")
         name = _read_exact(stream, namesize, path).rstrip(b"\0").decode("utf-8", "surrogateescape")
         _read_exact(stream, (-(110 + namesize)) % 4, path)
@@ -214,6 +218,7 @@ class RpmReader:
     def __exit__(self, *exc: object) -> None:
         self._f.close()
 
-    def members(self, limit: int = MAX_TOTAL_BYTES) -> Iterator[tuple[CpioMember, BinaryIO]]:
-        stream = capped_stream(Window(self._f, self.data_offset), self.path, limit)
+    def members(self, limit: int = MAX_TOTAL_BYTES, budget: WorkBudget | None = None
+                ) -> Iterator[tuple[CpioMember, BinaryIO]]:
+        stream = capped_stream(Window(self._f, self.data_offset), self.path, limit, budget=budget)
         return cpio_members(stream, self.path)

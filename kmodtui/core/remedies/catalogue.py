@@ -74,8 +74,10 @@ def c_files(source: str, limit: int = 20_000) -> list[str]:
     nothing outside the tree), FIFOs and devices are never opened, at most `limit` files."""
     import stat
 
+    from kmodtui.core.trees import walk
+
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+    for dirpath, dirnames, filenames in walk(source):
         dirnames.sort()
         for name in sorted(filenames):
             if not name.endswith(".c"):

@@ -306,9 +306,9 @@ def recover_interrupted() -> None:
                                                           entry["after_sha256"] == entry["before_sha256"]):
                 written += 1
         if written == 0:
-            import shutil
+            from kmodtui.core.trees import remove_tree
 
-            shutil.rmtree(record, ignore_errors=True)
+            remove_tree(record)
         else:
             manifest["state"] = "applied" if written == len(manifest["files"]) else "partial"
             _write_manifest(record, manifest)

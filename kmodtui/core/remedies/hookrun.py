@@ -22,6 +22,7 @@ from typing import Any
 
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import run_captured, state_dir
+from kmodtui.core.trees import find
 
 
 @dataclass
@@ -268,7 +269,7 @@ def run_hook(release: str, sources: list[str], mode: str, root: str = "/",
                 outcome.notes.append("built with the Module.symvers of the sources before it: "
                                      + ", ".join(symvers))
             continue
-        found = sorted(glob.glob(os.path.join(job.record_dir, "work", "**", "Module.symvers"), recursive=True))
+        found = sorted(find(os.path.join(job.record_dir, "work"), "Module.symvers"))
         if found:
             outcome.symvers = found[0]
             symvers.append(found[0])
