@@ -17,6 +17,7 @@ from kmodtui.core.kernels.discover import (
     kernel_from_build_dir,
 )
 from kmodtui.core.model import Kernel
+from kmodtui.core.trees import remove_tree
 
 
 def unpack_kernel_package(package: str, cache_dir: str) -> list[Kernel]:
@@ -98,14 +99,13 @@ def _unpack_set(named: dict[str, tuple[str, Identity]], digests: list[str], tree
     <tree>.partial-<pid>, make it buildable where it will be, seal its record, rename it into place.
     Anything going wrong removes the whole folder: no part of a set is ever left to be used."""
     import json
-    import shutil
 
     from kmodtui.core.packages.archive import extract_package
     from kmodtui.core.packages.safewrite import cache_budget
     from kmodtui.core.paths import write_cache_file
 
     partial = f"{tree}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
+    remove_tree(partial)
     try:
         root = os.path.join(partial, "root")
         os.makedirs(root)
@@ -124,10 +124,10 @@ def _unpack_set(named: dict[str, tuple[str, Identity]], digests: list[str], tree
         if os.path.islink(tree):
             os.unlink(tree)
         elif os.path.lexists(tree):  # a tree of this name whose record is damaged or names other packages
-            shutil.rmtree(tree)
+            remove_tree(tree)
         os.rename(partial, tree)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        remove_tree(partial)
         raise
     return record
 
@@ -168,14 +168,13 @@ def _read_record(path: str, digests: list[str]) -> dict[str, list[str]] | None:
 def _remove_leftovers(kernels_dir: str) -> None:
     """Under the lock: folders half-written by a kmodtui that died, and the one shared root of
     earlier versions (kernels/root, kernels/unpacked), where any package listed may have left files."""
-    import shutil
 
     for old in ("root", "unpacked"):
-        shutil.rmtree(os.path.join(kernels_dir, old), ignore_errors=True)
+        remove_tree(os.path.join(kernels_dir, old))  # at any depth (an old tree may be 1,200 deep)
     trees = os.path.join(kernels_dir, "trees")
     for entry in os.listdir(trees):
         if ".partial-" in entry:
-            shutil.rmtree(os.path.join(trees, entry), ignore_errors=True)
+            remove_tree(os.path.join(trees, entry))
 
 
 _KBUILD_LINK = re.compile(r"lib/(linux-kbuild-[0-9][0-9A-Za-z.+~]*)/")  # Debian 13+: 6.12.118+deb13
