@@ -1,14 +1,21 @@
 """Real inputs to mutate: a built module (plain and xz), the kernel's symvers, dkms.conf, an RPM
-and a .deb made by the real tools, a build log, a dpkg status file, a build status record."""
+and a .deb made by the real tools, a build log, a dpkg status file, a build status record; for
+the container and compression kinds, tar streams made by GNU tar in its gnu, pax and ustar formats
+(long names and links included), the RPM's cpio payload as rpm2cpio gives it, and the module
+compressed by gzip, xz and zstd."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import lzma
+import subprocess
 from pathlib import Path
 
+import zstandard
+
 from tests.pkgtools import build_deb, build_kmod_rpm
-from tests.realtools import EXAMPLES, BuiltModules
+from tests.realtools import EXAMPLES, BuiltModules, require_tool, run_ok
 
 
 def make_seeds(built: BuiltModules, symvers_path: str, release: str, tmp: Path) -> dict[str, list[bytes]]:
@@ -17,6 +24,26 @@ def make_seeds(built: BuiltModules, symvers_path: str, release: str, tmp: Path) 
     rpm = build_kmod_rpm(tmp / "rpm", "kmod-fuzz", [built.provider_ko], release, generator="internal").read_bytes()
     deb = build_deb(tmp, "fuzz-modules", "1", {f"/lib/modules/{release}/updates/p.ko": built.provider_ko},
                     depends="linux-image-x").read_bytes()
+    tree = tmp / "tree"
+    deep = tree / "usr" / "src" / ("long-folder-name-" * 8) / "include"
+    deep.mkdir(parents=True)
+    (deep / ("a-header-with-a-name-longer-than-one-hundred-bytes-" * 3 + ".h")).write_text("#define X 1\n")
+    (tree / "usr" / "src" / "link").symlink_to("../" + "x" * 150)
+    (tree / "Makefile").write_bytes(b"obj-m += provider.o\n")
+    tars = []
+    for form in ("gnu", "pax", "ustar"):
+        out = tmp / f"seed-{form}.tar"
+        result = subprocess.run([require_tool("tar"), f"--format={form}", "-C", str(tree), "-cf", str(out), "."],
+                                capture_output=True)
+        if result.returncode == 0:  # ustar refuses the long names: the gnu and pax forms hold them
+            tars.append(out.read_bytes())
+    rpm_path = tmp / "rpm" / "seed.rpm"
+    rpm_path.write_bytes(rpm)
+    cpio = run_ok(["sh", "-c", f"{require_tool('rpm2cpio')} {rpm_path}"], text=False).stdout
+    make_log = (b"make -C /lib/modules/6.1.0-57-amd64/build M=/src modules\n  CC [M]  /src/p.o\n"
+                b"/src/p.c:3:10: fatal error: linux/genhd.h: No such file or directory\n"
+                b"make[2]: *** [scripts/Makefile.build:250: /src/p.o] Error 1\n"
+                b"\x1b]8;;http://x\x07link\x1b]8;;\x07 \xe2\x80\x98quoted\xe2\x80\x99\n")
     return {
         "ko": [ko, lzma.compress(ko, preset=0)],
         "ko-resolver": [ko],
@@ -27,6 +54,16 @@ def make_seeds(built: BuiltModules, symvers_path: str, release: str, tmp: Path) 
                  b"Name: zfs-kmod\n%define v %(echo 1)\n%kernel_module_package -n zfs\n%prep\n"],
         "rpm": [rpm],
         "deb": [deb],
+        "meta": [b"Meta:         1\nName:         zfs\nBranch:       1.0\nVersion:      2.1.11\nRelease:      1\n"
+                 b"Release-Tags: relext\nLicense:      CDDL\nAuthor:       OpenZFS\nLinux-Maximum: 6.2\n"
+                 b"Linux-Minimum: 3.10\n"],
+        "diagnose": [make_log, gzip.compress(make_log)],
+        "gzip": [gzip.compress(ko)],
+        "xz": [lzma.compress(ko, preset=0)],
+        "zstd": [zstandard.ZstdCompressor().compress(ko)],
+        "tar": tars,
+        "cpio": [cpio],
+        "ar": [deb],
         "log": [b"  CC [M]  x.o\nERROR: modpost: \"f\" [m.ko] undefined!\n\xff\xfe\x00junk\r\nprogress 1\rprogress 2\n"],
         "dpkg-status": [b"Package: linux-image\nStatus: install ok installed\nVersion: 1\nProvides: a (= 1), b\n\n"],
         "json": [json.dumps({"state": "running", "runner_pid": 1, "artifacts": ["a.ko"]}).encode()],

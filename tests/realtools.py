@@ -26,6 +26,7 @@ DEBIAN_PACKAGES = {
     "depmod": "kmod",
     "rpmbuild": "rpm",
     "rpm": "rpm",
+    "rpm2cpio": "rpm2cpio",
     "dpkg-deb": "dpkg-dev",
     "xz": "xz-utils",
     "zstd": "zstd",

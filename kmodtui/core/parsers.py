@@ -138,6 +138,61 @@ def _via_file(data: bytes, path: str, parse: Callable[[str], object]) -> object:
             raise KmodError(path, err.reason, line=err.line, offset=err.offset) from None
 
 
+def _meta(data: bytes, path: str) -> object:
+    """An autotools tree's META (OpenZFS, Lustre-style trees)."""
+    from kmodtui.core.build.sources import read_meta
+
+    return _via_file(data, path, read_meta)
+
+
+def _diagnose(data: bytes, path: str) -> object:
+    """`kmodtui diagnose` on a log file, as given (compressed ones decompressed, capped)."""
+    from kmodtui.core.diagnose.engine import diagnose_sources, read_logs
+
+    return diagnose_sources(_via_file(data, path, lambda p: read_logs([p])))  # type: ignore[arg-type]
+
+
+def _decompressed(data: bytes, path: str) -> object:
+    """gzip, xz and zstd streams through the one capped decompressor (a module's limit)."""
+    from kmodtui.core.compression import decompress_bytes
+
+    return decompress_bytes(data, path, 64 * 1024 * 1024)[1]
+
+
+def _tar(data: bytes, path: str) -> object:
+    """A tar stream (ustar, GNU long names and links, pax headers) read member by member, as a
+    .deb's data.tar and a source tarball are."""
+    import io
+
+    from kmodtui.core.packages.tarstream import tar_members
+
+    total = 0
+    for _member, reader in tar_members(io.BytesIO(data), path):
+        total += len(reader.read())
+    return total
+
+
+def _cpio(data: bytes, path: str) -> object:
+    """An RPM payload (newc cpio) read member by member."""
+    import io
+
+    from kmodtui.core.packages.streams import cpio_members
+
+    total = 0
+    for _member, reader in cpio_members(io.BytesIO(data), path):
+        total += len(reader.read())
+    return total
+
+
+def _ar(data: bytes, path: str) -> object:
+    """A .deb's ar container: its members' names and places, bounds-checked."""
+    import io
+
+    from kmodtui.core.packages.streams import ar_members
+
+    return list(ar_members(io.BytesIO(data), path))
+
+
 PARSERS: dict[str, Callable[[bytes, str], object]] = {
     "ko": _module,
     "ko-resolver": _module_symbols,
@@ -148,6 +203,14 @@ PARSERS: dict[str, Callable[[bytes, str], object]] = {
     "rpm": _package,
     "deb": _package,
     "log": _log_lines,
+    "diagnose": _diagnose,
+    "meta": _meta,
+    "gzip": _decompressed,
+    "xz": _decompressed,
+    "zstd": _decompressed,
+    "tar": _tar,
+    "cpio": _cpio,
+    "ar": _ar,
     "dpkg-status": _installed,
     "json": _json,
     "cache-modules": _cached(_cached_modules),
