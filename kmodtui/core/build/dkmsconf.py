@@ -19,11 +19,14 @@ _ASSIGN = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+)\])?=(
 _DYNAMIC = re.compile(r"\$\(|`|\$\(\(")
 MAX_SIZE = 1024 * 1024
 MAX_CONTINUED = 200  # lines one quoted value may run over
+MAX_VALUE = 8 * 1024  # characters of one value (OpenZFS's PRE_BUILD, the longest known, has ~1,500): shlex's
+# tokenizer grows a word a character at a time, in time quadratic in its length
 
 
-def _balanced(text: str) -> bool:
-    """Are the quotes of a shell word list closed? (single quotes take everything literally.)"""
-    quote = ""
+def _open_quote(text: str, quote: str = "") -> str:
+    """The quote a shell word list leaves open ("" when its quotes are closed), reading on from inside
+    `quote` (a value continued over lines is read line by line, each once; single quotes take
+    everything literally)."""
     escaped = False
     previous = " "
     for c in text:
@@ -40,7 +43,7 @@ def _balanced(text: str) -> bool:
             quote = c
         elif c == "#" and word_start:
             break  # a comment (a # inside a word is just a character)
-    return not quote
+    return quote
 
 
 @dataclass
@@ -93,14 +96,21 @@ def parse_dkms_conf(path: str) -> DkmsConf:
         value_text = match.group("value")
         # A quoted value may run over several lines (OpenZFS's PRE_BUILD="configure ... "): read on
         # until the quotes balance, as the shell would (at most MAX_CONTINUED lines).
-        while not _balanced(value_text) and number < len(lines) and number - first < MAX_CONTINUED:
+        quote = _open_quote(value_text)
+        continued = [value_text]
+        while quote and number < len(lines) and number - first < MAX_CONTINUED:
             number += 1
-            value_text += "\n" + lines[number - 1]
+            continued.append(lines[number - 1])
+            quote = _open_quote("\n" + lines[number - 1], quote)
+        value_text = "\n".join(continued)
         where = f"line {first}" if number == first else f"lines {first}-{number}"
         key = match.group("key")
         if _DYNAMIC.search(value_text):
             shown = " ".join(value_text.split())[:60]
             conf.build_time_only.append(f"{where}: {key} is computed by the shell: {shown}")
+            continue
+        if len(value_text) > MAX_VALUE:
+            conf.build_time_only.append(f"{where}: {key}'s value is longer than {MAX_VALUE} characters; not read")
             continue
         try:
             words = shlex.split(value_text, comments=True, posix=True)

@@ -1,7 +1,9 @@
 """Rules that turn build and install output into findings with a cause and a fix.
 
 Each rule is a regular expression over one line of output (kbuild, modpost, gcc, dkms, rpmbuild,
-rpm, yum/dnf, dpkg, apt, depmod, the kernel's module loader) and words for a newcomer.
+rpm, yum/dnf, dpkg, apt, depmod, the kernel's module loader) and words for a newcomer. A line is cut
+to MAX_LINE characters before any rule reads it, and every rule reads in time proportional to the
+line (no two repeats over the same characters: tests/core/test_regex_linear.py pumps each one).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from kmodtui.core.vocabulary import LogRule, RemedyId
 
 SEVERITY_ERROR, SEVERITY_WARNING, SEVERITY_INFO = "error", "warning", "info"
+MAX_LINE = 4096  # characters of a line the rules read (the rest is cut first)
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,16 @@ def _r(id: LogRule, pattern: str, severity: str, title: str, cause: str, fix: st
 
 
 RULES: tuple[Rule, ...] = (
-    _r(LogRule.KMODTUI_TOOL_MISSING, r"^kmodtui: cannot run (?P<tool>\S+): .*?(?:\(install it: (?P<install>[^)]+)\))?$",
+    _r(LogRule.KMODTUI_TOOL_MISSING, r"^kmodtui: cannot run (?P<tool>\S+): .*?(?:\(install it: (?P<install>[^()]+)\))?$",
        SEVERITY_ERROR, "{tool} is not installed",
        "The build could not start: this mode runs {tool}, and it is not on this machine.",
        "Install it ({install}) and build again, or pick another mode."),
-    _r(LogRule.KMODTUI_BUSY, r"^kmodtui: (?P<path>.+?): is in use by another kmodtui \((?P<holder>[^)]*)\)",
+    _r(LogRule.KMODTUI_BUSY, r"^kmodtui: (?>(?P<path>.+?): is in use by another kmodtui \()(?P<holder>[^)]*)\)",
        SEVERITY_ERROR, "another kmodtui is building this source",
        "Two builds of one source at once would overwrite each other's files, so this one did not start ({holder}).",
        "Wait for the other build (kmodtui builds lists it; kmodtui attach follows it), or stop it with "
        "`kmodtui builds stop ID`, then build again."),
-    _r(LogRule.MODPOST_UNDEFINED, r'(?P<level>ERROR|WARNING): modpost: "(?P<symbol>[^"]+)" \[(?P<module>[^\]]+)\] undefined!',
+    _r(LogRule.MODPOST_UNDEFINED, r'(?P<level>ERROR|WARNING): modpost: "(?P<symbol>[^"]+)" \[(?P<module>[^][]+)\] undefined!',
        SEVERITY_ERROR, "modpost: {symbol} is undefined for {module}",
        "modpost found no export of {symbol}: not in the kernel's Module.symvers and not in any Module.symvers "
        "given in KBUILD_EXTRA_SYMBOLS. Usually it comes from another out-of-tree module built separately.",
@@ -100,7 +103,7 @@ RULES: tuple[Rule, ...] = (
        SEVERITY_ERROR, "dkms: no headers for {release}",
        "dkms looks for /lib/modules/{release}/build and it is missing (dkms 3.0.10 exits 1 here; later dkms use 21).",
        "Install linux-headers-{release} (Debian/Ubuntu) or kernel-devel-{release} (Fedora/RHEL).", (RemedyId.INSTALL_HEADERS,)),
-    _r(LogRule.DKMS_BUILD_FAILED, r"Error! Bad return status for module build on kernel: (?P<release>\S+) \((?P<arch>[^)]+)\)",
+    _r(LogRule.DKMS_BUILD_FAILED, r"Error! Bad return status for module build on kernel: (?P<release>\S+) \((?P<arch>[^()]+)\)",
        SEVERITY_ERROR, "dkms: the module build failed for {release} ({arch})",
        "make returned an error inside dkms (dkms exit code 10); the real error is in make.log.",
        "Open make.log (its path follows) and look for the first 'error:' line.", ()),
@@ -116,7 +119,7 @@ RULES: tuple[Rule, ...] = (
        SEVERITY_WARNING, "compiler differs from the kernel's",
        "The module is compiled with another compiler (or version) than the kernel; flags and struct layout can differ.",
        "Install and use the kernel's compiler (CONFIG_CC_VERSION_TEXT in the headers' .config, e.g. gcc-12).", ()),
-    _r(LogRule.COMPILER_MISSING, r"(?:/bin/sh: \d+: (?P<cc>\S+): not found)|(?:make(?:\[\d+\])?: (?P<cc2>\S*(?:gcc|clang)\S*): No such file or directory)",
+    _r(LogRule.COMPILER_MISSING, r"(?:/bin/sh: \d+: (?P<cc>\S+): not found)|(?:make(?:\[\d+\])?: (?P<cc2>(?>\S*?(?:gcc|clang))\S*): No such file or directory)",
        SEVERITY_ERROR, "compiler not found",
        "The compiler the kernel's Makefile asks for is not installed.",
        "Install it (Debian: apt-get install build-essential gcc-12; Fedora: dnf install gcc).", ()),
@@ -148,7 +151,7 @@ RULES: tuple[Rule, ...] = (
     _r(LogRule.RPM_FAILED_OTHER, r"^\s*(?P<dep>(?!ksym\(|kernel\()\S.*?) is needed by (?P<package>\S+)$",
        SEVERITY_ERROR, "{package} needs {dep}", "No installed or offered package provides it.",
        "Install the package that provides {dep} (dnf provides '{dep}').", ()),
-    _r(LogRule.YUM_REQUIRES_KSYM, r"Requires: (?P<dep>ksym\((?P<symbol>[^)]+)\) = (?P<crc>0x[0-9a-fA-F]+))",
+    _r(LogRule.YUM_REQUIRES_KSYM, r"Requires: (?P<dep>ksym\((?P<symbol>[^()]+)\) = (?P<crc>0x[0-9a-fA-F]+))",
        SEVERITY_ERROR, "yum/dnf: nothing provides {dep}",
        "The package needs {symbol} with CRC {crc} and no repository or local package Provides it.",
        "If the module exporting {symbol} is packaged (kmod-zfs...), rebuild that package so it Provides ksym(); "
@@ -172,7 +175,7 @@ RULES: tuple[Rule, ...] = (
        SEVERITY_ERROR, "depmod: {symbol} needed by {module} is provided by nothing",
        "No installed module or the kernel exports {symbol}: the module will not load.",
        "Install the module that exports it, or rebuild against this kernel.", (RemedyId.KBUILD_EXTRA_SYMBOLS,)),
-    _r(LogRule.DEPMOD_DISAGREES, r"(?P<module>\S+) disagrees about version of symbol (?P<symbol>\S+)",
+    _r(LogRule.DEPMOD_DISAGREES, r"(?<!\S)(?P<module>\S+) disagrees about version of symbol (?P<symbol>\S+)",
        SEVERITY_ERROR, "{module} disagrees about the version (CRC) of {symbol}",
        "The module was built against another version of {symbol}'s interface (another kernel or provider build).",
        "Rebuild the module against the kernel/provider it will run with.", (RemedyId.REBUILD_FOR_KERNEL,)),
@@ -202,8 +205,8 @@ _PREFILTER = re.compile(
 
 def scan_line(line: str, line_number: int = 0, rules: tuple[Rule, ...] = RULES) -> LogFinding | None:
     """The first rule that matches this line, as a finding (None when no rule does)."""
-    if len(line) > 4096:  # a minified or binary line: never feed megabytes to a regex
-        line = line[:4096]
+    if len(line) > MAX_LINE:  # a minified or binary line: never feed megabytes to a regex
+        line = line[:MAX_LINE]
     if rules is RULES and _PREFILTER.search(line) is None:
         return None
     for rule in rules:

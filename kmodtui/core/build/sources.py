@@ -12,7 +12,8 @@ from kmodtui.core import scriptnames
 from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
 from kmodtui.core.errors import KmodError
 
-_OBJ_M = re.compile(r"^\s*obj-(?:m|\$\([A-Z_]+\))\s*[+:]?=\s*(?P<objs>.+)$", re.M)
+# Line by line ([ \t], not \s, which would run over newlines: a run of blank lines read again from each).
+_OBJ_M = re.compile(r"^[ \t]*obj-(?:m|\$\([A-Z_]+\))[ \t]*[+:]?=[ \t]*(?P<objs>.+)$", re.M)
 
 KIND_DKMS, KIND_KBUILD, KIND_AUTOTOOLS, KIND_SPEC, KIND_SRPM = "dkms", "kbuild", "autotools", "spec", "srpm"
 DKMS_MKCONF = ("scripts", "dkms.mkconf")  # OpenZFS: writes the dkms.conf its dkms packages ship
@@ -144,10 +145,11 @@ def extra_symbols_of(path: str) -> list[str]:
     return found
 
 
-_META_LINE = re.compile(r"^(?P<key>[A-Za-z][A-Za-z-]*):\s*(?P<value>\S.*?)\s*$")
-_KBUILD_DIRS = re.compile(r"^\s*\w+\s*[+:]?=\s*(?P<dirs>(?:[\w.-]+/\s*)+)$", re.M)
-_MODULE_NAME = re.compile(r"^\s*MODULE\s*:?=\s*(?P<name>[\w-]+)\s*$", re.M)
-_OBJ_OF_MODULE = re.compile(r"^\s*obj-\S+\s*[+:]?=\s*\$\(MODULE\)\.o", re.M)
+_META_LINE = re.compile(r"^(?P<key>[A-Za-z][A-Za-z-]*):\s*(?P<value>\S.*)$")  # the value's end: rstrip()
+MAX_META_LINE = 1024  # characters of a META line read (a value is kept to 200)
+_KBUILD_DIRS = re.compile(r"^[ \t]*\w+[ \t]*[+:]?=[ \t]*(?P<dirs>(?:[\w.-]+/[ \t]*)+)$", re.M)
+_MODULE_NAME = re.compile(r"^[ \t]*MODULE[ \t]*:?=[ \t]*(?P<name>[\w-]+)[ \t]*$", re.M)
+_OBJ_OF_MODULE = re.compile(r"^[ \t]*obj-\S+[ \t]*[+:]?=[ \t]*\$\(MODULE\)\.o", re.M)
 
 
 def read_meta(path: str) -> dict[str, str]:
@@ -160,9 +162,9 @@ def read_meta(path: str) -> dict[str, str]:
         raise KmodError(path, err.strerror or str(err)) from None
     meta: dict[str, str] = {}
     for line in text.splitlines():
-        match = _META_LINE.match(line)
+        match = _META_LINE.match(line[:MAX_META_LINE])
         if match:
-            meta.setdefault(match.group("key").lower(), match.group("value")[:200])
+            meta.setdefault(match.group("key").lower(), match.group("value").rstrip()[:200])
     return meta
 
 
@@ -310,9 +312,11 @@ def out_of_range(release: str, source: ModuleSource) -> str:
         return f"the source supports Linux up to {maximum} (META Linux-Maximum)"
     exclusive = source.dkms.values.get("BUILD_EXCLUSIVE_KERNEL", "") if source.dkms is not None else ""
     if exclusive:
-        try:
-            if not re.search(exclusive, release):
+        from kmodtui.core.build.ere import EreError, ere_search
+
+        try:  # a regex from the source: matched as bash's =~ does, in bounded time (ere.py)
+            if not ere_search(exclusive, release):
                 return f"dkms.conf's BUILD_EXCLUSIVE_KERNEL={exclusive} excludes {release}"
-        except re.error:
-            pass
+        except EreError:
+            pass  # a pattern not read here: dkms decides when it builds
     return ""

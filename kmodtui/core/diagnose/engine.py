@@ -19,14 +19,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from kmodtui.core.diagnose.causes import CAUSES
+from kmodtui.core.diagnose.logread import (  # noqa: F401 (read_logs, decode_log: this module's API too)
+    LINE_BYTES,
+    MAX_LINE,
+    decode_log,
+    read_logs,
+)
 from kmodtui.core.vocabulary import Cause
 
 ROOT, WEAK, FALLBACK, KNOCKON, HARMLESS = "root", "weak", "fallback", "knock-on", "harmless"
 _TIER_ORDER = (ROOT, WEAK, FALLBACK)
-MAX_LINE = 4096  # a longer line is cut before any regex sees it
 MAX_SIGNALS = 5000  # a runaway log repeats its errors: the first ones are what matter
 
 
@@ -76,6 +81,17 @@ class _Rule:
 
 def _rule(cause: Cause, tier: str, pattern: str, refine: Refine | None = None, hint: str = "") -> _Rule:
     return _Rule(cause, tier, re.compile(pattern), refine, hint)
+
+
+# Every rule reads a line in time proportional to its length (Python's re backtracks: `X.*Y` over a
+# line holding X ten thousand times and no Y reads the line once per X). The shapes used below:
+#   _after(X, Y)           for X.*Y: the gap stops at the next X, so each character is read once;
+#   (?>\S*?W)\S*          for \S*W\S*: the first W of a word, taken for good (the rest is one scan);
+#   (?<!\S)\S+ ...         a word's whole run, tried once per word, not from each of its characters;
+#   [^()]+ inside (...)    a scan that ends where the next "(" would start another try.
+def _after(first: str, then: str) -> str:
+    """`first.*then`, read once: the gap between them does not cross another `first`."""
+    return rf"(?:{first})(?:(?!{first}).)*{then}"
 
 
 # ---- context-dependent meanings ------------------------------------------------------------------
@@ -165,7 +181,7 @@ def _compiler_version(match: re.Match[str], ctx: _Context, number: int) -> tuple
         return None
     ctx.compiler_notice = 0
     built, using = ctx.compiler_versions
-    major = re.compile(r"(\d+)\.\d+(?:\.\d+)?\s*$")
+    major = re.compile(r"(?<!\d)(\d+)\.\d+(?:\.\d+)?\s*$")  # from a number's first digit: one try per number
     a, b = major.search(built), major.search(using)
     if a and b and a[1] == b[1] and ("clang" in built) == ("clang" in using):
         return Cause.HARMLESS, HARMLESS  # same compiler, same major version: the kernel's notice only
@@ -184,18 +200,19 @@ _BUILD_DEPS = r"(?:pahole|bc|flex|bison|perl|openssl|zstd|xz|lz4|cpio|rsync|pyth
 RULES: tuple[_Rule, ...] = (
     # --- harmless notices first: they must never be read as a cause -----------------------------
     _rule(Cause.HARMLESS, HARMLESS, r"module verification failed: signature and/or required key missing"),
-    _rule(Cause.HARMLESS, HARMLESS, r"loading out-of-tree module taints kernel|module license .* taints kernel"),
+    _rule(Cause.HARMLESS, HARMLESS, r"loading out-of-tree module taints kernel|" + _after("module license ", " taints kernel")),
     _rule(Cause.HARMLESS, HARMLESS, r"Skipping BTF generation"),
     _rule(Cause.HARMLESS, HARMLESS, r"pahole version differs|^\s*The kernel was built with: \d+$|^\s*You are using: +\d+$"),
     _rule(Cause.HARMLESS, HARMLESS, r"^Deprecated feature:|^ldconfig: |is marked executable|is up to date -- reinstalling"),
-    _rule(Cause.HARMLESS, HARMLESS, r"libkmod: ERROR .*ignoring bad line|kmod packages excluded due to dependency errors"),
+    _rule(Cause.HARMLESS, HARMLESS, _after("libkmod: ERROR ", "ignoring bad line") +
+          "|kmod packages excluded due to dependency errors"),
     _rule(Cause.HARMLESS, HARMLESS, r"depmod: ERROR: fstatat\(\d+, \S+\): No such file or directory"),
-    _rule(Cause.HARMLESS, HARMLESS, r"Unable to remove module .*Not found in dkms status output"),
+    _rule(Cause.HARMLESS, HARMLESS, _after("Unable to remove module ", "Not found in dkms status output")),
     _rule(Cause.HARMLESS, HARMLESS, r"kmodtui-no-signing not found"),  # kmodtui's dkms mode with --no-sign
     _rule(Cause.HARMLESS, HARMLESS, r"the compiler differs from the one used to build the kernel", _compiler_differs),
-    _rule(Cause.HARMLESS, HARMLESS, r"^\s*(?:The kernel was built by|You are using):\s*(?P<cc>.*)$", _compiler_version),
+    _rule(Cause.HARMLESS, HARMLESS, r"^\s*(?:The kernel was built by|You are using):\s*+(?P<cc>.*)$", _compiler_version),
     # --- kmodtui's own runner --------------------------------------------------------------------
-    _rule(Cause.TOOL_MISSING, ROOT, r"^kmodtui: cannot run (?P<tool>\S+): .*?(?:\(install it: (?P<install>[^)]+)\))?$"),
+    _rule(Cause.TOOL_MISSING, ROOT, r"^kmodtui: cannot run (?P<tool>\S+): .*?(?:\(install it: (?P<install>[^()]+)\))?$"),
     _rule(Cause.SOURCE_BUSY, ROOT, r"^kmodtui: .+?: is in use by another kmodtui"),
     _rule(Cause.NOTHING_BUILT, ROOT, r"^kmodtui: the build finished without an error but made no module"),
     # --- immutable hosts ---------------------------------------------------------------------------
@@ -205,16 +222,16 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.HEADERS_MISSING, ROOT, r"kernel headers for kernel (?P<rel>\S+) cannot be found"),
     _rule(Cause.HEADERS_MISSING, ROOT, r"Missing kernel headers|[Kk]ernel (?:headers|source|build tree)s? "
                                        r"(?:(?:for|of) \S+ )?(?:is |are )?(?:not found|missing|not installed)"),
-    _rule(Cause.HEADERS_MISSING, ROOT, r"make(?:\[\d+\])?: \*\*\* (?P<dir>/\S*?(?:/lib/modules/(?P<rel>[^/\s]+)/)?\S*): "
+    _rule(Cause.HEADERS_MISSING, ROOT, r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?/lib/modules/)(?P<rel>[^/\s]+)/)?\S*): "
                                        r"No such file or directory\.\s+Stop", _missing_build_dir),
     _rule(Cause.HEADERS_WRONG_KERNEL, ROOT, r"this.module section size must match the kernel's built struct module size",
           hint="The module's struct module layout is another kernel's: it was compiled against other headers "
                "(or with another compiler) than the running kernel's."),
     _rule(Cause.HEADERS_WRONG_KERNEL, ROOT, r"Version mismatch: module \S+ \S+, kernel \S+"),
     _rule(Cause.HEADERS_WRONG_KERNEL, ROOT, r"version magic '(?P<have>[^']*)' should be '(?P<want>[^']*)'", _vermagic),
-    _rule(Cause.HEADERS_INCOMPLETE, ROOT, rf"/bin/sh: \d+: \S*{_TOOLS_IN_TREE}\S*: (?:not found|Exec format error)"),
-    _rule(Cause.HEADERS_INCOMPLETE, ROOT, rf"\S*{_TOOLS_IN_TREE}\S*: (?:Exec format error|cannot execute binary file)"),
-    _rule(Cause.HEADERS_INCOMPLETE, ROOT, r"No rule to make target [`']\S*(?:tools/objtool|scripts/)\S*'"),
+    _rule(Cause.HEADERS_INCOMPLETE, ROOT, rf"/bin/sh: \d+: (?>\S*?{_TOOLS_IN_TREE})\S*: (?:not found|Exec format error)"),
+    _rule(Cause.HEADERS_INCOMPLETE, ROOT, rf"(?<!\S)(?>\S*?{_TOOLS_IN_TREE})\S*: (?:Exec format error|cannot execute binary file)"),
+    _rule(Cause.HEADERS_INCOMPLETE, ROOT, r"No rule to make target [`'](?>\S*?(?:tools/objtool|scripts/))\S*'"),
     _rule(Cause.HEADERS_INCOMPLETE, ROOT, r"tools/objtool/objtool: No such file or directory"),
     _rule(Cause.KERNEL_API_CHANGE, ROOT, r"^\s*DESCEND\s+objtool", hint=_SUBDIRS_HINT),
     _rule(Cause.KERNEL_CONFIG_INVALID, ROOT, r"Kernel configuration is invalid"),
@@ -242,16 +259,16 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.BUILD_DEPENDENCY_MISSING, WEAK, r"configure: error: |^!?\s*Error: (?:Can ?not|Could not|Unable to) "
                                                 r"find "),
     _rule(Cause.KABI_MISMATCH, ROOT, r"is not compatible\s+with kernel \S+ in symbols:"),
-    _rule(Cause.COMPILER_MISMATCH, ROOT, r"/bin/(?:ba)?sh: (?:\d+: )?(?P<cc>\S*(?:gcc|clang|cc|ld\.lld)\S*): "
+    _rule(Cause.COMPILER_MISMATCH, ROOT, r"/bin/(?:ba)?sh: (?:\d+: )?(?P<cc>(?>\S*?(?:gcc|clang|cc|ld\.lld))\S*): "
                                          r"(?:not found|command not found)"),
-    _rule(Cause.COMPILER_MISMATCH, ROOT, r"make(?:\[\d+\])?: (?P<cc>\S*(?:gcc|clang)\S*): (?:No such file or "
+    _rule(Cause.COMPILER_MISMATCH, ROOT, r"make(?:\[\d+\])?: (?P<cc>(?>\S*?(?:gcc|clang))\S*): (?:No such file or "
                                          r"directory|Command not found)"),
     _rule(Cause.COMPILER_MISMATCH, ROOT, r"(?:gcc|cc1|clang|cc)(?:-\d+)?: error: (?:unrecognized (?:command[- ]line "
                                          r"|debug output level )?option|unknown argument)"),
     _rule(Cause.COMPILER_MISMATCH, ROOT, r"incompatible gcc/plugin versions|cannot load plugin|"
-                                         r"plugin .* (?:is not compatible|was built with)"),
+                                         + _after("plugin ", " (?:is not compatible|was built with)")),
     # --- kbuild / modpost / objtool ---------------------------------------------------------------
-    _rule(Cause.MODPOST_UNDEFINED, ROOT, r'(?:ERROR|WARNING): modpost: "(?P<symbol>[^"]+)" \[(?P<module>[^\]]+)\] '
+    _rule(Cause.MODPOST_UNDEFINED, ROOT, r'(?:ERROR|WARNING): modpost: "(?P<symbol>[^"]+)" \[(?P<module>[^][]+)\] '
                                          r'undefined!'),
     _rule(Cause.NAMESPACE_NOT_IMPORTED, ROOT, r"uses symbol \(?(?P<symbol>[^ )]+)\)? from namespace (?P<ns>\S+?),? "
                                               r"but does not import it"),
@@ -272,9 +289,9 @@ RULES: tuple[_Rule, ...] = (
                                          r"error: too (?:few|many) arguments to function|has no member named|"
                                          r"incompatible pointer type|error: unknown type name|"
                                          r"undeclared \(first use|error: conflicting types for|"
-                                         r"storage size of .* isn.t known|invalid use of undefined type|"
-                                         r"error: passing argument \d+ of .* from incompatible|"
-                                         r"error: variable .* has initializer but incomplete type"),
+                                         + _after("storage size of ", " isn.t known") + "|invalid use of undefined type|"
+                                         + _after(r"error: passing argument \d+ of ", " from incompatible") + "|"
+                                         + _after("error: variable ", " has initializer but incomplete type")),
     _rule(Cause.KERNEL_API_CHANGE, ROOT, r"fatal error: (?:linux|asm|asm-generic|uapi|net|drm|media|sound|crypto|"
                                          r"trace|acpi|scsi|rdma|xen|kvm)/\S+: No such file"),
     _rule(Cause.WERROR, ROOT, r"all warnings being treated as errors"),
@@ -283,8 +300,8 @@ RULES: tuple[_Rule, ...] = (
           hint="kbuild found no way to make the module's object: the source file is missing, or (older kernels) "
                "the headers lack tools/objtool/objtool, so the compile rule is dropped silently."),
     # --- rpm / yum / dnf ----------------------------------------------------------------------------
-    _rule(Cause.KSYM_NOT_PROVIDED, ROOT, r"Requires: ksym\((?P<symbol>[^)]+)\)"),
-    _rule(Cause.KABI_MISMATCH, ROOT, r"Requires: kernel\((?P<symbol>[^)]+)\)"),
+    _rule(Cause.KSYM_NOT_PROVIDED, ROOT, r"Requires: ksym\((?P<symbol>[^()]+)\)"),
+    _rule(Cause.KABI_MISMATCH, ROOT, r"Requires: kernel\((?P<symbol>[^()]+)\)"),
     _rule(Cause.PACKAGE_DEPENDS_UNMET, ROOT, r"(?:nothing provides|nichts stellt|rien ne fournit|没有提供) "
                                              r"(?P<dep>\S+(?: = \S+)?)", _is_needed_by),
     _rule(Cause.PACKAGE_DEPENDS_UNMET, ROOT, r"^\s*(?P<dep>\S+(?: [<>=]+ \S+)?) is needed by ", _is_needed_by),
@@ -296,7 +313,7 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.DKMS_BUILD_EXCLUSIVE, ROOT, r"BUILD_EXCLUSIVE directive which|does not match this kernel/arch"),
     _rule(Cause.DKMS_VERSION_CONFLICT, ROOT, r"exactly matches what is already found in kernel|is not newer than|"
                                              r"DKMS will not replace this module|DKMS tree already contains"),
-    _rule(Cause.DKMS_DEPENDENCY_MISSING, ROOT, r"failed due to missing dependencies|BUILD_DEPENDS .* not (?:found|built)"),
+    _rule(Cause.DKMS_DEPENDENCY_MISSING, ROOT, r"failed due to missing dependencies|" + _after("BUILD_DEPENDS ", " not (?:found|built)")),
     _rule(Cause.DKMS_DEPENDENCY_MISSING, ROOT, r"^find: '/var/lib/dkms/(?P<dependency>[^/']+)': No such file or directory",
           hint="The module's dkms.conf builds against another dkms module's tree (west-chamber against "
                "xtables-addons): install and build that one with dkms first."),
@@ -307,13 +324,17 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.MODULE_SIGNATURE_REJECTED, ROOT, r"Key was rejected by service|Required key not available"),
     _rule(Cause.STALE_MODULE, WEAK, r"Invalid module format|could not insert '[^']+': Exec format error"),
     # --- signing -------------------------------------------------------------------------------------
-    _rule(Cause.SIGNING_KEY_MISSING, WEAK, r"modules won't be signed|sign-file: .*(?:No such file|[Ee]rror)|"
-                                           r"Can't read X509 certificate|signing key .* (?:not found|missing)"),
+    _rule(Cause.SIGNING_KEY_MISSING, WEAK, r"modules won't be signed|Can't read X509 certificate|"
+                                           + _after("sign-file: ", "(?:No such file|[Ee]rror)") + "|"
+                                           + _after("signing key ", " (?:not found|missing)")),
     # --- make's own and the package managers' knock-on lines -----------------------------------------
-    _rule(Cause.DKMS_BUILD_FAILED, FALLBACK, r"Bad return status for module build|Building module\(s\)\.\.\.\(bad "
-                                             r"exit status|Building DKMS module .* FAILED|DKMS module .* failed to build|"
-                                             r"post-installation|Building and installing \S+ \[FAILED\]"),
-    _rule(Cause.DKMS_BUILD_FAILED, KNOCKON, r"make(?:\[\d+\])?: \*\*\* .*Error \d+|recipe for target .* failed|"
+    _rule(Cause.DKMS_BUILD_FAILED, FALLBACK, r"Bad return status for module build|"
+                                             r"Building module\(s\)\.\.\.\(bad exit status|"
+                                             + _after("Building DKMS module ", " FAILED") + "|"
+                                             + _after("DKMS module ", " failed to build") +
+                                             r"|post-installation|Building and installing \S+ \[FAILED\]"),
+    _rule(Cause.DKMS_BUILD_FAILED, KNOCKON, _after(r"make(?:\[\d+\])?: \*\*\* ", r"Error \d+") + "|"
+                                            + _after("recipe for target ", " failed") + "|"
                                             r"dpkg: (?:error|Fehler|erreur)|Errors were encountered|Fehler traten auf|"
                                             r"^E: Sub-process|dependency problems|Abhängigkeitsprobleme|"
                                             r"^Consult .*make\.log|One or more modules failed|Refer to previous errors|"
@@ -340,27 +361,32 @@ _PREFILTER = re.compile(
     r"requests|Error!|Refer to|newly built|%post|Sub-process|recipe|report|DESCEND|kmodtui: |compatible|configure: |"
     r"Please make sure|_config\.h|find |_NS\("
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+# CSI (colours, cursor) and OSC (titles, gcc's links) ended by BEL or ESC \\. An OSC's text stops at the
+# next ESC: an unterminated one is left as it is, after one scan to that ESC (not one per "ESC ]").
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _PREFIXES = re.compile(
-    r"^(?:\|\s)?\s*(?:"
+    r"^(?:\|\s)?\s*+(?:"
     r"\[\s*[+]?\d+\.\d+\]\s*"  # dmesg [  123.456] and dmesg -H's [ +0.000035]
     r"|[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d \S+ [^:\s]+(?:\[\d+\])?: "  # journal/syslog: 'Nov 21 12:17:11 host tag[pid]: '
     r"|\d{4}[-/]\d\d[-/]\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s+(?:\S+: )?"  # akmods, ISO stamps
     r"|\[\s*\d+s\]\s"  # Open Build Service logs: '[   25s] '
-    r"|\s{2,}>\s"  # Nix build output: '       > '
+    r"|(?<=\s\s)>\s"  # Nix build output: '       > ' (the spaces already taken: read once)
     r")+(?:kernel: )?"
 )
-_DKMS_TARGET = re.compile(r"DKMS make\.log for \S+ for kernel (?P<rel>\S+)|dkms \w+ .*(?:-k|--kernelver) (?P<k>[^\s/]+)")
+_DKMS_TARGET = re.compile(r"DKMS make\.log for \S+ for kernel (?P<rel>\S+)|"
+                          + _after(r"dkms \w+ ", r"(?:-k|--kernelver) (?P<k>[^\s/]+)"))
 _MAKE_C = re.compile(r"-C /lib/modules/(?P<rel>[^/\s]+)/build\b")
 _MODULE_PATH = re.compile(r"/lib/modules/(?P<rel>[^/\s]+)/")
 _RPM_SECTION = re.compile(r"Failed (?P<build>build )?dependencies")
 
 
 def clean_line(line: str) -> str:
-    """A log line as a rule should see it: no CR, no colours, no timestamp or syslog prefix."""
+    """A log line as a rule should see it: no CR, no colours, no timestamp or syslog prefix, at most
+    MAX_LINE characters. The line is cut before any regex reads it (colours may take 3/4 of a cut line)."""
     line = line.rstrip("\r\n")
     if "\r" in line:
-        line = line.rsplit("\r", 1)[-1]  # a progress redraw: what was shown last
+        line = line[line.rfind("\r") + 1 :]  # a progress redraw: what was shown last
+    line = line[:LINE_BYTES]
     if "\x1b" in line:
         line = _ANSI.sub("", line)
     return _PREFIXES.sub("", line[:MAX_LINE], count=1)
@@ -416,7 +442,7 @@ def _scan(source: str, lines: Iterable[str], ctx: _Context, signals: list[Signal
                 hint = (_SUBDIRS_HINT,) if judged[0] == Cause.KERNEL_API_CHANGE else ()
                 details = (("built_against", make_c["rel"]),) + (
                     (("target_kernel", ctx.target_kernel),) if ctx.target_kernel else ())
-                signals.append(Signal(judged[0], judged[1], count, raw.rstrip("\r\n"),
+                signals.append(Signal(judged[0], judged[1], count, raw[:LINE_BYTES].rstrip("\r\n"),
                                       details + tuple(("hint", h) for h in hint), source))
                 continue
         if len(signals) >= MAX_SIGNALS:
@@ -446,7 +472,7 @@ def _match_line(text: str, raw: str, number: int, source: str, ctx: _Context, si
         details = tuple(sorted((k.rstrip("2"), v) for k, v in match.groupdict().items() if v))
         if rule.hint:
             details += (("hint", rule.hint),)
-        signals.append(Signal(cause, tier, number, raw.rstrip("\r\n"), details, source))
+        signals.append(Signal(cause, tier, number, raw[:LINE_BYTES].rstrip("\r\n"), details, source))
         return True
     return False
 
@@ -468,45 +494,10 @@ def diagnose_text(text: str) -> Diagnosis:
     return diagnose_lines(text.splitlines())
 
 
-def decode_log(data: bytes) -> str:
-    """Logs come in UTF-8, Latin-1 (old dpkg translations), or with a BOM."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
 def primary_text(signal: Signal) -> tuple[str, str, str, tuple[str, ...]]:
     """(title, explanation, fix, remedies) for a signal's cause."""
     text = CAUSES[signal.cause]
     return text.title, text.explanation, text.fix, text.remedies
-
-
-MAX_LOG_BYTES = 256 * 1024 * 1024  # a log bigger than this is cut (the first part holds the cause)
-
-
-def read_logs(paths: list[str], stdin: BinaryIO | None = None) -> list[tuple[str, list[str]]]:
-    """(name, lines) of each log: a file (compressed ones too: a .gz/.xz/.zst make.log), or `-` for
-    stdin. Reads only regular files (and stdin); never runs anything."""
-    from kmodtui.core.compression import read_maybe_compressed
-    from kmodtui.core.errors import KmodError
-
-    logs = []
-    for path in paths:
-        if path == "-":
-            import sys
-
-            stream = stdin if stdin is not None else sys.stdin.buffer
-            data = stream.read(MAX_LOG_BYTES)
-            logs.append(("-", decode_log(data).splitlines()))
-            continue
-        data, _ = read_maybe_compressed(path, MAX_LOG_BYTES)
-        if b"\0" in data[:8192]:
-            raise KmodError(path, "is not a text log (it holds binary data)")
-        logs.append((path, decode_log(data).splitlines()))
-    return logs
 
 
 def signal_json(signal: Signal) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from kmodtui.core.elf.module import parse_module
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Dependency, ModuleImage, PackageInfo
 
-MODULE_IN_PACKAGE = re.compile(r"(^|/)lib/modules/.+\.ko(\.gz|\.xz|\.zst)?$")
+MODULE_IN_PACKAGE = re.compile(r"^(?>(?:|.*?/)lib/modules/).+\.ko(?:\.gz|\.xz|\.zst)?$")  # as rpmdeps.MODULE_FILE
 # Payloads are streamed (never held whole); this caps how much is decompressed to read one.
 MAX_PAYLOAD = 1024 * 1024 * 1024
 MAX_MEMBERS = 100_000

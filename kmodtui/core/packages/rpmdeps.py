@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from kmodtui.core.model import ModuleImage, crc_hex
 from kmodtui.core.symvers.parse import Symvers
 
-MODULE_FILE = re.compile(r"/lib/modules/.+\.ko(\.gz|\.bz2|\.xz|\.zst)?$")
+# The first /lib/modules/ taken for good, then one scan to the end: a name repeating /lib/modules/
+# is read once, not once per repeat (Python's re would retry `.+` from each).
+MODULE_FILE = re.compile(r"^(?>.*?/lib/modules/).+\.ko(?:\.gz|\.bz2|\.xz|\.zst)?$")
 IN_TREE = re.compile(r"(^|/)lib/modules/[1-9][^/]*/kernel/")
 
 # Spec modes kmodtui can predict (see predict_dependencies)

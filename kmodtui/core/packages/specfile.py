@@ -31,14 +31,16 @@ def parse_spec_text(text: str, path: str) -> SpecInfo:
     if "\0" in text:
         raise KmodError(path, "binary data in a spec file")
     name_match = re.search(r"^Name:\s*(\S+)", text, re.M | re.I)
-    if re.search(r"^\s*%kernel_module_package\b", text, re.M):
+    # [ \t], not \s: a pattern anchored at each line must not run over the newlines that follow it
+    if re.search(r"^[ \t]*%kernel_module_package\b", text, re.M):
         mode = MODE_REDHAT
     elif re.search(r"kmodtool|%\{\??kernels\}|%\{\??kmod_name\}", text):
         mode = MODE_GENERIC
     else:
         mode = MODE_PLAIN
-    internal_off = bool(re.search(r"^\s*%(?:global|define)\s+_use_internal_dependency_generator\s+0\b", text, re.M))
-    provides = re.search(r"^\s*%(?:global|define)\s+__find_provides\s+(.+)$", text, re.M)
+    internal_off = bool(re.search(r"^[ \t]*%(?:global|define)[ \t]+_use_internal_dependency_generator[ \t]+0\b",
+                                  text, re.M))
+    provides = re.search(r"^[ \t]*%(?:global|define)[ \t]+__find_provides[ \t]+(.+)$", text, re.M)
     info = SpecInfo(path, name_match.group(1) if name_match else "", mode, internal_off,
                     provides.group(1).strip() if provides else "", bool(re.search(r"^%prep\b", text, re.M)))
     if re.search(r"%\(", text):

@@ -283,12 +283,14 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
     if os.path.isfile(dkms_conf) and b"MAKE[0]" in _read(dkms_conf):
         check_editable(dkms_conf)
         before = _read(dkms_conf)
-        match = re.search(rb'^(MAKE\[0\]=)(["\']?)(.*?)\2\s*$', before, re.M)
+        match = re.search(rb"^MAKE\[0\]=(.*)$", before, re.M)
         if match is None:
             raise KmodError(dkms_conf, "has a MAKE[0] line kmodtui cannot edit safely")
-        quote = match.group(2) or b'"'
-        line = match.group(1) + quote + match.group(3) + f" KBUILD_EXTRA_SYMBOLS={paths}".encode() + quote
-        edit = FileEdit(dkms_conf, before, before[: match.start()] + line + before[match.end():])
+        value = match.group(1).rstrip()
+        quoted = len(value) >= 2 and value[:1] in (b'"', b"'") and value.endswith(value[:1])
+        quote, words = (value[:1], value[1:-1]) if quoted else (b'"', value)
+        line = b"MAKE[0]=" + quote + words + f" KBUILD_EXTRA_SYMBOLS={paths}".encode() + quote
+        edit = FileEdit(dkms_conf, before, before[: match.start()] + line + before[match.start(1) + len(value):])
         where = "dkms.conf's MAKE[0]"
     else:
         # Makefile.modpost includes an external module's Kbuild file to read KBUILD_EXTRA_SYMBOLS.
@@ -350,7 +352,8 @@ def _import_ns_lines(namespace: str, release: str, source: bytes) -> bytes:
     if version:
         modern = (int(version.group(1)), int(version.group(2))) >= (6, 13)
         return (f'MODULE_IMPORT_NS("{namespace}");\n' if modern else f"MODULE_IMPORT_NS({namespace});\n").encode()
-    if b"LINUX_VERSION_CODE" not in source and re.search(rb'(?:MODULE_IMPORT_NS|EXPORT_SYMBOL\w*_NS\w*)\([^)]*"', source):
+    if b"LINUX_VERSION_CODE" not in source and re.search(rb'(?:\bMODULE_IMPORT_NS|\bEXPORT_SYMBOL(?=\w*_NS)\w*)\([^()"]*"',
+                                                         source):
         return f'MODULE_IMPORT_NS("{namespace}");\n'.encode()
     return (f"#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)\nMODULE_IMPORT_NS(\"{namespace}\");\n#else\n"
             f"MODULE_IMPORT_NS({namespace});\n#endif\n").encode()

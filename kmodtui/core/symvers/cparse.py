@@ -24,15 +24,27 @@ def parse_symvers_c(data: bytes) -> tuple[SymversColumns, dict[str, int]] | None
     rows = struct.unpack_from("=I", blob, 0)[0]
     order = blob[4:8]
     per_layout = struct.unpack_from("=4I", blob, 8)
-    names = (LAYOUT_3, LAYOUT_4, LAYOUT_5_NS3, LAYOUT_5)
-    layout_counts = {names[code]: per_layout[code] for code in order if code != 0xFF}
+    layouts = (LAYOUT_3, LAYOUT_4, LAYOUT_5_NS3, LAYOUT_5)
+    layout_counts = {layouts[code]: per_layout[code] for code in order if code != 0xFF}
     pos = 24
     crcs = array("I", blob[pos : pos + 4 * rows]).tolist()
     pos += 4 * rows
     gpl_only = list(map(bool, blob[pos : pos + rows]))
     pos += rows
-    strings = blob[pos:].decode("ascii").split("\0")
-    types_and_namespaces = strings[2 * rows : 4 * rows]
-    columns = SymversColumns(strings[:rows], crcs, strings[rows : 2 * rows], types_and_namespaces[0::2],
-                             types_and_namespaces[1::2], gpl_only)
+    # Column by column, the repeated values (modules, export types, namespaces) shared: half a million
+    # rows then hold half a million names, not two million strings.
+    names = str(memoryview(blob)[pos:], "ascii").split("\0", rows)
+    rest = names.pop()
+    del blob
+    modules = rest.split("\0", rows)
+    rest = modules.pop()
+    modules = shared(modules)
+    types_and_namespaces = shared(rest.split("\0")[: 2 * rows])
+    columns = SymversColumns(names, crcs, modules, types_and_namespaces[0::2], types_and_namespaces[1::2], gpl_only)
     return columns, layout_counts
+
+
+def shared(strings: list[str]) -> list[str]:
+    """The same strings, equal ones made one object."""
+    table: dict[str, str] = {}
+    return [table.setdefault(s, s) for s in strings]

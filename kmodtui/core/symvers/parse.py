@@ -55,9 +55,24 @@ class Symvers:
         return len(self.columns.names)
 
 
+# A kernel's Module.symvers has ~25-40k rows in 1.5-3 MB (Debian 12: 24,683 rows, 1.6 MB). Memory grows
+# with the rows (a Python string per name, a provider per symbol), so a file far past any kernel's is
+# refused in one line rather than read: at both caps a resolve stays under ~600 MiB (SECURITY.md).
+MAX_SYMVERS_BYTES = 64 * 1024 * 1024
+MAX_SYMVERS_ROWS = 500_000
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines() splits at each
+
+
+def _refuse_past_rows(lines: int, path: str) -> None:
+    if lines > MAX_SYMVERS_ROWS:
+        raise KmodError(path, f"has more than {MAX_SYMVERS_ROWS:,} lines (a kernel's Module.symvers has about "
+                              "30,000): not read, to keep memory bounded")
+
+
 def read_symvers(path: str | os.PathLike[str]) -> Symvers:
     path = os.fspath(path)
-    data, _ = read_maybe_compressed(path, limit=256 * 1024 * 1024)
+    data, _ = read_maybe_compressed(path, limit=MAX_SYMVERS_BYTES)
+    _refuse_past_rows(data.count(b"\n"), path)
 
     parsed = parse_symvers_c(data)  # clean files in C (~10x faster); odd ones below
     if parsed is not None:
@@ -69,11 +84,14 @@ def read_symvers(path: str | os.PathLike[str]) -> Symvers:
 
 
 def parse_symvers(text: str, path: str) -> Symvers:
+    _refuse_past_rows(sum(map(text.count, _LINE_BREAKS)) - text.count("\r\n"), path)
     entries: list[SymversEntry] = []
     problems: list[str] = []
     skipped = 0
     layouts: dict[str, int] = {}
     append = entries.append
+    share = {"vmlinux": "vmlinux", "EXPORT_SYMBOL": "EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL": "EXPORT_SYMBOL_GPL",
+             "": ""}.setdefault  # modules, export types and namespaces repeat: one string each
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -90,13 +108,15 @@ def parse_symvers(text: str, path: str) -> Symvers:
             continue
         if n >= 5 and cols[4].startswith("EXPORT_"):
             layout = LAYOUT_5_NS3
-            entry = SymversEntry(cols[1], crc, cols[3], cols[4], cols[2])
+            entry = SymversEntry(cols[1], crc, share(cols[3], cols[3]), share(cols[4], cols[4]), share(cols[2], cols[2]))
         elif n >= 4 and cols[3].startswith("EXPORT_"):
             layout = LAYOUT_5 if n >= 5 else LAYOUT_4
-            entry = SymversEntry(cols[1], crc, cols[2], cols[3], cols[4] if n >= 5 else "")
+            namespace = cols[4] if n >= 5 else ""
+            entry = SymversEntry(cols[1], crc, share(cols[2], cols[2]), share(cols[3], cols[3]),
+                                 share(namespace, namespace))
         elif n == 3:
             layout = LAYOUT_3
-            entry = SymversEntry(cols[1], crc, cols[2], "")
+            entry = SymversEntry(cols[1], crc, share(cols[2], cols[2]), "")
         else:
             skipped += 1
             if len(problems) < MAX_LISTED_PROBLEMS:
