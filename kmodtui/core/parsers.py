@@ -147,9 +147,11 @@ def _meta(data: bytes, path: str) -> object:
 
 def _diagnose(data: bytes, path: str) -> object:
     """`kmodtui diagnose` on a log file, as given (compressed ones decompressed, capped)."""
-    from kmodtui.core.diagnose.engine import diagnose_sources, read_logs
+    from kmodtui.core.diagnose.engine import diagnose_sources
+    from kmodtui.core.diagnose.logread import read_logs
 
-    return diagnose_sources(_via_file(data, path, lambda p: read_logs([p])))  # type: ignore[arg-type]
+    # the lines are streamed from the file: diagnosed while it is still there
+    return _via_file(data, path, lambda p: diagnose_sources(read_logs([p])))
 
 
 def _decompressed(data: bytes, path: str) -> object:
