@@ -16,7 +16,8 @@ from kmodtui.core.model import (
     PackageInfo,
 )
 from kmodtui.core.paths import SealedWriter, read_cache_file, write_cache_file
-from kmodtui.core.resolve.checks import ProblemRow, Provider, explain, provider_label, templated
+from kmodtui.core.resolve.checks import ProblemRow, Provider
+from kmodtui.core.resolve.explain import explain, provider_label, templated
 from kmodtui.core.symvers.parse import Symvers
 
 if TYPE_CHECKING:
