@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import TYPE_CHECKING, Any
 
 from kmodtui.core.errors import shown
@@ -253,6 +252,8 @@ def _log_line(finding: dict[str, Any], width: int | None = None) -> str:
 def diagnosis_text(payload: dict[str, Any], verbose: bool = False) -> str:
     """`diagnose` as text, from its JSON object (contract.diagnose_payload): the cause, the line,
     what it means and what to do, the remedies, the knock-on lines and the other findings."""
+    import textwrap
+
     primary = payload["primary"]
     wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="  ")
     if primary is None:
