@@ -14,7 +14,7 @@ object finding_json(explain(row)) gives (tests/core/test_schemas.py, test_findin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kmodtui.core.model import STATUS_NAMESPACE, STATUS_OK, crc_hex
@@ -41,10 +41,11 @@ def explanations_json() -> dict[str, str]:
     return dict(EXPLANATIONS)
 
 
-def _row_parts(rows: Iterable[ProblemRow], release: str, head_of: Callable[[dict[str, Any]], Part],
+def _row_parts(rows: Sequence[ProblemRow], release: str, head_of: Callable[[dict[str, Any]], Part],
                middle_of: Callable[[dict[str, Any]], Part], tail_of: Callable[[dict[str, Any]], Part],
                ) -> Iterator[tuple[Part, Part, Part]]:
-    """Each row's (head, middle, tail), each part made of its fields once per key."""
+    """Each row's (head, middle, tail), each part made of its fields once per key. Parts are keyed
+    by the identity of the row's module and provider: `rows` holds them for the whole loop."""
     heads: dict[int, Part] = {}
     middles: dict[tuple[str, str, int, int, bool], Part] = {}
     tails: dict[tuple[int, str] | tuple[int, str, str], Part] = {}
@@ -53,7 +54,7 @@ def _row_parts(rows: Iterable[ProblemRow], release: str, head_of: Callable[[dict
         head = get_head(id(module))
         if head is None:
             head = heads[id(module)] = head_of({"module": module.path})
-        # has_versions decides a CRC row's explanation_id; rows and providers outlive this loop
+        # has_versions decides a CRC row's explanation_id
         middle_key = (symbol, status, crc, id(provider), module.has_versions)
         middle = get_middle(middle_key)
         if middle is None:
@@ -76,9 +77,10 @@ def _same(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def problem_rows_json(rows: Iterable[ProblemRow], release: str) -> Iterator[dict[str, Any]]:
+def problem_rows_json(rows: Sequence[ProblemRow], release: str) -> Iterator[dict[str, Any]]:
     """Each problem row as resolve's JSON gives it, without making its Finding (and formatting its
-    ~500-character explanation, which the JSON gives once as a template)."""
+    ~500-character explanation, which the JSON gives once as a template). The rows of one module
+    share their "words" and "remedies" values: objects to encode, not to change."""
     for head, middle, tail in _row_parts(rows, release, _same, _same, _same):
         yield {**head, **middle, **tail}
 
@@ -88,7 +90,7 @@ def problem_row_json(row: ProblemRow, release: str) -> dict[str, Any]:
     return next(problem_rows_json((row,), release))
 
 
-def problem_rows_json_pieces(rows: Iterable[ProblemRow], release: str, dumps: Dumps) -> list[bytes]:
+def problem_rows_json_pieces(rows: Sequence[ProblemRow], release: str, dumps: Dumps) -> list[bytes]:
     """The JSON of problem_rows_json(rows), as pieces whose concatenation is the array's items, each
     followed by a comma (json_array_chunks drops the last one). `dumps` is a compact encoder: an
     object's members joined by commas are the object's bytes, so each part is encoded once, its
@@ -103,7 +105,7 @@ def problem_rows_json_pieces(rows: Iterable[ProblemRow], release: str, dumps: Du
     return out
 
 
-def problem_rows_json_bytes(rows: Iterable[ProblemRow], release: str, dumps: Dumps) -> bytes:
+def problem_rows_json_bytes(rows: Sequence[ProblemRow], release: str, dumps: Dumps) -> bytes:
     """The JSON array of problem_rows_json(rows), as bytes."""
     return b"".join(json_array_chunks(problem_rows_json_pieces(rows, release, dumps)))
 
