@@ -31,7 +31,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         if args.detach:
             records = start_requests(requests)
             if args.json:
-                print_json({"detached": True, "records": records})
+                print_json(contract.detached_payload(records))
             else:
                 print("Build started in the background; `kmodtui builds` lists it. Logs:")
                 say(*(f"  {os.path.join(r, 'work', 'build.log')}" for r in records))
@@ -91,10 +91,11 @@ def cmd_builds(args: argparse.Namespace) -> int:
     if args.action:
         raise KmodError(args.action, "unknown builds action; use `kmodtui builds` or `kmodtui builds stop ID`")
     from kmodtui.core.remedies.hookrun import hook_reports
+    from kmodtui.core.report import contract
 
     hooks = hook_reports()
     if args.json:
-        print_json({"builds": records, "hooks": hooks})
+        print_json(contract.builds_payload(records, hooks))
         return EXIT_OK
     if not records:
         print("No builds recorded yet.")
@@ -113,6 +114,7 @@ def _stop_build(args: argparse.Namespace, records: list[dict[str, Any]]) -> int:
     """`builds stop ID`: SIGTERM a running build's runner; it stops its process group and records
     'cancelled'."""
     from kmodtui.core.build.record import RUNNING, effective_state, stop
+    from kmodtui.core.report import contract
 
     if not args.build:
         running = [r["id"] for r in records if effective_state(r) == RUNNING]
@@ -123,7 +125,7 @@ def _stop_build(args: argparse.Namespace, records: list[dict[str, Any]]) -> int:
         raise KmodError(args.build, "no such build recorded (see `kmodtui builds`)")
     stopped = effective_state(chosen[0]) == RUNNING and stop(chosen[0])
     if args.json:
-        print_json({"id": chosen[0]["id"], "stopped": stopped})
+        print_json(contract.build_stopped_payload(chosen[0]["id"], stopped))
     else:
         print(f"Stopping {chosen[0]['id']}: it records 'cancelled' once its processes are gone." if stopped
               else f"{chosen[0]['id']} is not running ({effective_state(chosen[0])}).")

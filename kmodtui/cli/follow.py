@@ -35,7 +35,8 @@ Nice=10
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
-    from kmodtui.core.lifecycle.follow import follow_json, follow_once, parse_target
+    from kmodtui.core.lifecycle.follow import follow_once, parse_target
+    from kmodtui.core.report import contract
 
     target = parse_target(args.target)
     if args.timer:
@@ -43,7 +44,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
     while True:
         result = follow_once(args.source, target, args.repo, url=args.url, apt_sources=args.apt_source)
         if args.json:
-            print_json(follow_json(result))
+            print_json(contract.follow_payload(result))
         else:
             print(f"{target.name}: {result.result} ({result.seconds:.0f} s): {result.message}")
             if result.cause:
@@ -64,6 +65,7 @@ def _timer(args: argparse.Namespace, target: Any) -> int:
     from kmodtui.core import scriptnames
     from kmodtui.core.paths import self_argv
     from kmodtui.core.remedies.edits import FileEdit, apply_edits
+    from kmodtui.core.report import contract
 
     safe = "".join(c if c.isalnum() else "-" for c in f"{target.suite}-{target.arch}-{os.path.basename(args.source.rstrip('/'))}")
     base = os.path.join(args.root, "etc", "systemd", "system", f"kmodtui-follow-{safe}")
@@ -81,7 +83,7 @@ def _timer(args: argparse.Namespace, target: Any) -> int:
             raise KmodError(edit.path, "already exists: undo the timer kmodtui installed before (kmodtui remedy history)")
     if args.timer == "show" or not args.yes:
         if args.json:
-            print_json({"files": {e.path: e.after.decode() for e in edits}, "installed": False})
+            print_json(contract.timer_payload(edits))
         else:
             for e in edits:
                 print(f"New file {e.path}:\n\n{e.after.decode()}")
@@ -90,7 +92,7 @@ def _timer(args: argparse.Namespace, target: Any) -> int:
         return EXIT_OK
     undo_id = apply_edits("follow-timer", edits)
     if args.json:
-        print_json({"files": {e.path: e.after.decode() for e in edits}, "installed": True, "applied": undo_id})
+        print_json(contract.timer_payload(edits, undo_id))
     else:
         print(f"Installed {base}.service and .timer. Start it: systemctl daemon-reload && systemctl enable --now "
               f"{os.path.basename(base)}.timer. Remove it with: kmodtui remedy undo {undo_id}")

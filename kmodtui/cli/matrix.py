@@ -33,12 +33,13 @@ def _matrix(args: argparse.Namespace) -> Any:
 
 def cmd_matrix(args: argparse.Namespace) -> int:
     from kmodtui.core.build import matrix as m
+    from kmodtui.core.report import contract
 
     if args.action == "report":
         results = ([args.target] if args.target else []) + list(args.results or [])  # argparse fills target first
         rows = m.report_rows(results or None)
         if args.json:
-            print_json({"cells": rows})
+            print_json(contract.matrix_report_payload(rows))
         elif args.html:
             sys.stdout.write(m.report_html(rows))
         else:
@@ -48,7 +49,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     cells = m.plan(matrix, find_kernels=not args.kernel_any)
     if args.action == "plan":
         if args.json:
-            print_json(m.plan_json(matrix, cells))
+            print_json(contract.matrix_plan_payload(matrix, cells))
         else:
             for cell in cells:
                 print(f"{cell.name:44} " + (f"skipped: {cell.skipped}" if cell.skipped else cell.command(matrix.source)))
@@ -57,7 +58,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if args.action == "run":
         records, reused = m.run(matrix, cells)
         if args.json:
-            print_json({"started": records, "already_built": [c.name for c in reused]})
+            print_json(contract.matrix_run_payload(records, reused))
         else:
             print(f"Started {len(records)} build(s) in the background ({len(reused)} already built for the same "
                   "request); `kmodtui builds` lists them, `kmodtui matrix report` merges the results.")

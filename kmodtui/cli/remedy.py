@@ -30,7 +30,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
     if args.action == "history":
         records = edits.history()
         if args.json:
-            print_json({"applied": records})
+            print_json(contract.history_payload(records))
         for record in records if not args.json else ():
             say(f"{record['id']:48} {'undone' if record['undone'] else 'applied':8} {', '.join(record['files'])}")
         return EXIT_OK
@@ -38,7 +38,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         undo_id = edits.find_application(args.id or "", args.target or "")
         restored = edits.undo(undo_id)
         if args.json:
-            print_json({"undone": undo_id, "restored": restored})
+            print_json(contract.undone_payload(undo_id, restored))
         else:
             say("Restored, byte for byte: " + ", ".join(restored))
         return EXIT_OK
@@ -55,10 +55,9 @@ def cmd_remedy(args: argparse.Namespace) -> int:
             raise KmodError(f"remedy {args.action} {remedy.id}", f"needs --target: {remedy.target} "
                             f"(e.g. `kmodtui remedy {args.action} {remedy.id} --target ./mymodule`)") from None
         raise
-    payload = contract.plan_payload(plan)
     if args.action == "show":
         if args.json:
-            print_json(payload)
+            print_json(contract.plan_payload(plan))
         else:
             print(_plan_text(plan))
         return EXIT_OK
@@ -67,7 +66,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         raise KmodError(remedy.id, f"is risky: {plan.warning} Re-run with --accept-risk to apply it anyway")
     if not plan.edits:
         if args.json:
-            print_json({**payload, "applied": None})
+            print_json(contract.applied_payload(plan, None))
         else:
             print(_plan_text(plan))
             print("\nThis remedy changes no file: run the commands above.")
@@ -81,7 +80,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
             return EXIT_OK
     undo_id = edits.apply_edits(remedy.id, list(plan.edits))
     if args.json:
-        print_json({**payload, "applied": undo_id})
+        print_json(contract.applied_payload(plan, undo_id))
     else:
         say(f"Applied {remedy.id} to {', '.join(e.path for e in plan.edits)}. Undo: kmodtui remedy undo {undo_id}")
         if plan.commands:
@@ -104,6 +103,7 @@ def _plan_text(plan: Any) -> str:
 def cmd_hook(args: argparse.Namespace) -> int:
     from kmodtui.core.remedies.edits import apply_edits
     from kmodtui.core.remedies.hooks import hook_plan
+    from kmodtui.core.report import contract
 
     if args.action == "run":
         return _hook_run(args)
@@ -112,7 +112,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
     if args.action == "show" or not (args.yes or sys.stdin.isatty()):
         if args.action == "install" and not args.yes:
             raise KmodError(edit.path, "installing a hook asks for confirmation; pass --yes when not at a terminal")
-        print(shown) if not args.json else print_json({"path": edit.path, "script": edit.after.decode()})
+        print(shown) if not args.json else print_json(contract.hook_script_payload(edit))
         return EXIT_OK
     if not args.yes:
         print(shown)
@@ -121,7 +121,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
             return EXIT_OK
     undo_id = apply_edits("hook-install", [edit])
     if args.json:
-        print_json({"path": edit.path, "applied": undo_id})
+        print_json(contract.hook_installed_payload(edit, undo_id))
     else:
         print(f"Installed {edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
     return EXIT_OK
@@ -130,13 +130,14 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def _hook_run(args: argparse.Namespace) -> int:
     """What the installed hook runs: every source built for the new kernel and installed (a report in
     the state dir, and here as text or JSON); exit 1 when any source did not make it."""
-    from kmodtui.core.remedies.hookrun import report_json, run_hook
+    from kmodtui.core.remedies.hookrun import run_hook
+    from kmodtui.core.report import contract
 
     if not args.kernel:
         raise KmodError("hook run", "needs --kernel (the new kernel's release)")
     report = run_hook(args.kernel, args.source, args.mode, args.root)
     if args.json:
-        print_json(report_json(report))
+        print_json(contract.hook_run_payload(report))
     else:
         say(f"kmodtui hook for {report.kernel} ({report.mode}, root {report.root}):")
         for o in report.outcomes:

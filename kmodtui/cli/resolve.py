@@ -58,7 +58,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     elif args.jsonl:
         print_json_lines(contract.resolve_lines(result, problems_only))
     elif args.json:
-        print_resolve_json(result, problems_only)
+        from kmodtui.core.report.stream import write_resolve_json
+
+        sys.stdout.flush()
+        write_resolve_json(result, problems_only, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
     elif args.markdown:
         from kmodtui.core.report.render import resolve_markdown
 
@@ -116,73 +120,10 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
                 error_line(f"{err} — every requirement becomes ksym() (pass --kernel)")
         lines = module_requires([m for _, m in modules], symvers)
     if args.json:
-        print_json({"provides" if args.provides else "requires": lines})
+        print_json(contract.rpmdeps_payload(args.provides, lines))
     else:
         sys.stdout.write("".join(line + "\n" for line in lines))
     return EXIT_OK
-
-
-LARGE = 2000  # findings past which --json is written compact, its findings array cached with the result
-
-
-def print_resolve_json(result: Any, problems_only: bool) -> None:
-    """resolve --json. A large answer (a whole tree) is written compact, and its findings array is
-    kept beside the cached result: a later run on identical inputs writes those bytes as they are."""
-    from kmodtui.cli.common import encode_json
-    from kmodtui.core.report import contract
-    from kmodtui.core.report.render import SCHEMA_VERSION
-
-    rows = result.problem_count if problems_only else sum(result.counts.values())
-    large = int(os.environ.get("KMODTUI_JSON_LARGE", LARGE))  # the tests lower it to take this path
-    if rows <= large:
-        print_json(contract.resolve_payload(result, problems_only))
-        return
-    kind = f"findings-v{SCHEMA_VERSION}-{'problems' if problems_only else 'all'}.json"
-    # the head is small: the standard library's encoder (the same bytes as orjson's here, ints and
-    # text only) spares a run that writes a cached answer orjson's import (~10 ms, a tenth of it)
-    head = encode_json({"schema_version": SCHEMA_VERSION, "summary": contract.resolve_summary(result),
-                        "explanations": contract.explanations_json()}, indent=False, small=True)
-    cached = result.cached_report(kind)
-    sys.stdout.flush()
-    out = sys.stdout.buffer
-    out.write(head[:-1] + b',"findings":')
-    if cached is not None:
-        out.write(cached)
-    else:
-        chunks = contract.findings_json_chunks(result, problems_only, lambda v: encode_json(v, indent=False))
-        writer = result.report_writer(kind)
-        if writer is None:
-            out.writelines(chunks)
-        else:
-            _write_and_keep(chunks, out, writer)
-    out.write(b"}\n")
-    out.flush()
-
-
-def _write_and_keep(chunks: Any, out: Any, writer: Any) -> None:
-    """Each chunk to `out` and to the cache's writer, which a thread hashes and writes (both release
-    the GIL) while the next chunk is joined. A cut-short answer (a closed pipe) is not kept."""
-    import queue
-    import threading
-
-    kept: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-
-    def keep() -> None:
-        for chunk in iter(kept.get, None):
-            writer.write(chunk)
-
-    keeper = threading.Thread(target=keep)
-    keeper.start()
-    whole = False
-    try:
-        for chunk in chunks:
-            out.write(chunk)
-            kept.put(chunk)
-        whole = True
-    finally:
-        kept.put(None)
-        keeper.join()
-        writer.close() if whole else writer.abort()
 
 
 def _verb_resolve(sub: Any) -> None:

@@ -197,7 +197,7 @@ class Finding:
     # For a package dependency: the dependency itself (name, relation, version; .kind, .symbol), so
     # nothing has to split "ksym(name) = 0x..." back apart. None for module findings.
     requirement: Dependency | None = None
-    # Which explanation template (resolve/checks.py EXPLANATIONS) `explanation` was written from, and
+    # Which explanation template (resolve/explain.py EXPLANATIONS) `explanation` was written from, and
     # the words filled into it: JSON gives each template once and the fields per finding.
     explanation_id: str = ""
     fields: tuple[tuple[str, str], ...] = ()

@@ -328,6 +328,3 @@ def _default_build(source: str, headers: list[str], depends: str) -> Any:
     _id, record_dir = buildrecord.new_build_dir(f"follow-{os.path.basename(source)}-{kernel.release}")
     return run_job(request, record_dir, lambda _event: None)
 
-
-def follow_json(result: FollowResult) -> dict[str, Any]:
-    return asdict(result)

@@ -1,28 +1,32 @@
 """The JSON contract: what every verb's --json prints, in one place (README "Headless use").
 
 Each function takes the core's results and returns the object a verb prints (`schema_version` is
-added by the printer). The CLI only parses arguments, calls the core and prints these; scripts and
+added by encode.json_document). The CLI only parses arguments, calls the core and prints these; scripts and
 build farms read them, so a field that changes meaning bumps render.SCHEMA_VERSION.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from kmodtui.core.report.render import finding_json, kernel_json, module_json, package_json, resolve_summary
+from kmodtui.core.report.render import kernel_json, module_json, package_json, resolve_summary
 
 if TYPE_CHECKING:
     from kmodtui.core.build.job import JobResult
+    from kmodtui.core.build.matrix import Cell, Matrix
     from kmodtui.core.build.runner import BuildEvent
     from kmodtui.core.build.sources import ModuleSource
     from kmodtui.core.diagnose.engine import Diagnosis
     from kmodtui.core.errors import KmodError
+    from kmodtui.core.lifecycle.follow import FollowResult
     from kmodtui.core.lifecycle.updates import LoadFacts, ModuleVerdict
     from kmodtui.core.lifecycle.versions import VersionLock
     from kmodtui.core.model import Kernel, ModuleImage, PackageInfo
     from kmodtui.core.packages.rpmdeps import PredictedDeps
     from kmodtui.core.remedies.catalogue import Remedy, RemedyPlan
+    from kmodtui.core.remedies.edits import FileEdit
+    from kmodtui.core.remedies.hookrun import HookReport
     from kmodtui.core.resolve.result import ResolveResult
 
 
@@ -39,57 +43,30 @@ def inspect_payload(modules: list[ModuleImage], packages: list[PackageInfo], err
             "errors": errors_json(errors)}
 
 
-def explanations_json() -> dict[str, str]:
-    """The explanation templates findings refer to by explanation_id: fill {symbol}, {provider},
-    {crc}, {provided_crc} from the finding and the rest from its "words"."""
-    from kmodtui.core.resolve.checks import EXPLANATIONS
+def resolve_head(result: ResolveResult) -> dict[str, Any]:
+    """What comes before resolve's findings: the summary and the explanation texts they refer to."""
+    from kmodtui.core.report.findings import explanations_json
 
-    return dict(EXPLANATIONS)
+    return {"summary": resolve_summary(result), "explanations": explanations_json()}
 
 
 def resolve_payload(result: ResolveResult, problems_only: bool) -> dict[str, Any]:
-    return {"summary": resolve_summary(result), "explanations": explanations_json(),
-            "findings": list(findings_json(result, problems_only))}
+    from kmodtui.core.report.findings import findings_json
+
+    return {**resolve_head(result), "findings": list(findings_json(result, problems_only))}
 
 
 def resolve_lines(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
     """`resolve --jsonl`: the summary and the explanation texts first, then one finding per line."""
-    yield {"summary": resolve_summary(result), "explanations": explanations_json()}
+    from kmodtui.core.report.findings import findings_json
+
+    yield resolve_head(result)
     yield from findings_json(result, problems_only)
 
 
-def findings_json_chunks(result: ResolveResult, problems_only: bool, dumps: Any,
-                         chunk: int = 4096) -> Iterator[bytes]:
-    """The findings array as compact JSON, in chunks of about `chunk` findings (a whole tree's
-    answer, ~25 MB, is never one bytes object: each chunk's memory is reused by the next). Problem
-    rows are joined from fragments made once (resolve/checks.py problem_rows_json_pieces), the rest
-    go through `dumps`. The chunks' concatenation is one JSON array."""
-    from kmodtui.core.resolve.checks import json_array_chunks, problem_rows_json_pieces
-
-    if not problems_only:
-        pieces = [dumps(f) + b"," for f in findings_json(result, problems_only)]
-    else:
-        pieces = [dumps(finding_json(f)) + b"," for f in result.package_findings if f.status != "ok"]
-        pieces += [dumps(finding_json(f)) + b"," for f in result.module_problems]
-        release = result.kernel.release if result.kernel else "the kernel"
-        pieces += problem_rows_json_pieces(result.problem_rows, release, dumps)
-    return json_array_chunks(pieces, chunk)
-
-
-def findings_json(result: ResolveResult, problems_only: bool) -> Iterable[dict[str, Any]]:
-    if not problems_only:
-        yield from map(finding_json, result.findings())
-        return
-    # the problems in result.problems' order; symbol rows without making their Findings (a distro tree
-    # against another ABI has 67k of them)
-    from kmodtui.core.resolve.checks import problem_rows_json
-
-    for finding in result.package_findings:
-        if finding.status != "ok":
-            yield finding_json(finding)
-    yield from map(finding_json, result.module_problems)
-    release = result.kernel.release if result.kernel else "the kernel"
-    yield from problem_rows_json(result.problem_rows, release)
+def rpmdeps_payload(provides: bool, lines: list[str]) -> dict[str, Any]:
+    """`rpmdeps --provides|--requires --json`: the dependency lines rpm would get."""
+    return {"provides" if provides else "requires": lines}
 
 
 def source_payload(source: ModuleSource) -> dict[str, Any]:
@@ -130,6 +107,34 @@ def build_exit_payload(kernel_release: str, job: JobResult, mode: str = "", arch
             "mode": mode, "arch": arch}
 
 
+def detached_payload(records: list[str]) -> dict[str, Any]:
+    """`build --detach --json`: the record folders of the builds started in the background."""
+    return {"detached": True, "records": records}
+
+
+def builds_payload(records: list[dict[str, Any]], hooks: list[dict[str, Any]]) -> dict[str, Any]:
+    """`builds --json`: the build records, and what the kernel hook did for each new kernel."""
+    return {"builds": records, "hooks": hooks}
+
+
+def build_stopped_payload(build_id: str, stopped: bool) -> dict[str, Any]:
+    return {"id": build_id, "stopped": stopped}
+
+
+def matrix_plan_payload(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
+    from kmodtui.core.build.matrix import plan_json
+
+    return plan_json(matrix, cells)
+
+
+def matrix_run_payload(records: list[str], reused: list[Cell]) -> dict[str, Any]:
+    return {"started": records, "already_built": [c.name for c in reused]}
+
+
+def matrix_report_payload(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"cells": rows}
+
+
 def catalogue_payload(catalogue: Iterable[Remedy]) -> dict[str, Any]:
     return {"remedies": [{"id": r.id, "title": r.title, "risk": r.risk, "explanation": r.explanation,
                           "target": r.target, "applies_to": list(r.applies_to)} for r in catalogue]}
@@ -139,6 +144,49 @@ def plan_payload(plan: RemedyPlan) -> dict[str, Any]:
     return {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
             "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
             "commands": list(plan.commands), "rebuild": plan.rebuild}
+
+
+def applied_payload(plan: RemedyPlan, undo_id: str | None) -> dict[str, Any]:
+    """`remedy apply --json`: the plan, and the id `remedy undo` takes (null: the remedy edits no file)."""
+    return {**plan_payload(plan), "applied": undo_id}
+
+
+def history_payload(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"applied": records}
+
+
+def undone_payload(undo_id: str, restored: list[str]) -> dict[str, Any]:
+    return {"undone": undo_id, "restored": restored}
+
+
+def hook_script_payload(edit: FileEdit) -> dict[str, Any]:
+    """`hook show --json`: where the kernel hook goes and what it runs."""
+    return {"path": edit.path, "script": edit.after.decode()}
+
+
+def hook_installed_payload(edit: FileEdit, undo_id: str) -> dict[str, Any]:
+    return {"path": edit.path, "applied": undo_id}
+
+
+def hook_run_payload(report: HookReport) -> dict[str, Any]:
+    """`hook run --json`: what the hook built and installed for the new kernel (also kept in the state dir)."""
+    from kmodtui.core.remedies.hookrun import report_json
+
+    return report_json(report)
+
+
+def follow_payload(result: FollowResult) -> dict[str, Any]:
+    """`follow --json`: one check-build-publish cycle."""
+    from dataclasses import asdict
+
+    return asdict(result)
+
+
+def timer_payload(edits: list[FileEdit], undo_id: str | None = None) -> dict[str, Any]:
+    """`follow --timer show|install --json`: the unit files, and the id `remedy undo` takes once installed."""
+    files = {e.path: e.after.decode() for e in edits}
+    return {"files": files, "installed": False} if undo_id is None else {"files": files, "installed": True,
+                                                                         "applied": undo_id}
 
 
 def check_update_payload(kernel: Kernel, verdicts: list[ModuleVerdict], reference: LoadFacts | None = None,

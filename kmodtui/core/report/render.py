@@ -237,3 +237,44 @@ def package_text(package: PackageInfo) -> str:
         lines.append("  note: modules inside but no ksym() Provides: packages that need their symbols will "
                      "not install (built with rpm's internal dependency generator?)")
     return shown_lines(lines)
+
+
+def _log_where(finding: dict[str, Any]) -> str:
+    return (f"{shown(finding['file'])}:" if finding.get("file") else "line ") + str(finding["line_number"])
+
+
+def _log_line(finding: dict[str, Any], width: int | None = None) -> str:
+    """The log line a finding read: a line from anywhere, shown as text (colours, OSC 52 and the
+    rest a log may carry are escaped, not sent to the terminal)."""
+    return shown(finding["line"].strip()[:width])
+
+
+def diagnosis_text(payload: dict[str, Any], verbose: bool = False) -> str:
+    """`diagnose` as text, from its JSON object (contract.diagnose_payload): the cause, the line,
+    what it means and what to do, the remedies, the knock-on lines and the other findings."""
+    import textwrap
+
+    primary = payload["primary"]
+    wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="  ")
+    if primary is None:
+        harmless = [f for f in payload["findings"] if f["cause"] == "harmless"]
+        text = f"Nothing wrong found in {payload['lines']} lines."
+        if harmless:
+            text += f" {len(harmless)} harmless notice(s), e.g. {_log_where(harmless[0])}: {_log_line(harmless[0])}"
+        return text
+    lines = [f"Cause: {primary['cause']} ({primary['title']})",
+             f"  {_log_where(primary)}: {_log_line(primary)}", "", "What it means:",
+             wrap.fill(primary["explanation"]), "What to do:", wrap.fill(primary["fix"])]
+    if primary["remedies"]:
+        lines.append(f"Remedies: {', '.join(primary['remedies'])} (kmodtui remedy show ID)")
+    if primary["knock_on"]:
+        first = primary["knock_on"][0]
+        lines.append(f"Because of it: {len(primary['knock_on'])} later line(s) only report the failure "
+                     f"(first: {_log_where(first)}: {_log_line(first, 80)})")
+    others = [f for f in payload["findings"] if f["tier"] in ("root", "weak") and f is not primary
+              and (f["line_number"], f.get("file")) != (primary["line_number"], primary.get("file"))]
+    if others:
+        lines.append(f"Other findings: {len(others)}" + ("" if verbose else " (--all lists them)"))
+        for finding in others if verbose else others[:3]:
+            lines.append(f"  {_log_where(finding)} {finding['cause']}: {_log_line(finding, 90)}")
+    return "\n".join(lines)

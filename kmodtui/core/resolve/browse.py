@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 
 from kmodtui.core.model import STATUS_OK, STATUS_UNKNOWN, STATUSES, Finding, crc_hex
-from kmodtui.core.resolve.checks import ProblemRow, explain, provider_label
+from kmodtui.core.resolve.checks import ProblemRow
+from kmodtui.core.resolve.explain import explain, provider_label
 from kmodtui.core.resolve.result import ResolveResult
 
 # row: (module path, symbol, status, needed crc or None, provided crc or None, provider label)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from kmodtui.core.elf.module import ModuleSymbols
 from kmodtui.core.model import (
@@ -16,11 +15,9 @@ from kmodtui.core.model import (
     PackageInfo,
 )
 from kmodtui.core.paths import SealedWriter, read_cache_file, write_cache_file
-from kmodtui.core.resolve.checks import ProblemRow, Provider, explain, provider_label, templated
+from kmodtui.core.resolve.checks import ProblemRow, Provider
+from kmodtui.core.resolve.explain import explain, provider_label, templated
 from kmodtui.core.symvers.parse import Symvers
-
-if TYPE_CHECKING:
-    pass
 
 
 class ResolveResult:
