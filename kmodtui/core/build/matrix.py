@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kmodtui.core import scriptnames
+from kmodtui.core.build import modes
 from kmodtui.core.errors import KmodError, shown
-from kmodtui.core.model import BUILD_MODES
 
 MATRIX_FILE = "kmodtui-matrix.toml"
 KEYS = {"source", "kernels", "arches", "modes"}
@@ -102,9 +102,9 @@ def check_names(matrix: Matrix) -> None:
     scriptnames.check_all(scriptnames.KERNEL_SPEC, matrix.kernels, matrix.origin or "--kernel")
     scriptnames.check_all(scriptnames.ARCH, matrix.arches, matrix.origin or "--arch")
     for mode in matrix.modes:
-        if mode not in BUILD_MODES:
+        if modes.find(mode) is None:
             raise KmodError(matrix.origin or mode, f"unknown build mode {scriptnames.yaml(mode)}; choose from "
-                                                   f"{', '.join(BUILD_MODES)}")
+                                                   f"{', '.join(modes.names())}")
 
 
 def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
@@ -136,7 +136,7 @@ def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
         release, native = found[spec]
         reason = out_of_range(release, source)
         for mode in matrix.modes:
-            skip = reason or ("" if mode in source.modes or mode.startswith(("rpm", "srpm"))
+            skip = reason or ("" if modes.get(mode).planned_for(source)
                               else f"the source has no {mode} build (its modes: {', '.join(source.modes)})")
             cells.append(Cell(spec, release, "" if arch == native else arch, mode, skip))
     return cells

@@ -194,6 +194,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
     if options.target and not (os.path.exists(os.path.join(target, "configure")) or
                                os.path.exists(os.path.join(target, "configure.ac"))):
         raise KmodError(target, "is not an autotools source tree (no configure or configure.ac)")
+    from kmodtui.core.build.modes import rpm
     from kmodtui.core.build.tools import redhat_macros_missing
 
     linux = f" --with-linux=/usr/src/kernels/{_release(options)}" if options.kernel_release else ""
@@ -209,7 +210,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
         explanation,
         (), (f"cd {scriptnames.shell(target)}", f"./configure --with-spec=redhat{linux}", "make rpm-kmod",
              "kmodtui inspect *.rpm   # ksym() Provides listed"),
-        rebuild="" if why else "rpm-redhat",
+        rebuild="" if why else rpm.REDHAT.name,
     )
 
 
