@@ -18,7 +18,7 @@ from kmodtui.core import scriptnames
 from kmodtui.core.build import modes
 from kmodtui.core.build.inputs import BuildRequest, HostFacts, ModuleSource
 from kmodtui.core.build.modes import FileWrite, Planning, TreeCopy
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import self_argv

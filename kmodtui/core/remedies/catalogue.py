@@ -74,8 +74,10 @@ def c_files(source: str, limit: int = 20_000) -> list[str]:
     nothing outside the tree), FIFOs and devices are never opened, at most `limit` files."""
     import stat
 
+    from kmodtui.core.trees import walk
+
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+    for dirpath, dirnames, filenames in walk(source):
         dirnames.sort()
         for name in sorted(filenames):
             if not name.endswith(".c"):
@@ -194,7 +196,6 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
     if options.target and not (os.path.exists(os.path.join(target, "configure")) or
                                os.path.exists(os.path.join(target, "configure.ac"))):
         raise KmodError(target, "is not an autotools source tree (no configure or configure.ac)")
-    from kmodtui.core.build.modes import rpm
     from kmodtui.core.build.tools import redhat_macros_missing
 
     linux = f" --with-linux=/usr/src/kernels/{_release(options)}" if options.kernel_release else ""
@@ -210,7 +211,7 @@ def plan_autotools_redhat(options: RemedyOptions) -> RemedyPlan:
         explanation,
         (), (f"cd {scriptnames.shell(target)}", f"./configure --with-spec=redhat{linux}", "make rpm-kmod",
              "kmodtui inspect *.rpm   # ksym() Provides listed"),
-        rebuild="" if why else rpm.REDHAT.name,
+        rebuild="" if why else "rpm-redhat",
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from kmodtui.core.build.inputs import BuildRequest, HostFacts, ModuleSource, is_autotools_module_tree
 from kmodtui.core.build.modes._dkms import dkms_built_modules, dkms_src_dir
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.model import Kernel
 
 COMPRESSED_DIR = "modules"  # out/modules/: kbuild mode's modules compressed as the kernel's modules_install would

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from kmodtui.core.build.inputs import BuildRequest, ModuleSource
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 
 # the .ko files a dkms.conf build (and an autotools tree's module build) made, one per line
 BUILT_LIST = ".kmodtui-built-modules"

@@ -11,7 +11,7 @@ from kmodtui.core import scriptnames
 from kmodtui.core.build.inputs import BuildRequest, ModuleSource, is_autotools_module_tree
 from kmodtui.core.build.modes._base import COMPRESSED_DIR, Planning
 from kmodtui.core.build.modes._dkms import BUILT_LIST, dkms_conf_build_step
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import Kernel

@@ -17,7 +17,7 @@ from kmodtui.core.build.modes._steps import (
     sign_steps,
 )
 from kmodtui.core.build.modes.kbuild import KbuildMode
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.model import Kernel
 from kmodtui.core.packages.compressmod import suffix_for
 

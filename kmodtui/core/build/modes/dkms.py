@@ -10,7 +10,7 @@ from kmodtui.core.build.inputs import DKMS_MKCONF, KIND_AUTOTOOLS, KIND_DKMS, Mo
 from kmodtui.core.build.modes._base import Mode, Planning
 from kmodtui.core.build.modes._dkms import dkms_variables
 from kmodtui.core.build.modes._steps import autotools_checks
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
 from kmodtui.core.packages.compressmod import suffix_for
 

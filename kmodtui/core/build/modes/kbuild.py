@@ -5,7 +5,7 @@ from __future__ import annotations
 from kmodtui.core.build.inputs import KIND_AUTOTOOLS, KIND_DKMS, KIND_KBUILD, ModuleSource
 from kmodtui.core.build.modes._base import Mode, Planning
 from kmodtui.core.build.modes._steps import autotools_module_steps, compress_steps, module_build_steps
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 
 
 def builds_modules(source: ModuleSource) -> bool:

@@ -20,7 +20,7 @@ from kmodtui.core.build.modes._steps import (
     module_build_steps,
     sign_steps,
 )
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_argv
 

@@ -7,7 +7,7 @@ import os
 
 from kmodtui.core.build.inputs import KIND_SRPM, ModuleSource
 from kmodtui.core.build.modes._base import Mode, Planning
-from kmodtui.core.build.runner import BuildStep
+from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
 
 
