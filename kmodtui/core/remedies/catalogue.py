@@ -74,10 +74,8 @@ def c_files(source: str, limit: int = 20_000) -> list[str]:
     nothing outside the tree), FIFOs and devices are never opened, at most `limit` files."""
     import stat
 
-    from kmodtui.core.trees import walk
-
     found: list[str] = []
-    for dirpath, dirnames, filenames in walk(source):
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
         dirnames.sort()
         for name in sorted(filenames):
             if not name.endswith(".c"):
