@@ -243,7 +243,7 @@ MODES = (TarballMode(),)
 
 
 @pytest.fixture
-def throwaway_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def throwaway_mode(tmp_path: Path):
     """A mode module in a folder of the modes package's path, as if it were one more file there."""
     import sys
 
@@ -252,10 +252,10 @@ def throwaway_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     folder = tmp_path / "more_modes"
     folder.mkdir()
     (folder / "tarball.py").write_text(THROWAWAY_MODE)
-    monkeypatch.setattr(modes, "__path__", [*modes.__path__, str(folder)])
-    modes.rediscover()
-    yield modes.get("tarball")
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(modes, "__path__", [*modes.__path__, str(folder)])
+        modes.rediscover()
+        yield modes.get("tarball")
     sys.modules.pop("kmodtui.core.build.modes.tarball", None)
     modes.rediscover()
 

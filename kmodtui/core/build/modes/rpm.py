@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from kmodtui.core import scriptnames
-from kmodtui.core.build.inputs import KIND_AUTOTOOLS, KIND_SRPM, ModuleSource
+from kmodtui.core.build.inputs import KIND_AUTOTOOLS, KIND_SRPM, ModuleSource, is_autotools_module_tree
 from kmodtui.core.build.modes._base import Mode, Planning
 from kmodtui.core.build.modes._dkms import BUILT_LIST
 from kmodtui.core.build.modes._steps import (
@@ -50,8 +50,6 @@ class RpmMode(Mode):
         return True
 
     def unavailable_here(self, source: ModuleSource) -> str:
-        from kmodtui.core.build.inputs import is_autotools_module_tree
-
         if self.ksym_dependencies and is_autotools_module_tree(source):
             from kmodtui.core.build.tools import redhat_macros_missing
 
