@@ -148,15 +148,15 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def _verb_build(sub: Any) -> None:
-    from kmodtui.core.model import BUILD_MODES
+    from kmodtui.core.build import modes
 
     p = sub.add_parser("build", help="build a module source for one or more kernels, streaming the log")
     p.add_argument("--kernel", "-k", action="append",
                    help="a release, build dir or headers .deb/.rpm (required; repeat for a build matrix)")
     p.add_argument("--source", "-s", help="module source: a folder, a source tarball, a Debian *-dkms .deb, or a "
                    "kmod .src.rpm (mode srpm) (required)")
-    p.add_argument("--mode", "-m", default="kbuild", choices=BUILD_MODES,
-                   help="how to build and package: kbuild (.ko files), dkms, deb, rpm-generic, rpm-redhat, srpm")
+    p.add_argument("--mode", "-m", default="kbuild", choices=modes.names(),
+                   help="how to build and package: " + ", ".join(modes.names()) + " (kbuild: the .ko files)")
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
                    help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
     p.add_argument("--arch", help="cross-build for this ARCH (arm64, ...)")

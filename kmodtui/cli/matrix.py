@@ -78,7 +78,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def _verb_matrix(sub: Any) -> None:
-    from kmodtui.core.model import BUILD_MODES
+    from kmodtui.core.build import modes
 
     p = sub.add_parser("matrix", help="one source, many kernels: plan, run here, export to CI, report",
                        description="Reads kmodtui-matrix.toml beside the source (or --file), or takes everything "
@@ -93,7 +93,7 @@ def _verb_matrix(sub: Any) -> None:
     p.add_argument("--source", "-s", help="the module source (with --kernel: no matrix file needed)")
     p.add_argument("--kernel", "-k", action="append", help="a kernel as `build --kernel` takes it (repeatable)")
     p.add_argument("--arch", action="append", help="an architecture to cross-build for (repeatable)")
-    p.add_argument("--mode", "-m", action="append", choices=BUILD_MODES, help="a build mode (repeatable)")
+    p.add_argument("--mode", "-m", action="append", choices=modes.names(), help="a build mode (repeatable)")
     p.add_argument("--kernel-any", action="store_true", help="plan: take the kernels as written, without "
                    "finding their headers here (a CI plan job, before the cells install them)")
     p.add_argument("--source-in-repo", default=".", help="export: where the source is in the CI checkout")

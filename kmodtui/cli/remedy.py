@@ -174,7 +174,7 @@ def _verb_remedy(sub: Any) -> None:
 
 
 def _verb_hook(sub: Any) -> None:
-    from kmodtui.core.model import BUILD_MODES
+    from kmodtui.core.build import modes
 
     p = sub.add_parser("hook", help="build and install sources for every new kernel (kernel post-install hook)")
     p.add_argument("action", choices=("show", "install", "run"),
@@ -182,7 +182,7 @@ def _verb_hook(sub: Any) -> None:
     p.add_argument("--source", required=True, action="append",
                    help="a module source folder; repeat for several, providers before their consumers")
     p.add_argument("--kernel", help="run: the new kernel's release")
-    p.add_argument("--mode", default="kbuild", choices=BUILD_MODES, help="the build mode the hook uses")
+    p.add_argument("--mode", default="kbuild", choices=modes.names(), help="the build mode the hook uses")
     p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
     p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")
     p.add_argument("--yes", action="store_true", help="install without asking")

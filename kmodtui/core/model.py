@@ -165,9 +165,6 @@ def is_package_path(path: str) -> bool:
     return path.endswith((".rpm", ".deb"))
 
 
-# Packaging modes of `kmodtui build` (kept here so the CLI parser need not import the builder).
-BUILD_MODES = ("kbuild", "dkms", "deb", "rpm-generic", "rpm-redhat", "srpm")
-
 # Finding statuses (kmodtui/core/vocabulary.py: their labels and explanations), as plain strings for
 # the resolver's hot loops; STATUSES is worst first, for where one (module, symbol) pair has several.
 STATUS_UNREADABLE = Status.UNREADABLE.value

@@ -225,9 +225,11 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
             return None
 
     def action_sign(self) -> None:
+        from kmodtui.core.build import modes
         from kmodtui.screens.sign import SignScreen
 
-        if self.finished and self.status.get("mode") in ("deb", "rpm-generic", "rpm-redhat"):
+        built_as = modes.find(self.status.get("mode"))
+        if self.finished and built_as is not None and built_as.signs_before_packaging:
             # a package: signing the loose .ko would leave the packaged one unsigned; build it again signed
             from kmodtui.messages import RebuildRequested
             from kmodtui.screens.nav import ConfirmScreen

@@ -129,7 +129,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         if plan.edits:
             self._status("a applies (a backup is kept)")
         elif plan.rebuild and (self.context.provider_record or self.context.record):
-            how = "in rpm-redhat mode" if plan.rebuild == "rpm-redhat" else "with its own request"
+            from kmodtui.core.build import modes
+
+            how = f"in {plan.rebuild} mode" if modes.find(plan.rebuild) else "with its own request"
             whom = "the provider" if self.context.provider_record else "this build"
             self._status(f"Nothing to edit: b rebuilds {whom} {how} and re-checks.")
         else:

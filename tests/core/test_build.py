@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kmodtui.core.build.plan import plan_build
+from kmodtui.core.build.plan import planned
 from kmodtui.core.build.request import BuildRequest
 from kmodtui.core.build.runner import (
     BuildEvent,
@@ -251,7 +251,7 @@ def test_terminating_the_runner_cancels_its_build_and_records_it(installed_kerne
 
 
 def test_build_plan_copies_the_source_and_never_builds_in_it(installed_kernel: Kernel, tmp_path: Path) -> None:
-    plan = plan_build(BuildRequest(str(EXAMPLES / "provider"), installed_kernel), str(tmp_path / "work"))
+    plan = planned(BuildRequest(str(EXAMPLES / "provider"), installed_kernel), str(tmp_path / "work"))
     assert plan.src_dir.startswith(str(tmp_path)) and (Path(plan.src_dir) / "provider.c").exists()
     # the example has a dkms.conf: kbuild mode builds as dkms would (its MAKE, with dkms's variables)
     step = plan.steps[0]

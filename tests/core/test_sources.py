@@ -185,12 +185,12 @@ def test_dkms_mode_on_the_openzfs_release_tree_writes_the_dkms_conf_zfs_dkms_shi
     """dkms mode on a release tree: the tree's own scripts/dkms.mkconf writes the dkms.conf in the
     build's copy under the private dkms source tree (never in the user's tree), and that dkms.conf
     builds what Debian's zfs-dkms builds: same name, version, modules and where they go."""
-    from kmodtui.core.build.plan import plan_build
+    from kmodtui.core.build.plan import planned
     from kmodtui.core.build.request import make_request
     from tests.realtools import apt_download_contrib, openzfs_release_tree
 
     tree = openzfs_release_tree(tmp_path)
-    plan = plan_build(make_request(str(tree), installed_kernel.release, "dkms"), str(tmp_path / "work"))
+    plan = planned(make_request(str(tree), installed_kernel.release, "dkms"), str(tmp_path / "work"))
     assert [s.phase for s in plan.steps] == ["dkms.mkconf", "dkms add", "dkms build"]
     mkconf = plan.steps[0]
     assert mkconf.cwd.startswith(str(tmp_path / "work")) and not (tree / "dkms.conf").exists()

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kmodtui.core.build import modes
 from kmodtui.core.build import record as buildrecord
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
-from kmodtui.core.build.plan import find_artifacts, plan_build
+from kmodtui.core.build.plan import BuildDirs, ask_host, find_artifacts, plan_build, prepare_work
 from kmodtui.core.build.request import BuildRequest, load_request, make_request, save_request
 from kmodtui.core.build.runner import BuildEvent, RunState, handle_line, run_steps
+from kmodtui.core.build.sources import detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import self_argv
 
@@ -41,7 +43,9 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     timeout = timeout or request.timeout
     save_request(record_dir, request)
     try:
-        plan = plan_build(request, os.path.join(record_dir, "work"))
+        source = detect_source(request.source)  # a tarball or -dkms .deb is unpacked into the cache
+        plan = plan_build(request, source, BuildDirs(os.path.join(record_dir, "work")), ask_host(request, source))
+        prepare_work(plan)  # the copy of the source, the spec...: then the plan's steps run
     except KmodError as err:  # nothing to run (no kbuild tools for that kernel here...): a failed build, said why
         return _failed_before_start(request, record_dir, build_id, err, emit)
     buildrecord.write_status(record_dir, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
@@ -74,8 +78,8 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
         with open(plan.log_path, "a") as log:  # a line of the log, and a finding, like the build's own
             handle_line(f"kmodtui: {err}", "lock", log, emit, state)
         code = 75  # EX_TEMPFAIL: try again when the other kmodtui is done
-    if code not in (0, 75, 124, 130) and request.mode == "dkms":
-        _append_dkms_make_log(plan.work_dir, plan.log_path, emit, state)
+    if code not in (0, 75, 124, 130):  # the logs its tool only points to (dkms's make.log)
+        _append_failure_logs(modes.get(plan.mode).failure_logs(plan.work_dir), plan.log_path, emit, state)
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
     if code == 0 and not artifacts:  # make exits 0 on a Makefile that builds nothing for this kernel
         with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log:
@@ -116,22 +120,20 @@ def _failed_before_start(request: BuildRequest, record_dir: str, build_id: str, 
     return JobResult(build_id, record_dir, log_path, buildrecord.FAILED, 2, (), (), primary)
 
 
-def _append_dkms_make_log(work_dir: str, log_path: str, emit: Callable[[BuildEvent], None], state: RunState) -> None:
-    """dkms 3.0 only says "Consult .../make.log": the compiler's own errors are in that file. Add it
-    to the build's log (the screen, --json and the diagnosis all read them there)."""
-    import glob
-
+def _append_failure_logs(logs: list[tuple[str, str]], log_path: str, emit: Callable[[BuildEvent], None], state: RunState) -> None:
+    """dkms 3.0 only says "Consult .../make.log": the compiler's own errors are in that file. Add such
+    logs to the build's log (the screen, --json and the diagnosis all read them there)."""
     from kmodtui.core.compression import read_maybe_compressed
 
-    for make_log in sorted(glob.glob(os.path.join(work_dir, "dkms", "tree", "*", "*", "build", "make.log")))[:1]:
+    for what, make_log in logs:
         try:
             data, _ = read_maybe_compressed(make_log, 64 * 1024 * 1024)
         except KmodError:
             return
         with open(log_path, "a", encoding="utf-8", errors="replace") as log:
-            log.write(f"### dkms make.log: {make_log}\n")
+            log.write(f"### {what}: {make_log}\n")
             for line in data.decode("utf-8", "replace").splitlines():
-                handle_line(line, "dkms make.log", log, emit, state)
+                handle_line(line, what, log, emit, state)
 
 
 def start_detached(source: str, kernels: list[str], mode: str, **options: Any) -> list[str]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 
+from kmodtui.core.build import modes
 from kmodtui.core.build import record as buildrecord
-from kmodtui.core.build.request import BuildRequest, is_package_mode, load_request
+from kmodtui.core.build.request import BuildRequest, load_request
 from kmodtui.core.build.sources import extra_symbols_of
 from kmodtui.core.errors import KmodError
 from kmodtui.core.resolve.engine import resolve
@@ -17,7 +18,8 @@ from kmodtui.core.trees import find
 
 def built_targets(mode: str, artifacts: list[str]) -> list[str]:
     """What to check: the packages of a package build (not source RPMs), else the modules."""
-    if is_package_mode(mode):
+    built_as = modes.find(mode)
+    if built_as is not None and built_as.makes_packages:
         packages = [a for a in artifacts if a.endswith((".rpm", ".deb")) and not a.endswith(".src.rpm")]
         if packages:
             return packages
@@ -30,15 +32,16 @@ def providers_for(request: BuildRequest) -> list[str]:
     kmodtui built from them (so the set is checked as rpm or apt would see it)."""
     out: list[str] = []
     symvers_files = list(request.extra_symbols) + extra_symbols_of(request.source)
+    built_as = modes.find(request.mode)
     for symvers in symvers_files:
         folder = os.path.dirname(os.path.abspath(symvers))
         if not os.path.isdir(folder):
             continue
         packages: list[str] = []
         work = _build_work_dir(folder)
-        if request.is_package_build and work:
+        if built_as is not None and built_as.makes_packages and work:
             work = newest_rebuild(work)  # a remedy rebuilt the provider: its new packages are the ones to check
-            kind = ".deb" if request.mode == "deb" else ".rpm"
+            kind = built_as.package_suffix
             packages = [p for p in sorted(find(os.path.join(work, "out"), f"*{kind}"))
                         if not p.endswith(".src.rpm")]
         for item in packages or [folder]:
@@ -103,12 +106,13 @@ def provider_spec_of(package: str) -> tuple[str, str]:
         return "", ""
     try:
         request = load_request(record)
-        if not request.mode.startswith("rpm-") or not os.path.isdir(request.source):
+        layout = modes.get(request.mode).spec_layout  # the tree's rpm/<layout>/ spec the mode builds
+        if not layout or not os.path.isdir(request.source):
             return "", ""
         source = detect_source(request.source)
     except KmodError:
         return "", ""
-    spec = source.kmod_spec(request.mode.removeprefix("rpm-"))
+    spec = source.kmod_spec(layout)
     return (os.path.join(source.path, spec), record) if spec else ("", "")
 
 

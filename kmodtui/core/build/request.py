@@ -10,41 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from kmodtui.core import scriptnames
+from kmodtui.core.build import modes
+from kmodtui.core.build.inputs import BuildRequest
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import BUILD_MODES, Kernel
+from kmodtui.core.model import Kernel
 
 REQUEST_FILE = "request.json"
 REQUEST_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    source: str
-    kernel: Kernel
-    mode: str = "kbuild"
-    extra_symbols: tuple[str, ...] = ()  # Module.symvers of other out-of-tree modules (KBUILD_EXTRA_SYMBOLS)
-    arch: str = ""  # ARCH= for cross builds ("arm64"); "" builds for the kernel's own arch on this host
-    deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
-    version: str = ""
-    sign: bool = True  # dkms mode: let dkms sign with its MOK (it creates /var/lib/dkms/mok.key if missing)
-    # deb and rpm modes: sign every module with kmodtui's key pair before it is packaged (the key the
-    # TUI's s and `kmodtui sign` use; made on first use)
-    sign_modules: bool = False
-    timeout: float | None = None  # seconds; the build is stopped past it
-    kernel_spec: str = ""  # how the kernel was named (release, build dir, headers package); stored
-
-    @property
-    def is_package_build(self) -> bool:
-        return is_package_mode(self.mode)
-
-
-def is_package_mode(mode: str) -> bool:
-    """Modes whose result is checked as a package set (rpm Requires/Provides, deb Depends)."""
-    return mode in ("deb", "rpm-generic", "rpm-redhat", "srpm")
 
 
 def kernel_from_spec(spec: str) -> Kernel:
@@ -67,8 +43,7 @@ def kernel_from_spec(spec: str) -> Kernel:
 
 def make_request(source: str, kernel_spec: str, mode: str = "kbuild", **options: Any) -> BuildRequest:
     """A request from the words a person gives (a source path, a kernel as `build --kernel` takes it)."""
-    if mode not in BUILD_MODES:
-        raise KmodError(mode, f"unknown build mode; choose one of {', '.join(BUILD_MODES)}")
+    modes.get(mode)  # one clear line for a mode that does not exist, before any kernel is looked for
     kernel = kernel_from_spec(kernel_spec)
     extra = tuple(os.path.abspath(p) for p in options.pop("extra_symbols", ()) or ())
     for path in extra:  # make expands $(...) in KBUILD_EXTRA_SYMBOLS, and splits it at spaces

@@ -17,19 +17,11 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from kmodtui.core.build.logscan import LogFinding, scan_line
+from kmodtui.core.build.step import BuildStep
 
 MAX_LINE = 16 * 1024
 _CONTROL = {c: "?" for c in range(32) if c not in (9,)}
 _CONTROL[127] = "?"
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    phase: str  # "build", "package", "dkms add", ...
-    argv: tuple[str, ...]
-    cwd: str
-    env: tuple[tuple[str, str], ...] = ()  # added to the environment
-    shown: str = ""  # how the log's "### phase:" line names the step (default: the argv)
 
 
 @dataclass(frozen=True)

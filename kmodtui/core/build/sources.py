@@ -6,56 +6,36 @@ import glob
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from kmodtui.core import scriptnames
-from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
+from kmodtui.core.build.dkmsconf import parse_dkms_conf
+from kmodtui.core.build.inputs import (
+    KIND_AUTOTOOLS,
+    KIND_DKMS,
+    KIND_KBUILD,
+    KIND_SPEC,
+    KIND_SRPM,
+    ModuleSource,
+)
 from kmodtui.core.errors import KmodError
 
 # Line by line ([ \t], not \s, which would run over newlines: a run of blank lines read again from each).
 _OBJ_M = re.compile(r"^[ \t]*obj-(?:m|\$\([A-Z_]+\))[ \t]*[+:]?=[ \t]*(?P<objs>.+)$", re.M)
 
-KIND_DKMS, KIND_KBUILD, KIND_AUTOTOOLS, KIND_SPEC, KIND_SRPM = "dkms", "kbuild", "autotools", "spec", "srpm"
-DKMS_MKCONF = ("scripts", "dkms.mkconf")  # OpenZFS: writes the dkms.conf its dkms packages ship
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".tar")
 
 
-@dataclass
-class ModuleSource:
-    path: str
-    kinds: list[str] = field(default_factory=list)  # most specific first
-    modules: list[str] = field(default_factory=list)  # module names (obj-m, BUILT_MODULE_NAME)
-    name: str = ""
-    name_file: str = ""  # the file the name was read from (dkms.conf, META, a spec, Kbuild), "" = the folder's name
-    version: str = ""
-    dkms: DkmsConf | None = None
-    specs: dict[str, str] = field(default_factory=dict)  # spec path -> detected mode
-    notes: list[str] = field(default_factory=list)
-    linux_range: tuple[str, str] = ("", "")  # the kernels the source declares it supports (META), "" = open
-
-    @property
-    def modes(self) -> list[str]:
-        """Packaging modes that make sense for this source."""
-        modes = []
-        # An autotools tree (OpenZFS) builds its modules only after ./configure: kmodtui runs
-        # configure first for it, and its own `make rpm-kmod` with the spec it ships (build/plan.py).
-        if KIND_KBUILD in self.kinds or KIND_DKMS in self.kinds or (KIND_AUTOTOOLS in self.kinds and self.modules):
-            modes += ["kbuild", "deb"]
-        if KIND_DKMS in self.kinds or (KIND_AUTOTOOLS in self.kinds and self.modules and
-                                       os.path.isfile(os.path.join(self.path, *DKMS_MKCONF))):
-            modes.append("dkms")  # a release tree's scripts/dkms.mkconf writes the dkms.conf (OpenZFS)
-        if KIND_AUTOTOOLS in self.kinds and self.modules:
-            modes += [f"rpm-{layout}" for layout in ("generic", "redhat") if self.kmod_spec(layout)]
-        return modes
-
-    def kmod_spec(self, layout: str) -> str:
-        """The tree's own kmod spec for `./configure --with-spec=<layout>` (OpenZFS's
-        rpm/generic/zfs-kmod.spec.in, what `make rpm-kmod` builds), relative to the tree; "" if none."""
-        return next((p for p in self.specs if p.startswith(f"rpm/{layout}/") and "kmod" in os.path.basename(p)), "")
-
-
 def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
-    """A folder, a tarball (unpacked safely into the cache first), an SRPM, or a spec file."""
+    """A folder, a tarball (unpacked safely into the cache first), an SRPM, or a spec file; with the
+    packaging modes its own build supports (each mode says: kmodtui/core/build/modes/)."""
+    from kmodtui.core.build import modes
+
+    source = _read_source(path, cache_dir)
+    source.modes = modes.listed_for(source)
+    return source
+
+
+def _read_source(path: str, cache_dir: str | None) -> ModuleSource:
     if os.path.isfile(path):
         if path.endswith(".src.rpm"):
             return _detect_srpm(path)
@@ -68,9 +48,9 @@ def detect_source(path: str, cache_dir: str | None = None) -> ModuleSource:
             source.notes += spec.notes
             return source
         if path.endswith(TARBALL_SUFFIXES):
-            return detect_source(_unpack_tarball(path, cache_dir), cache_dir)
+            return _read_source(_unpack_tarball(path, cache_dir), cache_dir)
         if path.endswith(".deb"):
-            return detect_source(_unpack_dkms_deb(path, cache_dir), cache_dir)
+            return _read_source(_unpack_dkms_deb(path, cache_dir), cache_dir)
     if not os.path.isdir(path):
         raise KmodError(path, "no such module source directory (or a tarball, .src.rpm or .spec)")
     source = ModuleSource(os.path.abspath(path))

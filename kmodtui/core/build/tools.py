@@ -1,19 +1,12 @@
-"""The programs each build mode runs, whether they are here, and the command that installs them
-on this distribution (read from /etc/os-release; nothing is run to find out)."""
+"""Programs: whether they are here, and the command that installs them on this distribution (read
+from /etc/os-release; nothing is run to find out). Which programs a build mode runs is the mode's own
+(kmodtui/core/build/modes/)."""
 
 from __future__ import annotations
 
 import functools
 import shutil
 
-MODE_TOOLS: dict[str, tuple[str, ...]] = {
-    "kbuild": ("make", "gcc"),
-    "dkms": ("dkms", "make", "gcc"),
-    "deb": ("make", "gcc", "dpkg-deb"),
-    "rpm-generic": ("make", "gcc", "rpmbuild"),
-    "rpm-redhat": ("make", "gcc", "rpmbuild"),
-    "srpm": ("rpmbuild", "make", "gcc"),
-}
 # program -> package that ships it, per package manager
 _PACKAGES = {
     "apt": {"make": "make", "gcc": "gcc", "dkms": "dkms", "dpkg-deb": "dpkg", "rpmbuild": "rpm",
@@ -67,11 +60,6 @@ def find_program(name: str) -> str | None:
 
     return shutil.which(name) or next((os.path.join(d, name) for d in ("/usr/sbin", "/sbin")
                                        if os.access(os.path.join(d, name), os.X_OK)), None)
-
-
-def missing_tools(mode: str) -> list[str]:
-    """The programs `mode` runs that are not on PATH."""
-    return [tool for tool in MODE_TOOLS.get(mode, ()) if shutil.which(tool) is None]
 
 
 @functools.lru_cache(maxsize=1)

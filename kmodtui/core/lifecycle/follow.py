@@ -320,11 +320,12 @@ def _default_build(source: str, headers: list[str], depends: str) -> Any:
     """Unpack the target's headers (with this host's kbuild tools), cross-build a binary-module .deb."""
     from kmodtui.core.build import record as buildrecord
     from kmodtui.core.build.job import run_job
+    from kmodtui.core.build.modes import deb
     from kmodtui.core.build.request import make_request
     from kmodtui.core.kernels.unpack import kernel_from_headers
 
     kernel = kernel_from_headers(headers, cache_dir(), headers[-1])
-    request = make_request(source, kernel.build_dir, "deb", deb_depends=depends, sign=False)
+    request = make_request(source, kernel.build_dir, deb.DebMode.name, deb_depends=depends, sign=False)
     _id, record_dir = buildrecord.new_build_dir(f"follow-{os.path.basename(source)}-{kernel.release}")
     return run_job(request, record_dir, lambda _event: None)
 

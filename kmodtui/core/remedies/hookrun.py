@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kmodtui.core.build import modes
 from kmodtui.core.errors import KmodError
 from kmodtui.core.paths import run_captured, state_dir
 from kmodtui.core.trees import find
@@ -106,34 +107,16 @@ def depmod(root: str, release: str) -> str:
 
 
 def install_outputs(mode: str, artifacts: list[str], root: str, release: str) -> list[dict[str, str]]:
-    """Put a build's outputs in place; raises KmodError naming what failed. deb: dpkg -i (its postinst
-    runs depmod); rpm: rpm -U (no Requires check in a scratch root, whose rpm database has no kernel);
-    kbuild/dkms: the modules into lib/modules/<release>/updates/ and depmod."""
-    scratch = os.path.abspath(root) != "/"
-    debs = [a for a in artifacts if a.endswith(".deb")]
-    rpms = [a for a in artifacts if a.endswith(".rpm") and not a.endswith(".src.rpm")]
-    if mode == "deb" and debs:
-        argv = [_tool("dpkg")]
-        if scratch:
-            argv += [f"--root={root}", "--force-script-chrootless", "--force-not-root", "--force-depends",
-                     "--log=/dev/null"]
-        result = run_captured([*argv, "-i", *debs])
-        if result.returncode != 0:
-            raise KmodError(debs[0], "dpkg could not install it: " + (result.stdout + result.stderr).strip()[-300:])
-        names = [run_captured([_tool("dpkg-deb"), "-f", d, "Package"]).stdout.strip() for d in debs]
-        return [{"kind": "deb", "package": n} for n in names if n]
-    if mode.startswith("rpm") and rpms:
-        argv = [_tool("rpm"), "-U", "--replacepkgs"]
-        if scratch:
-            argv += ["--root", root, "--nodeps"]
-        result = run_captured([*argv, *rpms])
-        if result.returncode != 0:
-            raise KmodError(rpms[0], "rpm could not install it: " + (result.stdout + result.stderr).strip()[-300:])
-        names = [run_captured([_tool("rpm"), "-qp", "--qf", "%{NAME}", r]).stdout.strip() for r in rpms]
-        message = depmod(root, release)  # rpm-generic has no %post running depmod
-        if message:
-            raise KmodError(rpms[0], f"installed, but depmod failed: {message}")
-        return [{"kind": "rpm", "package": n} for n in names if n]
+    """Put a build's outputs in place; raises KmodError naming what failed. A package mode's packages
+    by their format: .deb with dpkg -i (its postinst runs depmod), .rpm with rpm -U (no Requires check
+    in a scratch root, whose rpm database has no kernel); else (kbuild, dkms) the modules into
+    lib/modules/<release>/updates/ and depmod."""
+    built_as = modes.find(mode)
+    if built_as is not None and built_as.hook_installs_packages:
+        packages = [a for a in artifacts if a.endswith(built_as.package_suffix) and not a.endswith(".src.rpm")]
+        install = _PACKAGE_INSTALLERS.get(built_as.package_suffix)
+        if packages and install is not None:
+            return install(packages, root, release)
     modules = [a for a in artifacts if a.endswith((".ko", ".ko.xz", ".ko.gz", ".ko.zst"))]
     if not modules:
         raise KmodError(mode, "the build left nothing to install")
@@ -149,6 +132,37 @@ def install_outputs(mode: str, artifacts: list[str], root: str, release: str) ->
     if message:
         raise KmodError(target, f"modules copied, but depmod failed: {message}")
     return placed
+
+
+def _install_debs(debs: list[str], root: str, release: str) -> list[dict[str, str]]:
+    argv = [_tool("dpkg")]
+    if os.path.abspath(root) != "/":
+        argv += [f"--root={root}", "--force-script-chrootless", "--force-not-root", "--force-depends",
+                 "--log=/dev/null"]
+    result = run_captured([*argv, "-i", *debs])
+    if result.returncode != 0:
+        raise KmodError(debs[0], "dpkg could not install it: " + (result.stdout + result.stderr).strip()[-300:])
+    names = [run_captured([_tool("dpkg-deb"), "-f", d, "Package"]).stdout.strip() for d in debs]
+    return [{"kind": "deb", "package": n} for n in names if n]
+
+
+def _install_rpms(rpms: list[str], root: str, release: str) -> list[dict[str, str]]:
+    argv = [_tool("rpm"), "-U", "--replacepkgs"]
+    if os.path.abspath(root) != "/":
+        argv += ["--root", root, "--nodeps"]
+    result = run_captured([*argv, *rpms])
+    if result.returncode != 0:
+        raise KmodError(rpms[0], "rpm could not install it: " + (result.stdout + result.stderr).strip()[-300:])
+    names = [run_captured([_tool("rpm"), "-qp", "--qf", "%{NAME}", r]).stdout.strip() for r in rpms]
+    message = depmod(root, release)  # rpm-generic has no %post running depmod
+    if message:
+        raise KmodError(rpms[0], f"installed, but depmod failed: {message}")
+    return [{"kind": "rpm", "package": n} for n in names if n]
+
+
+# a package's format -> how the hook installs it (the record's kind says how uninstall removes it)
+_PACKAGE_INSTALLERS: dict[str, Callable[[list[str], str, str], list[dict[str, str]]]] = {
+    ".deb": _install_debs, ".rpm": _install_rpms}
 
 
 def uninstall(items: list[dict[str, str]], root: str, release: str) -> list[str]:

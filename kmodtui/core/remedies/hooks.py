@@ -42,13 +42,13 @@ exit 0
 def hook_plan(source: str | list[str], mode: str = "kbuild", root: str = "/", style: str = "") -> FileEdit:
     """The hook script for one source, or several in build order (a provider before its consumers).
     Every name in it is checked (scriptnames.check, naming the file that held it) and quoted."""
-    from kmodtui.core.model import BUILD_MODES
+    from kmodtui.core.build import modes
 
     sources = [source] if isinstance(source, str) else list(source)
     if not sources:
         raise KmodError("hook", "needs at least one --source")
-    if mode not in BUILD_MODES:
-        raise KmodError(mode, f"unknown build mode; choose from {', '.join(BUILD_MODES)}")
+    if modes.find(mode) is None:
+        raise KmodError(mode, f"unknown build mode; choose from {', '.join(modes.names())}")
     infos = [detect_source(s) for s in sources]
     names = [scriptnames.check(scriptnames.PACKAGE, i.name, i.name_file or i.path) for i in infos]
     info = infos[0]
