@@ -225,6 +225,7 @@ def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.network
+@pytest.mark.timeout(1800)  # one OpenZFS build: minutes, more on a busy machine
 def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_says(installed_kernel, tmp_path: Path) -> None:
     """Debian 12's real OpenZFS tree, built by `kmodtui build --mode kbuild` (./configure for the
     kernel, then kbuild in module/): the nine modules come out for this kernel, and the set (spl ->
@@ -253,6 +254,7 @@ def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_sa
 
 @pytest.mark.slow
 @pytest.mark.network
+@pytest.mark.timeout(1800)  # one OpenZFS build: ~6 min on an idle 2-core machine, past 10 min on a busy one
 def test_the_openzfs_release_tree_in_deb_mode_packages_its_nine_modules(installed_kernel, tmp_path: Path) -> None:
     """deb mode on the release tree: ./configure and the module build in the build's copy, then
     kmodtui's binary-module .deb of every .ko the build made; dpkg-deb lists the nine, and the
