@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.reactive import var
+from textual.screen import Screen
 
 from kmodtui.core.choices import remember
 from kmodtui.core.errors import KmodError
@@ -20,6 +21,7 @@ from kmodtui.core.model import Kernel
 from kmodtui.core.paths import cache_dir, package_data, state_dir
 from kmodtui.messages import (
     BuildFinished,
+    BuildStarted,
     DemoRebuildRequested,
     KernelChosen,
     ModeChosen,
@@ -27,8 +29,10 @@ from kmodtui.messages import (
     ProviderBuildRequested,
     RebuildRequested,
     ResolveDone,
+    RunningBuilds,
     SourceChosen,
 )
+from kmodtui.screens.guards import MIN_HEIGHT, MIN_WIDTH, FolderRefusedScreen, TooSmallScreen
 from kmodtui.screens.kernel import KernelScreen
 from kmodtui.screens.nav import escape, go_back, key_words, open_help
 
@@ -41,8 +45,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class WizardState:
-    """What the wizard knows so far, owned by the App and changed only by its message handlers;
-    screens get what they need passed in, and report back with messages (kmodtui/messages.py)."""
+    """What the wizard knows so far, owned by the App and changed only by its message handlers (on
+    the event loop, never from a worker's thread); screens get what they need passed in, and report
+    back with messages (kmodtui/messages.py)."""
 
     kernel: Kernel | None = None
     source: ModuleSource | None = None
@@ -58,44 +63,25 @@ def wants_ansi_theme(term: str | None, color_system: str | None) -> bool:
     return term == "linux" or color_system in ("standard", "windows")
 
 
-MIN_WIDTH, MIN_HEIGHT = 60, 20
+_CHOICES = threading.Lock()  # choices.json is read, changed and written whole: one worker at a time
 
 
-class TooSmallScreen(ModalScreen[None]):
-    """Shown instead of a cut-off screen; goes away when the terminal is big enough again."""
+def running_among(records: list[str]) -> list[str]:
+    """Those of these builds (record dirs) that are still running: reads each record."""
+    from kmodtui.core.build import record as buildrecord
 
-    DEFAULT_CSS = """
-    TooSmallScreen { align: center middle; }
-    TooSmallScreen > Static { width: auto; height: auto; padding: 0 1; }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"This terminal is too small for kmodtui.\nIt needs at least {MIN_WIDTH}x{MIN_HEIGHT} "
-                     "(80x24 is best).\nEnlarge the window, or use `kmodtui <command> --json` headless.")
-
-
-class FolderRefusedScreen(ModalScreen[None]):
-    """kmodtui's cache or state folder is not its own (root with another user's HOME, a shared
-    XDG_CACHE_HOME): nothing is read from it, so the wizard cannot go on. q quits."""
-
-    BINDINGS = [Binding("q", "app.quit", "Quit", id="refused.quit")]
-
-    DEFAULT_CSS = """
-    FolderRefusedScreen { align: center middle; }
-    FolderRefusedScreen > Static { width: 76; height: auto; padding: 1 2; border: heavy $error; }
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"kmodtui: {self.reason}\n\nkmodtui reads back what it keeps there, so it will not use a "
-                     "folder someone else could have written to.\nPress q to quit.", markup=False)
+    running = []
+    for record in dict.fromkeys(records):
+        status = buildrecord.read_status(record)
+        if status and buildrecord.effective_state(status) == buildrecord.RUNNING:
+            running.append(record)
+    return running
 
 
 class KmodApp(App[int]):
     TITLE = "kmodtui"
+    # "1 build running: ...": every screen's step strip watches it (kmodtui/widgets/steps.py)
+    running_note: var[str] = var("", init=False)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (72, "-wide")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -125,7 +111,7 @@ class KmodApp(App[int]):
         except KmodError as err:
             self.push_screen(FolderRefusedScreen(str(err)))
             return
-        self.set_interval(2.0, self.show_running_builds)
+        self.set_interval(2.0, self.count_running_builds)
         if self.resolve_result is not None:
             from kmodtui.screens.symbols import SymbolsScreen
 
@@ -167,7 +153,7 @@ class KmodApp(App[int]):
         if message.kernel.origin == "demo":
             self.resolve_demo(message.kernel)
             return
-        remember("kernel", message.kernel.release)
+        self.remember_choice("kernel", message.kernel.release)
         from kmodtui.screens.source import SourceScreen
 
         self.push_screen(SourceScreen(message.kernel))
@@ -179,17 +165,17 @@ class KmodApp(App[int]):
         self.push_screen(ModeScreen(message.source, message.kernel))
 
     def on_mode_chosen(self, message: ModeChosen) -> None:
-        from kmodtui.core.build.job import start_detached
-
-        self.state.mode = message.mode
-        remember(f"mode:{message.source.path}", message.mode)
-        try:
-            records = start_detached(message.source.path, [message.kernel.build_dir or message.kernel.release],
-                                     message.mode)
-        except KmodError as err:
-            self.notify(f"Cannot start the build: {escape(err)}", severity="error", timeout=12)
+        if self._starting_a_build():
             return
-        self._show_build(records[0])
+        self.state.mode = message.mode
+        self.start_build(message.source.path, message.kernel.build_dir or message.kernel.release, message.mode)
+
+    def _starting_a_build(self) -> bool:
+        """A build is being started already (a second Enter before its screen shows): say so."""
+        if any(worker.group == "build-start" and not worker.is_finished for worker in self.workers):
+            self.notify("A build is being started: its screen comes next.", timeout=3)
+            return True
+        return False
 
     def action_go_back(self) -> None:
         go_back(self)
@@ -202,24 +188,36 @@ class KmodApp(App[int]):
         open_help(self)
 
     def running_builds(self) -> list[str]:
-        """Builds started from this session that are still running (their record dirs)."""
-        from kmodtui.core.build import record as buildrecord
+        """Builds started from this session that are still running (their record dirs); reads their
+        records, so not for the event loop (run_app asks it once the app is gone)."""
+        return running_among(self.started)
 
-        running = []
-        for record in dict.fromkeys(self.started):
-            status = buildrecord.read_status(record)
-            if status and buildrecord.effective_state(status) == buildrecord.RUNNING:
-                running.append(record)
-        return running
-
-    def show_running_builds(self) -> None:
+    def count_running_builds(self) -> None:
         """Every screen's step strip says when a build started here is still running (b lists them)."""
-        from kmodtui.widgets.steps import StepStrip
+        if self.started:
+            self.read_running_builds(list(self.started))
+        else:
+            self.running_note = ""
 
-        running = len(self.running_builds()) if self.started else 0
-        text = f"{running} build{'s' if running > 1 else ''} running: b on the kernel picker" if running else ""
-        for strip in self.screen.query(StepStrip):
-            strip.set_running(text)
+    def on_running_builds(self, message: RunningBuilds) -> None:
+        running = message.count
+        self.running_note = f"{running} build{'s' if running > 1 else ''} running: b on the kernel picker" if running \
+            else ""
+
+    def on_build_started(self, message: BuildStarted) -> None:
+        if message.provider:  # the provider first (the remedy screen stays below it: Esc goes back there)
+            from kmodtui.screens.build import BuildScreen
+
+            self.started.append(message.record)
+            self.notify("Building the provider first; Esc when it is done goes back to the remedy, which then finds "
+                        "its Module.symvers.", timeout=8)
+            self.push_screen(BuildScreen(message.record))
+            return
+        if message.problems_before is not None:
+            self.state.problems_before = message.problems_before
+        if message.then_check:
+            self.check_after[message.record] = message.then_check
+        self._show_build(message.record)
 
     def _show_build(self, record: str) -> None:
         from kmodtui.screens.build import BuildScreen
@@ -241,47 +239,29 @@ class KmodApp(App[int]):
     def on_rebuild_requested(self, message: RebuildRequested) -> None:
         """After a remedy: the same build again (its stored request: source, kernel, mode, options),
         then its check compared with the problems seen before."""
-        from kmodtui.core.build.job import rebuild
-
-        try:
-            changes: dict[str, object] = {"sign_modules": True} if message.sign_modules else {}
-            if message.mode:
-                changes["mode"] = message.mode
-            record = rebuild(message.record, **changes)
-        except KmodError as err:
-            self.notify(f"Cannot rebuild: {escape(err)}", severity="error", timeout=12)
+        if self._starting_a_build():
             return
-        self.state.problems_before = message.problems_before
-        if message.then_check:
-            self.check_after[record] = message.then_check
-        self._show_build(record)
+        changes: dict[str, object] = {"sign_modules": True} if message.sign_modules else {}
+        if message.mode:
+            changes["mode"] = message.mode
+        self.start_rebuild(message.record, changes, message.problems_before, message.then_check)
 
     def on_provider_build_requested(self, message: ProviderBuildRequested) -> None:
-        """The provider first (the remedy screen stays below it: Esc goes back there)."""
-        from kmodtui.core.build.job import start_detached
-        from kmodtui.screens.build import BuildScreen
-
-        try:
-            [record] = start_detached(message.source, [message.kernel], "kbuild")
-        except KmodError as err:
-            self.notify(f"Cannot build the provider: {escape(err)}", severity="error", timeout=12)
-            return
-        self.started.append(record)
-        self.notify("Building the provider first; Esc when it is done goes back to the remedy, which then finds "
-                    "its Module.symvers.", timeout=8)
-        self.push_screen(BuildScreen(record))
+        if not self._starting_a_build():
+            self.build_provider(message.source, message.kernel)
 
     def on_demo_rebuild_requested(self, message: DemoRebuildRequested) -> None:
         self.notify("Rebuilding the demo's kmod-provider RPM from the edited spec with rpmbuild...", timeout=4)
-        self.rebuild_demo(message.spec, message.problems_before)
+        assert self.state.kernel is not None
+        self.rebuild_demo(message.spec, message.problems_before, self.state.kernel)
 
     def on_resolve_done(self, message: ResolveDone) -> None:
         from kmodtui.screens.symbols import SymbolsScreen
 
         previous = None
-        if message.record and message.record == self.state.record:
-            previous, self.state.problems_before = self.state.problems_before, None
-        elif message.demo and self.state.problems_before is not None:  # the demo's rebuild, re-checked
+        if message.previous is not None:  # the demo's provider rebuilt after a remedy on its spec
+            previous = message.previous
+        elif message.record and message.record == self.state.record:
             previous, self.state.problems_before = self.state.problems_before, None
         self.push_screen(SymbolsScreen(message.result, demo=message.demo, source=message.source, previous=previous,
                                        remedy_target=message.remedy_target, context=message.context,
@@ -292,6 +272,55 @@ class KmodApp(App[int]):
         self.notify(escape(message.text), severity=message.severity, timeout=message.timeout)  # type: ignore[arg-type]
 
     # ---- workers: the core's work off the event loop; each ends with a message -----------------
+    # (a handler only reads what it was given and posts; the App's state changes in the handlers above)
+
+    @work(thread=True, group="choices")
+    def remember_choice(self, key: str, value: str) -> None:
+        with _CHOICES:
+            remember(key, value)
+
+    @work(thread=True, group="build-start")
+    def start_build(self, source: str, kernel: str, mode: str) -> None:
+        """Start the wizard's build, detached (its record made, the runner started); remember the mode."""
+        from kmodtui.core.build.job import start_detached
+
+        with _CHOICES:
+            remember(f"mode:{source}", mode)
+        try:
+            records = start_detached(source, [kernel], mode)
+        except KmodError as err:
+            self.post_message(Notice(f"Cannot start the build: {err}", "error", 12))
+            return
+        self.post_message(BuildStarted(records[0]))
+
+    @work(thread=True, group="build-start")
+    def start_rebuild(self, record: str, changes: dict[str, object], problems_before: frozenset[tuple[str, str]],
+                      then_check: str) -> None:
+        """The build `record` recorded, started again (e.g. a `debian:` kernel is looked up again)."""
+        from kmodtui.core.build.job import rebuild
+
+        try:
+            new_record = rebuild(record, **changes)
+        except KmodError as err:
+            self.post_message(Notice(f"Cannot rebuild: {err}", "error", 12))
+            return
+        self.post_message(BuildStarted(new_record, problems_before=problems_before, then_check=then_check))
+
+    @work(thread=True, group="build-start")
+    def build_provider(self, source: str, kernel: str) -> None:
+        """The module that exports a remedy's symbol, built first (kbuild, the same kernel)."""
+        from kmodtui.core.build.job import start_detached
+
+        try:
+            [record] = start_detached(source, [kernel], "kbuild")
+        except KmodError as err:
+            self.post_message(Notice(f"Cannot build the provider: {err}", "error", 12))
+            return
+        self.post_message(BuildStarted(record, provider=True))
+
+    @work(thread=True, exclusive=True, group="running-builds")
+    def read_running_builds(self, records: list[str]) -> None:
+        self.post_message(RunningBuilds(len(running_among(records))))
 
     @work(thread=True, exclusive=True, group="resolve")
     def check_build(self, record: str) -> None:
@@ -318,7 +347,7 @@ class KmodApp(App[int]):
         self.post_message(ResolveDone(result))
 
     @work(thread=True, exclusive=True, group="resolve")
-    def rebuild_demo(self, spec: str, problems_before: frozenset[tuple[str, str]]) -> None:
+    def rebuild_demo(self, spec: str, problems_before: frozenset[tuple[str, str]], kernel: Kernel) -> None:
         """The demo's seed-000 story to its end: the provider RPM rebuilt from the remedied spec by the
         real rpmbuild, then the consumer checked against it as a package set."""
         from kmodtui.core.build.demo import demo_packages, rebuild_demo_provider
@@ -327,14 +356,11 @@ class KmodApp(App[int]):
         try:
             provider = rebuild_demo_provider(spec, os.path.join(state_dir(), "demo", "rpmbuild"))
             consumer, _ = demo_packages()
-            kernel = self.state.kernel
-            assert kernel is not None
             result = resolve(consumer, kernel, [provider])
         except KmodError as err:
             self.post_message(Notice(f"Cannot rebuild the demo provider: {err}", "error", 15))
             return
-        self.state.problems_before = problems_before
-        self.post_message(ResolveDone(result, demo=True, remedy_target=spec))
+        self.post_message(ResolveDone(result, demo=True, remedy_target=spec, previous=problems_before))
 
     @work(thread=True, exclusive=True, group="resolve")
     def resolve_demo(self, kernel: Kernel) -> None:

@@ -7,14 +7,18 @@ thread) instead of reaching into the App.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from kmodtui.core.build.logscan import LogFinding
     from kmodtui.core.build.sources import ModuleSource
     from kmodtui.core.model import Kernel
+    from kmodtui.core.remedies.catalogue import RemedyPlan
+    from kmodtui.core.remedies.edits import FileEdit
     from kmodtui.core.resolve.result import ResolveResult
 
 
@@ -23,6 +27,14 @@ class KernelsFound(Message):
     """The kernel picker's scan is done."""
 
     kernels: list[Kernel]
+    last: str = ""  # the kernel chosen last time (its release)
+
+
+@dataclass
+class FollowedRead(Message):
+    """The boards kmodtui follows (kmodtui follow), each one's last result."""
+
+    targets: list[dict[str, Any]]
 
 
 @dataclass
@@ -40,6 +52,13 @@ class SourceRead(Message):
 
 
 @dataclass
+class ExamplesCopied(Message):
+    """The bundled examples are copied where remedies may edit them: their folders."""
+
+    paths: list[str]
+
+
+@dataclass
 class SourceChosen(Message):
     source: ModuleSource
     kernel: Kernel
@@ -50,6 +69,112 @@ class ModeChosen(Message):
     source: ModuleSource
     kernel: Kernel
     mode: str
+
+
+@dataclass
+class ModeFacts(Message):
+    """What this host says about each mode of a source: the programs it lacks (and the command that
+    installs them), why it cannot run it at all, and the mode chosen last time for the source."""
+
+    missing: dict[str, list[str]]
+    install: dict[str, str]
+    unavailable: dict[str, str]
+    last: str = ""
+
+
+@dataclass
+class BuildStarted(Message):
+    """A worker started a build (its record made, its runner detached): follow it."""
+
+    record: str
+    problems_before: frozenset[tuple[str, str]] | None = None  # a rebuild after a remedy: compared at its check
+    then_check: str = ""  # a provider's rebuild: check this build's packages again after it
+    provider: bool = False  # the provider a remedy needs, built first: not the wizard's own build
+
+
+@dataclass
+class RunningBuilds(Message):
+    """How many builds started from this session still run (their records read in a worker)."""
+
+    count: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunningBuilds)  # only the latest count matters
+
+
+@dataclass
+class BuildLogRead(Message, bubble=False):
+    """New complete lines of a followed build's log, made safe to show, and what they found. Every
+    batch is shown (never replaced); the worker reads on once the screen has written this one."""
+
+    lines: list[str]
+    findings: list[LogFinding]
+    line_count: int  # lines read so far, these included
+    shown: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class BuildRecordRead(Message, bubble=False):
+    """A followed build's record (status.json) and the state to show; `done`: it ended and its whole
+    log has been read."""
+
+    status: dict[str, Any]
+    state: str
+    log_path: str
+    done: bool = False
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, BuildRecordRead)  # only the latest record matters
+
+
+@dataclass
+class BuildKernelRead(Message, bubble=False):
+    """The kernel a build was for, as its stored request names it (None: gone since), for `then`."""
+
+    kernel: Kernel | None
+    then: str
+
+
+@dataclass
+class BuildsListed(Message, bubble=False):
+    """Every recorded build, newest first."""
+
+    records: list[dict[str, Any]]
+
+
+@dataclass
+class HookPlanned(Message, bubble=False):
+    """The hook's file, or why there is none; whether this user may write where it goes."""
+
+    edit: FileEdit | None
+    error: str = ""
+    writable: bool = False
+
+
+@dataclass
+class RemedyPlanned(Message, bubble=False):
+    """A remedy's plan for the preview (its target read), or why it cannot be previewed yet."""
+
+    remedy_id: str
+    plan: RemedyPlan | None
+    error: str = ""
+
+
+@dataclass
+class ProvidersFound(Message, bubble=False):
+    """Which earlier builds' Module.symvers and which sources export the symbol."""
+
+    built: list[str]
+    sources: list[str]
+
+
+@dataclass
+class ProviderSpecFound(Message, bubble=False):
+    """The spec a provider package was built from and its build's record, for a remedy on it."""
+
+    target: str
+    record: str
+    index: int  # the symbol browser's row the remedy is for
 
 
 @dataclass
@@ -110,6 +235,7 @@ class ResolveDone(Message):
     demo: bool = False
     remedy_target: str = ""
     context: str = ""  # what was checked, when it is not the wizard's build (an update check)
+    previous: frozenset[tuple[str, str]] | None = None  # the problems before the remedy this check follows
 
 
 @dataclass
@@ -126,6 +252,7 @@ class SignaturesRead(Message):
     """The sign screen read its modules' signatures: one line each."""
 
     states: tuple[str, ...]
+    have_key: bool = False  # kmodtui's key pair is there
 
 
 @dataclass

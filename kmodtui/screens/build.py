@@ -4,26 +4,32 @@ losing the SSH link) does not stop the build; `kmodtui attach` comes back to it.
 from __future__ import annotations
 
 import os
+import time
 
 from rich.highlighter import Highlighter
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
+from textual.worker import Worker, get_current_worker
 
 from kmodtui.core.build import record as buildrecord
 from kmodtui.core.build.logfollow import LogFollower
 from kmodtui.core.build.logscan import LogFinding, scan_line
 from kmodtui.core.errors import shown
 from kmodtui.core.model import Kernel
-from kmodtui.messages import BuildFinished
+from kmodtui.messages import BuildFinished, BuildKernelRead, BuildLogRead, BuildRecordRead, Notice
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
 MAX_SHOWN_LINES = 20_000  # the whole log stays on disk; the screen keeps the tail
 MAX_KEPT_FINDINGS = 500  # a runaway log repeats its errors; the first ones say what to do
+# Log.write_lines takes ~1 us a line here: 4,000 lines are a few ms of the event loop per batch
+LINES_PER_BATCH = 4_000
 
 
 class BuildLogHighlighter(Highlighter):
@@ -57,19 +63,22 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         Binding("escape", "back", "Back", id="build.back"),
     ]
 
+    # What drives the status line: each change redraws it (watch_ methods below).
+    state: var[str] = var("", init=False)  # as the build's record says ("died" when its runner is gone)
+    line_count: var[int] = var(0, init=False)
+    errors: var[int] = var(0, init=False)
+    finished: var[bool] = var(False, init=False, bindings=True)  # the footer's keys change when the build is over
+
     def __init__(self, record_dir: str, *, poll_interval: float = 0.05) -> None:
         super().__init__()
         self.record_dir = record_dir
-        self.status = buildrecord.read_status(record_dir) or {}
-        self.follower = LogFollower(self.status.get("log") or os.path.join(record_dir, "work", "build.log"))
+        self.status: dict = {}
+        self.log_path = os.path.join(record_dir, "work", "build.log")  # until the record names it
         self.poll_interval = poll_interval
-        self.line_count = 0
         self.findings: list[LogFinding] = []
         self.more_findings = 0
-        self.finished = False
         self.finish_note = ""
         self._primary_text = ""  # a failed build's root cause, once the runner has named it
-        self._ticks = 0
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Build")
@@ -83,41 +92,75 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
 
     def on_mount(self) -> None:
         self.query_one("#build-findings-box").border_title = "Findings: what happened, what to do"
-        self._update_status()
-        self.set_interval(self.poll_interval, self.poll)
+        self._show_status()
+        self.follow()
 
-    def poll(self) -> None:
-        lines = self.follower.read_new_lines()
-        if lines:
-            first = self.line_count
-            self.line_count += len(lines)
-            new_findings = []
-            for offset, line in enumerate(lines):
-                finding = scan_line(line, first + offset + 1)
-                if finding is not None:
-                    new_findings.append(finding)
-            # Lines beyond what the Log keeps would be pruned at once: do not hand them over. What the
-            # tools wrote is shown as text: a source's Makefile can echo anything (ESC, OSC 52)
-            self.query_one(Log).write_lines([shown(line, lines=True) for line in lines[-MAX_SHOWN_LINES:]])
-            if new_findings:
+    # ---- following the build: its log and record are read in a worker, shown by the handlers ------
+
+    @work(thread=True, exclusive=True, group="build-follow")
+    def follow(self) -> None:
+        """Read what the runner writes, as it comes: new log lines (scanned for findings and made safe
+        to show here, in batches the screen writes at once), and its record every 10th read or when the
+        log is quiet, until the build is over and the whole log is read."""
+        worker = get_current_worker()
+        status = buildrecord.read_status(self.record_dir) or {}
+        follower = LogFollower(status.get("log") or self.log_path)
+        line_count = reads = 0
+        while not worker.is_cancelled:
+            lines = follower.read_new_lines()
+            if lines:
+                line_count = self._post_lines(lines, line_count, worker)
+            if reads % 10 == 0 or not lines:
+                status, state = buildrecord.read_effective(self.record_dir, status)
+                done = state != buildrecord.RUNNING and follower.at_end()
+                self.post_message(BuildRecordRead(status, state or "?", follower.path, done))
+                if done:
+                    return
+            reads += 1
+            time.sleep(self.poll_interval)  # what the build writes meanwhile is the next batch
+
+    def _post_lines(self, lines: list[str], line_count: int, worker: Worker) -> int:
+        """Scan every line; hand over the last MAX_SHOWN_LINES (what the Log would keep: the rest would
+        be pruned at once) as text, since a source's Makefile can echo anything (ESC, OSC 52). A slice
+        at a time, each once the screen has shown the one before: no backlog of messages grows, and a
+        runaway log leaves the event loop's thread its turns at the interpreter."""
+        skipped = max(0, len(lines) - MAX_SHOWN_LINES)
+        for start in range(0, len(lines), LINES_PER_BATCH):
+            part = lines[start:start + LINES_PER_BATCH]
+            findings = [finding for offset, line in enumerate(part)
+                        if (finding := scan_line(line, line_count + start + offset + 1)) is not None]
+            kept = part[max(0, skipped - start):]
+            batch = BuildLogRead([shown(line, lines=True) for line in kept], findings, line_count + start + len(part))
+            self.post_message(batch)
+            while not batch.shown.wait(0.1):
+                if worker.is_cancelled:
+                    break
+            if worker.is_cancelled:
+                break
+        return line_count + len(lines)
+
+    @on(BuildLogRead)
+    def show_lines(self, message: BuildLogRead) -> None:
+        try:
+            self.query_one(Log).write_lines(message.lines)
+            if message.findings:
                 room = MAX_KEPT_FINDINGS - len(self.findings)
-                self.findings += new_findings[:max(0, room)]
-                self.more_findings += max(0, len(new_findings) - max(0, room))
+                self.findings += message.findings[:max(0, room)]
+                self.more_findings += max(0, len(message.findings) - max(0, room))
                 self._update_findings()
-        self._ticks += 1
-        if self._ticks % 10 == 0 or (not lines and not self.finished):
-            self._update_status()
+                self.errors = sum(1 for f in self.findings if f.severity == "error") + self.more_findings
+            self.line_count = message.line_count
+        finally:
+            message.shown.set()
 
-    def _update_status(self) -> None:
-        self.status, state = buildrecord.read_effective(self.record_dir, self.status)
-        state = state or "?"
-        errors = sum(1 for f in self.findings if f.severity == "error") + self.more_findings
-        text = (f"[b]{escape(state)}[/]  " + escape(f"{self.status.get('mode', '')} build of "
-                f"{os.path.basename(self.status.get('source', ''))} for {self.status.get('kernel', '')}")
-                + f"  |  {self.line_count} lines, {errors} error(s)")
-        if state != buildrecord.RUNNING and self.follower.at_end() and not self.finished:
-            self.finished = True
+    @on(BuildRecordRead)
+    def show_record(self, message: BuildRecordRead) -> None:
+        self.status = message.status
+        self.log_path = message.log_path
+        self.state = message.state
+        if message.done and not self.finished:
             # computed once, from the same read that said the build is over (its final record)
+            state = message.state
             artifacts = self.status.get("artifacts") or []
             if artifacts:
                 self.finish_note = ("built " + escape(", ".join(os.path.basename(a) for a in artifacts[:4]))
@@ -134,9 +177,26 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
                 self.query_one("#build-findings", Static).update(
                     "No problems found." if state == buildrecord.SUCCEEDED else
                     f"The build {state}, and no line of its log matches a known cause: read the last lines of the "
-                    f"log above (all of it: {escape(self.follower.path)}).")
+                    f"log above (all of it: {escape(self.log_path)}).")
+            self.finished = True
             self.post_message(BuildFinished(self.record_dir, self.status))
-            self.refresh_bindings()
+
+    def watch_state(self) -> None:
+        self._show_status()
+
+    def watch_line_count(self) -> None:
+        self._show_status()
+
+    def watch_errors(self) -> None:
+        self._show_status()
+
+    def watch_finished(self) -> None:
+        self._show_status()
+
+    def _show_status(self) -> None:
+        text = (f"[b]{escape(self.state or '?')}[/]  " + escape(f"{self.status.get('mode', '')} build of "
+                f"{os.path.basename(self.status.get('source', ''))} for {self.status.get('kernel', '')}")
+                + f"  |  {self.line_count} lines, {self.errors} error(s)")
         if self.finish_note:
             text += "  |  " + self.finish_note
         self.query_one("#build-status", Static).update(text)
@@ -159,7 +219,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
             remedies = f"  [i]remedies: {', '.join(f.remedies)}[/]" if f.remedies else ""
             parts.append(f"[b]line {f.line_number}[/] {escape(f.title)}\n  {escape(f.fix)}{remedies}")
         if self.more_findings:
-            parts.append(f"... and {self.more_findings} more (the full log: {escape(self.follower.path)})")
+            parts.append(f"... and {self.more_findings} more (the full log: {escape(self.log_path)})")
         if self._primary_text:
             parts = [self._primary_text, "", "[b]Every finding:[/]", *parts]
         self.query_one("#build-findings", Static).update("\n".join(parts))
@@ -192,11 +252,15 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
                              lambda yes: self._cancel() if yes else None)
 
     def _cancel(self) -> None:
+        self.stop_runner(dict(self.status))
+
+    @work(thread=True, exclusive=True, group="build-cancel")
+    def stop_runner(self, status: dict) -> None:
         # Only a recorded pid that is a live kmodtui runner is signalled (never -1, never a reused pid).
-        if buildrecord.stop(buildrecord.read_status(self.record_dir) or self.status):
-            self.notify("Cancelling the build...")
+        if buildrecord.stop(buildrecord.read_status(self.record_dir) or status):
+            self.post_message(Notice("Cancelling the build...", timeout=5))
         else:
-            self.notify("The build is not running (no live kmodtui runner recorded for it).")
+            self.post_message(Notice("The build is not running (no live kmodtui runner recorded for it).", timeout=5))
 
     def action_symbols(self) -> None:
         if not self.finished:
@@ -214,19 +278,29 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     def built_modules(self) -> list[str]:
         return [a for a in self.status.get("artifacts") or [] if a.endswith(".ko")]
 
-    def built_kernel(self) -> Kernel | None:
-        """The kernel this build was for, as its stored request names it (None: gone since)."""
+    @work(thread=True, exclusive=True, group="build-kernel")
+    def read_built_kernel(self, then: str) -> None:
+        """The kernel this build was for, as its stored request names it (None: gone since), for the
+        screen `then` opens. Asking may take a while: a `debian:` kernel is looked up in the archive."""
         from kmodtui.core.build.request import load_request
         from kmodtui.core.errors import KmodError
 
         try:
-            return load_request(self.record_dir).kernel
+            kernel: Kernel | None = load_request(self.record_dir).kernel
         except KmodError:  # a kernel that vanished since the build, or a record without a request
-            return None
+            kernel = None
+        if not get_current_worker().is_cancelled:  # a second key press asked again: one screen opens
+            self.post_message(BuildKernelRead(kernel, then))
+
+    @on(BuildKernelRead)
+    def kernel_read(self, message: BuildKernelRead) -> None:
+        if message.then == "sign":
+            self._open_sign(message.kernel)
+        else:
+            self._open_remedy(message.kernel)
 
     def action_sign(self) -> None:
         from kmodtui.core.build import modes
-        from kmodtui.screens.sign import SignScreen
 
         built_as = modes.find(self.status.get("mode"))
         if self.finished and built_as is not None and built_as.signs_before_packaging:
@@ -241,8 +315,15 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
             self.app.push_screen(ConfirmScreen("Build this package again with every module signed (kmodtui's key, "
                                                "made on first use) before it is packaged?"), answered)
             return
+        if not self.finished or not self.built_modules():
+            self._open_sign(None)
+            return
+        self.read_built_kernel("sign")
+
+    def _open_sign(self, kernel: Kernel | None) -> None:
+        from kmodtui.screens.sign import SignScreen
+
         modules = self.built_modules()
-        kernel = self.built_kernel()
         if not self.finished or not modules or kernel is None:
             self.notify("Nothing to sign yet: wait for the build to finish with a module.", severity="warning")
             return
@@ -257,14 +338,16 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         self.app.push_screen(HookScreen(self.status.get("source", ""), self.status.get("mode", "kbuild")))
 
     def action_remedy(self) -> None:
-        from kmodtui.screens.remedy import RemedyContext, RemedyScreen
-
-        with_remedies = [f for f in self.findings if f.remedies and f.severity == "error"]
-        if not with_remedies:
+        if not any(f.remedies and f.severity == "error" for f in self.findings):
             self.notify("No finding with a remedy (yet).")
             return
-        finding = with_remedies[0]
-        kernel = self.built_kernel()  # None: the remedy can still be previewed
+        self.read_built_kernel("remedy")
+
+    def _open_remedy(self, kernel: Kernel | None) -> None:
+        """The remedies for the first error that has some; `kernel` None: they can still be previewed."""
+        from kmodtui.screens.remedy import RemedyContext, RemedyScreen
+
+        finding = [f for f in self.findings if f.remedies and f.severity == "error"][0]
         source = self.status.get("source", "")
         # what was broken before the remedy, for the re-check's fixed / still broken summary
         before = frozenset((os.path.basename(f.detail("module")), f.detail("symbol")) for f in self.findings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from kmodtui.core.build.record import list_builds
+from kmodtui.messages import BuildsListed
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -116,7 +116,17 @@ failure's cause; Enter on a cell follows that build."""
         return self.grid_cells.get((str(row_key.value), str(column_key.value)))
 
     def action_refresh(self) -> None:
-        self.records = list_builds()
+        self.list_builds()
+
+    @work(thread=True, exclusive=True, group="builds-list")
+    def list_builds(self) -> None:
+        from kmodtui.core.build.record import list_builds
+
+        self.post_message(BuildsListed(list_builds()))
+
+    @on(BuildsListed)
+    def show_builds(self, message: BuildsListed) -> None:
+        self.records = message.records
         option_list = self.query_one("#builds-list", OptionList)
         option_list.clear_options()
         for index, record in enumerate(self.records):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -16,8 +17,8 @@ from textual.widgets import Footer, Static
 from kmodtui.core import scriptnames
 from kmodtui.core.errors import KmodError, shown
 from kmodtui.core.paths import self_command
-from kmodtui.core.remedies.edits import FileEdit, apply_edits
-from kmodtui.core.remedies.hooks import hook_plan
+from kmodtui.core.remedies.edits import FileEdit
+from kmodtui.messages import HookPlanned, RemedyDone
 from kmodtui.screens.nav import go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -50,7 +51,10 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
         super().__init__()
         self.source, self.mode, self.root = source, mode, root
         self.edit: FileEdit | None = None
+        self.planned = False  # the source is read and the hook planned by a worker
+        self.can_write = False  # this user may write where the hook goes
         self.armed = False
+        self.installing = False
         self.installed = ""
 
     def compose(self) -> ComposeResult:
@@ -63,21 +67,39 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
 
     def on_mount(self) -> None:
         self.query_one("#hook-preview").border_title = "Rebuild for every new kernel"
+        self.show_state()
+        self.plan_hook()
+
+    @work(thread=True, exclusive=True, group="hook-plan")
+    def plan_hook(self) -> None:
+        """The source is read (its name goes into the script) and the hook folder looked at."""
+        from kmodtui.core.remedies.hooks import hook_plan
+
         try:
-            self.edit = hook_plan(self.source, self.mode, self.root)
+            edit = hook_plan(self.source, self.mode, self.root)
         except KmodError as err:
-            self.query_one("#hook-script", Static).update(Text(shown(err, lines=True)))
+            self.post_message(HookPlanned(None, shown(err, lines=True)))
+        else:
+            self.post_message(HookPlanned(edit, writable=writable(edit.path)))
+
+    @on(HookPlanned)
+    def planned_hook(self, message: HookPlanned) -> None:
+        self.planned, self.edit, self.can_write = True, message.edit, message.writable
+        if message.edit is None:
+            self.query_one("#hook-script", Static).update(Text(message.error))
         else:
             self.query_one("#hook-script", Static).update(
-                Text(shown(f"New file {self.edit.path} (mode 755):\n\n{self.edit.after.decode()}", lines=True)))
+                Text(shown(f"New file {message.edit.path} (mode 755):\n\n{message.edit.after.decode()}", lines=True)))
         self.show_state()
 
     def show_state(self, note: str = "") -> None:
-        if self.installed:
+        if not self.planned:
+            text = "Reading the source..."
+        elif self.installed:
             text = note
         elif self.edit is None:
             text = "Nothing to install."
-        elif not writable(self.edit.path):
+        elif not self.can_write:
             command = (f"sudo {self_command()} hook install --source "
                        f"{scriptnames.shell(self.source)} --mode {scriptnames.shell(self.mode)}")
             text = f"Installing writes under /etc, which needs root. Run: {command}"
@@ -88,7 +110,7 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "install":
-            return self.edit is not None and not self.installed and writable(self.edit.path)
+            return self.edit is not None and not self.installed and not self.installing and self.can_write
         return True
 
     def action_install(self) -> None:
@@ -97,14 +119,31 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
             self.armed = True
             self.show_state(f"Press a again to write {self.edit.path}.")
             return
+        self.installing = True
+        self.refresh_bindings()
+        self.install(self.edit)
+
+    @work(thread=True, exclusive=True, group="hook-install")
+    def install(self, edit: FileEdit) -> None:
+        """Written like a remedy (backup, fsync, rename), so `kmodtui remedy undo` removes it."""
+        from kmodtui.core.remedies.edits import apply_edits
+
         try:
-            undo_id = apply_edits("hook-install", [self.edit])
+            self.post_message(RemedyDone("applied", apply_edits("hook-install", [edit])))
         except KmodError as err:
+            self.post_message(RemedyDone("applied", error=str(err)))
+
+    @on(RemedyDone)
+    def installed_hook(self, message: RemedyDone) -> None:
+        message.stop()
+        assert self.edit is not None
+        self.installing = False
+        if message.error:
             self.armed = False
-            self.show_state(f"Not installed: {err}")
+            self.show_state(f"Not installed: {message.error}")
             return
-        self.installed = undo_id
-        self.show_state(f"Installed {self.edit.path}. Remove it with: kmodtui remedy undo {undo_id}")
+        self.installed = message.undo_id
+        self.show_state(f"Installed {self.edit.path}. Remove it with: kmodtui remedy undo {message.undo_id}")
 
     def action_back(self) -> None:
         go_back(self.app)

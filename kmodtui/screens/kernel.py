@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
-from kmodtui.messages import KernelChosen, KernelsFound, Notice, ResolveDone
+from kmodtui.messages import FollowedRead, KernelChosen, KernelsFound, Notice, ResolveDone
 from kmodtui.screens.nav import escape
 from kmodtui.widgets.steps import StepStrip
 
@@ -128,16 +128,22 @@ yum ksym error, dmesg lines): type its path or paste it."""
         self.query_one("#kernel-details-scroll").border_title = "Details"
         self.scan()
         if not self.demo:
-            self.show_follow()
+            self.read_followed()
 
-    def show_follow(self) -> None:
+    @work(thread=True, exclusive=True, group="kernel-follow")
+    def read_followed(self) -> None:
+        from kmodtui.core.lifecycle.follow import follow_overview
+
+        self.post_message(FollowedRead(follow_overview()))
+
+    @on(FollowedRead)
+    def show_follow(self, message: FollowedRead) -> None:
         """Boards kmodtui follows (kmodtui follow): which kernels have their module, which wait, which
         failed and why; in place of the newcomer's note, once there is something to follow."""
         import time
 
-        from kmodtui.core.lifecycle.follow import follow_overview
-
-        targets = follow_overview()
+        message.stop()
+        targets = message.targets
         if not targets:
             return
         lines = ["[b]Following[/] (kmodtui follow: boards get kernel and module together)"]
@@ -154,14 +160,17 @@ yum ksym error, dmesg lines): type its path or paste it."""
 
     @work(thread=True, exclusive=True, group="kernel-scan")
     def scan(self) -> None:
+        from kmodtui.core.choices import load_choices
+
         if self.demo:
             kernels = discover_kernels(demo_root(), origin="demo")
         else:
             kernels = discover_kernels(self.root)
-        self.post_message(KernelsFound(kernels))
+        self.post_message(KernelsFound(kernels, last=load_choices().get("kernel", "")))
 
     @on(KernelsFound)
     def show_kernels(self, message: KernelsFound) -> None:
+        message.stop()
         self.kernels = message.kernels
         option_list = self.query_one("#kernel-list", OptionList)
         option_list.clear_options()
@@ -178,11 +187,8 @@ yum ksym error, dmesg lines): type its path or paste it."""
         if not self.kernels:
             details.update(install_hint())
             return
-        from kmodtui.core.choices import load_choices
-
-        last = load_choices().get("kernel")
         releases = [k.release for k in self.kernels]
-        index = releases.index(last) if last in releases else 0
+        index = releases.index(message.last) if message.last in releases else 0
         option_list.highlighted = option_list.get_option_index(str(index))
         option_list.focus()
         details.update(kernel_details(self.kernels[index]))

@@ -13,12 +13,20 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from kmodtui.core.errors import KmodError, shown
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
 from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
-from kmodtui.messages import DemoRebuildRequested, ProviderBuildRequested, RebuildRequested, RemedyDone
+from kmodtui.messages import (
+    DemoRebuildRequested,
+    ProviderBuildRequested,
+    ProvidersFound,
+    RebuildRequested,
+    RemedyDone,
+    RemedyPlanned,
+)
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -66,6 +74,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.undo_id: str | None = None
         self.confirming = False
         self.symvers: tuple[str, ...] = ()  # the provider's Module.symvers picked with p
+        self._shown = False
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Remedy")
@@ -103,19 +112,33 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
                              kernel_release=c.kernel.release if c.kernel else "")
 
     def preview(self) -> None:
-        remedy = get_remedy(self.remedy_id)
+        """The remedy planned in a worker (it reads its target, may ask rpm); shown when it is."""
         self.confirming = False
-        text = self.query_one("#remedy-text", Static)
+        self.plan_remedy(self.remedy_id, self.options())
+
+    @work(thread=True, exclusive=True, group="remedy-plan")
+    def plan_remedy(self, remedy_id: str, options: RemedyOptions) -> None:
         try:
-            self.plan = remedy.plan(self.options())
+            planned = RemedyPlanned(remedy_id, get_remedy(remedy_id).plan(options))
         except KmodError as err:
-            self.plan = None
+            planned = RemedyPlanned(remedy_id, None, str(err))
+        if not get_current_worker().is_cancelled:  # another remedy or target was asked for since
+            self.post_message(planned)
+
+    @on(RemedyPlanned)
+    def show_plan(self, message: RemedyPlanned) -> None:
+        if message.remedy_id != self.remedy_id:
+            return
+        remedy = get_remedy(self.remedy_id)
+        text = self.query_one("#remedy-text", Static)
+        self.plan = message.plan
+        if message.plan is None:
             text.update(f"[b]{remedy.title}[/] [{remedy.risk}]\n{escape(remedy.explanation)}\n\n"
-                        f"Target: {escape(remedy.target)}\n[b]Cannot preview yet:[/] {escape(str(err))}\n"
+                        f"Target: {escape(remedy.target)}\n[b]Cannot preview yet:[/] {escape(message.error)}\n"
                         "Press t to type the target path.")
             self._status("")
             return
-        plan = self.plan
+        plan = message.plan
         parts = [f"[b]{escape(plan.title)}[/]  [{'b red' if plan.risk == RISKY else 'green'}]{plan.risk}[/]",
                  escape(plan.explanation)]
         if plan.warning:
@@ -170,20 +193,31 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
 
     def on_screen_resume(self) -> None:
         """Back from building a provider: its Module.symvers may be there now."""
-        self.preview()
+        if self._shown:
+            self.preview()
+        self._shown = True  # the first time it is shown, on_mount has asked for the preview
 
     def action_provider(self) -> None:
         """Pick the module that exports the symbol: an earlier build's Module.symvers, or a source
         (a bundled example, one built before) that kmodtui builds first for the same kernel."""
+        self.find_providers(self.context.symbol, self.context.source)
+
+    @work(thread=True, exclusive=True, group="remedy-providers")
+    def find_providers(self, symbol: str, source: str) -> None:
+        """Earlier builds' Module.symvers and the C files of known sources, read for the symbol."""
         from kmodtui.core.build.record import list_builds
         from kmodtui.core.remedies.catalogue import built_providers, source_providers
         from kmodtui.screens.source import bundled_examples
 
-        symbol = self.context.symbol
         built = built_providers(symbol) if symbol else []
         sources = source_providers(symbol, bundled_examples() + [r.get("source", "") for r in list_builds()])
-        sources = [s for s in sources if os.path.realpath(s) != os.path.realpath(self.context.source or "")]
-        self.app.push_screen(ProviderScreen(symbol, built, sources), self._provider_picked)
+        sources = [s for s in sources if os.path.realpath(s) != os.path.realpath(source or "")]
+        if not get_current_worker().is_cancelled:  # p pressed again: one choice opens
+            self.post_message(ProvidersFound(built, sources))
+
+    @on(ProvidersFound)
+    def providers_found(self, message: ProvidersFound) -> None:
+        self.app.push_screen(ProviderScreen(self.context.symbol, message.built, message.sources), self._provider_picked)
 
     def _provider_picked(self, choice: tuple[str, str] | None) -> None:
         if choice is None:

@@ -19,7 +19,7 @@ from kmodtui.core.lifecycle.signing import (
     sign_modules,
 )
 from kmodtui.core.model import Kernel
-from kmodtui.messages import SignaturesRead, SignDone
+from kmodtui.messages import Notice, SignaturesRead, SignDone
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -82,7 +82,7 @@ command."""
             except KmodError as err:
                 state = f"unreadable: {err.reason}"
             states.append(escape(f"  {os.path.basename(path):28} {state}"))
-        self.post_message(SignaturesRead(tuple(states)))
+        self.post_message(SignaturesRead(tuple(states), os.path.isfile(self.key) and os.path.isfile(self.cert)))
 
     @on(SignaturesRead)
     def show_state(self, message: SignaturesRead) -> None:
@@ -90,22 +90,21 @@ command."""
         lines = [f"Kernel {escape(self.kernel.release)}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
                  f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]
         lines += message.states
-        have_key = os.path.isfile(self.key) and os.path.isfile(self.cert)
         lines += ["", escape(f"Key  {self.key}"), escape(f"Cert {self.cert}"),
-                  "  found: s signs with it" if have_key else "  none yet: n makes a new key pair (openssl), then s signs"]
+                  "  found: s signs with it" if message.have_key else "  none yet: n makes a new key pair (openssl), then s signs"]
         if self.outcome:
             lines += ["", self.outcome]
         self.query_one("#sign-state", Static).update("\n".join(lines))
 
     def action_new_key(self) -> None:
-        if os.path.exists(self.key) or os.path.exists(self.cert):
-            self.notify("A key pair is already there; kmodtui never overwrites keys.", severity="warning")
-            return
-        self.notify("Making a key pair (RSA 2048; a few seconds on a small board)...", timeout=3)
         self.new_key()
 
     @work(thread=True, exclusive=True, group="sign")
     def new_key(self) -> None:
+        if os.path.exists(self.key) or os.path.exists(self.cert):
+            self.post_message(Notice("A key pair is already there; kmodtui never overwrites keys.", "warning", 5))
+            return
+        self.post_message(Notice("Making a key pair (RSA 2048; a few seconds on a small board)...", timeout=3))
         try:
             make_signing_key(os.path.dirname(self.key))
         except KmodError as err:

@@ -17,7 +17,7 @@ from kmodtui.core.build.sources import ModuleSource, detect_source
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
-from kmodtui.messages import SourceChosen, SourceRead
+from kmodtui.messages import ExamplesCopied, SourceChosen, SourceRead
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
@@ -79,14 +79,13 @@ Esc while typing a path leaves the field and keeps what you typed."""
     def __init__(self, kernel: Kernel) -> None:
         super().__init__()
         self.kernel = kernel
-        self.paths = bundled_examples()
+        self.paths: list[str] = []  # the bundled examples (copied by a worker), then paths typed
         self.current: ModuleSource | None = None
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Source")
         with Horizontal(classes="wizard-body"):
-            yield OptionList(*[Option(escape(f"example: {os.path.basename(p)}"), id=p) for p in self.paths],
-                             id="source-list", classes="wizard-list")
+            yield OptionList(id="source-list", classes="wizard-list")
             with VerticalScroll(classes="wizard-details"):
                 yield Static("Choose a source.", id="source-details")
         yield Input(placeholder="/ then a module source path, Enter to read it", id="source-path")
@@ -96,11 +95,36 @@ Esc while typing a path leaves the field and keeps what you typed."""
     def on_mount(self) -> None:
         self.query_one("#source-list").border_title = f"Sources for {escape(self.kernel.release)}"
         self.query_one("#source-list", OptionList).focus()
-        if self.paths:
-            self.inspect_source(self.paths[0])
+        self.copy_examples()
+
+    @work(thread=True, exclusive=True, group="source")
+    def copy_examples(self) -> None:
+        """The examples, copied where remedies may edit them; the first is read at once, in this worker."""
+        paths = bundled_examples()
+        self.post_message(ExamplesCopied(paths))
+        if paths:
+            self._read_source(paths[0])
+
+    @on(ExamplesCopied)
+    def examples_copied(self, message: ExamplesCopied) -> None:
+        message.stop()
+        option_list = self.query_one("#source-list", OptionList)
+        typed = [Option(escape(p), id=p) for p in self.paths]  # a path typed before the examples were there
+        option_list.clear_options()
+        option_list.add_options([Option(escape(f"example: {os.path.basename(p)}"), id=p) for p in message.paths]
+                                + typed)
+        self.paths = message.paths + self.paths
+        if typed:
+            option_list.highlighted = len(self.paths) - 1
+        elif self.paths:
+            with option_list.prevent(OptionList.OptionHighlighted):  # the worker reads the first one already
+                option_list.highlighted = 0
 
     @work(thread=True, exclusive=True, group="source")
     def inspect_source(self, path: str) -> None:
+        self._read_source(path)
+
+    def _read_source(self, path: str) -> None:
         try:
             self.post_message(SourceRead(path, detect_source(path)))
         except KmodError as err:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
 
 from kmodtui.core.model import Finding, crc_hex
 from kmodtui.core.resolve.browse import GROUPS, STATUS_FILTERS, BrowserModel
 from kmodtui.core.resolve.result import ResolveResult
 from kmodtui.core.vocabulary import Status
+from kmodtui.messages import ProviderSpecFound
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
@@ -212,8 +214,6 @@ package unless something installed Provides exactly that."""
         self.query_one("#symbols-header", Static).update(self._header())
 
     def action_remedy(self) -> None:
-        from kmodtui.screens.remedy import RemedyContext, RemedyScreen
-
         index = self.query_one(SymbolTable).current_index
         if index is None:
             return
@@ -221,10 +221,7 @@ package unless something installed Provides exactly that."""
         if not finding.remedies:
             self.notify("No remedy in the catalogue for this one: the explanation below says what to do.")
             return
-        # a package finding carries its dependency: the symbol of ksym(name) = crc, no string splitting
-        symbol = finding.requirement.symbol if finding.requirement and finding.requirement.symbol else finding.symbol
-        provider = self.result.providers.get(symbol)
-        target = provider_record = ""
+        target = ""
         for package in self.result.packages:
             if package.nevra == finding.module and package.path.endswith(".deb"):
                 target = package.path
@@ -232,9 +229,30 @@ package unless something installed Provides exactly that."""
         if not target and finding.requirement is not None and provider_package:
             # the provider package came from a kmodtui build of a tree with its own kmod spec (OpenZFS's
             # rpm/generic/zfs-kmod.spec.in): the remedy edits that spec, b rebuilds the provider from it
-            from kmodtui.core.build.recheck import provider_spec_of
+            self.find_provider_spec(provider_package, index)
+            return
+        self._open_remedy(index, target, "")
 
-            target, provider_record = provider_spec_of(provider_package)
+    @work(thread=True, exclusive=True, group="symbols-remedy")
+    def find_provider_spec(self, provider_package: str, index: int) -> None:
+        """The provider's build record and its request are read (its kernel may be looked up)."""
+        from kmodtui.core.build.recheck import provider_spec_of
+
+        target, provider_record = provider_spec_of(provider_package)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ProviderSpecFound(target, provider_record, index))
+
+    @on(ProviderSpecFound)
+    def provider_spec_found(self, message: ProviderSpecFound) -> None:
+        self._open_remedy(message.index, message.target, message.record)
+
+    def _open_remedy(self, index: int, target: str, provider_record: str) -> None:
+        from kmodtui.screens.remedy import RemedyContext, RemedyScreen
+
+        finding = self.model.finding(index)
+        # a package finding carries its dependency: the symbol of ksym(name) = crc, no string splitting
+        symbol = finding.requirement.symbol if finding.requirement and finding.requirement.symbol else finding.symbol
+        provider = self.result.providers.get(symbol)
         self.app.push_screen(RemedyScreen(RemedyContext(
             tuple(finding.remedies), symbol=symbol, namespace=provider.namespace if provider else "",
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")

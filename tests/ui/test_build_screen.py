@@ -16,7 +16,7 @@ from kmodtui.screens.sign import SignScreen
 from kmodtui.screens.source import SourceScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.realtools import EXAMPLES
-from tests.ui.waiting import screen_ready, wait_for
+from tests.ui.waiting import screen_ready, screen_shown, wait_for
 
 
 def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kernel, monkeypatch, tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             option_list = app.screen.query_one("#kernel-list")
             option_list.highlighted = option_list.get_option_index(str(index))
             await pilot.press("enter")
-            await pilot.pause()
+            await screen_shown(pilot, SourceScreen, "source-details")  # the examples are copied by a worker
             assert isinstance(app.screen, SourceScreen)
             await pilot.press("down")  # example: provider
             await app.workers.wait_for_complete()
@@ -40,8 +40,9 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, ModeScreen)
-            await pilot.press("enter")  # kbuild
-            await pilot.pause()
+            mode = app.screen
+            await pilot.press("enter")  # kbuild: started by a worker, then its screen
+            await wait_for(pilot, lambda: app.screen is not mode and app.screen.is_mounted)
             assert isinstance(app.screen, BuildScreen)
             screen = app.screen
             await wait_for(pilot, lambda: screen.finished)
@@ -49,7 +50,7 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             assert "built provider.ko: Enter checks them, s signs" in str(screen.query_one("#build-status").render())
             assert screen.line_count > 3
             await pilot.press("s")  # the signing screen, on what this build made (signing is tested on its own)
-            await pilot.pause()
+            await wait_for(pilot, lambda: app.screen is not screen and app.screen.is_mounted)  # the kernel read first
             assert isinstance(app.screen, SignScreen) and app.screen.modules[0].endswith("provider.ko")
             await pilot.press("escape")
             await pilot.pause()
@@ -144,8 +145,7 @@ def test_builds_grid_shows_each_kernels_build_and_follows_one(installed_kernel, 
         async with app.run_test(size=(80, 24)) as pilot:
             await app.workers.wait_for_complete()
             await pilot.press("b")
-            await pilot.pause()
-            screen = app.screen
+            screen = await screen_shown(pilot, BuildsScreen, "builds-details")  # the records read by a worker
             assert isinstance(screen, BuildsScreen)
             states = sorted(r["state"] for r in screen.records)
             assert states == ["failed", "failed", "succeeded"]
@@ -228,7 +228,7 @@ def test_the_mode_step_on_the_openzfs_release_tree(installed_kernel, monkeypatch
         async with app.run_test(size=(80, 24)) as pilot:
             await app.workers.wait_for_complete()
             app.push_screen(ModeScreen(detect_source(str(tree)), installed_kernel))
-            await wait_for(pilot, lambda: screen_ready(app, ModeScreen, "mode-details"))
+            await screen_shown(pilot, ModeScreen, "mode-details")  # what the host says of each mode, asked by a worker
             screen = app.screen
             assert isinstance(screen, ModeScreen)
             assert screen.modes == ["kbuild", "deb", "dkms", "rpm-generic", "rpm-redhat"]

@@ -36,7 +36,7 @@ def test_hook_is_shown_installed_in_a_scratch_root_and_undone(tmp_path: Path) ->
             await pilot.pause()
             assert "Press a again" in screen_text(app) and not os.path.exists(expected.path)
             await pilot.press("a")
-            await pilot.pause()
+            await settle(pilot)  # written by a worker (backup, fsync, rename)
             undo_id = app.screen.installed
             assert f"Installed {expected.path}. Remove it with: kmodtui remedy undo {undo_id}" in screen_text(app)
             return undo_id

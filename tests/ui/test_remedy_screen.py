@@ -18,7 +18,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
 from tests.realtools import EXAMPLES, copy_source
-from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, wait_for
+from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, screen_shown, settle, wait_for
 
 
 def preview(app: KmodApp) -> str:
@@ -37,12 +37,12 @@ def test_seed_000_from_not_packaged_to_the_spec_fix_and_back(built, installed_ke
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             await pilot.press("r")
-            await pilot.pause()
+            await screen_shown(pilot, RemedyScreen, "remedy-text")
             assert isinstance(app.screen, RemedyScreen)
             assert "spec-external-depgen" in str(app.screen.query_one("#remedy-list").get_option_at_index(0).prompt)
             assert "Cannot preview yet" in preview(app)  # kmodtui does not know where the spec is
             await pilot.press("t", *str(provider_spec), "enter")
-            await pilot.pause()
+            await settle(pilot)  # the preview is planned by a worker
             assert "+%global _use_internal_dependency_generator 0" in preview(app)
             await pilot.press("a")
             await pilot.pause()
@@ -74,8 +74,8 @@ def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, m
         async with app.run_test(size=(80, 24)) as pilot:
             screen = app.screen
             await wait_for(pilot, lambda: screen.finished)
-            await pilot.press("r")
-            await pilot.pause()
+            await pilot.press("r")  # the build's kernel is read from its request first
+            await screen_shown(pilot, RemedyScreen, "remedy-text")
             assert isinstance(app.screen, RemedyScreen)
             text = preview(app)
             assert "KBUILD_EXTRA_SYMBOLS +=" in text and "Module.symvers" in text  # found the provider's build
@@ -83,8 +83,9 @@ def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, m
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert (source / "Kbuild").read_bytes() != original
-            await pilot.press("b")
-            await pilot.pause()
+            remedy = app.screen
+            await pilot.press("b")  # the rebuild is started by a worker; its screen comes after
+            await wait_for(pilot, lambda: app.screen is not remedy and app.screen.is_mounted)
             rebuild = app.screen
             assert isinstance(rebuild, BuildScreen)
             await wait_for(pilot, lambda: rebuild.finished)
@@ -118,7 +119,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
             await wait_for(pilot, lambda: screen.finished)
             assert screen.status["state"] == "failed"  # modpost: the provider's symbols are unknown
             await pilot.press("r")
-            await pilot.pause()
+            await screen_shown(pilot, RemedyScreen, "remedy-text")
             assert isinstance(app.screen, RemedyScreen)
             rebuild = await apply_then_rebuild(pilot)
             assert isinstance(rebuild, BuildScreen) and rebuild.record_dir != record
@@ -155,7 +156,7 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
             before = app.screen
             assert before.result.problem_count == 3
             await pilot.press("r")
-            await pilot.pause()
+            await screen_shown(pilot, RemedyScreen, "remedy-text")
             assert isinstance(app.screen, RemedyScreen)
             assert "+%global _use_internal_dependency_generator 0" in preview(app)
             await pilot.press("a", "a")
@@ -213,12 +214,11 @@ def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(install
             screen = app.screen
             await wait_for(pilot, lambda: screen.finished)
             await pilot.press("r")
-            await pilot.pause()
-            remedy = app.screen
+            remedy = await screen_shown(pilot, RemedyScreen, "remedy-text")
             assert isinstance(remedy, RemedyScreen)
             assert "press p to pick" in preview(app)
-            await pilot.press("p")
-            await pilot.pause()
+            await pilot.press("p")  # the sources that export the symbol are read first
+            await screen_shown(pilot, ProviderScreen)
             assert isinstance(app.screen, ProviderScreen)
             assert [kind for kind, _ in app.screen.choices] == ["source"]  # the bundled provider example
             await pilot.press("enter")
@@ -227,7 +227,7 @@ def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(install
             await wait_for(pilot, lambda: provider.finished)
             assert provider.status["state"] == "succeeded"
             await pilot.press("escape")
-            await pilot.pause()
+            await settle(pilot)  # back on the remedy: its preview is planned again (the provider's symvers)
             assert app.screen is remedy
             assert "KBUILD_EXTRA_SYMBOLS +=" in preview(app)  # the provider's Module.symvers, found
             rebuild = await apply_then_rebuild(pilot)
@@ -252,8 +252,7 @@ def test_a_long_target_path_shows_its_file_name_at_80_columns(tmp_path: Path, mo
         async with app.run_test(size=(80, 24)) as pilot:
             await open_demo_symbols(pilot)
             await pilot.press("r")
-            await wait_for(pilot, lambda: isinstance(app.screen, RemedyScreen))
-            await pilot.pause()
+            await screen_shown(pilot, RemedyScreen, "remedy-target")
             target = app.screen.query_one("#remedy-target")
             assert len(target.value) > target.content_region.width and target.value.endswith("kmod-provider.spec")
             shown = target.value[int(target.scroll_offset.x):][: target.content_region.width]

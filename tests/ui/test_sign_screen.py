@@ -39,7 +39,7 @@ def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_
             assert "Signed 1 module(s)" in text and "sudo mokutil --import" in text
             assert "signed (PKCS#7)" in text
             await pilot.press("n")  # a second key is refused: kmodtui never overwrites keys
-            await pilot.pause()
+            await settle(pilot)
             assert any("never overwrites keys" in n.message for n in app._notifications)
 
     asyncio.run(scenario())

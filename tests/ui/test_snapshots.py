@@ -14,7 +14,7 @@ from kmodtui.app import KmodApp
 from kmodtui.core.build.sources import detect_source
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.paths import package_data
-from tests.ui.waiting import settle, wait_for
+from tests.ui.waiting import screen_ready, settle, wait_for
 
 STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where the demo spec copy lives
 
@@ -129,11 +129,14 @@ async def _open_mode(pilot) -> None:
 
 
 async def _open_remedy(pilot) -> None:
+    from kmodtui.screens.remedy import RemedyScreen
+
     await settle(pilot)
     await pilot.press("enter")
     await settle(pilot)
     await pilot.press("r")
-    await pilot.pause()
+    await wait_for(pilot, lambda: screen_ready(pilot.app, RemedyScreen, "remedy-text"))
+    await settle(pilot)  # the preview is planned by a worker
 
 
 async def _open_help(pilot) -> None:

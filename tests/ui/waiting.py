@@ -14,10 +14,28 @@ async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
         await pilot.pause(0.1)
 
 
+# A build screen follows its build's log in a worker for as long as the build runs: not waited for.
+FOLLOWING = "build-follow"
+
+
 async def settle(pilot) -> None:
-    """Until the app's background workers are done and the screen has caught up."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Until the app's background workers are done and the screen has caught up; a handler of what
+    a worker posted may start another worker (the screen's next step): that one is waited for too."""
+    while True:
+        busy = [w for w in pilot.app.workers if not w.is_finished and w.group != FOLLOWING]
+        if busy:
+            await pilot.app.workers.wait_for_complete(busy)
+        await pilot.pause()
+        if not any(not w.is_finished and w.group != FOLLOWING for w in pilot.app.workers):
+            return
+
+
+async def screen_shown(pilot, screen_type, widget_id: str = ""):
+    """Until the app shows a screen of this type, mounted, with what its workers read; returns it
+    (a key that opens a screen may first read something in a worker: the screen comes after)."""
+    await wait_for(pilot, lambda: screen_ready(pilot.app, screen_type, widget_id))
+    await settle(pilot)
+    return pilot.app.screen
 
 
 def screen_ready(app, screen_type, widget_id: str = "") -> bool:
@@ -41,9 +59,12 @@ async def open_demo_symbols(pilot) -> None:
 
 
 async def apply_then_rebuild(pilot):
-    """On the remedy screen: a, a (apply, confirmed), then b; returns the screen b opened (the rebuild)."""
+    """On the remedy screen, once its preview is in: a, a (apply, confirmed), then b; returns the
+    screen b opened (the rebuild, started by a worker)."""
+    await settle(pilot)
+    remedy = pilot.app.screen
     await pilot.press("a", "a")
     await settle(pilot)
     await pilot.press("b")
-    await pilot.pause()
+    await wait_for(pilot, lambda: pilot.app.screen is not remedy and pilot.app.screen.is_mounted)
     return pilot.app.screen
