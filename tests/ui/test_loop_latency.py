@@ -54,7 +54,9 @@ async def start_a_build(app, pilot, monkeypatch, tmp_path) -> list[Slowed]:
 
 async def mode_step(app, pilot, monkeypatch, tmp_path) -> list[Slowed]:
     """The mode step asks which tools are installed and the last mode chosen for this source."""
-    slowed = [Slowed(monkeypatch, "kmodtui.core.build.tools", "missing_tools", seconds=SLOW / 5),
+    from kmodtui.core.build.modes._base import Mode
+
+    slowed = [Slowed(monkeypatch, Mode, "missing_programs", seconds=SLOW / 5),
               Slowed(monkeypatch, "kmodtui.core.choices", "load_choices")]
     async with LoopGaps() as gaps:
         app.push_screen(ModeScreen(_provider_source(), demo_kernel()))
