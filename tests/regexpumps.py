@@ -38,6 +38,10 @@ DYNAMIC = {
     ("core/build/logscan.py", "_r"): "compiles the RULES table's patterns: collected from RULES",
     ("core/elf/elffile.py", "symbols"): "an alternation of escaped literal prefixes (kmodtui's own constants) "
                                         "after a NUL: one literal test per NUL, linear",
+    ("core/scriptnames.py", "_kind"): "one character class, then a run of another, fullmatched only after the "
+                                      "length cap (at most 4,096 characters): linear",
+    ("core/remedies/hookrun.py", "_installed_item"): "fullmatch on a package name from the install record, cut "
+                                                     "to 256 characters before it runs",
     ("core/remedies/catalogue.py", "plan_import_namespace"): "escaped literals (a symbol or namespace name) after a "
                                                             "literal: a \\s* run after one try cannot reach the next",
 }

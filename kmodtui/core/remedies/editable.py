@@ -22,24 +22,25 @@ SYSTEM_PREFIXES = ("/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/usr/share/", "
                    "/usr/src/")
 
 # What each remedy edits, by file name (the planners in catalogue.py): an application or a manifest
-# naming any other file is refused.
-_SPEC = re.compile(r".+\.spec(\.in)?")
+# naming any other file is refused. Anchored with \A...\Z (fullmatch alike), so that a search over a
+# long name tries one start, not every one: linear in the name's length.
+_SPEC = re.compile(r"\A.+\.spec(\.in)?\Z")
 EDITED_FILES: dict[str, tuple[re.Pattern[str], str]] = {
     RemedyId.SPEC_EXTERNAL_DEPGEN: (_SPEC, "a .spec or .spec.in file"),
     RemedyId.DROP_KSYM_REQUIRES: (_SPEC, "a .spec or .spec.in file"),
-    RemedyId.KBUILD_EXTRA_SYMBOLS: (re.compile(r"dkms\.conf|Kbuild|Makefile"), "a dkms.conf, Kbuild or Makefile"),
-    RemedyId.IMPORT_NAMESPACE: (re.compile(r".+\.c"), "a .c file"),
-    RemedyId.DEB_FIX_DEPENDS: (re.compile(r".+\.deb"), "a .deb"),
+    RemedyId.KBUILD_EXTRA_SYMBOLS: (re.compile(r"\A(?:dkms\.conf|Kbuild|Makefile)\Z"), "a dkms.conf, Kbuild or Makefile"),
+    RemedyId.IMPORT_NAMESPACE: (re.compile(r"\A.+\.c\Z"), "a .c file"),
+    RemedyId.DEB_FIX_DEPENDS: (re.compile(r"\A.+\.deb\Z"), "a .deb"),
 }
 
 # The files kmodtui creates in system folders, and only when asked: the kernel hook (`hook
 # install`) and the follow timer's units, under a root ("/" or a scratch root). Each is judged by
 # its folder, its name, and how what kmodtui wrote there begins.
 CREATED_FILES: dict[str, tuple[tuple[tuple[str, re.Pattern[str]], ...], bytes]] = {
-    "hook-install": ((("etc/kernel/postinst.d", re.compile(r"zz-kmodtui-[A-Za-z0-9._-]+")),
-                      ("etc/kernel/install.d", re.compile(r"90-kmodtui-[A-Za-z0-9._-]+\.install"))),
+    "hook-install": ((("etc/kernel/postinst.d", re.compile(r"\Azz-kmodtui-[A-Za-z0-9._-]+\Z")),
+                      ("etc/kernel/install.d", re.compile(r"\A90-kmodtui-[A-Za-z0-9._-]+\.install\Z"))),
                      b"#!/bin/sh\n# kmodtui: "),
-    "follow-timer": ((("etc/systemd/system", re.compile(r"kmodtui-follow-[A-Za-z0-9-]+\.(service|timer)")),),
+    "follow-timer": ((("etc/systemd/system", re.compile(r"\Akmodtui-follow-[A-Za-z0-9-]+\.(service|timer)\Z")),),
                      b"[Unit]\nDescription=kmodtui follow "),
 }
 

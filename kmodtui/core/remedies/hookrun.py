@@ -222,7 +222,8 @@ def _installed_item(item: Any, root: str, release: str) -> str:
         return ""
     package = item.get("package")
     ours = r"[a-z0-9][a-z0-9+.-]*-modules-[a-z0-9+.~-]+" if item["kind"] == "deb" else r"kmod-[A-Za-z0-9_.+-]+"
-    if not isinstance(package, str) or not re.fullmatch(ours, package):
+    # cut first: the record is state others may have written, and `-modules-` can recur in the name
+    if not isinstance(package, str) or len(package) > 256 or not re.fullmatch(ours, package):
         return f"{package}: not a package kmodtui names as its own; left installed"
     return ""
 
