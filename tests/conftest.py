@@ -10,16 +10,43 @@ from kmodtui.core.model import Kernel
 from tests.realtools import BuiltModules, build_examples, missing, require_tool
 
 
+# Fixtures that mean "this test needs the installed kernel headers" (and kbuild builds with them)
+NEEDS_HEADERS = {"installed_kernel", "built", "kernel"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--quick", action="store_true",
+                     help="the hermetic tier: no kernel headers, no network, no real-tool builds (README)")
+
+
+def is_quick(item: pytest.Item) -> bool:
+    """Hermetic and quick: needs neither the installed headers (nor kbuild builds made with them), nor
+    the network, nor real-tool builds (`slow`, `realtool`), nor seconds of bombs and pumps (`heavy`)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return not (fixtures & NEEDS_HEADERS) and not any(m in item.keywords
+                                                      for m in ("slow", "network", "realtool", "heavy"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests (real OpenZFS builds, debootstrapped Debian 13 and unstable chroots) run in CI and when asked; elsewhere they are skipped, saying how."""
+    """--quick keeps the hermetic tier only. Slow tests (real OpenZFS builds, debootstrapped Debian 13
+    and unstable chroots) and network tests (Debian's archive) run in CI and when asked; elsewhere
+    they are skipped, saying how."""
+    if config.getoption("--quick"):
+        kept = [item for item in items if is_quick(item)]
+        config.hook.pytest_deselected(items=[item for item in items if not is_quick(item)])
+        items[:] = kept
+        return
     if os.environ.get("CI", "").lower() == "true" or os.environ.get("KMODTUI_SLOW") == "1":
         return
-    skip = pytest.mark.skip(reason="slow (builds OpenZFS, or debootstraps Debian 13/unstable chroots: minutes each): "
-                                   "run with KMODTUI_SLOW=1 "
-                                   "./scripts/test (CI runs it)")
+    slow = pytest.mark.skip(reason="slow (builds OpenZFS, or debootstraps Debian 13/unstable chroots: minutes each): "
+                                   "run with KMODTUI_SLOW=1 ./scripts/test (CI runs it)")
+    network = pytest.mark.skip(reason="network (downloads from Debian's archive): run with KMODTUI_NETWORK=1 "
+                                      "./scripts/test (CI runs it)")
     for item in items:
         if "slow" in item.keywords:
-            item.add_marker(skip)
+            item.add_marker(slow)
+        elif "network" in item.keywords and os.environ.get("KMODTUI_NETWORK") != "1":
+            item.add_marker(network)
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,21 @@ def fired(output: str) -> set[str]:
 
 
 REAL_OUTPUTS: list[tuple[str, str]] = []  # (rule, output): what `diagnose` must also name
+COLLECTED: set[str] = set()  # the tests below that ran the real tools and filled the two sets above
+
+
+def collects(test):
+    """A test that runs a real tool and records its output for the two tests at the end of this file;
+    they run it themselves when it did not run first (any order, any selection: see real_outputs)."""
+    def wrapper(*args, **kwargs):
+        test(*args, **kwargs)
+        COLLECTED.add(test.__name__)
+
+    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = test.__name__, test.__doc__, test  # type: ignore[attr-defined]
+    import inspect
+
+    wrapper.__signature__ = inspect.signature(test)  # type: ignore[attr-defined]
+    return wrapper
 
 
 def assert_fires(rule: str, output: str) -> None:
@@ -49,6 +64,7 @@ def kernel(installed_kernel: Kernel) -> Kernel:
     return installed_kernel
 
 
+@collects
 def test_modpost_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> None:
     undefined = kbuild(kernel.build_dir, copy_source("consumer", tmp_path / "a"))
     assert_fires("modpost-undefined", combined(undefined))
@@ -61,6 +77,7 @@ def test_modpost_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> N
     assert_fires("modpost-gpl-only", combined(proprietary))
 
 
+@collects
 def test_compiler_and_make_rules(kernel: Kernel, tmp_path: Path) -> None:
     no_tree = run(["make", "-C", "/nonexistent/kmodtui-kernel-build", f"M={tmp_path}", "modules"])
     assert_fires("kbuild-no-build-dir", combined(no_tree))
@@ -99,6 +116,7 @@ def dkms_source(work: Path, edit: dict[str, str] | None = None, conf_extra: str 
     assert dkms(work, "add", "-m", "kmodtui-provider", "-v", "1.0").returncode == 0
 
 
+@collects
 def test_dkms_rules_with_real_dkms_exit_codes(kernel: Kernel, tmp_path: Path) -> None:
     dkms_source(tmp_path / "a")
     no_headers = dkms(tmp_path / "a", "build", "-m", "kmodtui-provider", "-v", "1.0", "-k", "9.9.9-kmodtui-none")
@@ -117,6 +135,7 @@ def test_dkms_rules_with_real_dkms_exit_codes(kernel: Kernel, tmp_path: Path) ->
     assert_fires("dkms-build-exclusive", combined(excluded))
 
 
+@collects
 def test_rpm_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> None:
     consumer = build_kmod_rpm(tmp_path / "c", "kmod-consumer", [built.consumer_ko], kernel.release, generator="kmodtui",
                               kernel_symvers=kernel.symvers_path)
@@ -133,6 +152,7 @@ def test_rpm_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> None:
     assert_fires("rpmbuild-bad-exit", combined(failed))
 
 
+@collects
 def test_dpkg_and_apt_rules(built: BuiltModules, tmp_path: Path) -> None:
     deb = build_deb(tmp_path, "zfs-modules-6.1.0-99-custom", "1", {"/lib/modules/6.1.0-99-custom/updates/p.ko": built.provider_ko},
                     depends="linux-image-6.1.0-99-custom")
@@ -145,6 +165,7 @@ def test_dpkg_and_apt_rules(built: BuiltModules, tmp_path: Path) -> None:
     assert_fires("apt-not-installable", combined(apt))
 
 
+@collects
 def test_depmod_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> None:
     moddir = tmp_path / "lib" / "modules" / "6.1.0-99-kmodtui" / "extra"
     moddir.mkdir(parents=True)
@@ -160,6 +181,7 @@ def test_depmod_rules(kernel: Kernel, built: BuiltModules, tmp_path: Path) -> No
     assert_fires("depmod-disagrees", combined(out))
 
 
+@collects
 def test_runner_level_failures_are_findings(kernel: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """kmodtui's own lines, from real runs: a mode whose program is not installed (dkms off PATH),
     and a source another kmodtui is building (its lock held by a real detached build)."""
@@ -248,12 +270,32 @@ DIAGNOSED_AS = {
 }
 
 
-def test_diagnose_names_the_cause_of_every_real_output_above() -> None:
-    """Runs after the rules' tests: the same real tool output, through `diagnose`'s engine."""
+@pytest.fixture
+def real_outputs(kernel: Kernel, built: BuiltModules, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every real tool output of the tests above: those that did not run before this one (another
+    order, a selection) are run now, each in a folder of its own."""
+    collectors = {"test_modpost_rules": lambda d: test_modpost_rules(kernel, built, d),
+                  "test_compiler_and_make_rules": lambda d: test_compiler_and_make_rules(kernel, d),
+                  "test_dkms_rules_with_real_dkms_exit_codes": lambda d: test_dkms_rules_with_real_dkms_exit_codes(kernel, d),
+                  "test_rpm_rules": lambda d: test_rpm_rules(kernel, built, d),
+                  "test_dpkg_and_apt_rules": lambda d: test_dpkg_and_apt_rules(built, d),
+                  "test_depmod_rules": lambda d: test_depmod_rules(kernel, built, d),
+                  "test_runner_level_failures_are_findings":
+                      lambda d: test_runner_level_failures_are_findings(kernel, d, monkeypatch)}
+    for name, run_it in collectors.items():
+        if name not in COLLECTED:
+            folder = tmp_path / name
+            folder.mkdir()
+            run_it(folder)
+    return REAL_OUTPUTS
+
+
+def test_diagnose_names_the_cause_of_every_real_output_above(real_outputs: list[tuple[str, str]]) -> None:
+    """The same real tool output as the rules' tests, through `diagnose`'s engine."""
     from kmodtui.core.diagnose import diagnose_text
 
     checked = 0
-    for rule, output in REAL_OUTPUTS:
+    for rule, output in real_outputs:
         expected = DIAGNOSED_AS.get(rule, "unlisted")
         if expected == "unlisted":
             continue
@@ -267,8 +309,8 @@ def test_diagnose_names_the_cause_of_every_real_output_above() -> None:
     assert checked >= 12
 
 
-def test_every_rule_is_tested() -> None:
-    """Runs last in this file: each rule fired on real output above or on recorded text."""
+def test_every_rule_is_tested(real_outputs: list[tuple[str, str]]) -> None:
+    """Each rule fired on real output above or on recorded text."""
     untested = {r.id for r in RULES} - TESTED_ON_REAL_OUTPUT - set(RECORDED)
     assert not untested, untested
 

@@ -46,6 +46,7 @@ def test_the_inventory_finds_every_regex_and_names_every_built_one() -> None:
     assert set(dynamic) == set(DYNAMIC), "a regex built at run time: pump it, or say in DYNAMIC why it is safe"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("where, pattern, how", PATTERNS, ids=[p[0] for p in PATTERNS])
 def test_every_regex_ends_in_linear_time_on_hostile_input(where: str, pattern: Any, how: str) -> None:
     slow = []

@@ -223,6 +223,7 @@ def peak_rss_mib(*args: str, env: dict[str, str] | None = None) -> tuple[int, su
     return peak, subprocess.CompletedProcess(args, code, stdout, stderr)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["zstd", "gzip"])
 def test_deb_bomb_is_refused_with_bounded_memory(kind: str, tmp_path: Path) -> None:
     """A .deb whose data.tar expands to 4 GiB (a file that is not a module, so it is skipped,
@@ -238,6 +239,7 @@ def test_deb_bomb_is_refused_with_bounded_memory(kind: str, tmp_path: Path) -> N
     assert peak < 300
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["xz", "gzip"])
 def test_module_bomb_is_refused_below_twice_the_cap(kind: str, tmp_path: Path) -> None:
     bomb = tmp_path / ("bomb.ko." + {"xz": "xz", "gzip": "gz"}[kind])
