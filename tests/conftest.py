@@ -9,7 +9,6 @@ from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from tests.realtools import BuiltModules, build_examples, missing, require_tool
 
-
 # Fixtures that mean "this test needs the installed kernel headers" (and kbuild builds with them)
 NEEDS_HEADERS = {"installed_kernel", "built", "kernel"}
 
