@@ -5,8 +5,11 @@ After an intended change: pytest tests/ui/test_snapshots.py --snapshot-update, a
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,12 +23,20 @@ STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where th
 
 
 @pytest.fixture(autouse=True)
-def fixed_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TERM", "linux")
-    shutil.rmtree(STATE, ignore_errors=True)
-    monkeypatch.setenv("KMODTUI_STATE_DIR", STATE)
-    # The remedy preview names the interpreter that runs `kmodtui rpmdeps` (the venv's path).
-    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+def fixed_terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # One snapshot at a time on this machine: the folder's name is fixed, and another checkout's test
+    # run removing it under this one left a screen without the demo's spec copy or the modules to sign.
+    lock = os.open(STATE + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        monkeypatch.setenv("TERM", "linux")
+        shutil.rmtree(STATE, ignore_errors=True)
+        monkeypatch.setenv("KMODTUI_STATE_DIR", STATE)
+        # The remedy preview names the interpreter that runs `kmodtui rpmdeps` (the venv's path).
+        monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+        yield
+    finally:
+        os.close(lock)
 
 
 def demo_kernel():

@@ -20,7 +20,9 @@ FOLLOWING = "build-follow"
 
 async def settle(pilot) -> None:
     """Until the app's background workers are done and the screen has caught up; a handler of what
-    a worker posted may start another worker (the screen's next step): that one is waited for too."""
+    a worker posted may start another worker (the screen's next step): that one is waited for too.
+    A screen just pushed is mounted first (its on_mount starts its workers)."""
+    await wait_for(pilot, lambda: pilot.app.screen.is_mounted)
     while True:
         busy = [w for w in pilot.app.workers if not w.is_finished and w.group != FOLLOWING]
         if busy:
