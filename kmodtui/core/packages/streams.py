@@ -150,22 +150,6 @@ def _read_exact(stream: BinaryIO, size: int, path: str) -> bytes:
     return data
 
 
-class _Bounded(io.RawIOBase):
-    def __init__(self, stream: BinaryIO, size: int) -> None:
-        super().__init__()
-        self._s = stream
-        self.left = size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._s.read(min(len(buffer), self.left))
-        buffer[: len(data)] = data
-        self.left -= len(data)
-        return len(data)
-
-
 def cpio_members(stream: BinaryIO, path: str) -> Iterator[tuple[CpioMember, BinaryIO]]:
     """Each member and a reader of its data (read it, or not, before asking for the next)."""
     while True:
@@ -188,7 +172,7 @@ def cpio_members(stream: BinaryIO, path: str) -> Iterator[tuple[CpioMember, Bina
         if name == "TRAILER!!!":
             return
         size = fields["filesize"]
-        body = _Bounded(stream, size)
+        body = MemberData(stream, size)  # the same bounded reader as a tar member's data
         yield CpioMember(name, fields["mode"], size, fields["nlink"]), body  # type: ignore[misc]
         while body.left:
             if not body.read(min(body.left, 1 << 20)):

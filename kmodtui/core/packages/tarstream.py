@@ -62,7 +62,8 @@ class TarMember:
 
 
 class MemberData(io.RawIOBase):
-    """The data of the current member: at most its size, from the tar stream."""
+    """The data of the current member: at most its size, from the stream (a tar archive's, an RPM
+    payload's cpio), in reads of at most 1 MiB."""
 
     def __init__(self, stream: Readable, size: int) -> None:
         super().__init__()
