@@ -35,6 +35,8 @@ from tests.ui.looplatency import MODPOST, SLOW, LoopGaps, Slowed, built_module, 
 from tests.ui.waiting import open_demo_symbols, screen_ready, settle, wait_for
 
 LIMIT = 0.1  # the largest loop gap allowed while it runs
+# each scenario waits out a 0.5 s fake (or a real build): seconds of wall time each, so not in --quick
+pytestmark = pytest.mark.heavy
 
 
 # ---- the scenarios: each makes one core call slow, then does what reaches it ------------------------
