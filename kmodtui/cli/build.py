@@ -65,7 +65,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             if not args.json and not args.quiet:
                 print(f"==> copied {len(job.artifacts)} file(s) to {target}", flush=True)
         if args.json:
-            print_json_line(contract.build_exit_payload(kernel.release, job, request.mode, request.arch))
+            # the source as given (`--source provider` in every CI job, whatever folder the job runs in)
+            print_json_line(contract.build_exit_payload(kernel.release, job, request.mode, request.arch,
+                                                        args.source or request.source))
     if not args.json and not args.quiet:
         print()
         print(f"{'kernel':28} {'result':10} artifacts / first problem")

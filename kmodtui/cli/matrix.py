@@ -54,8 +54,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             for cell in cells:
                 print(f"{cell.name:44} " + (f"skipped: {cell.skipped}" if cell.skipped else cell.command(matrix.source)))
             print(f"{sum(1 for c in cells if not c.skipped)} cell(s) to build, {sum(1 for c in cells if c.skipped)} skipped")
-        return EXIT_OK
+        # a refused cell (wrong_arch) is the matrix's mistake, not the source's choice: a problem
+        return EXIT_PROBLEMS if any(c.cause == "wrong_arch" for c in cells) else EXIT_OK
     if args.action == "run":
+        m.refuse_wrong_arch(matrix, cells)
         records, reused = m.run(matrix, cells)
         if args.json:
             print_json(contract.matrix_run_payload(records, reused))
@@ -66,15 +68,34 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     # export
     if args.target not in ("github", "gitlab"):
         raise KmodError("matrix export", "needs a target: github or gitlab")
-    text = (m.export_github if args.target == "github" else m.export_gitlab)(matrix, cells, args.source_in_repo)
+    m.refuse_wrong_arch(matrix, cells)
+    install = args.install or _export_wheel(args.out)
+    text = (m.export_github if args.target == "github" else m.export_gitlab)(matrix, cells, args.source_in_repo,
+                                                                             install=install)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text)
         print(f"Wrote {args.out}: {sum(1 for c in cells if not c.skipped)} cell(s), "
-              f"{len(m.shards(cells, m.GITHUB_MAX_JOBS if args.target == 'github' else m.GITLAB_MAX_JOBS))} build job(s)")
+              f"{len(m.shards(cells, m.GITHUB_MAX_JOBS if args.target == 'github' else m.GITLAB_MAX_JOBS))} build "
+              f"job(s); the jobs install kmodtui with `pip install {install}`" + ("" if args.install else
+              " (commit the wheel with the file)"))
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _export_wheel(out: str | None) -> str:
+    """The running kmodtui's wheel, written beside the workflow: what its jobs install (no package
+    index has kmodtui). Returns its path from the repository's root, as the jobs see it."""
+    from kmodtui.core.build.matrix import repository_root, write_running_wheel
+    from kmodtui.core.build.matrix.wheel import INSTALL_HINT
+
+    if not out:
+        raise KmodError("matrix export", f"writes kmodtui's wheel beside the workflow, for its jobs to install: "
+                        f"give -o FILE, or {INSTALL_HINT}")
+    folder = os.path.dirname(os.path.abspath(out))
+    wheel = write_running_wheel(folder)
+    return os.path.relpath(wheel, repository_root(folder)).replace(os.sep, "/")
 
 
 def _verb_matrix(sub: Any) -> None:
@@ -97,7 +118,11 @@ def _verb_matrix(sub: Any) -> None:
     p.add_argument("--kernel-any", action="store_true", help="plan: take the kernels as written, without "
                    "finding their headers here (a CI plan job, before the cells install them)")
     p.add_argument("--source-in-repo", default=".", help="export: where the source is in the CI checkout")
-    p.add_argument("--out", "-o", help="export: write the workflow/pipeline here")
+    p.add_argument("--out", "-o", help="export: write the workflow/pipeline here, and beside it the wheel of this "
+                   "kmodtui that its jobs install")
+    p.add_argument("--install", metavar="SPEC", help="export: what the jobs `pip install` instead of the wheel "
+                   "beside the workflow: a wheel's path from the repository's root, a git URL (git+https://...@tag), "
+                   "a requirement")
     p.add_argument("--json", action="store_true", help="as JSON (see schema/matrix.json)")
     p.add_argument("--markdown", action="store_true", help="report: a Markdown table (the default)")
     p.add_argument("--html", action="store_true", help="report: one self-contained HTML page (kernels down, modes "

@@ -48,6 +48,10 @@ VERSION = _kind("version", r"[A-Za-z0-9][A-Za-z0-9.+~:_-]*", "letters, digits an
 # a path written where no quoting exists (a Makefile, a dkms.conf MAKE line dkms sources as shell)
 PATH = _kind("path", r"[A-Za-z0-9._+/@,=][A-Za-z0-9._+~/@:,=-]*",
              "letters, digits and . _ + ~ / @ : , = - (no spaces, quotes or $)", 4096)
+# what an exported CI job `pip install`s: a wheel's path in the repository, a URL (git+https://...@tag),
+# a requirement (kmodtui==0.1.0): no spaces, quotes, $ { } or backslashes (a GitHub workflow substitutes ${{ }})
+PIP_SPEC = _kind("pip requirement", r"[A-Za-z0-9._/][A-Za-z0-9._+~/@:,=#!<>%?&\[\]-]*",
+                 "letters, digits and . _ + ~ / @ : , = # ! < > % ? & [ ] - (no spaces, quotes, $ or braces)", 1024)
 # a C identifier: MODULE_IMPORT_NS(NS) stringifies it before Linux 6.13
 NAMESPACE = _kind("symbol namespace", r"[A-Za-z_][A-Za-z0-9_]*", "letters, digits and _", 128)
 

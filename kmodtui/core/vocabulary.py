@@ -144,3 +144,13 @@ class Cause(StrEnum):
     SOURCE_BUSY = "source_busy"  # another kmodtui is building the same source
     NOTHING_BUILT = "nothing_built"  # the build exited 0 and made no module
     HARMLESS = "harmless"
+
+
+class CellSkip(StrEnum):
+    """Why `kmodtui matrix plan` does not build a cell (its `cause`; schema/matrix.json lists them):
+    the source declares the kernel out of its range, the source has no such build, or the cell asks
+    for another arch than its kernel's headers build for (refused: the build could only fail)."""
+
+    OUT_OF_RANGE = "out_of_range"
+    MODE_NOT_OFFERED = "mode_not_offered"
+    WRONG_ARCH = "wrong_arch"  # the word diagnose gives a build made for another arch (Cause.WRONG_ARCH)

@@ -38,8 +38,8 @@ def build_details(record: dict) -> str:
 class BuildsScreen(Screen[None]):
     HELP_TEXT = """Every build kmodtui ran or is running, newest first, one row per kernel. Enter follows one:
 its live log, findings and symbols. r refreshes the list. m shows them as the build matrix (what
-`kmodtui matrix report` prints): kernels down, modes across, each cell the newest build's outcome and a
-failure's cause; Enter on a cell follows that build."""
+`kmodtui matrix report` prints): kernels and sources down, modes and arches across, each cell the newest
+build's outcome and a failure's cause; Enter on a cell follows that build."""
     CSS_PATH = "wizard.tcss"
     BINDINGS = [
         Binding("enter", "follow", "Follow", id="builds.follow", key_display="Enter"),
@@ -66,9 +66,9 @@ failure's cause; Enter on a cell follows that build."""
     def on_mount(self) -> None:
         self.query_one("#builds-list").border_title = "Builds, newest first"
         grid = self.query_one("#builds-grid", DataTable)
-        grid.border_title = "Build matrix: kernels down, modes across"
+        grid.border_title = "Build matrix: kernels and sources down, modes and arches across"
         grid.display = False
-        self.grid_cells: dict[tuple[str, str], int] = {}  # (kernel, mode) -> index of its newest record
+        self.grid_cells: dict[tuple[str, str], int] = {}  # (source+kernel, mode+arch) -> its newest record
         self.action_refresh()
 
     def action_matrix(self) -> None:
@@ -79,27 +79,35 @@ failure's cause; Enter on a cell follows that build."""
         (grid if grid.display else listing).focus()
 
     def fill_grid(self) -> None:
+        """A line per (source, kernel), a column per (mode, arch): each cell the newest build of it
+        (the cells `kmodtui matrix report` draws)."""
+        from kmodtui.core.build.matrix.report import record_cell
+
         grid = self.query_one("#builds-grid", DataTable)
         grid.clear(columns=True)
         self.grid_cells = {}
+        lines: dict[str, str] = {}
+        columns: dict[str, str] = {}
         for position, record in enumerate(self.records):  # newest first: the first seen is the newest
-            self.grid_cells.setdefault((str(record.get("kernel", "")), str(record.get("mode", ""))), position)
-        modes = sorted({mode for _, mode in self.grid_cells})
-        kernels = sorted({kernel for kernel, _ in self.grid_cells})
-        grid.add_column("kernel", key="kernel")
-        for mode in modes:
-            grid.add_column(escape(mode), key=mode)
-        for kernel in kernels:
-            row = [escape(kernel)]
-            for mode in modes:
-                found = self.grid_cells.get((kernel, mode))
+            source, kernel, arch, mode = record_cell(record)
+            line, column = f"{source}\0{kernel}", f"{mode}\0{arch}"
+            lines[line] = f"{kernel} {os.path.basename(source)}"
+            columns[column] = f"{mode} {arch}".strip()
+            self.grid_cells.setdefault((line, column), position)
+        grid.add_column("kernel source", key="kernel")
+        for column in sorted(columns):
+            grid.add_column(escape(columns[column]), key=column)
+        for line in sorted(lines):
+            row = [escape(lines[line])]
+            for column in sorted(columns):
+                found = self.grid_cells.get((line, column))
                 if found is None:
                     row.append("-")
                     continue
                 record = self.records[found]
                 cause = (record.get("primary") or {}).get("cause", "")
                 row.append(STATE_MARKS.get(record.get("state", ""), "?") + (f" {escape(cause)}" if cause else ""))
-            grid.add_row(*row, key=kernel)
+            grid.add_row(*row, key=line)
 
     @on(DataTable.CellHighlighted, "#builds-grid")
     def grid_show(self, event: DataTable.CellHighlighted) -> None:

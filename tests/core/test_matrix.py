@@ -80,8 +80,8 @@ def test_big_matrices_are_sharded_never_cut(tmp_path: Path) -> None:
     assert [len(s) for s in shards(cells, GITHUB_MAX_JOBS)] == [256, 44]
     assert [len(s) for s in shards(cells, GITLAB_MAX_JOBS)] == [200, 100]
     matrix = Matrix("/src", [c.kernel for c in cells[::2]], [], ["kbuild", "deb"])
-    for name, text, schema in (("github", export_github(matrix, cells), "vendor.github-workflows"),
-                               ("gitlab", export_gitlab(matrix, cells), "vendor.gitlab-ci")):
+    for name, text, schema in (("github", export_github(matrix, cells, install="kmodtui==0.1.0"), "vendor.github-workflows"),
+                               ("gitlab", export_gitlab(matrix, cells, install="kmodtui==0.1.0"), "vendor.gitlab-ci")):
         path = tmp_path / f"{name}.yml"
         path.write_text(text)
         check_schema(schema, path)
@@ -187,17 +187,22 @@ def test_the_gitlab_pipeline_runs_for_real_with_gitlab_ci_local(installed_kernel
     assert exported.returncode == 0, exported.stderr
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=ci@localhost", "-c", "user.name=ci", "commit", "-qm", "x"]):
         run_ok([git, *args], cwd=project)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    # no kmodtui on the jobs' PATH, nothing preset: each job installs the wheel the export wrote beside
+    # the pipeline (its dependencies from the index pip is configured with), and only missing packages
+    # from apt (none here: the machine has the tools)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and not (Path(p) / "kmodtui").exists())
     started = time.monotonic()
-    ran = run([tool, "--force-shell-executor", "--shell-isolation", "--variable", "KMODTUI_PREINSTALLED=1",
-               "--variable", f"KMODTUI_STATE_DIR={tmp_path / 'state'}", "--variable",
-               f"KMODTUI_CACHE_DIR={tmp_path / 'cache'}"], cwd=project, env=env)
+    ran = run([tool, "--force-shell-executor", "--shell-isolation"], cwd=project, env={**os.environ, "PATH": path})
     took = time.monotonic() - started
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     report = json.loads((project / ".gitlab-ci-local" / "artifacts" / "report" / "matrix-report.json").read_text())
     cells = sorted((c["kernel"], c["mode"], c["outcome"]) for c in report["cells"])
     assert cells == [(f"{abi}-amd64", "kbuild", "succeeded"), (f"{abi}-arm64", "kbuild", "succeeded")], cells
+    assert {c["source"] for c in report["cells"]} == {"provider"}  # as every job gave it, whatever its folder
     assert "<table id=\"matrix\">" in (project / ".gitlab-ci-local" / "artifacts" / "report" / "matrix-report.html").read_text()
+    venvs = list((project / ".gitlab-ci-local" / "builds").glob("*/.kmodtui-venv/bin/kmodtui"))
+    assert len(venvs) == 4, venvs  # plan, 2 builds, report: each ran the kmodtui it installed
     print(f"gitlab-ci-local ran plan, 2 build cells and the report in {took:.1f} s")
 
 

@@ -16,7 +16,7 @@ from kmodtui.core.errors import KmodError
 MAX_RESULTS = 64 * 1024 * 1024  # a build's --json output; the biggest real one is a few MB of log lines
 # what a cell's outcome can be: a build record's states (build/record.py), and a cell the plan skipped
 STATES = ("succeeded", "failed", "skipped", "died", "running", "cancelled", "timed out")
-_TEXT_FIELDS = ("kernel", "arch", "mode", "state", "log")
+_TEXT_FIELDS = ("source", "kernel", "arch", "mode", "state", "log")
 _KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
           float: "a number", type(None): "null"}
 
@@ -39,7 +39,7 @@ def read_results(path: str) -> list[dict[str, Any]]:
         if isinstance(event, dict) and event.get("event") == "exit":
             rows.append(_row(event, path, number))
     if not rows:
-        rows.append({"kernel": os.path.basename(path), "arch": "", "mode": "", "outcome": "died", "cause": None,
+        rows.append({"source": "", "kernel": os.path.basename(path), "arch": "", "mode": "", "outcome": "died", "cause": None,
                      "artifacts": [], "log": path})
     return rows
 
@@ -66,5 +66,5 @@ def _row(event: dict[str, Any], path: str, number: int) -> dict[str, Any]:
         raise wrong("artifacts", artifacts, "a list of file names")
     if not all(isinstance(a, str) for a in artifacts):
         raise KmodError(path, "the exit event's \"artifacts\" holds something that is not a file name", line=number)
-    return {"kernel": event.get("kernel", ""), "arch": event.get("arch", ""), "mode": event.get("mode", ""),
+    return {"source": event.get("source", ""), "kernel": event.get("kernel", ""), "arch": event.get("arch", ""), "mode": event.get("mode", ""),
             "outcome": state, "cause": cause, "artifacts": artifacts, "log": event.get("log", "")}

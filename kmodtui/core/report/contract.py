@@ -101,10 +101,11 @@ def build_event_payload(event: BuildEvent, kernel_release: str, build_id: str) -
     return payload
 
 
-def build_exit_payload(kernel_release: str, job: JobResult, mode: str = "", arch: str = "") -> dict[str, Any]:
+def build_exit_payload(kernel_release: str, job: JobResult, mode: str = "", arch: str = "",
+                       source: str = "") -> dict[str, Any]:
     return {"event": "exit", "kernel": kernel_release, "build": job.build_id, "code": job.exit_code,
             "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path, "primary": job.primary,
-            "mode": mode, "arch": arch}
+            "mode": mode, "arch": arch, "source": source}
 
 
 def detached_payload(records: list[str]) -> dict[str, Any]:

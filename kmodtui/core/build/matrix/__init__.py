@@ -23,11 +23,21 @@ from kmodtui.core.build.matrix.cells import (
     load_matrix,
     plan,
     plan_json,
+    refuse_wrong_arch,
     run,
 )
-from kmodtui.core.build.matrix.ci import GITHUB_MAX_JOBS, GITLAB_MAX_JOBS, export_github, export_gitlab, shards
+from kmodtui.core.build.matrix.ci import (
+    GITHUB_MAX_JOBS,
+    GITLAB_MAX_JOBS,
+    export_github,
+    export_gitlab,
+    repository_root,
+    shards,
+)
 from kmodtui.core.build.matrix.report import OUTCOMES, report_html, report_markdown, report_rows
+from kmodtui.core.build.matrix.wheel import write_running_wheel
 
 __all__ = ["CONTAINER", "GITHUB_MAX_JOBS", "GITLAB_MAX_JOBS", "KEYS", "MATRIX_FILE", "OUTCOMES", "Cell", "Matrix",
            "check_names", "export_github", "export_gitlab", "load_matrix", "plan", "plan_json", "report_html",
-           "report_markdown", "report_rows", "run", "shards"]
+           "refuse_wrong_arch", "report_markdown", "report_rows", "repository_root", "run", "shards",
+           "write_running_wheel"]

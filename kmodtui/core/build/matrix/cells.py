@@ -11,7 +11,9 @@ from typing import Any
 
 from kmodtui.core import scriptnames
 from kmodtui.core.build import modes
+from kmodtui.core.build.matrix import arches
 from kmodtui.core.errors import KmodError
+from kmodtui.core.vocabulary import CellSkip
 
 MATRIX_FILE = "kmodtui-matrix.toml"
 KEYS = {"source", "kernels", "arches", "modes"}
@@ -34,6 +36,7 @@ class Cell:
     arch: str  # "" = native
     mode: str
     skipped: str = ""  # why this cell is not built ("" = it is)
+    cause: str = ""  # the word for it (vocabulary.CellSkip): out_of_range, mode_not_offered, wrong_arch
 
     @property
     def name(self) -> str:
@@ -112,22 +115,42 @@ def plan(matrix: Matrix, find_kernels: bool = True) -> list[Cell]:
                 pairs.append((f"{spec}:{arch}", ""))  # that release's headers for that arch: its own tree
             else:
                 pairs.append((spec, arch))
-    found: dict[str, tuple[str, str]] = {}
+    found: dict[str, tuple[str, str, str]] = {}  # spec -> (release, uname arch or "", build dir)
     for spec, arch in pairs:
         if spec not in found:
             if find_kernels:
                 kernel = kernel_from_spec(spec)  # raises naming the kernel
                 found[spec] = (scriptnames.check(scriptnames.KERNEL_RELEASE, kernel.release, kernel.build_dir or spec),
-                               kernel.arch)
+                               kernel.arch, kernel.build_dir)
             else:
-                found[spec] = (os.path.basename(spec.rstrip("/")), "")
-        release, native = found[spec]
+                release = os.path.basename(spec.rstrip("/"))
+                found[spec] = (release, arches.release_arch(release), "")
+        release, native, build_dir = found[spec]
         reason = out_of_range(release, source)
+        refused = ""
+        if arch and native and not arches.is_kernel_arch(arch, native):
+            refused = arches.wrong_arch_reason(spec, release, native, arch, build_dir)
         for mode in matrix.modes:
-            skip = reason or ("" if modes.get(mode).planned_for(source)
-                              else f"the source has no {mode} build (its modes: {', '.join(source.modes)})")
-            cells.append(Cell(spec, release, "" if arch == native else arch, mode, skip))
+            cause: str
+            if refused:
+                cause, skip = CellSkip.WRONG_ARCH, refused
+            elif reason:
+                cause, skip = CellSkip.OUT_OF_RANGE, reason
+            elif not modes.get(mode).planned_for(source):
+                cause, skip = CellSkip.MODE_NOT_OFFERED, f"the source has no {mode} build (its modes: {', '.join(source.modes)})"
+            else:
+                cause, skip = "", ""
+            own = not arch or bool(native and arches.is_kernel_arch(arch, native))  # --arch amd64 of an amd64 kernel
+            cells.append(Cell(spec, release, "" if own else arch, mode, skip, str(cause)))
     return cells
+
+
+def refuse_wrong_arch(matrix: Matrix, cells: list[Cell]) -> None:
+    """Building or exporting a matrix with a cell for another arch than its kernel's headers is one
+    error naming the cell (plan lists such cells, with the headers to use)."""
+    for cell in cells:
+        if cell.cause == CellSkip.WRONG_ARCH:
+            raise KmodError(matrix.origin or "--arch", f"cell {cell.name}: {cell.skipped}")
 
 
 def plan_json(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from kmodtui.core.errors import shown
 
 
 def report_rows(results: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per cell: from `build --json` outputs (the CI artifacts), or from this machine's build
-    records (no argument). outcome: succeeded | failed | skipped | died; cause: a failure's primary
-    cause, as `kmodtui diagnose` names it."""
+    """One row per cell, a cell being (source, kernel, arch, mode): from `build --json` outputs (the
+    CI artifacts), or from this machine's build records (no argument; a cell built more than once
+    shows its newest build). outcome: succeeded | failed | skipped | died; cause: a failure's
+    primary cause, as `kmodtui diagnose` names it."""
     if results:
         from kmodtui.core.build.results import read_results
 
@@ -20,24 +21,47 @@ def report_rows(results: list[str] | None = None) -> list[dict[str, Any]]:
     from kmodtui.core.build.record import effective_state, list_builds
 
     rows: list[dict[str, Any]] = []
-    for record in list_builds():
+    seen: set[tuple[str, str, str, str]] = set()
+    for record in list_builds():  # newest first
+        cell = record_cell(record)
+        if cell in seen:
+            continue
+        seen.add(cell)
         primary = record.get("primary") or {}
-        rows.append({"kernel": record.get("kernel", ""), "arch": "", "mode": record.get("mode", ""),
+        rows.append({"source": cell[0], "kernel": cell[1], "arch": cell[2], "mode": cell[3],
                      "outcome": effective_state(record), "cause": primary.get("cause"),
                      "artifacts": record.get("artifacts") or [], "log": record.get("log", "")})
     return rows
 
 
+def record_cell(record: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A build record's matrix cell: (source, kernel, arch, mode). The arch is in the record's
+    request.json ("" when it cannot be read: the kernel's own)."""
+    import json
+
+    arch = ""
+    try:
+        with open(os.path.join(str(record.get("dir", "")), "request.json"), encoding="utf-8") as f:
+            request = json.loads(f.read(1024 * 1024))
+        if isinstance(request, dict) and isinstance(request.get("arch"), str):
+            arch = request["arch"]
+    except (OSError, ValueError, RecursionError):
+        pass
+    return (str(record.get("source", "")), str(record.get("kernel", "")), arch, str(record.get("mode", "")))
+
+
 OUTCOMES = ("succeeded", "failed", "skipped", "died")
+Row = tuple[str, str]  # (source, kernel): a line of the report
+Column = tuple[str, str]  # (mode, arch)
 
 
-def _grid(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str, str], list]]:
-    """The report's picture, for every form of it: the (mode, arch) columns, the kernels, and each
-    (kernel, mode, arch) cell's rows."""
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+def _grid(rows: list[dict[str, Any]]) -> tuple[list[Column], list[Row], dict[tuple[str, str, str, str], list]]:
+    """The report's picture, for every form of it: the (mode, arch) columns, the (source, kernel)
+    lines, and each (source, kernel, mode, arch) cell's rows (one, unless results name a cell twice)."""
+    cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        cells.setdefault((r["kernel"], r["mode"], r["arch"]), []).append(r)
-    return sorted({(m, a) for _, m, a in cells}), sorted({k for k, _, _ in cells}), cells
+        cells.setdefault((r.get("source", ""), r["kernel"], r["mode"], r["arch"]), []).append(r)
+    return sorted({(m, a) for _, _, m, a in cells}), sorted({(s, k) for s, k, _, _ in cells}), cells
 
 
 def _counts(rows: list[dict[str, Any]]) -> str:
@@ -46,18 +70,19 @@ def _counts(rows: list[dict[str, Any]]) -> str:
 
 
 def report_markdown(rows: list[dict[str, Any]]) -> str:
-    """Kernels down, modes (and arches) across; each cell its outcome and cause (a CI job summary)."""
-    columns, kernels, grid = _grid(rows)
+    """Sources and kernels down, modes (and arches) across; each cell its outcome and cause (a CI job
+    summary)."""
+    columns, lines_down, grid = _grid(rows)
     marks = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped", "died": "DIED", "running": "running"}
-    head = ["kernel"] + [f"{mode}{' ' + arch if arch else ''}" for mode, arch in columns]
+    head = ["source", "kernel"] + [f"{mode}{' ' + arch if arch else ''}" for mode, arch in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for kernel in kernels:
+    for source, kernel in lines_down:
         cells = []
         for mode, arch in columns:
-            found = grid.get((kernel, mode, arch), [])
+            found = grid.get((source, kernel, mode, arch), [])
             cells.append(", ".join(marks.get(r["outcome"], r["outcome"]) + (f" ({r['cause']})" if r["cause"] else "")
                                    for r in found) or "-")
-        lines.append(f"| {kernel} | " + " | ".join(cells) + " |")
+        lines.append(f"| {source or '-'} | {kernel} | " + " | ".join(cells) + " |")
     # the names come from CI artifacts: each line shown() (nothing a terminal acts on, no extra line)
     return "\n".join(map(shown, lines)) + "\n\n" + _counts(rows) + "\n"
 
@@ -68,15 +93,15 @@ def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix")
     narrow screen (a phone) the table scrolls sideways under a sticky kernel column."""
     from html import escape
 
-    columns, kernels, grid = _grid(rows)
+    columns, lines_down, grid = _grid(rows)
     words = {"succeeded": "ok", "failed": "failed", "skipped": "skipped", "died": "died", "running": "running"}
     head = "".join(f"<th scope='col'>{escape(mode or '(job died: mode unknown)')}"
                    f"{('<br><small>' + escape(arch) + '</small>') if arch else ''}</th>" for mode, arch in columns)
     body = []
-    for kernel in kernels:
+    for source, kernel in lines_down:
         cells = []
         for mode, arch in columns:
-            found = grid.get((kernel, mode, arch), [])
+            found = grid.get((source, kernel, mode, arch), [])
             if not found:
                 cells.append("<td class='none'>-</td>")
                 continue
@@ -91,9 +116,11 @@ def report_html(rows: list[dict[str, Any]], title: str = "kmodtui build matrix")
                 if r.get("artifacts"):
                     text += f"<br><small>{escape(', '.join(os.path.basename(a) for a in r['artifacts']))}</small>"
                 parts.append(text)
-            cells.append(f"<td class='cell {escape(outcome)}' data-kernel='{escape(kernel)}' data-mode='{escape(mode)}' "
+            cells.append(f"<td class='cell {escape(outcome)}' data-source='{escape(source)}' "
+                         f"data-kernel='{escape(kernel)}' data-mode='{escape(mode)}' "
                          f"data-arch='{escape(arch)}' data-outcome='{escape(outcome)}'>" + "<hr>".join(parts) + "</td>")
-        body.append(f"<tr><th scope='row'>{escape(kernel)}</th>{''.join(cells)}</tr>")
+        label = escape(kernel) + (f"<br><small class='source'>{escape(source)}</small>" if source else "")
+        body.append(f"<tr><th scope='row'>{label}</th>{''.join(cells)}</tr>")
     summary = _counts(rows) or "no cells"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -116,9 +143,9 @@ td.running {{ background: #cfe0ff; }}
 hr {{ border: 0; border-top: 1px dashed #777; }}
 </style></head><body>
 <h1>{escape(title)}</h1>
-<p id="summary">{escape(summary)} &middot; kernels down, modes across</p>
+<p id="summary">{escape(summary)} &middot; kernels (and their source) down, modes and arches across</p>
 <div class="wrap"><table id="matrix">
-<thead><tr><th scope="col">kernel</th>{head}</tr></thead>
+<thead><tr><th scope="col">kernel<br><small>source</small></th>{head}</tr></thead>
 <tbody>
 {chr(10).join(body)}
 </tbody></table></div>
