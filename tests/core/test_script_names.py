@@ -121,8 +121,9 @@ def test_bad_arch_and_mode_names_in_a_matrix_file_are_refused(field: str, value:
 def test_the_github_workflow_passes_matrix_values_through_env_never_into_a_script(installed_kernel: Kernel,
                                                                                  tmp_path: Path) -> None:
     source = copy_source("provider", tmp_path / "src")
+    arm64 = installed_kernel.release.rsplit("-", 1)[0] + "-arm64"  # arm64 cells of arm64 kernels (else: wrong_arch)
     (source / "kmodtui-matrix.toml").write_text(
-        f'kernels = ["{installed_kernel.release}", "debian:trixie", "/usr/src/linux-headers-6.12.117+deb13-amd64"]\n'
+        f'kernels = ["{arm64}", "debian:trixie", "/usr/src/linux-headers-6.12.117+deb13-arm64"]\n'
         'arches = ["arm64"]\nmodes = ["kbuild", "deb"]\n')
     out = tmp_path / "workflow.yml"
     result = kmodtui("matrix", "export", "github", "--source", str(source), "--kernel-any", "-o", str(out))
@@ -134,7 +135,7 @@ def test_the_github_workflow_passes_matrix_values_through_env_never_into_a_scrip
     assert build["env"]["KERNEL"] == "${{ matrix.kernel }}" and build["env"]["MODE"] == "${{ matrix.mode }}"
     [step] = [s for s in build["steps"] if s.get("name") == "Build"]
     assert '--kernel "$KERNEL"' in step["run"] and '--mode "$MODE"' in step["run"]
-    assert {c["kernel"] for c in build["strategy"]["matrix"]["include"]} >= {installed_kernel.release, "debian:trixie:arm64"}
+    assert {c["kernel"] for c in build["strategy"]["matrix"]["include"]} >= {arm64, "debian:trixie:arm64"}
     tool = Path(sys.executable).parent / "check-jsonschema"
     checked = subprocess.run([str(tool) if tool.exists() else require_tool("check-jsonschema"), "--builtin-schema",
                               "vendor.github-workflows", str(out)], capture_output=True, text=True)
@@ -147,7 +148,7 @@ def test_the_github_build_script_runs_with_its_values_from_env(tmp_path: Path) -
     from kmodtui.core.build.matrix import Cell, Matrix, export_github
 
     cell = Cell("6.1.0-57-amd64", "6.1.0-57-amd64", "arm64", "deb")
-    workflow = load_yaml(export_github(Matrix("/src", [cell.kernel], ["arm64"], ["deb"]), [cell]))
+    workflow = load_yaml(export_github(Matrix("/src", [cell.kernel], ["arm64"], ["deb"]), [cell], install="kmodtui==0.1.0"))
     [step] = [s for s in workflow["jobs"]["build-1"]["steps"] if s.get("name") == "Build"]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
