@@ -69,4 +69,9 @@ def recheck(record_dir: str) -> tuple[BuildRequest, ResolveResult]:
         from kmodtui.core.packages.packageset import read_installed
 
         installed = read_installed("/var/lib/dpkg/status")
-    return request, resolve(targets, request.kernel, providers_for(request), installed=installed)
+    result = resolve(targets, request.kernel, providers_for(request), installed=installed)
+    if result.packages:  # and the package manager's own answer, in a scratch root (the screen shows its words)
+        from kmodtui.core.resolve.asktool import ask_package_manager
+
+        ask_package_manager(result, installed, request.kernel_spec)
+    return request, result

@@ -43,7 +43,8 @@ class Verdict:
         """One line: the tool's answer, in its words."""
         if not self.asked:
             return self.words
-        first = self.words.splitlines()[0].strip() if self.words else ""
+        lines = [line.strip() for line in self.words.splitlines() if line.strip()]
+        first = next((line for line in lines if not line.endswith(":")), lines[0] if lines else "")  # not a heading
         return f"{self.tool} would accept them" if self.accepted else f"{self.tool} refuses them: {first}"
 
 
@@ -166,8 +167,6 @@ def _kernel_stub(scratch: str, symvers: str, release: str) -> str:
 
     provides = [f"Provides: kernel({s.name}) = 0x{s.crc:08x}" for s in read_symvers(symvers).by_name.values()
                 if s.crc is not None and _rpm_word(s.name)]
-    if release and _rpm_word(release):
-        provides.append(f"Provides: kernel-uname-r = {release}")
     topdir = os.path.join(scratch, "rpmbuild")
     os.makedirs(topdir)
     spec = os.path.join(topdir, "kernel.spec")
