@@ -152,3 +152,33 @@ def test_resolve_cli_says_what_apt_says(module_debs: dict[str, Path], tmp_path: 
     manager = json.loads(both.stdout)["summary"]["package_manager"]
     assert manager["tool"] == "apt-get" and manager["asked"] and manager["accepted"], manager
     assert f"Conf provider-modules-{RELEASE}" in manager["words"]
+
+
+def rpm_with(topdir: Path, name: str, relations: list[str]) -> Path:
+    """A real noarch RPM (rpmbuild) with the given Provides:/Requires: lines."""
+    rpmbuild = require_tool("rpmbuild")
+    topdir.mkdir(parents=True)
+    spec = topdir / f"{name}.spec"
+    spec.write_text("\n".join([f"Name: {name}", "Version: 1.0", "Release: 1", "Summary: test", "License: GPL",
+                               "BuildArch: noarch", *relations, "%description", "test", "%files", ""]))
+    run_ok([rpmbuild, "-bb", "--define", f"_topdir {topdir}", str(spec)])
+    return next((topdir / "RPMS").rglob(f"{name}-1.0-1.noarch.rpm"))
+
+
+@pytest.mark.realtool
+def test_rpm_answers_in_its_own_words_against_the_kernels_provides(tmp_path: Path) -> None:
+    """rpm -i --test in a scratch rpmdb holding a package that Provides kernel(<sym>) = <crc> for the
+    kernel's symvers, as a RHEL kernel package does."""
+    require_tool("rpm")
+    provider = rpm_with(tmp_path / "p", "kmod-provider", ["Provides: ksym(provider_fn) = 0x0000abcd"])
+    consumer = rpm_with(tmp_path / "c", "kmod-consumer", ["Requires: ksym(provider_fn) = 0x0000abcd",
+                                                          "Requires: kernel(printk) = 0x12345678"])
+    symvers = tmp_path / "Module.symvers"
+    symvers.write_text("0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n")
+    alone = ask_rpm([str(consumer)], str(symvers))
+    assert alone.asked and not alone.accepted
+    assert alone.summary == "rpm refuses them: ksym(provider_fn) = 0x0000abcd is needed by kmod-consumer-1.0-1.noarch"
+    together = ask_rpm([str(consumer), str(provider)], str(symvers))
+    assert together.accepted, together.words
+    other_kernel = ask_rpm([str(consumer), str(provider)], "")  # no kernel package: kernel(printk) is unmet
+    assert not other_kernel.accepted and "kernel(printk) = 0x12345678 is needed by" in other_kernel.words

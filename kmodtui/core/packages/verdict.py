@@ -52,12 +52,12 @@ def not_asked(tool: str, why: str) -> Verdict:
     return Verdict(tool, "", False, False, f"not asked: {why}")
 
 
-def ask(paths: Sequence[str], installed: Sequence[Installed] = (), kernel_symvers: str = "",
-        kernel_release: str = "") -> Verdict:
-    """The package manager's answer on installing `paths` together (all .deb or all .rpm)."""
+def ask(paths: Sequence[str], installed: Sequence[Installed] = (), kernel_symvers: str = "", arch: str = "") -> Verdict:
+    """The package manager's answer on installing `paths` together (all .deb or all .rpm); `arch`: the
+    debs' architecture, when the caller has read them."""
     if paths and all(p.endswith(".rpm") for p in paths):
-        return ask_rpm(paths, kernel_symvers, kernel_release)
-    return ask_apt(paths, installed)
+        return ask_rpm(paths, kernel_symvers)
+    return ask_apt(paths, installed, arch)
 
 
 # ---- Debian: apt-get --simulate ----------------------------------------------------------------
@@ -71,13 +71,14 @@ def _stanza(package: Installed, native: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ask_apt(debs: Sequence[str], installed: Sequence[Installed] = ()) -> Verdict:
+def ask_apt(debs: Sequence[str], installed: Sequence[Installed] = (), arch: str = "") -> Verdict:
     """apt-get --simulate install of the .debs, in a scratch apt state whose dpkg status holds
     `installed` (and no archive): what `apt install ./x.deb` says on the target."""
     if shutil.which("apt-get") is None:
         return not_asked("apt-get", "apt-get is not installed")
-    arches = [read_package(d).arch for d in debs]
-    native = next((a for a in arches if a and a != "all"), "") or _dpkg_arch()
+    if not arch:
+        arch = next((a for a in (read_package(d).arch for d in debs) if a and a != "all"), "")
+    native = arch if arch and arch != "all" else _dpkg_arch()
     with tempfile.TemporaryDirectory(prefix="kmodtui-apt-") as scratch:
         for sub in ("lists/partial", "cache/archives/partial", "etc/apt.conf.d", "etc/sources.list.d",
                     "etc/preferences.d"):
@@ -129,7 +130,7 @@ def installed_from(db: object) -> list[Installed]:
 
 # ---- RPM: rpm -i --test ------------------------------------------------------------------------
 
-def ask_rpm(rpms: Sequence[str], kernel_symvers: str = "", kernel_release: str = "") -> Verdict:
+def ask_rpm(rpms: Sequence[str], kernel_symvers: str = "") -> Verdict:
     """rpm -i --test of the RPMs against a scratch rpmdb holding the kernel's package: one that
     Provides kernel(<symbol>) = <crc> for every export of the kernel's symvers, as RHEL's kernel-core
     does (made with rpmbuild, installed --justdb)."""
@@ -144,7 +145,7 @@ def ask_rpm(rpms: Sequence[str], kernel_symvers: str = "", kernel_release: str =
             if kernel_symvers:
                 if shutil.which("rpmbuild") is None:
                     return not_asked("rpm", "rpmbuild is not installed (it makes the scratch rpmdb's kernel package)")
-                stub = _kernel_stub(scratch, kernel_symvers, kernel_release)
+                stub = _kernel_stub(scratch, kernel_symvers)
                 subprocess.run([*base, "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", stub],
                                capture_output=True, check=True, timeout=TIMEOUT)
             result = subprocess.run([*base, "-i", "--test", "--ignorearch", "--ignoreos",
@@ -161,7 +162,7 @@ def ask_rpm(rpms: Sequence[str], kernel_symvers: str = "", kernel_release: str =
     return Verdict("rpm", shown, True, result.returncode == 0, "\n".join(words)[:WORDS_LIMIT])
 
 
-def _kernel_stub(scratch: str, symvers: str, release: str) -> str:
+def _kernel_stub(scratch: str, symvers: str) -> str:
     """An RPM that Provides what a RHEL kernel package does for this symvers: kernel(<symbol>) = <crc>."""
     from kmodtui.core.symvers.parse import read_symvers
 

@@ -28,6 +28,7 @@ def ask_package_manager(result: ResolveResult, installed: InstalledDb | None = N
             if own is not None and not any(p.name in own.names for p in seed):
                 seed.append(Installed(own.names[0], own.version, own.arch))
         symvers = kernel.symvers_path if kernel is not None and "rpm" in formats else ""
-        verdict = ask(paths, seed, symvers or "", kernel.release if kernel is not None else "")
+        arch = next((p.arch for p in result.packages if p.arch and p.arch != "all"), "")
+        verdict = ask(paths, seed, symvers or "", arch)
     result.package_manager = verdict
     return verdict
