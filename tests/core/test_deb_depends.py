@@ -114,6 +114,19 @@ def test_apt_refuses_without_the_kernels_package(module_debs: dict[str, Path]) -
     assert not verdict.accepted and f"Depends: linux-image-{RELEASE} but it is not installable" in verdict.words
 
 
+def test_the_installed_packages_provides_reach_apt(module_debs: dict[str, Path], tmp_path: Path) -> None:
+    """A status file's packages go into the scratch root with their (versioned) Provides: a board kernel
+    that Provides linux-image-<rel> satisfies the provider's Depends, as it would for dpkg."""
+    from kmodtui.core.packages.packageset import read_installed
+    from kmodtui.core.packages.verdict import installed_from
+
+    status = tmp_path / "status"
+    status.write_text(f"Package: board-kernel\nStatus: install ok installed\nVersion: 5.10.1-7\nArchitecture: amd64\n"
+                      f"Provides: linux-image-{RELEASE} (= 9.9.9-1), board-kernel-abi\n")
+    verdict = ask_apt([str(module_debs["provider"])], installed_from(read_installed(str(status))))
+    assert verdict.accepted, verdict.words
+
+
 def test_the_real_dpkg_agrees_with_apt(module_debs: dict[str, Path], tmp_path: Path) -> None:
     """What apt --simulate says is what dpkg does in a scratch root holding the kernel's package."""
     root = DpkgRoot(tmp_path / "root")
