@@ -52,7 +52,7 @@ def test_deb_mode_depends_on_the_kernels_own_package_even_when_its_image_is_not_
     if not expected:  # nobody knows the kernel's package: the build refuses, saying how to name it
         result = kmodtui("build", "-k", installed_kernel.release, "-s", str(EXAMPLES / "provider"), "-m", "deb",
                          state=tmp_path / "state")
-        assert result.returncode == 2 and "--deb-depends" in result.stderr, result.stderr
+        assert result.returncode != 0 and "--deb-depends" in result.stdout + result.stderr, result.stderr
         return
     deb = build_deb_mode(EXAMPLES / "provider", installed_kernel, tmp_path / "state")
     assert control(deb, "Depends") == expected

@@ -207,6 +207,12 @@ def test_a_plan_is_a_value_made_without_writing_or_running_anything(tmp_path: Pa
     with pytest.raises(ValueError, match="ask_host"):
         plan_build(deb_request, sources["kbuild"], BuildDirs(str(tmp_path / "w2")), dataclasses.replace(
             host, kernel_image_package=None))
+    # and a kernel whose package nobody knows (not here, not in its root, not in the archive) is no guess either
+    from kmodtui.core.errors import KmodError
+
+    with pytest.raises(KmodError, match="--deb-depends"):
+        plan_build(deb_request, sources["kbuild"], BuildDirs(str(tmp_path / "w3")), dataclasses.replace(
+            host, kernel_image_package=""))
 
 
 # ---- a new mode is one file -------------------------------------------------------------------------
