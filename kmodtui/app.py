@@ -357,6 +357,9 @@ class KmodApp(App[int]):
             provider = rebuild_demo_provider(spec, os.path.join(state_dir(), "demo", "rpmbuild"))
             consumer, _ = demo_packages()
             result = resolve(consumer, kernel, [provider])
+            from kmodtui.core.resolve.asktool import ask_package_manager
+
+            ask_package_manager(result)  # rpm -i --test, against the demo kernel's kernel() Provides
         except KmodError as err:
             self.post_message(Notice(f"Cannot rebuild the demo provider: {err}", "error", 15))
             return

@@ -142,7 +142,8 @@ class DpkgRoot:
         (admin / "available").write_text("")
         self.status = admin / "status"
 
-    def install(self, deb: Path):
+    def install(self, *debs: Path):
+        """dpkg -i of the .debs together (unpacked, then configured, as dpkg -i a.deb b.deb does)."""
         env = {"PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
         return run([self.dpkg, f"--root={self.root}", "--force-not-root", "--force-bad-path",
-                    "--force-script-chrootless", "--log=/dev/null", "-i", str(deb)], env=env)
+                    "--force-script-chrootless", "--log=/dev/null", "-i", *map(str, debs)], env=env)

@@ -48,6 +48,10 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     result = resolve(args.targets, kernel, args.with_ or [], jobs=args.jobs,
                      cache_dir=None if args.no_cache else cache_dir(), need_modules=full_listing,
                      installed=installed, problems_only=not full_listing)
+    if result.packages:  # a package set: the package manager's own answer, in a scratch root
+        from kmodtui.core.resolve.asktool import ask_package_manager
+
+        ask_package_manager(result, installed, args.kernel or "")
     if result.symvers is not None and result.symvers.problems:
         for problem in result.symvers.problems:
             error_line(f"{kernel.symvers_path}: {problem} (skipped)")
@@ -71,7 +75,12 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         from kmodtui.core.report.render import resolve_text
 
         print_report(result, "txt", lambda r: resolve_text(r) + "\n")
-    return EXIT_OK if result.ok else EXIT_PROBLEMS
+        if result.package_manager is not None:
+            from kmodtui.core.report.render import package_manager_text
+
+            sys.stdout.write(package_manager_text(result.package_manager) + "\n")
+    refused = result.package_manager is not None and result.package_manager.asked and not result.package_manager.accepted
+    return EXIT_OK if result.ok and not refused else EXIT_PROBLEMS
 
 
 def cmd_rpmdeps(args: argparse.Namespace) -> int:

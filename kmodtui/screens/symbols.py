@@ -124,13 +124,11 @@ package unless something installed Provides exactly that."""
         assert self.previous is not None
         before, after = self.previous, problem_keys(self.result)
         verdict = ""
-        if self.result.packages:  # a package set: what the package manager would say of each now
-            broken = {f.module for f in self.result.problems}
-            tool = "rpm" if self.result.packages[0].format == "rpm" else "dpkg"
-            accepted = [p.name for p in self.result.packages if p.nevra not in broken]
-            refused = [p.name for p in self.result.packages if p.nevra in broken]
-            verdict = escape(f"; {tool} would now accept {', '.join(accepted)}" if accepted and not refused else
-                             f"; {tool} would still refuse {', '.join(refused)}" if refused else "")
+        said = self.result.package_manager
+        if self.result.packages and said is not None:  # a package set: what the package manager itself said now
+            names = ", ".join(p.name for p in self.result.packages)
+            verdict = escape(f"; {said.tool} would now accept {names}" if said.asked and said.accepted else
+                             f"; {said.summary}")
         return (f"[b]after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
                 f"{f', {len(after - before)} new' if after - before else ''}{verdict}[/] |")
 

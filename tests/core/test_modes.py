@@ -173,7 +173,8 @@ def test_a_plan_is_a_value_made_without_writing_or_running_anything(tmp_path: Pa
     paths = _sources(tmp_path / "sources")
     sources = {kind: detect_source(str(path)) for kind, path in paths.items() if kind != "srpm"}
     sources["srpm"] = ModuleSource(str(paths["srpm"]), [KIND_SRPM], name="kmod-hello")  # read as its spec says
-    host = HostFacts(kernel_image_package="linux-image-6.1.0-99-amd64", unavailable="", chroot_unavailable="")
+    host = HostFacts(kernel_image_package="linux-image-6.1.0-99-amd64", unavailable="", chroot_unavailable="",
+                     provider_packages=("kmodtui-provider-modules-6.1.0-99-amd64 (= 1.0)",))
     watched = [tmp_path, Path(os.environ["KMODTUI_STATE_DIR"]), Path(os.environ["KMODTUI_CACHE_DIR"])]
     before = _listing(*watched)
     planned = []
@@ -206,6 +207,12 @@ def test_a_plan_is_a_value_made_without_writing_or_running_anything(tmp_path: Pa
     with pytest.raises(ValueError, match="ask_host"):
         plan_build(deb_request, sources["kbuild"], BuildDirs(str(tmp_path / "w2")), dataclasses.replace(
             host, kernel_image_package=None))
+    # and a kernel whose package nobody knows (not here, not in its root, not in the archive) is no guess either
+    from kmodtui.core.errors import KmodError
+
+    with pytest.raises(KmodError, match="--deb-depends"):
+        plan_build(deb_request, sources["kbuild"], BuildDirs(str(tmp_path / "w3")), dataclasses.replace(
+            host, kernel_image_package=""))
 
 
 # ---- a new mode is one file -------------------------------------------------------------------------

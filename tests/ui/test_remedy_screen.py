@@ -17,7 +17,7 @@ from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
-from tests.realtools import EXAMPLES, copy_source
+from tests.realtools import EXAMPLES, copy_source, run
 from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, screen_shown, settle, wait_for
 
 
@@ -137,6 +137,9 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
             else:  # checked as a package set: the package is what was resolved
                 suffix = ".deb" if mode == "deb" else ".rpm"
                 assert [p.path.endswith(suffix) for p in symbols.result.packages] == [True]
+                said = symbols.result.package_manager  # asked of apt-get/rpm, in a scratch root
+                assert said is not None and said.asked and said.tool == ("apt-get" if mode == "deb" else "rpm")
+                assert (f"{said.tool} would now accept" in summary) == said.accepted, (summary, said.words)
 
     asyncio.run(scenario())
 
@@ -171,9 +174,11 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
             except AssertionError:
                 pass  # the assertion below shows what the summary says
             summary = str(after.query_one("#symbols-summary").render())
-            assert "after the remedy: 3 fixed, 0 still broken; rpm would now accept" in summary, summary
+            assert "after the remedy: 3 fixed, 0 still broken; rpm " in summary, summary
             assert app.screen.result.problem_count == 0
+            said.append((summary, app.screen.result.package_manager))
 
+    said: list = []
     asyncio.run(scenario())
     # and the real rpm agrees: before, the bundled provider leaves the consumer's ksym() Requires unmet;
     # the provider the demo rebuilt satisfies them (a kernel package providing the demo kernel's symbols
@@ -195,6 +200,19 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
         assert (code != 0) is refused
         assert {r for r, _ in failed} == ({"ksym(provider_fn) = 0xf96caa5e", "ksym(provider_gpl_fn) = 0x333c3782",
                                            "ksym(provider_ns_fn) = 0x90b96df5"} if refused else set())
+    # what the screen said is what rpm -i --test says of the consumer and the rebuilt provider together,
+    # against that kernel package: 'would now accept' only when rpm accepts them
+    [(summary, verdict)] = said
+    root = RpmRoot(tmp_path / "root-together")
+    root.install_justdb(kernel)
+    together = run([root.rpm, "--root", str(root.root), "--dbpath", "/var/lib/rpm", "-i", "--test", "--ignorearch",
+                    "--ignoreos", consumer, rebuilt])
+    assert verdict is not None and verdict.asked and verdict.accepted == (together.returncode == 0)
+    if together.returncode == 0:
+        assert "rpm would now accept kmod-consumer, kmod-provider" in summary, summary
+    else:
+        needed = [line.strip() for line in together.stderr.splitlines() if " is needed by " in line]
+        assert needed and f"rpm refuses them: {needed[0]}" in summary, (summary, together.stderr)
 
 
 def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(installed_kernel, monkeypatch,

@@ -67,6 +67,12 @@ class HostFacts:
     planning itself reads no package database and runs nothing. None: not asked (the mode did not
     need it); a plan that needs a fact nobody asked raises ValueError."""
 
-    kernel_image_package: str | None = None  # the installed package owning the kernel image ("" = none here)
+    # the kernel's own package(s), as a Depends entry ("a | b"), and where that was found ("" = nobody knows it)
+    kernel_image_package: str | None = None
+    kernel_image_found: str = ""
+    # the packages kmodtui built of the modules the source uses, as relations ("name (= version)"), and the
+    # provider folders nobody packaged
+    provider_packages: tuple[str, ...] | None = None
+    unpackaged_providers: tuple[str, ...] = ()
     unavailable: str | None = None  # why this host cannot build the mode whatever is installed ("" = it can)
     chroot_unavailable: str | None = None  # why no chroot of another release can be made here ("" = it can)

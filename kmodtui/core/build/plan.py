@@ -9,6 +9,7 @@ those in place. What each mode runs is the mode's own (kmodtui/core/build/modes/
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -80,7 +81,13 @@ def ask_host(request: BuildRequest, source: ModuleSource) -> HostFacts:
         from kmodtui.core.build.chroot import can_chroot
 
         return HostFacts(chroot_unavailable=can_chroot())  # the chroot's own kmodtui asks its own host
-    return mode.ask_host(request, source)
+    facts = mode.ask_host(request, source)
+    if mode.depends_on_provider_packages:
+        from kmodtui.core.build.providers import provider_packages
+
+        relations, unpackaged = provider_packages(request)
+        facts = dataclasses.replace(facts, provider_packages=tuple(relations), unpackaged_providers=tuple(unpackaged))
+    return facts
 
 
 def plan_build(request: BuildRequest, source: ModuleSource, dirs: BuildDirs,

@@ -1,6 +1,7 @@
 """A binary-module .deb (dkms 3 dropped `mkbmdeb`): `<name>-modules-<release>`, modules in
-/lib/modules/<release>/updates/, depmod in postinst/postrm, and a Depends that names a package
-that really exists on the target (or none), never the `linux-image-<release>` guess.
+/lib/modules/<release>/updates/, depmod in postinst/postrm, and a Depends that names packages
+that really exist on the target (the kernel's, found by kernels/kernelpkg.py; the providers'), never
+the `linux-image-<release>` guess.
 
 Runs as `python -m kmodtui.core.packages.debpack ...` inside a build, so its output lands in the build log.
 """
@@ -31,21 +32,6 @@ if [ "$1" = remove ] || [ "$1" = purge ]; then
     if command -v depmod >/dev/null 2>&1; then depmod ${{DPKG_ROOT:+-b "$DPKG_ROOT"}} -a {release_word} || true; fi
 fi
 """
-
-
-def kernel_package_owner(release: str) -> str | None:
-    """The installed package that owns the kernel image here (dpkg -S), if any: /boot/vmlinuz-<release>
-    (linux-image-<release> up to Debian 13), or /usr/lib/modules/<release>/vmlinuz (unstable's 7.x
-    splits the kernel: linux-binary-<release> ships the image, linux-image-<release> is a metapackage)."""
-    if not shutil.which("dpkg-query"):
-        return None
-    for path in (f"/boot/vmlinuz-{release}", f"/usr/lib/modules/{release}/vmlinuz", f"/lib/modules/{release}/vmlinuz"):
-        out = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
-        if out.returncode == 0 and ":" in out.stdout:
-            owner = out.stdout.split(":", 1)[0].split(",")[0].strip()
-            if owner:
-                return owner
-    return None
 
 
 def modules_dir_for(release: str, tree_dirs: tuple[str, ...] = ()) -> str:
@@ -119,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--compress", default="", help="xz, gzip or zstd: as the kernel compresses its modules")
     parser.add_argument("--modules-dir", default="lib/modules", help="lib/modules, or usr/lib/modules (Debian 13+)")
+    parser.add_argument("--note", action="append", default=[], help="a line for the build log (where Depends came from)")
     parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE, one per line")
     args = parser.parse_args(argv)
     from kmodtui.core.errors import KmodError
@@ -135,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kmodtui: {err}", file=sys.stderr)
         return 1
     print(f"kmodtui: wrote {out}")
-    if not args.depends:
-        print(f"kmodtui: note: no package owns /boot/vmlinuz-{args.release} or /usr/lib/modules/{args.release}/vmlinuz "
-              "here, so the .deb names no kernel package in Depends (set one with --deb-depends)")
+    print(f"kmodtui: Depends: {args.depends or '(none)'}")
+    for note in args.note:
+        print(f"kmodtui: note: {note}")
     return 0
 
 

@@ -173,7 +173,7 @@ def uninstall(items: list[dict[str, str]], root: str, release: str) -> list[str]
     problems = []
     scratch = os.path.abspath(root) != "/"
     files = False
-    for item in items:
+    for item in reversed(items):  # last installed first: a consumer's package before the provider's it depends on
         refusal = _installed_item(item, root, release)
         if refusal:
             problems.append(refusal)

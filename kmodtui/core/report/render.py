@@ -8,6 +8,7 @@ from kmodtui.core.errors import shown
 from kmodtui.core.model import Finding, Kernel, ModuleImage, PackageInfo, crc_hex
 
 if TYPE_CHECKING:
+    from kmodtui.core.packages.verdict import Verdict
     from kmodtui.core.resolve.result import ResolveResult
 
 # 2: resolve's findings carry explanation_id + words (the texts once, in "explanations"), package
@@ -145,7 +146,22 @@ def resolve_summary(result: ResolveResult) -> dict[str, Any]:
         "problems": result.problem_count,
         "counts": dict(result.counts),
         "from_cache": result.from_cache,
+        **({"package_manager": package_manager_json(result.package_manager)} if result.package_manager else {}),
     }
+
+
+def package_manager_text(verdict: Verdict) -> str:
+    """The package manager's answer for a text report: its summary, then its own lines."""
+    lines = [f"{verdict.command or verdict.tool}: {verdict.summary}"]
+    if verdict.asked:
+        lines += [f"  {line}" for line in verdict.words.splitlines()]
+    return shown_lines(lines)
+
+
+def package_manager_json(verdict: Verdict) -> dict[str, Any]:
+    """What the package manager said of installing the set, in its own words (asked: false when it is not here)."""
+    return {"tool": verdict.tool, "command": verdict.command, "asked": verdict.asked, "accepted": verdict.accepted,
+            "summary": verdict.summary, "words": verdict.words}
 
 
 def resolve_text(result: ResolveResult) -> str:

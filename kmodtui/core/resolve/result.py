@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from kmodtui.core.elf.module import ModuleSymbols
 from kmodtui.core.model import (
@@ -18,6 +19,9 @@ from kmodtui.core.paths import SealedWriter, read_cache_file, write_cache_file
 from kmodtui.core.resolve.checks import ProblemRow, Provider
 from kmodtui.core.resolve.explain import explain, provider_label, templated
 from kmodtui.core.symvers.parse import Symvers
+
+if TYPE_CHECKING:
+    from kmodtui.core.packages.verdict import Verdict
 
 
 class ResolveResult:
@@ -44,6 +48,8 @@ class ResolveResult:
         self.module_count, self.from_cache, self.cache_path = module_count, from_cache, cache_path
         self.packages = packages if packages is not None else []
         self.package_findings = package_findings if package_findings is not None else []
+        # a package set: what the package manager itself said of installing it (resolve/asktool.py), once asked
+        self.package_manager: Verdict | None = None
 
     @cached_property
     def problem_rows(self) -> list[ProblemRow]:

@@ -84,6 +84,9 @@ class Mode:
     signs_before_packaging = False  # --sign signs each module before it goes into the package
     builds_dkms_conf_itself = False  # a dkms.conf source is built as dkms would, without dkms
     needs_kbuild_tools = True  # compiles with the kernel's kbuild tools (or in a chroot that has them)
+    # its package depends on the packages kmodtui built of the modules it uses (plan.ask_host finds them);
+    # rpm modes need not: their ksym() Requires name the symbols themselves
+    depends_on_provider_packages = False
 
     @property
     def makes_packages(self) -> bool:
