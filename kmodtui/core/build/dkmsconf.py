@@ -130,7 +130,7 @@ class DkmsConf:
         and it names none (dkms 3.1.7 on; dkmsread.py has each version's rules and refusals)."""
         records = [self.elements(k) for k in ("BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION", "DEST_MODULE_NAME",
                                               "DEST_MODULE_LOCATION")]
-        count = max((max(r) + 1 for r in records if r), default=0)
+        count = max((max(r) + 1 for r in records if r), default=0)  # records run to the highest index
         names = records[0]
         if count == 1 and not names.get(0):
             return [self.name] if self.name else []

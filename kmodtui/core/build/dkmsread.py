@@ -39,6 +39,7 @@ RULES_SINCE: dict[str, Version] = {
 _YES_NO = ("AUTOINSTALL", "BUILD_DEPENDS_REBUILD", "NO_WEAK_MODULES")
 _RECORDS = ("BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION", "DEST_MODULE_NAME", "DEST_MODULE_LOCATION")
 _CHECKED = ("", "PACKAGE_NAME", "PACKAGE_VERSION") + _RECORDS + _YES_NO
+MAX_RECORDS = 1024  # a hostile BUILT_MODULE_NAME[999999] would make a million records: past this, no verdict
 _DEST_PREFIXES = ("/kernel", "/updates", "/extra")
 
 
@@ -110,6 +111,8 @@ def read_as_dkms(conf: DkmsConf, version: Version) -> DkmsReading:
         count = max((max(a) + 1 for a in arrays.values() if a), default=0)
     else:
         count = max((len(a) for a in arrays.values()), default=0)
+    too_many = count > MAX_RECORDS
+    count = min(count, MAX_RECORDS)
     if _since(version, "one_record_default"):
         default_name = count == 1
     else:
@@ -151,12 +154,14 @@ def read_as_dkms(conf: DkmsConf, version: Version) -> DkmsReading:
             and not _since(version, "strip_cr"):
         warnings.append(f"dkms.conf has CRLF line ends: {version_text(version)} keeps the carriage return in "
                         f"the names (PACKAGE_NAME {name!r}); dkms strips it since 3.1.5")
-    undecided = tuple(k for k in _CHECKED if k in conf.unread)
+    undecided = tuple(k for k in _CHECKED if k in conf.unread) + (
+        (f"records past #{MAX_RECORDS - 1}",) if too_many else ())
     reading = DkmsReading(version, name, package_version, tuple(modules), tuple(errors), tuple(warnings),
                           undecided=undecided)
     if version < NEWEST and not undecided:
         newest = read_as_dkms(conf, NEWEST)
-        if (newest.refused, newest.name, newest.modules) != (reading.refused, reading.name, reading.modules):
+        if not newest.undecided and \
+                (newest.refused, newest.name, newest.modules) != (reading.refused, reading.name, reading.modules):
             reading = DkmsReading(version, name, package_version, tuple(modules), tuple(errors), tuple(warnings),
                                   newer=_difference(reading, newest))
     return reading
@@ -196,7 +201,7 @@ def installed_dkms_version() -> Version | None:
         done = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", done.stdout)
+    match = re.search(r"(\d{1,6})\.(\d{1,6})(?:\.(\d{1,6}))?", done.stdout[:200])  # dkms-3.0.10
     return tuple(int(x or 0) for x in match.groups()) if match else None
 
 
