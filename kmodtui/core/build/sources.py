@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 from kmodtui.core import scriptnames
-from kmodtui.core.build.dkmsconf import parse_dkms_conf
+from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
 from kmodtui.core.build.inputs import (
     KIND_AUTOTOOLS,
     KIND_DKMS,
@@ -64,6 +64,7 @@ def _read_source(path: str, cache_dir: str | None) -> ModuleSource:
         source.name_file, source.version = dkms_conf, conf.version
         source.modules += conf.modules
         source.notes += [f"dkms.conf {item}" for item in conf.build_time_only]
+        source.notes += _dkms_reading_notes(conf)
     for kbuild_name in ("Kbuild", "Makefile"):
         kbuild_file = os.path.join(path, kbuild_name)
         if os.path.isfile(kbuild_file):
@@ -290,13 +291,31 @@ def out_of_range(release: str, source: ModuleSource) -> str:
         return f"the source needs Linux {minimum} or newer (META Linux-Minimum)"
     if version and maximum and version[:2] > _version_tuple(maximum)[:2]:
         return f"the source supports Linux up to {maximum} (META Linux-Maximum)"
-    exclusive = source.dkms.values.get("BUILD_EXCLUSIVE_KERNEL", "") if source.dkms is not None else ""
-    if exclusive:
-        from kmodtui.core.build.ere import EreError, ere_search
+    if source.dkms is not None:
+        from kmodtui.core.build.dkmsread import NEWEST, excluded, installed_dkms_version
 
-        try:  # a regex from the source: matched as bash's =~ does, in bounded time (ere.py)
-            if not ere_search(exclusive, release):
-                return f"dkms.conf's BUILD_EXCLUSIVE_KERNEL={exclusive} excludes {release}"
-        except EreError:
-            pass  # a pattern not read here: dkms decides when it builds
+        why = excluded(source.dkms, installed_dkms_version() or NEWEST, release, arch="")
+        if why:
+            return f"dkms.conf's {why}"
     return ""
+
+
+def _dkms_reading_notes(conf: DkmsConf) -> list[str]:
+    """What the dkms installed here makes of the file: its refusal with dkms's reasons, what a newer
+    dkms reads otherwise, the BUILD_EXCLUSIVE_* it does not honour."""
+    from kmodtui.core.build.dkmsread import ignored_exclusive, read_for_installed, version_text
+
+    reading = read_for_installed(conf)
+    notes = [f"dkms.conf: {reading.verdict}"] if reading.verdict else []
+    if reading.undecided and reading.errors:
+        keys = ", ".join(k or "a line of shell" for k in reading.undecided)
+        notes.append(f"dkms.conf: whether {version_text(reading.dkms_version)} accepts this file is known only when "
+                     f"it reads it ({keys}: only the shell knows the value)")
+    notes += [f"dkms.conf: {w}" for w in reading.warnings]
+    if reading.newer:
+        notes.append(f"dkms.conf: {reading.newer}")
+    ignored = ignored_exclusive(conf, reading.dkms_version)
+    if ignored:
+        notes.append(f"dkms.conf: {version_text(reading.dkms_version)} does not honour {', '.join(ignored)} "
+                     "(it builds those modules anyway)")
+    return notes

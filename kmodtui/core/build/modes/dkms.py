@@ -39,6 +39,12 @@ class DkmsMode(Mode):
                                                 "one (OpenZFS's); this tree has neither")
         elif source.dkms is None:
             raise KmodError(request.source, "dkms mode needs a dkms.conf in the source")
+        else:
+            from kmodtui.core.build.dkmsread import read_for_installed
+
+            verdict = read_for_installed(source.dkms).verdict  # dkms add would stop there, saying why
+            if verdict:
+                raise KmodError(source.dkms.path, verdict)
         return dkms_steps(planning)
 
     def artifacts(self, work_dir: str, src_dir: str, out_dir: str, source: ModuleSource) -> list[str]:
