@@ -78,13 +78,13 @@ def test_every_kind_of_problem_row_is_the_same_object_and_the_same_bytes(every_p
         findings_json,
         findings_json_chunks,
         json_array_chunks,
-        problem_row_json,
         problem_rows_json,
         problem_rows_json_pieces,
     )
     from kmodtui.core.report.render import finding_json
     from kmodtui.core.resolve.engine import resolve
     from kmodtui.core.resolve.explain import explain
+    from tests.findingforms import problem_row_json
 
     result = resolve([str(every_problem)], find_kernel(str(every_problem.parent / "kernel.symvers")),
                      problems_only=True)

@@ -165,13 +165,13 @@ def test_symvers_in_c_matches_python_in_every_layout(installed_kernel, tmp_path:
         LAYOUT_4,
         LAYOUT_5,
         LAYOUT_5_NS3,
-        format_symvers_row,
         parse_symvers,
     )
+    from tests.synthetic import symvers_row
 
     name = {"3": LAYOUT_3, "4": LAYOUT_4, "5-ns3": LAYOUT_5_NS3, "5": LAYOUT_5}[layout]
     real = parse_symvers(Path(installed_kernel.symvers_path).read_text(), "real")
-    data = ("\n".join(format_symvers_row(e, name) for e in real.entries) + "\n").encode()
+    data = ("\n".join(symvers_row(e, name) for e in real.entries) + "\n").encode()
     parsed = parse_symvers_c(data)
     assert parsed is not None
     columns, counts = parsed

@@ -150,14 +150,13 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
     finding_json(explain(row)) gives, for every kind of problem (unknown, CRC, namespace, GPL-only)."""
     from kmodtui.core.report.findings import (
         json_array_chunks,
-        problem_row_json,
         problem_rows_json,
-        problem_rows_json_bytes,
         problem_rows_json_pieces,
     )
     from kmodtui.core.report.render import finding_json
     from kmodtui.core.resolve.engine import resolve
     from kmodtui.core.resolve.explain import explain
+    from tests.findingforms import problem_row_json, problem_rows_json_bytes
     from tests.realtools import copy_source, kbuild
 
     results = [resolve([str(built.consumer_ko)], installed_kernel)]  # unknown symbols

@@ -14,10 +14,10 @@ from kmodtui.core.symvers.parse import (
     LAYOUT_4,
     LAYOUT_5,
     LAYOUT_5_NS3,
-    format_symvers_row,
     read_symvers,
 )
 from tests.realtools import require_tool, run_ok
+from tests.synthetic import symvers_row
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_real_debian_symvers_counts_match_awk(installed_kernel: Kernel, debian_s
 @pytest.mark.parametrize("layout", [LAYOUT_3, LAYOUT_4, LAYOUT_5_NS3, LAYOUT_5])
 def test_every_layout_reads_back_the_same_rows(tmp_path: Path, debian_symvers, layout: str) -> None:
     path = tmp_path / "Module.symvers"
-    path.write_text("\n".join(format_symvers_row(e, layout) for e in debian_symvers.entries) + "\n")
+    path.write_text("\n".join(symvers_row(e, layout) for e in debian_symvers.entries) + "\n")
     again = read_symvers(path)
     assert again.layout == layout
     keep_type = layout != LAYOUT_3

@@ -15,7 +15,7 @@ from functools import cached_property
 
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import SymversEntry, crc_hex
+from kmodtui.core.model import SymversEntry
 from kmodtui.core.records import record
 from kmodtui.core.symvers.columns import (  # noqa: F401 (the layouts are part of this module's API)
     LAYOUT_3,
@@ -134,15 +134,3 @@ def parse_symvers(text: str, path: str) -> Symvers:
     symvers = Symvers(path, columns, layout, tuple(problems), skipped)
     symvers.__dict__["entries"] = tuple(entries)  # already built: fill the cache
     return symvers
-
-
-def format_symvers_row(entry: SymversEntry, layout: str = LAYOUT_5) -> str:
-    """Write a row back in a given layout (tests use it to make the historical layouts)."""
-    crc = crc_hex(entry.crc)
-    if layout == LAYOUT_3:
-        return f"{crc}\t{entry.name}\t{entry.module}"
-    if layout == LAYOUT_4:
-        return f"{crc}\t{entry.name}\t{entry.module}\t{entry.export_type}"
-    if layout == LAYOUT_5_NS3:
-        return f"{crc}\t{entry.name}\t{entry.namespace}\t{entry.module}\t{entry.export_type}"
-    return f"{crc}\t{entry.name}\t{entry.module}\t{entry.export_type}\t{entry.namespace}"
