@@ -171,3 +171,47 @@ def write_symvers(path: Path, entries: Iterable[SymversEntry], layout: str = LAY
     """A Module.symvers of these entries in `layout` (one row each, a newline after every row)."""
     path.write_text("".join(symvers_row(e, layout) + "\n" for e in entries))
     return path
+
+
+# ---- a tree with every kind of problem ----------------------------------------------------------
+
+NS = "KMODTUI_NS"
+KERNEL_EXPORTS = (
+    export_entry("_printk", 0),  # as a kernel built without MODVERSIONS writes it: no CRC
+    export_entry("kfree", 0x1B2C3D4E),
+    export_entry("kmodtui_gpl_fn", 0x2A2A2A2A, gpl_only=True),
+    export_entry("kmodtui_ns_fn", 0x3B3B3B3B, namespace=NS),
+)
+
+
+def every_problem_tree(base: Path) -> Path:
+    """Assembled modules that between them have every kind of problem row against a synthetic kernel
+    Module.symvers (`kernel.symvers` beside the returned folder), the counterpart of the kbuild-made
+    tree in tests/core/test_finding_json.py: unknown_symbol, the three CRC stories,
+    namespace_not_imported, gpl_only, an unreadable file, and a provider whose user is fine."""
+    base.mkdir(parents=True, exist_ok=True)
+    write_symvers(base / "kernel.symvers", [*KERNEL_EXPORTS, *symvers_entries(40, gpl_every=3, namespace_every=7)])
+    targets = base / "targets"
+    targets.mkdir()
+    provided = ExportSpec("provider_fn", 0xF96CAA5E)
+    gpl, namespaced = ExportSpec("provider_gpl_fn", 0x1D2E3F40, gpl_only=True), ExportSpec("provider_ns_fn", 0x5A6B7C8D,
+                                                                                          namespace=NS)
+    fine = Assembled("consumer", import_ns=(NS,), depends="provider").needing(
+        ("kfree", 0x1B2C3D4E), ("kmodtui_ns_fn", 0x3B3B3B3B), (gpl.name, gpl.crc), (namespaced.name, namespaced.crc))
+    for filename, module in (
+            ("provider", Assembled("provider").exporting(provided, gpl, namespaced).needing(("kfree", 0x1B2C3D4E))),
+            ("fine", fine.needing((provided.name, provided.crc))),
+            ("noimport", Assembled("consumer").needing(("kmodtui_ns_fn", 0x3B3B3B3B),  # namespace_not_imported
+                                                       (namespaced.name, namespaced.crc))),
+            ("proprietary", Assembled("consumer", license="Proprietary").needing(  # gpl_only
+                ("kmodtui_gpl_fn", 0x2A2A2A2A), (gpl.name, gpl.crc))),
+            ("noversions", Assembled("consumer").using("kfree", "kmodtui_gpl_fn")),  # crc_without_versions
+            ("oldprovider", fine.needing((provided.name, provided.crc ^ 0x10))),  # crc_mismatch
+            ("printk", Assembled("consumer").needing(("_printk", 0x12345678))),  # crc_provider_without_crc
+            # built against a kernel without kfree's CRC: the same symbol, status and CRC as noversions'
+            # row, told another way (crc_mismatch: the module has __versions)
+            ("zerocrc", Assembled("consumer").needing(("kfree", 0))),
+            ("lonely", Assembled("lonely").needing(("kmodtui_nowhere_fn", 0x5EED)))):  # unknown_symbol
+        module.assemble(targets, filename)
+    (targets / "broken.ko").write_bytes(b"not a module")  # unreadable: a module finding among the rows
+    return targets

@@ -71,6 +71,20 @@ def test_junk_lines_are_reported_by_number_and_the_rest_parsed(tmp_path: Path, i
     assert [p.split(":")[0] for p in symvers.problems] == ["line 11", "line 51"]
 
 
+def test_junk_lines_in_a_synthetic_symvers_are_reported_by_number_and_the_rest_parsed(tmp_path: Path) -> None:
+    """The same on 100 synthetic rows (GPL-only, namespaced): hermetic."""
+    from tests.synthetic import symvers_entries
+
+    lines = [symvers_row(e) for e in symvers_entries(100, gpl_every=3, namespace_every=7)]
+    lines.insert(10, "this is not a symvers row")
+    lines.insert(50, "0xZZZZ\tbad_crc\tvmlinux\tEXPORT_SYMBOL\t")
+    path = tmp_path / "Module.symvers"
+    path.write_text("\n".join(lines) + "\n")
+    symvers = read_symvers(path)
+    assert len(symvers) == 100
+    assert [p.split(":")[0] for p in symvers.problems] == ["line 11", "line 51"]
+
+
 def test_a_file_that_is_not_symvers_is_refused(tmp_path: Path, installed_kernel: Kernel) -> None:
     for name, content in (("config", Path(installed_kernel.build_dir, ".config").read_bytes()),
                           ("binary", b"\x7fELF\0\0\0" * 100), ("empty", b"")):
