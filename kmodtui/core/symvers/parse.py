@@ -34,7 +34,6 @@ class Symvers:
     columns: SymversColumns
     layout: str
     problems: tuple[str, ...] = ()  # "line N: what is wrong", for lines that were skipped
-    skipped_lines: int = 0
 
     @cached_property
     def entries(self) -> tuple[SymversEntry, ...]:
@@ -45,11 +44,6 @@ class Symvers:
     def by_name(self) -> dict[str, SymversEntry]:
         # Later rows win, as in modpost and depmod.
         return {e.name: e for e in self.entries}
-
-    @cached_property
-    def vmlinux(self) -> dict[str, SymversEntry]:
-        """Only the rows depmod -E takes as kernel exports: those whose module is vmlinux."""
-        return {e.name: e for e in self.entries if e.module == "vmlinux"}
 
     def __len__(self) -> int:
         return len(self.columns.names)
@@ -131,6 +125,6 @@ def parse_symvers(text: str, path: str) -> Symvers:
         problems.append(f"... {skipped - len(problems)} more lines skipped")
     names, crcs, modules, types, namespaces = (list(c) for c in zip(*entries))
     columns = SymversColumns(names, crcs, modules, types, namespaces, [e.gpl_only for e in entries])
-    symvers = Symvers(path, columns, layout, tuple(problems), skipped)
+    symvers = Symvers(path, columns, layout, tuple(problems))
     symvers.__dict__["entries"] = tuple(entries)  # already built: fill the cache
     return symvers
