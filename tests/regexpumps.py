@@ -42,7 +42,7 @@ DYNAMIC = {
                                       "length cap (at most 4,096 characters): linear",
     ("core/remedies/hookrun.py", "_installed_item"): "fullmatch on a package name from the install record, cut "
                                                      "to 256 characters before it runs",
-    ("core/remedies/catalogue.py", "plan_import_namespace"): "escaped literals (a symbol or namespace name) after a "
+    ("core/remedies/source.py", "plan_import_namespace"): "escaped literals (a symbol or namespace name) after a "
                                                             "literal: a \\s* run after one try cannot reach the next",
 }
 

@@ -206,7 +206,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def find_providers(self, symbol: str, source: str) -> None:
         """Earlier builds' Module.symvers and the C files of known sources, read for the symbol."""
         from kmodtui.core.build.record import list_builds
-        from kmodtui.core.remedies.catalogue import built_providers, source_providers
+        from kmodtui.core.remedies.source import built_providers, source_providers
         from kmodtui.screens.source import bundled_examples
 
         built = built_providers(symbol) if symbol else []

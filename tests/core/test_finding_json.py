@@ -67,24 +67,43 @@ def every_problem(built: BuiltModules, installed_kernel: Kernel, tmp_path_factor
     return targets
 
 
+@pytest.fixture(scope="module")
+def every_problem_assembled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same kinds of problem row as every_problem, from modules assembled with `as` against a
+    synthetic kernel Module.symvers: no headers needed, so in the quick tier."""
+    from tests.synthetic import every_problem_tree
+
+    return every_problem_tree(tmp_path_factory.mktemp("every-problem-assembled"))
+
+
 def test_every_kind_of_problem_row_is_the_same_object_and_the_same_bytes(every_problem: Path) -> None:
     """For every explanation a problem row can get (unknown_symbol, the three CRC stories,
     namespace_not_imported, gpl_only), the row's object is finding_json(explain(row)), and the
     bytes a whole tree's --json joins from parts encoded once are those of encoding each object
     whole with the encoder --json uses."""
+    _every_kind_is_the_same_object_and_the_same_bytes(every_problem)
+
+
+def test_every_kind_of_problem_row_of_assembled_modules_is_the_same_object_and_bytes(
+        every_problem_assembled: Path) -> None:
+    """The same, on assembled modules and a synthetic kernel Module.symvers (hermetic)."""
+    _every_kind_is_the_same_object_and_the_same_bytes(every_problem_assembled)
+
+
+def _every_kind_is_the_same_object_and_the_same_bytes(every_problem: Path) -> None:
     from kmodtui.core.kernels.discover import find_kernel
     from kmodtui.core.report.encode import compact_json
     from kmodtui.core.report.findings import (
         findings_json,
         findings_json_chunks,
         json_array_chunks,
-        problem_row_json,
         problem_rows_json,
         problem_rows_json_pieces,
     )
     from kmodtui.core.report.render import finding_json
     from kmodtui.core.resolve.engine import resolve
     from kmodtui.core.resolve.explain import explain
+    from tests.findingforms import problem_row_json, problem_rows_json_bytes
 
     result = resolve([str(every_problem)], find_kernel(str(every_problem.parent / "kernel.symvers")),
                      problems_only=True)
@@ -96,6 +115,7 @@ def test_every_kind_of_problem_row_is_the_same_object_and_the_same_bytes(every_p
     whole = b"[" + b",".join(map(compact_json, objects)) + b"]"
     for chunk in (1, 2, 4096):
         assert b"".join(json_array_chunks(problem_rows_json_pieces(rows, release, compact_json), chunk)) == whole
+    assert problem_rows_json_bytes(rows, release, compact_json) == whole
     everything = list(findings_json(result, problems_only=True))
     assert b"".join(findings_json_chunks(result, True, compact_json, chunk=3)) == \
         b"[" + b",".join(map(compact_json, everything)) + b"]"

@@ -136,6 +136,20 @@ def test_a_good_module_still_reported_beside_a_bad_one(built: BuiltModules, tmp_
     assert payload["errors"][0]["path"] == str(bad)
 
 
+def test_an_assembled_module_still_reported_beside_a_bad_one(tmp_path: Path) -> None:
+    """The same with a provider assembled by `as`: hermetic."""
+    from tests.synthetic import Assembled, ExportSpec
+
+    good = Assembled("provider").exporting(ExportSpec("provider_fn", 0xF96CAA5E)).assemble(tmp_path)
+    bad = tmp_path / "bad.ko"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 10)
+    result = kmodtui("inspect", "--json", str(good), str(bad))
+    assert result.returncode == 2
+    payload = json.loads(result.stdout)
+    assert [m["name"] for m in payload["modules"]] == ["provider"]
+    assert payload["errors"][0]["path"] == str(bad)
+
+
 def test_depmod_reads_the_same_module_names_and_exports(built: BuiltModules, tmp_path: Path) -> None:
     """depmod -n prints modules.symbols (`alias symbol:<sym> <module>`) for the exports it found."""
     depmod = require_tool("depmod")

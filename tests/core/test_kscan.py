@@ -96,10 +96,37 @@ def seeds(built) -> list[tuple[bytes, list[tuple[int, int]]]]:
     return out
 
 
-def test_mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path: Path) -> None:
-    path = tmp_path / "mutant.ko"
+@pytest.fixture(scope="module")
+def assembled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A provider (in a folder of its own) exporting plain, GPL-only and namespaced symbols, and a
+    consumer using them, assembled with `as`: for tests whose subject is not what kbuild makes."""
+    from tests.synthetic import Assembled, ExportSpec
 
-    @settings(max_examples=int(os.environ.get("KSCAN_EXAMPLES", "400")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    base = tmp_path_factory.mktemp("assembled")
+    (base / "provider").mkdir()
+    exports = (ExportSpec("provider_fn", 0xF96CAA5E), ExportSpec("provider_gpl_fn", 0x1D2E3F40, gpl_only=True),
+               ExportSpec("provider_ns_fn", 0x5A6B7C8D, namespace="KMODTUI_NS"))
+    provider = Assembled("provider").exporting(*exports).needing(("module_layout", 0x1234ABCD), ("_printk", 0x5E1F))
+    consumer = Assembled("consumer", import_ns=("KMODTUI_NS",), depends="provider").needing(
+        ("module_layout", 0x1234ABCD), *((e.name, e.crc) for e in exports)).using("not_versioned")
+    return provider.assemble(base / "provider"), consumer.assemble(base)
+
+
+def test_mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path: Path) -> None:
+    _mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path / "mutant.ko", 400)
+
+
+def test_mutated_assembled_modules_read_the_same_or_go_to_python(assembled: tuple[Path, Path],
+                                                                 tmp_path: Path) -> None:
+    """The same on assembled modules (classic __versions, __crc_ absolute symbols): hermetic, and in
+    the quick tier with a quarter of the examples."""
+    seeds = [(ko.read_bytes(), regions(ko.read_bytes())) for ko in assembled]
+    _mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path / "mutant.ko", 100)
+
+
+def _mutated_modules_read_the_same_or_go_to_python(seeds: list[tuple[bytes, list[tuple[int, int]]]],
+                                                   path: Path, examples: int) -> None:
+    @settings(max_examples=int(os.environ.get("KSCAN_EXAMPLES", examples)), deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(st.integers(0, 1), st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(0, 1 << 20),
                                                  st.sampled_from([0, 1, 0x7F, 0x80, 0xFF, 0x20, 0x5F])), max_size=12),
            st.one_of(st.none(), st.integers(0, 1 << 30)))
@@ -122,22 +149,24 @@ def test_mutated_modules_read_the_same_or_go_to_python(seeds, tmp_path: Path) ->
     run()
 
 
-def test_finding_module_files_in_c_matches_python(built, tmp_path: Path, monkeypatch) -> None:
+def test_finding_module_files_in_c_matches_python(assembled: tuple[Path, Path], tmp_path: Path, monkeypatch) -> None:
     """Nested folders, a link to a module (taken), a dangling link and a link to a folder (neither),
-    compressed names, other files, and a top folder given with a trailing slash."""
+    compressed names, other files, and a top folder given with a trailing slash. (Which files are
+    modules, not what is in them: assembled modules do, so this runs in the quick tier.)"""
     from kmodtui.core.resolve.modset import collect_module_files
 
+    provider_ko, consumer_ko = assembled
     tree = tmp_path / "tree"
     (tree / "kernel" / "drivers" / "net").mkdir(parents=True)
     (tree / "extra").mkdir()
-    (tree / "kernel" / "drivers" / "net" / "a.ko").write_bytes(built.consumer_ko.read_bytes())
+    (tree / "kernel" / "drivers" / "net" / "a.ko").write_bytes(consumer_ko.read_bytes())
     (tree / "kernel" / "b.ko.xz").write_bytes(b"xz")
     (tree / "extra" / "c.ko.zst").write_bytes(b"zst")
     (tree / "extra" / "notes.txt").write_text("not a module")
-    (tree / "extra" / "link.ko").symlink_to(built.provider_ko)
+    (tree / "extra" / "link.ko").symlink_to(provider_ko)
     (tree / "extra" / "dangling.ko").symlink_to(tmp_path / "nowhere.ko")
-    (tree / "outside").symlink_to(built.provider_dir)
-    args = [str(tree) + "/", str(built.provider_ko), str(tmp_path / "missing.ko")]
+    (tree / "outside").symlink_to(provider_ko.parent)
+    args = [str(tree) + "/", str(provider_ko), str(tmp_path / "missing.ko")]
     ours = collect_module_files(args)
     monkeypatch.setattr(kscan, "_library", None)
     theirs = collect_module_files(args)
@@ -165,13 +194,13 @@ def test_symvers_in_c_matches_python_in_every_layout(installed_kernel, tmp_path:
         LAYOUT_4,
         LAYOUT_5,
         LAYOUT_5_NS3,
-        format_symvers_row,
         parse_symvers,
     )
+    from tests.synthetic import symvers_row
 
     name = {"3": LAYOUT_3, "4": LAYOUT_4, "5-ns3": LAYOUT_5_NS3, "5": LAYOUT_5}[layout]
     real = parse_symvers(Path(installed_kernel.symvers_path).read_text(), "real")
-    data = ("\n".join(format_symvers_row(e, name) for e in real.entries) + "\n").encode()
+    data = ("\n".join(symvers_row(e, name) for e in real.entries) + "\n").encode()
     parsed = parse_symvers_c(data)
     assert parsed is not None
     columns, counts = parsed
@@ -179,11 +208,42 @@ def test_symvers_in_c_matches_python_in_every_layout(installed_kernel, tmp_path:
     assert len(columns.names) == len(real.entries) > 20000
 
 
+@pytest.mark.parametrize("layout", ["3", "4", "5-ns3", "5"])
+def test_synthetic_symvers_in_c_matches_python_in_every_layout(layout: str) -> None:
+    """A synthetic Module.symvers (GPL-only and namespaced rows, vmlinux and module paths) written
+    in each historical layout: the hermetic counterpart of the real Debian file's test above."""
+    from kmodtui.core.symvers.parse import LAYOUT_3, LAYOUT_4, LAYOUT_5, LAYOUT_5_NS3
+    from tests.synthetic import symvers_entries, symvers_row
+
+    name = {"3": LAYOUT_3, "4": LAYOUT_4, "5-ns3": LAYOUT_5_NS3, "5": LAYOUT_5}[layout]
+    entries = symvers_entries(4_000, gpl_every=3, namespace_every=11) + \
+        symvers_entries(1_000, prefix="mod_sym", module="drivers/net/kmodtui_net", gpl_every=2, namespace_every=5,
+                        namespace="KMODTUI_NET", start=4_000)
+    data = ("\n".join(symvers_row(e, name) for e in entries) + "\n").encode()
+    parsed = parse_symvers_c(data)
+    assert parsed is not None
+    columns, counts = parsed
+    assert (columns, max(counts, key=counts.__getitem__)) == python_symvers(data, "x")
+    assert len(columns.names) == len(entries)
+
+
 def test_mutated_symvers_read_the_same_or_go_to_python(installed_kernel) -> None:
     lines = Path(installed_kernel.symvers_path).read_bytes().splitlines(keepends=True)[:60]
-    seed = b"".join(lines)
+    _mutated_symvers_read_the_same_or_go_to_python(b"".join(lines), 400)
 
-    @settings(max_examples=int(os.environ.get("KSCAN_EXAMPLES", "400")), deadline=None,
+
+def test_mutated_synthetic_symvers_read_the_same_or_go_to_python() -> None:
+    """The same on 60 synthetic rows (GPL-only, namespaced, module paths): hermetic, and in the quick
+    tier with a quarter of the examples."""
+    from tests.synthetic import symvers_entries, symvers_row
+
+    entries = symvers_entries(40, gpl_every=3, namespace_every=4) + \
+        symvers_entries(20, module="drivers/x/kmodtui_x", gpl_every=2, namespace_every=3, start=40)
+    _mutated_symvers_read_the_same_or_go_to_python("".join(symvers_row(e) + "\n" for e in entries).encode(), 100)
+
+
+def _mutated_symvers_read_the_same_or_go_to_python(seed: bytes, examples: int) -> None:
+    @settings(max_examples=int(os.environ.get("KSCAN_EXAMPLES", examples)), deadline=None,
               suppress_health_check=list(HealthCheck), database=None)
     @given(st.lists(st.tuples(st.integers(0, 1 << 20), st.sampled_from(list(b"\t\n 0xX_GPLEXPORT_aF\x00\x85\r"))),
                     max_size=8),

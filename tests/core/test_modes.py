@@ -261,10 +261,10 @@ def throwaway_mode(tmp_path: Path):
     (folder / "tarball.py").write_text(THROWAWAY_MODE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(modes, "__path__", [*modes.__path__, str(folder)])
-        modes.rediscover()
+        modes._registry.cache_clear()  # the mode modules are found once per process: again
         yield modes.get("tarball")
     sys.modules.pop("kmodtui.core.build.modes.tarball", None)
-    modes.rediscover()
+    modes._registry.cache_clear()
 
 
 def test_a_new_mode_is_one_file(throwaway_mode, tmp_path: Path) -> None:

@@ -86,6 +86,21 @@ def test_altered_crc_gives_depmods_disagreement(built: BuiltModules, installed_k
     assert finding.provided_crc != finding.crc and "provider.ko" in finding.provider
 
 
+def test_assembled_modules_against_a_synthetic_symvers_agree_with_depmod(tmp_path: Path) -> None:
+    """Every kind of problem row, on modules assembled with `as` against a synthetic kernel
+    Module.symvers: the unknown symbols and CRC disagreements are depmod's, pair for pair
+    (hermetic: the quick tier's referee for resolve)."""
+    from kmodtui.core.kernels.discover import find_kernel
+    from tests.synthetic import every_problem_tree
+
+    made = every_problem_tree(tmp_path / "made")
+    tree = scratch_tree(tmp_path, *sorted(p for p in made.glob("*.ko") if p.name != "broken.ko"))
+    symvers = str(made.parent / "kernel.symvers")
+    expected = depmod_problems(tmp_path, RELEASE, symvers)
+    assert {p[1] for p in expected} == {"unknown_symbol", "crc_mismatch"}
+    assert our_problems(find_kernel(symvers), tree) == expected
+
+
 def test_module_without_versions_matches_depmod(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
     """objcopy renames __versions away (as if built without MODVERSIONS): depmod then
     'disagrees' on every versioned symbol, and so do we, saying the loader would only warn."""
@@ -181,6 +196,18 @@ def test_not_a_symvers_file_is_exit_2_one_line(built: BuiltModules, tmp_path: Pa
     junk = tmp_path / "Module.symvers"
     junk.write_text("hello\nworld\n")
     result = kmodtui("resolve", str(built.consumer_ko), "--kernel", str(junk))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"kmodtui: {junk}: not a Module.symvers file: no line has the form 'crc<TAB>symbol<TAB>module'"
+
+
+def test_not_a_symvers_file_is_exit_2_one_line_for_an_assembled_module(tmp_path: Path) -> None:
+    """The same with a module assembled by `as`: hermetic."""
+    from tests.synthetic import Assembled
+
+    consumer = Assembled("consumer").needing(("provider_fn", 0xF96CAA5E)).assemble(tmp_path)
+    junk = tmp_path / "Module.symvers"
+    junk.write_text("hello\nworld\n")
+    result = kmodtui("resolve", str(consumer), "--kernel", str(junk))
     assert result.returncode == 2
     assert result.stderr.strip() == f"kmodtui: {junk}: not a Module.symvers file: no line has the form 'crc<TAB>symbol<TAB>module'"
 

@@ -103,6 +103,32 @@ def test_resolve_json_and_jsonl(built: BuiltModules, installed_kernel: Kernel, t
     assert all(f["requirement"].startswith(f"ksym({f['symbol']}) = 0x") for f in not_packaged)
 
 
+def test_resolve_json_and_jsonl_of_every_kind_of_problem(tmp_path: Path) -> None:
+    """resolve --json, --json --all and --jsonl on assembled modules with every kind of problem
+    against a synthetic kernel Module.symvers validate, and every problem's explanation template
+    fills from the finding and its words alone (hermetic: resolve's contract in the quick tier)."""
+    from tests.synthetic import every_problem_tree
+
+    targets = every_problem_tree(tmp_path)
+    kernel = str(tmp_path / "kernel.symvers")
+    problems = json_of("resolve", "--json", str(targets), "--kernel", kernel)
+    validate("resolve", problems)
+    assert {f["status"] for f in problems["findings"]} == {"unreadable", "unknown_symbol", "crc_mismatch",
+                                                           "namespace_not_imported", "gpl_only"}
+    for finding in problems["findings"]:
+        if "explanation_id" in finding:
+            words = {"symbol": finding["symbol"], "provider": finding["provider"], "crc": finding["crc"] or "",
+                     "provided_crc": finding["provided_crc"] or "", **finding["words"]}
+            assert finding["symbol"] in problems["explanations"][finding["explanation_id"]].format(**words)
+    everything = json_of("resolve", "--json", "--all", str(targets), "--kernel", kernel)
+    validate("resolve", everything)
+    assert {f["status"] for f in everything["findings"]} == {f["status"] for f in problems["findings"]} | {"ok"}
+    lines = lines_of("resolve", "--jsonl", "--all", str(targets), "--kernel", kernel)
+    for line in lines:
+        validate("resolve-line", line)
+    assert lines[0]["schema_version"] and len(lines) == 1 + len(everything["findings"])
+
+
 def test_build_builds_diagnose_and_check_update(built: BuiltModules, installed_kernel: Kernel, tmp_path: Path) -> None:
     env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
     source = copy_source("consumer", tmp_path / "consumer")
@@ -150,14 +176,13 @@ def test_the_fast_json_of_problem_rows_is_the_findings_json(built: BuiltModules,
     finding_json(explain(row)) gives, for every kind of problem (unknown, CRC, namespace, GPL-only)."""
     from kmodtui.core.report.findings import (
         json_array_chunks,
-        problem_row_json,
         problem_rows_json,
-        problem_rows_json_bytes,
         problem_rows_json_pieces,
     )
     from kmodtui.core.report.render import finding_json
     from kmodtui.core.resolve.engine import resolve
     from kmodtui.core.resolve.explain import explain
+    from tests.findingforms import problem_row_json, problem_rows_json_bytes
     from tests.realtools import copy_source, kbuild
 
     results = [resolve([str(built.consumer_ko)], installed_kernel)]  # unknown symbols

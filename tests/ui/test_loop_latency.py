@@ -202,7 +202,7 @@ async def pick_a_provider(app, pilot, monkeypatch, tmp_path) -> list[Slowed]:
     await pilot.press("r")
     await wait_for(pilot, lambda: screen_ready(app, RemedyScreen, "remedy-text"))
     await settle(pilot)
-    slowed = [Slowed(monkeypatch, "kmodtui.core.remedies.catalogue", "source_providers")]
+    slowed = [Slowed(monkeypatch, "kmodtui.core.remedies.source", "source_providers")]
     async with LoopGaps() as gaps:
         await pilot.press("p")
         await wait_for(pilot, lambda: screen_ready(app, ProviderScreen))

@@ -7,6 +7,7 @@ import asyncio
 from kmodtui.app import KmodApp
 from kmodtui.core.model import Kernel
 from kmodtui.core.resolve.engine import resolve
+from kmodtui.core.resolve.result import ResolveResult
 from kmodtui.screens.symbols import SymbolsScreen
 from kmodtui.widgets.symbol_table import SymbolTable
 from tests.realtools import BuiltModules
@@ -70,8 +71,20 @@ def test_filter_with_no_match_says_what_to_do(built: BuiltModules, installed_ker
 
 def test_sorting_by_symbol_then_provider_orders_rows_and_marks_the_column(built: BuiltModules,
                                                                            installed_kernel) -> None:
-    result = resolve([str(built.consumer_ko)], installed_kernel, [str(built.provider_ko)])
+    _sorting_by_symbol_then_provider(resolve([str(built.consumer_ko)], installed_kernel, [str(built.provider_ko)]))
 
+
+def test_sorting_assembled_modules_with_every_kind_of_problem(tmp_path) -> None:
+    """The same on modules assembled with `as`, every kind of problem among their rows, against a
+    synthetic kernel Module.symvers: hermetic."""
+    from kmodtui.core.kernels.discover import find_kernel
+    from tests.synthetic import every_problem_tree
+
+    targets = every_problem_tree(tmp_path)
+    _sorting_by_symbol_then_provider(resolve([str(targets)], find_kernel(str(tmp_path / "kernel.symvers"))))
+
+
+def _sorting_by_symbol_then_provider(result: ResolveResult) -> None:
     async def scenario() -> None:
         app = KmodApp(resolve_result=result)
         async with app.run_test(size=(80, 24)) as pilot:

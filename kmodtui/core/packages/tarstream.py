@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from kmodtui.core.compression import Readable
-from kmodtui.core.errors import KmodError, printable
+from kmodtui.core.errors import KmodError
 
 BLOCK = 512
 MAX_HEADER_RECORD = 64 * 1024  # a pax or GNU long-name record; real ones are < 4 KiB (PATH_MAX)
@@ -78,10 +78,6 @@ class MemberData(io.RawIOBase):
         buffer[: len(data)] = data
         self.left -= len(data)
         return len(data)
-
-
-def _short(name: str) -> str:
-    return printable(name if len(name) <= 120 else name[:100] + "...", name=True)
 
 
 class _Reader:

@@ -21,7 +21,7 @@ SYSTEM_PREFIXES = ("/usr/lib/", "/usr/lib64/", "/usr/libexec/", "/usr/share/", "
                    # kernel headers and the sources dkms builds from (/usr/src/<pkg>-<ver>, owned by a package)
                    "/usr/src/")
 
-# What each remedy edits, by file name (the planners in catalogue.py): an application or a manifest
+# What each remedy edits, by file name (the planners of catalogue.py): an application or a manifest
 # naming any other file is refused. Anchored with \A...\Z (fullmatch alike), so that a search over a
 # long name tries one start, not every one: linear in the name's length.
 _SPEC = re.compile(r"\A.+\.spec(\.in)?\Z")

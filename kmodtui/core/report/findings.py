@@ -85,11 +85,6 @@ def problem_rows_json(rows: Sequence[ProblemRow], release: str) -> Iterator[dict
         yield {**head, **middle, **tail}
 
 
-def problem_row_json(row: ProblemRow, release: str) -> dict[str, Any]:
-    """One problem row's object: the same as report.render.finding_json(explain(row, release))."""
-    return next(problem_rows_json((row,), release))
-
-
 def problem_rows_json_pieces(rows: Sequence[ProblemRow], release: str, dumps: Dumps) -> list[bytes]:
     """The JSON of problem_rows_json(rows), as pieces whose concatenation is the array's items, each
     followed by a comma (json_array_chunks drops the last one). `dumps` is a compact encoder: an
@@ -103,11 +98,6 @@ def problem_rows_json_pieces(rows: Sequence[ProblemRow], release: str, dumps: Du
                             lambda f: b"," + members(f) + b"},"):
         out += parts
     return out
-
-
-def problem_rows_json_bytes(rows: Sequence[ProblemRow], release: str, dumps: Dumps) -> bytes:
-    """The JSON array of problem_rows_json(rows), as bytes."""
-    return b"".join(json_array_chunks(problem_rows_json_pieces(rows, release, dumps)))
 
 
 def json_array_chunks(pieces: list[bytes], chunk: int = 4096) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ from functools import cached_property
 
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
-from kmodtui.core.model import SymversEntry, crc_hex
+from kmodtui.core.model import SymversEntry
 from kmodtui.core.records import record
 from kmodtui.core.symvers.columns import (  # noqa: F401 (the layouts are part of this module's API)
     LAYOUT_3,
@@ -34,7 +34,6 @@ class Symvers:
     columns: SymversColumns
     layout: str
     problems: tuple[str, ...] = ()  # "line N: what is wrong", for lines that were skipped
-    skipped_lines: int = 0
 
     @cached_property
     def entries(self) -> tuple[SymversEntry, ...]:
@@ -45,11 +44,6 @@ class Symvers:
     def by_name(self) -> dict[str, SymversEntry]:
         # Later rows win, as in modpost and depmod.
         return {e.name: e for e in self.entries}
-
-    @cached_property
-    def vmlinux(self) -> dict[str, SymversEntry]:
-        """Only the rows depmod -E takes as kernel exports: those whose module is vmlinux."""
-        return {e.name: e for e in self.entries if e.module == "vmlinux"}
 
     def __len__(self) -> int:
         return len(self.columns.names)
@@ -131,18 +125,6 @@ def parse_symvers(text: str, path: str) -> Symvers:
         problems.append(f"... {skipped - len(problems)} more lines skipped")
     names, crcs, modules, types, namespaces = (list(c) for c in zip(*entries))
     columns = SymversColumns(names, crcs, modules, types, namespaces, [e.gpl_only for e in entries])
-    symvers = Symvers(path, columns, layout, tuple(problems), skipped)
+    symvers = Symvers(path, columns, layout, tuple(problems))
     symvers.__dict__["entries"] = tuple(entries)  # already built: fill the cache
     return symvers
-
-
-def format_symvers_row(entry: SymversEntry, layout: str = LAYOUT_5) -> str:
-    """Write a row back in a given layout (tests use it to make the historical layouts)."""
-    crc = crc_hex(entry.crc)
-    if layout == LAYOUT_3:
-        return f"{crc}\t{entry.name}\t{entry.module}"
-    if layout == LAYOUT_4:
-        return f"{crc}\t{entry.name}\t{entry.module}\t{entry.export_type}"
-    if layout == LAYOUT_5_NS3:
-        return f"{crc}\t{entry.name}\t{entry.namespace}\t{entry.module}\t{entry.export_type}"
-    return f"{crc}\t{entry.name}\t{entry.module}\t{entry.export_type}\t{entry.namespace}"

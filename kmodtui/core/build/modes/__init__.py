@@ -40,11 +40,6 @@ def _registry() -> dict[str, Mode]:
     return dict(sorted(found.items(), key=lambda item: (item[1].rank, item[0])))
 
 
-def rediscover() -> None:
-    """Find the mode modules again (a test that adds a folder to this package's __path__)."""
-    _registry.cache_clear()
-
-
 def all_modes() -> tuple[Mode, ...]:
     return tuple(_registry().values())
 
