@@ -354,7 +354,8 @@ class KmodApp(App[int]):
         from kmodtui.core.resolve.engine import resolve
 
         try:
-            provider = rebuild_demo_provider(spec, os.path.join(state_dir(), "demo", "rpmbuild"))
+            provider = rebuild_demo_provider(spec, os.path.join(state_dir(), "demo", "rpmbuild"),
+                                             kernel.symvers_path or kernel.build_dir)
             consumer, _ = demo_packages()
             result = resolve(consumer, kernel, [provider])
             from kmodtui.core.resolve.asktool import ask_package_manager

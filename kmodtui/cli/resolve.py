@@ -118,6 +118,9 @@ def cmd_rpmdeps(args: argparse.Namespace) -> int:
         lines = module_provides(modules)
     else:
         symvers = None
+        # rpm runs the generator with the caller's environment: a build kmodtui runs (the demo's
+        # rebuild of a remedied spec) names its kernel there, since the spec must not name one
+        args.kernel = args.kernel or os.environ.get("KMODTUI_KERNEL") or None
         release = args.kernel or next((m.vermagic.split()[0] for _, m in modules if m.vermagic), None)
         if release:
             try:
@@ -175,7 +178,8 @@ def _verb_rpmdeps(sub: Any) -> None:
     which.add_argument("--predict", metavar="MODE", choices=MODES,
                        help=f"what a package of these modules gets when built in MODE: {', '.join(MODES)}")
     p.add_argument("files", nargs="*", metavar="FILE", help="module files (default: a file list on stdin)")
-    p.add_argument("--kernel", "-k", help="target kernel for --requires (default: the modules' vermagic)")
+    p.add_argument("--kernel", "-k", help="target kernel for --requires: a release, build dir or symvers file "
+                   "(default: $KMODTUI_KERNEL, else the modules' vermagic)")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_rpmdeps)
 

@@ -21,8 +21,10 @@ def demo_packages() -> tuple[list[str], list[str]]:
             glob.glob(os.path.join(packages, "kmod-provider-*.rpm")))
 
 
-def rebuild_demo_provider(spec: str, out_dir: str, timeout: float = 300) -> str:
-    """rpmbuild -bb of the (remedied) demo spec into out_dir; returns the built provider RPM.
+def rebuild_demo_provider(spec: str, out_dir: str, kernel: str = "", timeout: float = 300) -> str:
+    """rpmbuild -bb of the (remedied) demo spec into out_dir; returns the built provider RPM. kernel (a
+    symvers file or build dir) is what the spec's `kmodtui rpmdeps --requires` resolves against: the
+    demo's kernel is not installed, so the modules' vermagic alone would not find it.
     Raises KmodError with rpmbuild's own words when it fails, or when rpmbuild is missing."""
     rpmbuild = shutil.which("rpmbuild")
     if rpmbuild is None:
@@ -34,7 +36,7 @@ def rebuild_demo_provider(spec: str, out_dir: str, timeout: float = 300) -> str:
     argv = [rpmbuild, "-bb", "--define", f"_topdir {out_dir}", "--define",
             f"demo_modules {package_data('data', 'demo', 'modules')}", spec]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "LC_ALL": "C"})
+                          env={**os.environ, "LC_ALL": "C", **({"KMODTUI_KERNEL": kernel} if kernel else {})})
     built = glob.glob(os.path.join(out_dir, "RPMS", "*", "kmod-provider-*.rpm"))
     if done.returncode != 0 or not built:
         last = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()][-3:]
