@@ -175,7 +175,8 @@ def _kmodtui_itself() -> tuple[str, ...]:
     """What running kmodtui's own steps inside needs: its package and its Python environment."""
     import kmodtui
 
-    return (os.path.dirname(os.path.dirname(os.path.realpath(kmodtui.__file__))), os.path.realpath(sys.prefix))
+    return (os.path.dirname(os.path.dirname(os.path.realpath(kmodtui.__file__))), os.path.realpath(sys.prefix),
+            os.path.realpath(sys.base_prefix), os.path.dirname(os.path.realpath(sys.executable)))
 
 
 def require_bwrap() -> str:
