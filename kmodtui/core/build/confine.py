@@ -77,8 +77,8 @@ class Confinement:
             out = [self.bwrap, "--unshare-all", "--cap-drop", "ALL"]
             inner = []
         out += ["--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--perms", "1777", "--tmpfs", "/tmp"]
-        covered = ["/tmp"]  # empty tmpfs mounts so far: a mount inside one needs its folders made there
+                "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp"]
+        covered = ["/tmp", "/var/tmp"]  # empty tmpfs mounts so far: a mount inside one needs its folders made there
         mounts = [("--tmpfs", p) for p in self.hidden] + [("--ro-bind", p) for p in self.readable] + \
             [("--bind", p) for p in self.writable] + [("--ro-bind", p) for p in self.kept]
         for option, path in mounts:

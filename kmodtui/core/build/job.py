@@ -109,6 +109,17 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
                      confinement.as_json())
 
 
+def _unpacked_root(build_dir: str) -> str:
+    """A kernel unpacked from packages into the cache: its whole tree (its scripts/ links into it)."""
+    from kmodtui.core.paths import cache_dir
+
+    trees = os.path.join(os.path.realpath(cache_dir()), "kernels", "trees") + os.sep
+    real = os.path.realpath(build_dir) if build_dir else ""
+    if not real.startswith(trees):
+        return ""
+    return trees + real[len(trees):].split(os.sep)[0]
+
+
 def confine_plan(request: BuildRequest, plan: BuildPlan) -> Confinement:
     """How this build's source-controlled steps run (confine.py): only its own folder writable (its log
     kept from it), the kernel's trees, the extra symvers and the source shown read-only."""
@@ -117,8 +128,8 @@ def confine_plan(request: BuildRequest, plan: BuildPlan) -> Confinement:
     if not os.path.exists(plan.log_path):
         open(plan.log_path, "a").close()  # the log exists before the folder is handed over, and stays ours
     kernel_dir = request.kernel.build_dir
-    origin = request.kernel.origin  # a kernel unpacked from a package: its whole root (links inside it)
-    root = origin.removeprefix("root:") if origin.startswith("root:") else ""
+    origin = request.kernel.origin  # a kernel in a root folder (its scripts/ link inside it): the whole root
+    root = origin.removeprefix("root:") if origin.startswith("root:") else _unpacked_root(kernel_dir)
     readable = tuple(p for p in (kernel_dir, kernel_dir and kernel_source_dir(kernel_dir), root, request.source,
                                  *request.extra_symbols) if p)
     return confinement_for(request.no_sandbox, (plan.work_dir,), readable, (plan.log_path,))
