@@ -89,6 +89,14 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     if code not in (0, 75, 124, 130):  # the logs its tool only points to (dkms's make.log)
         _append_failure_logs(modes.get(plan.mode).failure_logs(plan.work_dir), plan.log_path, emit, state)
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
+    if confinement.confined:  # what the sandboxed build made is read outside it (installed, copied) as plain files only
+        refused = [a for a in artifacts if not _plain_file_inside(a, plan.work_dir)]
+        if refused:
+            with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log:
+                for path in refused:
+                    handle_line(f"kmodtui: {path}: refused as a build output: not a plain file inside the build's "
+                                "folder (a link made by the build?)", "check", log, emit, state)
+            artifacts = tuple(a for a in artifacts if a not in refused)
     if code == 0 and not artifacts:  # make exits 0 on a Makefile that builds nothing for this kernel
         with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log:
             handle_line("kmodtui: the build finished without an error but made no module: the source's Makefile "
@@ -107,6 +115,16 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
                                         "title": f.title, "fix": f.fix} for f in state.findings], primary=primary)
     return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings), primary,
                      confinement.as_json())
+
+
+def _plain_file_inside(path: str, folder: str) -> bool:
+    import stat
+
+    try:
+        plain = stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+    return plain and os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
 def _unpacked_root(build_dir: str) -> str:
