@@ -102,7 +102,8 @@ def dkms_sign_steps(planning: Planning, tree: str) -> list[BuildStep]:
     if not planning.request.sign or suffix_for(planning.kernel.module_compression):
         return []  # a compressing kernel: dkms compressed them inside (signing a .ko.xz is not sign-file's)
     return [BuildStep("sign", run_module(signing, "--build-dir", planning.kernel.build_dir, "--key", DKMS_KEY[0],
-                                         "--cert", DKMS_KEY[1], "--inside", planning.work_dir, "--find", tree),
+                                         "--cert", DKMS_KEY[1], "--make-key", "--inside", planning.work_dir,
+                                         "--find", tree),
                       planning.work_dir, shown="sign as dkms would, with its MOK (/var/lib/dkms)", outside=SIGN_OUTSIDE)]
 
 
