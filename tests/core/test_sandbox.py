@@ -239,3 +239,41 @@ def test_as_root_the_step_drops_to_the_build_user_without_a_user_namespace() -> 
 def test_unconfined_runs_the_argv_as_it_is() -> None:
     assert unconfined("--no-sandbox").wrap(("make",), "/") == ("make",)
     assert unconfined("--no-sandbox").describe() == "unconfined: --no-sandbox"
+
+
+# ---- the runner, with a real confinement ------------------------------------------------------------
+
+def run_confined(tmp_path: Path, argv: tuple[str, ...]) -> tuple[int, str]:
+    import asyncio
+
+    from kmodtui.core.build.confine import confinement_for
+    from kmodtui.core.build.runner import run_steps
+    from kmodtui.core.build.step import BuildStep
+
+    require_tool("bwrap")
+    work = tmp_path / "work"
+    work.mkdir()
+    log = work / "build.log"
+    log.touch()
+    confinement = confinement_for("", (str(work),), kept=(str(log),))
+    code = asyncio.run(run_steps([BuildStep("build", argv, str(work))], str(log), lambda _e: None,
+                                 confinement=confinement))
+    return code, log.read_text()
+
+
+def test_a_confined_step_runs_with_the_limits_as_another_user(tmp_path: Path) -> None:
+    code, log = run_confined(tmp_path, ("bash", "-c", "echo uid=$(id -u) nproc=$(ulimit -u) as=$(ulimit -v) "
+                                                     "caps=$(grep CapEff /proc/self/status | cut -f2); "
+                                                     "ls /sys/class/net"))
+    assert code == 0, log
+    [said] = [line for line in log.splitlines() if line.startswith("uid=")]
+    fields = dict(part.split("=") for part in said.split())
+    assert fields["nproc"] == "1024" and fields["as"] == str(8 << 20) and fields["caps"] == "0000000000000000"
+    if os.geteuid() == 0:
+        assert fields["uid"] != "0"
+    assert log.splitlines()[-1] == "lo"  # an empty network namespace: loopback only
+
+
+def test_a_missing_program_in_a_confined_step_is_the_same_clear_line(tmp_path: Path) -> None:
+    code, log = run_confined(tmp_path, ("kmodtui-no-such-tool", "--version"))
+    assert code == 127 and "kmodtui: cannot run kmodtui-no-such-tool: No such file or directory (install it:" in log

@@ -142,6 +142,10 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
     env = {**os.environ, "LC_ALL": "C", "GCC_URLS": "no", "GCC_COLORS": "", **dict(step.env)}
     argv, cwd, preexec = step.argv, step.cwd, None
     if confinement is not None and confinement.confined and not step.outside:
+        import shutil
+
+        if shutil.which(step.argv[0], path=env.get("PATH")) is None:  # bwrap would only say "execvp"
+            return _cannot_run(step, FileNotFoundError(2, "No such file or directory"), log, emit, state)
         # its own /tmp inside (a TMPDIR the step sets, inside the build's folder, is kept)
         env = {**env, "TMPDIR": dict(step.env).get("TMPDIR", "/tmp"), "HOME": "/tmp"}
         argv, cwd, preexec = confinement.wrap(step.argv, step.cwd), "/", confinement.preexec()
@@ -152,12 +156,7 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
             preexec_fn=preexec,  # the limits, before bwrap
         )
     except OSError as err:
-        from kmodtui.core.build.tools import install_command
-
-        message = (f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err} "
-                   f"(install it: {install_command([os.path.basename(step.argv[0])])})")
-        handle_line(message, step.phase, log, emit, state)  # a line of the log, and a finding
-        return 127
+        return _cannot_run(step, err, log, emit, state)
     state.pgid = proc.pid
     if state.cancelled:  # cancelled while the step was starting: cancel() had no group to stop yet
         await asyncio.get_running_loop().run_in_executor(None, kill_group, proc.pid)
@@ -190,6 +189,15 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
     if state.cancelled:
         return 130
     return code
+
+
+def _cannot_run(step: BuildStep, err: OSError, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> int:
+    from kmodtui.core.build.tools import install_command
+
+    message = (f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err} "
+               f"(install it: {install_command([os.path.basename(step.argv[0])])})")
+    handle_line(message, step.phase, log, emit, state)  # a line of the log, and a finding
+    return 127
 
 
 def handle_line(line: str, phase: str, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> None:
