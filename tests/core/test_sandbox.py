@@ -277,3 +277,17 @@ def test_a_confined_step_runs_with_the_limits_as_another_user(tmp_path: Path) ->
 def test_a_missing_program_in_a_confined_step_is_the_same_clear_line(tmp_path: Path) -> None:
     code, log = run_confined(tmp_path, ("kmodtui-no-such-tool", "--version"))
     assert code == 127 and "kmodtui: cannot run kmodtui-no-such-tool: No such file or directory (install it:" in log
+
+
+def test_installing_the_kernel_hook_on_a_host_without_bwrap_says_so_now(tmp_path: Path) -> None:
+    """The hook builds confined at every kernel upgrade: a host that cannot is told when the hook is
+    installed, not months later in a hook log."""
+    from tests.realtools import copy_source
+
+    root = tmp_path / "root"
+    (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "hook", "install", "--source",
+                             str(copy_source("provider", tmp_path / "p")), "--root", str(root), "--yes"],
+                            capture_output=True, text=True, env={**os.environ, "PATH": str(tmp_path / "empty")})
+    assert result.returncode == 2 and result.stderr.startswith("kmodtui: bwrap: not found"), result.stderr
+    assert not list((root / "etc" / "kernel" / "postinst.d").iterdir())
