@@ -291,3 +291,23 @@ def test_installing_the_kernel_hook_on_a_host_without_bwrap_says_so_now(tmp_path
                             capture_output=True, text=True, env={**os.environ, "PATH": str(tmp_path / "empty")})
     assert result.returncode == 2 and result.stderr.startswith("kmodtui: bwrap: not found"), result.stderr
     assert not list((root / "etc" / "kernel" / "postinst.d").iterdir())
+
+
+def test_a_build_that_fails_writing_outside_its_folder_is_diagnosed_as_the_sandbox_refusing_it(
+        installed_kernel: Kernel, tmp_path: Path) -> None:
+    """Not "the system is read-only (rpm-ostree)": the log says the build ran confined, so a write
+    the sandbox refused is named as such, with --no-sandbox as the way out for a trusted source."""
+    require_tool("bwrap")
+    source = tmp_path / "installs-itself"
+    source.mkdir()
+    (source / "Kbuild").write_text("obj-m := plain.o\n"
+                                   "$(info $(shell mkdir -p /usr/lib/kmodtui-sandbox-test 2>&1))\n"
+                                   "ifeq ($(wildcard /usr/lib/kmodtui-sandbox-test),)\n"
+                                   "$(error could not install the helper)\nendif\n")
+    (source / "plain.c").write_text(HOSTILE_C)
+    result, events = build(source, installed_kernel)
+    exit_event = events[-1]
+    assert exit_event["state"] == "failed" and not os.path.exists("/usr/lib/kmodtui-sandbox-test")
+    primary = exit_event["primary"]
+    assert primary["cause"] == "sandbox_refused" and "Read-only file system" in primary["line"], primary
+    assert "--no-sandbox" in primary["fix"]
