@@ -150,7 +150,9 @@ def confine_plan(request: BuildRequest, plan: BuildPlan) -> Confinement:
     root = origin.removeprefix("root:") if origin.startswith("root:") else _unpacked_root(kernel_dir)
     readable = tuple(p for p in (kernel_dir, kernel_dir and kernel_source_dir(kernel_dir), root, request.source,
                                  *request.extra_symbols) if p)
-    return confinement_for(request.no_sandbox, (plan.work_dir,), readable, (plan.log_path,))
+    # another release's chroot: its own kmodtui (root there) confines the steps and owns the folder it writes
+    writable = () if all(step.outside for step in plan.steps) else (plan.work_dir,)
+    return confinement_for(request.no_sandbox, writable, readable, (plan.log_path,))
 
 
 def _failed_before_start(request: BuildRequest, record_dir: str, build_id: str, err: KmodError,
