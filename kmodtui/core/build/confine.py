@@ -47,6 +47,9 @@ class Confinement:
     kept: tuple[str, ...] = ()  # files inside `writable` the build may not change (its log)
     reason: str = ""
     setpriv: str = ""  # as root: util-linux's setpriv, which drops to the build user inside
+    # RLIMIT_NPROC counts every task of the uid: as a user, the build gets LIMITS["nproc"] above what
+    # that user already runs (a browser's threads must not starve the build)
+    nproc: int = LIMITS["nproc"]
 
     @property
     def confined(self) -> bool:
@@ -94,10 +97,12 @@ class Confinement:
         setpriv or bwrap's namespace made them theirs)."""
         if not self.confined:
             return None
+        nproc = self.nproc
+
         def limit() -> None:
             import resource
 
-            for name, value in (("NPROC", LIMITS["nproc"]), ("AS", LIMITS["as"]), ("CPU", LIMITS["cpu"]),
+            for name, value in (("NPROC", nproc), ("AS", LIMITS["as"]), ("CPU", LIMITS["cpu"]),
                                 ("FSIZE", LIMITS["fsize"])):
                 kind = getattr(resource, f"RLIMIT_{name}")
                 hard = resource.getrlimit(kind)[1]
@@ -209,10 +214,25 @@ def confinement_for(no_sandbox: str, writable: tuple[str, ...], readable: tuple[
             _give(folder, uid, gid, kept)
     hidden = _hidden_folders()
     shown = tuple(dict.fromkeys(os.path.realpath(p) for p in (*readable, *_kmodtui_itself()) if os.path.exists(p)))
+    nproc = LIMITS["nproc"] + (0 if uid >= 0 else _tasks_of(os.getuid()))
     confinement = Confinement(bwrap, user, uid, gid, tuple(os.path.realpath(w) for w in writable), shown, hidden,
-                              tuple(k for k in kept if os.path.exists(k)), setpriv=setpriv)
+                              tuple(k for k in kept if os.path.exists(k)), setpriv=setpriv, nproc=nproc)
     _probe(confinement)
     return confinement
+
+
+def _tasks_of(uid: int) -> int:
+    """How many tasks (threads) this uid runs now, as RLIMIT_NPROC counts them."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                count += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            continue
+    return count
 
 
 def _user_name(uid: int) -> str:
