@@ -21,7 +21,7 @@ from kmodtui.core.build.chroot import in_chroot as run_in_chroot
 from tests.realtools import DOWNLOAD_CACHE, missing, require_tool, run
 
 BASE_PACKAGES = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates"
-RELEASE_PACKAGES = "linux-headers-amd64 dkms rpm"
+RELEASE_PACKAGES = "linux-headers-amd64 dkms rpm bubblewrap"  # bwrap: the chroot's kmodtui confines its builds
 
 
 def in_chroot(root: Path, command: str, timeout: int = 1800, **env: str) -> subprocess.CompletedProcess[str]:
@@ -51,6 +51,10 @@ def debian_chroot(suite: str) -> Path:
         if result.returncode != 0:
             missing(f"apt-get in the {suite} chroot failed: {(result.stdout + result.stderr).strip()[-300:]}")
         stamp.write_text(suite + "\n")
+    if not (root / "usr" / "bin" / "bwrap").exists():  # a chroot made before builds were confined
+        result = in_chroot(root, f"{APT} update -q && {APT} install -y -q --no-install-recommends bubblewrap")
+        if result.returncode != 0:
+            missing(f"apt-get could not add bubblewrap to the {suite} chroot: {(result.stdout + result.stderr)[-300:]}")
     install_kmodtui(str(root))
     return root
 

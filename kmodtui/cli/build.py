@@ -26,8 +26,18 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise KmodError(args.source, "no such module source (a folder, a tarball, a *-dkms .deb or a .src.rpm)")
         requests = [make_request(args.source, k, args.mode, extra_symbols=tuple(args.extra_symbols or ()),
                                  arch=args.arch or "", deb_depends=args.deb_depends, version=args.version or "",
-                                 sign=not args.no_sign, timeout=args.timeout, sign_modules=args.sign)
+                                 sign=not args.no_sign, timeout=args.timeout, sign_modules=args.sign,
+                                 no_sandbox=args.no_sandbox)
                     for k in args.kernel]
+        from kmodtui.core.build.confine import require_bwrap, warning
+
+        if requests[0].no_sandbox:  # said every time (a build run here says it in its log), and recorded
+            if args.detach:
+                import sys
+
+                print(shown(warning(requests[0].no_sandbox)), file=sys.stderr)
+        else:
+            require_bwrap()  # a host that cannot confine: one line with the fix, before anything starts
         if args.detach:
             records = start_requests(requests)
             if args.json:
@@ -168,6 +178,9 @@ def _verb_build(sub: Any) -> None:
     p.add_argument("--no-sign", action="store_true", help="dkms mode: do not let dkms sign (or create its MOK key)")
     p.add_argument("--sign", action="store_true", help="deb and rpm modes: sign every module before it is packaged, "
                    "with kmodtui's key pair (made on first use; enroll it with mokutil --import)")
+    p.add_argument("--no-sandbox", action="store_true", help="run the source's Makefile, configure and dkms.conf "
+                   "commands unconfined, as you, with the network (for a host where bubblewrap cannot work; said "
+                   "every time, and recorded); KMODTUI_NO_SANDBOX=<why> does it for every build")
     p.add_argument("--detach", action="store_true", help="run in the background, surviving the terminal")
     p.add_argument("--out-dir", metavar="DIR", help="also copy what each build made here (a folder per kernel when "
                    "there are several); the build record keeps its own copy")

@@ -107,6 +107,11 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
     if args.action == "run":
         return _hook_run(args)
+    if args.action == "install":
+        from kmodtui.core.build.confine import no_sandbox_reason, require_bwrap
+
+        if not no_sandbox_reason(False):  # the hook builds confined: a host without bwrap hears it now, not at the next kernel
+            require_bwrap()
     edit = hook_plan(args.source, args.mode, args.root, args.style or "")
     shown = f"New file {edit.path} (mode 755):\n\n{edit.after.decode()}"
     if args.action == "show" or not (args.yes or sys.stdin.isatty()):

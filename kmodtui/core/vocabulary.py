@@ -140,6 +140,7 @@ class Cause(StrEnum):
     DKMS_VERSION_CONFLICT = "dkms_version_conflict"
     DKMS_DEPENDENCY_MISSING = "dkms_dependency_missing"
     IMMUTABLE_HOST = "immutable_host"
+    SANDBOX_REFUSED = "sandbox_refused"  # a confined build reached outside its folder or for the network
     TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)
     SOURCE_BUSY = "source_busy"  # another kmodtui is building the same source
     NOTHING_BUILT = "nothing_built"  # the build exited 0 and made no module

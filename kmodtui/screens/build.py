@@ -68,6 +68,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     line_count: var[int] = var(0, init=False)
     errors: var[int] = var(0, init=False)
     finished: var[bool] = var(False, init=False, bindings=True)  # the footer's keys change when the build is over
+    confinement: var[str] = var("", init=False)  # how its source's steps run, as its record says
 
     def __init__(self, record_dir: str, *, poll_interval: float = 0.05) -> None:
         super().__init__()
@@ -158,6 +159,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         self.status = message.status
         self.log_path = message.log_path
         self.state = message.state
+        self.confinement = confinement_words(self.status.get("confinement"))
         if message.done and not self.finished:
             # computed once, from the same read that said the build is over (its final record)
             state = message.state
@@ -193,10 +195,15 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     def watch_finished(self) -> None:
         self._show_status()
 
+    def watch_confinement(self) -> None:
+        self._show_status()
+
     def _show_status(self) -> None:
         text = (f"[b]{escape(self.state or '?')}[/]  " + escape(f"{self.status.get('mode', '')} build of "
                 f"{os.path.basename(self.status.get('source', ''))} for {self.status.get('kernel', '')}")
                 + f"  |  {self.line_count} lines, {self.errors} error(s)")
+        if self.confinement:
+            text += "  |  " + self.confinement
         if self.finish_note:
             text += "  |  " + self.finish_note
         self.query_one("#build-status", Static).update(text)
@@ -360,3 +367,12 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         if not self.finished:
             self.notify("The build goes on in the background: b on the kernel picker lists it.", timeout=4)
         go_back(self.app)
+
+
+def confinement_words(confinement: object) -> str:
+    """The header's words for how the build runs: confined, or UNCONFINED and why (record's summary)."""
+    if not isinstance(confinement, dict) or not isinstance(confinement.get("summary"), str):
+        return ""
+    if confinement.get("confined"):
+        return escape(confinement["summary"])
+    return "[b reverse] UNCONFINED [/] " + escape(str(confinement.get("reason", "")))

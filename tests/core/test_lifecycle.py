@@ -136,6 +136,11 @@ def test_the_hook_builds_installs_and_undoes_in_a_scratch_root(mode: str, instal
         assert "kmod-kmodtui-provider" in run_ok([require_tool("rpm"), "--root", str(root), "-qa"]).stdout
     builds = json.loads(kmodtui("builds", "--json", env=env).stdout)
     assert len(builds["builds"]) == 2 and builds["hooks"][0]["kernel"] == release
+    # both builds ran confined (as the build user when root), the installs above ran outside, as root
+    assert all(b["confinement"]["confined"] and not b["confinement"]["network"] for b in builds["builds"])
+    if os.geteuid() == 0:
+        assert {b["confinement"]["user"] for b in builds["builds"]} == {"kmodtui-build"}
+        assert all(os.stat(m).st_uid == 0 for m in moddir.rglob("*.ko")), "installed modules are root's"
     undone = kmodtui("remedy", "undo", payload["applied"], env=env)
     assert undone.returncode == 0 and not hook.exists(), undone.stderr
     assert "provider.ko" not in (moddir / "modules.dep").read_text()

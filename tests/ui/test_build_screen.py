@@ -48,6 +48,7 @@ def test_wizard_from_kernel_to_a_real_build_to_the_symbol_browser(installed_kern
             await wait_for(pilot, lambda: screen.finished)
             assert screen.status["state"] == "succeeded"
             assert "built provider.ko: Enter checks them, s signs" in str(screen.query_one("#build-status").render())
+            assert "confined: bwrap" in str(screen.query_one("#build-status").render())  # the header says how it ran
             assert screen.line_count > 3
             await pilot.press("s")  # the signing screen, on what this build made (signing is tested on its own)
             await wait_for(pilot, lambda: app.screen is not screen and app.screen.is_mounted)  # the kernel read first

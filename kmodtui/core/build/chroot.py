@@ -28,7 +28,7 @@ from kmodtui.core.paths import cache_dir
 from kmodtui.core.trees import remove_tree
 
 MIRROR = "http://deb.debian.org/debian"
-BASE = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates,build-essential"
+BASE = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates,build-essential,bubblewrap"
 # unstable's Release file can be past its Valid-Until on a mirror that is not refreshed
 APT = "apt-get -o Acquire::Check-Valid-Until=false"
 VENV = "/opt/kmodtui-venv"
@@ -59,7 +59,8 @@ def in_chroot(root: str, command: str, binds: tuple[str, ...] = (), env: dict[st
               capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """Run a shell command in the chroot (private mount namespace: /proc, and `binds` at the same
     paths); its output goes to ours (a build's log), or is captured."""
-    mounts = [f"mount -t proc proc {_q(os.path.join(root, 'proc'))}"]
+    # the chroot's / a mount point of its own: bwrap, which confines the chroot's builds, makes it a slave
+    mounts = [f"mount --bind {_q(root)} {_q(root)}", f"mount -t proc proc {_q(os.path.join(root, 'proc'))}"]
     for path in binds:
         inside = os.path.join(root, path.lstrip("/"))
         mounts.append(f"mkdir -p {_q(inside)} && mount --bind {_q(path)} {_q(inside)}")
@@ -98,7 +99,8 @@ def prepare(suite: str, arches: list[str]) -> str:
             raise KmodError(suite, "apt-get in the chroot failed (see the lines above)")
         with open(stamp, "w", encoding="utf-8") as f:
             f.write(suite + "\n")
-    wanted = [CROSS[a] for a in arches if a in CROSS and a != _deb_arch()]
+    # the chroot's kmodtui confines its builds with the chroot's bwrap (chroots made before that lack it)
+    wanted = ["bubblewrap", *(CROSS[a] for a in arches if a in CROSS and a != _deb_arch())]
     if wanted and in_chroot(root, f"dpkg -s {' '.join(wanted)} >/dev/null 2>&1 || "
                                   f"({APT} update -q && {APT} install -y -q --no-install-recommends "
                                   f"{' '.join(wanted)})").returncode:

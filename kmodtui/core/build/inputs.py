@@ -30,6 +30,8 @@ class BuildRequest:
     sign_modules: bool = False
     timeout: float | None = None  # seconds; the build is stopped past it
     kernel_spec: str = ""  # how the kernel was named (release, build dir, headers package); stored
+    # why this build runs unconfined ("--no-sandbox", "KMODTUI_NO_SANDBOX=<why>"); "" = confined (confine.py)
+    no_sandbox: str = ""
 
 
 @dataclass

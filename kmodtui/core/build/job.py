@@ -14,9 +14,10 @@ from typing import Any
 
 from kmodtui.core.build import modes
 from kmodtui.core.build import record as buildrecord
+from kmodtui.core.build.confine import WALL_CLOCK, Confinement, confinement_for, warning
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
-from kmodtui.core.build.plan import BuildDirs, ask_host, find_artifacts, plan_build, prepare_work
+from kmodtui.core.build.plan import BuildDirs, BuildPlan, ask_host, find_artifacts, plan_build, prepare_work
 from kmodtui.core.build.request import BuildRequest, load_request, make_request, save_request
 from kmodtui.core.build.runner import BuildEvent, RunState, handle_line, run_steps
 from kmodtui.core.build.sources import detect_source
@@ -34,6 +35,7 @@ class JobResult:
     artifacts: tuple[str, ...]
     findings: tuple[LogFinding, ...]
     primary: dict[str, Any] | None = None  # a failed build's root cause, as `diagnose --json` gives it
+    confinement: dict[str, Any] | None = None  # how its source's steps ran (confine.Confinement.as_json)
 
 
 def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent], None],
@@ -46,12 +48,18 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
         source = detect_source(request.source)  # a tarball or -dkms .deb is unpacked into the cache
         plan = plan_build(request, source, BuildDirs(os.path.join(record_dir, "work")), ask_host(request, source))
         prepare_work(plan)  # the copy of the source, the spec...: then the plan's steps run
+        confinement = confine_plan(request, plan)
     except KmodError as err:  # nothing to run (no kbuild tools for that kernel here...): a failed build, said why
         return _failed_before_start(request, record_dir, build_id, err, emit)
     buildrecord.write_status(record_dir, id=build_id, state=buildrecord.RUNNING, runner_pid=os.getpid(),
                              kernel=request.kernel.release, source=request.source, mode=request.mode,
-                             log=plan.log_path, started=time.time())
+                             log=plan.log_path, started=time.time(), confinement=confinement.as_json())
     state = RunState()
+    if not confinement.confined:  # said every time, in the log and to whoever follows it
+        with open(plan.log_path, "a", encoding="utf-8") as log:
+            handle_line(warning(confinement.reason), "sandbox", log, emit, state)
+    elif not timeout:
+        timeout = WALL_CLOCK
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -69,7 +77,7 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
                 loop.add_signal_handler(sig, cancel)
         except (RuntimeError, ValueError):  # not the main thread: the caller cancels through state
             pass
-        return await run_steps(list(plan.steps), plan.log_path, emit, state, timeout)
+        return await run_steps(list(plan.steps), plan.log_path, emit, state, timeout, confinement)
 
     try:
         with SourceLock(request.source, f"{request.mode} build for {request.kernel.release}"):
@@ -81,6 +89,14 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     if code not in (0, 75, 124, 130):  # the logs its tool only points to (dkms's make.log)
         _append_failure_logs(modes.get(plan.mode).failure_logs(plan.work_dir), plan.log_path, emit, state)
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()
+    if confinement.confined:  # what the sandboxed build made is read outside it (installed, copied) as plain files only
+        refused = [a for a in artifacts if not _plain_file_inside(a, plan.work_dir)]
+        if refused:
+            with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log:
+                for path in refused:
+                    handle_line(f"kmodtui: {path}: refused as a build output: not a plain file inside the build's "
+                                "folder (a link made by the build?)", "check", log, emit, state)
+            artifacts = tuple(a for a in artifacts if a not in refused)
     if code == 0 and not artifacts:  # make exits 0 on a Makefile that builds nothing for this kernel
         with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log:
             handle_line("kmodtui: the build finished without an error but made no module: the source's Makefile "
@@ -97,7 +113,46 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     buildrecord.write_status(record_dir, state=outcome, exit_code=code, ended=time.time(), artifacts=list(artifacts),
                              findings=[{"rule": f.rule, "severity": f.severity, "line": f.line_number,
                                         "title": f.title, "fix": f.fix} for f in state.findings], primary=primary)
-    return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings), primary)
+    return JobResult(build_id, record_dir, plan.log_path, outcome, code, artifacts, tuple(state.findings), primary,
+                     confinement.as_json())
+
+
+def _plain_file_inside(path: str, folder: str) -> bool:
+    import stat
+
+    try:
+        plain = stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+    return plain and os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
+
+
+def _unpacked_root(build_dir: str) -> str:
+    """A kernel unpacked from packages into the cache: its whole tree (its scripts/ links into it)."""
+    from kmodtui.core.paths import cache_dir
+
+    trees = os.path.join(os.path.realpath(cache_dir()), "kernels", "trees") + os.sep
+    real = os.path.realpath(build_dir) if build_dir else ""
+    if not real.startswith(trees):
+        return ""
+    return trees + real[len(trees):].split(os.sep)[0]
+
+
+def confine_plan(request: BuildRequest, plan: BuildPlan) -> Confinement:
+    """How this build's source-controlled steps run (confine.py): only its own folder writable (its log
+    kept from it), the kernel's trees, the extra symvers and the source shown read-only."""
+    from kmodtui.core.kernels.discover import kernel_source_dir
+
+    if not os.path.exists(plan.log_path):
+        open(plan.log_path, "a").close()  # the log exists before the folder is handed over, and stays ours
+    kernel_dir = request.kernel.build_dir
+    origin = request.kernel.origin  # a kernel in a root folder (its scripts/ link inside it): the whole root
+    root = origin.removeprefix("root:") if origin.startswith("root:") else _unpacked_root(kernel_dir)
+    readable = tuple(p for p in (kernel_dir, kernel_dir and kernel_source_dir(kernel_dir), root, request.source,
+                                 *request.extra_symbols) if p)
+    # another release's chroot: its own kmodtui (root there) confines the steps and owns the folder it writes
+    writable = () if all(step.outside for step in plan.steps) else (plan.work_dir,)
+    return confinement_for(request.no_sandbox, writable, readable, (plan.log_path,))
 
 
 def _failed_before_start(request: BuildRequest, record_dir: str, build_id: str, err: KmodError,

@@ -138,8 +138,12 @@ def _chroot_steps(request: BuildRequest, work_dir: str) -> tuple[BuildStep, ...]
              "--state", os.path.join(work_dir, INNER_STATE)]
     for extra in request.extra_symbols:
         build += ["--extra-symbols", extra]
-    return (BuildStep("chroot", tuple(prepare), work_dir, shown=f"a {parts[1]} chroot (debootstrap, once)"),
-            BuildStep("build", tuple(build), work_dir, shown=f"kmodtui in the {parts[1]} chroot: {request.mode} build"))
+    # debootstrap and chroot need root: these run outside, and the chroot's kmodtui confines the build's own
+    # steps with the chroot's bwrap
+    return (BuildStep("chroot", tuple(prepare), work_dir, shown=f"a {parts[1]} chroot (debootstrap, once)",
+                      outside="debootstrap makes the release's root (root, Debian's archive)"),
+            BuildStep("build", tuple(build), work_dir, shown=f"kmodtui in the {parts[1]} chroot: {request.mode} build",
+                      outside="enters the chroot (root); the chroot's kmodtui confines the source's steps"))
 
 
 def prepare_work(plan: BuildPlan) -> BuildPlan:

@@ -31,7 +31,7 @@ def new_build_dir(label: str) -> tuple[str, str]:
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "id": str, "state": str, "runner_pid": int, "launcher_pid": int, "kernel": str, "source": str, "mode": str,
     "log": str, "started": (int, float), "ended": (int, float), "exit_code": int, "artifacts": list, "findings": list,
-    "primary": dict,
+    "primary": dict, "confinement": dict,
 }
 STATES = (RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMED_OUT, DIED)
 STARTING_GRACE = 60.0  # seconds a record may say running before its runner has written its pid

@@ -46,6 +46,9 @@ def make_request(source: str, kernel_spec: str, mode: str = "kbuild", **options:
     modes.get(mode)  # one clear line for a mode that does not exist, before any kernel is looked for
     kernel = kernel_from_spec(kernel_spec)
     extra = tuple(os.path.abspath(p) for p in options.pop("extra_symbols", ()) or ())
+    from kmodtui.core.build.confine import no_sandbox_reason
+
+    options["no_sandbox"] = no_sandbox_reason(bool(options.pop("no_sandbox", False)))
     for path in extra:  # make expands $(...) in KBUILD_EXTRA_SYMBOLS, and splits it at spaces
         scriptnames.check(scriptnames.PATH, path, path)
     return BuildRequest(os.path.abspath(source), kernel, mode, extra_symbols=extra,
@@ -67,6 +70,7 @@ def request_json(request: BuildRequest) -> dict[str, Any]:
         "sign": request.sign,
         "sign_modules": request.sign_modules,
         "timeout": request.timeout,
+        "no_sandbox": request.no_sandbox,
     }
 
 
@@ -106,6 +110,8 @@ def load_request(record_dir: str) -> BuildRequest:
     options: dict[str, Any] = {k: data[k] for k in ("arch", "deb_depends", "version", "sign", "timeout") if k in known}
     if isinstance(data.get("sign_modules"), bool):  # absent in requests stored before it existed
         options["sign_modules"] = data["sign_modules"]
+    if isinstance(data.get("no_sandbox"), str):  # absent before builds were confined: confined
+        options["no_sandbox"] = data["no_sandbox"][:300]
     return BuildRequest(data["source"], kernel, data["mode"], tuple(data["extra_symbols"]),
                         kernel_spec=data["kernel"], **options)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from kmodtui.core.build.confine import Confinement
 from kmodtui.core.build.logscan import LogFinding, scan_line
 from kmodtui.core.build.step import BuildStep
 
@@ -32,6 +33,7 @@ class BuildEvent:
     line_number: int = 0
     finding: LogFinding | None = None
     exit_code: int | None = None
+    confinement: str = ""  # phase: where the step runs ("confined: bwrap, ..." / "outside the sandbox: ...")
 
 
 class LineAssembler:
@@ -95,9 +97,12 @@ async def run_steps(
     emit: Callable[[BuildEvent], None],
     state: RunState | None = None,
     timeout: float | None = None,
+    confinement: Confinement | None = None,
 ) -> int:
     """Run steps in order, stop at the first failure; returns the exit code (124 on timeout,
-    130 when cancelled). Every line goes to `log_path` (flushed as it comes) and to `emit`."""
+    130 when cancelled). Every line goes to `log_path` (flushed as it comes) and to `emit`. With a
+    confinement, every step not marked `outside` runs in it (confine.py); None runs them as they are
+    (tests of the runner itself)."""
     state = state or RunState()
     deadline = time.monotonic() + timeout if timeout else None
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
@@ -106,9 +111,12 @@ async def run_steps(
             if state.cancelled:  # cancelled between two steps: the next one never starts
                 emit(BuildEvent("exit", phase=step.phase, exit_code=130))
                 return 130
-            emit(BuildEvent("phase", phase=step.phase))
+            where = _confinement_line(step, confinement) if confinement is not None else ""
+            emit(BuildEvent("phase", phase=step.phase, confinement=where.split("; refused:")[0]))
             log.write(f"### {step.phase}: {step.shown or ' '.join(step.argv)}\n")
-            code = await _run_one(step, log, emit, state, deadline)
+            if where:
+                log.write(f"### {where}\n")
+            code = await _run_one(step, log, emit, state, deadline, confinement)
             if code != 0:
                 if code == 124:
                     log.write(f"### timed out after {timeout} s\n")
@@ -118,21 +126,37 @@ async def run_steps(
         return 0
 
 
+def _confinement_line(step: BuildStep, confinement: Confinement) -> str:
+    """What the log says of where a step runs: what the sandbox refuses it, or why it is outside."""
+    from kmodtui.core.build.confine import REFUSED
+
+    if step.outside:
+        return f"outside the sandbox: {step.outside}"
+    if not confinement.confined:
+        return confinement.describe()
+    return f"{confinement.describe()}; refused: {', '.join(REFUSED)}"
+
+
 async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState,
-                   deadline: float | None) -> int:
+                   deadline: float | None, confinement: Confinement | None = None) -> int:
     env = {**os.environ, "LC_ALL": "C", "GCC_URLS": "no", "GCC_COLORS": "", **dict(step.env)}
+    argv, cwd, preexec = step.argv, step.cwd, None
+    if confinement is not None and confinement.confined and not step.outside:
+        import shutil
+
+        if shutil.which(step.argv[0], path=env.get("PATH")) is None:  # bwrap would only say "execvp"
+            return _cannot_run(step, FileNotFoundError(2, "No such file or directory"), log, emit, state)
+        # its own /tmp inside (a TMPDIR the step sets, inside the build's folder, is kept)
+        env = {**env, "TMPDIR": dict(step.env).get("TMPDIR", "/tmp"), "HOME": "/tmp"}
+        argv, cwd, preexec = confinement.wrap(step.argv, step.cwd), "/", confinement.preexec()
     try:
         proc = await asyncio.create_subprocess_exec(
-            *step.argv, cwd=step.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            preexec_fn=preexec,  # the limits, before bwrap
         )
     except OSError as err:
-        from kmodtui.core.build.tools import install_command
-
-        message = (f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err} "
-                   f"(install it: {install_command([os.path.basename(step.argv[0])])})")
-        handle_line(message, step.phase, log, emit, state)  # a line of the log, and a finding
-        return 127
+        return _cannot_run(step, err, log, emit, state)
     state.pgid = proc.pid
     if state.cancelled:  # cancelled while the step was starting: cancel() had no group to stop yet
         await asyncio.get_running_loop().run_in_executor(None, kill_group, proc.pid)
@@ -165,6 +189,15 @@ async def _run_one(step: BuildStep, log: TextIO, emit: Callable[[BuildEvent], No
     if state.cancelled:
         return 130
     return code
+
+
+def _cannot_run(step: BuildStep, err: OSError, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> int:
+    from kmodtui.core.build.tools import install_command
+
+    message = (f"kmodtui: cannot run {step.argv[0]}: {err.strerror or err} "
+               f"(install it: {install_command([os.path.basename(step.argv[0])])})")
+    handle_line(message, step.phase, log, emit, state)  # a line of the log, and a finding
+    return 127
 
 
 def handle_line(line: str, phase: str, log: TextIO, emit: Callable[[BuildEvent], None], state: RunState) -> None:

@@ -79,6 +79,35 @@ def ensure_signing_key() -> tuple[str, str]:
     return make_signing_key(os.path.dirname(key))
 
 
+def _make_key_pair(key: str, cert: str) -> None:
+    """A key pair at these paths, as dkms 3 makes its MOK (private key never readable by others)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise KmodError("openssl", "is not installed (Debian: apt-get install openssl)")
+    os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+    old_umask = os.umask(0o077)
+    try:
+        result = _openssl_req(openssl, "DKMS module signing key", key, cert)
+    finally:
+        os.umask(old_umask)
+    if result.returncode != 0:
+        raise KmodError(key, f"openssl could not make the key: {result.stderr.strip()[-200:]}")
+    print(f"kmodtui: made the signing key {key} (enroll {cert} with mokutil --import)")
+
+
+def _not_plainly_inside(path: str, folder: str) -> str:
+    """Why `path` may not be signed in place by a step outside the sandbox ("" = it may)."""
+    import stat
+
+    if not os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep):
+        return "is not inside the build's folder: not signed"
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        return f"cannot be read: {err.strerror}"
+    return "" if stat.S_ISREG(st.st_mode) else "is not a plain file (a link?): not signed"
+
+
 def main(argv: list[str] | None = None) -> int:
     """The sign step of a package build: sign every module before it is packaged."""
     import argparse
@@ -88,15 +117,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", required=True, help="the kernel's build tree (its scripts/sign-file)")
     parser.add_argument("--key", help="private key (default: kmodtui's key pair, made on first use)")
     parser.add_argument("--cert", help="certificate that goes with --key")
-    parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE")
+    parser.add_argument("--inside", help="the build's folder: a module that is not a plain file in it is refused "
+                        "(the sandboxed build wrote it; a link could point this step, outside, at any file)")
+    parser.add_argument("--find", help="sign every *.ko under this folder (dkms's tree)")
+    parser.add_argument("--make-key", action="store_true", help="make --key and --cert when both are missing "
+                        "(as dkms 3 makes its MOK on first use)")
+    parser.add_argument("modules", nargs="*", help="module files; @FILE: the paths listed in FILE")
     args = parser.parse_args(argv)
     from kmodtui.core.paths import existing_listed_files
 
     modules = existing_listed_files(args.modules)
+    if args.find:
+        from kmodtui.core.trees import find
+
+        modules += sorted(find(args.find, "*.ko"))
     if not modules:
         print("kmodtui: no built module to sign", file=sys.stderr)
         return 1
+    if args.inside:
+        for module in modules:
+            refused = _not_plainly_inside(module, args.inside)
+            if refused:
+                print(f"kmodtui: {module}: {refused}", file=sys.stderr)
+                return 1
     try:
+        if args.make_key and args.key and args.cert and not os.path.exists(args.key) and not os.path.exists(args.cert):
+            _make_key_pair(args.key, args.cert)
         key, cert = (args.key, args.cert) if args.key and args.cert else ensure_signing_key()
         for module in sign_files(modules, args.build_dir, key, cert):
             print(f"kmodtui: signed {module} (key {cert})")

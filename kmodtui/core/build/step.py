@@ -14,3 +14,6 @@ class BuildStep:
     cwd: str
     env: tuple[tuple[str, str], ...] = ()  # added to the environment
     shown: str = ""  # how the log's "### phase:" line names the step (default: the argv)
+    # why it runs outside the sandbox ("" = confined, the default: it may run the source's code or read
+    # what the source's code made); only steps that need what the build must never have stay outside
+    outside: str = ""

@@ -185,6 +185,13 @@ CAUSES: dict[Cause, CauseText] = {
         "akmods cannot build or install there.",
         "Build the module into the image (a Containerfile with akmods/dkms at image build time, e.g. ublue-os "
         "akmods), or use the distribution's prebuilt kmod image."),
+    Cause.SANDBOX_REFUSED: CauseText(
+        "the sandbox refused what the build tried",
+        "The build runs confined (bubblewrap): the system is read-only, only the build's own folder is writable, "
+        "and there is no network. A Makefile, configure or PRE_BUILD that writes elsewhere (/usr, /lib/modules, "
+        "/var/lib/dkms, a home) or downloads something is refused.",
+        "Make the source write only inside its build folder and fetch what it needs before the build; if you "
+        "trust this source as it is, `--no-sandbox` builds it unconfined (said in its log and record)."),
     Cause.TOOL_MISSING: CauseText(
         "a program the build runs is not installed",
         "The build could not start a step: the program it runs is not on this machine.",

@@ -65,6 +65,7 @@ class _Context:
     module_paths: set[str] = field(default_factory=set)  # /lib/modules/<release>/ seen in the log
     compiler_notice: int = 0  # line number of "the compiler differs" while its two lines are read
     compiler_versions: list[str] = field(default_factory=list)
+    confined: bool = False  # kmodtui's "### confined: bwrap" seen: the build ran in its sandbox
 
 
 Refine = Callable[[re.Match[str], _Context, int], "tuple[Cause, str] | None"]
@@ -197,6 +198,14 @@ def _package_not_installed(_m: re.Match[str], _ctx: _Context, _n: int) -> tuple[
 _TOOLS_IN_TREE = r"(?:objtool|fixdep|modpost|genksyms|recordmcount|sign-file|resolve_btfids|sorttable|kallsyms)"
 _BUILD_DEPS = r"(?:pahole|bc|flex|bison|perl|openssl|zstd|xz|lz4|cpio|rsync|python3?|kmod|depmod|dtc|awk|gawk)"
 
+def _read_only(match: re.Match[str], ctx: _Context, number: int) -> tuple[Cause, str]:
+    return (Cause.SANDBOX_REFUSED, ROOT) if ctx.confined else (Cause.IMMUTABLE_HOST, ROOT)
+
+
+def _in_sandbox(match: re.Match[str], ctx: _Context, number: int) -> tuple[Cause, str] | None:
+    return (Cause.SANDBOX_REFUSED, ROOT) if ctx.confined else None
+
+
 RULES: tuple[_Rule, ...] = (
     # --- harmless notices first: they must never be read as a cause -----------------------------
     _rule(Cause.HARMLESS, HARMLESS, r"module verification failed: signature and/or required key missing"),
@@ -216,7 +225,10 @@ RULES: tuple[_Rule, ...] = (
     _rule(Cause.SOURCE_BUSY, ROOT, r"^kmodtui: .+?: is in use by another kmodtui"),
     _rule(Cause.NOTHING_BUILT, ROOT, r"^kmodtui: the build finished without an error but made no module"),
     # --- immutable hosts ---------------------------------------------------------------------------
-    _rule(Cause.IMMUTABLE_HOST, ROOT, r"Read-only file system"),
+    # in kmodtui's sandbox the system is read-only and there is no network by design: the build reached out
+    _rule(Cause.IMMUTABLE_HOST, ROOT, r"Read-only file system", _read_only),
+    _rule(Cause.SANDBOX_REFUSED, ROOT, r"Network is unreachable|Temporary failure in name resolution|"
+                                       r"Could not resolve host", _in_sandbox),
     _rule(Cause.IMMUTABLE_HOST, ROOT, r"akmods: line \d+: (?:yum|dnf): command not found"),
     # --- headers ---------------------------------------------------------------------------------------
     _rule(Cause.HEADERS_MISSING, ROOT, r"kernel headers for kernel (?P<rel>\S+) cannot be found"),
@@ -352,7 +364,7 @@ _PREFILTER = re.compile(
     r"rror|ailed|WARNING|warning|undefined|namespace|GPL|No such file|not found|No rule|Skipping BTF|BUILD_EXCLUSIVE|"
     r"Consult|needed by|Requires:|depends on|dependency|not installable|disagrees|Unknown symbol|unknown symbol|"
     r"version magic|Key was rejected|Required key|compiler differs|built by|You are using|taints|verification|"
-    r"headers|Read-only|command not found|Exec format|Invalid module|section size|Version mismatch|objtool|"
+    r"headers|Read-only|unreachable|name resolution|resolve host|command not found|Exec format|Invalid module|section size|Version mismatch|objtool|"
     r"Kernel configuration|ORC|CONFIG_STACK|exactly matches|not newer|will not replace|tree already|signed|sign-file|"
     r"X509|signing|provides|stellt|fournit|提供|post-installation|Deprecated|ldconfig|is marked|up to date|"
     r"excluded|fstatat|dkms status|\*\*\*|\[FAILED\]|however|aber:|configured|konfiguriert|problems|"
@@ -393,6 +405,8 @@ def clean_line(line: str) -> str:
 
 
 def _context_line(text: str, ctx: _Context) -> None:
+    if text.startswith("### confined: bwrap"):
+        ctx.confined = True
     if "/lib/modules/" in text:
         for match in _MODULE_PATH.finditer(text):
             ctx.module_paths.add(match["rel"])

@@ -90,6 +90,8 @@ def build_event_payload(event: BuildEvent, kernel_release: str, build_id: str) -
     payload: dict[str, Any] = {"event": event.kind, "kernel": kernel_release, "build": build_id}
     if event.kind == "phase":
         payload["phase"] = event.phase
+        if event.confinement:  # where this step runs: confined, or outside the sandbox and why
+            payload["confinement"] = event.confinement
     elif event.kind == "line":
         payload.update(n=event.line_number, text=event.line)
     elif event.kind == "finding" and event.finding:
@@ -105,7 +107,7 @@ def build_exit_payload(kernel_release: str, job: JobResult, mode: str = "", arch
                        source: str = "") -> dict[str, Any]:
     return {"event": "exit", "kernel": kernel_release, "build": job.build_id, "code": job.exit_code,
             "state": job.state, "artifacts": list(job.artifacts), "log": job.log_path, "primary": job.primary,
-            "mode": mode, "arch": arch, "source": source}
+            "mode": mode, "arch": arch, "source": source, "confinement": job.confinement}
 
 
 def detached_payload(records: list[str]) -> dict[str, Any]:

@@ -106,8 +106,11 @@ def sign_steps(planning: Planning) -> list[BuildStep]:
     if not planning.request.sign_modules:
         return []
     modules = built_modules(planning.source, planning.src_dir)
-    return [BuildStep("sign", run_module(signing, "--build-dir", planning.kernel.build_dir, *modules),
-                      planning.src_dir)]
+    return [BuildStep("sign", run_module(signing, "--build-dir", planning.kernel.build_dir, "--inside",
+                                         planning.work_dir, *modules), planning.work_dir, outside=SIGN_OUTSIDE)]
+
+
+SIGN_OUTSIDE = "signs with a key the build never sees"
 
 
 # ---- an OpenZFS/Lustre-style tree, built by its own build system in the build's copy ---------------

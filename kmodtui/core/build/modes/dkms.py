@@ -85,13 +85,32 @@ def dkms_steps(planning: Planning) -> list[BuildStep]:
     if request.arch:
         build += ["-a", request.arch]
     # dkms reads sign_file from the environment before its framework.conf; a path that does not
-    # exist makes it skip signing (and skip creating a MOK key pair under /var/lib/dkms).
-    env = () if request.sign else (("sign_file", "/nonexistent/kmodtui-no-signing"),)
+    # exist makes it skip signing (and skip creating a MOK key pair under /var/lib/dkms). dkms runs
+    # confined, where its key is hidden: it never signs there; the sign step, outside, signs what it
+    # built with dkms's own key, as dkms would have.
+    env = (("sign_file", "/nonexistent/kmodtui-no-signing"),)
     return [
         *mkconf,
         BuildStep("dkms add", (*common, "add", "-m", source.name, "-v", version), work_dir, env),
         BuildStep("dkms build", tuple(build), work_dir, env),
+        *dkms_sign_steps(planning, trees["tree"]),
     ]
+
+
+DKMS_KEY = ("/var/lib/dkms/mok.key", "/var/lib/dkms/mok.pub")  # dkms 3's default mok_signing_key, mok_certificate
+
+
+def dkms_sign_steps(planning: Planning, tree: str) -> list[BuildStep]:
+    """dkms 3 signs what it builds with its MOK; here outside the sandbox, where that key is."""
+    from kmodtui.core.build import signing
+    from kmodtui.core.build.modes._steps import SIGN_OUTSIDE, run_module
+
+    if not planning.request.sign or suffix_for(planning.kernel.module_compression):
+        return []  # a compressing kernel: dkms compressed them inside (signing a .ko.xz is not sign-file's)
+    return [BuildStep("sign", run_module(signing, "--build-dir", planning.kernel.build_dir, "--key", DKMS_KEY[0],
+                                         "--cert", DKMS_KEY[1], "--make-key", "--inside", planning.work_dir,
+                                         "--find", tree),
+                      planning.work_dir, shown="sign as dkms would, with its MOK (/var/lib/dkms)", outside=SIGN_OUTSIDE)]
 
 
 MODES = (DkmsMode(),)
