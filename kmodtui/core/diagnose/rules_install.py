@@ -89,7 +89,7 @@ INSTALL_RULES: tuple[Rule, ...] = (
          example="find: '/var/lib/dkms/xtables-addons': No such file or directory"),
     # --- the module loader (dmesg, journal, modprobe/insmod) and depmod ---------------------------------
     rule(L.DEPMOD_DISAGREES, C.CRC_MISMATCH, ROOT,
-         r"(?:(?<!\S)(?P<module>\S+) )?disagrees about version of symbol (?P<symbol>\S+)",
+         r"(?:(?<!\S)(?P<module>\S+?):? )?disagrees about version of symbol (?P<symbol>\S+)",  # the loader: "M: disagrees"
          words=Words(SEVERITY_ERROR, "{module} disagrees about the version (CRC) of {symbol}",
                      "The module was built against another version of {symbol}'s interface (another kernel or "
                      "provider build).",
