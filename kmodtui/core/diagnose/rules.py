@@ -32,7 +32,7 @@ from kmodtui.core.vocabulary import RemedyId
 
 _TOOLS_IN_TREE = r"(?:objtool|fixdep|modpost|genksyms|recordmcount|sign-file|resolve_btfids|sorttable|kallsyms)"
 _BUILD_DEPS = r"(?:pahole|bc|flex|bison|perl|openssl|zstd|xz|lz4|cpio|rsync|python3?|kmod|depmod|dtc|awk|gawk)"
-_FILE_LINE = r"^(?P<file>\S+?):(?P<line>\d+):(?P<col>\d+): "  # gcc's "file.c:12:5: " before its message
+_FILE_LINE = r"^(?P<file>\S+?):(?P<line>\d+):\d+: "  # gcc's "file.c:12:5: " before its message
 
 BUILD_RULES: tuple[Rule, ...] = (
     # --- harmless notices first: they must never be read as a cause -----------------------------
