@@ -119,3 +119,22 @@ def missing_header(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause,
     if _KERNEL_HEADER.match(header):
         return Cause.KERNEL_API_CHANGE, ROOT
     return Cause.KERNEL_API_CHANGE, WEAK
+
+
+def missing_object(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause, str] | None:
+    """make has no rule for a module's object (`x.o', needed by ...`): its source file is missing, or the
+    headers lack objtool. Any other target (`modules` in a tree without kbuild) adds nothing to the
+    build's own failure: the build screen shows the line, diagnose names no cause for it."""
+    target, text = match["target"], match.string
+    if (text[match.start("target") - 1] in "`'" and text.startswith("', needed by", match.end("target"))
+            and target.endswith(".o") and not any(c.isspace() for c in target)):
+        return Cause.HEADERS_INCOMPLETE, WEAK
+    return None
+
+
+def build_exclusive(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause, str] | None:
+    """dkms's own words that it skipped the module; a line that only names BUILD_EXCLUSIVE_KERNEL (a
+    dkms.conf shown in the log) is worth a look on the build screen, and no cause."""
+    if "BUILD_EXCLUSIVE directive which" in match.string or "does not match this kernel/arch" in match.string:
+        return Cause.DKMS_BUILD_EXCLUSIVE, ROOT
+    return None

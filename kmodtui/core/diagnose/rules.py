@@ -276,6 +276,7 @@ BUILD_RULES: tuple[Rule, ...] = (
                      "Fix the source, or use a module release made for this kernel."),
          example="xpad.c:851:53: error: ‘ghl_poke_timer’ undeclared here (not in a function)"),
     rule(L.MAKE_NO_RULE, C.HEADERS_INCOMPLETE, WEAK, r"No rule to make target [\'‘`](?P<target>[^\'’]+)[\'’]",
+         refine=m.missing_object,
          hint="kbuild found no way to make the module's object: the source file is missing, or (older kernels) the "
               "headers lack tools/objtool/objtool, so the compile rule is dropped silently.",
          words=Words(SEVERITY_ERROR, "make: no rule to make {target}",

@@ -68,7 +68,8 @@ INSTALL_RULES: tuple[Rule, ...] = (
          example="  Package linux-image-6.1.0-99-custom is not installed."),
     # --- dkms -------------------------------------------------------------------------------------------
     rule(L.DKMS_BUILD_EXCLUSIVE, C.DKMS_BUILD_EXCLUSIVE, ROOT,
-         r"BUILD_EXCLUSIVE directive which|does not match this kernel/arch|BUILD_EXCLUSIVE_(?:KERNEL|ARCH|CONFIG)",
+         r"BUILD_EXCLUSIVE directive which|does not match this kernel/arch|"
+         r"BUILD_EXCLUSIVE_(?:KERNEL|ARCH|CONFIG)", refine=m.build_exclusive,
          words=Words(SEVERITY_WARNING, "dkms skipped the module (BUILD_EXCLUSIVE)",
                      "dkms.conf limits which kernels/arches/configs the module builds for (dkms exit code 77); this "
                      "one is excluded.",
