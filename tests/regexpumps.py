@@ -33,9 +33,9 @@ PACKAGE = Path(kmodtui.__file__).resolve().parent
 
 # Patterns built at run time, each with why it cannot be pumped: (file relative to kmodtui/, function).
 DYNAMIC = {
-    ("core/diagnose/engine.py", "_rule"): "compiles the RULES table's patterns: collected from RULES",
-    ("core/diagnose/engine.py", "<module>"): "_DKMS_TARGET, put together with _after(): collected from the namespace",
-    ("core/build/logscan.py", "_r"): "compiles the RULES table's patterns: collected from RULES",
+    ("core/diagnose/rule.py", "rule"): "compiles the log rules' patterns (diagnose/rules*.py): collected from RULES",
+    ("core/diagnose/scan.py", "<module>"): "_PREFILTER, an alternation of the rules' escaped needles: collected "
+                                           "from the namespace",
     ("core/elf/elffile.py", "symbols"): "an alternation of escaped literal prefixes (kmodtui's own constants) "
                                         "after a NUL: one literal test per NUL, linear",
     ("core/scriptnames.py", "_kind"): "one character class, then a run of another, fullmatched only after the "

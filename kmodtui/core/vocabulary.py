@@ -75,8 +75,8 @@ class RemedyId(StrEnum):
 
 
 class LogRule(StrEnum):
-    """The rules that read build and install logs (kmodtui/core/build/logscan.py), by the tool whose
-    output they read."""
+    """Ids of log rules that other code names (the remedies catalogue keys on them), by the tool whose
+    output they read. Every rule, these and the others, is one entry of kmodtui/core/diagnose/rules*.py."""
 
     MODPOST_UNDEFINED = "modpost-undefined"
     MODPOST_NAMESPACE = "modpost-namespace"

@@ -179,7 +179,8 @@ def _failed_build_record() -> str:
     from pathlib import Path
 
     from kmodtui.core.build import record as buildrecord
-    from kmodtui.core.diagnose.engine import diagnose_log_file, primary_json
+    from kmodtui.core.diagnose.engine import diagnose_log_file
+    from kmodtui.core.diagnose.report import primary_json
 
     record = Path(STATE) / "builds" / "20261129-000000-xone-7.0.0-amd64-0000"
     (record / "work").mkdir(parents=True)

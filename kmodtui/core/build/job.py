@@ -106,7 +106,8 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     outcome = {0: buildrecord.SUCCEEDED, 124: buildrecord.TIMED_OUT, 130: buildrecord.CANCELLED}.get(code, buildrecord.FAILED)
     primary = None
     if outcome == buildrecord.FAILED:  # the root cause, by the engine `kmodtui diagnose` uses
-        from kmodtui.core.diagnose.engine import diagnose_log_file, primary_json
+        from kmodtui.core.diagnose.engine import diagnose_log_file
+        from kmodtui.core.diagnose.report import primary_json
 
         diagnosis = diagnose_log_file(plan.log_path)
         primary = primary_json(diagnosis) if diagnosis else None
@@ -157,7 +158,8 @@ def confine_plan(request: BuildRequest, plan: BuildPlan) -> Confinement:
 
 def _failed_before_start(request: BuildRequest, record_dir: str, build_id: str, err: KmodError,
                          emit: Callable[[BuildEvent], None]) -> JobResult:
-    from kmodtui.core.diagnose.engine import diagnose_log_file, primary_json
+    from kmodtui.core.diagnose.engine import diagnose_log_file
+    from kmodtui.core.diagnose.report import primary_json
 
     work = os.path.join(record_dir, "work")
     os.makedirs(work, exist_ok=True)

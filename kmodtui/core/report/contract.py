@@ -220,6 +220,6 @@ def userspace_payload(lock: VersionLock) -> dict[str, Any]:
 def diagnose_payload(diagnosis: Diagnosis) -> dict[str, Any]:
     """`diagnose --json`: the primary cause (null when nothing is wrong), the knock-on lines it
     explains, and every line a rule read, harmless ones included (tier says which)."""
-    from kmodtui.core.diagnose.engine import diagnosis_json
+    from kmodtui.core.diagnose.report import diagnosis_json
 
     return diagnosis_json(diagnosis)

@@ -1,0 +1,46 @@
+"""A diagnosis as JSON (`kmodtui diagnose --json`, a failed build's `primary` in its record and in
+`build --json`): the signals as found, the primary cause with its words from causes.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmodtui.core.diagnose.causes import CAUSES
+from kmodtui.core.diagnose.engine import Diagnosis, Signal
+from kmodtui.core.diagnose.rule import KNOCKON
+
+
+def primary_text(signal: Signal) -> tuple[str, str, str, tuple[str, ...]]:
+    """(title, explanation, fix, remedies) for a signal's cause."""
+    text = CAUSES[signal.cause]
+    return text.title, text.explanation, text.fix, text.remedies
+
+
+def signal_json(signal: Signal) -> dict[str, Any]:
+    # a knock-on line only reports an earlier failure: it has no cause of its own
+    finding: dict[str, Any] = {"cause": None if signal.tier == KNOCKON else signal.cause.value,
+                               "tier": signal.tier, "line_number": signal.line_number, "line": signal.line}
+    if signal.source:
+        finding["file"] = signal.source
+    details = {k: v for k, v in signal.details if k != "hint"}
+    if details:
+        finding["details"] = details
+    return finding
+
+
+def primary_json(diagnosis: Diagnosis) -> dict[str, Any] | None:
+    """The primary cause with its words (title, explanation, fix, remedies) and its knock-on lines."""
+    if diagnosis.primary is None:
+        return None
+    title, explanation, fix, remedies = primary_text(diagnosis.primary)
+    hint = diagnosis.primary.detail("hint")
+    primary = {**signal_json(diagnosis.primary), "title": title, "explanation": explanation,
+               "fix": f"{hint} {fix}" if hint else fix, "remedies": list(remedies),
+               "knock_on": [signal_json(s) for s in diagnosis.knock_on]}
+    del primary["tier"]
+    return primary
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {"primary": primary_json(diagnosis), "findings": [signal_json(s) for s in diagnosis.signals],
+            "lines": diagnosis.lines}
