@@ -27,8 +27,9 @@ def _verb_diagnose(sub: Any) -> None:
                        description="Reads build and install logs (dkms's make.log, apt/dpkg output, yum/dnf/rpm "
                        "errors, akmods logs, dmesg or journal lines, rpmbuild and kbuild output; compressed ones "
                        "too) and names the first real error as one cause from a published vocabulary (README, "
-                       "'Causes'), with what it means and what to do. Exit status 1 when a cause is found, 0 "
-                       "when nothing is wrong. Nothing in the log is run.")
+                       "'Causes'), with what it means and what to do. Exit status 1 when the log records a failure "
+                       "(unrecognised_failure when no rule names its cause), 0 only when nothing failed, 2 when a "
+                       "log cannot be read. Nothing in the log is run.")
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files, read in order as one story; - for stdin")
     p.add_argument("--json", action="store_true", help="the diagnosis as JSON (see schema/diagnose.json)")
     p.add_argument("--all", action="store_true", help="text: list every other finding, not the first three")

@@ -144,6 +144,7 @@ class Cause(StrEnum):
     TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)
     SOURCE_BUSY = "source_busy"  # another kmodtui is building the same source
     NOTHING_BUILT = "nothing_built"  # the build exited 0 and made no module
+    UNRECOGNISED_FAILURE = "unrecognised_failure"  # a line records a failure no rule names a cause for
     HARMLESS = "harmless"
 
 

@@ -206,6 +206,12 @@ CAUSES: dict[Cause, CauseText] = {
         "kernel, builds the modules in a subfolder it was not asked to, or skips them on a condition.",
         "Check the source's Kbuild/Makefile (obj-m) and where dkms.conf says the modules are "
         "(BUILT_MODULE_LOCATION); build the way the project's README says."),
+    Cause.UNRECOGNISED_FAILURE: CauseText(
+        "a failure kmodtui does not recognise",
+        "This line records that something failed (make stopped, a tool exited non-zero or printed an error), "
+        "but no rule of kmodtui names its cause. The log is not clean: whatever ran after it cannot be trusted.",
+        "Read the lines around it (and the make.log dkms names, if any) for the first error; if it is a cause "
+        "kmodtui should know, report the line."),
     Cause.HARMLESS: CauseText(
         "harmless notice",
         "A message that looks alarming but does not stop the module from building or loading.",

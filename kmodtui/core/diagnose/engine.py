@@ -11,7 +11,9 @@ match is a signal with a tier:
   KNOCKON   a consequence of an earlier error ("make: *** Error 2", "dpkg: error processing package")
   HARMLESS  noise that looks alarming (BTF skipped, unsigned-module taint, same-major compiler notice)
 The primary cause is the first ROOT signal, else the first WEAK, else the first FALLBACK; knock-on
-lines after it are attached to it; HARMLESS lines are never chosen. None: nothing is wrong.
+lines after it are attached to it; HARMLESS lines are never chosen. When no rule named a cause but a
+line records a failure (failure.py: make's `***` lines, `error:`, FATAL, a non-zero exit...), the first
+such line is the primary as `unrecognised_failure`. None (nothing is wrong) only when no line failed.
 Beyond the table, what earlier lines said is kept (the kernel dkms targets, the rpm section, the
 module paths: a rule's `refine` reads it), a make command building for another kernel than dkms's
 target is judged here, and a line a terminal wrapped is read joined. Its JSON: report.py.
@@ -25,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kmodtui.core.diagnose import meanings
+from kmodtui.core.diagnose.failure import failure_evidence
 from kmodtui.core.diagnose.logread import (  # noqa: F401 (read_logs, decode_log: this module's API too)
     LINE_BYTES,
     decode_log,
@@ -42,6 +45,7 @@ from kmodtui.core.diagnose.scan import clean_line, first_match, match_details
 from kmodtui.core.vocabulary import Cause
 
 _TIER_ORDER = (ROOT, WEAK, FALLBACK)
+FAILURE_EVIDENCE = "failure-evidence"  # the rule id of a failing line no rule of the table read (failure.py)
 MAX_SIGNALS = 5000  # a runaway log repeats its errors: the first ones are what matter
 
 
@@ -100,13 +104,15 @@ def diagnose_sources(sources: Iterable[tuple[str, Iterable[str]]]) -> Diagnosis:
     what one says is context for the next; line numbers are each file's own."""
     ctx = Context()
     signals: list[Signal] = []
+    failed: list[tuple[int, Signal]] = []  # the first line that records a failure, and where it goes in signals
     total = 0
     for source, lines in sources:
-        total += _scan(source, lines, ctx, signals)
-    return _choose(signals, total)
+        total += _scan(source, lines, ctx, signals, failed)
+    return _choose(signals, total, failed)
 
 
-def _scan(source: str, lines: Iterable[str], ctx: Context, signals: list[Signal]) -> int:
+def _scan(source: str, lines: Iterable[str], ctx: Context, signals: list[Signal],
+          failed: list[tuple[int, Signal]]) -> int:
     count = 0
     pending: tuple[int, str, str] | None = None  # a full-width line no rule matched: maybe wrapped
     for count, raw in enumerate(lines, 1):
@@ -118,6 +124,7 @@ def _scan(source: str, lines: Iterable[str], ctx: Context, signals: list[Signal]
             if text and not text[0].isspace() and _match_line(first_text + text, first_raw, number, source, ctx,
                                                              signals):
                 continue
+            _note_failure(first_text, first_raw, number, source, None, signals, failed)
         _context_line(text, ctx)
         if "-C /lib/modules/" in text:  # the make command of a module build: does it build for the target?
             make_c = _MAKE_C.search(text)
@@ -131,39 +138,62 @@ def _scan(source: str, lines: Iterable[str], ctx: Context, signals: list[Signal]
                 continue
         if len(signals) >= MAX_SIGNALS:
             continue
-        if not _match_line(text, raw, count, source, ctx, signals) and len(text) in _WRAP_WIDTHS:
-            pending = (count, raw, text)
+        tier = _match_line(text, raw, count, source, ctx, signals)
+        if tier is None and len(text) in _WRAP_WIDTHS:
+            pending = (count, raw, text)  # judged with the next line (or alone, above)
+            continue
+        _note_failure(text, raw, count, source, tier, signals, failed)
+    if pending is not None:
+        _note_failure(pending[2], pending[1], pending[0], source, None, signals, failed)
     return count
+
+
+def _note_failure(text: str, raw: str, number: int, source: str, tier: str | None, signals: list[Signal],
+                  failed: list[tuple[int, Signal]]) -> None:
+    """Keep the first line that records a failure (failure.py), unless a rule read it as harmless."""
+    if failed or tier == HARMLESS or not failure_evidence(text):
+        return
+    taken = tier is not None and bool(signals) and signals[-1].line_number == number and signals[-1].source == source
+    rule_id = signals[-1].rule if taken else FAILURE_EVIDENCE  # a knock-on rule may have read it: keep its id
+    failed.append((len(signals) - 1 if taken else len(signals),
+                   Signal(Cause.UNRECOGNISED_FAILURE, FALLBACK, number, raw[:LINE_BYTES].rstrip("\r\n"),
+                          signals[-1].details if taken else (), source, rule_id)))
 
 
 _WRAP_WIDTHS = {79, 80, 99, 100, 119, 120, 131, 132}
 
 
-def _match_line(text: str, raw: str, number: int, source: str, ctx: Context, signals: list[Signal]) -> bool:
-    """Match one cleaned line against the rules; True when a rule took it."""
+def _match_line(text: str, raw: str, number: int, source: str, ctx: Context, signals: list[Signal]) -> str | None:
+    """Match one cleaned line against the rules; the tier it was given when a rule took it (the rule's own
+    when the line only fed the context), None when none did."""
     found = first_match(text)
     if found is None:
-        return False
+        return None
     rule, match = found
     cause, tier = rule.cause, rule.tier
     if rule.refine is not None:
         refined = rule.refine(match, ctx, number)
         if refined is None:
-            return True  # the line only fed the context
+            return tier  # the line only fed the context
         cause, tier = refined
     details = match_details(match)
     if rule.hint:
         details += (("hint", rule.hint),)
     signals.append(Signal(cause, tier, number, raw[:LINE_BYTES].rstrip("\r\n"), details, source, rule.id))
-    return True
+    return tier
 
 
-def _choose(signals: list[Signal], line_count: int) -> Diagnosis:
+def _choose(signals: list[Signal], line_count: int, failed: list[tuple[int, Signal]]) -> Diagnosis:
     primary = None
     for tier in _TIER_ORDER:
         primary = next((s for s in signals if s.tier == tier), None)
         if primary is not None:
             break
+    if primary is None and failed:  # the log records a failure no rule named: never the all-clear
+        at, primary = failed[0]
+        replaced = at < len(signals) and signals[at].line_number == primary.line_number \
+            and signals[at].source == primary.source
+        signals = signals[:at] + [primary] + signals[at + 1 if replaced else at:]
     knock_on = []
     if primary is not None:
         at = signals.index(primary)

@@ -7,7 +7,11 @@ from typing import Any
 
 from kmodtui.core.diagnose.causes import CAUSES
 from kmodtui.core.diagnose.engine import Diagnosis, Signal
-from kmodtui.core.diagnose.rule import KNOCKON
+from kmodtui.core.diagnose.rule import FALLBACK, KNOCKON, ROOT, WEAK
+
+# How sure the primary cause is: a specific cause's own line, a generic one, or a line that only says
+# something failed (dkms's "Bad return status", an unrecognised failure).
+CONFIDENCE = {ROOT: "high", WEAK: "medium", FALLBACK: "low"}
 
 
 def primary_text(signal: Signal) -> tuple[str, str, str, tuple[str, ...]]:
@@ -36,6 +40,7 @@ def primary_json(diagnosis: Diagnosis) -> dict[str, Any] | None:
     hint = diagnosis.primary.detail("hint")
     primary = {**signal_json(diagnosis.primary), "title": title, "explanation": explanation,
                "fix": f"{hint} {fix}" if hint else fix, "remedies": list(remedies),
+               "confidence": CONFIDENCE.get(diagnosis.primary.tier, "low"),
                "knock_on": [signal_json(s) for s in diagnosis.knock_on]}
     del primary["tier"]
     return primary

@@ -120,9 +120,14 @@ BUILD_RULES: tuple[Rule, ...] = (
          r"(?:not found|missing|not installed)",
          example="==> Unable to install module gcadapter-oc-dkms/1.4 for kernel 4.14.215-1-MANJARO: Missing kernel "
                  "headers."),
+    rule("dkms-skipped-no-headers", C.HEADERS_MISSING, ROOT,  # dkms's kernel hook did not even try the build
+         r"(?:[Mm]odule build|autoinstall|[Ii]nstallation of modules) for kernel (?P<rel>\S+) was skipped since the",
+         example="Module build for kernel 5.13.19-1-pve was skipped since the kernel headers for this kernel does "
+                 "not seem to be installed."),
     rule(L.KBUILD_NO_BUILD_DIR, C.HEADERS_MISSING, ROOT,
-         r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?/lib/modules/)(?P<rel>[^/\s]+)/)?\S*): No such file or "
-         r"directory\.\s+Stop", refine=m.missing_build_dir,
+         # make's "No such file or directory.  Stop." in any language (French: "Aucun fichier ... Arrêt.")
+         r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?/lib/modules/)(?P<rel>[^/\s]+)/)?\S*) ?: (?:No such file or "
+         r"directory|[^:*.]{3,80})\.\s+(?:Stop|Arrêt|Schluss|Alto|Stopp)\.", refine=m.missing_build_dir,
          words=Words(SEVERITY_ERROR, "kernel build directory {dir} does not exist",
                      "make -C was pointed at a kernel build tree that is not there: the headers for this kernel are "
                      "not installed.",

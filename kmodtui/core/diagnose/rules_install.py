@@ -121,6 +121,9 @@ INSTALL_RULES: tuple[Rule, ...] = (
                      "then reboot."),
          example="Failed to insert module 'gasket': Key was rejected by service"),
     rule("invalid-module-format", C.STALE_MODULE, WEAK, r"Invalid module format|could not insert '[^']+': Exec format error",
+         hint="Ambiguous on its own: a stale module, a vermagic or symbol-CRC mismatch, a rejected signature or "
+              "another architecture all print it. `dmesg | tail` right after the load shows the kernel's reason "
+              "(give that to kmodtui diagnose too).",
          example="insmod: ERROR: could not insert module master/ec_master.ko: Invalid module format"),
     # --- signing -------------------------------------------------------------------------------------
     rule("modules-not-signed", C.SIGNING_KEY_MISSING, WEAK,
