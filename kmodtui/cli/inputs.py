@@ -22,8 +22,11 @@ DEB, RPM = b"!<arch>\n", b"\xed\xab\xee\xdb"
 
 
 def _head(path: str) -> bytes:
+    """The first bytes of a regular file (a FIFO or a device is refused, never waited on)."""
+    from kmodtui.core.compression import open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(8192)
     except OSError as err:
         raise KmodError(path, err.strerror or str(err)) from None
@@ -44,7 +47,7 @@ def _is_tar(head: bytes) -> bool:
 
 
 # kind -> (takes a folder, takes a file, test of a file's first bytes, what the file should be)
-Check = tuple[bool, bool, Callable[[bytes], bool], str]
+Check = tuple[bool, bool, Callable[[bytes], bool] | None, str]  # None: any file, its reader decides
 KINDS: dict[str, Check] = {
     "module": (False, True, lambda h: h.startswith(ELF + COMPRESSED), "a kernel module (.ko, ELF or compressed)"),
     "package": (False, True, lambda h: h.startswith((DEB, RPM)), "a package (.deb or .rpm)"),
@@ -59,13 +62,23 @@ KINDS: dict[str, Check] = {
     "kernel": (True, True, lambda h: h.startswith(COMPRESSED + (DEB, RPM)) or _is_text(h),
                "a kernel (a release, a build folder, a Module.symvers file or a headers package)"),
     "text": (False, True, _is_text, "a text file"),
-    "log": (False, True, lambda h: True, "a log file"),
-    "folder": (True, False, lambda h: True, "a folder"),
-    "new-folder": (True, False, lambda h: True, "a folder"),
-    "file-or-folder": (True, True, lambda h: True, "a file or a folder"),
+    "log": (False, True, None, "a log file"),  # a pipe too: diagnose <(dmesg)
+    "folder": (True, False, None, "a folder"),
+    "new-folder": (True, False, None, "a folder"),
+    "file-or-folder": (True, True, None, "a file or a folder"),
 }
 KERNEL_TREE_FILES = ("Module.symvers", "Makefile", ".config")
-SOURCE_FILES = ("dkms.conf", "Kbuild", "Makefile", "configure", "configure.ac", "META")
+SOURCE_FILES = ("dkms.conf", "Kbuild", "Makefile", "configure", "configure.ac", "META", "*.spec", "rpm/")
+
+
+def _is_source_folder(folder: str) -> bool:
+    """What detect_source reads a source from is there (whether it makes sense is its own to say)."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError as err:
+        raise KmodError(folder, err.strerror or str(err)) from None
+    return (bool(names & set(SOURCE_FILES)) or any(n.endswith(".spec") for n in names)
+            or os.path.isdir(os.path.join(folder, "rpm")))
 MODULE_SUFFIXES = (".ko", ".ko.gz", ".ko.xz", ".ko.zst")
 
 
@@ -82,7 +95,7 @@ FOLDER_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
     "kernel": (lambda p: any(os.path.exists(os.path.join(p, f)) for f in KERNEL_TREE_FILES),
                f"is not a kernel build tree (no {', '.join(KERNEL_TREE_FILES)})"),
     "target": (_holds_a_module, "holds no kernel module (.ko, .ko.gz, .ko.xz, .ko.zst)"),
-    "source": (lambda p: any(os.path.exists(os.path.join(p, f)) for f in SOURCE_FILES),
+    "source": (_is_source_folder,
                f"is not a module source: it has none of {', '.join(SOURCE_FILES)}"),
 }
 FOLDER_CHECKS["source-or-spec"] = FOLDER_CHECKS["source"]
@@ -110,7 +123,7 @@ def check_path(kind: str, path: str) -> None:
         return
     if not takes_file:
         raise KmodError(path, f"is a file, not {what}")
-    if not looks_right(_head(path)):
+    if looks_right is not None and not looks_right(_head(path)):
         raise KmodError(path, f"is not {what}")
 
 
