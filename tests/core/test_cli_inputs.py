@@ -168,3 +168,18 @@ def test_an_input_only_a_full_read_refuses_prints_no_listing_first(tmp_path: Pat
         result = kmodtui(argv, tmp_path)
         assert (result.returncode, result.stdout) == (2, ""), (argv, result)
         assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(f"kmodtui: {path}: "), result
+
+
+def test_resolve_says_the_others_were_checked_only_when_there_are_others(tmp_path: Path) -> None:
+    """Before: one unreadable target alone was reported as 'The others were still checked.'"""
+    symvers = tmp_path / "Module.symvers"
+    symvers.write_text("0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n")  # the layout modpost writes
+    cut = []
+    for name in ("a.ko", "b.ko"):
+        cut.append(tmp_path / name)
+        cut[-1].write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 9)
+    alone = kmodtui(["resolve", str(cut[0]), "--kernel", str(symvers), "--no-cache"], tmp_path)
+    both = kmodtui(["resolve", *map(str, cut), "--kernel", str(symvers), "--no-cache"], tmp_path)
+    assert alone.returncode == both.returncode == 1, (alone, both)
+    assert "unreadable" in alone.stdout and "The others were still checked" not in alone.stdout, alone.stdout
+    assert both.stdout.count("The others were still checked.") == 2, both.stdout
