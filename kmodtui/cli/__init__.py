@@ -66,6 +66,8 @@ def run_tui(args: argparse.Namespace) -> int:
     from kmodtui.app import KmodApp, run_app
 
     return run_app(KmodApp(demo=args.demo, root=args.root), mouse=not args.no_mouse)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # what is printed goes out through shown(), argparse's errors quoting an argument included
     streams = sys.stdout, sys.stderr
@@ -92,6 +94,9 @@ def _run(argv: list[str], streams: tuple[Any, Any]) -> int:
     try:
         if args.command is None:
             return run_tui(args)
+        from kmodtui.cli.inputs import check_inputs
+
+        check_inputs(parser, args)  # the verb's declared inputs, before it prints or makes anything
         return int(args.func(args))
     except KmodError as err:
         error_line(err)

@@ -20,10 +20,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.run_records:  # a detached runner: every record holds the request it builds
         pairs = [(load_request(record), record) for record in args.run_records]
     else:
-        if not args.source or not args.kernel:
-            raise KmodError("build", "needs --source and at least one --kernel")
-        if not os.path.exists(args.source):
-            raise KmodError(args.source, "no such module source (a folder, a tarball, a *-dkms .deb or a .src.rpm)")
         requests = [make_request(args.source, k, args.mode, extra_symbols=tuple(args.extra_symbols or ()),
                                  arch=args.arch or "", deb_depends=args.deb_depends, version=args.version or "",
                                  sign=not args.no_sign, timeout=args.timeout, sign_modules=args.sign,
@@ -167,7 +163,7 @@ def _verb_build(sub: Any) -> None:
                    help="a release, build dir or headers .deb/.rpm (required; repeat for a build matrix)")
     p.add_argument("--source", "-s", help="module source: a folder, a source tarball, a Debian *-dkms .deb, or a "
                    "kmod .src.rpm (mode srpm) (required)")
-    p.add_argument("--mode", "-m", default="kbuild", choices=modes.names(),
+    p.add_argument("--mode", "-m", default="kbuild", choices=modes.names(), metavar="MODE",
                    help="how to build and package: " + ", ".join(modes.names()) + " (kbuild: the .ko files)")
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
                    help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
@@ -187,7 +183,8 @@ def _verb_build(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--run-records", nargs="+", help=argparse.SUPPRESS)  # the detached runner
     p.add_argument("--json", action="store_true", help="events as JSON lines (phase, line, finding, exit)")
-    p.set_defaults(func=cmd_build)
+    p.set_defaults(func=cmd_build, required=("source", "kernel"), required_unless="run_records",
+                   inputs={"source": "source", "kernel": "kernel", "extra_symbols": "file-or-folder", "out_dir": "new-folder"})
 
 
 def _verb_builds(sub: Any) -> None:

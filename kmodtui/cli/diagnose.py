@@ -33,4 +33,4 @@ def _verb_diagnose(sub: Any) -> None:
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files, read in order as one story; - for stdin")
     p.add_argument("--json", action="store_true", help="the diagnosis as JSON (see schema/diagnose.json)")
     p.add_argument("--all", action="store_true", help="text: list every other finding, not the first three")
-    p.set_defaults(func=cmd_diagnose)
+    p.set_defaults(func=cmd_diagnose, inputs={"logs": "log"})

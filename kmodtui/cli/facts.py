@@ -26,14 +26,11 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.root) and not args.from_package:
         raise KmodError(args.root, "no such folder (--root names the root of a system image, e.g. a chroot)")
     found = discover_kernels(args.root) if os.path.isdir(args.root) else []
-    errors: list[KmodError] = []
-    if args.from_package:
-        try:  # the packages given together make one tree of their own (an -amd64 .deb and its -common .deb)
-            found += unpack_kernel_packages(args.from_package, cache_dir())
-        except KmodError as err:
-            errors.append(err)
+    if args.from_package:  # a package that does not unpack is bad input: its one line, and no listing
+        # the packages given together make one tree of their own (an -amd64 .deb and its -common .deb)
+        found += unpack_kernel_packages(args.from_package, cache_dir())
     if args.json:
-        print_json(contract.kernels_payload(found, errors))
+        print_json(contract.kernels_payload(found, []))
     else:
         if not found and args.root not in ("/", "") and not args.from_package:
             print(f"No kernel build trees under {shown(args.root)} (looked in lib/modules/*/build, usr/src/kernels/* and "
@@ -43,9 +40,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
             print("No kernel build trees found.", headers_hint(), sep="\n")
         for kernel in found:
             print(kernel_text(kernel))
-    for problem in errors:
-        error_line(problem)
-    return EXIT_BAD_INPUT if errors else EXIT_OK
+    return EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -71,7 +66,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             errors.append(err)
     if args.json:
         print_json(contract.inspect_payload(modules, packages, errors))
-    else:
+    elif modules or packages:  # nothing read: the error lines alone, nothing on stdout
         print("\n\n".join([module_text(m) for m in modules] + [package_text(p) for p in packages]))
     for problem in errors:
         error_line(problem)
@@ -105,19 +100,19 @@ def _verb_kernels(sub: Any) -> None:
                    help="unpack a linux-headers .deb or kernel-devel .rpm into the cache and list it too; the "
                         "packages given together (Debian's -amd64 and -common halves) share a tree of their own")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_kernels)
+    p.set_defaults(func=cmd_kernels, inputs={"from_package": "package", "root": "new-folder"})
 
 
 def _verb_inspect(sub: Any) -> None:
     p = sub.add_parser("inspect", help="facts about modules (.ko[.gz|.xz|.zst]) and packages (.rpm, .deb)")
     p.add_argument("files", nargs="+", metavar="FILE", help=".ko files (also compressed), .rpm or .deb packages")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_inspect)
+    p.set_defaults(func=cmd_inspect, inputs={"files": "module-or-package"})
 
 
 def _verb_source(sub: Any) -> None:
     p = sub.add_parser("source", help="what kind of module source this is (read, never executed)")
     p.add_argument("path", help="a folder, a tarball, a .src.rpm or a .spec")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_source)
+    p.set_defaults(func=cmd_source, inputs={"path": "source-or-spec"})
 

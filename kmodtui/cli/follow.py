@@ -114,4 +114,4 @@ def _verb_follow(sub: Any) -> None:
     p.add_argument("--root", default="/", help="--timer: install into another root")
     p.add_argument("--yes", action="store_true", help="--timer install: without asking")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_follow)
+    p.set_defaults(func=cmd_follow, inputs={"source": "folder", "repo": "new-folder"})

@@ -58,7 +58,7 @@ def cmd_check_update(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     from kmodtui.core.elf.module import read_module
-    from kmodtui.core.lifecycle.signing import make_signing_key, sign_modules
+    from kmodtui.core.lifecycle.signing import ensure_signing_key, make_signing_key, sign_modules
     from kmodtui.core.report import contract
 
     modules = args.modules
@@ -67,8 +67,10 @@ def cmd_sign(args: argparse.Namespace) -> int:
     key, cert = args.key, args.cert
     if args.new_key:
         key, cert = make_signing_key(args.new_key)
-    if not (key and cert):
-        raise KmodError("sign", "name a key and certificate (--key, --cert) or make a new pair with --new-key DIR")
+    elif bool(key) != bool(cert):
+        raise KmodError(key or cert, "--key and --cert go together: name both, or neither for kmodtui's own key pair")
+    elif not key:  # kmodtui's own pair, made on first use: the one `build --sign` and the TUI's s use
+        key, cert = ensure_signing_key()
     sign_modules(modules, kernel, key, cert)
     checked = [read_module(m) for m in modules]
     if args.json:
@@ -117,7 +119,8 @@ def _verb_check_update(sub: Any) -> None:
     p.add_argument("--source", metavar="DIR", help="the module source: is the new kernel inside the range it declares "
                    "(META Linux-Minimum/-Maximum, dkms.conf BUILD_EXCLUSIVE_KERNEL)?")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_check_update)
+    p.set_defaults(func=cmd_check_update, inputs={"new_kernel": "kernel", "modules": "target",
+                                               "reference": "target", "source": "source"})
 
 
 def _verb_sign(sub: Any) -> None:
@@ -128,7 +131,7 @@ def _verb_sign(sub: Any) -> None:
     p.add_argument("--new-key", metavar="DIR", help="make a new MOK key pair in DIR and sign with it")
     p.add_argument("--kernel", help="whose sign-file to use (default: the modules' vermagic)")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_sign)
+    p.set_defaults(func=cmd_sign, inputs={"modules": "module", "new_key": "new-folder", "kernel": "kernel"})
 
 
 def _verb_check_userspace(sub: Any) -> None:
@@ -136,5 +139,5 @@ def _verb_check_userspace(sub: Any) -> None:
     p.add_argument("--module", required=True, help="the module (.ko) or its package")
     p.add_argument("--tools", required=True, help="the userspace tools' package (.deb/.rpm)")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_check_userspace)
+    p.set_defaults(func=cmd_check_userspace, inputs={"module": "module-or-package", "tools": "module-or-package"})
 

@@ -36,7 +36,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from kmodtui.core.report import contract
 
     if args.action == "report":
+        from kmodtui.cli.inputs import check_path
+
         results = ([args.target] if args.target else []) + list(args.results or [])  # argparse fills target first
+        for path in results:
+            check_path("text", path)
         rows = m.report_rows(results or None)
         if args.json:
             print_json(contract.matrix_report_payload(rows))
@@ -114,11 +118,12 @@ def _verb_matrix(sub: Any) -> None:
     p.add_argument("--source", "-s", help="the module source (with --kernel: no matrix file needed)")
     p.add_argument("--kernel", "-k", action="append", help="a kernel as `build --kernel` takes it (repeatable)")
     p.add_argument("--arch", action="append", help="an architecture to cross-build for (repeatable)")
-    p.add_argument("--mode", "-m", action="append", choices=modes.names(), help="a build mode (repeatable)")
+    p.add_argument("--mode", "-m", action="append", choices=modes.names(), metavar="MODE",
+                   help="a build mode (repeatable): " + ", ".join(modes.names()))
     p.add_argument("--kernel-any", action="store_true", help="plan: take the kernels as written, without "
                    "finding their headers here (a CI plan job, before the cells install them)")
     p.add_argument("--source-in-repo", default=".", help="export: where the source is in the CI checkout")
-    p.add_argument("--out", "-o", help="export: write the workflow/pipeline here, and beside it the wheel of this "
+    p.add_argument("--out", "-o", metavar="FILE", help="export: write the workflow/pipeline here, and beside it the wheel of this "
                    "kmodtui that its jobs install")
     p.add_argument("--install", metavar="SPEC", help="export: what the jobs `pip install` instead of the wheel "
                    "beside the workflow: a wheel's path from the repository's root, a git URL (git+https://...@tag), "
@@ -127,4 +132,5 @@ def _verb_matrix(sub: Any) -> None:
     p.add_argument("--markdown", action="store_true", help="report: a Markdown table (the default)")
     p.add_argument("--html", action="store_true", help="report: one self-contained HTML page (kernels down, modes "
                    "across, cells coloured by outcome, links to logs)")
-    p.set_defaults(func=cmd_matrix, positional_tail="results")
+    p.set_defaults(func=cmd_matrix, positional_tail="results",
+                   inputs={"file": "text", "source": "source", "results": "text"})

@@ -175,7 +175,7 @@ def _verb_remedy(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.add_argument("--accept-risk", action="store_true", help="needed to apply a risky remedy")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_remedy)
+    p.set_defaults(func=cmd_remedy, inputs={"target": "file-or-folder", "with_symvers": "file-or-folder"})
 
 
 def _verb_hook(sub: Any) -> None:
@@ -187,10 +187,11 @@ def _verb_hook(sub: Any) -> None:
     p.add_argument("--source", required=True, action="append",
                    help="a module source folder; repeat for several, providers before their consumers")
     p.add_argument("--kernel", help="run: the new kernel's release")
-    p.add_argument("--mode", default="kbuild", choices=modes.names(), help="the build mode the hook uses")
+    p.add_argument("--mode", default="kbuild", choices=modes.names(), metavar="MODE",
+                   help="the build mode the hook uses: " + ", ".join(modes.names()))
     p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
     p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")
     p.add_argument("--yes", action="store_true", help="install without asking")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_hook)
+    p.set_defaults(func=cmd_hook, inputs={"source": "folder"})
 

@@ -21,12 +21,11 @@ from kmodtui.core.errors import KmodError
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from kmodtui.core.kernels.discover import find_kernel
     from kmodtui.core.paths import cache_dir
     from kmodtui.core.report import contract
     from kmodtui.core.resolve.engine import resolve
 
-    kernel = find_kernel(args.kernel or default_kernel_release())
+    kernel = _kernel(args.kernel)
     if not args.tui:
         # A short-lived run making ~10^5 small tuples and no reference cycles: the cyclic garbage
         # collector would only rescan them, ~30% of the time on a distro tree. (The TUI keeps it.)
@@ -81,6 +80,23 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             sys.stdout.write(package_manager_text(result.package_manager) + "\n")
     refused = result.package_manager is not None and result.package_manager.asked and not result.package_manager.accepted
     return EXIT_OK if result.ok and not refused else EXIT_PROBLEMS
+
+
+def _kernel(spec: str | None) -> Any:
+    """--kernel, else the running kernel: named on stderr (the report is against it), and when it
+    has no build tree here, the error says --kernel was not given rather than blaming the kernel."""
+    from kmodtui.core.kernels.discover import find_kernel
+
+    if spec:
+        return find_kernel(spec)
+    release = default_kernel_release()
+    try:
+        kernel = find_kernel(release)
+    except KmodError:
+        raise KmodError(release, "no --kernel given, and the running kernel has no build tree here; name one with "
+                        "--kernel (a release from `kmodtui kernels`, a build dir or a Module.symvers)") from None
+    error_line(f"no --kernel given: resolving against the running kernel, {release}")
+    return kernel
 
 
 def cmd_rpmdeps(args: argparse.Namespace) -> int:
@@ -161,7 +177,8 @@ def _verb_resolve(sub: Any) -> None:
     p.add_argument("--jobs", "-j", type=int, default=0, help="threads reading modules (default: all cores)")
     p.add_argument("--no-cache", action="store_true", help="do not use or write kmodtui's parse cache")
     p.add_argument("--no-mouse", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_resolve)
+    p.set_defaults(func=cmd_resolve, inputs={"targets": "target", "kernel": "kernel", "with_": "target",
+                                          "installed": "file-or-folder"})
 
 
 def _verb_rpmdeps(sub: Any) -> None:
@@ -181,5 +198,5 @@ def _verb_rpmdeps(sub: Any) -> None:
     p.add_argument("--kernel", "-k", help="target kernel for --requires: a release, build dir or symvers file "
                    "(default: $KMODTUI_KERNEL, else the modules' vermagic)")
     p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_rpmdeps)
+    p.set_defaults(func=cmd_rpmdeps, inputs={"files": "module", "kernel": "kernel"})
 

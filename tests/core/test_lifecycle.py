@@ -217,3 +217,20 @@ def test_check_update_names_a_missing_provider_instead_of_blaming_the_kernel(bui
     both = kmodtui("check-update", "--new-kernel", installed_kernel.release, "--modules", str(built.consumer_ko),
                    str(built.provider_ko))
     assert both.returncode == 0 and "Nothing here provides" not in both.stdout
+
+
+def test_sign_without_a_key_uses_kmodtuis_own_pair_as_its_help_says(built: BuiltModules, installed_kernel: Kernel,
+                                                                    tmp_path: Path) -> None:
+    """`sign --help`: --key defaults to the key pair kmodtui made (made now if missing). Before, the
+    verb refused without --key or --new-key (README and help disagreed)."""
+    require_tool("openssl")
+    module = tmp_path / "provider.ko"
+    shutil.copy(built.provider_ko, module)
+    state = tmp_path / "state"
+    result = kmodtui("sign", str(module), "--kernel", installed_kernel.release, "--json",
+                     env={"KMODTUI_STATE_DIR": str(state)})
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["signed"][0]["sig_id"] == "PKCS#7" and payload["cert"].startswith(str(state))
+    half = kmodtui("sign", str(module), "--key", payload["key"], env={"KMODTUI_STATE_DIR": str(state)})
+    assert half.returncode == 2 and half.stderr.count("\n") == 1 and "--cert" in half.stderr, half

@@ -98,9 +98,10 @@ def resolve(
     rows, counts, module_problems = resolve_modules(target_modules, providers, kernel, loaded.raw)
     if loaded.raw:  # modules without their needs are not handed on
         target_modules = [m for m in target_modules if m.path not in loaded.raw]
+    others = " The others were still checked." if module_count or len(errors) > 1 else ""  # only when there are
     for err in errors:
         module_problems.append(Finding(err.path, "", STATUS_UNREADABLE, None, None, "",
-                                       f"Could not read this file: {err.reason}. The others were still checked."))
+                                       f"Could not read this file: {err.reason.rstrip('.')}{'' if err.reason.endswith('?') else '.'}{others}"))
         counts[STATUS_UNREADABLE] += 1
     package_findings = []
     if target_packages:
