@@ -120,6 +120,7 @@ def test_demo_walk_from_kernel_to_browser() -> None:
             await pilot.press("r")  # the remedy, previewed on the demo's own copy of the provider spec
             await pilot.pause()
             assert "+%global _use_internal_dependency_generator 0" in str(app.screen.query_one("#remedy-text").render())
+            assert "DEMO" in str(app.screen.query_one("StepStrip").render())  # still the demo, on the remedy too
 
     asyncio.run(scenario())
 
