@@ -49,6 +49,7 @@ def bundled_examples() -> list[str]:
 def source_details(source: ModuleSource) -> str:
     """What was read from a source (a downloaded tarball's dkms.conf, META, spec): each value escaped."""
     lines = [f"[b]{escape(source.name)}[/] {escape(source.version)}".rstrip(), ""]
+    lines.append(escape(f"Path        {source.path}"))  # which copy is read: examples are copied to the state folder
     lines.append(escape(f"Kind        {', '.join(source.kinds)}"))
     lines.append(escape(f"Modules     {', '.join(source.modules) or '(none found)'}"))
     lines.append(escape(f"Modes       {', '.join(source.modes) or '-'}"))

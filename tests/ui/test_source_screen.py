@@ -20,7 +20,8 @@ def demo_kernel() -> Kernel:
 
 def test_typing_a_path_already_listed_selects_it(tmp_path: Path) -> None:
     """/ + an example's own path + Enter crashed the TUI (DuplicateID, exit 1): it selects the listed
-    entry. A typed folder typed again, with a trailing slash, is one entry too."""
+    entry. A typed folder typed again, with a trailing slash, is one entry too. The details name the
+    path read."""
     typed = tmp_path / "mymod"
     typed.mkdir()
     (typed / "Kbuild").write_text("obj-m += mymod.o\n")
@@ -38,7 +39,8 @@ def test_typing_a_path_already_listed_selects_it(tmp_path: Path) -> None:
             await settle(pilot)
             assert app.is_running and app.screen is screen
             assert options.option_count == len(examples) and options.highlighted == 1
-            assert "Modules     provider" in str(screen.query_one("#source-details").render())
+            details = str(screen.query_one("#source-details").render())
+            assert "Modules     provider" in details and f"Path        {examples[1]}" in details
             for path in (str(typed), f"{typed}/"):
                 screen.query_one("#source-path").value = ""
                 await pilot.press("slash", *path, "enter")
