@@ -34,7 +34,7 @@ from kmodtui.messages import (
 )
 from kmodtui.screens.guards import MIN_HEIGHT, MIN_WIDTH, FolderRefusedScreen, TooSmallScreen
 from kmodtui.screens.kernel import KernelScreen
-from kmodtui.screens.nav import escape, go_back, key_words, open_help
+from kmodtui.screens.nav import escape, go_back, key_words, offered, open_help
 
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py).
@@ -140,7 +140,7 @@ class KmodApp(App[int]):
         """The command palette lists every action of the current step, with its key."""
         yield from super().get_system_commands(screen)
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description:
+            if isinstance(binding, Binding) and binding.description and offered(screen, binding):
                 action = binding.action
                 yield SystemCommand(f"{binding.description} ({key_words(binding)})",
                                     f"{type(screen).__name__.removesuffix('Screen')} step",

@@ -167,7 +167,9 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
             if artifacts:
                 self.finish_note = ("built " + escape(", ".join(os.path.basename(a) for a in artifacts[:4]))
                                     + (f" and {len(artifacts) - 4} more" if len(artifacts) > 4 else "")
-                                    + ": Enter checks them, s signs, h rebuilds for every new kernel")
+                                    + (": Enter checks them, s signs, h rebuilds for every new kernel"
+                                       if state == buildrecord.SUCCEEDED else
+                                       f", but the build did not succeed ({state}): e jumps to the first error"))
             elif state == buildrecord.SUCCEEDED:
                 self.finish_note = "it succeeded but made no module or package: the log says where it stopped"
             else:
@@ -235,7 +237,9 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         """The footer shows what applies now: Cancel while it runs; Symbols and Sign once it is done."""
         if action == "cancel":
             return not self.finished
-        if action in ("symbols", "sign", "hook"):
+        if action == "sign":  # a failed build's leftovers are not offered for signing (nor re-signed packages)
+            return self.finished and self.state == buildrecord.SUCCEEDED
+        if action in ("symbols", "hook"):
             return self.finished
         return True
 
@@ -309,6 +313,10 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     def action_sign(self) -> None:
         from kmodtui.core.build import modes
 
+        if self.finished and self.state != buildrecord.SUCCEEDED:  # the palette may still ask
+            self.notify(f"The build did not succeed ({self.state}): nothing of it is signed. Fix it first "
+                        "(e jumps to the first error), then sign what the next build makes.", severity="warning")
+            return
         built_as = modes.find(self.status.get("mode"))
         if self.finished and built_as is not None and built_as.signs_before_packaging:
             # a package: signing the loose .ko would leave the packaged one unsigned; build it again signed

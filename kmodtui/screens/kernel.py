@@ -96,12 +96,16 @@ kernel-devel on Fedora/RHEL, then press r.
 [b]u[/] checks whether the out-of-tree modules installed now would load on the chosen kernel,
 before you reboot into it. [b]b[/] lists builds (also the ones still running in the background).
 [b]l[/] names the root cause of a failure log you already have (a dkms make.log, apt output, a
-yum ksym error, dmesg lines): type its path or paste it."""
+yum ksym error, dmesg lines): type its path or paste it.
+[b]d[/] opens the demo (bundled real modules and a trimmed kernel tree); on the demo, [b]d[/] or Esc goes
+back to the kernels installed here."""
     FIRST_STEP = True  # Esc goes no further back than this (kmodtui/screens/nav.py)
     CSS_PATH = "kernel.tcss"
     BINDINGS = [
         Binding("enter", "choose", "Use this kernel", id="kernel.choose"),
         Binding("d", "demo", "Demo", id="kernel.demo"),
+        Binding("d", "real_kernels", "Real kernels", id="kernel.real"),  # on the demo picker: the way back
+        Binding("escape", "real_kernels", "Real kernels", show=False, id="kernel.real_back"),
         Binding("r", "refresh", "Rescan", id="kernel.refresh"),
         Binding("b", "builds", "Builds", id="kernel.builds"),
         Binding("u", "update_check", "Check update", id="kernel.update_check"),
@@ -255,9 +259,21 @@ yum ksym error, dmesg lines): type its path or paste it."""
         context = f"Update check, {where} on {kernel.release}: {verdict};" + "".join(f" {b};" for b in beyond[:2])
         self.post_message(ResolveDone(result, demo=self.demo, context=context))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """d opens the demo from the real kernels, and leads back from the demo (never a trap)."""
+        if action == "demo":
+            return not self.demo
+        if action == "real_kernels":
+            return self.demo
+        return True
+
     def action_demo(self) -> None:
         if not self.demo:
-            self.app.switch_screen(KernelScreen(demo=True))
+            self.app.switch_screen(KernelScreen(demo=True, root=self.root))
+
+    def action_real_kernels(self) -> None:
+        if self.demo:
+            self.app.switch_screen(KernelScreen(root=self.root))
 
     def action_refresh(self) -> None:
         self.query_one("#kernel-details", Static).update("Looking for kernel build trees...")

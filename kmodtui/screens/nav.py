@@ -38,11 +38,18 @@ def go_back(app: App) -> None:
         show_first_step()
 
 
+def offered(screen: Screen, binding: Binding) -> bool:
+    """Whether the screen offers this binding's action now (its check_action; e.g. the kernel picker's
+    d is Demo on the real kernels and Real kernels on the demo): the help and the palette say only these."""
+    name, _, _ = binding.action.partition("(")
+    return screen.check_action(name, ()) is not False
+
+
 def screen_keys(screen: Screen) -> list[tuple[str, str]]:
     """(key, what it does) for the screen's bindings that have a description."""
     keys = []
     for binding in screen.BINDINGS:
-        if isinstance(binding, Binding) and binding.description:
+        if isinstance(binding, Binding) and binding.description and offered(screen, binding):
             keys.append((key_words(binding), binding.description))
     return keys
 

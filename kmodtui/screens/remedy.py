@@ -77,7 +77,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self._shown = False
 
     def compose(self) -> ComposeResult:
-        yield StepStrip("Remedy")
+        yield StepStrip("Remedy", demo=self.context.demo)
         yield OptionList(*[Option(f"{r}  ({get_remedy(r).risk})", id=r) for r in self.context.remedy_ids],
                          id="remedy-list")
         # an Input draws its value as it is: a target whose name a terminal would act on is not put there

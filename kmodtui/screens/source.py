@@ -49,6 +49,7 @@ def bundled_examples() -> list[str]:
 def source_details(source: ModuleSource) -> str:
     """What was read from a source (a downloaded tarball's dkms.conf, META, spec): each value escaped."""
     lines = [f"[b]{escape(source.name)}[/] {escape(source.version)}".rstrip(), ""]
+    lines.append(escape(f"Path        {source.path}"))  # which copy is read: examples are copied to the state folder
     lines.append(escape(f"Kind        {', '.join(source.kinds)}"))
     lines.append(escape(f"Modules     {', '.join(source.modules) or '(none found)'}"))
     lines.append(escape(f"Modes       {', '.join(source.modes) or '-'}"))
@@ -109,13 +110,15 @@ Esc while typing a path leaves the field and keeps what you typed."""
     def examples_copied(self, message: ExamplesCopied) -> None:
         message.stop()
         option_list = self.query_one("#source-list", OptionList)
-        typed = [Option(escape(p), id=p) for p in self.paths]  # a path typed before the examples were there
+        # paths typed before the examples were there (one that is an example is listed once, as the example)
+        typed = [p for p in self.paths if p not in message.paths]
         option_list.clear_options()
         option_list.add_options([Option(escape(f"example: {os.path.basename(p)}"), id=p) for p in message.paths]
-                                + typed)
-        self.paths = message.paths + self.paths
-        if typed:
-            option_list.highlighted = len(self.paths) - 1
+                                + [Option(escape(p), id=p) for p in typed])
+        chosen = self.paths[-1] if self.paths else None
+        self.paths = message.paths + typed
+        if chosen is not None:
+            option_list.highlighted = self.paths.index(chosen)
         elif self.paths:
             with option_list.prevent(OptionList.OptionHighlighted):  # the worker reads the first one already
                 option_list.highlighted = 0
@@ -152,12 +155,16 @@ Esc while typing a path leaves the field and keeps what you typed."""
 
     @on(Input.Submitted, "#source-path")
     def path_entered(self, event: Input.Submitted) -> None:
-        path = os.path.expanduser(event.value.strip())
-        if path:
+        typed = os.path.expanduser(event.value.strip())
+        if not typed:
+            return
+        path = os.path.normpath(typed)  # 'dir/' and 'dir' are one entry (an option id is unique)
+        option_list = self.query_one("#source-list", OptionList)
+        if path not in self.paths:  # a path already listed is selected, not added again
             self.paths.append(path)
-            self.query_one("#source-list", OptionList).add_option(Option(escape(path), id=path))
-            self.query_one("#source-list", OptionList).highlighted = len(self.paths) - 1
-            self.query_one("#source-list", OptionList).focus()
+            option_list.add_option(Option(escape(path), id=path))
+        option_list.highlighted = self.paths.index(path)
+        option_list.focus()
 
     def action_path(self) -> None:
         self.query_one("#source-path", Input).focus()

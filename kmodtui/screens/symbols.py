@@ -22,6 +22,13 @@ from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
 
 
+class ExplanationPane(VerticalScroll):
+    """The explanation under the table; z gives it the whole screen (a container is not maximizable
+    by default in Textual: Screen.maximize refuses it silently)."""
+
+    ALLOW_MAXIMIZE = True
+
+
 def problem_keys(result: ResolveResult) -> frozenset[tuple[str, str]]:
     """(module file name, symbol) of every problem: what a remedy's re-check compares."""
     return frozenset((os.path.basename(f.module), f.symbol) for f in result.problems)
@@ -50,7 +57,8 @@ and whether the CRC matches. Rows with a problem come first; the pane below expl
 selected row in plain words and names the remedies that apply.
   [b]/[/] filter by module, symbol, status or provider (Enter: back to the table; Esc clears)
   [b]p[/] problems only / everything   [b]f[/] next status   [b]g[/] group by module, provider, status
-  [b]s[/] sort by another column        [b]z[/] make the explanation pane big / small
+  [b]s[/] sort by another column        [b]z[/] the explanation over the whole screen, and back
+  [b]Tab[/] into the explanation pane: arrows and PageDown scroll a long explanation
   [b]r[/] preview a remedy for the selected row: apply, rebuild, re-check, all here
 [i]ksym(name) = 0xCRC[/]: the dependency a kmod RPM has on a kernel symbol. rpm refuses the
 package unless something installed Provides exactly that."""
@@ -90,7 +98,7 @@ package unless something installed Provides exactly that."""
         yield Input(placeholder="/ to filter by module, symbol, status or provider", id="symbols-filter")
         yield Static(header_line(200, None, sorted_by="module"), id="symbols-header")
         yield SymbolTable(self.model.rows, id="symbols-table")
-        with VerticalScroll(id="symbols-detail"):
+        with ExplanationPane(id="symbols-detail"):
             yield Static(id="symbols-explanation")
         yield Footer()
 
@@ -166,7 +174,7 @@ package unless something installed Provides exactly that."""
     def action_back(self) -> None:
         """Esc: first clears the filter, then leaves the filter field, then goes back a step."""
         if self.screen.maximized is not None:
-            self.minimize()
+            self.action_zoom()
             return
         field = self.query_one("#symbols-filter", Input)
         if field.value:
@@ -178,11 +186,17 @@ package unless something installed Provides exactly that."""
             go_back(self.app)
 
     def action_zoom(self) -> None:
-        """The explanation pane over the whole screen, and back."""
+        """The explanation pane over the whole screen, focused so arrows and PageDown scroll what
+        still does not fit; again (or Esc) gives the table back."""
         if self.maximized is not None:
             self.minimize()
-        else:
-            self.maximize(self.query_one("#symbols-detail"), container=False)
+            self.query_one(SymbolTable).focus()
+            return
+        pane = self.query_one("#symbols-detail", ExplanationPane)
+        if not self.maximize(pane, container=False):
+            self.notify("The explanation pane cannot be enlarged here: Tab to it, then PageDown.")
+            return
+        pane.focus()
 
     def action_problems(self) -> None:
         self.status_filter = "all" if self.status_filter == "problems" else "problems"

@@ -87,6 +87,28 @@ def test_a_failing_build_shows_its_findings_and_jumps_to_the_first_error(install
     asyncio.run(scenario())
 
 
+def test_s_on_a_failed_package_build_does_not_offer_to_sign_it(installed_kernel, monkeypatch, tmp_path: Path) -> None:
+    """A .deb build that failed (modpost: provider_fn undefined) made nothing worth signing: s, the
+    footer and the palette no longer offer to build it again signed."""
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    [record] = start_detached(str(EXAMPLES / "consumer"), [installed_kernel.release], "deb")
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            assert screen.status["state"] == "failed"
+            assert "build.sign" not in {b.binding.id for b in screen.active_bindings.values() if b.enabled}
+            assert not [c for c in app.get_system_commands(screen) if c.title.startswith("Sign")]
+            await pilot.press("s")
+            await pilot.pause()
+            assert app.screen is screen and not isinstance(app.screen, ConfirmScreen)
+            assert "s signs" not in str(screen.query_one("#build-status").render())
+
+    asyncio.run(scenario())
+
+
 def test_cancel_key_stops_a_running_build(installed_kernel, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     source = tmp_path / "slow"

@@ -88,7 +88,8 @@ def test_command_palette_lists_the_steps_actions() -> None:
             await app.workers.wait_for_complete()
             await pilot.pause()
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            assert any(t.startswith("Rescan") for t in titles) and any(t.startswith("Demo") for t in titles)
+            # on the demo picker d leads back to the real kernels: the palette offers that, not Demo again
+            assert any(t.startswith("Rescan") for t in titles) and any(t.startswith("Real kernels") for t in titles)
 
     asyncio.run(scenario())
 
@@ -204,3 +205,31 @@ def test_a_state_folder_others_can_write_is_refused_on_screen(tmp_path: Path, mo
 
     asyncio.run(scenario())
     assert list(state.iterdir()) == []
+
+
+def test_the_demo_leads_back_to_the_real_kernels_by_d_esc_and_palette(tmp_path: Path) -> None:
+    """d on the kernel picker opened the demo with no way back but quitting: d, Esc and the palette's
+    Real kernels go back to the kernels found under the root the app was given (here: none)."""
+    async def scenario() -> None:
+        app = KmodApp(root=str(tmp_path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            for back in ("d", "escape", "palette"):
+                await settle(pilot)
+                assert not app.screen.demo and "No kernel build trees were found" in screen_text(app), back
+                await pilot.press("d")
+                await settle(pilot)
+                screen = app.screen
+                assert isinstance(screen, KernelScreen) and screen.demo and "DEMO" in screen_text(app)
+                titles = [c.title for c in app.get_system_commands(screen)]
+                assert "Real kernels (d)" in titles and "Demo (d)" not in titles
+                if back == "palette":
+                    [real] = [c for c in app.get_system_commands(screen) if c.title == "Real kernels (d)"]
+                    real.callback()
+                else:
+                    await pilot.press(back)
+                await settle(pilot)
+                assert app.screen is not screen and isinstance(app.screen, KernelScreen), back
+                assert not app.screen.demo and app.screen.root == str(tmp_path), back
+                assert "Demo (d)" in [c.title for c in app.get_system_commands(app.screen)]
+
+    asyncio.run(scenario())

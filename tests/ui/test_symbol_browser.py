@@ -120,6 +120,7 @@ def test_demo_walk_from_kernel_to_browser() -> None:
             await pilot.press("r")  # the remedy, previewed on the demo's own copy of the provider spec
             await pilot.pause()
             assert "+%global _use_internal_dependency_generator 0" in str(app.screen.query_one("#remedy-text").render())
+            assert "DEMO" in str(app.screen.query_one("StepStrip").render())  # still the demo, on the remedy too
 
     asyncio.run(scenario())
 
@@ -204,3 +205,35 @@ def test_hostile_module_strings_are_shown_escaped_never_sent(installed_kernel, t
             assert "\\x1b]52;c" in frame
 
     asyncio.run(scenario())
+
+
+def test_zoom_shows_the_whole_explanation_by_key_and_palette() -> None:
+    """z (and the palette's Zoom) gives the explanation the screen: the demo's long rpm story is read
+    to its end (its last line, the concept, is inside the pane), at 80x24 and 100x40; z again gives
+    the table back."""
+    async def scenario(size: tuple[int, int]) -> None:
+        app = KmodApp(demo=True)
+        async with app.run_test(size=size) as pilot:
+            await open_demo_symbols(pilot)
+            screen = app.screen
+            pane = screen.query_one("#symbols-detail")
+            assert pane.max_scroll_y > 0  # cut before: '...but the package' and no more
+            for how in ("key", "palette"):
+                if how == "key":
+                    await pilot.press("z")
+                else:
+                    [zoom] = [c for c in app.get_system_commands(screen) if c.title.startswith("Zoom")]
+                    zoom.callback()
+                await pilot.pause()
+                await pilot.pause()
+                assert screen.maximized is pane and pane.has_focus, how
+                assert pane.region.height == size[1] - 1 and pane.max_scroll_y == 0, how  # all of it, above the footer
+                await pilot.press("z")
+                await pilot.pause()
+                assert screen.maximized is None and screen.query_one(SymbolTable).has_focus, how
+            await pilot.press("z", "escape")  # Esc leaves the zoom, not the screen
+            await pilot.pause()
+            assert app.screen is screen and screen.maximized is None
+
+    asyncio.run(scenario((80, 24)))
+    asyncio.run(scenario((100, 40)))
