@@ -115,10 +115,13 @@ def symvers_of_build(record: str) -> str:
 
 def provider_build(source: str, release: str, mode: str, exact: bool = False) -> str:
     """The record of the newest succeeded kmodtui build of the provider `source` for kernel `release`
-    that made a Module.symvers: one in `mode` first (a package build's set needs the provider's packages
-    of that kind), else (unless `exact`) one in any mode. "" when there is none."""
+    that made a Module.symvers: one in `mode` first, then one that made packages of the same kind (a
+    package build's set needs the provider's packages: OpenZFS's rpm-generic kmod next to an rpm-redhat
+    consumer), then (unless `exact`) one in any mode. "" when there is none."""
     source = os.path.abspath(source)
-    fallback = ""
+    wanted = modes.find(mode)
+    suffix = wanted.package_suffix if wanted is not None and wanted.makes_packages else ""
+    best, best_rank = "", 3
     for status in buildrecord.list_builds():  # newest first
         if status["state"] != buildrecord.SUCCEEDED or status.get("kernel") != release:
             continue
@@ -126,10 +129,16 @@ def provider_build(source: str, release: str, mode: str, exact: bool = False) ->
             continue
         if not symvers_of_build(status["dir"]):
             continue
+        built_as = modes.find(str(status.get("mode") or ""))
         if status.get("mode") == mode:
-            return str(status["dir"])
-        fallback = fallback or str(status["dir"])
-    return "" if exact else fallback
+            rank = 0
+        elif suffix and built_as is not None and built_as.makes_packages and built_as.package_suffix == suffix:
+            rank = 1
+        else:
+            rank = 2
+        if rank < best_rank:
+            best, best_rank = str(status["dir"]), rank
+    return "" if exact and best_rank > 1 else best
 
 
 def attach_providers(request: BuildRequest, work_dir: str) -> BuildRequest:
@@ -148,14 +157,18 @@ def attach_providers(request: BuildRequest, work_dir: str) -> BuildRequest:
         path = symvers_of_build(record)
         target = os.path.join(work_dir, "providers", str(index), "Module.symvers")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        _copy_plain(path, target)
+        _copy_plain(path, os.path.join(record, "work"), target)
         attached.append(target)
     return dataclasses.replace(request, attached_symvers=tuple(attached))
 
 
-def _copy_plain(path: str, target: str) -> None:
+def _copy_plain(path: str, work: str, target: str) -> None:
     """A provider's Module.symvers, made by a confined build: copied only as a plain file of bounded
-    size, never through a link the build may have left there."""
+    size inside that build's folder, never through a link the build may have left there."""
+    inside = os.path.realpath(work) + os.sep
+    if not os.path.realpath(path).startswith(inside):
+        raise KmodError(path, "the provider's Module.symvers leads outside its build's folder (a link made by "
+                              "the build?): refused")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as err:

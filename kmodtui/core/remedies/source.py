@@ -166,7 +166,7 @@ def _plan_provider_rebuild(source: str, providers: list[str], options: RemedyOpt
         if options.kernel_release else []
     missing = [p for p, record in zip(providers, built, strict=True) if not record]
     if missing:
-        how = f" in {options.mode} mode" if packages else ""
+        how = f" with {built_as.package_suffix} packages" if built_as is not None and packages else ""
         raise KmodError(missing[0], f"the provider has no build{how} for {release} yet: in the TUI press p to build "
                                     f"it; on the command line: kmodtui build --kernel {release} --source "
                                     + scriptnames.shell(missing[0]) + (f" --mode {options.mode}" if packages else ""))
@@ -181,7 +181,7 @@ def _plan_provider_rebuild(source: str, providers: list[str], options: RemedyOpt
         "this kernel, the next one, the kernel hook's, which builds providers first) takes the Module.symvers of "
         "the provider's build for its own kernel and names it on make's command line; a package build puts the "
         f"provider's packages in the set it is checked with. Nothing is written into your source."
-        + (f" Now: build {builds}." if builds else ""),
+        + (f" The provider's build for this kernel: {builds}." if builds else ""),
         (), (f"kmodtui build --kernel {release} --source {scriptnames.shell(source)}{flags}",),
         rebuild="same", providers=tuple(providers),
     )
