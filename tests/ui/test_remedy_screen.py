@@ -309,3 +309,63 @@ def test_a_long_target_path_shows_its_file_name_at_80_columns(tmp_path: Path, mo
             assert shown.endswith("kmod-provider.spec"), shown
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_an_rpm_package_sets_unknown_ksym_offers_to_build_the_providers_package(installed_kernel, monkeypatch,
+                                                                                tmp_path: Path) -> None:
+    """The rpm dead end: a consumer built in rpm-redhat mode against a provider that only has a kbuild
+    build gets through modpost, but its package set says UNKNOWN x3 for ksym(provider_*): no package in
+    the set provides them. Before: 'No remedy in the catalogue'. Now r offers kbuild-extra-symbols,
+    p builds the provider's package (rpm-redhat, same kernel), and b ends in 3 fixed."""
+    from kmodtui.screens.remedy import ProviderScreen
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    provider = copy_source("provider", tmp_path / "p")
+    [provider_record] = start_detached(str(provider), [installed_kernel.release], "kbuild")
+    deadline = time.monotonic() + 120
+    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    source = copy_source("consumer", tmp_path)
+    [record] = start_detached(str(source), [installed_kernel.release], "rpm-redhat", providers=(str(provider),))
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            assert screen.status["state"] == "succeeded", screen.status  # modpost had the kbuild provider's symvers
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
+            symbols = app.screen
+            assert isinstance(symbols, SymbolsScreen)
+            unknown = [f for f in symbols.result.findings() if f.status == "unknown_symbol"]
+            assert sorted(f.requirement.symbol for f in unknown if f.requirement) == \
+                ["provider_fn", "provider_gpl_fn", "provider_ns_fn"], unknown  # ksym(provider_*): no package has it
+            assert all(f.remedies == ("kbuild-extra-symbols",) for f in unknown)
+            await pilot.press("r")
+            remedy = await screen_shown(pilot, RemedyScreen, "remedy-text")
+            assert "with .rpm packages" in preview(app) and "press p" in preview(app), preview(app)
+            await pilot.press("p")
+            await screen_shown(pilot, ProviderScreen)
+            assert isinstance(app.screen, ProviderScreen)
+            kinds = [kind for kind, _ in app.screen.choices]
+            await pilot.press(*["down"] * kinds.index("source"), "enter")  # build the source (the kbuild one is there)
+            await wait_for(pilot, lambda: isinstance(app.screen, BuildScreen) and app.screen is not screen)
+            built = app.screen
+            await wait_for(pilot, lambda: built.finished)
+            assert built.status["state"] == "succeeded" and built.status["mode"] == "rpm-redhat"
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen is remedy
+            rebuild = await apply_then_rebuild(pilot)
+            assert isinstance(rebuild, BuildScreen)
+            await wait_for(pilot, lambda: rebuild.finished)
+            assert rebuild.status["state"] == "succeeded", rebuild.status
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation")
+                           and app.screen is not symbols)
+            summary = str(app.screen.query_one("#symbols-summary").render())
+            assert "after the remedy: 3 fixed, 0 still broken" in summary, summary
+
+    asyncio.run(scenario())
