@@ -153,13 +153,12 @@ def _source_of_symvers(path: str) -> str:
 
 def _plan_provider_rebuild(source: str, providers: list[str], options: RemedyOptions) -> RemedyPlan:
     """Rebuild the consumer with the provider recorded in its request: nothing written into the source."""
+    from kmodtui.core.build import modes
     from kmodtui.core.build.providers import provider_build
 
     for provider in providers:
         scriptnames.check(scriptnames.PATH, provider, provider)
     release = command_release(options)
-    from kmodtui.core.build import modes
-
     built_as = modes.find(options.mode)
     packages = built_as is not None and built_as.makes_packages  # the provider's packages go in the set
     built = [provider_build(p, options.kernel_release, options.mode, exact=packages) for p in providers] \
