@@ -244,11 +244,13 @@ class KmodApp(App[int]):
         changes: dict[str, object] = {"sign_modules": True} if message.sign_modules else {}
         if message.mode:
             changes["mode"] = message.mode
+        if message.providers:
+            changes["providers"] = message.providers
         self.start_rebuild(message.record, changes, message.problems_before, message.then_check)
 
     def on_provider_build_requested(self, message: ProviderBuildRequested) -> None:
         if not self._starting_a_build():
-            self.build_provider(message.source, message.kernel)
+            self.build_provider(message.source, message.kernel, message.mode)
 
     def on_demo_rebuild_requested(self, message: DemoRebuildRequested) -> None:
         self.notify("Rebuilding the demo's kmod-provider RPM from the edited spec with rpmbuild...", timeout=4)
@@ -307,12 +309,12 @@ class KmodApp(App[int]):
         self.post_message(BuildStarted(new_record, problems_before=problems_before, then_check=then_check))
 
     @work(thread=True, group="build-start")
-    def build_provider(self, source: str, kernel: str) -> None:
-        """The module that exports a remedy's symbol, built first (kbuild, the same kernel)."""
+    def build_provider(self, source: str, kernel: str, mode: str) -> None:
+        """The module that exports a remedy's symbol, built first (the same kernel, the consumer's mode)."""
         from kmodtui.core.build.job import start_detached
 
         try:
-            [record] = start_detached(source, [kernel], "kbuild")
+            [record] = start_detached(source, [kernel], mode)
         except KmodError as err:
             self.post_message(Notice(f"Cannot build the provider: {err}", "error", 12))
             return

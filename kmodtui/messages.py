@@ -196,15 +196,17 @@ class RebuildRequested(Message):
     sign_modules: bool = False  # `s` on a package build: the same build, every module signed before packaging
     then_check: str = ""  # a provider's rebuild: when it is done, check this build's packages again instead
     mode: str = ""  # a remedy that is a rebuild in another mode (autotools-redhat-spec: rpm-redhat)
+    providers: tuple[str, ...] = ()  # provider sources the rebuild's request records (kbuild-extra-symbols)
 
 
 @dataclass
 class ProviderBuildRequested(Message):
-    """From the KBUILD_EXTRA_SYMBOLS remedy: build the module that exports the symbol first (kbuild,
-    the same kernel); its Module.symvers is then found by the remedy."""
+    """From the KBUILD_EXTRA_SYMBOLS remedy: build the module that exports the symbol first (the same
+    kernel, the consumer's mode: a package build's provider is a package); the remedy then finds it."""
 
     source: str
     kernel: str  # as `build --kernel` takes it
+    mode: str = "kbuild"
 
 
 @dataclass

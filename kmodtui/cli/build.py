@@ -21,6 +21,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         pairs = [(load_request(record), record) for record in args.run_records]
     else:
         requests = [make_request(args.source, k, args.mode, extra_symbols=tuple(args.extra_symbols or ()),
+                                 providers=tuple(args.provider or ()),
                                  arch=args.arch or "", deb_depends=args.deb_depends, version=args.version or "",
                                  sign=not args.no_sign, timeout=args.timeout, sign_modules=args.sign,
                                  no_sandbox=args.no_sandbox)
@@ -167,6 +168,9 @@ def _verb_build(sub: Any) -> None:
                    help="how to build and package: " + ", ".join(modes.names()) + " (kbuild: the .ko files)")
     p.add_argument("--extra-symbols", action="append", metavar="MODULE_SYMVERS",
                    help="Module.symvers of another out-of-tree module this one uses (KBUILD_EXTRA_SYMBOLS)")
+    p.add_argument("--provider", action="append", metavar="SOURCE",
+                   help="the source of another out-of-tree module this one uses, recorded in the request: the "
+                   "build takes the Module.symvers of its newest build for the same kernel (repeatable)")
     p.add_argument("--arch", help="cross-build for this ARCH (arm64, ...)")
     p.add_argument("--deb-depends", help="deb mode: the Depends to write (default: the package owning the kernel here)")
     p.add_argument("--version", help="package version (default: dkms.conf's, else 1.0)")

@@ -74,6 +74,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.undo_id: str | None = None
         self.confirming = False
         self.symvers: tuple[str, ...] = ()  # the provider's Module.symvers picked with p
+        self.providers: tuple[str, ...] = ()  # the provider sources picked with p (built first)
         self._shown = False
 
     def compose(self) -> ComposeResult:
@@ -108,7 +109,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def options(self) -> RemedyOptions:
         c = self.context
         return RemedyOptions(target=self.query_one("#remedy-target", Input).value.strip(), symbol=c.symbol,
-                             namespace=c.namespace, depends=c.depends, symvers=self.symvers,
+                             namespace=c.namespace, depends=c.depends, symvers=self.symvers, providers=self.providers,
                              kernel_release=c.kernel.release if c.kernel else "")
 
     def preview(self) -> None:
@@ -118,6 +119,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
 
     @work(thread=True, exclusive=True, group="remedy-plan")
     def plan_remedy(self, remedy_id: str, options: RemedyOptions) -> None:
+        import dataclasses
+
+        options = dataclasses.replace(options, mode=self._consumer_mode())
         try:
             planned = RemedyPlanned(remedy_id, get_remedy(remedy_id).plan(options))
         except KmodError as err:
@@ -232,7 +236,16 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
             self.notify("kmodtui does not know the kernel of this finding: build the provider from the wizard.",
                         severity="warning")
             return
-        self.post_message(ProviderBuildRequested(path, kernel.build_dir or kernel.release))
+        self.providers = tuple(dict.fromkeys((*self.providers, path)))  # the rebuild's request records it
+        self.post_message(ProviderBuildRequested(path, kernel.build_dir or kernel.release,
+                                                 self._consumer_mode() or "kbuild"))
+
+    def _consumer_mode(self) -> str:
+        """The mode the finding's build was made in (its status.json): a provider is built the same way."""
+        from kmodtui.core.build.record import read_status
+
+        mode = (read_status(self.context.record) or {}).get("mode") if self.context.record else ""
+        return mode if isinstance(mode, str) else ""
 
     def action_target(self) -> None:
         self.query_one("#remedy-target", Input).focus()
@@ -294,6 +307,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
             self.post_message(DemoRebuildRequested(self.context.target, self.context.problems_before))
             return
         mode = self.plan.rebuild if self.plan and self.plan.rebuild not in ("", "same") else ""
+        providers = self.plan.providers if self.plan else ()
         if self.context.provider_record:
             self.post_message(RebuildRequested(self.context.provider_record, self.context.problems_before,
                                                then_check=self.context.record, mode=mode))
@@ -303,7 +317,8 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
                         "kernel picker, then the source) so b can rebuild it, or run the commands shown.",
                         severity="warning", timeout=10)
             return
-        self.post_message(RebuildRequested(self.context.record, self.context.problems_before, mode=mode))
+        self.post_message(RebuildRequested(self.context.record, self.context.problems_before, mode=mode,
+                                           providers=providers))
 
     def action_back(self) -> None:
         go_back(self.app)
@@ -334,7 +349,8 @@ class ProviderScreen(ModalScreen[tuple[str, str] | None]):
         with Vertical():
             if self.choices:
                 yield Static(f"Which module exports [b]{escape(self.symbol)}[/]? A build's Module.symvers is used "
-                             "as it is; a source is built first (kbuild, same kernel), then its Module.symvers.")
+                             "as it is; a source is built first (same kernel, same mode), then the rebuild records it as a "
+                             "provider.")
                 yield OptionList(*[Option(("use the build: " if kind == "symvers" else "build the source: ")
                                           + escape(path), id=str(i))
                                    for i, (kind, path) in enumerate(self.choices)], id="provider-list")

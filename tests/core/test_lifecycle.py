@@ -170,6 +170,49 @@ def test_one_source_failing_does_not_stop_the_others(installed_kernel: Kernel, t
                                                "consumer.ko").exists()
 
 
+def test_a_hook_for_a_consumer_builds_the_provider_its_request_records_first(installed_kernel: Kernel,
+                                                                              tmp_path: Path) -> None:
+    """The relation is recorded once: `kmodtui build --provider` (what the remedy's rebuild does)
+    stores the provider's source in the consumer's request, and the build names a copy of the
+    provider's Module.symvers, in its own folder, on make's command line. A hook then asked for the
+    consumer alone (as the TUI's h asks) builds the provider first, then the consumer against it.
+    Before: the hook's script named only the consumer, whose build failed at modpost."""
+    import os
+
+    from tests.realtools import copy_source
+
+    release = installed_kernel.release
+    provider, consumer = copy_source("provider", tmp_path / "p"), copy_source("consumer", tmp_path / "c")
+    kbuild_before = (consumer / "Kbuild").read_bytes()
+    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    for args in (["--source", str(provider)], ["--source", str(consumer), "--provider", str(provider)]):
+        built = kmodtui("build", "--kernel", release, *args, "--json", env=env)
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr
+    [record] = [d for d in (tmp_path / "state" / "builds").iterdir() if "consumer" in d.name]
+    assert json.loads((record / "request.json").read_text())["providers"] == [str(provider)]
+    log = (record / "work" / "build.log").read_text()
+    assert f"KBUILD_EXTRA_SYMBOLS={record / 'work' / 'providers' / '0' / 'Module.symvers'}" in log
+    assert (consumer / "Kbuild").read_bytes() == kbuild_before  # nothing written into the user's tree
+    root = tmp_path / "root"
+    (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+    moddir = root / "lib" / "modules" / release
+    moddir.mkdir(parents=True)
+    for name in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        (moddir / name).write_text("")
+    installed = kmodtui("hook", "install", "--source", str(consumer), "--root", str(root), "--yes", "--json", env=env)
+    assert installed.returncode == 0, installed.stderr
+    script = Path(json.loads(installed.stdout)["path"]).read_text()
+    assert script.index(f"--source {provider}") < script.index(f"--source {consumer}"), script
+    ran = subprocess.run(["sh", json.loads(installed.stdout)["path"], release], capture_output=True, text=True,
+                         env={**os.environ, **env, "KMODTUI_HOOK_LOG_DIR": str(tmp_path / "log")})
+    assert ran.returncode == 0 and "built and installed" in ran.stdout, ran.stdout + ran.stderr
+    report = json.loads((tmp_path / "state" / "hooks" / f"report-{release}.json").read_text())
+    assert report["ok"] and [o["name"] for o in report["outcomes"]] == ["kmodtui-provider", "consumer"]
+    dep = (moddir / "modules.dep").read_text()
+    [consumer_line] = [line for line in dep.splitlines() if line.split(":")[0].endswith("/consumer.ko")]
+    assert consumer_line.split(":")[1].strip().endswith("/provider.ko"), dep
+
+
 def test_hooks_are_the_only_system_files_kmodtui_may_write() -> None:
     from kmodtui.core.errors import KmodError
     from kmodtui.core.remedies.edits import check_editable

@@ -248,3 +248,32 @@ def test_a_new_signing_key_is_private_whatever_the_umask(tmp_path: Path) -> None
         os.umask(old)
     assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
     assert Path(key).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_providers_symvers_that_is_a_link_out_of_its_build_is_refused(installed_kernel, monkeypatch,
+                                                                          tmp_path: Path) -> None:
+    """A consumer's build copies its provider's Module.symvers out of the provider's build folder,
+    which that (confined, hostile) build could write: a link there, to a file outside, is refused
+    with one clear line, never followed and copied where the next build can read it."""
+    import dataclasses
+
+    from kmodtui.core.build import record as buildrecord
+    from kmodtui.core.build.inputs import BuildRequest
+    from kmodtui.core.build.providers import attach_providers
+    from kmodtui.core.errors import KmodError
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    provider = tmp_path / "provider"
+    provider.mkdir()
+    secret = tmp_path / "secret" / "Module.symvers"
+    secret.parent.mkdir()
+    secret.write_text("0x1\tsecret\tvmlinux\tEXPORT_SYMBOL\t\n")
+    _, record = buildrecord.new_build_dir("provider")
+    (Path(record) / "work" / "src").mkdir(parents=True)
+    (Path(record) / "work" / "src" / "Module.symvers").symlink_to(secret)
+    buildrecord.write_status(record, state=buildrecord.SUCCEEDED, kernel=installed_kernel.release,
+                             source=str(provider), mode="kbuild")
+    request = dataclasses.replace(BuildRequest(str(tmp_path), installed_kernel), providers=(str(provider),))
+    with pytest.raises(KmodError, match="leads outside its build's folder"):
+        attach_providers(request, str(tmp_path / "consumer-work"))
+    assert not (tmp_path / "consumer-work" / "providers" / "0" / "Module.symvers").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -78,11 +80,11 @@ def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, m
             await screen_shown(pilot, RemedyScreen, "remedy-text")
             assert isinstance(app.screen, RemedyScreen)
             text = preview(app)
-            assert "KBUILD_EXTRA_SYMBOLS +=" in text and "Module.symvers" in text  # found the provider's build
-            await pilot.press("a", "a")
+            assert "KBUILD_EXTRA_SYMBOLS" in text and "provider" in text  # found the provider's build
+            await pilot.press("a", "a")  # nothing to edit: the provider is recorded in the rebuild's request
             await app.workers.wait_for_complete()
             await pilot.pause()
-            assert (source / "Kbuild").read_bytes() != original
+            assert (source / "Kbuild").read_bytes() == original  # no build folder's path in the user's tree
             remedy = app.screen
             await pilot.press("b")  # the rebuild is started by a worker; its screen comes after
             await wait_for(pilot, lambda: app.screen is not remedy and app.screen.is_mounted)
@@ -105,7 +107,8 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
     """Issue 13's bug: `b` after a remedy always rebuilt in kbuild mode, so a deb or rpm build was
     never re-made or re-checked as a package. Now the rebuild is the build's own stored request."""
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
-    [provider_record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], "kbuild")
+    # the provider built the same way (a package build's set needs the provider's package)
+    [provider_record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], mode)
     deadline = time.monotonic() + 120
     while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -125,7 +128,9 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
             assert isinstance(rebuild, BuildScreen) and rebuild.record_dir != record
             await wait_for(pilot, lambda: rebuild.finished)
             assert rebuild.status["mode"] == mode and rebuild.status["state"] == "succeeded", rebuild.status
-            assert load_request(rebuild.record_dir) == load_request(record)  # the very same request
+            # the very same request, now recording the provider
+            assert load_request(rebuild.record_dir) == dataclasses.replace(
+                load_request(record), providers=(str(EXAMPLES / "provider"),))
             await pilot.press("enter")
             await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
             symbols = app.screen
@@ -136,7 +141,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
                 assert not symbols.result.packages
             else:  # checked as a package set: the package is what was resolved
                 suffix = ".deb" if mode == "deb" else ".rpm"
-                assert [p.path.endswith(suffix) for p in symbols.result.packages] == [True]
+                assert [p.path.endswith(suffix) for p in symbols.result.packages] == [True, True]  # and the provider's
                 said = symbols.result.package_manager  # asked of apt-get/rpm, in a scratch root
                 assert said is not None and said.asked and said.tool == ("apt-get" if mode == "deb" else "rpm")
                 assert (f"{said.tool} would now accept" in summary) == said.accepted, (summary, said.words)
@@ -214,16 +219,24 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
     assert "rpm would now accept kmod-consumer, kmod-provider" in summary, summary
 
 
-def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(installed_kernel, monkeypatch,
+@pytest.mark.parametrize("mode", ["kbuild", pytest.param("rpm-generic", marks=pytest.mark.slow),
+                                  pytest.param("rpm-redhat", marks=pytest.mark.slow)])
+def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(mode, installed_kernel, monkeypatch,
                                                                           tmp_path: Path) -> None:
     """No provider built yet, no CLI flag: r, then p lists the bundled provider source that exports
-    provider_fn; picking it builds it (kbuild, same kernel); Esc back, the remedy now names its
-    Module.symvers; a, a, b: the consumer builds and re-checks clean (modpost agrees)."""
+    provider_fn; picking it builds it (same kernel, the consumer's mode: an rpm consumer gets the
+    provider's package); Esc back, the remedy is the rebuild with the provider recorded in its request
+    (nothing written into the source); a, a, b: the consumer builds and re-checks clean, in rpm-generic
+    and rpm-redhat as a package set with the provider's package in it, and real rpm agrees.
+    Before: in the rpm modes the provider was built with kbuild, so the package set said UNKNOWN x3
+    for ksym(provider_*) with no remedy, and the Kbuild got one build folder's absolute path."""
     from kmodtui.screens.remedy import ProviderScreen
 
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     source = copy_source("consumer", tmp_path)
-    [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
+    original = {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()}
+    [record] = start_detached(str(source), [installed_kernel.release], mode)
+    packages: list[str] = []
 
     async def scenario() -> None:
         app = KmodApp(attach=record)
@@ -242,20 +255,40 @@ def test_consumer_fails_and_the_provider_is_built_from_the_remedy_screen(install
             await wait_for(pilot, lambda: isinstance(app.screen, BuildScreen) and app.screen is not screen)
             provider = app.screen
             await wait_for(pilot, lambda: provider.finished)
-            assert provider.status["state"] == "succeeded"
+            assert provider.status["state"] == "succeeded" and provider.status["mode"] == mode
             await pilot.press("escape")
-            await settle(pilot)  # back on the remedy: its preview is planned again (the provider's symvers)
+            await settle(pilot)  # back on the remedy: its preview is planned again (the provider's build)
             assert app.screen is remedy
-            assert "KBUILD_EXTRA_SYMBOLS +=" in preview(app)  # the provider's Module.symvers, found
+            assert "KBUILD_EXTRA_SYMBOLS on make's command line" in preview(app), preview(app)
             rebuild = await apply_then_rebuild(pilot)
             assert isinstance(rebuild, BuildScreen)
             await wait_for(pilot, lambda: rebuild.finished)
             assert rebuild.status["state"] == "succeeded", rebuild.status
+            [recorded] = load_request(rebuild.record_dir).providers  # the bundled example, as the state keeps it
+            assert recorded.endswith(os.path.join("examples", "provider")), recorded
             await pilot.press("enter")
             await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
-            assert "after the remedy: 3 fixed, 0 still broken" in str(app.screen.query_one("#symbols-summary").render())
+            symbols = app.screen
+            assert isinstance(symbols, SymbolsScreen)
+            summary = str(symbols.query_one("#symbols-summary").render())
+            assert "after the remedy: 3 fixed, 0 still broken" in summary, summary
+            packages.extend(p.path for p in symbols.result.packages)
 
     asyncio.run(scenario())
+    assert {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()} == original  # the user's tree as it was
+    if mode != "kbuild":  # real rpm agrees: with the provider's package installed, nothing of it is missing
+        from tests.pkgtools import RpmRoot
+
+        [consumer] = [p for p in packages if "consumer" in os.path.basename(p)]
+        [provider_rpm] = [p for p in packages if "provider" in os.path.basename(p)]
+        if mode == "rpm-redhat":  # its consumer Requires the provider's ksym(): alone, rpm refuses it
+            _code, failed = RpmRoot(tmp_path / "alone").test_install(Path(consumer))
+            assert {r.split(" ")[0] for r, _ in failed if "provider_" in r} == \
+                {"ksym(provider_fn)", "ksym(provider_gpl_fn)", "ksym(provider_ns_fn)"}, failed
+        root = RpmRoot(tmp_path / "with-provider")
+        root.install_justdb(Path(provider_rpm))
+        _code, failed = root.test_install(Path(consumer))
+        assert not [r for r, _ in failed if "provider_" in r], failed
 
 
 def test_a_long_target_path_shows_its_file_name_at_80_columns(tmp_path: Path, monkeypatch) -> None:
@@ -274,5 +307,65 @@ def test_a_long_target_path_shows_its_file_name_at_80_columns(tmp_path: Path, mo
             assert len(target.value) > target.content_region.width and target.value.endswith("kmod-provider.spec")
             shown = target.value[int(target.scroll_offset.x):][: target.content_region.width]
             assert shown.endswith("kmod-provider.spec"), shown
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_an_rpm_package_sets_unknown_ksym_offers_to_build_the_providers_package(installed_kernel, monkeypatch,
+                                                                                tmp_path: Path) -> None:
+    """The rpm dead end: a consumer built in rpm-redhat mode against a provider that only has a kbuild
+    build gets through modpost, but its package set says UNKNOWN x3 for ksym(provider_*): no package in
+    the set provides them. Before: 'No remedy in the catalogue'. Now r offers kbuild-extra-symbols,
+    p builds the provider's package (rpm-redhat, same kernel), and b ends in 3 fixed."""
+    from kmodtui.screens.remedy import ProviderScreen
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    provider = copy_source("provider", tmp_path / "p")
+    [provider_record] = start_detached(str(provider), [installed_kernel.release], "kbuild")
+    deadline = time.monotonic() + 120
+    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    source = copy_source("consumer", tmp_path)
+    [record] = start_detached(str(source), [installed_kernel.release], "rpm-redhat", providers=(str(provider),))
+
+    async def scenario() -> None:
+        app = KmodApp(attach=record)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.finished)
+            assert screen.status["state"] == "succeeded", screen.status  # modpost had the kbuild provider's symvers
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation"))
+            symbols = app.screen
+            assert isinstance(symbols, SymbolsScreen)
+            unknown = [f for f in symbols.result.findings() if f.status == "unknown_symbol"]
+            assert sorted(f.requirement.symbol for f in unknown if f.requirement) == \
+                ["provider_fn", "provider_gpl_fn", "provider_ns_fn"], unknown  # ksym(provider_*): no package has it
+            assert all(f.remedies == ("kbuild-extra-symbols",) for f in unknown)
+            await pilot.press("r")
+            remedy = await screen_shown(pilot, RemedyScreen, "remedy-text")
+            assert "with .rpm packages" in preview(app) and "press p" in preview(app), preview(app)
+            await pilot.press("p")
+            await screen_shown(pilot, ProviderScreen)
+            assert isinstance(app.screen, ProviderScreen)
+            kinds = [kind for kind, _ in app.screen.choices]
+            await pilot.press(*["down"] * kinds.index("source"), "enter")  # build the source (the kbuild one is there)
+            await wait_for(pilot, lambda: isinstance(app.screen, BuildScreen) and app.screen is not screen)
+            built = app.screen
+            await wait_for(pilot, lambda: built.finished)
+            assert built.status["state"] == "succeeded" and built.status["mode"] == "rpm-redhat"
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen is remedy
+            rebuild = await apply_then_rebuild(pilot)
+            assert isinstance(rebuild, BuildScreen)
+            await wait_for(pilot, lambda: rebuild.finished)
+            assert rebuild.status["state"] == "succeeded", rebuild.status
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation")
+                           and app.screen is not symbols)
+            summary = str(app.screen.query_one("#symbols-summary").render())
+            assert "after the remedy: 3 fixed, 0 still broken" in summary, summary
 
     asyncio.run(scenario())

@@ -21,6 +21,12 @@ class BuildRequest:
     kernel: Kernel
     mode: str = "kbuild"
     extra_symbols: tuple[str, ...] = ()  # Module.symvers of other out-of-tree modules (KBUILD_EXTRA_SYMBOLS)
+    # the sources of the out-of-tree modules this one uses, recorded once: each build takes the Module.symvers
+    # of their newest build for its own kernel (providers.attach_providers), a package build their packages
+    providers: tuple[str, ...] = ()
+    # their Module.symvers for this build's kernel, copied into its own folder when it starts (never stored:
+    # the next kernel's build takes its own providers' builds)
+    attached_symvers: tuple[str, ...] = ()
     arch: str = ""  # ARCH= for cross builds ("arm64"); "" builds for the kernel's own arch on this host
     deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
     version: str = ""
@@ -32,6 +38,11 @@ class BuildRequest:
     kernel_spec: str = ""  # how the kernel was named (release, build dir, headers package); stored
     # why this build runs unconfined ("--no-sandbox", "KMODTUI_NO_SANDBOX=<why>"); "" = confined (confine.py)
     no_sandbox: str = ""
+
+    @property
+    def make_symvers(self) -> tuple[str, ...]:
+        """What make gets as KBUILD_EXTRA_SYMBOLS: the named Module.symvers and the providers' copies."""
+        return self.extra_symbols + self.attached_symvers
 
 
 @dataclass

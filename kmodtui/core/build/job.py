@@ -18,6 +18,7 @@ from kmodtui.core.build.confine import WALL_CLOCK, Confinement, confinement_for,
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
 from kmodtui.core.build.plan import BuildDirs, BuildPlan, ask_host, find_artifacts, plan_build, prepare_work
+from kmodtui.core.build.providers import attach_providers
 from kmodtui.core.build.request import BuildRequest, load_request, make_request, save_request
 from kmodtui.core.build.runner import BuildEvent, RunState, handle_line, run_steps
 from kmodtui.core.build.sources import detect_source
@@ -43,8 +44,9 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     """Build `request` here, keeping its record (request.json, status.json, the log) in record_dir."""
     build_id = os.path.basename(record_dir)
     timeout = timeout or request.timeout
-    save_request(record_dir, request)
+    save_request(record_dir, request)  # with its providers as sources: each kernel's build takes its own symvers
     try:
+        request = attach_providers(request, os.path.join(record_dir, "work"))
         source = detect_source(request.source)  # a tarball or -dkms .deb is unpacked into the cache
         plan = plan_build(request, source, BuildDirs(os.path.join(record_dir, "work")), ask_host(request, source))
         prepare_work(plan)  # the copy of the source, the spec...: then the plan's steps run
@@ -150,7 +152,7 @@ def confine_plan(request: BuildRequest, plan: BuildPlan) -> Confinement:
     origin = request.kernel.origin  # a kernel in a root folder (its scripts/ link inside it): the whole root
     root = origin.removeprefix("root:") if origin.startswith("root:") else _unpacked_root(kernel_dir)
     readable = tuple(p for p in (kernel_dir, kernel_dir and kernel_source_dir(kernel_dir), root, request.source,
-                                 *request.extra_symbols) if p)
+                                 *request.make_symvers) if p)
     # another release's chroot: its own kmodtui (root there) confines the steps and owns the folder it writes
     writable = () if all(step.outside for step in plan.steps) else (plan.work_dir,)
     return confinement_for(request.no_sandbox, writable, readable, (plan.log_path,))
@@ -230,4 +232,7 @@ def rebuild(record_dir: str, **changes: Any) -> str:
     `s` on a package build. Returns the new build's record dir."""
     import dataclasses
 
-    return start_requests([dataclasses.replace(load_request(record_dir), **changes)])[0]
+    request = load_request(record_dir)
+    if "providers" in changes:  # a remedy adds a provider to the ones the request records
+        changes["providers"] = tuple(dict.fromkeys(request.providers + tuple(changes["providers"])))
+    return start_requests([dataclasses.replace(request, **changes)])[0]

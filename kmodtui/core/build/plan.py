@@ -136,7 +136,7 @@ def _chroot_steps(request: BuildRequest, work_dir: str) -> tuple[BuildStep, ...]
     prepare = [*chroot_argv, "prepare", parts[1]] + (["--arch", parts[2]] if len(parts) > 2 else [])
     build = [*chroot_argv, "build", parts[1], "--kernel", spec, "--source", request.source, "--mode", request.mode,
              "--state", os.path.join(work_dir, INNER_STATE)]
-    for extra in request.extra_symbols:
+    for extra in request.make_symvers:
         build += ["--extra-symbols", extra]
     # debootstrap and chroot need root: these run outside, and the chroot's kmodtui confines the build's own
     # steps with the chroot's bwrap

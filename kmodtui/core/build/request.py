@@ -46,6 +46,7 @@ def make_request(source: str, kernel_spec: str, mode: str = "kbuild", **options:
     modes.get(mode)  # one clear line for a mode that does not exist, before any kernel is looked for
     kernel = kernel_from_spec(kernel_spec)
     extra = tuple(os.path.abspath(p) for p in options.pop("extra_symbols", ()) or ())
+    options["providers"] = tuple(dict.fromkeys(os.path.abspath(p) for p in options.pop("providers", ()) or ()))
     from kmodtui.core.build.confine import no_sandbox_reason
 
     options["no_sandbox"] = no_sandbox_reason(bool(options.pop("no_sandbox", False)))
@@ -64,6 +65,7 @@ def request_json(request: BuildRequest) -> dict[str, Any]:
         "release": request.kernel.release,
         "mode": request.mode,
         "extra_symbols": list(request.extra_symbols),
+        "providers": list(request.providers),
         "arch": request.arch,
         "deb_depends": request.deb_depends,
         "version": request.version,
@@ -110,6 +112,10 @@ def load_request(record_dir: str) -> BuildRequest:
     options: dict[str, Any] = {k: data[k] for k in ("arch", "deb_depends", "version", "sign", "timeout") if k in known}
     if isinstance(data.get("sign_modules"), bool):  # absent in requests stored before it existed
         options["sign_modules"] = data["sign_modules"]
+    providers = data.get("providers", [])  # absent in requests stored before providers were recorded
+    if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
+        raise KmodError(path, "build request field 'providers' must list source folders")
+    options["providers"] = tuple(providers)
     if isinstance(data.get("no_sandbox"), str):  # absent before builds were confined: confined
         options["no_sandbox"] = data["no_sandbox"][:300]
     return BuildRequest(data["source"], kernel, data["mode"], tuple(data["extra_symbols"]),

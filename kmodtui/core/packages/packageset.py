@@ -241,7 +241,8 @@ def _explain_ksym(package: PackageInfo, require: Dependency, kind: str, symbol: 
     return Finding(package.nevra, requirement, STATUS_UNKNOWN, need, None, "",
                    f"{refusal} No package in the set provides {symbol} and no module in them exports it. "
                    "Add the package that ships the module exporting it (e.g. the kmod-zfs build that Lustre's "
-                   "osd-zfs was compiled against).", (), requirement=require)
+                   "osd-zfs was compiled against): kmodtui can build the provider's package and rebuild this one "
+                   "with it.", (RemedyId.KBUILD_EXTRA_SYMBOLS,), requirement=require)
 
 
 def _check_deb(package: PackageInfo, everything: list[PackageInfo], installed: InstalledDb | None) -> list[Finding]:

@@ -43,15 +43,22 @@ def hook_plan(source: str | list[str], mode: str = "kbuild", root: str = "/", st
     """The hook script for one source, or several in build order (a provider before its consumers).
     Every name in it is checked (scriptnames.check, naming the file that held it) and quoted."""
     from kmodtui.core.build import modes
+    from kmodtui.core.build.providers import recorded_providers
 
-    sources = [source] if isinstance(source, str) else list(source)
+    asked = [source] if isinstance(source, str) else list(source)
+    sources: list[str] = []
+    for item in asked:
+        # the providers its builds record (a remedy recorded them), before it: built first for each kernel
+        for folder in [*recorded_providers(item), item]:
+            if os.path.abspath(folder) not in map(os.path.abspath, sources):
+                sources.append(folder)
     if not sources:
         raise KmodError("hook", "needs at least one --source")
     if modes.find(mode) is None:
         raise KmodError(mode, f"unknown build mode; choose from {', '.join(modes.names())}")
     infos = [detect_source(s) for s in sources]
     names = [scriptnames.check(scriptnames.PACKAGE, i.name, i.name_file or i.path) for i in infos]
-    info = infos[0]
+    info = infos[sources.index(asked[0])] if asked[0] in sources else infos[0]  # the hook is named for what was asked
     if not style:
         style = "install.d" if os.path.isdir(os.path.join(root, "etc", "kernel", "install.d")) and not \
             os.path.isdir(os.path.join(root, "etc", "kernel", "postinst.d")) else "postinst.d"

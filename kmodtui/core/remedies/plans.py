@@ -19,6 +19,8 @@ class RemedyOptions:
     symbol: str = ""
     namespace: str = ""
     symvers: tuple[str, ...] = ()  # other modules' Module.symvers (KBUILD_EXTRA_SYMBOLS)
+    providers: tuple[str, ...] = ()  # the sources of the other modules, for a build the consumer's request records
+    mode: str = ""  # the mode the consumer is built in: a package build's provider must be built as packages too
     depends: str = ""  # deb: the Depends to write
     kernel_release: str = ""
     generator: str = ""  # how a spec calls kmodtui rpmdeps (default: this Python with -m kmodtui)
@@ -37,6 +39,7 @@ class RemedyPlan:
     # a remedy that is a rebuild, not an edit: "same" (the build's own request) or the mode to rebuild
     # in; the TUI's b runs it, headless it is `kmodtui build` with that mode
     rebuild: str = ""
+    providers: tuple[str, ...] = ()  # provider sources the rebuild's request records (built first, per kernel)
 
     def diff(self) -> str:
         return self.shown_diff or "".join(edit.diff() for edit in self.edits)

@@ -89,7 +89,18 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
     source = options.target
     if not os.path.isdir(source):
         raise KmodError(source, "is not a module source folder")
-    symvers = [os.path.abspath(s) for s in options.symvers] or (_find_symvers_for(options.symbol) if options.symbol else [])
+    named = [os.path.abspath(s) for s in options.symvers]
+    # a Module.symvers a kmodtui build made is one kernel's: the relation is recorded as the provider's
+    # source instead, and every build (each kernel's, the hook's) takes its provider's build for its kernel
+    providers = list(options.providers) + [p for p in map(_source_of_symvers, named) if p]
+    named = [s for s in named if not _source_of_symvers(s)]
+    if not named and not providers and options.symbol:
+        providers = [p for p in map(_source_of_symvers, _find_symvers_for(options.symbol)) if p]
+    providers = [p for p in dict.fromkeys(os.path.abspath(p) for p in providers)
+                 if os.path.realpath(p) != os.path.realpath(source)]
+    if not named and providers:
+        return _plan_provider_rebuild(source, providers, options)
+    symvers = named
     if not symvers:
         raise KmodError(source, "no build of a module exporting the symbol yet: in the TUI press p to pick (or "
                                 "build) the module that exports it; on the command line name its Module.symvers "
@@ -128,6 +139,50 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
         "modpost only knows the kernel's exports; symbols from another out-of-tree module come from that "
         "module's Module.symvers, named in KBUILD_EXTRA_SYMBOLS. Then the build records their CRCs too.",
         (edit,), ("kmodtui build --kernel RELEASE --source " + scriptnames.shell(source),),
+    )
+
+
+def _source_of_symvers(path: str) -> str:
+    """The source of the kmodtui build whose Module.symvers `path` is, or "" (a file the user made)."""
+    from kmodtui.core.build.providers import source_of_build
+    from kmodtui.core.build.recheck import record_of
+
+    record = record_of(path)
+    return source_of_build(record) if record else ""
+
+
+def _plan_provider_rebuild(source: str, providers: list[str], options: RemedyOptions) -> RemedyPlan:
+    """Rebuild the consumer with the provider recorded in its request: nothing written into the source."""
+    from kmodtui.core.build import modes
+    from kmodtui.core.build.providers import provider_build
+
+    for provider in providers:
+        scriptnames.check(scriptnames.PATH, provider, provider)
+    release = command_release(options)
+    built_as = modes.find(options.mode)
+    packages = built_as is not None and built_as.makes_packages  # the provider's packages go in the set
+    built = [provider_build(p, options.kernel_release, options.mode, exact=packages) for p in providers] \
+        if options.kernel_release else []
+    missing = [p for p, record in zip(providers, built, strict=True) if not record]
+    if missing:
+        how = f" with {built_as.package_suffix} packages" if built_as is not None and packages else ""
+        raise KmodError(missing[0], f"the provider has no build{how} for {release} yet: in the TUI press p to build "
+                                    f"it; on the command line: kmodtui build --kernel {release} --source "
+                                    + scriptnames.shell(missing[0]) + (f" --mode {options.mode}" if packages else ""))
+    names = ", ".join(os.path.basename(p) for p in providers)
+    builds = ", ".join(os.path.basename(r) for r in built)
+    flags = "".join(f" --provider {scriptnames.shell(p)}" for p in providers)
+    return RemedyPlan(
+        "kbuild-extra-symbols", f"Rebuild with {names} as provider (KBUILD_EXTRA_SYMBOLS on make's command line)",
+        SAFE,
+        "modpost only knows the kernel's exports; symbols from another out-of-tree module come from that "
+        f"module's Module.symvers. The rebuild's request records {names} as a provider: every build of it (for "
+        "this kernel, the next one, the kernel hook's, which builds providers first) takes the Module.symvers of "
+        "the provider's build for its own kernel and names it on make's command line; a package build puts the "
+        f"provider's packages in the set it is checked with. Nothing is written into your source."
+        + (f" The provider's build for this kernel: {builds}." if builds else ""),
+        (), (f"kmodtui build --kernel {release} --source {scriptnames.shell(source)}{flags}",),
+        rebuild="same", providers=tuple(providers),
     )
 
 

@@ -146,7 +146,8 @@ def catalogue_payload(catalogue: Iterable[Remedy]) -> dict[str, Any]:
 def plan_payload(plan: RemedyPlan) -> dict[str, Any]:
     return {"remedy": plan.remedy, "title": plan.title, "risk": plan.risk, "explanation": plan.explanation,
             "warning": plan.warning, "diff": plan.diff(), "files": [e.path for e in plan.edits],
-            "commands": list(plan.commands), "rebuild": plan.rebuild}
+            "commands": list(plan.commands), "rebuild": plan.rebuild,
+            "providers": list(plan.providers)}  # provider sources the rebuild records (kbuild-extra-symbols)
 
 
 def applied_payload(plan: RemedyPlan, undo_id: str | None) -> dict[str, Any]:

@@ -87,8 +87,8 @@ def dkms_conf_build_step(request: BuildRequest, source: ModuleSource, src_dir: s
     env = {**variables, "KMODTUI_JOBS": str(os.cpu_count() or 1),
            "KMODTUI_BUILT_LIST": os.path.join(src_dir, BUILT_LIST), "KMODTUI_SRC": src_dir}
     # what kmodtui adds to a plain kbuild command line goes through the environment here (make reads it)
-    if request.extra_symbols:
-        env["KBUILD_EXTRA_SYMBOLS"] = " ".join(os.path.abspath(s) for s in request.extra_symbols)
+    if request.make_symvers:
+        env["KBUILD_EXTRA_SYMBOLS"] = " ".join(os.path.abspath(s) for s in request.make_symvers)
     if arch:
         env.update(ARCH=arch, CROSS_COMPILE=cross_compile)
     return BuildStep("build", ("bash", "-c", _DKMS_BUILD, "kmodtui-dkms-build"), src_dir, tuple(env.items()),

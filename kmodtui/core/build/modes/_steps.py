@@ -48,8 +48,8 @@ def kbuild_step(request: BuildRequest, src_dir: str) -> BuildStep:
     kernel = request.kernel
     require_build_tree(kernel)
     argv = ["make", "-C", kernel.build_dir, f"M={src_dir}"]
-    if request.extra_symbols:
-        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(os.path.abspath(s) for s in request.extra_symbols))
+    if request.make_symvers:
+        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(os.path.abspath(s) for s in request.make_symvers))
     arch = cross_arch(request)
     if arch:
         argv += [f"ARCH={arch}", f"CROSS_COMPILE={CROSS_COMPILE.get(arch, '')}"]
