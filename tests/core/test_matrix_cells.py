@@ -40,8 +40,8 @@ def test_a_cell_for_another_arch_than_its_kernel_headers_is_refused_at_plan_time
 
 
 def test_the_report_keeps_each_source_and_arch_in_its_own_cell(installed_kernel: Kernel, tmp_path: Path) -> None:
-    """Real builds here of two sources (one fails in modpost), a garbage tarball, and a cross build the
-    amd64 headers cannot do: the report used to show them as one cell `FAILED (...), FAILED, ..., ok`
+    """Real builds here of two sources (one fails in modpost) and a cross build the amd64 headers cannot
+    do (a garbage tarball is refused before it is recorded): the report used to show them as one cell `FAILED (...), FAILED, ..., ok`
     with no labels; now each is its own cell, and a rebuilt cell shows its newest build."""
     env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
     provider = copy_source("provider", tmp_path / "p")
@@ -49,18 +49,21 @@ def test_the_report_keeps_each_source_and_arch_in_its_own_cell(installed_kernel:
     garbage = tmp_path / "garbage.tar"
     garbage.write_bytes(b"not a tarball\n" * 10)
     release = installed_kernel.release
-    for source, *extra in ((provider,), (provider,), (consumer,), (garbage,), (provider, "--arch", "arm64")):
+    for source, *extra in ((provider,), (provider,), (consumer,), (provider, "--arch", "arm64")):
         kmodtui("build", "--source", str(source), "--kernel", release, *extra, env=env)
+    # a garbage source is refused before anything is recorded (the CLI contract), so it is no cell at all
+    refused = kmodtui("build", "--source", str(garbage), "--kernel", release, env=env)
+    assert refused.returncode == 2 and refused.stdout == "" and len(refused.stderr.splitlines()) == 1, refused
     payload = json.loads(kmodtui("matrix", "report", "--json", env=env).stdout)
     validate("matrix", payload)
     cells = sorted((Path(r["source"]).name, r["kernel"], r["arch"], r["mode"], r["outcome"]) for r in payload["cells"])
-    assert cells == [("consumer", release, "", "kbuild", "failed"), ("garbage.tar", release, "", "kbuild", "failed"),
+    assert cells == [("consumer", release, "", "kbuild", "failed"),
                      ("provider", release, "", "kbuild", "succeeded"),
                      ("provider", release, "arm64", "kbuild", "failed")], cells
     table = kmodtui("matrix", "report", env=env).stdout
     assert "| source | kernel | kbuild | kbuild arm64 |" in table
     body = [line for line in table.splitlines() if line.startswith(f"| {tmp_path}")]
-    assert len(body) == 3 and not any(", " in line for line in body), table  # never two builds in one cell
+    assert len(body) == 2 and not any(", " in line for line in body), table  # never two builds in one cell
     # CI results: each job's `build --json` says its source as given, the same in every job's folder
     results = []
     for name, source in (("p", provider), ("c", consumer)):
