@@ -273,4 +273,9 @@ def test_the_openzfs_release_tree_in_deb_mode_packages_its_nine_modules(installe
     checked = subprocess.run([sys.executable, "-m", "kmodtui", "resolve", deb, "--kernel", installed_kernel.symvers_path,
                               "--json"], capture_output=True, text=True, env={**os.environ, **env})
     findings = json.loads(checked.stdout)["findings"]
-    assert [f for f in findings if f["status"] != "ok"] == [], findings[:5]
+    # every symbol resolves; the one thing this build host lacks is the kernel's own image package,
+    # which the .deb rightly depends on (apt-get, asked here, refuses it for that alone)
+    problems = [f for f in findings if f["status"] != "ok"]
+    assert [(f["status"], f["symbol"]) for f in problems] in (
+        [], [("unsatisfied_requires", f"linux-image-{installed_kernel.release} | "
+                                      f"linux-image-{installed_kernel.release}-unsigned")]), problems[:5]
