@@ -119,7 +119,7 @@ def test_two_logs_read_as_one_story(tmp_path: Path) -> None:
 def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
     binary = tmp_path / "core.bin"
     binary.write_bytes(b"\x7fELF\0\0\0" * 100)
-    for path, words in ((tmp_path / "missing.log", "No such file"), (binary, "not a text log")):
+    for path, words in ((tmp_path / "missing.log", "no such file"), (binary, "not a text log")):
         out = kmodtui("diagnose", str(path))
         lines = out.stderr.decode().strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1 and words in lines[0] and str(path) in lines[0]

@@ -15,7 +15,9 @@ from tests.ui.test_kernel_screen import screen_text
 from tests.ui.waiting import settle
 
 
-def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_path: Path) -> None:
+def test_sign_makes_a_key_signs_and_modinfo_agrees(built, installed_kernel, tmp_path: Path, monkeypatch) -> None:
+    # a state folder of its own: another test's `kmodtui sign` may already have made the session's key pair
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     modinfo = require_tool("modinfo")
     require_tool("openssl")
     module = tmp_path / "consumer.ko"
