@@ -21,13 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def installed_release() -> str:
-    running = os.uname().release
-    if os.path.isdir(f"/lib/modules/{running}/build"):
-        return running
-    found = sorted(p.parent.name for p in Path("/lib/modules").glob("*/build") if p.is_dir())
-    return found[-1] if found else running
+from dkms_overhead import installed_release  # noqa: E402  (bench/ is the script's folder on sys.path)
 
 
 def one_build(source: str, release: str, mode: str, confined: bool) -> float:
