@@ -31,6 +31,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "builds": ("build", "_verb_builds"),
     "check-update": ("lifecycle", "_verb_check_update"),
     "sign": ("lifecycle", "_verb_sign"),
+    "secureboot": ("secureboot", "_verb_secureboot"),
     "check-userspace": ("lifecycle", "_verb_check_userspace"),
     "hook": ("remedy", "_verb_hook"),
     "source": ("facts", "_verb_source"),

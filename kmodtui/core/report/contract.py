@@ -224,3 +224,10 @@ def diagnose_payload(diagnosis: Diagnosis) -> dict[str, Any]:
     from kmodtui.core.diagnose.report import diagnosis_json
 
     return diagnosis_json(diagnosis)
+
+
+def secureboot_payload(state: Any, verdicts: list[Any]) -> dict[str, Any]:
+    """`secureboot --json`: the boot's trust facts, what is unknown and why, each module's verdict."""
+    from kmodtui.core.report.secureboot import secureboot_json
+
+    return secureboot_json(state, verdicts)

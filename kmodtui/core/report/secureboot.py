@@ -1,0 +1,85 @@
+"""`kmodtui secureboot`: its JSON object and its words (the CLI prints them, the TUI screen shows them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmodtui.core.secureboot.facts import BootState
+from kmodtui.core.secureboot.mok import MokKey
+from kmodtui.core.secureboot.verdict import Verdict
+
+
+def _keys(keys: tuple[MokKey, ...] | None) -> list[dict[str, str]] | None:
+    if keys is None:
+        return None
+    return [{"subject": k.subject, "issuer": k.issuer, "serial": k.serial, "skid": k.skid,
+             "fingerprint": k.fingerprint} for k in keys]
+
+
+def secureboot_json(state: BootState, verdicts: list[Verdict]) -> dict[str, Any]:
+    return {
+        "root": state.root,
+        "release": state.release,
+        "config_release": state.config_release or None,
+        "boot": {"efi": state.efi, "secure_boot": state.secure_boot, "setup_mode": state.setup_mode,
+                 "shim_validation": state.shim_validation, "mok_trusted": state.mok_trusted,
+                 "lockdown": state.lockdown, "sig_enforce": state.sig_enforce},
+        "config": state.config, "config_source": state.config_source or None,
+        "keyrings": {name: (list(keys) if keys is not None else None) for name, keys in state.keyrings.items()},
+        "mok": {"enrolled": _keys(state.enrolled), "pending": _keys(state.pending), "deleting": _keys(state.deleting)},
+        "unknown": [{"fact": fact, "why": why} for fact, why in state.unknown],
+        "modules": [{"path": v.module, "signed": v.signer.signed, "signer": v.signer.signer or None,
+                     "key_id": v.signer.key_id or None, "by_skid": v.signer.by_skid,
+                     "hash_algo": v.signer.hash_algo or None, "own_key": v.own_key, "outcome": v.outcome,
+                     "reasons": list(v.reasons), "trusted_in": list(v.trusted_in), "mok": v.mok,
+                     "next_step": v.next_step} for v in verdicts],
+    }
+
+
+def _yes(value: bool | None, yes: str, no: str) -> str:
+    return "unknown" if value is None else yes if value else no
+
+
+def boot_lines(state: BootState) -> list[str]:
+    """The boot's trust facts in words, one per line; unknown ones say why."""
+    if state.efi is False:
+        boot = "no EFI (/sys/firmware/efi is absent): Secure Boot does not exist here, so it does not enforce"
+    else:
+        boot = (f"EFI {_yes(state.efi, 'yes', 'no')}; Secure Boot {_yes(state.secure_boot, 'on', 'off')}"
+                f"{'; setup mode' if state.setup_mode else ''}"
+                f"{'; shim validation disabled (MokSBStateRT)' if state.shim_validation is False else ''}"
+                f"; MOK trusted for modules (MokListTrustedRT) {_yes(state.mok_trusted, 'yes', 'no')}")
+    config = state.config or {}
+    lines = [f"Boot: {boot}",
+             f"Kernel running: {state.release or 'unknown'}" + (
+                 f"; config read for {state.config_release} (the module's kernel): boot facts and keyrings are the "
+                 "running kernel's" if state.config_release and state.config_release != state.release else ""),
+             f"Lockdown: {state.lockdown or 'unknown'}; module.sig_enforce: {_yes(state.sig_enforce, 'Y', 'N')}",
+             (f"Kernel config ({state.config_source}): MODULE_SIG_FORCE {config.get('MODULE_SIG_FORCE', 'n')}, "
+              f"MODULE_SIG_HASH {config.get('MODULE_SIG_HASH', '?')}, INTEGRITY_MACHINE_KEYRING "
+              f"{config.get('INTEGRITY_MACHINE_KEYRING', 'n')}") if state.config is not None else "Kernel config: unknown"]
+    rings = []
+    for name, keys in state.keyrings.items():
+        size = state.keyring_sizes.get(name)
+        count = "not read" if keys is None and size is None else len(keys) if keys is not None else size
+        rings.append(f"{name} {'absent' if keys == () and name not in state.keyring_sizes else count}")
+    lines.append("Keyrings (keys): " + ", ".join(rings))
+    mok = [f"{label} {'unknown' if keys is None else len(keys)}"
+           for label, keys in (("enrolled", state.enrolled), ("pending", state.pending), ("to delete", state.deleting))]
+    lines.append("MOK (mokutil): " + ", ".join(mok))
+    lines += [f"Unknown: {fact}: {why}" for fact, why in state.unknown]
+    return lines
+
+
+def verdict_lines(verdict: Verdict) -> list[str]:
+    signer = verdict.signer
+    if signer.signed:
+        own = " (kmodtui's key)" if verdict.own_key else ""
+        head = (f"signed by '{signer.signer}'{own}, key {signer.key_id}, {signer.hash_algo}; "
+                f"MOK: {verdict.mok}")
+    else:
+        head = "not signed"
+    lines = [f"{verdict.module}: {head}", f"  Verdict: {verdict.outcome.upper()}, by the kernel's rules applied to the facts read:"]
+    lines += [f"  - {reason}" for reason in verdict.reasons]
+    lines.append(f"  Next step: {verdict.next_step}")
+    return lines
