@@ -27,6 +27,8 @@ FILE_INPUTS: dict[str, list[str]] = {
     "builds": ["builds", "stop", "{}"],
     "check-update": ["check-update", "--new-kernel", "{}"],
     "sign": ["sign", "{}"],
+    "secureboot": ["secureboot", "--module", "{}"],
+    "secureboot --root": ["secureboot", "--root", "{}"],
     "check-userspace": ["check-userspace", "--module", "{}", "--tools", "{}"],
     "hook": ["hook", "show", "--source", "{}"],
     "source": ["source", "{}"],
@@ -47,6 +49,7 @@ MISSING_REQUIRED: dict[str, list[str]] = {
     "builds": ["builds", "pause"],
     "check-update": ["check-update"],
     "sign": ["sign"],
+    "secureboot": ["secureboot", "--module"],
     "check-userspace": ["check-userspace", "--module", "m.ko"],
     "hook": ["hook", "show"],
     "source": ["source"],
@@ -84,7 +87,7 @@ def bad_input(tmp_path: Path, shape: str) -> Path:
 @pytest.mark.parametrize("verb", sorted(FILE_INPUTS))
 def test_a_bad_input_is_exit_2_and_one_line_naming_it(verb: str, shape: str, tmp_path: Path) -> None:
     path = bad_input(tmp_path, shape)
-    if verb in ("kernels --root", "follow", "hook") and shape == "folder":
+    if verb in ("kernels --root", "secureboot --root", "follow", "hook") and shape == "folder":
         pytest.skip("a folder is what this option takes")
     argv = [str(path) if word == "{}" else word for word in FILE_INPUTS[verb]]
     result = kmodtui(argv, tmp_path)

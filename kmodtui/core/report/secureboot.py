@@ -21,6 +21,7 @@ def secureboot_json(state: BootState, verdicts: list[Verdict]) -> dict[str, Any]
         "root": state.root,
         "release": state.release,
         "config_release": state.config_release or None,
+        "running_modules": state.running_modules,
         "boot": {"efi": state.efi, "secure_boot": state.secure_boot, "setup_mode": state.setup_mode,
                  "shim_validation": state.shim_validation, "mok_trusted": state.mok_trusted,
                  "lockdown": state.lockdown, "sig_enforce": state.sig_enforce},
@@ -53,7 +54,9 @@ def boot_lines(state: BootState) -> list[str]:
     lines = [f"Boot: {boot}",
              f"Kernel running: {state.release or 'unknown'}" + (
                  f"; config read for {state.config_release} (the module's kernel): boot facts and keyrings are the "
-                 "running kernel's" if state.config_release and state.config_release != state.release else ""),
+                 "running kernel's" if state.config_release and state.config_release != state.release else "") + (
+                 "; it was built without module support (CONFIG_MODULES is not set): it loads no module at all"
+                 if state.running_modules is False else ""),
              f"Lockdown: {state.lockdown or 'unknown'}; module.sig_enforce: {_yes(state.sig_enforce, 'Y', 'N')}",
              (f"Kernel config ({state.config_source}): MODULE_SIG_FORCE {config.get('MODULE_SIG_FORCE', 'n')}, "
               f"MODULE_SIG_HASH {config.get('MODULE_SIG_HASH', '?')}, INTEGRITY_MACHINE_KEYRING "
@@ -62,7 +65,8 @@ def boot_lines(state: BootState) -> list[str]:
     for name, keys in state.keyrings.items():
         size = state.keyring_sizes.get(name)
         count = "not read" if keys is None and size is None else len(keys) if keys is not None else size
-        rings.append(f"{name} {'absent' if keys == () and name not in state.keyring_sizes else count}")
+        absent = keys == () and state.keyring_sizes and name not in state.keyring_sizes
+        rings.append(f"{name} {'absent' if absent else count}")
     lines.append("Keyrings (keys): " + ", ".join(rings))
     mok = [f"{label} {'unknown' if keys is None else len(keys)}"
            for label, keys in (("enrolled", state.enrolled), ("pending", state.pending), ("to delete", state.deleting))]

@@ -40,6 +40,7 @@ class BootState:
     root: str
     release: str  # the running kernel's release ("" unknown)
     config_release: str  # whose config was read: the module's kernel (vermagic) when here, else the running one
+    running_modules: bool | None  # False: the running kernel was built without module support
     efi: bool | None
     secure_boot: bool | None
     setup_mode: bool | None
@@ -97,15 +98,18 @@ def _output(root: str, argv: tuple[str, ...]) -> tuple[str | None, str]:
 def read_config(root: str, release: str) -> tuple[dict[str, str] | None, str]:
     """The kernel's config: /boot/config-<release>, the build tree's .config, or /proc/config.gz."""
     candidates = [f"boot/config-{release}", f"lib/modules/{release}/build/.config"] if release else []
+    if root != "/":
+        candidates.append("boot/config")  # a recorded state whose config came without its release
     for rel in candidates:
         text = _text(root, rel)
         if text is not None:
             return parse_config(text), "/" + rel
-    if root == "/" and release == os.uname().release:
+    running = (_text(root, "proc/sys/kernel/osrelease") or "").strip() or (os.uname().release if root == "/" else "")
+    if release and release == running:
         try:
-            with gzip.open("/proc/config.gz", "rt") as f:
+            with gzip.open(os.path.join(root, "proc/config.gz"), "rt") as f:
                 return parse_config(f.read(LIMIT)), "/proc/config.gz"
-        except OSError:
+        except (OSError, EOFError, gzip.BadGzipFile):
             pass
     return None, ""
 
@@ -144,8 +148,13 @@ def read_state(root: str = "/", release: str = "") -> BootState:
         shim_validation = variable[0] != 1
     mok_trusted: bool | None = None
     if efi:
-        mok_trusted = _efivar(root, "MokListTrustedRT", SHIM) is not None
-        if not os.path.isdir(os.path.join(root, "sys/firmware/efi/efivars")):
+        # the kernel asks shim's MOK variable table (efi_mokvar_entry_find), mirrored in efivarfs as MokListTrustedRT
+        mok_trusted = (_efivar(root, "MokListTrustedRT", SHIM) is not None
+                       or os.path.exists(os.path.join(root, "sys/firmware/efi/mok-variables/MokListTrustedRT")))
+        recorded = _text(root, "outputs/efivar-p-MokListTrustedRT.txt") if root != "/" else None
+        if recorded is not None:  # `efivar -p -n <guid>-MokListTrustedRT` as a thread shows it
+            mok_trusted = "Name: \"MokListTrustedRT\"" in recorded
+        elif not os.path.isdir(os.path.join(root, "sys/firmware/efi/efivars")):
             mok_trusted = None
             unknown.append(("MokListTrustedRT", "efivarfs is not there to read: whether shim lets the kernel trust MOK keys is unknown"))
         if secure_boot is None:
@@ -163,11 +172,13 @@ def read_state(root: str = "/", release: str = "") -> BootState:
     enforce_text = _text(root, "sys/module/module/parameters/sig_enforce")
     sig_enforce = enforce_text.strip() == "Y" if enforce_text else ("module.sig_enforce=1" in cmdline.split() or None)
     config, config_source, config_release = None, "", ""
-    for candidate in release_for_config:
+    for candidate in release_for_config or [""]:
         config, config_source = read_config(root, candidate)
         if config is not None:
-            config_release = candidate
+            config_release = candidate if config_source != "/boot/config" else ""
             break
+    running_config = config if config_release == running else read_config(root, running)[0] if running else None
+    running_modules = None if running_config is None else running_config.get("MODULES") != "n"
     if config is None:
         unknown.append(("kernel config", f"no /boot/config-{release or running or '<release>'} nor build tree .config: "
                                          "MODULE_SIG_FORCE, the hash and the MOK keyring option are unknown"))
@@ -178,6 +189,8 @@ def read_state(root: str = "/", release: str = "") -> BootState:
     keyrings: dict[str, tuple[str, ...] | None] = {}
     for ring in KEYRINGS:
         text, _why = _output(root, ("keyctl", "show", f"%:{ring}"))
+        if text is None and root != "/":  # a thread may show `keyctl list` instead
+            text = _text(root, os.path.join("outputs", f"keyctl-list-{ring.lstrip('.')}.txt"))
         members = mok.keyctl_keys(text) if text else None
         if members is None and (parsed.keyrings.get(ring) == 0 or (
                 ring not in parsed.keyrings and ".builtin_trusted_keys" in parsed.keyrings)):
@@ -194,6 +207,6 @@ def read_state(root: str = "/", release: str = "") -> BootState:
                 unknown.append((f"mokutil {option}", why))
         else:
             lists.append(mok.mok_list(text))
-    return BootState(root, running, config_release, efi, secure_boot, setup_mode, shim_validation, mok_trusted, lockdown, sig_enforce,
+    return BootState(root, running, config_release, running_modules, efi, secure_boot, setup_mode, shim_validation, mok_trusted, lockdown, sig_enforce,
                      config, config_source, keyrings, parsed.keyrings, parsed.asymmetric, lists[0], lists[1], lists[2],
                      tuple(unknown))

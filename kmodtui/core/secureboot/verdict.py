@@ -126,11 +126,11 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
     cert = own.path if own_key and own else "the signing certificate (.der)"
 
     # what happens to a module whose signature does not verify
-    if state.config is not None and config.get("MODULES", "n") == "n":
+    if config.get("MODULES") == "n":
         return _verdict(signer, REFUSED, [f"this kernel has no module support (CONFIG_MODULES is not set in "
                                           f"{state.config_source}): it loads no module at all"], (), "unknown", own_key,
                         "nothing to do here: boot a kernel built with module support")
-    if state.config is not None and config.get("MODULE_SIG", "n") == "n":
+    if config.get("MODULE_SIG") == "n" or (config.get("MODULES") == "y" and "MODULE_SIG" not in config):
         return _verdict(signer, LOAD, [f"this kernel does not check module signatures (CONFIG_MODULE_SIG is not set in "
                                        f"{state.config_source})"], (), "unknown", own_key, "nothing")
     refuses, why_refuses = _refuses_unverified(state)
@@ -151,13 +151,18 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
         trusted_in = tuple(r for r in rings if _holds(described, state.keyrings.get(r) or (), exact))
         known = [r for r in rings if state.keyrings.get(r) is not None]
         anywhere = _holds(described, state.all_keys, exact)
-        if trusted_in:
-            reasons.append(f"signed by {name}, {'which' if exact else 'a key of that name'} is in "
-                           f"{' and '.join(trusted_in)} (keyctl)")
+        if trusted_in and not exact and not failure:
+            failure = (f"signed by {name}; a key of that name is in {' and '.join(trusted_in)} (keyctl), but only its "
+                       "name can be compared (no certificate here gives its key id): whether it is the same key is unknown")
+            refuses = None
+        elif trusted_in:
+            reasons.append(f"signed by {name}, which is in {' and '.join(trusted_in)} (keyctl)")
         elif not failure:
-            if len(known) < len(rings) and anywhere:
-                failure = (f"signed by {name}; /proc/keys holds a key {'with that id' if exact else 'of that name'} but "
-                           "which keyring holds it was not read (keyctl): whether the kernel trusts it is unknown")
+            if len(known) < len(rings) and (anywhere or not state.keyring_sizes):
+                unread = ", ".join(r for r in rings if state.keyrings.get(r) is None)
+                failure = (f"signed by {name}, which is in none of the keyrings read "
+                           f"({', '.join(f'{r} ({len(state.keyrings[r] or ())} keys)' for r in known) or 'none'}); "
+                           f"{unread} not read: whether the kernel trusts it is unknown")
                 refuses = None
             else:
                 where = ", ".join(f"{r} ({len(state.keyrings[r] or ())} keys)" for r in known) or "/proc/keys"
@@ -190,10 +195,8 @@ def _refuses_unverified(state: BootState) -> tuple[bool | None, str]:
     if state.lockdown is None and state.secure_boot and config.get("LOCK_DOWN_IN_EFI_SECURE_BOOT") == "y":
         return True, ("Secure Boot is on and this kernel locks itself down under Secure Boot "
                       "(CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT=y): such a module is refused")
+    # module.sig_enforce can be turned on at run time (it is enable-only, mode 0644): only its parameter file proves it off
     unread = [n for n, v in (("lockdown", state.lockdown), ("module.sig_enforce", state.sig_enforce)) if v is None]
-    if state.lockdown == "none" and state.config is not None and unread == ["module.sig_enforce"]:
-        return False, (f"{efi + '; ' if efi else ''}lockdown is 'none' and CONFIG_MODULE_SIG_FORCE is not set: the kernel "
-                       "loads it and taints itself")
     return None, (f"{efi + '; ' if efi else ''}{' and '.join(unread) or 'the kernel config'} could not be read: tainted "
                   "if neither enforces, refused if either does")
 
@@ -221,6 +224,9 @@ def _next_step(signer: ModuleSigner, state: BootState, mok: str, cert: str, fail
     if mok.startswith("pending"):
         return "reboot and confirm the key in the blue MokManager screen (Enroll MOK), with the password you set"
     if mok.startswith("enrolled"):
+        if state.config is None:
+            return ("find out whether this kernel trusts MOK keys for modules (its config was not read: "
+                    "CONFIG_INTEGRITY_MACHINE_KEYRING) and whether shim says so (sudo mokutil --trust-mok, then reboot)")
         if config.get("INTEGRITY_MACHINE_KEYRING") != "y":
             return ("this kernel does not trust MOK keys for modules (CONFIG_INTEGRITY_MACHINE_KEYRING is not set): "
                     "sign with a key in .builtin_trusted_keys or .secondary_trusted_keys, or boot a kernel built with it")
