@@ -70,8 +70,20 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
         # priority: the path field and the paste box would take ctrl+d (delete right) first
         Binding("ctrl+d", "diagnose_pasted", "Diagnose pasted", priority=True, key_display="ctrl+d",
                 id="diagnose.pasted"),
+        Binding("b", "doctor", "Secure Boot doctor", id="diagnose.doctor"),
         Binding("escape", "back", "Back", id="diagnose.back"),
     ]
+    cause = ""  # the primary cause shown; b opens the Secure Boot doctor for module_signature_rejected
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "doctor":
+            return self.cause == "module_signature_rejected"
+        return True
+
+    def action_doctor(self) -> None:
+        from kmodtui.screens.secureboot import SecureBootScreen
+
+        self.app.push_screen(SecureBootScreen([]))
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Diagnose")
@@ -122,7 +134,12 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
         if message.payload is None:
             answer.update(f"[b]Cannot read the log:[/] {escape(message.error)}")
         else:
-            answer.update(diagnosis_markup(message.payload))
+            primary = message.payload.get("primary") or {}
+            self.cause = primary.get("cause", "")
+            extra = ("\n\n[b]b[/] opens the Secure Boot doctor: why this kernel rejects the key, from the trust facts "
+                     "it reads here." if self.cause == "module_signature_rejected" else "")
+            answer.update(diagnosis_markup(message.payload) + extra)
+            self.refresh_bindings()
         box = self.query_one("#diagnose-answer-box")
         box.scroll_home(animate=False)
         box.focus()  # the answer is what to read now: arrows scroll it, ? helps, Esc goes back

@@ -40,11 +40,13 @@ class SignScreen(Screen[None]):
     HELP_TEXT = """Secure Boot only loads modules signed with a key the firmware trusts. kmodtui makes a key pair
 (kept in its state folder) and signs the built modules with the kernel's own sign-file.
 The key must then be enrolled once with `mokutil --import` and a reboot; the pane shows the
-command."""
+command. Each module's line says what the kernel's signature rules make of it now; b opens the
+Secure Boot doctor (the facts, the reasons and the one next step)."""
     CSS_PATH = "sign.tcss"
     BINDINGS = [
         Binding("s", "sign", "Sign", id="sign.sign"),
         Binding("n", "new_key", "New key", id="sign.new_key"),
+        Binding("b", "doctor", "Will it load?", id="sign.doctor"),
         Binding("escape", "back", "Back", id="sign.back"),
     ]
 
@@ -73,15 +75,22 @@ command."""
     @work(thread=True, exclusive=True, group="sign-read")
     def read_signatures(self) -> None:
         from kmodtui.core.elf.module import read_module
+        from kmodtui.core.secureboot import judge, read_cert, read_signer, read_state
 
         states = []
+        boot = read_state("/", self.kernel.release)  # the verdict before and after signing (b: the whole doctor)
+        own = read_cert(self.cert)
         for path in self.modules:
             try:
                 signature = read_module(path).signature
                 state = f"signed ({signature.id_type})" if signature else "not signed"
+                verdict = judge(read_signer(path), boot, own)
+                said = f"    Secure Boot: {verdict.outcome} (b: why, and the next step)"
             except KmodError as err:
-                state = f"unreadable: {err.reason}"
+                state, said = f"unreadable: {err.reason}", ""
             states.append(escape(f"  {os.path.basename(path):28} {state}"))
+            if said:
+                states.append(escape(said))
         self.post_message(SignaturesRead(tuple(states), os.path.isfile(self.key) and os.path.isfile(self.cert)))
 
     @on(SignaturesRead)
@@ -132,6 +141,11 @@ command."""
         message.stop()
         self.outcome = message.outcome
         self.refresh_state()
+
+    def action_doctor(self) -> None:
+        from kmodtui.screens.secureboot import SecureBootScreen
+
+        self.app.push_screen(SecureBootScreen(self.modules))
 
     def action_back(self) -> None:
         go_back(self.app)

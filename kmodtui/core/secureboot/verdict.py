@@ -161,11 +161,11 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
             if len(known) < len(rings) and (anywhere or not state.keyring_sizes):
                 unread = ", ".join(r for r in rings if state.keyrings.get(r) is None)
                 failure = (f"signed by {name}, which is in none of the keyrings read "
-                           f"({', '.join(f'{r} ({len(state.keyrings[r] or ())} keys)' for r in known) or 'none'}); "
+                           f"({', '.join(_size(r, state) for r in known) or 'none'}); "
                            f"{unread} not read: whether the kernel trusts it is unknown")
                 refuses = None
             else:
-                where = ", ".join(f"{r} ({len(state.keyrings[r] or ())} keys)" for r in known) or "/proc/keys"
+                where = ", ".join(_size(r, state) for r in known) or "/proc/keys"
                 failure = f"signed by {name}, which is in no keyring this kernel trusts for modules ({where})"
                 if _holds(described, state.keyrings.get(".platform") or (), exact):
                     failure += "; it is in .platform, which upstream kernels do not use for modules"
@@ -177,6 +177,12 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
     reasons.append(why_refuses)
     outcome = REFUSED if refuses else TAINTED if refuses is False else UNKNOWN
     return _verdict(signer, outcome, reasons, trusted_in, mok, own_key, _next_step(signer, state, mok, cert, failure))
+
+
+def _size(ring: str, state: BootState) -> str:
+    if state.keyring_sizes and ring not in state.keyring_sizes and not state.keyrings.get(ring):
+        return f"{ring} (absent from /proc/keys)"
+    return f"{ring} ({len(state.keyrings.get(ring) or ())} keys)"
 
 
 def _refuses_unverified(state: BootState) -> tuple[bool | None, str]:
