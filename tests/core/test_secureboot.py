@@ -183,3 +183,13 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"kmodtui: {garbage}: is not a kernel module (.ko, ELF or compressed)"]
     missing = kmodtui("secureboot", "--root", str(tmp_path / "nope"))
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_secure_boot_off_in_setup_mode_is_said_and_nothing_is_guessed(built: BuiltModules) -> None:
+    """system76/firmware-open#388: `SecureBoot disabled` / `Platform is in Setup Mode`. Secure Boot does not
+    enforce; whether signatures are enforced otherwise (lockdown, sig_enforce) was not shown: unknown."""
+    state = read_state(str(STATES / "system76-388-sb-off-setup-mode"))
+    assert (state.efi, state.secure_boot, state.setup_mode) == (True, False, True)
+    verdict = judge(read_signer(str(built.consumer_ko)), state)
+    assert verdict.outcome == "unknown"
+    assert verdict.reasons[-1].startswith("Secure Boot is off; lockdown and module.sig_enforce could not be read")
