@@ -33,6 +33,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "sign": ("lifecycle", "_verb_sign"),
     "check-userspace": ("lifecycle", "_verb_check_userspace"),
     "hook": ("remedy", "_verb_hook"),
+    "gate": ("gate", "_verb_gate"),
     "source": ("facts", "_verb_source"),
     "remedy": ("remedy", "_verb_remedy"),
     "serve": ("serve", "_verb_serve"),
