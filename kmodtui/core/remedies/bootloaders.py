@@ -82,7 +82,7 @@ def grub_default(root: str) -> str:
 def _editenv() -> str:
     from kmodtui.core.build.tools import find_program
 
-    found = find_program("grub-editenv")
+    found = find_program("grub-editenv") or find_program("grub2-editenv")  # Fedora: grub2-
     if found is None:
         raise KmodError("grub-editenv", "not found: install grub-common (the gate sets GRUB's saved entry with it)")
     return found

@@ -109,9 +109,9 @@ def after_hook(report: HookReport, sources: list[str], how: str = SAVED) -> dict
     if state.get("engaged") and bl.version_key(report.kernel) >= bl.version_key(held_for):
         return lift(report.root, f"every followed module is built and installed for {report.kernel} now")
     if state.get("engaged"):
-        state["message"] = (f"still held on {state.get('held_on')}: {report.kernel} is fine, but the gate is for "
-                            f"{held_for}, whose modules have not been built yet")
-    return state
+        return {**state, "message": f"still held on {state.get('held_on')}: {report.kernel} is fine, but the gate "
+                                    f"is for {held_for}, whose modules have not been built yet"}
+    return {**state, "message": ""}  # nothing to hold, nothing lifted by this run
 
 
 def engage(root: str, new: str, sources: list[str], why: list[dict[str, Any]], how: str = SAVED) -> dict[str, Any]:
@@ -263,7 +263,7 @@ def lift(root: str, because: str = "lifted by hand (kmodtui gate lift)") -> dict
     if state.get("backup") and os.path.exists(state["backup"]):
         os.unlink(state["backup"])
     state["backup"] = ""
-    return _save(state, f"gate lifted: {because}; {back}")
+    return _save(state, f"lifted: {because}; {back}")
 
 
 def gate_json(state: dict[str, Any]) -> dict[str, Any]:
