@@ -177,3 +177,49 @@ def test_no_boot_loader_it_can_steer_says_so(installed_kernel: Kernel, built: Bu
     gate = json.loads(ran.stdout)["gate"]
     assert not gate["engaged"] and gate["loader"] == "" and "cannot hold it back" in gate["message"]
     assert "extlinux" in gate["message"]
+
+
+def test_a_boards_gate_is_the_metapackages_breaks_in_the_gate_shape(tmp_path: Path) -> None:
+    """follow --json's `gate` (and the first screen's line) for a board: while the newest kernel's module
+    failed to build, the board stays on the newest kernel published with its module."""
+    import time
+    from dataclasses import asdict
+
+    from kmodtui.core.lifecycle.follow import FollowState, board_gate
+
+    now = time.time()
+    state = FollowState("debian:bookworm:arm64:arm64", "/src/provider",
+                        published={"6.1.176-1": {"kernel": "linux-image-6.1.0-50-arm64", "time": str(int(now - 9000))}},
+                        last_result="build-failed", last_kernel="linux-image-6.1.0-56-arm64 6.1.192-2",
+                        last_cause={"cause": "kernel_api_change"},
+                        history=[{"time": now - 60, "kernel": "6.1.192-2", "result": "build-failed"}])
+    gate = board_gate(asdict(state))
+    assert gate["engaged"] and gate["held_on"] == "linux-image-6.1.0-50-arm64 6.1.176-1"
+    assert gate["new_kernel"] == "linux-image-6.1.0-56-arm64 6.1.192-2" and gate["since"] == now - 60
+    assert gate["reasons"][0]["primary"] == {"cause": "kernel_api_change"} and gate["method"] == "Breaks"
+    validate("gate", {"schema_version": 2, **gate})
+    state.last_result, state.last_cause = "published", None
+    assert not board_gate(asdict(state))["engaged"]
+
+
+
+def test_where_the_kernel_enforces_signatures_only_a_signed_module_counts(installed_kernel: Kernel,
+                                                                           built: BuiltModules, tmp_path: Path) -> None:
+    """The older kernel's config has CONFIG_MODULE_SIG_FORCE=y: its unsigned provider would not load, so it
+    is no kernel to hold the boot on; signed (the real sign-file, through kmodtui sign), it is."""
+    require_tool("openssl")
+    running, new = installed_kernel.release, newer_release(installed_kernel.release)
+    root, env = tmp_path / "root", {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    boot_root(root, [running, new])
+    (root / "boot" / f"config-{running}").write_text("CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_FORCE=y\n")
+    cfg = update_grub(root)
+    _provider_installed(root, running, built)
+    provider = copy_source("provider", tmp_path / "src")
+    ran = kmodtui("hook", "run", "--kernel", new, "--source", str(provider), "--root", str(root), "--json", env=env)
+    gate = json.loads(ran.stdout)["gate"]
+    assert not gate["engaged"] and "no other kernel" in gate["message"] and grubenv(root) == {}
+    module = root / "lib" / "modules" / running / "updates" / "kmodtui" / "provider.ko"
+    signed = kmodtui("sign", str(module), "--new-key", str(tmp_path / "keys"), "--kernel", running, env=env)
+    assert signed.returncode == 0, signed.stderr
+    again = kmodtui("hook", "run", "--kernel", new, "--source", str(provider), "--root", str(root), env=env)
+    assert again.returncode == 1 and grubenv(root)["saved_entry"] == grub_entry_id(cfg, running), again.stderr
