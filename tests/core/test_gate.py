@@ -223,3 +223,28 @@ def test_where_the_kernel_enforces_signatures_only_a_signed_module_counts(instal
     assert signed.returncode == 0, signed.stderr
     again = kmodtui("hook", "run", "--kernel", new, "--source", str(provider), "--root", str(root), env=env)
     assert again.returncode == 1 and grubenv(root)["saved_entry"] == grub_entry_id(cfg, running), again.stderr
+
+
+def test_the_hook_script_passes_the_gate_line_on_and_undoing_the_hook_lifts_the_gate(
+        installed_kernel: Kernel, built: BuiltModules, tmp_path: Path) -> None:
+    """As the kernel's postinst runs it (`sh hook <version>`): the line on stderr is what the terminal that
+    ran `apt upgrade` shows. `remedy undo` of the hook removes it, and the gate it made lifts."""
+    running, new = installed_kernel.release, newer_release(installed_kernel.release)
+    root, env = tmp_path / "root", {"KMODTUI_STATE_DIR": str(tmp_path / "state"),
+                                    "KMODTUI_HOOK_LOG_DIR": str(tmp_path / "log")}
+    boot_root(root, [running, new])
+    (root / "etc" / "kernel" / "postinst.d").mkdir(parents=True)
+    cfg = update_grub(root)
+    _provider_installed(root, running, built)
+    provider = copy_source("provider", tmp_path / "src")
+    installed = kmodtui("hook", "install", "--source", str(provider), "--root", str(root), "--yes", "--json", env=env)
+    assert installed.returncode == 0, installed.stderr
+    hook = json.loads(installed.stdout)
+    ran = subprocess.run(["sh", hook["path"], new], capture_output=True, text=True, env={**os.environ, **env})
+    assert ran.returncode == 0, ran.stderr  # the kernel install goes on
+    [line] = [x for x in ran.stderr.splitlines() if x.startswith("kmodtui gate: ")]
+    assert f"{running} boots next, not {new}" in line
+    assert grubenv(root)["saved_entry"] == grub_entry_id(cfg, running)
+    undone = kmodtui("remedy", "undo", hook["applied"], env=env)
+    assert undone.returncode == 0, undone.stderr
+    assert grubenv(root) == {} and not json.loads(kmodtui("gate", "--root", str(root), "--json", env=env).stdout)["engaged"]

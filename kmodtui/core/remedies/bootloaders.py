@@ -172,7 +172,13 @@ def detect(root: str) -> BootLoader:
     root = os.path.abspath(root)
     cfg = os.path.join(root, "boot", "grub", "grub.cfg")
     if os.path.isfile(cfg):
-        return BootLoader(GRUB, root, grub_entries(_read(cfg)), cfg, os.path.join(root, "boot", "grub", "grubenv"))
+        text = _read(cfg)
+        entries = grub_entries(text)
+        if not entries and "blscfg" in text:  # Fedora/RHEL: GRUB reads BLS entries; grubby sets the default there
+            return BootLoader("", root, why_not=f"{cfg} takes its entries from Boot Loader Specification files "
+                              "(blscfg, as on Fedora/RHEL), which kmodtui does not steer yet (grubby --set-default "
+                              "does): choose the older kernel in the menu by hand")
+        return BootLoader(GRUB, root, entries, cfg, os.path.join(root, "boot", "grub", "grubenv"))
     folder = esp(root)
     if folder:
         return BootLoader(SYSTEMD_BOOT, root, loader_entries(folder), os.path.join(folder, "loader", "loader.conf"))

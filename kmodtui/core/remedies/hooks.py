@@ -37,6 +37,10 @@ else
     echo "kmodtui: not everything was built and installed for $version: see $report (the kernel install goes on)" >&2
     grep '^kmodtui gate: ' "$report" | head -n 1 >&2  # which kernel boots next, and why
 fi
+gate=$(grep '^kmodtui gate: ' "$report" | head -n 1)
+if [ -n "$gate" ] && [ {root} = / ] && command -v logger >/dev/null 2>&1; then
+    logger -t kmodtui -- "$gate" 2>/dev/null || true  # the journal too
+fi
 exit 0
 """
 
