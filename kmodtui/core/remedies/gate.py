@@ -45,7 +45,19 @@ def _module_names(source: str) -> list[str]:
         return []
 
 
+SECURE_BOOT = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+
 def _enforces_signatures(root: str, release: str) -> bool:
+    """CONFIG_MODULE_SIG_FORCE=y in the kernel's config, or (this machine) Secure Boot on: Debian's and
+    Fedora's kernels then lock down and load only signed modules."""
+    if os.path.abspath(root) == "/":
+        try:
+            with open(SECURE_BOOT, "rb") as f:
+                if f.read()[-1:] == b"\x01":
+                    return True
+        except OSError:
+            pass
     try:
         with open(os.path.join(root, "boot", f"config-{release}"), encoding="utf-8", errors="replace") as f:
             return any(line.strip() == "CONFIG_MODULE_SIG_FORCE=y" for line in f)
@@ -144,7 +156,12 @@ def engage(root: str, new: str, sources: list[str], why: list[dict[str, Any]], h
     return state
 
 
-def _save(state: dict[str, Any], message: str) -> dict[str, Any]:
+def _save(state: dict[str, Any], message: str, keep_earlier: bool = True) -> dict[str, Any]:
+    old = read_state(state["root"])
+    if keep_earlier and old.get("engaged") and not state["engaged"]:  # what kmodtui set earlier stays set, and stays undoable
+        state.update({k: old.get(k) for k in ("engaged", "held_on", "entry", "method", "set", "previous", "file",
+                                              "backup", "since")})
+        message += f"; the gate set earlier stays: {old.get('held_on')} boots next ({old.get('method')})"
     state["message"] = message
     state["history"] = [*state.get("history", []), {"time": time.time(), "engaged": state["engaged"],
                                                      "held_on": state.get("held_on", ""), "message": message}][-20:]
@@ -263,7 +280,7 @@ def lift(root: str, because: str = "lifted by hand (kmodtui gate lift)") -> dict
     if state.get("backup") and os.path.exists(state["backup"]):
         os.unlink(state["backup"])
     state["backup"] = ""
-    return _save(state, f"lifted: {because}; {back}")
+    return _save(state, f"lifted: {because}; {back}", keep_earlier=False)
 
 
 def gate_json(state: dict[str, Any]) -> dict[str, Any]:
