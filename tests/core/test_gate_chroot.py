@@ -46,7 +46,16 @@ def base_chroot() -> tuple[Path, str, str]:
         missing("debootstrap chroots need root (CI runs as root)")
     if run(["dpkg", "--print-architecture"]).stdout.strip() != "amd64":
         pytest.skip("the kernel packages chosen here are Debian's amd64 ones")
+    import fcntl
+
     root = DOWNLOAD_CACHE / "chroot-bookworm-gate"
+    DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(DOWNLOAD_CACHE / "chroot-bookworm-gate.lock", "w") as lock:  # another test run may be making it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _made(root)
+
+
+def _made(root: Path) -> tuple[Path, str, str]:
     stamp = root / ".kmodtui-ready"
     if stamp.exists():
         older, newer = stamp.read_text().split()
