@@ -35,6 +35,7 @@ class FollowedRead(Message):
     """The boards kmodtui follows (kmodtui follow), each one's last result."""
 
     targets: list[dict[str, Any]]
+    gate: dict[str, Any] | None = None  # this machine's kernel gate (kmodtui gate --json's shape)
 
 
 @dataclass

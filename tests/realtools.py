@@ -37,6 +37,11 @@ DEBIAN_PACKAGES = {
     "dkms": "dkms",
     "dpkg": "dpkg",
     "tmux": "tmux",
+    "grub-mkconfig": "grub-common",
+    "grub-editenv": "grub-common",
+    "bootctl": "systemd-boot",
+    "kernel-install": "systemd",
+    "bwrap": "bubblewrap",
     "aarch64-linux-gnu-gcc-12": "gcc-aarch64-linux-gnu",
 }
 

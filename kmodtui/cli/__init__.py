@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "secureboot": ("secureboot", "_verb_secureboot"),
     "check-userspace": ("lifecycle", "_verb_check_userspace"),
     "hook": ("remedy", "_verb_hook"),
+    "gate": ("gate", "_verb_gate"),
     "source": ("facts", "_verb_source"),
     "remedy": ("remedy", "_verb_remedy"),
     "serve": ("serve", "_verb_serve"),

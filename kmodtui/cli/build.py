@@ -116,6 +116,8 @@ def cmd_builds(args: argparse.Namespace) -> int:
         say(f"hook for {h.get('kernel', '?')} ({h.get('mode', '')}, root {h.get('root', '')}): {states}")
         if h.get("initramfs"):
             say(f"    initramfs: {h['initramfs']}")
+        if (h.get("gate") or {}).get("message"):
+            say(f"    kernel gate: {h['gate']['message']}")
     return EXIT_OK
 
 

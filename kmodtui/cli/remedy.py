@@ -135,12 +135,17 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def _hook_run(args: argparse.Namespace) -> int:
     """What the installed hook runs: every source built for the new kernel and installed (a report in
     the state dir, and here as text or JSON); exit 1 when any source did not make it."""
+    from kmodtui.cli.gate import gate_line
+    from kmodtui.core.remedies.gate import run_gated
     from kmodtui.core.remedies.hookrun import run_hook
     from kmodtui.core.report import contract
 
     if not args.kernel:
         raise KmodError("hook run", "needs --kernel (the new kernel's release)")
-    report = run_hook(args.kernel, args.source, args.mode, args.root)
+    if args.gate == "off":
+        report = run_hook(args.kernel, args.source, args.mode, args.root)
+    else:
+        report = run_gated(args.kernel, args.source, args.mode, args.root, args.gate)
     if args.json:
         print_json(contract.hook_run_payload(report))
     else:
@@ -154,6 +159,11 @@ def _hook_run(args: argparse.Namespace) -> int:
                 say(f"  {'':24} log: {o.log}")
         if report.initramfs:
             say(f"  initramfs: {report.initramfs}")
+    line = gate_line(report.gate) if report.gate else ""
+    if line:  # what the terminal that ran `apt upgrade` shows (the hook script passes this line on)
+        if not args.json:
+            say(line)
+        print(line, file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -191,6 +201,9 @@ def _verb_hook(sub: Any) -> None:
                    help="the build mode the hook uses: " + ", ".join(modes.names()))
     p.add_argument("--root", default="/", help="install into another root (a board image, a test)")
     p.add_argument("--style", choices=("postinst.d", "install.d"), help="default: what the root has")
+    p.add_argument("--gate", choices=("saved", "once", "off"), default="saved",
+                   help="run: when a source fails for the new kernel, keep booting the newest kernel whose modules "
+                   "are all installed: saved (until it succeeds; default), once (GRUB's next boot only), off")
     p.add_argument("--yes", action="store_true", help="install without asking")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_hook, inputs={"source": "folder"})

@@ -137,8 +137,9 @@ back to the kernels installed here."""
     @work(thread=True, exclusive=True, group="kernel-follow")
     def read_followed(self) -> None:
         from kmodtui.core.lifecycle.follow import follow_overview
+        from kmodtui.core.remedies.gate import gate_json, read_state
 
-        self.post_message(FollowedRead(follow_overview()))
+        self.post_message(FollowedRead(follow_overview(), gate_json(read_state(self.root))))
 
     @on(FollowedRead)
     def show_follow(self, message: FollowedRead) -> None:
@@ -148,9 +149,16 @@ back to the kernels installed here."""
 
         message.stop()
         targets = message.targets
-        if not targets:
+        lines = []
+        gate = message.gate or {}
+        if gate.get("engaged"):  # a kernel whose modules did not build is kept out of the next boot
+            lines.append(f"[b]Kernel gate:[/] {escape(gate['held_on'])} boots next, not {escape(gate['new_kernel'])}: "
+                         f"{escape(', '.join(str(r.get('name')) for r in gate.get('reasons', [])))} not ready (kmodtui gate)")
+        elif gate.get("message") and time.time() - (gate.get("lifted") or time.time()) < 3 * 86400:
+            lines.append(f"[b]Kernel gate:[/] {escape(gate['message'])}")
+        if not targets and not lines:
             return
-        lines = ["[b]Following[/] (kmodtui follow: boards get kernel and module together)"]
+        lines += ["[b]Following[/] (kmodtui follow: boards get kernel and module together)"] if targets else []
         for t in targets[:3]:
             age = int((time.time() - t["last_check"]) / 60) if t["last_check"] else None
             when = f"{age} min ago" if age is not None and age < 120 else (
@@ -160,6 +168,8 @@ back to the kernels installed here."""
                       "archive unreachable; last known"}.get(t["last_result"], t["last_result"])
             lines.append(f"  {escape(t['target'])}: {result} {escape(t['last_kernel'])} "
                          f"({len(t['covered'])} kernel(s) covered, checked {when})")
+            if (t.get("gate") or {}).get("engaged"):
+                lines.append(f"    held on {escape(t['gate']['held_on'])} (the metapackage's Breaks)")
         self.query_one("#kernel-note", Static).update("\n".join(lines))
 
     @work(thread=True, exclusive=True, group="kernel-scan")

@@ -31,6 +31,7 @@ FILE_INPUTS: dict[str, list[str]] = {
     "secureboot --root": ["secureboot", "--root", "{}"],
     "check-userspace": ["check-userspace", "--module", "{}", "--tools", "{}"],
     "hook": ["hook", "show", "--source", "{}"],
+    "gate": ["gate", "--root", "{}"],
     "source": ["source", "{}"],
     "remedy": ["remedy", "show", "kbuild-extra-symbols", "--target", "{}"],
     "attach": ["attach", "{}"],
@@ -52,6 +53,7 @@ MISSING_REQUIRED: dict[str, list[str]] = {
     "secureboot": ["secureboot", "--module"],
     "check-userspace": ["check-userspace", "--module", "m.ko"],
     "hook": ["hook", "show"],
+    "gate": ["gate", "pause"],
     "source": ["source"],
     "remedy": ["remedy"],
     "serve": ["serve", "--port"],
@@ -87,7 +89,7 @@ def bad_input(tmp_path: Path, shape: str) -> Path:
 @pytest.mark.parametrize("verb", sorted(FILE_INPUTS))
 def test_a_bad_input_is_exit_2_and_one_line_naming_it(verb: str, shape: str, tmp_path: Path) -> None:
     path = bad_input(tmp_path, shape)
-    if verb in ("kernels --root", "secureboot --root", "follow", "hook") and shape == "folder":
+    if verb in ("kernels --root", "secureboot --root", "follow", "hook", "gate") and shape == "folder":
         pytest.skip("a folder is what this option takes")
     argv = [str(path) if word == "{}" else word for word in FILE_INPUTS[verb]]
     result = kmodtui(argv, tmp_path)

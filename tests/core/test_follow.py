@@ -172,6 +172,8 @@ def test_an_unreachable_archive_keeps_the_last_state_and_a_failed_build_publishe
     assert not list(repo.glob("*.deb")) and not (repo / "Packages").exists()
     state = json.loads((repo / ".kmodtui-repo" / "follow.json").read_text())
     assert state["last_result"] == "build-failed" and state["published"] == {}
+    # nothing was ever published: no kernel with its module to hold the board on
+    assert not failed["gate"]["engaged"] and failed["gate"]["reasons"][0]["primary"] == failed["cause"]
 
 
 def test_a_folder_that_is_not_kmodtuis_is_never_written(tmp_path: Path) -> None:

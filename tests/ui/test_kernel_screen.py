@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from kmodtui.app import KmodApp, wants_ansi_theme
@@ -231,5 +232,39 @@ def test_the_demo_leads_back_to_the_real_kernels_by_d_esc_and_palette(tmp_path: 
                 assert app.screen is not screen and isinstance(app.screen, KernelScreen), back
                 assert not app.screen.demo and app.screen.root == str(tmp_path), back
                 assert "Demo (d)" in [c.title for c in app.get_system_commands(app.screen)]
+
+    asyncio.run(scenario())
+
+
+def test_the_first_screen_says_which_kernel_the_gate_holds_the_next_boot_on(tmp_path: Path, monkeypatch) -> None:
+    """After a hook run failed for a new kernel in a root with systemd-boot loader entries: the gate's line,
+    above the newcomer's note, names the kernel that boots next, the one held back and the source."""
+    from kmodtui.core.paths import package_data
+    from kmodtui.core.remedies import gate
+    from kmodtui.core.remedies.hookrun import HookReport, SourceOutcome
+    from tests.realtools import copy_source
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    root = tmp_path / "root"
+    entries = root / "efi" / "loader" / "entries"
+    entries.mkdir(parents=True)
+    for release in ("6.1.0-56-amd64", "6.1.0-57-amd64"):
+        (entries / f"debian-{release}.conf").write_text(f"title Debian\nversion {release}\nlinux /vmlinuz-{release}\n")
+    installed = root / "lib" / "modules" / "6.1.0-56-amd64" / "updates"  # the demo's real provider.ko
+    installed.mkdir(parents=True)
+    (installed / "provider.ko").write_bytes(Path(package_data("data", "demo", "modules", "provider.ko")).read_bytes())
+    source = copy_source("provider", tmp_path / "src")
+    report = HookReport("6.1.0-57-amd64", str(root), "kbuild", time.time(), outcomes=[SourceOutcome(
+        str(source), "kmodtui-provider", "failed", notes=["6.1.0-57-amd64: no kernel build tree"])])
+    state = gate.after_hook(report, [str(source)])
+    assert state["engaged"] and state["held_on"] == "6.1.0-56-amd64"
+
+    async def scenario() -> None:
+        app = KmodApp(root=str(root))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            text = " ".join(screen_text(app).split())
+            assert "Kernel gate: 6.1.0-56-amd64 boots next, not 6.1.0-57-amd64: kmodtui-provider not ready" in text
 
     asyncio.run(scenario())

@@ -123,10 +123,32 @@ def follow_overview() -> list[dict[str, Any]]:
         except (OSError, ValueError):
             state = {}
         out.append({"target": target, "repo": repo, "last_result": state.get("last_result", "never run"),
+                    "gate": board_gate(state),
                     "last_kernel": state.get("last_kernel", ""), "covered": sorted(state.get("published", {})),
                     "last_error": state.get("last_error", ""), "last_check": state.get("last_check", 0.0),
                     "cause": (state.get("last_cause") or {}).get("cause", "")})
     return out
+
+
+def board_gate(state: dict[str, Any]) -> dict[str, Any]:
+    """The board's kernel gate, in the shape of `kmodtui gate --json`: while the module for the archive's
+    newest kernel failed to build, the published metapackage's Breaks keeps apt on the newest kernel that
+    has its module; publishing it lifts the gate."""
+    published = state.get("published") or {}
+    newest = max(published.items(), key=lambda kv: float(kv[1].get("time", 0) or 0), default=None)
+    held_on = f"{newest[1].get('kernel', '')} {newest[0]}" if newest else ""
+    failed = state.get("last_result") == "build-failed"
+    since = next((h["time"] for h in state.get("history", []) if h.get("result") == "build-failed"
+                  and f" {h.get('kernel')}" in f" {state.get('last_kernel', '')}"), 0.0) if failed else 0.0
+    reasons = [{"source": state.get("source", ""), "name": os.path.basename(str(state.get("source", "")).rstrip("/")),
+                "state": "failed", "primary": state.get("last_cause"), "log": "",
+                "notes": [state.get("last_error", "")]}] if failed else []
+    message = (f"{held_on or 'the kernel the board has'} stays on the board, not {state.get('last_kernel')}: the "
+               "published metapackage Breaks newer kernels until their module is published" if failed else "")
+    return {"root": "", "engaged": failed and bool(newest), "loader": "apt", "new_kernel": state.get("last_kernel", "")
+            if failed else "", "held_on": held_on if failed else "", "entry": "", "method": "Breaks", "since": since,
+            "reasons": reasons, "previous": None, "set": None, "file": "", "backup": "", "message": message,
+            "lifted": 0.0}
 
 
 # ---- the repository --------------------------------------------------------------------------------
@@ -245,12 +267,20 @@ class FollowResult:
     cause: dict[str, Any] | None = None
     seconds: float = 0.0
     sources_line: str = ""
+    gate: dict[str, Any] = field(default_factory=dict)  # board_gate() after this cycle
 
 
 def follow_once(source: str, target: Target, repo: str, *, archive: Archive | None = None,
                 build: Callable[[str, Any, str], Any] | None = None, url: str = "http://BUILD-HOST/",
                 apt_sources: list[str] | None = None) -> FollowResult:
-    """One check-build-publish cycle."""
+    """One check-build-publish cycle, with the board's gate after it."""
+    outcome = _cycle(source, target, repo, archive=archive, build=build, url=url, apt_sources=apt_sources)
+    outcome.gate = board_gate(asdict(read_state(repo, target, source)))
+    return outcome
+
+
+def _cycle(source: str, target: Target, repo: str, *, archive: Archive | None, build: Callable[[str, Any, str], Any] | None,
+           url: str, apt_sources: list[str] | None) -> FollowResult:
     from kmodtui.core.build.sources import detect_source
 
     started = time.time()

@@ -177,9 +177,23 @@ def undo(undo_id: str) -> list[str]:
         for path in restored:  # the hook's undo removes what its runs installed into that root too
             root = path.split(os.sep + os.path.join("etc", "kernel") + os.sep, 1)[0] or os.sep
             problems = uninstall_all(root)
+            problems += _lift_gate(root)
             if problems:
                 raise KmodError(path, "hook removed, but not everything it installed: " + "; ".join(problems))
     return restored
+
+
+def _lift_gate(root: str) -> list[str]:
+    """A removed hook holds no kernel back: its gate lifts (the default as it was before kmodtui)."""
+    from kmodtui.core.remedies.gate import lift, read_state
+
+    if not read_state(root).get("engaged"):
+        return []
+    try:
+        lift(root, "the kernel hook was removed")
+    except KmodError as err:
+        return [f"the kernel gate could not be lifted: {err}"]
+    return []
 
 
 def _check_entry(remedy: str, record: str, index: int, entry: dict) -> str:

@@ -48,6 +48,7 @@ class HookReport:
     finished: float = 0.0
     outcomes: list[SourceOutcome] = field(default_factory=list)
     initramfs: str = ""  # what was done about the initramfs, in words
+    gate: dict[str, Any] = field(default_factory=dict)  # the kernel gate's decision (gate.py), {} = not asked
 
     @property
     def ok(self) -> bool:
@@ -259,7 +260,7 @@ def run_hook(release: str, sources: list[str], mode: str, root: str = "/",
     from kmodtui.core.build.sources import detect_source
 
     report = HookReport(release, os.path.abspath(root), mode, time.time())
-    build = build or _default_build(release, mode)
+    build = build or _default_build(release, mode, root)
     symvers: list[str] = []
     installed_record = installed_path(root)
     record = _read_json(installed_record)
@@ -277,6 +278,8 @@ def run_hook(release: str, sources: list[str], mode: str, root: str = "/",
             _request, job = build(source, list(symvers))
         except KmodError as err:
             outcome.notes.append(str(err))
+            if "no kernel build tree" in str(err):  # dkms would skip silently here (dkms#545)
+                outcome.primary = headers_missing_primary(str(err))
             continue
         outcome.build_id, outcome.log, outcome.primary = job.build_id, job.log_path, job.primary
         if job.state != "succeeded":
@@ -302,17 +305,45 @@ def run_hook(release: str, sources: list[str], mode: str, root: str = "/",
         _write_json(installed_record, record)
     report.initramfs = _initramfs(report, names) if names else ""
     report.finished = time.time()
-    _write_json(report_path(release), report_json(report))
+    save_report(report)
     return report
 
 
-def _default_build(release: str, mode: str) -> Callable[[str, list[str]], tuple[Any, Any]]:
+def save_report(report: HookReport) -> None:
+    _write_json(report_path(report.kernel), report_json(report))
+
+
+def headers_missing_primary(note: str) -> dict[str, Any]:
+    """A missing build tree as a diagnosis' primary cause (no build ran, so there is no log to read)."""
+    from kmodtui.core.diagnose.causes import CAUSES
+    from kmodtui.core.vocabulary import Cause
+
+    text = CAUSES[Cause.HEADERS_MISSING]
+    return {"cause": Cause.HEADERS_MISSING.value, "line_number": 0, "line": note, "title": text.title,
+            "explanation": text.explanation, "fix": text.fix, "remedies": list(text.remedies),
+            "confidence": "high", "knock_on": []}
+
+
+def _kernel_spec(release: str, root: str) -> str:
+    """The release's build tree inside a scratch root (a board image carries its own headers), else the
+    release, looked up on this machine."""
+    if os.path.abspath(root) != "/":
+        from kmodtui.core.kernels.discover import discover_kernels
+
+        for kernel in discover_kernels(root):
+            if kernel.release == release and kernel.build_dir:
+                return kernel.build_dir
+    return release
+
+
+def _default_build(release: str, mode: str, root: str = "/") -> Callable[[str, list[str]], tuple[Any, Any]]:
     def build(source: str, extra_symbols: list[str]) -> tuple[Any, Any]:
         from kmodtui.core.build import record as buildrecord
         from kmodtui.core.build.job import run_job
         from kmodtui.core.build.request import make_request
 
-        request = make_request(source, release, mode, extra_symbols=tuple(extra_symbols), sign=False)
+        request = make_request(source, _kernel_spec(release, root), mode, extra_symbols=tuple(extra_symbols),
+                               sign=False)
         _build_id, record_dir = buildrecord.new_build_dir(f"hook-{os.path.basename(source)}-{release}")
         return request, run_job(request, record_dir, lambda _event: None)
     return build

@@ -32,8 +32,14 @@ if command -v systemd-inhibit >/dev/null 2>&1 && [ -d /run/systemd/system ]; the
 fi
 if $inhibit {python} hook run --kernel "$version" --mode {mode} --root {root} {sources} >"$report" 2>&1; then
     echo "kmodtui: built and installed $names for $version ($report)"
+    grep '^kmodtui gate: ' "$report" | head -n 1
 else
     echo "kmodtui: not everything was built and installed for $version: see $report (the kernel install goes on)" >&2
+    grep '^kmodtui gate: ' "$report" | head -n 1 >&2  # which kernel boots next, and why
+fi
+gate=$(grep '^kmodtui gate: ' "$report" | head -n 1)
+if [ -n "$gate" ] && [ {root} = / ] && command -v logger >/dev/null 2>&1; then
+    logger -t kmodtui -- "$gate" 2>/dev/null || true  # the journal too
 fi
 exit 0
 """

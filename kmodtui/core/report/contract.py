@@ -180,10 +180,16 @@ def hook_run_payload(report: HookReport) -> dict[str, Any]:
 
 
 def follow_payload(result: FollowResult) -> dict[str, Any]:
-    """`follow --json`: one check-build-publish cycle."""
+    """`follow --json`: one check-build-publish cycle, and the gate it keeps on the board (the same shape
+    as `gate --json`'s: the published metapackage's Breaks holds the board's kernel back)."""
     from dataclasses import asdict
 
     return asdict(result)
+
+
+def gate_payload(gate: dict[str, Any]) -> dict[str, Any]:
+    """`gate --json`: held on which kernel, why (per source, its diagnosis' primary cause), since when."""
+    return dict(gate)
 
 
 def timer_payload(edits: list[FileEdit], undo_id: str | None = None) -> dict[str, Any]:
