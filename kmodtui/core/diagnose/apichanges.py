@@ -124,9 +124,9 @@ def _by_symbol() -> dict[str, tuple[ApiChange, ...]]:
     return {name: tuple(found) for name, found in index.items()}
 
 
-_OPEN, _CLOSE = "'‘`\"«„“「", "'’\"»“”」"
-# a quoted name: ‘from_timer’, ‘struct hd_struct’, ‘foo_ops.get_acl’ (the part after the last dot)
-_QUOTED = re.compile(rf"[{_OPEN}]\s?(?:(?:struct|union|enum) )?([A-Za-z_][\w.]*)\s?[{_CLOSE}]")
+# a quoted name, in any locale's quotes: ‘from_timer’, ‘struct hd_struct’, ‘foo_ops.get_acl’ (the part
+# after the last dot is the name)
+_QUOTED = re.compile(r"['‘`\"«„“「]\s?(?:(?:struct|union|enum) )?([A-Za-z_][\w.]*)\s?['’\"»“”」]")
 _HEADER = re.compile(r"fatal error: ([\w./+-]+): ")
 _UNKNOWN_SYMBOL = re.compile(r"Unknown symbol ([A-Za-z_]\w*)")
 _SOURCE_ECHO = re.compile(r"^\s*\d+\s*\|\s*([A-Za-z_]\w*)\s*\(")
