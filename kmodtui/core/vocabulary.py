@@ -139,6 +139,8 @@ class Cause(StrEnum):
     DKMS_BUILD_EXCLUSIVE = "dkms_build_exclusive"
     DKMS_VERSION_CONFLICT = "dkms_version_conflict"
     DKMS_DEPENDENCY_MISSING = "dkms_dependency_missing"
+    DKMS_NOT_ADDED = "dkms_not_added"  # dkms's tree has no such module/version: it was never added (or removed)
+    DKMS_CONF_INVALID = "dkms_conf_invalid"  # the source's dkms.conf is missing or dkms refuses it
     IMMUTABLE_HOST = "immutable_host"
     SANDBOX_REFUSED = "sandbox_refused"  # a confined build reached outside its folder or for the network
     TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)

@@ -116,7 +116,7 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="Error! Your kernel headers for kernel 6.16.8+kali-amd64 cannot be found at "
                  "/lib/modules/6.16.8+kali-amd64/build or /lib/modules/6.16.8+kali-amd64/source."),
     rule("kernel-headers-missing", C.HEADERS_MISSING, ROOT,
-         r"Missing kernel headers|[Kk]ernel (?:headers|source|build tree)s? (?:(?:for|of) \S+ )?(?:is |are )?"
+         r"Missing kernel headers|Missing \S+ kernel headers for module|[Kk]ernel (?:headers|source|build tree)s? (?:(?:for|of) \S+ )?(?:is |are )?"
          r"(?:not found|missing|not installed)",
          example="==> Unable to install module gcadapter-oc-dkms/1.4 for kernel 4.14.215-1-MANJARO: Missing kernel "
                  "headers."),
