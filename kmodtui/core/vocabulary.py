@@ -71,6 +71,7 @@ class RemedyId(StrEnum):
     REBUILD_FOR_KERNEL = "rebuild-for-kernel"
     DEB_FIX_DEPENDS = "deb-fix-depends"
     INSTALL_HEADERS = "install-headers"
+    KERNEL_COMPAT = "kernel-compat"  # a kernel API rename (diagnose's api_change), rewritten with a version guard
     PICK_MATCHING_KERNEL = "pick-matching-kernel"  # an alias of rebuild-for-kernel
 
 

@@ -191,3 +191,60 @@ def test_diagnose_names_the_change_the_threads_fix_made(name: str) -> None:
     primary = diagnosis_json(diagnose_text(decode_log(path.read_bytes())))["primary"]
     assert primary["api_change"]["id"] == PUBLIC[name]
     assert primary["api_change"]["commit"] in primary["fix"]
+
+
+# ---- the compat remedy -----------------------------------------------------------------------------
+
+RANDOM_MODULE = """#include <linux/module.h>
+#include <linux/prandom.h>
+
+static int __init rnd_init(void)
+{
+\tpr_info("rnd %u\\n", prandom_u32());
+\treturn 0;
+}
+module_init(rnd_init);
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_the_compat_remedy_makes_a_renamed_call_build_and_undoes(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """prandom_u32() is gone from 6.1: kbuild fails, diagnose names the change and offers kernel-compat;
+    its plan renames the call and adds the guard; the rebuild succeeds and is clean; undo restores."""
+    from kmodtui.core.remedies import edits
+    from kmodtui.core.remedies.catalogue import RemedyOptions, get_remedy
+
+    if _version(".".join(installed_kernel.release.split(".")[:2])) < (6, 1):
+        pytest.skip(f"prandom_u32() is gone from 6.1 on; the headers here are {installed_kernel.release}")
+    require_tool(installed_kernel.compiler_command or "gcc")
+    source = tmp_path / "rnd"
+    source.mkdir()
+    (source / "rnd.c").write_text(RANDOM_MODULE)
+    (source / "Kbuild").write_text("obj-m := rnd.o\n")
+    failed = kbuild(installed_kernel.build_dir, source)
+    assert failed.returncode != 0
+    primary = diagnosis_json(diagnose_text(failed.stdout + failed.stderr))["primary"]
+    assert primary["api_change"]["id"] == "prandom_u32-removed" and primary["remedies"] == ["kernel-compat"]
+
+    plan = get_remedy("kernel-compat").plan(RemedyOptions(target=str(source), change=primary["api_change"]["id"]))
+    diff = plan.diff()
+    assert "+\tpr_info(\"rnd %u\\n\", get_random_u32());" in diff and "LINUX_VERSION_CODE" in diff
+    assert plan.rebuild == "same"
+    undo_id = edits.apply_edits(plan.remedy, list(plan.edits))
+    rebuilt = kbuild(installed_kernel.build_dir, source)
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert (source / "rnd.ko").is_file()
+    assert diagnose_text(rebuilt.stdout + rebuilt.stderr).primary is None  # re-checked: nothing wrong
+    edits.undo(undo_id)
+    assert (source / "rnd.c").read_text() == RANDOM_MODULE
+
+
+def test_the_compat_remedy_plans_only_mechanical_renames(tmp_path: Path) -> None:
+    from kmodtui.core.errors import KmodError
+    from kmodtui.core.remedies.catalogue import RemedyOptions, get_remedy
+
+    (tmp_path / "a.c").write_text("int f(void) { return current->state; }\n")
+    with pytest.raises(KmodError, match="not a mechanical rename"):
+        get_remedy("kernel-compat").plan(RemedyOptions(target=str(tmp_path), change="task-state-renamed"))
+    renames = [c for c in table() if c.rename]
+    assert len(renames) >= 20 and all(c.mechanical for c in renames)
