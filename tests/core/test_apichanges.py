@@ -248,3 +248,11 @@ def test_the_compat_remedy_plans_only_mechanical_renames(tmp_path: Path) -> None
         get_remedy("kernel-compat").plan(RemedyOptions(target=str(tmp_path), change="task-state-renamed"))
     renames = [c for c in table() if c.rename]
     assert len(renames) >= 20 and all(c.mechanical for c in renames)
+
+
+def test_the_build_screen_offers_the_compat_remedy_for_a_mechanical_rename() -> None:
+    """The live scan's finding for the real line of tests/logs/086 (its thread: prandom_u32 in 6.1)."""
+    lines = decode_log((LOGS / "086-rtl8812au-6.1-prandom_u32-removed.log").read_bytes())
+    found = [f for f in scan_text(lines) if f.detail("api_change") == "prandom_u32-removed"]
+    assert found and "kernel-compat" in found[0].all_remedies()
+    assert "commit de492c83cae0" in found[0].fix
