@@ -42,6 +42,8 @@ DYNAMIC = {
                                       "length cap (at most 4,096 characters): linear",
     ("core/remedies/hookrun.py", "_installed_item"): "fullmatch on a package name from the install record, cut "
                                                      "to 256 characters before it runs",
+    ("core/remedies/compat.py", "_rewritten"): "one escaped literal (a kernel symbol of the table) between two "
+                                               "one-character lookarounds: one literal test per place, linear",
     ("core/remedies/source.py", "plan_import_namespace"): "escaped literals (a symbol or namespace name) after a "
                                                             "literal: a \\s* run after one try cannot reach the next",
 }

@@ -49,7 +49,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         plan = remedy.plan(RemedyOptions(
             target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
             symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
-            generator=args.generator or ""))
+            generator=args.generator or "", change=args.change or ""))
     except KmodError as err:
         if not args.target and not err.path:  # the remedy needed a target and none was given
             raise KmodError(f"remedy {args.action} {remedy.id}", f"needs --target: {remedy.target} "
@@ -181,6 +181,7 @@ def _verb_remedy(sub: Any) -> None:
                    "(repeatable; --with-symvers is the old name)")
     p.add_argument("--depends", help="deb-fix-depends: the package to depend on")
     p.add_argument("--kernel", help="kernel release, for remedies that name one")
+    p.add_argument("--change", help="kernel-compat: the kernel API change diagnose named (primary.api_change.id)")
     p.add_argument("--generator", help=argparse.SUPPRESS)
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.add_argument("--accept-risk", action="store_true", help="needed to apply a risky remedy")

@@ -71,6 +71,7 @@ class RemedyId(StrEnum):
     REBUILD_FOR_KERNEL = "rebuild-for-kernel"
     DEB_FIX_DEPENDS = "deb-fix-depends"
     INSTALL_HEADERS = "install-headers"
+    KERNEL_COMPAT = "kernel-compat"  # a kernel API rename (diagnose's api_change), rewritten with a version guard
     PICK_MATCHING_KERNEL = "pick-matching-kernel"  # an alias of rebuild-for-kernel
 
 
@@ -139,6 +140,8 @@ class Cause(StrEnum):
     DKMS_BUILD_EXCLUSIVE = "dkms_build_exclusive"
     DKMS_VERSION_CONFLICT = "dkms_version_conflict"
     DKMS_DEPENDENCY_MISSING = "dkms_dependency_missing"
+    DKMS_NOT_ADDED = "dkms_not_added"  # dkms's tree has no such module/version: it was never added (or removed)
+    DKMS_CONF_INVALID = "dkms_conf_invalid"  # the source's dkms.conf is missing or dkms refuses it
     IMMUTABLE_HOST = "immutable_host"
     SANDBOX_REFUSED = "sandbox_refused"  # a confined build reached outside its folder or for the network
     TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)

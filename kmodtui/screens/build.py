@@ -225,7 +225,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         listed = [f for f in self.findings if f.severity != "info"][:30] or self.findings[:5]
         parts = []
         for f in listed:
-            remedies = f"  [i]remedies: {', '.join(f.remedies)}[/]" if f.remedies else ""
+            remedies = f"  [i]remedies: {', '.join(f.all_remedies())}[/]" if f.all_remedies() else ""
             parts.append(f"[b]line {f.line_number}[/] {escape(f.title)}\n  {escape(f.fix)}{remedies}")
         if self.more_findings:
             parts.append(f"... and {self.more_findings} more (the full log: {escape(self.log_path)})")
@@ -353,7 +353,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         self.app.push_screen(HookScreen(self.status.get("source", ""), self.status.get("mode", "kbuild")))
 
     def action_remedy(self) -> None:
-        if not any(f.remedies and f.severity == "error" for f in self.findings):
+        if not any(f.all_remedies() and f.severity == "error" for f in self.findings):
             self.notify("No finding with a remedy (yet).")
             return
         self.read_built_kernel("remedy")
@@ -362,14 +362,14 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         """The remedies for the first error that has some; `kernel` None: they can still be previewed."""
         from kmodtui.screens.remedy import RemedyContext, RemedyScreen
 
-        finding = [f for f in self.findings if f.remedies and f.severity == "error"][0]
+        finding = [f for f in self.findings if f.all_remedies() and f.severity == "error"][0]
         source = self.status.get("source", "")
         # what was broken before the remedy, for the re-check's fixed / still broken summary
         before = frozenset((os.path.basename(f.detail("module")), f.detail("symbol")) for f in self.findings
                            if f.severity == "error" and f.detail("symbol"))
         self.app.push_screen(RemedyScreen(RemedyContext(
-            finding.remedies, symbol=finding.detail("symbol"), namespace=finding.detail("ns"),
-            target=source, kernel=kernel, source=source, record=self.record_dir, problems_before=before)))
+            finding.all_remedies(), symbol=finding.detail("symbol"), namespace=finding.detail("ns"),
+            change=finding.detail("api_change"), target=source, kernel=kernel, source=source, record=self.record_dir, problems_before=before)))
 
     def action_back(self) -> None:
         if not self.finished:

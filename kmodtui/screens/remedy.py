@@ -47,6 +47,7 @@ class RemedyContext:
     # one, then checks `record`'s packages again with the provider's new ones
     provider_record: str = ""
     problems_before: frozenset[tuple[str, str]] = frozenset()  # compared after the rebuild
+    change: str = ""  # kernel-compat: the kernel API change the finding names (apichanges.toml id)
     demo: bool = False  # the demo's seed-000 story: b rebuilds the demo provider RPM from the edited spec
 
 
@@ -110,7 +111,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         c = self.context
         return RemedyOptions(target=self.query_one("#remedy-target", Input).value.strip(), symbol=c.symbol,
                              namespace=c.namespace, depends=c.depends, symvers=self.symvers, providers=self.providers,
-                             kernel_release=c.kernel.release if c.kernel else "")
+                             kernel_release=c.kernel.release if c.kernel else "", change=c.change)
 
     def preview(self) -> None:
         """The remedy planned in a worker (it reads its target, may ask rpm); shown when it is."""

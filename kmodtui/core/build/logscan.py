@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kmodtui.core.diagnose.apichanges import by_id, change_for_line
 from kmodtui.core.diagnose.causes import CAUSES
+from kmodtui.core.diagnose.engine import API_CAUSES
 from kmodtui.core.diagnose.logread import MAX_LINE
 from kmodtui.core.diagnose.rule import KNOCKON, SEVERITY_INFO, SEVERITY_OF_TIER, Rule, Words
 from kmodtui.core.diagnose.rules import RULES as TABLE
@@ -54,18 +56,31 @@ class LogFinding:
     def detail(self, key: str) -> str:
         return dict(self.details).get(key, "")
 
+    def all_remedies(self) -> tuple[str, ...]:
+        """The rule's remedies, and kernel-compat where the line names a kernel API rename the table
+        marks mechanical (the rule's words stay the same for every line it reads)."""
+        change = by_id(self.detail("api_change")) if self.detail("api_change") else None
+        extra = ("kernel-compat",) if change is not None and change.mechanical and change.rename else ()
+        return self.remedies + extra
+
 
 def scan_line(line: str, line_number: int = 0) -> LogFinding | None:
     """The finding of the first rule that takes this line (None when no rule does)."""
-    found = first_match(clean_line(line))
+    text = clean_line(line)
+    found = first_match(text)
     if found is None:
         return None
     rule, match = found
     details = match_details(match)
     groups = _Groups(details)
     said = _WORDS[rule.id]
+    fix, remedies = _fill(said.fix, groups), tuple(said.remedies)
+    if rule.cause in API_CAUSES:  # diagnose asks the same (engine.py): the kernel change this line names
+        change = change_for_line(text)
+        if change is not None:
+            fix, details = change.sentence(), details + (("api_change", change.id),)
     return LogFinding(rule.id, said.severity, line_number, line[:MAX_LINE].strip(), _fill(said.title, groups),
-                      _fill(said.cause, groups), _fill(said.fix, groups), tuple(said.remedies), details)
+                      _fill(said.cause, groups), fix, remedies, details)
 
 
 def scan_text(text: str) -> list[LogFinding]:

@@ -174,6 +174,20 @@ CAUSES: dict[Cause, CauseText] = {
         "version sanity check refuses to install over it.",
         "Nothing if the kernel's own module is enough; otherwise `dkms install --force`, or remove the other "
         "module first."),
+    Cause.DKMS_NOT_ADDED: CauseText(
+        "dkms does not know this module version",
+        "dkms builds and installs only what is in its tree (/var/lib/dkms): this module/version was never added "
+        "(the package that ships its source did not run `dkms add`, or it was removed), or the name or version "
+        "given differs from the source folder's (/usr/src/<module>-<version>).",
+        "`dkms status` lists what dkms knows. Add the source first, `dkms add -m <module> -v <version>` (it reads "
+        "/usr/src/<module>-<version>/dkms.conf), then `dkms install -m <module> -v <version> -k <kernel>`; "
+        "rebuilding or reinstalling does not clear this."),
+    Cause.DKMS_CONF_INVALID: CauseText(
+        "dkms refuses the source's dkms.conf",
+        "The source folder has no dkms.conf, or dkms finds a directive it requires missing or malformed "
+        "(PACKAGE_NAME, PACKAGE_VERSION, BUILT_MODULE_NAME, DEST_MODULE_LOCATION...): it stops before building.",
+        "Fix dkms.conf (dkms names the directive on the line above; `kmodtui source DIR` shows what it reads "
+        "there), or use the module's packaged dkms source; then `dkms add` again."),
     Cause.DKMS_DEPENDENCY_MISSING: CauseText(
         "a dkms module it depends on is missing",
         "dkms.conf's BUILD_DEPENDS names another dkms module that is not built for this kernel.",

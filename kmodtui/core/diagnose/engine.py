@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kmodtui.core.diagnose import meanings
+from kmodtui.core.diagnose.apichanges import change_for_line
 from kmodtui.core.diagnose.failure import failure_evidence
 from kmodtui.core.diagnose.logread import (  # noqa: F401 (read_logs, decode_log: this module's API too)
     LINE_BYTES,
@@ -45,6 +46,7 @@ from kmodtui.core.diagnose.scan import clean_line, first_match, match_details
 from kmodtui.core.vocabulary import Cause
 
 _TIER_ORDER = (ROOT, WEAK, FALLBACK)
+API_CAUSES = frozenset({Cause.KERNEL_API_CHANGE, Cause.MODPOST_UNDEFINED})  # lines apichanges.py may name
 FAILURE_EVIDENCE = "failure-evidence"  # the rule id of a failing line no rule of the table read (failure.py)
 MAX_SIGNALS = 5000  # a runaway log repeats its errors: the first ones are what matter
 
@@ -179,6 +181,11 @@ def _match_line(text: str, raw: str, number: int, source: str, ctx: Context, sig
     details = match_details(match)
     if rule.hint:
         details += (("hint", rule.hint),)
+    if cause in API_CAUSES:  # a compiler or modpost line: does it name a kernel API change of the table?
+        change = change_for_line(text)
+        if change is not None:
+            details += (("api_change", change.id),)
+            cause = Cause.KERNEL_API_CHANGE  # a symbol the kernel stopped exporting: no KBUILD_EXTRA_SYMBOLS helps
     signals.append(Signal(cause, tier, number, raw[:LINE_BYTES].rstrip("\r\n"), details, source, rule.id))
     return tier
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kmodtui.core.diagnose.apichanges import ApiChange, by_id
 from kmodtui.core.diagnose.causes import CAUSES
 from kmodtui.core.diagnose.engine import Diagnosis, Signal
 from kmodtui.core.diagnose.rule import FALLBACK, KNOCKON, ROOT, WEAK
@@ -38,12 +39,36 @@ def primary_json(diagnosis: Diagnosis) -> dict[str, Any] | None:
         return None
     title, explanation, fix, remedies = primary_text(diagnosis.primary)
     hint = diagnosis.primary.detail("hint")
+    fix = f"{hint} {fix}" if hint else fix
+    change = api_change(diagnosis)
+    if change is not None:  # the kernel change the compiler's line names: its own fix first
+        fix = f"{change.sentence()} Otherwise: {CAUSES[diagnosis.primary.cause].fix}"
+        if change.mechanical and change.rename:  # the compat remedy rewrites it, guarded for older kernels
+            fix = (f"{change.sentence()} `kmodtui remedy show kernel-compat --change {change.id} --target SOURCE` "
+                   f"previews the rename with its LINUX_VERSION_CODE guard. Otherwise: "
+                   f"{CAUSES[diagnosis.primary.cause].fix}")
+            remedies = ("kernel-compat",)
     primary = {**signal_json(diagnosis.primary), "title": title, "explanation": explanation,
-               "fix": f"{hint} {fix}" if hint else fix, "remedies": list(remedies),
+               "fix": fix, "remedies": list(remedies),
                "confidence": CONFIDENCE.get(diagnosis.primary.tier, "low"),
                "knock_on": [signal_json(s) for s in diagnosis.knock_on]}
+    if change is not None:
+        primary["api_change"] = change.as_json()
     del primary["tier"]
     return primary
+
+
+def api_change(diagnosis: Diagnosis) -> ApiChange | None:
+    """The kernel API change behind a kernel_api_change primary: its own line's, else the first one
+    another compiler line of the log names (the first error is often a knock-on of a renamed call)."""
+    primary = diagnosis.primary
+    if primary is None or primary.cause.value != "kernel_api_change":
+        return None
+    for signal in [primary, *diagnosis.signals]:
+        found = signal.detail("api_change")
+        if found:
+            return by_id(found)
+    return None
 
 
 def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:

@@ -116,10 +116,14 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="Error! Your kernel headers for kernel 6.16.8+kali-amd64 cannot be found at "
                  "/lib/modules/6.16.8+kali-amd64/build or /lib/modules/6.16.8+kali-amd64/source."),
     rule("kernel-headers-missing", C.HEADERS_MISSING, ROOT,
-         r"Missing kernel headers|[Kk]ernel (?:headers|source|build tree)s? (?:(?:for|of) \S+ )?(?:is |are )?"
+         r"Missing kernel headers|Missing \S+ kernel headers for module|[Kk]ernel (?:headers|source|build tree)s? (?:(?:for|of) \S+ )?(?:is |are )?"
          r"(?:not found|missing|not installed)",
          example="==> Unable to install module gcadapter-oc-dkms/1.4 for kernel 4.14.215-1-MANJARO: Missing kernel "
                  "headers."),
+    rule("akmods-no-kernel-devel", C.HEADERS_MISSING, ROOT,  # akmods' own words (its source, rpmfusion/akmods)
+         r"Files needed for building modules against kernel|Is the correct kernel-devel package installed\?|"
+         r"Could not find files needed to compile modules for ",
+         example="Files needed for building modules against kernel"),
     rule("dkms-skipped-no-headers", C.HEADERS_MISSING, ROOT,  # dkms's kernel hook did not even try the build
          r"(?:[Mm]odule build|autoinstall|[Ii]nstallation of modules) for kernel (?P<rel>\S+) was skipped since the",
          example="Module build for kernel 5.13.19-1-pve was skipped since the kernel headers for this kernel does "

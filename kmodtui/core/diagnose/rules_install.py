@@ -78,10 +78,25 @@ INSTALL_RULES: tuple[Rule, ...] = (
                  "BUILD_EXCLUSIVE directive which does not match this kernel/arch/config."),
     rule("dkms-version-conflict", C.DKMS_VERSION_CONFLICT, ROOT,
          r"exactly matches what is already found in kernel|is not newer than|DKMS will not replace this module|"
-         r"DKMS tree already contains",
+         r"DKMS tree already contains|" + after("Error! ", " is already added!"),
          example="exactly matches what is already found in kernel 6.1.7-arch1-1."),
+    # dkms's own refusals, in the words of dkms 2.x and 3.x (its die/error calls: "Error! ..." in both)
+    # dkms built, but the module dkms.conf names is not there (make failed quietly or built it elsewhere)
+    rule("dkms-built-module-missing", C.NOTHING_BUILT, WEAK, r"Build of \S+ failed for: ",
+         example="Error!  Build of p_lkrg.ko failed for: 5.18.12-hardened1-1-hardened (x86_64)"),
+    rule("dkms-not-added", C.DKMS_NOT_ADDED, ROOT,
+         r"is not located in the DKMS tree|DKMS tree does not contain: |There are no instances of module: |"
+         r"Could not find module source directory|Arguments <module> and <module-version> are not specified|"
+         r"is not currently installed\.|Could not locate \S+ for module \S+ in the DKMS tree",
+         example="Error! Could not find module source directory."),
+    rule("dkms-conf-invalid", C.DKMS_CONF_INVALID, ROOT,
+         r"Error! Bad conf file|does not represent a valid dkms\.conf file|Could not locate dkms\.conf file|"
+         r"No valid dkms\.conf in |Malformed dkms\.conf file|dkms\.conf: Error! |"
+         r"Tarball does not appear to be a correctly formed|must contain a dkms\.conf file",
+         example="dkms.conf: Error! No 'PACKAGE_VERSION' directive specified."),
     rule("dkms-missing-dependency", C.DKMS_DEPENDENCY_MISSING, ROOT,
-         r"failed due to missing dependencies|" + after("BUILD_DEPENDS ", " not (?:found|built)"),
+         r"failed due to missing dependencies|" + after("BUILD_DEPENDS ", " not (?:found|built)")
+         + r"|due to missing BUILD_DEPENDS|despite of missing BUILD_DEPENDS",
          example="nvidia-fs/2.26.6 autoinstall failed due to missing dependencies: nvidia."),
     rule("dkms-dependency-tree-missing", C.DKMS_DEPENDENCY_MISSING, ROOT,
          r"^find: '/var/lib/dkms/(?P<dependency>[^/']+)': No such file or directory",
@@ -127,7 +142,7 @@ INSTALL_RULES: tuple[Rule, ...] = (
          example="insmod: ERROR: could not insert module master/ec_master.ko: Invalid module format"),
     # --- signing -------------------------------------------------------------------------------------
     rule("modules-not-signed", C.SIGNING_KEY_MISSING, WEAK,
-         r"modules won't be signed|Can't read X509 certificate|" + after("sign-file: ", "(?:No such file|[Ee]rror)")
+         r"modules won't be signed|Can't read X509 certificate|Failed to sign module|" + after("sign-file: ", "(?:No such file|[Ee]rror)")
          + "|" + after("signing key ", " (?:not found|missing)"),
          example="Binary update-secureboot-policy not found, modules won't be signed"),
     # --- what only says that something failed, and make's and the package managers' knock-on lines ---
@@ -169,7 +184,7 @@ INSTALL_RULES: tuple[Rule, ...] = (
     rule("knock-on", C.DKMS_BUILD_FAILED, KNOCKON,
          after(r"make(?:\[\d+\])?: \*\*\* ", r"Error \d+") + "|" + after("recipe for target ", " failed") + "|"
          r"dpkg: (?:error|Fehler|erreur)|Errors were encountered|Fehler traten auf|^E: Sub-process|"
-         r"Abhängigkeitsprobleme|One or more modules failed|Refer to previous errors|A failure occurred in|"
+         r"Abhängigkeitsprobleme|One or more modules failed|Automatically uninstalling this module|Refer to previous errors|A failure occurred in|"
          r"returned error exit status|Building rpms failed|Could not install newly built|^\s*\[FAILED\]|"
          r"Waiting for unfinished jobs|\*\*\* Deleting file|Installation aborted|error: Running %post|"
          r"is not configured yet|ist noch nicht konfiguriert|; aber:|none of the providers can be installed|"

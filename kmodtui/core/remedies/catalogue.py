@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kmodtui.core.errors import KmodError
+from kmodtui.core.remedies.compat import plan_kernel_compat
 from kmodtui.core.remedies.package import plan_deb_fix_depends, plan_install_headers
 from kmodtui.core.remedies.plans import RISKY, SAFE, RemedyOptions, RemedyPlan
 from kmodtui.core.remedies.source import (
@@ -70,6 +71,10 @@ CATALOGUE: tuple[Remedy, ...] = (
     Remedy(RemedyId.INSTALL_HEADERS, "Install the kernel headers", SAFE,
            "The exact command for this distribution and kernel.", "(nothing)",
            (LogRule.KBUILD_NO_BUILD_DIR, LogRule.DKMS_HEADERS_MISSING), plan_install_headers),
+    Remedy(RemedyId.KERNEL_COMPAT, "Rename for a newer kernel, guarded by LINUX_VERSION_CODE", SAFE,
+           "A kernel API the table marks a mechanical rename (diagnose's api_change): the new name in the source, "
+           "the old one mapped back for older kernels.", "the module source folder",
+           (LogRule.C_IMPLICIT_DECLARATION,), plan_kernel_compat),
 )
 BY_ID = {r.id: r for r in CATALOGUE}
 # ids findings may name that are aliases of catalogue entries

@@ -30,6 +30,7 @@ EDITED_FILES: dict[str, tuple[re.Pattern[str], str]] = {
     RemedyId.DROP_KSYM_REQUIRES: (_SPEC, "a .spec or .spec.in file"),
     RemedyId.KBUILD_EXTRA_SYMBOLS: (re.compile(r"\A(?:dkms\.conf|Kbuild|Makefile)\Z"), "a dkms.conf, Kbuild or Makefile"),
     RemedyId.IMPORT_NAMESPACE: (re.compile(r"\A.+\.c\Z"), "a .c file"),
+    RemedyId.KERNEL_COMPAT: (re.compile(r"\A.+\.[ch]\Z"), "a .c or .h file"),
     RemedyId.DEB_FIX_DEPENDS: (re.compile(r"\A.+\.deb\Z"), "a .deb"),
 }
 

@@ -24,6 +24,7 @@ class RemedyOptions:
     depends: str = ""  # deb: the Depends to write
     kernel_release: str = ""
     generator: str = ""  # how a spec calls kmodtui rpmdeps (default: this Python with -m kmodtui)
+    change: str = ""  # kernel-compat: the api_change id diagnose named (kmodtui/core/diagnose/apichanges.toml)
 
 
 @dataclass(frozen=True)

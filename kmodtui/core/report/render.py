@@ -281,6 +281,9 @@ def diagnosis_text(payload: dict[str, Any], verbose: bool = False) -> str:
     lines = [f"Cause: {primary['cause']} ({primary['title']})",
              f"  {_log_where(primary)}: {_log_line(primary)}", "", "What it means:",
              wrap.fill(primary["explanation"]), "What to do:", wrap.fill(primary["fix"])]
+    change = primary.get("api_change")
+    if change:  # the LINUX_VERSION_CODE guard a maintainer would write
+        lines += [f"Compat for older kernels ({change['id']}):", *("    " + line for line in change["compat"].splitlines())]
     if primary["remedies"]:
         lines.append(f"Remedies: {', '.join(primary['remedies'])} (kmodtui remedy show ID)")
     if primary["knock_on"]:
