@@ -76,6 +76,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.symvers: tuple[str, ...] = ()  # the provider's Module.symvers picked with p
         self.providers: tuple[str, ...] = ()  # the provider sources picked with p (built first)
         self._shown = False
+        self._provider_asked = False  # the plan found builds of several sources: the choice opened once
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Remedy", demo=self.context.demo)
@@ -230,8 +231,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
 
     @on(ProvidersFound)
     def providers_found(self, message: ProvidersFound) -> None:
-        if isinstance(self.app.screen, ProviderScreen):  # one choice at a time
-            return
+        if isinstance(self.app.screen, ProviderScreen) or (message.asked and self._provider_asked):
+            return  # one choice at a time; asked once unprompted (Esc there: the preview says p asks again)
+        self._provider_asked = self._provider_asked or message.asked
         note = (f"Builds of {len(message.built)} different sources export it: kmodtui does not pick one for you. "
                 if message.asked else "")
         self.app.push_screen(ProviderScreen(self.context.symbol, message.built, message.sources, message.origins,
