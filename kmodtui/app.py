@@ -147,9 +147,12 @@ class KmodApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette lists every action of the current step, with its key."""
         yield from super().get_system_commands(screen)
+        listed = set()
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description and offered(screen, binding):
+            if isinstance(binding, Binding) and binding.description and offered(screen, binding) \
+                    and binding.action not in listed:  # one entry per action (Esc, q and ? all close the help)
                 action = binding.action
+                listed.add(action)
                 yield SystemCommand(f"{binding.tooltip or binding.description} ({key_words(binding)})",
                                     f"{type(screen).__name__.removesuffix('Screen')} step",
                                     lambda action=action, screen=screen: self.call_later(screen.run_action, action))

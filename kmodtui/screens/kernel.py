@@ -48,7 +48,8 @@ def symvers_words(kernel: Kernel) -> str:
     if not path:
         return "[b]missing[/]"
     if kernel.build_dir and os.path.dirname(path) == kernel.build_dir.rstrip("/"):
-        return f"{escape(os.path.basename(path))} in the build dir"
+        return "in the build dir" if os.path.basename(path) == "Module.symvers" else \
+            f"{escape(os.path.basename(path))} in the build dir"
     return "\n  " + escape(path)
 
 
@@ -278,9 +279,9 @@ back to the kernels installed here."""
         headers = "" if any(k.release == running for k in self.kernels) or self.demo else (
             f" It has no headers here either (no build tree for it in this list): install "
             f"linux-headers-{running} (or kernel-devel-{running}), then press r.")
-        self.notify(escape(f"No out-of-tree modules are installed for the running kernel ({running}): nothing in "
-                           f"/lib/modules/{running}/updates or extra.{headers} To check others: kmodtui check-update "
-                           f"--new-kernel {kernel.release} --modules FILE_OR_DIR..."), severity="warning", timeout=12)
+        self.notify(escape(f"No out-of-tree modules are installed for the running kernel ({running}): the note "
+                           f"below says more; kmodtui check-update --new-kernel {kernel.release} --modules FILE "
+                           "checks others."), severity="warning", timeout=8)
         note = self.query_one("#kernel-note", Static)
         note.add_class("-update-check")
         note.update(f"[b]Check update:[/] u asks whether the modules installed for the running kernel "

@@ -148,7 +148,8 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         if message.plan is None:
             text.update(f"[b]{remedy.title}[/] [{remedy.risk}]\n{escape(remedy.explanation)}\n\n"
                         f"Target: {escape(remedy.target)}\n[b]Cannot preview yet:[/] {escape(message.error)}\n"
-                        "Press t to type the target path.")
+                        + ("Press p to pick the module that exports it (t changes the target)."
+                           if "press p" in message.error else "Press t to type the target path."))
             self._status("")
             return
         plan = message.plan

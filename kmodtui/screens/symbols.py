@@ -114,6 +114,7 @@ package unless something installed Provides exactly that."""
             newer = newer.newer
         self.result, self.previous, self.record = newer.result, newer.previous, newer.record
         self.model = BrowserModel.from_result(newer.result)
+        self.query_one(SymbolTable).rows = self.model.rows
         self.status_filter = "problems" if not newer.result.ok else "all"
         self._detail_index = -1
         self.refreshed = True

@@ -108,7 +108,12 @@ class SymbolTable(ScrollView, can_focus=True):
 
     def header(self, sorted_by: str) -> str:
         """The header line for these columns, as wide as the rows (the scrollbar's room left out)."""
-        return header_line(self._line_width, self._widths, sorted_by=sorted_by)
+        return header_line(self._row_width(), self._widths, sorted_by=sorted_by)
+
+    def _row_width(self) -> int:
+        """The rows' width: the table's, less the scrollbar when it shows (it comes and goes with
+        the rows a filter leaves, without a resize)."""
+        return max(1, self.scrollable_content_region.width or self._line_width)
 
     def on_resize(self) -> None:
         # every row fits the width: a long provider ends in "~" (no sideways scrolling, so the
@@ -116,7 +121,7 @@ class SymbolTable(ScrollView, can_focus=True):
         widths, line_width = column_widths(self.size.width), max(1, self.size.width)
         if (widths, line_width) != (self._widths, self._line_width):
             self._widths, self._line_width = widths, line_width
-            self.virtual_size = Size(self._line_width, len(self.visible_rows))
+            self.virtual_size = Size(1, len(self.visible_rows))  # no sideways scrolling: rows fit
             self.refresh()
             self.post_message(self.ColumnsChanged())
 
@@ -131,7 +136,7 @@ class SymbolTable(ScrollView, can_focus=True):
                 self.cursor = 0
         else:
             self.cursor = 0
-        self.virtual_size = Size(self._line_width, len(visible))
+        self.virtual_size = Size(1, len(visible))
         self._scroll_cursor_into_view()
         self.refresh()
         self.post_message(self.Highlighted(self.current_index))
@@ -156,7 +161,7 @@ class SymbolTable(ScrollView, can_focus=True):
             _fit(shown(symbol) or "(whole module)", w[2]),
             _fit(_crc(need), w[3]),
             _fit(_crc(has), w[4]),
-            _fit(shown(provider), provider_width(self._line_width, w)),
+            _fit(shown(provider), provider_width(self._row_width(), w)),
         ))
         if position == self.cursor:
             style = self.get_component_rich_style("symbol-table--cursor")
@@ -166,8 +171,8 @@ class SymbolTable(ScrollView, can_focus=True):
             style = self.get_component_rich_style("symbol-table--warning")
         else:
             style = self.get_component_rich_style("symbol-table--problem")
-        line = text.ljust(self._line_width)
-        return Strip([Segment(line, style)], len(line)).crop(scroll_x, scroll_x + width)
+        line = text.ljust(self._row_width())
+        return Strip([Segment(line, style)], len(line)).crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
 
     def _scroll_cursor_into_view(self) -> None:
         height = max(1, self.size.height)

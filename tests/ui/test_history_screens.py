@@ -13,6 +13,7 @@ import pytest
 from kmodtui.app import KmodApp
 from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
+from kmodtui.widgets.symbol_table import SymbolTable
 from tests.ui.test_eighty_columns import failed_build_record
 from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, settle, wait_for
 
@@ -48,6 +49,9 @@ def test_the_browser_from_before_the_remedy_shows_the_latest_check_on_the_way_ba
             assert "3 problem(s)" not in summary, summary
             assert "refreshed" in summary and "all symbols resolve" in summary, summary
             assert first.result is latest.result
+            table = first.query_one(SymbolTable)  # the rows drawn are the latest check's too
+            assert [table.rows[i][2] for i in table.visible_rows] == [latest.model.rows[i][2] for i in table.visible_rows]
+            assert all(table.rows[i][2] == "ok" for i in table.visible_rows)
 
     asyncio.run(scenario())
     # item 6: a ksym() row the remedy fixed says which CRC was asked and given, and by whom (was '- -', blank)
