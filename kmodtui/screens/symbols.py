@@ -158,7 +158,9 @@ package unless something installed Provides exactly that."""
         text = "\n".join(lines)
         if text != self._summary_text:  # an unchanged update would still re-layout the screen
             self._summary_text = text
-            self.query_one("#symbols-summary", Static).update(text)
+            summary = self.query_one("#symbols-summary", Static)
+            summary.set_class(self.previous is not None, "-comparing")  # what the remedy did may take two lines
+            summary.update(text)
 
     def _comparison(self) -> str:
         assert self.previous is not None
@@ -171,8 +173,6 @@ package unless something installed Provides exactly that."""
                              f"; {said.summary}")
         head = (f"after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
                 f"{f', {len(after - before)} new' if after - before else ''}")
-        if len(head) + len(verdict) > 76 and said is not None and said.asked and said.accepted:
-            verdict = f"; {said.tool} would now accept all {len(self.result.packages)} packages"
         return f"[b]{head}{verdict}[/]"
 
     def refilter(self) -> None:

@@ -161,7 +161,8 @@ class SymbolTable(ScrollView, can_focus=True):
             _fit(shown(symbol) or "(whole module)", w[2]),
             _fit(_crc(need), w[3]),
             _fit(_crc(has), w[4]),
-            _fit(shown(provider), provider_width(self._row_width(), w)),
+            # a module file's path (or a package's member) by its name: the explanation says where it is
+            _fit(shown(os.path.basename(provider) if "/" in provider else provider), provider_width(self._row_width(), w)),
         ))
         if position == self.cursor:
             style = self.get_component_rich_style("symbol-table--cursor")
