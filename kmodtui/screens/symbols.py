@@ -142,8 +142,8 @@ package unless something installed Provides exactly that."""
         kernel = escape(self.result.kernel.release) if self.result.kernel else "?"
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
-        if self.context:  # it names the kernel already
-            verdict = f"[b]{'DEMO ' if self.demo else ''}{escape(self.context)}[/] {verdict}"
+        if self.context:  # it names the kernel already; a line of its own (it says what loads, and why not)
+            verdict = f"[b]{'DEMO ' if self.demo else ''}{escape(self.context)}[/]\n{verdict}"
         else:
             verdict = f"{'[b]DEMO, seed 000:[/] ' if self.demo else ''}{verdict} against {kernel}"
         table = self.query_one(SymbolTable)
@@ -159,7 +159,8 @@ package unless something installed Provides exactly that."""
         if text != self._summary_text:  # an unchanged update would still re-layout the screen
             self._summary_text = text
             summary = self.query_one("#symbols-summary", Static)
-            summary.set_class(self.previous is not None, "-comparing")  # what the remedy did may take two lines
+            # what the remedy did, or an update check's verdict and reasons, may take two lines
+            summary.set_class(self.previous is not None or bool(self.context), "-wraps")
             summary.update(text)
 
     def _comparison(self) -> str:
