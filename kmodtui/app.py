@@ -123,6 +123,14 @@ class KmodApp(App[int]):
         else:
             self.push_screen(KernelScreen(demo=self.demo, root=self.root))
 
+    def on_command_palette_opened(self) -> None:
+        """The palette's search icon is an emoji the Linux console has no glyph for: plain text there."""
+        if self.theme == "ansi-dark":
+            from textual.command import SearchIcon
+
+            for icon in self.screen.query(SearchIcon):
+                icon.icon = ">"
+
     def on_resize(self) -> None:
         # Checked after the screen stack settles: resize events can arrive before the first screen.
         self.call_after_refresh(self._check_size)
@@ -139,10 +147,13 @@ class KmodApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette lists every action of the current step, with its key."""
         yield from super().get_system_commands(screen)
+        listed = set()
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.description and offered(screen, binding):
+            if isinstance(binding, Binding) and binding.description and offered(screen, binding) \
+                    and binding.action not in listed:  # one entry per action (Esc, q and ? all close the help)
                 action = binding.action
-                yield SystemCommand(f"{binding.description} ({key_words(binding)})",
+                listed.add(action)
+                yield SystemCommand(f"{binding.tooltip or binding.description} ({key_words(binding)})",
                                     f"{type(screen).__name__.removesuffix('Screen')} step",
                                     lambda action=action, screen=screen: self.call_later(screen.run_action, action))
 
@@ -217,6 +228,12 @@ class KmodApp(App[int]):
             self.state.problems_before = message.problems_before
         if message.then_check:
             self.check_after[message.record] = message.then_check
+        if message.replaces:  # the screens of the build it replaces are history: Esc walks back through them
+            from kmodtui.screens.build import BuildScreen
+
+            for screen in self.screen_stack:
+                if isinstance(screen, BuildScreen) and screen.record_dir == message.replaces:
+                    screen.superseded_by = message.record
         self._show_build(message.record)
 
     def _show_build(self, record: str) -> None:
@@ -265,9 +282,12 @@ class KmodApp(App[int]):
             previous = message.previous
         elif message.record and message.record == self.state.record:
             previous, self.state.problems_before = self.state.problems_before, None
-        self.push_screen(SymbolsScreen(message.result, demo=message.demo, source=message.source, previous=previous,
-                                       remedy_target=message.remedy_target, context=message.context,
-                                       record=message.record))
+        screen = SymbolsScreen(message.result, demo=message.demo, source=message.source, previous=previous,
+                               remedy_target=message.remedy_target, context=message.context, record=message.record)
+        for older in self.screen_stack:  # the same check's earlier result: it shows this one when Esc reaches it
+            if isinstance(older, SymbolsScreen) and older.subject() == screen.subject():
+                older.newer = screen
+        self.push_screen(screen)
 
     def on_notice(self, message: Notice) -> None:
         # a worker's notice quotes errors, file names and kernel releases: plain text, never markup
@@ -306,7 +326,8 @@ class KmodApp(App[int]):
         except KmodError as err:
             self.post_message(Notice(f"Cannot rebuild: {err}", "error", 12))
             return
-        self.post_message(BuildStarted(new_record, problems_before=problems_before, then_check=then_check))
+        self.post_message(BuildStarted(new_record, problems_before=problems_before, then_check=then_check,
+                                       replaces=record))
 
     @work(thread=True, group="build-start")
     def build_provider(self, source: str, kernel: str, mode: str) -> None:

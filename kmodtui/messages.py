@@ -31,6 +31,14 @@ class KernelsFound(Message):
 
 
 @dataclass
+class UpdateCheckEmpty(Message):
+    """u on the kernel picker found no out-of-tree module installed for the running kernel."""
+
+    kernel: Kernel  # the kernel the check was asked for
+    running: str  # the running kernel's release
+
+
+@dataclass
 class FollowedRead(Message):
     """The boards kmodtui follows (kmodtui follow), each one's last result."""
 
@@ -91,6 +99,7 @@ class BuildStarted(Message):
     problems_before: frozenset[tuple[str, str]] | None = None  # a rebuild after a remedy: compared at its check
     then_check: str = ""  # a provider's rebuild: check this build's packages again after it
     provider: bool = False  # the provider a remedy needs, built first: not the wizard's own build
+    replaces: str = ""  # a rebuild: the build it was made from (its screen, if still below, is history now)
 
 
 @dataclass
@@ -167,6 +176,8 @@ class ProvidersFound(Message, bubble=False):
 
     built: list[str]
     sources: list[str]
+    origins: dict[str, str] = field(default_factory=dict)  # a Module.symvers -> its build and source, in words
+    asked: bool = False  # the remedy found builds of several sources: the user says which
 
 
 @dataclass

@@ -60,6 +60,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         Binding("r", "remedy", "Remedy", id="build.remedy"),
         Binding("s", "sign", "Sign", id="build.sign"),
         Binding("h", "hook", "Hook", id="build.hook"),
+        Binding("l", "latest", "Latest build", id="build.latest"),
         Binding("escape", "back", "Back", id="build.back"),
     ]
 
@@ -69,6 +70,8 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     errors: var[int] = var(0, init=False)
     finished: var[bool] = var(False, init=False, bindings=True)  # the footer's keys change when the build is over
     confinement: var[str] = var("", init=False)  # how its source's steps run, as its record says
+    # a rebuild of this build was started since (its record dir): this screen is history, l opens that one
+    superseded_by: var[str] = var("", init=False, bindings=True)
 
     def __init__(self, record_dir: str, *, poll_interval: float = 0.05) -> None:
         super().__init__()
@@ -89,7 +92,7 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
         yield log
         with VerticalScroll(id="build-findings-box"):
             yield Static("No problems found yet.", id="build-findings")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#build-findings-box").border_title = "Findings: what happened, what to do"
@@ -143,7 +146,10 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     @on(BuildLogRead)
     def show_lines(self, message: BuildLogRead) -> None:
         try:
-            self.query_one(Log).write_lines(message.lines)
+            log = self.query_one(Log)
+            log.write_lines(message.lines)
+            if not log.border_subtitle and any(len(line) > log.size.width for line in message.lines):
+                log.border_subtitle = "lines go on: Right/Left scroll, Home/End"
             if message.findings:
                 room = MAX_KEPT_FINDINGS - len(self.findings)
                 self.findings += message.findings[:max(0, room)]
@@ -200,14 +206,28 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
     def watch_confinement(self) -> None:
         self._show_status()
 
+    def watch_superseded_by(self) -> None:
+        self.query_one("#build-status").set_class(bool(self.superseded_by), "-history")
+        self._show_status()
+
+    def action_latest(self) -> None:
+        """The build that replaced this one (a rebuild after a remedy), on a screen of its own."""
+        if self.superseded_by:
+            self.app.push_screen(BuildScreen(self.superseded_by))
+
     def _show_status(self) -> None:
+        """Lines of their own (what and how far; how it is confined; what it made and what next),
+        each ending where the terminal does, never wrapped mid-phrase."""
         text = (f"[b]{escape(self.state or '?')}[/]  " + escape(f"{self.status.get('mode', '')} build of "
                 f"{os.path.basename(self.status.get('source', ''))} for {self.status.get('kernel', '')}")
-                + f"  |  {self.line_count} lines, {self.errors} error(s)")
+                + f" | {self.line_count} lines, {self.errors} error(s)")
         if self.confinement:
-            text += "  |  " + self.confinement
+            text += "\n" + self.confinement
         if self.finish_note:
-            text += "  |  " + self.finish_note
+            text += "\n" + self.finish_note
+        if self.superseded_by:
+            text = (f"[b reverse] OLDER BUILD [/] rebuilt since as {escape(os.path.basename(self.superseded_by))}: "
+                    "l opens the latest\n" + text)
         self.query_one("#build-status", Static).update(text)
 
     def _show_primary(self, primary: dict) -> None:
@@ -241,6 +261,8 @@ or dpkg would) in the symbol browser. [b]c[/] cancels a running build (asks firs
             return self.finished and self.state == buildrecord.SUCCEEDED
         if action in ("symbols", "hook"):
             return self.finished
+        if action == "latest":
+            return bool(self.superseded_by)
         return True
 
     def action_first_error(self) -> None:

@@ -61,7 +61,7 @@ build's outcome and a failure's cause; Enter on a cell follows that build."""
                 yield Static("No builds yet.", id="builds-details")
         yield Static("Builds keep running when you close kmodtui or lose the SSH link; this list shows each "
                      "kernel's build of each source (the build matrix). Enter follows one.", classes="wizard-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#builds-list").border_title = "Builds, newest first"

@@ -93,7 +93,7 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
         with VerticalScroll(id="diagnose-answer-box"):
             yield Static("Give a log: its path above, or paste it in the box and press ctrl+d.",
                          id="diagnose-answer")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#diagnose-paste").border_title = "or paste a log here (ctrl+d diagnoses it)"

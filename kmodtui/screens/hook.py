@@ -63,7 +63,7 @@ autoinstall), so the module is there after the reboot. [b]a[/] installs the hook
             yield Static(id="hook-script")
         yield Static(id="hook-state")
         yield Static(WHY, id="hook-why")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#hook-preview").border_title = "Rebuild for every new kernel"

@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data
-from kmodtui.messages import FollowedRead, KernelChosen, KernelsFound, Notice, ResolveDone
+from kmodtui.messages import FollowedRead, KernelChosen, KernelsFound, Notice, ResolveDone, UpdateCheckEmpty
 from kmodtui.screens.nav import escape
 from kmodtui.widgets.steps import StepStrip
 
@@ -41,6 +41,18 @@ def install_hint() -> str:
     )
 
 
+def symvers_words(kernel: Kernel) -> str:
+    """Where Module.symvers is: in the build dir (said so, not a second long path that a narrow pane
+    folds mid-name), elsewhere on a line of its own (/boot/symvers-<rel>.gz), or missing."""
+    path = kernel.symvers_path
+    if not path:
+        return "[b]missing[/]"
+    if kernel.build_dir and os.path.dirname(path) == kernel.build_dir.rstrip("/"):
+        return "in the build dir" if os.path.basename(path) == "Module.symvers" else \
+            f"{escape(os.path.basename(path))} in the build dir"
+    return "\n  " + escape(path)
+
+
 def kernel_details(kernel: Kernel) -> str:
     def yn(value: bool | None) -> str:
         return "unknown" if value is None else ("yes" if value else "no")
@@ -54,7 +66,7 @@ def kernel_details(kernel: Kernel) -> str:
         lines.append("Symvers       (the rows the demo modules need)")
     else:
         lines.append(escape(f"Build dir     {kernel.build_dir}"))
-        lines.append(f"Symvers       {escape(kernel.symvers_path) if kernel.symvers_path else '[b]missing[/]'}")
+        lines.append(f"Symvers       {symvers_words(kernel)}")
     lines.append(f"MODVERSIONS   {yn(kernel.modversions)}")
     lines.append(f"Signing       {yn(kernel.module_sig)}" + (" (enforced)" if kernel.module_sig_force else ""))
     lines.append(escape(f"Compression   {kernel.module_compression or 'unknown'}"))
@@ -108,8 +120,9 @@ back to the kernels installed here."""
         Binding("escape", "real_kernels", "Real kernels", show=False, id="kernel.real_back"),
         Binding("r", "refresh", "Rescan", id="kernel.refresh"),
         Binding("b", "builds", "Builds", id="kernel.builds"),
+        # the footer's words are short (80 columns); the palette and the help say the tooltip's
         Binding("u", "update_check", "Check update", id="kernel.update_check"),
-        Binding("l", "diagnose", "Diagnose a log", id="kernel.diagnose"),
+        Binding("l", "diagnose", "Log", tooltip="Diagnose a log", id="kernel.diagnose"),
     ]
 
     def __init__(self, *, demo: bool = False, root: str = "/") -> None:
@@ -125,7 +138,7 @@ back to the kernels installed here."""
             with VerticalScroll(id="kernel-details-scroll"):
                 yield Static("Looking for kernel build trees...", id="kernel-details")
         yield Static(NEWCOMER_NOTE, id="kernel-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#kernel-list", OptionList).border_title = "Kernels"
@@ -250,10 +263,7 @@ back to the kernels installed here."""
         else:
             modules, where = installed_out_of_tree_modules(root=self.root), f"the modules installed for {running}"
         if not modules:
-            self.post_message(Notice(
-                f"No out-of-tree modules are installed for the running kernel ({running}): nothing in "
-                f"/lib/modules/{running}/updates or extra. To check others: "
-                f"kmodtui check-update --new-kernel {kernel.release} --modules FILE_OR_DIR...", "warning", 12))
+            self.post_message(UpdateCheckEmpty(kernel, running))
             return
         try:
             result, verdicts = check_update(modules, kernel)
@@ -268,6 +278,26 @@ back to the kernels installed here."""
                   if reason.startswith(("struct module", "its vermagic", "it has no .gnu"))]
         context = f"Update check, {where} on {kernel.release}: {verdict};" + "".join(f" {b};" for b in beyond[:2])
         self.post_message(ResolveDone(result, demo=self.demo, context=context))
+
+    @on(UpdateCheckEmpty)
+    def nothing_to_check(self, message: UpdateCheckEmpty) -> None:
+        """Nothing installed for the running kernel: a notice, and the note under the list says it
+        to stay, with whether the running kernel has a build tree here (no headers: nothing can be
+        built for it either)."""
+        message.stop()
+        running, kernel = message.running, message.kernel
+        headers = "" if any(k.release == running for k in self.kernels) or self.demo else (
+            f" It has no headers here either (no build tree for it in this list): install "
+            f"linux-headers-{running} (or kernel-devel-{running}), then press r.")
+        self.notify(escape(f"No out-of-tree modules are installed for the running kernel ({running}): the note "
+                           f"below says more; kmodtui check-update --new-kernel {kernel.release} --modules FILE "
+                           "checks others."), severity="warning", timeout=8)
+        note = self.query_one("#kernel-note", Static)
+        note.add_class("-update-check")
+        note.update(f"[b]Check update:[/] u asks whether the modules installed for the running kernel "
+                    f"({escape(running)}) would load on {escape(kernel.release)}. [b]None are installed[/] "
+                    f"(in /lib/modules/{escape(running)}/updates or extra).{escape(headers)}\n"
+                    f"Other modules: kmodtui check-update --new-kernel {escape(kernel.release)} --modules FILE...")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """d opens the demo from the real kernels, and leads back from the demo (never a trap)."""

@@ -24,9 +24,9 @@ def mode_label(mode: str, missing: list[str]) -> str:
 class ModeScreen(Screen[None]):
     HELP_TEXT = """Pick how the module is built and packaged:
   [b]kbuild[/]  make -C <kernel build dir> M=<source>: loose .ko files
-  [b]dkms[/]    dkms add/build in a private tree: what a distro's *-dkms package does
-  [b]deb[/]     the built modules as a binary-module .deb, depending on the kernel package
-  [b]rpm-*[/]   kmod RPMs from a spec; "generic" adds no ksym() Provides, "redhat" does
+  [b]dkms[/]    dkms add/build in a private tree: what a distro's *-dkms does
+  [b]deb[/]     the modules as a binary-module .deb, depending on the kernel's
+  [b]rpm-*[/]   kmod RPMs; "generic" adds no ksym() Provides, "redhat" does
 Modes whose tool is missing say so, with the command that installs it."""
     CSS_PATH = "wizard.tcss"
     BINDINGS = [Binding("escape", "back", "Back", id="mode.back")]
@@ -55,7 +55,7 @@ Modes whose tool is missing say so, with the command that installs it."""
                 yield Static(id="mode-details")
         yield Static(f"Building [b]{escape(self.source.name)}[/] for [b]{escape(self.kernel.release)}[/]. Enter starts the build; "
                      "it keeps running if this terminal closes (kmodtui builds / kmodtui attach).", classes="wizard-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#mode-list").border_title = "Packaging mode"

@@ -50,7 +50,7 @@ def screen_keys(screen: Screen) -> list[tuple[str, str]]:
     keys = []
     for binding in screen.BINDINGS:
         if isinstance(binding, Binding) and binding.description and offered(screen, binding):
-            keys.append((key_words(binding), binding.description))
+            keys.append((key_words(binding), binding.tooltip or binding.description))
     return keys
 
 
@@ -59,7 +59,7 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: round $accent;
+    HelpScreen > VerticalScroll { width: 100%; max-width: 100; height: 90%; border: round $accent;
                                   padding: 0 1; background: $surface; }
     """
     BINDINGS = [
@@ -82,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
                   "`kmodtui attach`)")
         with VerticalScroll(id="help-body"):
             yield Static(f"{self.text}\n\n[b]Keys here[/]\n{keys}\n\n[b]Everywhere[/]\n{common}", id="help-text")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         body = self.query_one("#help-body")
@@ -94,12 +94,27 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss()
 
 
+def reflow(text: str) -> str:
+    """Help text as paragraphs the terminal wraps at its own width: a line that goes on with the
+    sentence before is joined to it; blank lines, indented lines (a list), the line after one, and
+    lines starting with a key (`[b]u[/] ...`) start a new line."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        goes_on = (out and out[-1].strip() and not out[-1].startswith(" ") and line.strip()
+                   and not line.startswith((" ", "[b]", "[i]")))
+        if goes_on:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def open_help(app: App) -> None:
     screen = app.screen
     if isinstance(screen, HelpScreen):
         screen.dismiss()
         return
-    text = getattr(screen, "HELP_TEXT", "") or "No help written for this screen yet."
+    text = reflow(getattr(screen, "HELP_TEXT", "") or "No help written for this screen yet.")
     name = type(screen).__name__.removesuffix("Screen")
     app.push_screen(HelpScreen(name, text, screen_keys(screen)))
 
@@ -124,7 +139,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.question}\n\n[b]y[/] yes    [b]n[/] / [b]Esc[/] no")
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -77,6 +77,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         self.symvers: tuple[str, ...] = ()  # the provider's Module.symvers picked with p
         self.providers: tuple[str, ...] = ()  # the provider sources picked with p (built first)
         self._shown = False
+        self._provider_asked = False  # the plan found builds of several sources: the choice opened once
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Remedy", demo=self.context.demo)
@@ -89,7 +90,7 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         with VerticalScroll(id="remedy-preview"):
             yield Static(id="remedy-text")
         yield Static(id="remedy-status")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#remedy-list").border_title = "Remedies for this finding"
@@ -122,13 +123,21 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def plan_remedy(self, remedy_id: str, options: RemedyOptions) -> None:
         import dataclasses
 
+        from kmodtui.core.remedies.source import ProviderChoice
+
         options = dataclasses.replace(options, mode=self._consumer_mode())
+        choice: ProvidersFound | None = None
         try:
             planned = RemedyPlanned(remedy_id, get_remedy(remedy_id).plan(options))
+        except ProviderChoice as err:  # builds of several sources export it: asked, never picked silently
+            planned = RemedyPlanned(remedy_id, None, str(err))
+            choice = ProvidersFound([p for p, _ in err.candidates], [], dict(err.candidates), asked=True)
         except KmodError as err:
             planned = RemedyPlanned(remedy_id, None, str(err))
         if not get_current_worker().is_cancelled:  # another remedy or target was asked for since
             self.post_message(planned)
+            if choice is not None:
+                self.post_message(choice)
 
     @on(RemedyPlanned)
     def show_plan(self, message: RemedyPlanned) -> None:
@@ -140,7 +149,8 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         if message.plan is None:
             text.update(f"[b]{remedy.title}[/] [{remedy.risk}]\n{escape(remedy.explanation)}\n\n"
                         f"Target: {escape(remedy.target)}\n[b]Cannot preview yet:[/] {escape(message.error)}\n"
-                        "Press t to type the target path.")
+                        + ("Press p to pick the module that exports it (t changes the target)."
+                           if "press p" in message.error else "Press t to type the target path."))
             self._status("")
             return
         plan = message.plan
@@ -211,18 +221,25 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
     def find_providers(self, symbol: str, source: str) -> None:
         """Earlier builds' Module.symvers and the C files of known sources, read for the symbol."""
         from kmodtui.core.build.record import list_builds
-        from kmodtui.core.remedies.source import built_providers, source_providers
+        from kmodtui.core.remedies.source import built_providers, provider_origin, source_providers
         from kmodtui.screens.source import bundled_examples
 
         built = built_providers(symbol) if symbol else []
         sources = source_providers(symbol, bundled_examples() + [r.get("source", "") for r in list_builds()])
         sources = [s for s in sources if os.path.realpath(s) != os.path.realpath(source or "")]
+        origins = {path: provider_origin(path) for path in built}
         if not get_current_worker().is_cancelled:  # p pressed again: one choice opens
-            self.post_message(ProvidersFound(built, sources))
+            self.post_message(ProvidersFound(built, sources, origins))
 
     @on(ProvidersFound)
     def providers_found(self, message: ProvidersFound) -> None:
-        self.app.push_screen(ProviderScreen(self.context.symbol, message.built, message.sources), self._provider_picked)
+        if isinstance(self.app.screen, ProviderScreen) or (message.asked and self._provider_asked):
+            return  # one choice at a time; asked once unprompted (Esc there: the preview says p asks again)
+        self._provider_asked = self._provider_asked or message.asked
+        note = (f"Builds of {len(message.built)} different sources export it: kmodtui does not pick one for you. "
+                if message.asked else "")
+        self.app.push_screen(ProviderScreen(self.context.symbol, message.built, message.sources, message.origins,
+                                            note=note), self._provider_picked)
 
     def _provider_picked(self, choice: tuple[str, str] | None) -> None:
         if choice is None:
@@ -341,25 +358,31 @@ class ProviderScreen(ModalScreen[tuple[str, str] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Back", id="provider.back")]
 
-    def __init__(self, symbol: str, built: list[str], sources: list[str]) -> None:
+    def __init__(self, symbol: str, built: list[str], sources: list[str], origins: dict[str, str] | None = None,
+                 *, note: str = "") -> None:
         super().__init__()
         self.symbol = symbol
         self.choices = [("symvers", p) for p in built] + [("source", s) for s in sources]
+        self.origins = origins or {}  # a build's Module.symvers -> where it came from (its build, its source)
+        self.note = note
 
     def compose(self) -> ComposeResult:
         with Vertical():
             if self.choices:
-                yield Static(f"Which module exports [b]{escape(self.symbol)}[/]? A build's Module.symvers is used "
+                yield Static(f"{escape(self.note)}Which module exports [b]{escape(self.symbol)}[/]? "
+                             "A build's Module.symvers is used "
                              "as it is; a source is built first (same kernel, same mode), then the rebuild records it as a "
                              "provider.")
-                yield OptionList(*[Option(("use the build: " if kind == "symvers" else "build the source: ")
+                yield OptionList(*[Option(f"use the {escape(self.origins[path])}\n  {escape(path)}"
+                                          if kind == "symvers" and path in self.origins else
+                                          ("use the build: " if kind == "symvers" else "build the source: ")
                                           + escape(path), id=str(i))
                                    for i, (kind, path) in enumerate(self.choices)], id="provider-list")
             else:
                 yield Static(f"No earlier build and no source kmodtui knows exports [b]{escape(self.symbol)}[/]. "
                              "Build the module that does in kmodtui (Esc to the kernel picker, its source, kbuild), "
                              "then come back: p finds it.")
-            yield Footer()
+            yield Footer(compact=True)
 
     def on_mount(self) -> None:
         if self.choices:

@@ -62,7 +62,7 @@ Secure Boot doctor (the facts, the reasons and the one next step)."""
         with VerticalScroll(id="sign-body"):
             yield Static(id="sign-state")
         yield Static(WHY, id="sign-why")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#sign-body").border_title = "Sign the built modules"

@@ -52,7 +52,11 @@ def source_details(source: ModuleSource) -> str:
     lines.append(escape(f"Path        {source.path}"))  # which copy is read: examples are copied to the state folder
     lines.append(escape(f"Kind        {', '.join(source.kinds)}"))
     lines.append(escape(f"Modules     {', '.join(source.modules) or '(none found)'}"))
-    lines.append(escape(f"Modes       {', '.join(source.modes) or '-'}"))
+    # the modes the next step lists: both ask the registry (kmodtui/core/build/modes/)
+    from kmodtui.core.build import modes
+
+    offered = [mode.name for mode in modes.offered_for(source)]
+    lines.append(escape(f"Modes       {', '.join(offered) or '-'}"))
     if source.dkms is not None:
         location = source.dkms.array("DEST_MODULE_LOCATION")
         lines.append(escape(f"dkms        AUTOINSTALL={source.dkms.values.get('AUTOINSTALL', 'no')}"
@@ -91,7 +95,7 @@ Esc while typing a path leaves the field and keeps what you typed."""
                 yield Static("Choose a source.", id="source-details")
         yield Input(placeholder="/ then a module source path, Enter to read it", id="source-path")
         yield Static(NEWCOMER_NOTE, classes="wizard-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#source-list").border_title = f"Sources for {escape(self.kernel.release)}"

@@ -55,18 +55,21 @@ class SymbolsScreen(Screen[None]):
     HELP_TEXT = """Every kernel symbol the module needs, who provides it (the kernel, another module, a package)
 and whether the CRC matches. Rows with a problem come first; the pane below explains the
 selected row in plain words and names the remedies that apply.
-  [b]/[/] filter by module, symbol, status or provider (Enter: back to the table; Esc clears)
-  [b]p[/] problems only / everything   [b]f[/] next status   [b]g[/] group by module, provider, status
-  [b]s[/] sort by another column        [b]z[/] the explanation over the whole screen, and back
-  [b]Tab[/] into the explanation pane: arrows and PageDown scroll a long explanation
-  [b]r[/] preview a remedy for the selected row: apply, rebuild, re-check, all here
+  [b]/[/] filter by module, symbol, status or provider (Esc clears it)
+  [b]p[/] problems only / everything
+  [b]f[/] next status
+  [b]s[/] or [b]g[/] sort (group) by module, symbol, provider or status
+  [b]z[/] the explanation over the whole screen, and back
+  [b]Tab[/] into the explanation pane: arrows and PageDown scroll it
+  [b]r[/] a remedy for the selected row: preview, apply, rebuild, re-check
 [i]ksym(name) = 0xCRC[/]: the dependency a kmod RPM has on a kernel symbol. rpm refuses the
 package unless something installed Provides exactly that."""
     CSS_PATH = "symbols.tcss"
     BINDINGS = [
         Binding("slash", "search", "Filter", key_display="/", id="symbols.search"),
         Binding("p", "problems", "Problems", id="symbols.problems"),
-        Binding("f", "cycle_status", "Status", id="symbols.status"),
+        Binding("f", "cycle_status", "Status", show=False, tooltip="Status: show the next status only",
+                id="symbols.status"),  # in the help and the palette: the footer has room for 8 keys
         Binding("s", "cycle_sort", "Sort", id="symbols.sort"),
         Binding("g", "cycle_sort", "Sort", show=False, id="symbols.group"),
         Binding("z", "zoom", "Zoom", id="symbols.zoom"),
@@ -91,16 +94,42 @@ package unless something installed Provides exactly that."""
         self.group = GROUPS[0]
         self._summary_text = ""
         self._detail_index: int | None = -1
+        self.newer: SymbolsScreen | None = None  # a later check of the same thing (after a remedy's rebuild)
+        self.refreshed = False
+
+    def subject(self) -> tuple[str, str, str]:
+        """What these results check: the demo, a source, a package set's spec, or an update check;
+        on which kernel. A later result of the same subject replaces this one's (it is history)."""
+        what = "demo" if self.demo and not self.context else (self.context or self.source or self.remedy_target
+                                                              or self.record)
+        return what, self.result.kernel.release if self.result.kernel else "", self.context and "update" or ""
+
+    def on_screen_resume(self) -> None:
+        """Esc walked back here after a later check of the same thing: show that one (refreshed in
+        place, said so), not results a remedy has since changed."""
+        newer, self.newer = self.newer, None
+        if newer is None:
+            return
+        while newer.newer is not None:
+            newer = newer.newer
+        self.result, self.previous, self.record = newer.result, newer.previous, newer.record
+        self.model = BrowserModel.from_result(newer.result)
+        self.query_one(SymbolTable).rows = self.model.rows
+        self.status_filter = "problems" if not newer.result.ok else "all"
+        self._detail_index = -1
+        self.refreshed = True
+        self.refilter()
+        self.notify("Refreshed: this screen now shows the latest check (after the remedy's rebuild).", timeout=4)
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Symbols", demo=self.demo)
         yield Static(id="symbols-summary")
         yield Input(placeholder="/ to filter by module, symbol, status or provider", id="symbols-filter")
-        yield Static(header_line(200, None, sorted_by="module"), id="symbols-header")
+        yield Static(header_line(78, None, sorted_by="module"), id="symbols-header")
         yield SymbolTable(self.model.rows, id="symbols-table")
         with ExplanationPane(id="symbols-detail"):
             yield Static(id="symbols-explanation")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#symbols-detail").border_title = "What this means"
@@ -113,20 +142,26 @@ package unless something installed Provides exactly that."""
         kernel = escape(self.result.kernel.release) if self.result.kernel else "?"
         parts = [f"{STATUS_LABELS.get(s, s)} {n}" for s, n in counts.items() if n]
         verdict = "[b]all symbols resolve[/]" if self.result.ok else f"[b]{self.result.problem_count} problem(s)[/]"
-        if self.context:  # it names the kernel already
-            verdict = f"[b]{'DEMO ' if self.demo else ''}{escape(self.context)}[/] {verdict}"
+        if self.context:  # it names the kernel already; a line of its own (it says what loads, and why not)
+            verdict = f"[b]{'DEMO ' if self.demo else ''}{escape(self.context)}[/]\n{verdict}"
         else:
             verdict = f"{'[b]DEMO, seed 000:[/] ' if self.demo else ''}{verdict} against {kernel}"
         table = self.query_one(SymbolTable)
         shown = f"{len(table.visible_rows):,} of {len(self.model.rows):,} rows"
         query = f" matching '{escape(self.query_text)}'" if self.query_text else ""
-        text = (f"{verdict}: {', '.join(parts)}  |  {shown}{query}, {self.status_filter}, "
-                f"sorted by {self.group}")
-        if self.previous is not None:
-            text = self._comparison() + "  " + text
+        # Lines of their own, each ending where the terminal does ("..." if not): wrapping would
+        # push the table down a line at a time
+        lines = [self._comparison()] if self.previous is not None else []
+        if self.refreshed:  # Esc came back here after a later check: this is it now, said first
+            lines = [f"[b reverse]refreshed[/] {(lines or [''])[0]}", *lines[1:]]
+        lines += [f"{verdict}: {', '.join(parts)}", f"{shown}{query}: {self.status_filter}, by {self.group}"]
+        text = "\n".join(lines)
         if text != self._summary_text:  # an unchanged update would still re-layout the screen
             self._summary_text = text
-            self.query_one("#symbols-summary", Static).update(text)
+            summary = self.query_one("#symbols-summary", Static)
+            # what the remedy did, or an update check's verdict and reasons, may take two lines
+            summary.set_class(self.previous is not None or bool(self.context), "-wraps")
+            summary.update(text)
 
     def _comparison(self) -> str:
         assert self.previous is not None
@@ -137,8 +172,9 @@ package unless something installed Provides exactly that."""
             names = ", ".join(p.name for p in self.result.packages)
             verdict = escape(f"; {said.tool} would now accept {names}" if said.asked and said.accepted else
                              f"; {said.summary}")
-        return (f"[b]after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
-                f"{f', {len(after - before)} new' if after - before else ''}{verdict}[/] |")
+        head = (f"after the remedy: {len(before - after)} fixed, {len(before & after)} still broken"
+                f"{f', {len(after - before)} new' if after - before else ''}")
+        return f"[b]{head}{verdict}[/]"
 
     def refilter(self) -> None:
         table = self.query_one(SymbolTable)
@@ -220,9 +256,10 @@ package unless something installed Provides exactly that."""
         self.refilter()
 
     def _header(self) -> str:
-        return header_line(self.size.width or 200, self.query_one(SymbolTable).widths(), sorted_by=self.group)
+        return self.query_one(SymbolTable).header(self.group)
 
-    def on_resize(self) -> None:
+    @on(SymbolTable.ColumnsChanged)
+    def columns_changed(self) -> None:
         self.query_one("#symbols-header", Static).update(self._header())
 
     def action_remedy(self) -> None:

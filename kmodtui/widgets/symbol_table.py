@@ -21,7 +21,9 @@ from kmodtui.core.vocabulary import Status
 
 STATUS_LABELS = {s.value: s.label for s in Status}  # the words live in kmodtui/core/vocabulary.py
 # (title, width at 80 columns); module and symbol grow with the terminal, the provider takes the rest
-COLUMNS = (("status", 8), ("module", 16), ("symbol", 24), ("needs", 10), ("has", 10))
+# (at 80 columns 10 of them: a longer name ends in "~", the explanation below names it whole)
+COLUMNS = (("status", 8), ("module", 14), ("symbol", 21), ("needs", 10), ("has", 10))
+PROVIDER_MIN = 8  # "provider"
 _SORT_COLUMN = {"module": "module", "symbol": "symbol", "status": "status", "provider": "provider"}
 
 
@@ -43,13 +45,18 @@ def _crc(value: int | None) -> str:
     return "-" if value is None else crc_hex(value)
 
 
+def provider_width(width: int, widths: tuple[int, ...]) -> int:
+    """What is left of a line `width` wide for the provider column."""
+    return max(PROVIDER_MIN, width - sum(w + 1 for w in widths))
+
+
 def header_line(width: int, widths: tuple[int, ...] | None = None, *, sorted_by: str = "") -> str:
+    """The column titles, each as wide as its column in the rows (SymbolTable.render_line)."""
     widths = widths or tuple(w for _, w in COLUMNS)
     mark = _SORT_COLUMN.get(sorted_by, "")
     cells = [_fit(title + ("^" if title == mark else ""), w) for (title, _), w in zip(COLUMNS, widths)]
-    used = sum(w + 1 for w in widths)
-    last = "provider" + ("^" if mark == "provider" else "")
-    return (" ".join(cells) + " " + last)[:width].ljust(width) if width > used else " ".join(cells)[:width]
+    last = _fit("provider" + ("^" if mark == "provider" else ""), provider_width(width, widths))
+    return " ".join([*cells, last])
 
 
 class SymbolTable(ScrollView, can_focus=True):
@@ -75,6 +82,9 @@ class SymbolTable(ScrollView, can_focus=True):
         Binding("end", "jump(-1)", "Last", show=False),
     ]
 
+    class ColumnsChanged(Message):
+        """The columns' widths changed (a resize): the header above is drawn again to match."""
+
     class Highlighted(Message):
         """The cursor moved to another row (`index` into the model's rows, or None when empty)."""
 
@@ -91,18 +101,29 @@ class SymbolTable(ScrollView, can_focus=True):
         self.visible_rows: list[int] = []
         self.cursor = 0
         self._widths = column_widths(80)
-        self._line_width = sum(w + 1 for w in self._widths) + 60
+        self._line_width = 80  # the rows' width: the provider column takes what the others leave
 
     def widths(self) -> tuple[int, ...]:
         return self._widths
 
+    def header(self, sorted_by: str) -> str:
+        """The header line for these columns, as wide as the rows (the scrollbar's room left out)."""
+        return header_line(self._row_width(), self._widths, sorted_by=sorted_by)
+
+    def _row_width(self) -> int:
+        """The rows' width: the table's, less the scrollbar when it shows (it comes and goes with
+        the rows a filter leaves, without a resize)."""
+        return max(1, self.scrollable_content_region.width or self._line_width)
+
     def on_resize(self) -> None:
-        widths = column_widths(self.size.width)
-        if widths != self._widths:
-            self._widths = widths
-            self._line_width = sum(w + 1 for w in widths) + 60
-            self.virtual_size = Size(self._line_width, len(self.visible_rows))
+        # every row fits the width: a long provider ends in "~" (no sideways scrolling, so the
+        # header above, which does not scroll, always lines up)
+        widths, line_width = column_widths(self.size.width), max(1, self.size.width)
+        if (widths, line_width) != (self._widths, self._line_width):
+            self._widths, self._line_width = widths, line_width
+            self.virtual_size = Size(1, len(self.visible_rows))  # no sideways scrolling: rows fit
             self.refresh()
+            self.post_message(self.ColumnsChanged())
 
     def show(self, visible: list[int]) -> None:
         """Display these row indexes; keeps the cursor on the same row when it is still shown."""
@@ -115,7 +136,7 @@ class SymbolTable(ScrollView, can_focus=True):
                 self.cursor = 0
         else:
             self.cursor = 0
-        self.virtual_size = Size(self._line_width, len(visible))
+        self.virtual_size = Size(1, len(visible))
         self._scroll_cursor_into_view()
         self.refresh()
         self.post_message(self.Highlighted(self.current_index))
@@ -140,7 +161,8 @@ class SymbolTable(ScrollView, can_focus=True):
             _fit(shown(symbol) or "(whole module)", w[2]),
             _fit(_crc(need), w[3]),
             _fit(_crc(has), w[4]),
-            shown(provider),
+            # a module file's path (or a package's member) by its name: the explanation says where it is
+            _fit(shown(os.path.basename(provider) if "/" in provider else provider), provider_width(self._row_width(), w)),
         ))
         if position == self.cursor:
             style = self.get_component_rich_style("symbol-table--cursor")
@@ -150,8 +172,8 @@ class SymbolTable(ScrollView, can_focus=True):
             style = self.get_component_rich_style("symbol-table--warning")
         else:
             style = self.get_component_rich_style("symbol-table--problem")
-        line = text.ljust(self._line_width)
-        return Strip([Segment(line, style)], len(line)).crop(scroll_x, scroll_x + width)
+        line = text.ljust(self._row_width())
+        return Strip([Segment(line, style)], len(line)).crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
 
     def _scroll_cursor_into_view(self) -> None:
         height = max(1, self.size.height)

@@ -171,7 +171,8 @@ def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path
             await app.workers.wait_for_complete()
             await pilot.pause()
             await pilot.press("b")
-            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen) and app.screen is not before, 120)
+            await wait_for(pilot, lambda: isinstance(app.screen, SymbolsScreen) and app.screen is not before
+                           and bool(app.screen.query("#symbols-summary")), 120)  # composed (a busy machine is slow to)
             after = app.screen
             try:  # mounted and summarised (the comparison is computed on mount)
                 await wait_for(pilot, lambda: "after the remedy" in str(after.query_one("#symbols-summary").render()),

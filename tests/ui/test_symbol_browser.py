@@ -11,7 +11,7 @@ from kmodtui.core.resolve.result import ResolveResult
 from kmodtui.screens.symbols import SymbolsScreen
 from kmodtui.widgets.symbol_table import SymbolTable
 from tests.realtools import BuiltModules
-from tests.ui.waiting import open_demo_symbols
+from tests.ui.waiting import open_demo_symbols, settle
 
 
 def table_lines(app: KmodApp) -> list[str]:
@@ -118,7 +118,7 @@ def test_demo_walk_from_kernel_to_browser() -> None:
             assert len(lines) == 3 and all(line.startswith("NOTPKG") for line in lines)
             assert "internal dependency generator" in detail_text(app)
             await pilot.press("r")  # the remedy, previewed on the demo's own copy of the provider spec
-            await pilot.pause()
+            await settle(pilot)  # the preview is planned by a worker (a fixed pause lost the race under load)
             assert "+%global _use_internal_dependency_generator 0" in str(app.screen.query_one("#remedy-text").render())
             assert "DEMO" in str(app.screen.query_one("StepStrip").render())  # still the demo, on the remedy too
 

@@ -151,11 +151,17 @@ def _check_rpm(package: PackageInfo, everything: list[PackageInfo], exports: dic
     out = []
     kernel_rows = symvers.by_name if symvers is not None else {}
     for (require,) in package.requires:
-        if _rpm_provided(require, everything):
-            out.append(Finding(package.nevra, str(require), STATUS_OK, None, None, "", "Provided by a package in the set.",
-                               requirement=require))
-            continue
         match = KSYM_DEP.match(require.name)
+        giver = _rpm_provider(require, everything)
+        if giver is not None:
+            other, provide = giver
+            # a ksym()/kernel() row says which CRC was asked and given, and by whom, like a module's row
+            crcs = (_crc_value(require.version), _crc_value(provide.version)) if match and provide is not None \
+                else (None, None)
+            out.append(Finding(package.nevra, str(require), STATUS_OK, *crcs, other.nevra,
+                               f"Provided by {other.nevra}"
+                               + (f" ({provide})." if provide is not None else "."), requirement=require))
+            continue
         if match and require.version:
             out.append(_explain_ksym(package, require, match.group(1), match.group(2), everything, exports, kernel_rows))
         elif require.name.startswith("/") and any(require.name in p.files for p in everything):
@@ -169,14 +175,15 @@ def _check_rpm(package: PackageInfo, everything: list[PackageInfo], exports: dic
     return out
 
 
-def _rpm_provided(require: Dependency, everything: list[PackageInfo]) -> bool:
+def _rpm_provider(require: Dependency, everything: list[PackageInfo]) -> tuple[PackageInfo, Dependency | None] | None:
+    """The package in the set that satisfies `require`, and its Provides that does (None: its name)."""
     for other in everything:
         for provide in other.provides:
             if rpm_satisfies(provide, require):
-                return True
+                return other, provide
         if other.name == require.name and not require.relation:
-            return True
-    return False
+            return other, None
+    return None
 
 
 def _crc_value(text: str) -> int | None:

@@ -39,9 +39,40 @@ def c_files(source: str, limit: int = 20_000) -> list[str]:
     return found
 
 
-def _find_symvers_for(symbol: str) -> list[str]:
-    """The newest Module.symvers of an earlier kmodtui build that exports `symbol`."""
-    return built_providers(symbol)[:1]
+class ProviderChoice(KmodError):
+    """More than one earlier build, of different sources, exports the symbol: which one is the
+    caller's to say (a build left by an earlier run may be of another copy or version)."""
+
+    def __init__(self, source: str, symbol: str, candidates: list[tuple[str, str]]) -> None:
+        self.candidates = candidates  # (Module.symvers, where it came from), newest first
+        listed = "; ".join(where for _, where in candidates[:4]) + ("; ..." if len(candidates) > 4 else "")
+        super().__init__(source, f"{len(candidates)} earlier builds of different sources export {symbol} ({listed}): "
+                                 "say which: in the TUI press p; on the command line name its Module.symvers "
+                                 "with --extra-symbols")
+
+
+def provider_origin(symvers: str) -> str:
+    """Where an earlier build's Module.symvers came from, in words: its build and source."""
+    from kmodtui.core.build.recheck import record_of
+
+    record = record_of(symvers)
+    if not record:
+        return symvers
+    source = _source_of_symvers(symvers)
+    return f"build {os.path.basename(record)} of {source or 'a source that is gone'}"
+
+
+def _find_symvers_for(symbol: str, source: str) -> list[str]:
+    """The newest Module.symvers of an earlier kmodtui build that exports `symbol`; when builds of
+    more than one source do, ProviderChoice (nothing is picked silently)."""
+    found = [p for p in built_providers(symbol)
+             if os.path.realpath(_source_of_symvers(p) or p) != os.path.realpath(source)]
+    by_source: dict[str, str] = {}
+    for path in found:  # newest first: each source's newest build
+        by_source.setdefault(os.path.realpath(_source_of_symvers(path) or path), path)
+    if len(by_source) > 1:
+        raise ProviderChoice(source, symbol, [(p, provider_origin(p)) for p in by_source.values()])
+    return found[:1]
 
 
 def built_providers(symbol: str) -> list[str]:
@@ -95,7 +126,7 @@ def plan_kbuild_extra_symbols(options: RemedyOptions) -> RemedyPlan:
     providers = list(options.providers) + [p for p in map(_source_of_symvers, named) if p]
     named = [s for s in named if not _source_of_symvers(s)]
     if not named and not providers and options.symbol:
-        providers = [p for p in map(_source_of_symvers, _find_symvers_for(options.symbol)) if p]
+        providers = [p for p in map(_source_of_symvers, _find_symvers_for(options.symbol, source)) if p]
     providers = [p for p in dict.fromkeys(os.path.abspath(p) for p in providers)
                  if os.path.realpath(p) != os.path.realpath(source)]
     if not named and providers:
