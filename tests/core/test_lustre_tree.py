@@ -120,3 +120,17 @@ def test_modinfo_reads_the_prebuilt_modules_as_kmodtui_does(tmp_path: Path) -> N
             continue
         depends = run_ok([modinfo, "-F", "depends", str(module)]).stdout.strip()
         assert sorted(filter(None, depends.split(","))) == sorted(read_module(str(module)).depends)
+
+
+def test_a_configure_error_after_the_zfs_options_is_not_read_as_a_missing_zfs_build() -> None:
+    """kmodtui's own step line names --with-zfs-obj=; only Lustre's and OpenZFS's quoted hint
+    ('--with-zfs-obj=PATH') means the provider's build is missing. Lustre's configure lines as it printed
+    them here, when libmount's headers were missing."""
+    from kmodtui.core.diagnose.engine import diagnose_lines
+
+    lines = ["### configure: sh ./configure --with-linux=/usr/src/linux-headers-6.1.0-57-common --disable-ldiskfs "
+             "--with-zfs=/b/work/providers/zfs --with-zfs-obj=/b/work/providers/zfs",
+             "checking zfs build directory... /b/work/providers/zfs",
+             "configure: error: libmount development package is required"]
+    primary = diagnose_lines(lines).primary
+    assert primary is not None and primary.cause == "build_dependency_missing"

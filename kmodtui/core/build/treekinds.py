@@ -38,7 +38,8 @@ class TreeKind:
     autogen: tuple[str, ...]  # run in the build's copy when it has no configure
     configure: tuple[str, ...]  # options after --with-linux/--with-linux-obj: the modules only
     make: tuple[str, ...]  # at the top of the tree: the kernel modules only
-    programs: tuple[str, ...]  # what autogen and configure need here
+    # what autogen and configure need here: (a program, or a header's path), its Debian package, its Fedora one
+    requires: tuple[tuple[str, str, str], ...]
     providers: tuple[ProviderUse, ...] = ()
 
 
@@ -57,7 +58,10 @@ LUSTRE = TreeKind(
     # the kernel modules only: the top `make` goes on into lustre/tests, which needs test disk images
     # a git snapshot may lack
     make=("make", "modules"),
-    programs=("autoconf", "automake", "libtoolize", "flex", "bison"),
+    requires=(("autoconf", "autoconf", "autoconf"), ("automake", "automake", "automake"),
+              ("libtoolize", "libtool", "libtool"), ("flex", "flex", "flex"), ("bison", "bison", "bison"),
+              # configure requires libmount's headers even with --disable-utils
+              ("/usr/include/libmount/libmount.h", "libmount-dev", "libmount-devel")),
     providers=(ProviderUse("zfs", "ZFS_ENABLED", ("--with-zfs={tree}", "--with-zfs-obj={tree}")),),
 )
 
@@ -67,6 +71,18 @@ TREES = (LUSTRE,)
 def match(path: str) -> TreeKind | None:
     """The known tree `path` is the top of, or None."""
     return next((t for t in TREES if all(os.path.isfile(os.path.join(path, m)) for m in t.markers)), None)
+
+
+def missing_requirements(tree: TreeKind) -> str:
+    """The install command for what this host lacks of the tree's requirements ("" = nothing)."""
+    from kmodtui.core.build.tools import find_program, package_manager
+
+    missing = [r for r in tree.requires if not (os.path.isfile(r[0]) if r[0].startswith("/") else find_program(r[0]))]
+    if not missing:
+        return ""
+    if package_manager() == "dnf":
+        return "sudo dnf install " + " ".join(r[2] for r in missing)
+    return "sudo apt-get install " + " ".join(r[1] for r in missing)
 
 
 def by_name(name: str) -> TreeKind | None:

@@ -151,6 +151,9 @@ def tree_module_steps(planning: Planning) -> list[BuildStep]:
         raise KmodError(planning.source.path, f"no tree kind {planning.source.tree!r}")
     if cross_arch(planning.request):
         raise KmodError(planning.source.path, f"a {tree.name} tree is built for this host's architecture only here")
+    missing = treekinds.missing_requirements(tree)
+    if missing:
+        raise KmodError(planning.source.path, f"its autogen and configure need what this host lacks: {missing}")
     steps = []
     if not os.path.isfile(os.path.join(planning.source.path, "configure")):
         steps.append(BuildStep("autogen", tree.autogen, planning.src_dir))
