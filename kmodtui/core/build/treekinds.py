@@ -60,8 +60,13 @@ LUSTRE = TreeKind(
     make=("make", "modules"),
     requires=(("autoconf", "autoconf", "autoconf"), ("automake", "automake", "automake"),
               ("libtoolize", "libtool", "libtool"), ("flex", "flex", "flex"), ("bison", "bison", "bison"),
-              # configure requires libmount's headers even with --disable-utils
-              ("/usr/include/libmount/libmount.h", "libmount-dev", "libmount-devel")),
+              ("pkg-config", "pkg-config", "pkgconf-pkg-config"),
+              # configure requires these libraries' headers even with --disable-utils (LB_LIBMOUNT,
+              # LN_CONFIG_DLC's libyaml, LNet's libnl-genl-3.0, LC_CONFIGURE's zlib)
+              ("/usr/include/libmount/libmount.h", "libmount-dev", "libmount-devel"),
+              ("/usr/include/libnl3/netlink/genl/genl.h", "libnl-genl-3-dev", "libnl3-devel"),
+              ("/usr/include/yaml.h", "libyaml-dev", "libyaml-devel"),
+              ("/usr/include/zlib.h", "zlib1g-dev", "zlib-devel")),
     providers=(ProviderUse("zfs", "ZFS_ENABLED", ("--with-zfs={tree}", "--with-zfs-obj={tree}")),),
 )
 
