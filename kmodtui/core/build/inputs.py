@@ -80,12 +80,6 @@ def is_autotools_module_tree(source: ModuleSource) -> bool:
             and source.dkms is None)
 
 
-def built_module_folder(source: ModuleSource) -> str:
-    """Where an autotools tree's build leaves its .ko files, relative to the tree: OpenZFS's module/,
-    the whole tree for a tree kmodtui knows by name (Lustre's libcfs/, lnet/, lustre/)."""
-    return "" if source.tree else "module"
-
-
 @dataclass(frozen=True)
 class HostFacts:
     """What a plan needs to know about this host, asked before planning (`plan.ask_host`) so that

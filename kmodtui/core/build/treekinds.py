@@ -94,6 +94,14 @@ def by_name(name: str) -> TreeKind | None:
     return next((t for t in TREES if t.name == name), None)
 
 
+def built_module_folders(source: ModuleSource) -> tuple[str, ...]:
+    """Where an autotools tree's build leaves its .ko files, relative to the tree: OpenZFS's module/;
+    for a tree kmodtui knows by name, its module roots (Lustre's libcfs/, lnet/, lustre/: not its
+    configure's compile tests, kconftest.results/*/conftest.ko)."""
+    tree = by_name(source.tree) if source.tree else None
+    return tree.module_roots if tree is not None else ("module",)
+
+
 def _text(path: str, limit: int = 512 * 1024) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:

@@ -8,10 +8,11 @@ import os
 from types import ModuleType
 
 from kmodtui.core import scriptnames
-from kmodtui.core.build.inputs import BuildRequest, ModuleSource, built_module_folder, is_autotools_module_tree
+from kmodtui.core.build.inputs import BuildRequest, ModuleSource, is_autotools_module_tree
 from kmodtui.core.build.modes._base import COMPRESSED_DIR, Planning
 from kmodtui.core.build.modes._dkms import BUILT_LIST, dkms_conf_build_step
 from kmodtui.core.build.step import BuildStep
+from kmodtui.core.build.treekinds import built_module_folders
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import Kernel
@@ -187,6 +188,7 @@ def autotools_module_steps(planning: Planning) -> list[BuildStep]:
 def list_built_modules_step(planning: Planning) -> BuildStep:
     """After an autotools module build: the .ko files it made, listed where packaging reads them."""
     listed = os.path.join(planning.src_dir, BUILT_LIST)
-    under = ("--under", built_module_folder(planning.source)) if planning.source.tree else ()
+    under = tuple(a for folder in built_module_folders(planning.source) for a in ("--under", folder)) \
+        if planning.source.tree else ()
     return BuildStep("collect", collect_argv(planning.src_dir, "--list", listed, *under), planning.src_dir,
                      shown="list the modules the build made")
