@@ -87,6 +87,9 @@ def cmd_source(args: argparse.Namespace) -> int:
                  f"  modules: {', '.join(source.modules) or '-'}; modes: {', '.join(source.modes) or '-'}"]
         if any(source.linux_range):
             lines.append(f"  kernels it declares: {source.linux_range[0] or 'any'} to {source.linux_range[1] or 'any'} (META)")
+        if source.tree:
+            lines.append(f"  tree: {source.tree} (read as that project lays it out)")
+        lines += [f"  needs {name}'s build: {', '.join(needing)}" for name, needing in source.needs.items()]
         lines += [f"  spec {spec}: {mode} mode" for spec, mode in source.specs.items()]
         lines += [f"  known only at build time: {note}" for note in source.notes]
         print(shown_lines(lines))  # a downloaded dkms.conf's values: one line each, nothing a terminal acts on

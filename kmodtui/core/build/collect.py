@@ -22,10 +22,11 @@ from kmodtui.core.trees import find
 SYMVERS = "Module.symvers"
 
 
-def list_modules(src_dir: str, list_file: str) -> list[str]:
-    modules = sorted(find(os.path.join(src_dir, "module"), "*.ko"))
+def list_modules(src_dir: str, list_file: str, under: tuple[str, ...] = ("module",)) -> list[str]:
+    modules = sorted(m for folder in under for m in find(os.path.join(src_dir, folder), "*.ko"))
     if not modules:
-        raise KmodError(src_dir, "the module build made no .ko files under module/ (see the build log above)")
+        raise KmodError(src_dir, f"the module build made no .ko files under {', '.join(f + '/' for f in under)} "
+                                 "(see the build log above)")
     with open(list_file, "w", encoding="utf-8") as f:
         f.writelines(m + "\n" for m in modules)
     return modules
@@ -66,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kmodtui-collect", description=__doc__)
     parser.add_argument("--src", required=True, help="the build's copy of the tree")
     parser.add_argument("--list", help="write the .ko files under module/ to this file")
+    parser.add_argument("--under", action="append", help="where the .ko files are in the tree (repeatable; "
+                                                         "default module/)")
     parser.add_argument("--out", help="move the tree's .rpm files here")
     args = parser.parse_args(argv)
     try:
         if args.list:
-            modules = list_modules(args.src, args.list)
+            modules = list_modules(args.src, args.list, tuple(args.under or ("module",)))
             print(f"kmodtui: {len(modules)} modules built: " + ", ".join(os.path.basename(m) for m in modules))
         if args.out:
             moved, symvers = collect_packages(args.src, args.out)

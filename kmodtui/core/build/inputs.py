@@ -27,6 +27,9 @@ class BuildRequest:
     # their Module.symvers for this build's kernel, copied into its own folder when it starts (never stored:
     # the next kernel's build takes its own providers' builds)
     attached_symvers: tuple[str, ...] = ()
+    # a tree kmodtui knows by name (treekinds): (name, folder) of the providers' built trees its configure
+    # is pointed at, copied into this build's folder when it starts (never stored)
+    attached_trees: tuple[tuple[str, str], ...] = ()
     arch: str = ""  # ARCH= for cross builds ("arm64"); "" builds for the kernel's own arch on this host
     deb_depends: str | None = None  # None: the package owning /boot/vmlinuz-<release> here, if any
     version: str = ""
@@ -60,6 +63,9 @@ class ModuleSource:
     # the packaging modes the source's own build supports, in the registry's order (detect_source asks
     # each mode: kmodtui/core/build/modes/)
     modes: list[str] = field(default_factory=list)
+    tree: str = ""  # a tree kmodtui knows by name (treekinds.TREES: "lustre"), "" = none
+    # the modules that need another out-of-tree module's build, by its name ({"zfs": ["osd_zfs"]})
+    needs: dict[str, list[str]] = field(default_factory=dict)
 
     def kmod_spec(self, layout: str) -> str:
         """The tree's own kmod spec for `./configure --with-spec=<layout>` (OpenZFS's

@@ -18,7 +18,7 @@ from kmodtui.core.build.confine import WALL_CLOCK, Confinement, confinement_for,
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
 from kmodtui.core.build.plan import BuildDirs, BuildPlan, ask_host, find_artifacts, plan_build, prepare_work
-from kmodtui.core.build.providers import attach_providers
+from kmodtui.core.build.providers import attach_provider_trees, attach_providers
 from kmodtui.core.build.request import BuildRequest, load_request, make_request, save_request
 from kmodtui.core.build.runner import BuildEvent, RunState, handle_line, run_steps
 from kmodtui.core.build.sources import detect_source
@@ -47,6 +47,7 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
     save_request(record_dir, request)  # with its providers as sources: each kernel's build takes its own symvers
     try:
         request = attach_providers(request, os.path.join(record_dir, "work"))
+        request = attach_provider_trees(request, os.path.join(record_dir, "work"))
         source = detect_source(request.source)  # a tarball or -dkms .deb is unpacked into the cache
         plan = plan_build(request, source, BuildDirs(os.path.join(record_dir, "work")), ask_host(request, source))
         prepare_work(plan)  # the copy of the source, the spec...: then the plan's steps run

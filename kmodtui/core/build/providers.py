@@ -100,6 +100,7 @@ def provider_packages(request: BuildRequest) -> tuple[list[str], list[str]]:
 
 
 _SYMVERS_IN_WORK = (("work", "src", "Module.symvers"),
+                    ("work", "src", "module", "Module.symvers"),  # an autotools tree's kbuild build (OpenZFS)
                     ("work", "dkms-layout", "*", "*", "build", "Module.symvers"))
 SYMVERS_LIMIT = 256 * 1024 * 1024  # bytes: a Module.symvers of every module of a distribution kernel is ~2 MiB
 
@@ -229,3 +230,65 @@ def recorded_providers(source: str) -> list[str]:
             continue
         ordered.append(provider)
     return ordered
+
+
+def provider_tree_dir(work_dir: str, name: str) -> str:
+    return os.path.join(work_dir, "providers", name)
+
+
+def build_of_named(name: str, release: str) -> str:
+    """The newest succeeded kmodtui build for `release`, of a source named `name` (META Name: "zfs"),
+    that made a Module.symvers; "" when there is none."""
+    from kmodtui.core.build.sources import detect_source
+
+    names: dict[str, str] = {}
+    for status in buildrecord.list_builds():  # newest first
+        source = status.get("source")
+        if status["state"] != buildrecord.SUCCEEDED or status.get("kernel") != release or not isinstance(source, str):
+            continue
+        if source not in names:
+            try:
+                names[source] = detect_source(source).name if os.path.isdir(source) else ""
+            except KmodError:
+                names[source] = ""
+        if names[source] == name and symvers_of_build(status["dir"]) and \
+                os.path.isdir(os.path.join(status["dir"], "work", "src")):
+            return str(status["dir"])
+    return ""
+
+
+def attach_provider_trees(request: BuildRequest, work_dir: str) -> BuildRequest:
+    """A tree kmodtui knows by name (Lustre) is configured against its providers' built trees (OpenZFS's):
+    the newest succeeded build of each for this kernel, found by the provider's name (no flag), copied
+    into this build's folder without its objects (the sandbox hides kmodtui's state; the copy is this
+    build's), with its Module.symvers at the top, where the tree's configure looks. A provider with no
+    build for this kernel is left out: configure then searches on its own, and says what it found."""
+    from kmodtui.core.build import treekinds
+    from kmodtui.core.trees import copy_tree, remove_tree
+
+    tree = treekinds.match(request.source) if os.path.isdir(request.source) else None
+    if tree is None:
+        return request
+    attached: list[tuple[str, str]] = []
+    for use in tree.providers:
+        record = build_of_named(use.name, request.kernel.release)
+        if not record:
+            continue
+        dest = provider_tree_dir(work_dir, use.name)
+        remove_tree(dest)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        copy_tree(os.path.join(record, "work", "src"), dest, ignore=_TREE_IGNORE)
+        if use.symvers_at_top:
+            _copy_plain(symvers_of_build(record), os.path.join(record, "work"), os.path.join(dest, "Module.symvers"))
+        attached.append((use.name, dest))
+    return dataclasses.replace(request, attached_trees=tuple(attached))
+
+
+def _tree_ignore(folder: str, names: list[str]) -> list[str]:
+    """A provider's built tree without its objects and modules (what the consumer's configure reads:
+    headers, its config header, the sources it greps, Module.symvers)."""
+    suffixes = (".o", ".ko", ".a", ".mod", ".mod.c", ".cmd", ".lo", ".la")
+    return [n for n in names if n.endswith(suffixes) or n in (".git", ".libs", ".deps")]
+
+
+_TREE_IGNORE = _tree_ignore

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 
 from kmodtui.core import scriptnames
+from kmodtui.core.build import treekinds
 from kmodtui.core.build.dkmsconf import DkmsConf, parse_dkms_conf
 from kmodtui.core.build.inputs import (
     KIND_AUTOTOOLS,
@@ -78,7 +79,11 @@ def _read_source(path: str, cache_dir: str | None) -> ModuleSource:
                 source.name_file = source.name_file or kbuild_file
     if os.path.isfile(os.path.join(path, "configure.ac")) or os.path.isfile(os.path.join(path, "configure")):
         source.kinds.append(KIND_AUTOTOOLS)
-        _read_autotools_tree(path, source)
+        tree = treekinds.match(path)
+        if tree is not None:
+            treekinds.read_tree(path, tree, source)
+        else:
+            _read_autotools_tree(path, source)
     from kmodtui.core.packages.specfile import read_spec
 
     for spec_path in sorted(glob.glob(os.path.join(path, "*.spec")) + glob.glob(os.path.join(path, "rpm", "*", "*.spec.in"))

@@ -197,7 +197,7 @@ BUILD_RULES: tuple[Rule, ...] = (
               "(Debian/Ubuntu: build-essential / libc6-dev).",
          example="configure: error: C compiler cannot create executables"),
     rule("provider-build-missing", C.DKMS_DEPENDENCY_MISSING, ROOT,
-         r"Please make sure the kmod \S+ devel|--with-(?:spl|zfs)-obj=|Failed to find \S+_config\.h",
+         r"Please make sure the kmod \S+ devel|'--with-(?:spl|zfs)-obj=|Failed to find \S+_config\.h",
          hint="This module is built against another out-of-tree module's build (OpenZFS's spl, Lustre's zfs): "
               "build that one first for the same kernel (dkms autoinstall builds in BUILD_DEPENDS order).",
          example="        *** Please make sure the kmod spl devel <kernel> package for your"),

@@ -76,7 +76,8 @@ def source_payload(source: ModuleSource) -> dict[str, Any]:
     return {"path": source.path, "kinds": source.kinds, "name": source.name, "version": source.version,
             "modules": source.modules, "modes": source.modes, "specs": source.specs,
             "build_time_only": source.notes, "dkms": dkms,
-            "linux_range": {"minimum": source.linux_range[0] or None, "maximum": source.linux_range[1] or None}}
+            "linux_range": {"minimum": source.linux_range[0] or None, "maximum": source.linux_range[1] or None},
+            "tree": source.tree or None, "needs": source.needs}
 
 
 def predicted_payload(predicted: PredictedDeps) -> dict[str, Any]:

@@ -9,9 +9,15 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from kmodtui.core.build.inputs import BuildRequest, HostFacts, ModuleSource, is_autotools_module_tree
+from kmodtui.core.build.inputs import (
+    BuildRequest,
+    HostFacts,
+    ModuleSource,
+    is_autotools_module_tree,
+)
 from kmodtui.core.build.modes._dkms import dkms_built_modules, dkms_src_dir
 from kmodtui.core.build.step import BuildStep
+from kmodtui.core.build.treekinds import built_module_folders
 from kmodtui.core.model import Kernel
 from kmodtui.core.trees import find
 
@@ -150,7 +156,7 @@ class Mode:
         else:
             found = sorted(glob.glob(os.path.join(src_dir, "*.ko")))
         if is_autotools_module_tree(source):
-            found += sorted(find(os.path.join(src_dir, "module"), "*.ko"))
+            found += sorted(m for folder in built_module_folders(source) for m in find(os.path.join(src_dir, folder), "*.ko"))
         compressed = sorted(glob.glob(os.path.join(out_dir, COMPRESSED_DIR, "*.ko.*")))
         if compressed:  # what would be installed: the kernel's modules are compressed, so are these
             found = compressed

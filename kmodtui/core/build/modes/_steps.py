@@ -12,6 +12,7 @@ from kmodtui.core.build.inputs import BuildRequest, ModuleSource, is_autotools_m
 from kmodtui.core.build.modes._base import COMPRESSED_DIR, Planning
 from kmodtui.core.build.modes._dkms import BUILT_LIST, dkms_conf_build_step
 from kmodtui.core.build.step import BuildStep
+from kmodtui.core.build.treekinds import built_module_folders
 from kmodtui.core.errors import KmodError
 from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.model import Kernel
@@ -118,6 +119,8 @@ SIGN_OUTSIDE = "signs with a key the build never sees"
 def autotools_checks(planning: Planning) -> None:
     """What every mode needs of an autotools tree before planning its steps."""
     require_build_tree(planning.kernel)
+    if planning.source.tree:  # a tree kmodtui knows by name runs its own autogen first when it has no configure
+        return
     # the copy is made from the source as it is (configure is no build leftover)
     if not os.path.isfile(os.path.join(planning.source.path, "configure")):
         raise KmodError(planning.request.source, "has configure.ac but no configure script: run ./autogen.sh in it "
@@ -137,9 +140,41 @@ def collect_argv(src_dir: str, *args: str) -> tuple[str, ...]:
     return run_module(collect, "--src", src_dir, *args)
 
 
+def tree_module_steps(planning: Planning) -> list[BuildStep]:
+    """A tree kmodtui knows by name (treekinds: Lustre): its autogen when it has no configure, its configure
+    against this kernel with the options that build the kernel modules only and its providers' built
+    trees (copied into the build's folder when it started: providers.attach_provider_trees), then its
+    own make target for the modules."""
+    from kmodtui.core.build import treekinds
+
+    tree = treekinds.by_name(planning.source.tree)
+    if tree is None:
+        raise KmodError(planning.source.path, f"no tree kind {planning.source.tree!r}")
+    if cross_arch(planning.request):
+        raise KmodError(planning.source.path, f"a {tree.name} tree is built for this host's architecture only here")
+    missing = treekinds.missing_requirements(tree)
+    if missing:
+        raise KmodError(planning.source.path, f"its autogen and configure need what this host lacks: {missing}")
+    steps = []
+    if not os.path.isfile(os.path.join(planning.source.path, "configure")):
+        steps.append(BuildStep("autogen", tree.autogen, planning.src_dir))
+    kernel = planning.kernel
+    configure = ["sh", "./configure", f"--with-linux={kernel_source_dir(kernel.build_dir)}",
+                 f"--with-linux-obj={kernel.build_dir}", *tree.configure]
+    attached = dict(planning.request.attached_trees)
+    for use in tree.providers:
+        if use.name in attached:
+            configure += [option.replace("{tree}", attached[use.name]) for option in use.configure]
+    make = [*tree.make, f"-j{os.cpu_count() or 1}"]
+    return steps + [BuildStep("configure", tuple(configure), planning.src_dir),
+                    BuildStep("build", tuple(make), planning.src_dir)]
+
+
 def autotools_module_steps(planning: Planning) -> list[BuildStep]:
     """./configure, then kbuild in module/ (what zfs-dkms's MAKE does), cross-building when asked."""
     autotools_checks(planning)
+    if planning.source.tree:
+        return tree_module_steps(planning)
     configure = configure_argv(planning.kernel)
     arch = cross_arch(planning.request)
     make = ["make", "-C", "module", f"-j{os.cpu_count() or 1}"]
@@ -153,5 +188,7 @@ def autotools_module_steps(planning: Planning) -> list[BuildStep]:
 def list_built_modules_step(planning: Planning) -> BuildStep:
     """After an autotools module build: the .ko files it made, listed where packaging reads them."""
     listed = os.path.join(planning.src_dir, BUILT_LIST)
-    return BuildStep("collect", collect_argv(planning.src_dir, "--list", listed), planning.src_dir,
+    under = tuple(a for folder in built_module_folders(planning.source) for a in ("--under", folder)) \
+        if planning.source.tree else ()
+    return BuildStep("collect", collect_argv(planning.src_dir, "--list", listed, *under), planning.src_dir,
                      shown="list the modules the build made")

@@ -13,10 +13,12 @@ from kmodtui.core.build.modes._base import Mode, Planning
 from kmodtui.core.build.modes._dkms import BUILT_LIST
 from kmodtui.core.build.modes._steps import (
     autotools_checks,
+    autotools_module_steps,
     check_package_words,
     collect_argv,
     configure_argv,
     cross_arch,
+    list_built_modules_step,
     module_build_steps,
     sign_steps,
 )
@@ -41,6 +43,8 @@ class RpmMode(Mode):
         self.story, self.tree_story = story, tree_story
 
     def listed_for(self, source: ModuleSource) -> bool:
+        if source.tree:  # a tree kmodtui knows by name: its own build, then kmodtui's spec of what it made
+            return bool(source.modules)
         return KIND_AUTOTOOLS in source.kinds and bool(source.modules) and bool(source.kmod_spec(self.spec_layout))
 
     def offered_for(self, source: ModuleSource) -> bool:
@@ -50,7 +54,7 @@ class RpmMode(Mode):
         return True
 
     def unavailable_here(self, source: ModuleSource) -> str:
-        if self.ksym_dependencies and is_autotools_module_tree(source):
+        if self.ksym_dependencies and is_autotools_module_tree(source) and not source.tree:
             from kmodtui.core.build.tools import redhat_macros_missing
 
             return redhat_macros_missing()
@@ -58,6 +62,9 @@ class RpmMode(Mode):
 
     def steps(self, planning: Planning) -> list[BuildStep]:
         check_package_words(planning)
+        if planning.autotools and planning.source.tree:  # its own build, then kmodtui's spec of every .ko it made
+            return [*autotools_module_steps(planning), list_built_modules_step(planning), *sign_steps(planning),
+                    self.package_step(planning)]
         if planning.autotools:
             return self.tree_steps(planning)
         # a dkms.conf source builds as dkms builds it (its MAKE, its modules' locations), as in deb mode
@@ -107,7 +114,7 @@ class RpmMode(Mode):
         # Naming follows each style: RPM Fusion's kmodtool (generic) makes one package per kernel,
         # kmod-<name>-<release>; RHEL's %kernel_module_package makes kmod-<name> for %{kernel_version}.
         package = f"kmod-{source.name}" if self.ksym_dependencies else f"kmod-{source.name}-{release}"
-        if source.dkms is not None:  # the modules dkms.conf names, listed by the build step once it ran
+        if source.dkms is not None or source.tree:  # the modules dkms.conf names or the tree's build made, listed
             copies = (f"while read -r module; do install -m 0644 \"$module\" %{{buildroot}}/lib/modules/{release}/extra/; "
                       f"done < {_spec_words([os.path.join(src_dir, BUILT_LIST)], spec)}")
         else:  # module names from Kbuild (dkms.conf's may hold $PACKAGE_NAME: the build step expands them)
