@@ -248,3 +248,27 @@ def test_the_hook_script_passes_the_gate_line_on_and_undoing_the_hook_lifts_the_
     undone = kmodtui("remedy", "undo", hook["applied"], env=env)
     assert undone.returncode == 0, undone.stderr
     assert grubenv(root) == {} and not json.loads(kmodtui("gate", "--root", str(root), "--json", env=env).stdout)["engaged"]
+
+
+def test_a_tree_that_names_its_modules_only_when_built_counts_its_last_builds_modules(
+        built: BuiltModules, tmp_path: Path, monkeypatch) -> None:
+    """An autotools tree (OpenZFS, Lustre) declares no obj-m kmodtui can read before it builds: the gate
+    takes the modules of its newest succeeded build, so an older kernel without them is not 'ready'."""
+    from kmodtui.core.build.record import new_build_dir, write_status
+    from kmodtui.core.build.sources import detect_source
+    from kmodtui.core.remedies import gate
+
+    monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
+    tree = tmp_path / "autotools-tree"
+    tree.mkdir()
+    (tree / "configure.ac").write_text("AC_INIT([zfs], [2.1.11])\n")
+    assert not detect_source(str(tree)).modules
+    root, release = tmp_path / "root", "6.1.0-99-amd64"
+    (root / "lib" / "modules" / release).mkdir(parents=True)
+    assert gate.missing_modules(str(root), release, [str(tree)]) == []  # nothing known, nothing built yet
+    _build_id, record = new_build_dir("zfs-test")
+    write_status(record, state="succeeded", source=str(tree), artifacts=[str(built.provider_ko)])
+    missing = gate.missing_modules(str(root), release, [str(tree)])
+    assert missing == ["provider.ko (autotools-tree) is not installed"], missing
+    _provider_installed(root, release, built)
+    assert gate.missing_modules(str(root), release, [str(tree)]) == []

@@ -37,12 +37,32 @@ def read_state(root: str) -> dict[str, Any]:
 
 
 def _module_names(source: str) -> list[str]:
+    """The modules a followed source makes: what its tree declares, or, for a tree that names them only
+    when it builds (autotools: OpenZFS, Lustre), the .ko files of its newest succeeded build."""
     from kmodtui.core.build.sources import detect_source
 
     try:
-        return list(detect_source(source).modules)
+        declared = list(detect_source(source).modules)
     except KmodError:
-        return []
+        declared = []
+    return declared or _built_module_names(source)
+
+
+def _built_module_names(source: str) -> list[str]:
+    from kmodtui.core.build.record import list_builds
+
+    wanted = os.path.realpath(source)
+    for status in list_builds():  # newest first
+        if status.get("state") != "succeeded" or not isinstance(status.get("source"), str):
+            continue
+        if os.path.realpath(status["source"]) != wanted:
+            continue
+        artifacts = status.get("artifacts")
+        names = sorted({os.path.basename(a).split(".ko")[0] for a in artifacts if isinstance(a, str) and ".ko" in a}
+                       if isinstance(artifacts, list) else set())
+        if names:
+            return names
+    return []
 
 
 SECURE_BOOT = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
