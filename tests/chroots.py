@@ -19,6 +19,7 @@ from pathlib import Path
 from kmodtui.core.build.chroot import APT, MIRROR, VENV, install_kmodtui
 from kmodtui.core.build.chroot import in_chroot as run_in_chroot
 from tests.realtools import DOWNLOAD_CACHE, missing, require_tool, run
+from tests.runlocks import locked
 
 BASE_PACKAGES = "make,libc6-dev,kmod,xz-utils,zstd,bc,libelf-dev,python3,dpkg-dev,ca-certificates"
 RELEASE_PACKAGES = "linux-headers-amd64 dkms rpm bubblewrap"  # bwrap: the chroot's kmodtui confines its builds
@@ -31,10 +32,16 @@ def in_chroot(root: Path, command: str, timeout: int = 1800, **env: str) -> subp
 
 
 def debian_chroot(suite: str) -> Path:
-    """The suite's chroot with its headers, dkms and rpm, made once (a stamp marks it complete)."""
+    """The suite's chroot with its headers, dkms and rpm, made once (a stamp marks it complete), by one
+    process at a time (parallel test workers share the download cache)."""
     if os.geteuid() != 0:
         missing("debootstrap chroots need root (CI runs as root)")
     root = DOWNLOAD_CACHE / f"chroot-{suite}"
+    with locked(root.with_name(root.name + ".lock")):
+        return _made(suite, root)
+
+
+def _made(suite: str, root: Path) -> Path:
     stamp = root / ".kmodtui-ready"
     if not stamp.exists():
         shutil.rmtree(root, ignore_errors=True)

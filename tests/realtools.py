@@ -5,13 +5,21 @@ Outside CI a missing tool skips the test with the command that installs it; with
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import pytest
+
+from tests.runlocks import locked
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = Path(__file__).resolve().parent.parent
@@ -118,12 +126,23 @@ def build_examples(build_dir: str, release: str, dest: Path) -> BuiltModules:
 DOWNLOAD_CACHE = Path(os.environ.get("KMODTUI_TEST_DOWNLOADS", Path.home() / ".cache" / "kmodtui-tests"))
 
 
+def downloading(function: Callable[P, R]) -> Callable[P, R]:
+    """One process at a time in the download cache (parallel test workers share it, and a .deb half
+    written by apt-get must not be taken for a downloaded one)."""
+    @functools.wraps(function)
+    def one_at_a_time(*args: P.args, **kwargs: P.kwargs) -> R:
+        with locked(DOWNLOAD_CACHE.with_name(DOWNLOAD_CACHE.name + ".lock")):
+            return function(*args, **kwargs)
+    return one_at_a_time
+
+
 def apt_package_names(pattern: str) -> list[str]:
     """Package names in Debian's archive matching a regex (apt-cache search --names-only)."""
     out = run([require_tool("apt-cache"), "search", "--names-only", pattern]).stdout
     return sorted(line.split(" - ")[0] for line in out.splitlines() if " - " in line)
 
 
+@downloading
 def apt_download(package: str) -> Path:
     """A real .deb from Debian's archive, downloaded once and kept between runs."""
     DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
@@ -189,6 +208,7 @@ def modpost_errors(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("ERROR: modpost:")]
 
 
+@downloading
 def apt_download_foreign(package: str, arch: str) -> Path:
     """A package of another architecture (e.g. arm64 headers), without adding the architecture to
     dpkg: apt is told about it for this update and this download only."""
@@ -231,6 +251,7 @@ def _private_apt(suite: str, component: str, kind: str = "deb") -> list[str]:
     return options
 
 
+@downloading
 def apt_download_from(package: str, suite: str, component: str = "main") -> Path:
     """A package of another Debian release or section (trixie's kernel headers, bookworm's contrib),
     through a private apt list kept under the download cache: the machine's own sources are not
@@ -247,6 +268,7 @@ def apt_download_from(package: str, suite: str, component: str = "main") -> Path
     return found[-1]
 
 
+@downloading
 def apt_source_tarball(package: str, suite: str = "bookworm", component: str = "contrib") -> Path:
     """The upstream release tarball of a Debian source package (`apt-get source --download-only`:
     nothing unpacked, no dpkg-source run), e.g. zfs-linux's OpenZFS release tree with its rpm/ specs."""
@@ -270,6 +292,7 @@ def openzfs_release_tree(dest: Path) -> Path:
     return tree
 
 
+@downloading
 def apt_depends_of(package: str, suite: str, component: str = "main") -> list[str]:
     """What a package of another release depends on (apt-cache depends on the private list)."""
     DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)

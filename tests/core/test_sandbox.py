@@ -141,6 +141,7 @@ def hostile_env(tmp_path: Path):
         marker.unlink(missing_ok=True)
 
 
+@pytest.mark.alone  # its fork bomb fills the build user's process budget, which every confined build shares
 def test_a_hostile_makefile_is_refused_everything_and_its_module_still_builds(
         installed_kernel: Kernel, tmp_path: Path, hostile_env) -> None:
     require_tool("bwrap")

@@ -29,7 +29,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
 from tests.realtools import copy_source, openzfs_release_tree, require_tool, run_ok
-from tests.ui.waiting import apply_then_rebuild, screen_ready, wait_for
+from tests.ui.waiting import apply_then_rebuild, screen_ready, settle, wait_for
 
 ZFS_BUILD_TIMEOUT = 1800.0  # configure twice (the tree's, then the spec's) and nine modules: ~5 min on 2 cores
 NINE = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
@@ -98,6 +98,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
             # 1. KBUILD_EXTRA_SYMBOLS from the OpenZFS build kmodtui made: no CLI flag
             await pilot.press("r")
             await wait_for(pilot, lambda: screen_ready(app, RemedyScreen, "remedy-text"))
+            await settle(pilot)  # its preview is read in a worker: on a busy machine it comes later
             text = str(app.screen.query_one("#remedy-text").render())
             # recorded as the consumer's provider (its packages join the set), not written into its Kbuild
             assert "KBUILD_EXTRA_SYMBOLS" in text and zfs_record.rsplit("/", 1)[-1] in text, text
@@ -124,6 +125,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
             # 3. the remedy on the tree's rpm/generic/zfs-kmod.spec.in, then one key: the tree's own build
             await pilot.press("r")
             await wait_for(pilot, lambda: screen_ready(app, RemedyScreen, "remedy-text"))
+            await settle(pilot)  # its preview is read in a worker: on a busy machine it comes later
             remedy = app.screen
             assert isinstance(remedy, RemedyScreen)
             assert remedy.context.target == str(spec) and remedy.context.provider_record == zfs_record
