@@ -29,9 +29,9 @@ class TreeKind:
     name: str
     markers: tuple[str, ...]  # files that all exist at the top of such a tree
     name_file: str
-    name_pattern: str  # group "v": the package name
+    # the package name is AC_INIT's last argument, the tarname (read by _ac_init_tarname, no regex)
     version_file: str
-    version_pattern: str  # group "v": the version
+    version_pattern: re.Pattern[str]  # group "v": the version
     module_roots: tuple[str, ...]  # folders whose Makefile.in lists obj-m folders and MODULES
     changelog: str  # where the kernels it was built on are listed (top entry)
     spec: str
@@ -43,12 +43,13 @@ class TreeKind:
     providers: tuple[ProviderUse, ...] = ()
 
 
+_DEFAULT_VERSION = re.compile(r"^DEFAULT_VERSION=(?P<v>[\w.]+)[ \t]*$", re.M)
+
 LUSTRE = TreeKind(
     name="lustre",
     markers=("LUSTRE-VERSION-GEN", "lustre/ChangeLog", "configure.ac"),
     name_file="configure.ac",  # AC_INIT's last argument, the tarname
-    name_pattern=r"AC_INIT\((?:[^()]|\([^()]*\))*?\[(?P<v>[\w.-]+)\]\)",
-    version_file="LUSTRE-VERSION-GEN", version_pattern=r"^DEFAULT_VERSION=(?P<v>[\w.]+)[ \t]*$",
+    version_file="LUSTRE-VERSION-GEN", version_pattern=_DEFAULT_VERSION,
     module_roots=("libcfs", "lnet", "lustre"),
     changelog="lustre/ChangeLog",
     spec="lustre.spec.in",
@@ -110,9 +111,31 @@ def _text(path: str, limit: int = 512 * 1024) -> str:
         return ""
 
 
-def _first(path: str, pattern: str) -> str:
-    found = re.search(pattern, _text(path), re.M | re.S)
+def _first(path: str, pattern: re.Pattern[str]) -> str:
+    found = pattern.search(_text(path))
     return found.group("v")[:200] if found else ""
+
+
+_TARNAME = re.compile(r"[\w.-]{1,200}")
+
+
+def _ac_init_tarname(path: str) -> str:
+    """AC_INIT's last argument when it is a quoted word (`AC_INIT([Lustre], ..., [lustre])`): the first
+    AC_INIT( and its parenthesis, found by counting within 4 KB (no regex: nothing to backtrack)."""
+    text = _text(path)
+    start = text.find("AC_INIT(")
+    if start < 0:
+        return ""
+    depth, body = 0, ""
+    for at in range(start + len("AC_INIT"), min(len(text), start + 4096)):
+        depth += {"(": 1, ")": -1}.get(text[at], 0)
+        if depth == 0:
+            body = text[start + len("AC_INIT("):at].rstrip()
+            break
+    if not body.endswith("]"):
+        return ""
+    word = body[body.rfind("[") + 1:-1]
+    return word if _TARNAME.fullmatch(word) else ""
 
 
 # ---- the kernel modules, from the Makefile.in files automake leaves alone ---------------------------
@@ -183,7 +206,8 @@ def modules_of(path: str, tree: TreeKind) -> list[tuple[str, tuple[str, ...]]]:
 # ---- the kernels the ChangeLog lists --------------------------------------------------------------
 
 _ENTRY = re.compile(r"^\d{4}-\d{2}-\d{2}\s", re.M)
-_KERNEL = re.compile(r"^[ \t]+(?P<vanilla>vanilla linux[ \t]+)?(?P<v>\d+\.\d+(?:\.\d+)?)[-.\w]*[ \t]+\(", re.M)
+# possessive: the suffix class takes every character the version could give back, so nothing is retried
+_KERNEL = re.compile(r"^[ \t]+(?P<vanilla>vanilla linux[ \t]+)?(?P<v>\d++\.\d++(?:\.\d++)?+)[-.\w]*+[ \t]+\(", re.M)
 
 
 def _key(version: str) -> tuple[int, ...]:
@@ -206,7 +230,7 @@ def read_tree(path: str, tree: TreeKind, source: ModuleSource) -> None:
     """Name, version, modules, the kernels its ChangeLog lists, its spec, and what its modules need."""
     from kmodtui.core import scriptnames
 
-    name = _first(os.path.join(path, tree.name_file), tree.name_pattern)
+    name = _ac_init_tarname(os.path.join(path, tree.name_file))
     if name and not source.name:
         source.name = scriptnames.check(scriptnames.PACKAGE, name, os.path.join(path, tree.name_file))
         source.name_file = os.path.join(path, tree.name_file)

@@ -94,7 +94,8 @@ def keyctl_keys(text: str) -> tuple[str, ...] | None:
     """Key descriptions from `keyctl show %:.name` or `keyctl list %:.name`; None when it failed."""
     if "keyring is empty" in text:
         return ()
-    found = re.findall(r"asymmetric: (.+?)\s*$", text, re.M)
+    found = [line.split("asymmetric: ", 1)[1].strip() for line in text.splitlines() if "asymmetric: " in line]
+    found = [key for key in found if key]
     if found or re.search(r"keyring: \.\S+", text):
         return tuple(found)
     return None
