@@ -193,3 +193,27 @@ def test_secure_boot_off_in_setup_mode_is_said_and_nothing_is_guessed(built: Bui
     verdict = judge(read_signer(str(built.consumer_ko)), state)
     assert verdict.outcome == "unknown"
     assert verdict.reasons[-1].startswith("Secure Boot is off; lockdown and module.sig_enforce could not be read")
+
+
+def test_check_update_includes_the_doctors_verdict(built: BuiltModules, installed_kernel: Kernel,
+                                                   repo_root: Path) -> None:
+    """check-update's will-it-load asks the doctor too: on the recorded lockdown-integrity state the unsigned
+    provider (whose symbols all resolve) does not load, for its signature, and the advice is to sign, not to
+    rebuild; on Secure Boot off with lockdown unread (system76#388) the verdict is unknown and blocks nothing."""
+    jsonschema = pytest.importorskip("jsonschema")
+    args = ("check-update", "--new-kernel", installed_kernel.release, "--modules", str(built.provider_ko))
+    locked = kmodtui(*args, "--boot-state", str(STATES / "lockdown-integrity-composed"))
+    assert locked.returncode == 1, locked.stderr
+    assert "NO (1 problem(s): its signature (below))" in locked.stdout
+    assert "signature: WILL BE REFUSED (not signed): the module is not signed; lockdown is 'integrity'" in locked.stdout
+    assert "Next step: sign it: kmodtui sign" in locked.stdout and "Rebuild the modules" not in locked.stdout
+    payload = json.loads(kmodtui(*args, "--boot-state", str(STATES / "lockdown-integrity-composed"), "--json").stdout)
+    jsonschema.validate(payload, json.loads((repo_root / "schema" / "check-update.json").read_text()))
+    module = payload["modules"][0]
+    assert not module["loads"] and not payload["loads"]
+    assert module["secureboot"]["outcome"] == "will be refused" and module["secureboot"]["signed"] is False
+    assert payload["secureboot"]["lockdown"] == "integrity"
+    off = json.loads(kmodtui(*args, "--boot-state", str(STATES / "system76-388-sb-off-setup-mode"), "--json").stdout)
+    jsonschema.validate(off, json.loads((repo_root / "schema" / "check-update.json").read_text()))
+    assert off["loads"] and off["modules"][0]["secureboot"]["outcome"] == "unknown"
+    assert off["secureboot"]["secure_boot"] is False
