@@ -129,3 +129,31 @@ def verdict_lines(verdict: Verdict) -> list[str]:
     lines += [f"  - {reason}" for reason in verdict.reasons]
     lines.append(f"  Next step: {verdict.next_step}")
     return lines
+
+
+def verdict_summary(verdict: Verdict, enforcement: bool = True) -> str:
+    """The verdict in one short line a stranger can read (the sign screen's; the doctor has the reasons);
+    enforcement=False: only what is wrong with the module, not whether this machine enforces signatures."""
+    first = verdict.reasons[0] if verdict.reasons else ""
+    if verdict.outcome == "will load" or "CONFIG_MODULES is not set" in first:
+        return first
+    if not verdict.signer.signed:
+        why = "it is not signed"
+    elif "cannot compute" in first:
+        why = f"it is signed with {verdict.signer.hash_algo}, which this kernel cannot compute"
+    elif "only its name can be compared" in first:
+        why = "its key matches a trusted key by name only"
+    elif "not read" in first:
+        why = "whether the kernel trusts its key is unknown (a keyring could not be read)"
+    else:
+        why = "its key is in no keyring the kernel trusts"
+    if not enforcement:
+        return why
+    tail = {"will be refused": "and signatures are enforced here, so the kernel refuses it",
+            "will load tainted": "but signatures are not enforced here, so it loads and taints the kernel",
+            }.get(verdict.outcome, "and whether signatures are enforced here is unknown")
+    unread = [r.rsplit("; ", 1)[-1].split(" could not be read", 1)[0] for r in verdict.reasons[1:]
+              if " could not be read" in r]
+    if verdict.outcome == "unknown" and unread:
+        tail += f" ({unread[0]} could not be read)"
+    return f"{why}, {tail}"
