@@ -263,3 +263,12 @@ def test_a_sha1_signature_on_a_6_7_or_6_8_kernel_is_doubted(built: BuiltModules,
     assert _sha1_doubt(signer, "6.1.0-57-amd64") == _sha1_doubt(signer, "6.18.44") == ""
     sha256 = read_signer(str(signed_copy(built, installed_kernel, tmp_path, "kmodtui module signing key")))
     assert _sha1_doubt(sha256, "6.8.0-38-generic") == ""
+
+
+def test_every_recorded_file_says_where_it_is_from() -> None:
+    manifest = json.loads((STATES / "manifest.json").read_text())
+    listed = {f"{name}/{rel}": {**state, **entry} for name, state in manifest["states"].items()
+              for rel, entry in state["files"].items()}
+    on_disk = {str(p.relative_to(STATES)) for p in STATES.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert on_disk == set(listed)
+    assert all(("source" in e and "command" in e) or "made" in e for e in listed.values())
