@@ -33,7 +33,7 @@ def cmd_check_update(args: argparse.Namespace) -> int:
     result, verdicts = check_update(modules, kernel, reference)
     # the Secure Boot doctor's verdict for each module, by the new kernel's config and this machine's boot facts
     signatures = check_signatures([v.module for v in verdicts], kernel.release, args.boot_state,
-                                  read_cert(default_signing_key()[1]))
+                                  read_cert(default_signing_key()[1]), kernel.build_dir)
     verdicts = with_signatures(verdicts, signatures)
     range_reason = out_of_range(kernel.release, detect_source(args.source)) if args.source else ""
     loads = all(v.loads for v in verdicts) and not range_reason

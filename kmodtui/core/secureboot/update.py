@@ -7,10 +7,11 @@ on; the keyrings are the running kernel's, which the new kernel shares only in p
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from kmodtui.core.errors import KmodError
-from kmodtui.core.secureboot.facts import BootState, read_state
+from kmodtui.core.secureboot.facts import LIMIT, BootState, parse_config, read_state
 from kmodtui.core.secureboot.verdict import REFUSED, OwnKey, Verdict, judge, read_signer
 
 
@@ -26,8 +27,21 @@ class SignatureCheck:
         return verdict is not None and verdict.outcome == REFUSED
 
 
-def check_signatures(paths: list[str], release: str, root: str = "/", own: OwnKey | None = None) -> SignatureCheck:
+def check_signatures(paths: list[str], release: str, root: str = "/", own: OwnKey | None = None,
+                     build_dir: str = "") -> SignatureCheck:
+    """build_dir: the new kernel's build tree (e.g. unpacked from its headers package), whose .config is read
+    when neither /boot nor /lib/modules has that kernel's config."""
     state = read_state(root, release)
+    config_file = os.path.join(build_dir, ".config") if build_dir else ""
+    if root == "/" and state.config_release != release and config_file and os.path.isfile(config_file):
+        try:
+            with open(config_file, encoding="utf-8", errors="replace") as f:
+                config = parse_config(f.read(LIMIT))
+        except OSError:
+            pass
+        else:
+            state = replace(state, config=config, config_source=config_file, config_release=release,
+                            unknown=tuple(u for u in state.unknown if u[0] != "kernel config"))
     if state.config is not None and state.config_release and state.config_release != release:
         # read_state falls back to the running kernel's config; its rules are not the new kernel's
         state = replace(state, config=None, config_source="", config_release="", unknown=(*state.unknown, (
