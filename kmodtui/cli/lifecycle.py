@@ -12,12 +12,17 @@ from kmodtui.core.errors import KmodError
 
 def cmd_check_update(args: argparse.Namespace) -> int:
     from kmodtui.core.build.sources import detect_source, out_of_range
+    from kmodtui.core.lifecycle.signing import default_signing_key
     from kmodtui.core.lifecycle.updates import (
         check_update,
         installed_out_of_tree_modules,
         kernel_reference,
+        with_signatures,
     )
     from kmodtui.core.report import contract
+    from kmodtui.core.report.secureboot import signature_check_lines, signature_line
+    from kmodtui.core.secureboot import read_cert
+    from kmodtui.core.secureboot.update import check_signatures
 
     kernel = kernel_from_spec(args.new_kernel)
     modules = args.modules or installed_out_of_tree_modules()
@@ -26,15 +31,26 @@ def cmd_check_update(args: argparse.Namespace) -> int:
                                                               "check; name them with --modules")
     reference = kernel_reference(kernel, args.reference)
     result, verdicts = check_update(modules, kernel, reference)
+    # the Secure Boot doctor's verdict for each module, by the new kernel's config and this machine's boot facts
+    signatures = check_signatures([v.module for v in verdicts], kernel.release, args.boot_state,
+                                  read_cert(default_signing_key()[1]), kernel.build_dir)
+    verdicts = with_signatures(verdicts, signatures)
     range_reason = out_of_range(kernel.release, detect_source(args.source)) if args.source else ""
     loads = all(v.loads for v in verdicts) and not range_reason
     if args.json:
-        print_json(contract.check_update_payload(kernel, verdicts, reference, args.source, range_reason))
+        print_json(contract.check_update_payload(kernel, verdicts, reference, args.source, range_reason, signatures))
     else:
         say(f"Will these modules load on {kernel.release}?")
         for v in verdicts:
-            verdict = "yes" if v.loads else f"NO ({v.problems} problem(s): {'; '.join(v.reasons[:3])})"
+            shown = ["its signature (below)" if r.startswith("its signature:") else r for r in v.reasons[:3]]
+            verdict = "yes" if v.loads else f"NO ({v.problems} problem(s): {'; '.join(shown)})"
             say(f"  {os.path.basename(v.module):32} {verdict}")
+            if v.module in signatures.verdicts:
+                say(signature_line(signatures.verdicts[v.module]))
+            elif v.module in signatures.unreadable:
+                say(f"    signature: UNKNOWN: {signatures.unreadable[v.module]}")
+        for line in signature_check_lines(signatures, kernel.release):
+            say(line)
         if reference is not None:
             say(f"  (struct module size and vermagic compared with {reference.path}: "
                   f"{reference.struct_module_size} bytes, '{reference.vermagic}')")
@@ -50,7 +66,7 @@ def cmd_check_update(args: argparse.Namespace) -> int:
             say(f"  Nothing here provides {', '.join(unprovided[:5])}{' ...' if len(unprovided) > 5 else ''}: "
                   f"neither {kernel.release} nor the modules given. If another out-of-tree module exports them "
                   "(a provider such as zfs for lustre), name it too with --modules; rebuilding alone will not help.")
-        if not loads and any(r and not r.startswith("unknown_symbol ") for v in verdicts for r in v.reasons):
+        if not loads and any(r and not r.startswith(("unknown_symbol ", "its signature:")) for v in verdicts for r in v.reasons):
             say("Rebuild the modules for the new kernel before rebooting into it "
                   f"(kmodtui build --kernel {kernel.release} --source DIR), or keep the old kernel as default.")
     return EXIT_OK if loads else EXIT_PROBLEMS
@@ -118,9 +134,11 @@ def _verb_check_update(sub: Any) -> None:
                    "struct module size and vermagic with (default: the new kernel's own tree, when it is here)")
     p.add_argument("--source", metavar="DIR", help="the module source: is the new kernel inside the range it declares "
                    "(META Linux-Minimum/-Maximum, dkms.conf BUILD_EXCLUSIVE_KERNEL)?")
+    p.add_argument("--boot-state", default="/", metavar="DIR", help="judge the modules' signatures by the boot "
+                   "state recorded in DIR (as `secureboot --root`) instead of this machine's")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_check_update, inputs={"new_kernel": "kernel", "modules": "target",
-                                               "reference": "target", "source": "source"})
+                                               "reference": "target", "source": "source", "boot_state": "folder"})
 
 
 def _verb_sign(sub: Any) -> None:

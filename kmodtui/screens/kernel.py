@@ -253,10 +253,14 @@ back to the kernels installed here."""
     @work(thread=True, exclusive=True, group="update-check")
     def update_check(self, kernel: Kernel) -> None:
         from kmodtui.core.errors import KmodError
+        from kmodtui.core.lifecycle.signing import default_signing_key
         from kmodtui.core.lifecycle.updates import (
             check_update,
             installed_out_of_tree_modules,
+            with_signatures,
         )
+        from kmodtui.core.secureboot import read_cert
+        from kmodtui.core.secureboot.update import check_signatures
         running = os.uname().release
         if self.demo:
             modules, where = [package_data("data", "demo", "modules")], "the demo's modules"
@@ -267,15 +271,21 @@ back to the kernels installed here."""
             return
         try:
             result, verdicts = check_update(modules, kernel)
+            # the Secure Boot doctor's verdict too, as `kmodtui check-update` asks it (the demo's kernel is not here)
+            signatures = None if self.demo else check_signatures(
+                [v.module for v in verdicts], kernel.release, own=read_cert(default_signing_key()[1]),
+                build_dir=kernel.build_dir)
         except KmodError as err:
             self.post_message(Notice(str(err), "error", 10))
             return
+        if signatures is not None:
+            verdicts = with_signatures(verdicts, signatures)
         broken = sum(1 for v in verdicts if not v.loads)
         verdict = (f"all {len(verdicts)} load" if not broken else
                    f"{broken} of {len(verdicts)} would not load (rebuild them for it before rebooting)")
         # what the loader checks besides symbols (struct module size, vermagic) is not a symbol row
         beyond = [f"{os.path.basename(v.module)}: {reason}" for v in verdicts for reason in v.reasons
-                  if reason.startswith(("struct module", "its vermagic", "it has no .gnu"))]
+                  if reason.startswith(("struct module", "its vermagic", "it has no .gnu", "its signature:"))]
         context = f"Update check, {where} on {kernel.release}: {verdict};" + "".join(f" {b};" for b in beyond[:2])
         self.post_message(ResolveDone(result, demo=self.demo, context=context))
 

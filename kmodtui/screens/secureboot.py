@@ -4,6 +4,7 @@ the sign screen (b) and from a diagnosis whose cause is module_signature_rejecte
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from textual import on, work
@@ -52,7 +53,7 @@ def doctor_lines(modules: list[str]) -> list[str]:
             continue
         words = verdict_lines(verdict)
         colour = COLOUR.get(verdict.outcome, "white")
-        lines.append(f"[b]{escape(words[0])}[/]")
+        lines.append(f"[b]{escape(os.path.basename(path) + words[0].removeprefix(path))}[/]")  # the path wraps at 80
         lines.append(f"  [{colour} b]{escape(verdict.outcome.upper())}[/] by the kernel's rules applied to the facts read:")
         lines += [escape(w) for w in words[2:]]
         lines.append("")

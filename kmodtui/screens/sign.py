@@ -56,6 +56,7 @@ Secure Boot doctor (the facts, the reasons and the one next step)."""
         self.kernel = kernel
         self.key, self.cert = default_signing_key()
         self.outcome = ""
+        self.before: dict[str, str] = {}  # each module's verdict when the screen opened, kept to show after signing
 
     def compose(self) -> ComposeResult:
         yield StepStrip("Build")
@@ -75,6 +76,7 @@ Secure Boot doctor (the facts, the reasons and the one next step)."""
     @work(thread=True, exclusive=True, group="sign-read")
     def read_signatures(self) -> None:
         from kmodtui.core.elf.module import read_module
+        from kmodtui.core.report.secureboot import verdict_summary
         from kmodtui.core.secureboot import judge, read_cert, read_signer, read_state
 
         states = []
@@ -89,12 +91,18 @@ Secure Boot doctor (the facts, the reasons and the one next step)."""
                 said = ""
                 if boot is not None:
                     verdict = judge(read_signer(path), boot, own)
-                    said = f"    Secure Boot: {verdict.outcome} (b: why, and the next step)"
+                    now = f"{verdict.outcome.upper()}: {verdict_summary(verdict, enforcement=False)}"
+                    before = self.before.setdefault(path, now)
+                    said = f"    Will it load here? {verdict.outcome.upper()}: {verdict_summary(verdict)}."
+                    if before != now:
+                        said += f"\n    Before signing: {before}."
             except KmodError as err:
                 state, said = f"unreadable: {err.reason}", ""
             states.append(escape(f"  {os.path.basename(path):28} {state}"))
             if said:
                 states.append(escape(said))
+        if judged and states:
+            states.append("    b: the facts behind this, and what to do next (Secure Boot doctor)")
         self.post_message(SignaturesRead(tuple(states), os.path.isfile(self.key) and os.path.isfile(self.cert)))
 
     @on(SignaturesRead)
@@ -102,11 +110,11 @@ Secure Boot doctor (the facts, the reasons and the one next step)."""
         message.stop()
         lines = [f"Kernel {escape(self.kernel.release)}: checks signatures (MODULE_SIG) {yes_no(self.kernel.module_sig)}, "
                  f"refuses unsigned modules (MODULE_SIG_FORCE) {yes_no(self.kernel.module_sig_force)}", ""]
+        if self.outcome:  # first: at 80x24 what was just done (and the mokutil step) must not be below the fold
+            lines += [self.outcome, ""]
         lines += message.states
         lines += ["", escape(f"Key  {self.key}"), escape(f"Cert {self.cert}"),
                   "  found: s signs with it" if message.have_key else "  none yet: n makes a new key pair (openssl), then s signs"]
-        if self.outcome:
-            lines += ["", self.outcome]
         self.query_one("#sign-state", Static).update("\n".join(lines))
 
     def action_new_key(self) -> None:

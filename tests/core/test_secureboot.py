@@ -193,3 +193,82 @@ def test_secure_boot_off_in_setup_mode_is_said_and_nothing_is_guessed(built: Bui
     verdict = judge(read_signer(str(built.consumer_ko)), state)
     assert verdict.outcome == "unknown"
     assert verdict.reasons[-1].startswith("Secure Boot is off; lockdown and module.sig_enforce could not be read")
+
+
+def test_check_update_includes_the_doctors_verdict(built: BuiltModules, installed_kernel: Kernel,
+                                                   repo_root: Path) -> None:
+    """check-update's will-it-load asks the doctor too: on the recorded lockdown-integrity state the unsigned
+    provider (whose symbols all resolve) does not load, for its signature, and the advice is to sign, not to
+    rebuild; on Secure Boot off with lockdown unread (system76#388) the verdict is unknown and blocks nothing."""
+    jsonschema = pytest.importorskip("jsonschema")
+    args = ("check-update", "--new-kernel", installed_kernel.release, "--modules", str(built.provider_ko))
+    locked = kmodtui(*args, "--boot-state", str(STATES / "lockdown-integrity-composed"))
+    assert locked.returncode == 1, locked.stderr
+    assert "NO (1 problem(s): its signature (below))" in locked.stdout
+    assert "signature: WILL BE REFUSED (not signed): the module is not signed; lockdown is 'integrity'" in locked.stdout
+    assert "Next step: sign it: kmodtui sign" in locked.stdout and "Rebuild the modules" not in locked.stdout
+    payload = json.loads(kmodtui(*args, "--boot-state", str(STATES / "lockdown-integrity-composed"), "--json").stdout)
+    jsonschema.validate(payload, json.loads((repo_root / "schema" / "check-update.json").read_text()))
+    module = payload["modules"][0]
+    assert not module["loads"] and not payload["loads"]
+    assert module["secureboot"]["outcome"] == "will be refused" and module["secureboot"]["signed"] is False
+    assert payload["secureboot"]["lockdown"] == "integrity"
+    off = json.loads(kmodtui(*args, "--boot-state", str(STATES / "system76-388-sb-off-setup-mode"), "--json").stdout)
+    jsonschema.validate(off, json.loads((repo_root / "schema" / "check-update.json").read_text()))
+    assert off["loads"] and off["modules"][0]["secureboot"]["outcome"] == "unknown"
+    assert off["secureboot"]["secure_boot"] is False
+
+
+def test_mok_keys_in_machine_linked_into_the_secondary_keyring(built: BuiltModules, installed_kernel: Kernel,
+                                                               tmp_path: Path) -> None:
+    """Oracle Linux 8's Secure Boot guide (UEK R7): `keyctl show %:.secondary_trusted_keys` draws .builtin_trusted_keys
+    and .machine (three MOK keys) inside it. Each linked keyring's keys are read from the tree; a module signed here
+    by a key of the same name is found there by name and still not called trusted."""
+    state = read_state(str(STATES / "oracle-uek7-machine-linked"))
+    assert state.keyrings[".machine"] == ("Oracle America, Inc.: 7c552922286d66bcb33c53d7ee0f1cd716ecdc63",
+                                          "Oracle America, Inc.: 39bff3f0f578f26e527321cafda2a9cdbd71143c",
+                                          "Oracle America, Inc.: 4ff35c3e09ce586fa776d56468d86b022af272f1")
+    assert len(state.keyrings[".builtin_trusted_keys"] or ()) == 4 and len(state.keyrings[".secondary_trusted_keys"] or ()) == 7
+    module = signed_copy(built, installed_kernel, tmp_path, "Oracle America, Inc.")
+    verdict = judge(read_signer(str(module)), state)
+    assert verdict.outcome == "unknown" and ".machine" in verdict.trusted_in
+    assert "only its name can be compared" in verdict.reasons[0]
+
+
+def test_a_mok_only_in_platform_is_not_called_refused(built: BuiltModules, installed_kernel: Kernel,
+                                                      tmp_path: Path) -> None:
+    """linux-surface/linux-surface#906 (geppi): on Ubuntu's 5.15.0-43 with module.sig_enforce=1, modules signed by
+    the MOK 'linux-surface' load although the key is only in .platform (the distribution patch). The kernel names it
+    'Default Company Ltd: linux-surface: <skid>' (O before CN); the doctor finds it by name there and says that
+    whether this kernel uses .platform is not in its config, instead of 'refused'."""
+    state = read_state(str(STATES / "surface906-ubuntu515-mok-in-platform"))
+    assert state.release == "5.15.0-43-generic" and len(state.keyrings[".platform"] or ()) == 4
+    module = signed_copy(built, installed_kernel, tmp_path, "linux-surface")
+    verdict = judge(read_signer(str(module)), state)
+    assert verdict.outcome == "unknown"
+    assert "a key of that name is in .platform" in verdict.reasons[0] and "Ubuntu's 5.15" in verdict.reasons[0]
+
+
+def test_a_sha1_signature_on_a_6_7_or_6_8_kernel_is_doubted(built: BuiltModules, installed_kernel: Kernel,
+                                                             tmp_path: Path) -> None:
+    """16ab7cb5825f ('crypto: pkcs7 - remove sha1 support', 6.7) made the kernel refuse sha1 signatures whatever its
+    config; 203a6763ab69 reverted it (6.9 and the stable updates it reached). A module signed here with sha1 by the
+    kernel's sign-file: doubted on a 6.8 release (Ubuntu 24.04's 6.8.0-38-generic, GloriousEggroll/AVMATRIX-VC41-
+    VC42-CAPTURE#3), not on 6.1 or 6.18."""
+    from kmodtui.core.secureboot.verdict import _sha1_doubt
+
+    signer = read_signer(str(signed_copy(built, installed_kernel, tmp_path, "kmodtui module signing key", "sha1")))
+    assert signer.hash_algo == "sha1"
+    assert "crypto: pkcs7 - remove sha1 support" in _sha1_doubt(signer, "6.8.0-38-generic")
+    assert _sha1_doubt(signer, "6.1.0-57-amd64") == _sha1_doubt(signer, "6.18.44") == ""
+    sha256 = read_signer(str(signed_copy(built, installed_kernel, tmp_path, "kmodtui module signing key")))
+    assert _sha1_doubt(sha256, "6.8.0-38-generic") == ""
+
+
+def test_every_recorded_file_says_where_it_is_from() -> None:
+    manifest = json.loads((STATES / "manifest.json").read_text())
+    listed = {f"{name}/{rel}": {**state, **entry} for name, state in manifest["states"].items()
+              for rel, entry in state["files"].items()}
+    on_disk = {str(p.relative_to(STATES)) for p in STATES.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert on_disk == set(listed)
+    assert all(("source" in e and "command" in e) or "made" in e for e in listed.values())

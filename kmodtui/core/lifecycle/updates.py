@@ -14,6 +14,8 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import STATUS_VERMAGIC, Kernel
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.core.resolve.result import ResolveResult
+from kmodtui.core.secureboot.update import SignatureCheck
+from kmodtui.core.secureboot.verdict import REFUSED
 
 OUT_OF_TREE_DIRS = ("updates", "extra", "weak-updates")
 
@@ -163,6 +165,21 @@ def check_update(modules: list[str], new_kernel: Kernel,
     verdicts += [ModuleVerdict(path, False, len(reasons), tuple(reasons[:5]))
                  for path, reasons in by_module.items() if path not in {m.path for m in result.modules}]
     return result, verdicts
+
+
+def with_signatures(verdicts: list[ModuleVerdict], check: SignatureCheck) -> list[ModuleVerdict]:
+    """The doctor's verdict joins will-it-load: a module the signature rules refuse does not load
+    ('Key was rejected by service', or 'Loading of unsigned module is rejected'); tainted or unknown
+    ones still load as far as the loader's other checks go, and the words say so."""
+    joined = []
+    for v in verdicts:
+        verdict = check.verdicts.get(v.module)
+        if verdict is not None and verdict.outcome == REFUSED:
+            reason = f"its signature: the kernel will refuse it ({'; '.join(verdict.reasons)})"
+            joined.append(ModuleVerdict(v.module, False, v.problems + 1, (reason, *v.reasons)[:5]))
+        else:
+            joined.append(v)
+    return joined
 
 
 # ---- signing -------------------------------------------------------------------------------------

@@ -201,13 +201,26 @@ def timer_payload(edits: list[FileEdit], undo_id: str | None = None) -> dict[str
 
 
 def check_update_payload(kernel: Kernel, verdicts: list[ModuleVerdict], reference: LoadFacts | None = None,
-                         source: str | None = None, range_reason: str = "") -> dict[str, Any]:
+                         source: str | None = None, range_reason: str = "", signatures: Any = None) -> dict[str, Any]:
     """reference: the module of the new kernel that struct module size and vermagic were compared
     with (null: none here, not compared); source_range: why the source's declared kernel range
-    excludes the new kernel (null: it does not, or no source given)."""
+    excludes the new kernel (null: it does not, or no source given); signatures: the Secure Boot
+    doctor's verdicts (core.secureboot.update.SignatureCheck), each module's under "secureboot"."""
+    from kmodtui.core.report.secureboot import signature_check_json, verdict_json
+
+    def signature(path: str) -> dict[str, Any] | None:
+        if signatures is None:
+            return None
+        if path in signatures.unreadable:
+            return {"outcome": "unknown", "unreadable": signatures.unreadable[path]}
+        verdict = signatures.verdicts.get(path)
+        return None if verdict is None else verdict_json(verdict)
+
     return {"new_kernel": kernel.release, "symvers": kernel.symvers_path,
-            "modules": [{"module": v.module, "loads": v.loads, "problems": v.problems, "reasons": list(v.reasons)}
+            "modules": [{"module": v.module, "loads": v.loads, "problems": v.problems, "reasons": list(v.reasons),
+                         "secureboot": signature(v.module)}
                         for v in verdicts],
+            "secureboot": None if signatures is None else signature_check_json(signatures),
             "reference": None if reference is None else {
                 "path": reference.path, "struct_module_size": reference.struct_module_size,
                 "vermagic": reference.vermagic},

@@ -187,15 +187,21 @@ def read_state(root: str = "/", release: str = "") -> BootState:
     if keys_text is None:
         unknown.append(("/proc/keys", "not readable: which keys the kernel holds is unknown"))
     keyrings: dict[str, tuple[str, ...] | None] = {}
+    linked: dict[str, tuple[str, ...]] = {}  # the keyrings `keyctl show` drew inside another, with their keys
     for ring in KEYRINGS:
         text, _why = _output(root, ("keyctl", "show", f"%:{ring}"))
         if text is None and root != "/":  # a thread may show `keyctl list` instead
             text = _text(root, os.path.join("outputs", f"keyctl-list-{ring.lstrip('.')}.txt"))
         members = mok.keyctl_keys(text) if text else None
+        if text:
+            linked.update(mok.keyctl_linked(text))
         if members is None and (parsed.keyrings.get(ring) == 0 or (
                 ring not in parsed.keyrings and ".builtin_trusted_keys" in parsed.keyrings)):
             members = ()  # empty, or absent where the system keyrings are visible: this kernel has no such keyring
         keyrings[ring] = members
+    for ring, keys in linked.items():  # e.g. .machine drawn inside .secondary_trusted_keys: its keys are known
+        if ring in keyrings and keyrings[ring] is None:
+            keyrings[ring] = keys
     if all(v is None for v in keyrings.values()) and keys_text is not None:
         unknown.append(("keyrings", "no keyctl answer: /proc/keys shows the keys but not which keyring holds them"))
     lists: list[tuple[mok.MokKey, ...] | None] = []

@@ -101,6 +101,26 @@ def keyctl_keys(text: str) -> tuple[str, ...] | None:
     return None
 
 
+def keyctl_linked(text: str) -> dict[str, tuple[str, ...]]:
+    """The keyrings `keyctl show` draws inside another (.secondary_trusted_keys links .builtin_trusted_keys
+    and, with CONFIG_INTEGRITY_MACHINE_KEYRING, .machine), each with the key descriptions under it."""
+    linked: dict[str, list[str]] = {}
+    open_rings: list[tuple[int, str]] = []  # (column of its "\_", name), innermost last
+    for line in text.splitlines():
+        column = line.find("\\_ ")
+        if column < 0:
+            continue
+        while open_rings and open_rings[-1][0] >= column:
+            open_rings.pop()
+        kind, _, rest = line[column + 3:].partition(": ")
+        if kind == "keyring" and rest.startswith("."):
+            linked[rest.strip()] = []
+            open_rings.append((column, rest.strip()))
+        elif kind == "asymmetric" and open_rings and rest.strip():
+            linked[open_rings[-1][1]].append(rest.strip())
+    return {name: tuple(keys) for name, keys in linked.items()}
+
+
 @dataclass(frozen=True)
 class ProcKeys:
     """/proc/keys: each keyring's size (0 = empty) and every asymmetric key's description. It does not

@@ -114,7 +114,8 @@ def _descriptions(signer: ModuleSigner, state: BootState, own: OwnKey | None) ->
 
 
 def _holds(described: list[str], keys: tuple[str, ...], exact: bool) -> bool:
-    return any(k.endswith(d) if exact else k.startswith(d) for d in described for k in keys)
+    # by name: the kernel names a certificate "CN: skid", or "O: CN: skid" when its CN does not start with its O
+    return any(k.endswith(d) if exact else k.startswith(d) or f": {d}" in k for d in described for k in keys)
 
 
 def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> Verdict:
@@ -137,7 +138,7 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
 
     # does the signature verify?
     trusted_in: tuple[str, ...] = ()
-    failure = ""
+    failure = hash_doubt = ""
     if not signer.signed:
         failure = "the module is not signed"
     else:
@@ -147,6 +148,7 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
             failure = (f"it is signed with {signer.hash_algo}, which this kernel cannot compute "
                        f"(CONFIG_{option} is not set in {state.config_source}; it signs with "
                        f"{config.get('MODULE_SIG_HASH') or 'another hash'})")
+        hash_doubt = _sha1_doubt(signer, state.config_release or state.release)
         rings = TRUSTED if config.get("INTEGRITY_MACHINE_KEYRING") == "y" or not state.config else TRUSTED[:2]
         trusted_in = tuple(r for r in rings if _holds(described, state.keyrings.get(r) or (), exact))
         known = [r for r in rings if state.keyrings.get(r) is not None]
@@ -167,16 +169,33 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
             else:
                 where = ", ".join(_size(r, state) for r in known) or "/proc/keys"
                 failure = f"signed by {name}, which is in no keyring this kernel trusts for modules ({where})"
-                if _holds(described, state.keyrings.get(".platform") or (), exact):
-                    failure += "; it is in .platform, which upstream kernels do not use for modules"
+            if _holds(described, state.keyrings.get(".platform") or (), exact):
+                # Fedora's and RHEL's kernels (and Ubuntu's 5.15) carry a patch that verifies modules
+                # with .platform too; no config option says so: linux-surface#906 shows one that loads them
+                failure += ("; a key of that name is in .platform" if not exact else "; it is in .platform") + (
+                    ", which upstream kernels do not use for modules but kernels with the distribution patch "
+                    "(Fedora's, RHEL's; Ubuntu's 5.15) do: whether this kernel does is not in its config")
+                refuses = None
     mok = _mok_state(signer, state)
+    if hash_doubt and not failure:
+        return _verdict(signer, UNKNOWN, reasons + [hash_doubt], trusted_in, mok, own_key,
+                        "re-sign it with sha256 or sha512 (kmodtui sign signs with sha256)")
     if not failure:
         return _verdict(signer, LOAD, reasons + ["the kernel's signature check passes (the key is trusted, the hash is "
                                                   "one it computes)"], trusted_in, mok, own_key, "nothing")
-    reasons.append(failure)
-    reasons.append(why_refuses)
+    reasons += [failure, hash_doubt, why_refuses]
     outcome = REFUSED if refuses else TAINTED if refuses is False else UNKNOWN
     return _verdict(signer, outcome, reasons, trusted_in, mok, own_key, _next_step(signer, state, mok, cert, failure))
+
+
+def _sha1_doubt(signer: ModuleSigner, release: str) -> str:
+    """6.7 took sha1 out of the kernel's PKCS#7 code (16ab7cb5825f) whatever the config; 203a6763ab69 put it
+    back for 6.9 and the stable updates it reached: a 6.7 or 6.8 kernel may refuse a sha1 signature."""
+    if signer.hash_algo != "sha1" or not release.startswith(("6.7.", "6.8.", "6.7-", "6.8-")):
+        return ""
+    return (f"it is signed with sha1, which the PKCS#7 code of 6.7 and 6.8 kernels refuses ('crypto: pkcs7 - remove "
+            f"sha1 support', until the revert reached their stable updates): whether {release}'s does is not "
+            "in its config")
 
 
 def _size(ring: str, state: BootState) -> str:
