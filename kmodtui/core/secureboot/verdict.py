@@ -258,6 +258,10 @@ def _next_step(signer: ModuleSigner, state: BootState, mok: str, cert: str, fail
         if state.mok_trusted is False:
             return ("shim does not tell the kernel to trust MOK keys (no MokListTrustedRT): sudo mokutil --trust-mok, "
                     "reboot and confirm in MokManager")
+        if state.keyrings.get(".machine") is None:
+            return ("nothing to enrol: the key is enrolled" + (" and shim tells the kernel to trust MOK keys (MokListTrustedRT)"
+                                                               if state.mok_trusted else "") +
+                    "; see that .machine holds it (sudo keyctl show %:.machine): an enrolled key reaches it at the next boot")
         return "reboot to confirm: an enrolled key reaches .machine only at boot"
     step = f"enrol the key: sudo mokutil --import {cert}, reboot and confirm it in the blue MokManager screen"
     if state.efi is False:
