@@ -105,3 +105,18 @@ def test_the_real_mokutil_says_again_what_was_recorded(state: Path, tmp_path: Pa
         done = subprocess.run([mokutil, *question], cwd=copy, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
         assert done.stdout == (state / "outputs" / recorded).read_text(), question
+
+
+def test_a_damaged_variable_gives_what_it_holds_and_no_traceback(tmp_path: Path) -> None:
+    """MokNew cut short, its list size made too big, its certificate's bytes spoiled: the keys read before the damage,
+    nothing more; `--root` still answers."""
+    data = (PENDING / f"sys/firmware/efi/efivars/MokNew-{SHIM}").read_bytes()[4:]
+    assert signature_list(data[:40]) == signature_list(data[:16] + b"\xff\xff\xff\x7f" + data[20:]) == ()
+    assert signature_list(data[:28 + 16] + b"\x30\x82\xff" + data[28 + 16 + 3:]) == ()
+    assert len(signature_list(data + data[:60])) == 1  # a whole list, then a cut one
+    root = without_outputs(PENDING, tmp_path)
+    (root / f"sys/firmware/efi/efivars/MokNew-{SHIM}").write_bytes(b"\x07\x00\x00\x00" + data[:100])
+    assert read_state(str(root)).pending == ()
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "secureboot", "--root", str(root), "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode in (0, 1) and result.stderr == "" and '"pending": []' in result.stdout
