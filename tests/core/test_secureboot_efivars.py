@@ -5,6 +5,7 @@ verdict and next step, and the real mokutil, run again on the recorded variables
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -63,13 +64,15 @@ def test_enrolment_pending_says_reboot_and_confirm(built: BuiltModules, installe
         state = read_state(str(root))
         assert (state.efi, state.secure_boot, state.setup_mode) == (True, True, False)
         assert state.enrolled == () and state.deleting == () and len(state.pending or ()) == 1
-        assert state.mok_trusted is False  # MokListTrustedNew is a request; shim sets MokListTrustedRT after MokManager
+        # MokListTrustedNew is a request; shim sets MokListTrustedRT only after MokManager confirmed it
+        assert state.mok_trusted is False and state.mok_trust_request == "trust"
         verdict = judge(read_signer(str(module)), state, own)
         assert verdict.mok == "pending" and verdict.own_key and verdict.outcome == "unknown"
         assert verdict.next_step.startswith("reboot and confirm the key in the blue MokManager screen (Enroll MOK)")
     text = subprocess.run([sys.executable, "-m", "kmodtui", "secureboot", "--root", str(PENDING), "--module",
                            str(module)], capture_output=True, text=True).stdout
     assert "MOK (mokutil): enrolled 0, pending 1, to delete 0" in text
+    assert "MokListTrustedRT) no (asked to trust at the next boot: MokListTrustedNew, confirmed in MokManager)" in text
     assert "reboot and confirm the key in the blue MokManager screen" in text
 
 
@@ -82,7 +85,7 @@ def test_enrolled_and_trusted_by_shim_leaves_only_the_keyring_to_see(built: Buil
     own = read_cert(str(TRUSTED / "keys/MOK.der"))
     for root in (TRUSTED, without_outputs(TRUSTED, tmp_path)):
         state = read_state(str(root))
-        assert (state.secure_boot, state.mok_trusted) == (True, True) and state.pending == ()
+        assert (state.secure_boot, state.mok_trusted, state.mok_trust_request) == (True, True, None) and state.pending == ()
         assert state.config and state.config["INTEGRITY_MACHINE_KEYRING"] == "y"
         verdict = judge(read_signer(str(module)), state, own)
         assert verdict.mok == "enrolled" and verdict.outcome == "unknown" and verdict.trusted_in == ()
@@ -101,7 +104,10 @@ def test_the_real_mokutil_says_again_what_was_recorded(state: Path, tmp_path: Pa
     shutil.copytree(state, copy)  # mokutil only reads here; a copy keeps the recorded folder as it is anyway
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",
            "EFIVARFS_PATH": f"{copy}/sys/firmware/efi/efivars/"}
-    for question, recorded in QUESTIONS.items():
+    questions = dict(QUESTIONS)
+    if state == TRUSTED:  # it skips an enrolled key before asking for a password: nothing is written
+        questions[("--import", "keys/MOK.der", "--hash-file", "/dev/null")] = "mokutil-import.txt"
+    for question, recorded in questions.items():
         done = subprocess.run([mokutil, *question], cwd=copy, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
         assert done.stdout == (state / "outputs" / recorded).read_text(), question
@@ -120,3 +126,14 @@ def test_a_damaged_variable_gives_what_it_holds_and_no_traceback(tmp_path: Path)
     result = subprocess.run([sys.executable, "-m", "kmodtui", "secureboot", "--root", str(root), "--json"],
                             capture_output=True, text=True)
     assert result.returncode in (0, 1) and result.stderr == "" and '"pending": []' in result.stdout
+
+
+@pytest.mark.parametrize("state", [PENDING, TRUSTED], ids=lambda p: p.name)
+def test_the_json_of_each_made_state_follows_its_schema(state: Path, built: BuiltModules, repo_root: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    result = subprocess.run([sys.executable, "-m", "kmodtui", "secureboot", "--root", str(state), "--module",
+                             str(built.consumer_ko), "--json"], capture_output=True, text=True)
+    payload = json.loads(result.stdout)
+    jsonschema.validate(payload, json.loads((repo_root / "schema" / "secureboot.json").read_text()))
+    assert payload["boot"]["mok_trust_request"] == ("trust" if state == PENDING else None)
+    assert len(payload["mok"]["pending" if state == PENDING else "enrolled"]) == 1

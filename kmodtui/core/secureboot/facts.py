@@ -59,6 +59,9 @@ class BootState:
     pending: tuple[mok.MokKey, ...] | None  # --list-new: enrolled at the next boot, in MokManager
     deleting: tuple[mok.MokKey, ...] | None
     unknown: tuple[tuple[str, str], ...] = field(default=())  # (fact, why and what it leaves unknown)
+    # MokListTrustedNew (`mokutil --trust-mok` / `--untrust-mok`): "trust" / "untrust", confirmed in MokManager at the
+    # next boot; None: no request seen (efivarfs keeps it readable by root only)
+    mok_trust_request: str | None = None
 
 
 def _read(path: str, binary: bool = False) -> bytes | None:
@@ -235,6 +238,8 @@ def read_state(root: str = "/", release: str = "") -> BootState:
                 unknown.append((f"mokutil {option}", why))
         else:
             lists.append(mok.mok_list(text))
+    toggle = _efivar(root, "MokListTrustedNew", SHIM)  # MokToggleVar { u32 mok_toggle_state; ... }: 0 trust, 1 untrust
+    trust_request = None if toggle is None or len(toggle) < 4 else ("trust", "untrust")[toggle[0] == 1]
     return BootState(root, running, config_release, running_modules, efi, secure_boot, setup_mode, shim_validation, mok_trusted, lockdown, sig_enforce,
                      config, config_source, keyrings, parsed.keyrings, parsed.asymmetric, lists[0], lists[1], lists[2],
-                     tuple(unknown))
+                     tuple(unknown), trust_request)
