@@ -23,6 +23,7 @@ from tests.realtools import BuiltModules, require_tool
 STATES = Path(__file__).resolve().parent.parent / "secureboot_states"
 PENDING, TRUSTED = STATES / "mok-pending-made-here", STATES / "mok-enrolled-trusted-made-here"
 SHIM = "605dab50-e046-4300-abb6-3dd810dd8b23"
+RECORDED_WITH = "0.6.0"  # mokutil --version of the recordings (Debian 12's mokutil 0.6.0-2)
 # the read-only questions replayed, and the file each answer was recorded in
 QUESTIONS = {("--sb-state",): "mokutil-sb-state.txt", ("--list-enrolled",): "mokutil-list-enrolled.txt",
              ("--list-new",): "mokutil-list-new.txt", ("--list-delete",): "mokutil-list-delete.txt",
@@ -107,10 +108,17 @@ def test_the_real_mokutil_says_again_what_was_recorded(state: Path, tmp_path: Pa
     questions = dict(QUESTIONS)
     if state == TRUSTED:  # it skips an enrolled key before asking for a password: nothing is written
         questions[("--import", "keys/MOK.der", "--hash-file", "/dev/null")] = "mokutil-import.txt"
+    version = subprocess.run([mokutil, "--version"], env=env, capture_output=True, text=True, timeout=30).stdout.strip()
     for question, recorded in questions.items():
         done = subprocess.run([mokutil, *question], cwd=copy, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-        assert done.stdout == (state / "outputs" / recorded).read_text(), question
+        expected = (state / "outputs" / recorded).read_text()
+        if version == RECORDED_WITH:
+            assert done.stdout == expected, question
+        else:  # another mokutil (or its OpenSSL) prints a certificate its own way: the same keys, the same verdict lines
+            assert mok_list(done.stdout) == mok_list(expected), (version, question)
+            assert [line for line in done.stdout.splitlines() if not line.startswith((" ", "[", "SHA1", "Cert"))] == [
+                line for line in expected.splitlines() if not line.startswith((" ", "[", "SHA1", "Cert"))], (version, question)
 
 
 def test_a_damaged_variable_gives_what_it_holds_and_no_traceback(tmp_path: Path) -> None:
