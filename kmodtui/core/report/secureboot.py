@@ -25,6 +25,7 @@ def secureboot_json(state: BootState, verdicts: list[Verdict]) -> dict[str, Any]
         "running_modules": state.running_modules,
         "boot": {"efi": state.efi, "secure_boot": state.secure_boot, "setup_mode": state.setup_mode,
                  "shim_validation": state.shim_validation, "mok_trusted": state.mok_trusted,
+                 "mok_trust_request": state.mok_trust_request,
                  "lockdown": state.lockdown, "sig_enforce": state.sig_enforce},
         "config": state.config, "config_source": state.config_source or None,
         "keyrings": {name: (list(keys) if keys is not None else None) for name, keys in state.keyrings.items()},
@@ -91,7 +92,9 @@ def boot_lines(state: BootState) -> list[str]:
         boot = (f"EFI {_yes(state.efi, 'yes', 'no')}; Secure Boot {_yes(state.secure_boot, 'on', 'off')}"
                 f"{'; setup mode' if state.setup_mode else ''}"
                 f"{'; shim validation disabled (MokSBStateRT)' if state.shim_validation is False else ''}"
-                f"; MOK trusted for modules (MokListTrustedRT) {_yes(state.mok_trusted, 'yes', 'no')}")
+                f"; MOK trusted for modules (MokListTrustedRT) {_yes(state.mok_trusted, 'yes', 'no')}"
+                + (f" (asked to {state.mok_trust_request} at the next boot: MokListTrustedNew, confirmed in MokManager)"
+                   if state.mok_trust_request else ""))
     config = state.config or {}
     lines = [f"Boot: {boot}",
              f"Kernel running: {state.release or 'unknown'}" + (

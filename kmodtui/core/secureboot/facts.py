@@ -3,8 +3,10 @@
 A recorded state is the same paths under DIR (sys/firmware/efi/efivars/*, sys/kernel/security/lockdown,
 sys/module/module/parameters/sig_enforce, proc/keys, proc/cmdline, proc/sys/kernel/osrelease,
 boot/config-<release>) plus what the tools printed, in DIR/outputs/ (OUTPUT_FILES). On `/` the tools
-are run (mokutil, keyctl; read-only options only). A fact that cannot be read is None, and `unknown`
-says which, why, and what that leaves open."""
+are run (mokutil, keyctl; read-only options only). The MOK lists come from mokutil's output, or where
+there is none from shim's variables themselves (MokListRT, MokNew, MokDel in efivarfs' layout: the
+folder the real mokutil reads with EFIVARFS_PATH=DIR/sys/firmware/efi/efivars/). A fact that cannot be
+read is None, and `unknown` says which, why, and what that leaves open."""
 
 from __future__ import annotations
 
@@ -57,6 +59,9 @@ class BootState:
     pending: tuple[mok.MokKey, ...] | None  # --list-new: enrolled at the next boot, in MokManager
     deleting: tuple[mok.MokKey, ...] | None
     unknown: tuple[tuple[str, str], ...] = field(default=())  # (fact, why and what it leaves unknown)
+    # MokListTrustedNew (`mokutil --trust-mok` / `--untrust-mok`): "trust" / "untrust", confirmed in MokManager at the
+    # next boot; None: no request seen (efivarfs keeps it readable by root only)
+    mok_trust_request: str | None = None
 
 
 def _read(path: str, binary: bool = False) -> bytes | None:
@@ -77,6 +82,24 @@ def _efivar(root: str, name: str, guid: str) -> bytes | None:
     """An EFI variable's value (efivarfs: 4 bytes of attributes, then the data)."""
     data = _read(os.path.join(root, "sys/firmware/efi/efivars", f"{name}-{guid}"))
     return None if data is None or len(data) < 5 else data[4:]
+
+
+def _mok_variable(root: str, name: str) -> tuple[mok.MokKey, ...] | None:
+    """The certificates in shim's MokListRT / MokNew / MokDel as mokutil finds them: shim's MOK variable table
+    (mok-variables/, MokListRT only), else efivarfs' NAME, NAME1, NAME2, ... (a list too big for one variable);
+    () when efivarfs is there without it, None when efivarfs is not there."""
+    table = _read(os.path.join(root, "sys/firmware/efi/mok-variables", name))
+    if table:
+        return mok.signature_list(table)
+    if not os.path.isdir(os.path.join(root, "sys/firmware/efi/efivars")):
+        return None
+    keys: list[mok.MokKey] = []
+    for part in range(64):
+        data = _efivar(root, f"{name}{part or ''}", SHIM)
+        if data is None:
+            break
+        keys.extend(mok.signature_list(data))
+    return tuple(keys)
 
 
 def _output(root: str, argv: tuple[str, ...]) -> tuple[str | None, str]:
@@ -205,14 +228,18 @@ def read_state(root: str = "/", release: str = "") -> BootState:
     if all(v is None for v in keyrings.values()) and keys_text is not None:
         unknown.append(("keyrings", "no keyctl answer: /proc/keys shows the keys but not which keyring holds them"))
     lists: list[tuple[mok.MokKey, ...] | None] = []
-    for option in ("--list-enrolled", "--list-new", "--list-delete"):
+    for option, variable_name in (("--list-enrolled", "MokListRT"), ("--list-new", "MokNew"), ("--list-delete", "MokDel")):
         text, why = _output(root, ("mokutil", option))
-        if text is None or any(line in text for line in mok.NO_EFI):
+        if text is None and (listed := _mok_variable(root, variable_name)) is not None:
+            lists.append(listed)  # no mokutil (or none recorded): shim's variable, read as mokutil reads it
+        elif text is None or any(line in text for line in mok.NO_EFI):
             lists.append(() if text and efi is False else None)
             if text is None and efi is not False:
                 unknown.append((f"mokutil {option}", why))
         else:
             lists.append(mok.mok_list(text))
+    toggle = _efivar(root, "MokListTrustedNew", SHIM)  # MokToggleVar { u32 mok_toggle_state; ... }: 0 trust, 1 untrust
+    trust_request = None if toggle is None or len(toggle) < 4 else ("trust", "untrust")[toggle[0] == 1]
     return BootState(root, running, config_release, running_modules, efi, secure_boot, setup_mode, shim_validation, mok_trusted, lockdown, sig_enforce,
                      config, config_source, keyrings, parsed.keyrings, parsed.asymmetric, lists[0], lists[1], lists[2],
-                     tuple(unknown))
+                     tuple(unknown), trust_request)

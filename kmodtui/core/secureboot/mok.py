@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import struct
+import uuid
 from dataclasses import dataclass
+
+from kmodtui.core.secureboot import der
 
 # mokutil's own lines for "nothing there" (mokutil.c: "MokListRT is empty", "MokNew is empty", ...)
 EMPTY = re.compile(r"^(MokListRT|MokNew|MokDel|MokListXRT|MokList) is empty", re.M)
@@ -79,6 +84,35 @@ def mok_list(text: str) -> tuple[MokKey, ...]:
             elif stripped.startswith("X509v3 Subject Key Identifier"):
                 skid = after.replace(":", "").lower()
         keys.append(MokKey(subject, issuer, serial, skid, fingerprint))
+    return tuple(keys)
+
+
+EFI_CERT_X509 = uuid.UUID("a5c059a1-94e4-4aa7-87b5-ab155c2bf072").bytes_le
+# EFI_SIGNATURE_LIST { EFI_GUID SignatureType; UINT32 SignatureListSize, SignatureHeaderSize, SignatureSize; }
+ESL = struct.Struct("<16sIII")
+
+
+def signature_list(data: bytes) -> tuple[MokKey, ...]:
+    """The certificates in an EFI signature list (MokListRT, MokNew, MokDel as shim and mokutil store
+    them): each entry is an owner GUID and a DER certificate. Hash entries are left out (the doctor
+    matches certificates); an entry that does not parse ends the reading."""
+    keys: list[MokKey] = []
+    at = 0
+    while at + ESL.size <= len(data):
+        kind, list_size, header_size, size = ESL.unpack_from(data, at)
+        end = at + list_size
+        first = at + ESL.size + header_size
+        if list_size < ESL.size or end > len(data) or size <= 16 or (end - first) % size:
+            break
+        for entry in range(first, end, size) if kind == EFI_CERT_X509 else ():
+            cert = data[entry + 16:entry + size]
+            try:
+                parsed = der.x509_certificate(cert)
+            except (der.DerError, IndexError, ValueError):
+                return tuple(keys)
+            keys.append(MokKey(parsed.subject, parsed.issuer, der.colon_hex(parsed.serial), parsed.skid.hex(),
+                               hashlib.sha1(cert, usedforsecurity=False).hexdigest()))
+        at = end
     return tuple(keys)
 
 

@@ -255,9 +255,16 @@ def _next_step(signer: ModuleSigner, state: BootState, mok: str, cert: str, fail
         if config.get("INTEGRITY_MACHINE_KEYRING") != "y":
             return ("this kernel does not trust MOK keys for modules (CONFIG_INTEGRITY_MACHINE_KEYRING is not set): "
                     "sign with a key in .builtin_trusted_keys or .secondary_trusted_keys, or boot a kernel built with it")
+        if state.mok_trusted is False and state.mok_trust_request == "trust":
+            return ("reboot and confirm 'trust MOK' in the blue MokManager screen (mokutil --trust-mok asked it): "
+                    "then the kernel links .machine into its trusted keys")
         if state.mok_trusted is False:
             return ("shim does not tell the kernel to trust MOK keys (no MokListTrustedRT): sudo mokutil --trust-mok, "
                     "reboot and confirm in MokManager")
+        if state.keyrings.get(".machine") is None:
+            return ("nothing to enrol: the key is enrolled" + (" and shim tells the kernel to trust MOK keys (MokListTrustedRT)"
+                                                               if state.mok_trusted else "") +
+                    "; see that .machine holds it (sudo keyctl show %:.machine): an enrolled key reaches it at the next boot")
         return "reboot to confirm: an enrolled key reaches .machine only at boot"
     step = f"enrol the key: sudo mokutil --import {cert}, reboot and confirm it in the blue MokManager screen"
     if state.efi is False:
