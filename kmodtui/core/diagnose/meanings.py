@@ -113,7 +113,7 @@ _LIBRARY_HEADER = re.compile(r"openssl/|gelf\.h|libelf\.h|zstd\.h|lz4\.h|elfutil
 def missing_header(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause, str]:
     """A header the compiler cannot find: a library's (libelf, openssl...) is a build dependency, the
     kernel's own (linux/, asm/...) an API that moved, any other a weak sign of the same."""
-    header = match["header"]
+    header = match["header"] or match["header2"]
     if _LIBRARY_HEADER.match(header):
         return Cause.BUILD_DEPENDENCY_MISSING, ROOT
     if _KERNEL_HEADER.match(header):
@@ -125,9 +125,13 @@ def missing_object(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause,
     """make has no rule for a module's object (`x.o', needed by ...`): its source file is missing, or the
     headers lack objtool. Any other target (`modules` in a tree without kbuild) adds nothing to the
     build's own failure: the build screen shows the line, diagnose names no cause for it."""
+    if match["target2"]:  # Japanese: "'all' に必要なターゲット 'x.o' を make するルールがありません"
+        return (Cause.HEADERS_INCOMPLETE, WEAK) if match["target2"].endswith(".o") and "に必要な" in match.string else None
     target, text = match["target"], match.string
-    if (text[match.start("target") - 1] in "`'" and text.startswith("', needed by", match.end("target"))
-            and target.endswith(".o") and not any(c.isspace() for c in target)):
+    before, after = text[: match.start("target")].rstrip(" "), text[match.end("target"):].lstrip(" ")
+    # "needed by" follows the object, in English and translated: `', needed by`, German `', ` at the line's
+    # end, Chinese `'，由`
+    if before[-1:] in "`'" and after.startswith(("',", "'，")) and target.endswith(".o"):
         return Cause.HEADERS_INCOMPLETE, WEAK
     return None
 
