@@ -63,12 +63,12 @@ def _arch_family(name: str) -> str:
     return ""
 
 
-def missing_build_dir(match: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str]:
+def missing_build_dir(match: re.Match[str], ctx: Context, n: int) -> tuple[Cause, str] | tuple[Cause, str, str]:
     """make -C <dir> where <dir> does not exist: no headers, or dkms targets another kernel."""
     release = match["rel"] or ""
     if release and ctx.target_kernel and release != ctx.target_kernel:
         return Cause.HEADERS_WRONG_KERNEL, ROOT
-    return Cause.HEADERS_MISSING, ROOT
+    return headers_missing(match, ctx, n)
 
 
 def is_needed_by(match: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str]:
@@ -144,9 +144,54 @@ def build_exclusive(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause
     return None
 
 
-def read_only(_m: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str]:
-    """In kmodtui's sandbox the system is read-only by design: the build wrote outside its folder."""
-    return (Cause.SANDBOX_REFUSED, ROOT) if ctx.confined else (Cause.IMMUTABLE_HOST, ROOT)
+_HOST_FIX = {
+    "ostree": "This is an rpm-ostree system (Fedora Silverblue/Kinoite, Bazzite...): /usr is the image and a "
+              "layered package's scripts cannot write there. Install the kmod package (`rpm-ostree install "
+              "kmod-<name>` or akmod-<name>, which builds at the next boot), or build the module into the image "
+              "(a Containerfile running akmods, e.g. ublue-os/akmods); dkms cannot work on it.",
+    "steamos": "This is SteamOS: its root is read-only until `sudo steamos-readonly disable` (then `sudo "
+               "pacman-key --init && sudo pacman-key --populate archlinux` and the headers of the running kernel, "
+               "linux-neptune-<N>-headers); an update restores the image, so the module needs rebuilding after "
+               "each one.",
+    "nixos": "This is NixOS: /nix/store and the module tree are read-only by design. Add the module to "
+             "`boot.extraModulePackages` (or build it with `config.boot.kernelPackages.callPackage`) and rebuild "
+             "the system.",
+}
+
+
+def read_only(_m: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str] | tuple[Cause, str, str]:
+    """In kmodtui's sandbox the system is read-only by design: the build wrote outside its folder. Else
+    the system is read-only: its own fix where the log says which system it is."""
+    if ctx.confined:
+        return Cause.SANDBOX_REFUSED, ROOT
+    return (Cause.IMMUTABLE_HOST, ROOT, _HOST_FIX[ctx.host]) if ctx.host in _HOST_FIX else (Cause.IMMUTABLE_HOST, ROOT)
+
+
+def no_write_access(_m: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str] | tuple[Cause, str, str]:
+    """dkms cannot write its tree: not root, or (on an image-based system) a read-only /var/lib/dkms."""
+    if ctx.host in _HOST_FIX:
+        return Cause.IMMUTABLE_HOST, ROOT, _HOST_FIX[ctx.host]
+    return Cause.PERMISSION_DENIED, WEAK  # a "Read-only file system" line after it is the deeper cause
+
+
+def _headers_hint(release: str) -> str:
+    """Where the headers of this kernel come from, when its release says whose kernel it is."""
+    if "neptune" in release or "valve" in release:
+        flavour = re.search(r"-neptune-?(\d+)", release)
+        package = f"linux-neptune-{flavour[1]}-headers" if flavour else "linux-neptune-headers"
+        return (f"SteamOS: the headers of {release} are {package} (not linux-headers, and not linux-neptune-headers "
+                f"for a newer kernel): `sudo steamos-readonly disable`, `sudo pacman -S {package}`.")
+    if release.endswith("+") or "-rpi" in release or "raspi" in release:
+        return ("If this is a Raspberry Pi kernel (their releases end in '+' or -rpi-*): a kernel installed by "
+                "rpi-update has no headers package. Go back to the packaged kernel and its headers (`sudo apt "
+                "install --reinstall raspberrypi-kernel raspberrypi-kernel-headers`, on Raspberry Pi OS 12 "
+                "linux-image-rpi-* with linux-headers-rpi-*) and reboot, or get that kernel's tree with rpi-source.")
+    return ""
+
+
+def headers_missing(match: re.Match[str], _ctx: Context, _n: int) -> tuple[Cause, str] | tuple[Cause, str, str]:
+    hint = _headers_hint(match["rel"] or "")
+    return (Cause.HEADERS_MISSING, ROOT, hint) if hint else (Cause.HEADERS_MISSING, ROOT)
 
 
 def in_sandbox(_m: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str] | None:

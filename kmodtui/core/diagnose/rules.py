@@ -113,6 +113,7 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="/usr/sbin/akmods: line 312: yum: command not found"),
     # --- headers -----------------------------------------------------------------------------------
     rule(L.DKMS_HEADERS_MISSING, C.HEADERS_MISSING, ROOT, r"kernel headers for kernel (?P<rel>\S+) cannot be found",
+         refine=m.headers_missing,
          words=Words(SEVERITY_ERROR, "dkms: no headers for {rel}",
                      "dkms looks for /lib/modules/{rel}/build and it is missing (dkms 3.0.10 exits 1 here; later "
                      "dkms use 21).",
@@ -130,7 +131,8 @@ BUILD_RULES: tuple[Rule, ...] = (
          r"Could not find files needed to compile modules for ",
          example="Files needed for building modules against kernel"),
     rule("dkms-skipped-no-headers", C.HEADERS_MISSING, ROOT,  # dkms's kernel hook did not even try the build
-         r"(?:[Mm]odule build|autoinstall|[Ii]nstallation of modules) for kernel (?P<rel>\S+) was skipped since the",
+         r"(?:[Mm]odule build|autoinstall|[Ii]nstallation of modules) for (?:kernel (?P<rel>\S+)|the currently running "
+         r"kernel) was skipped since the", refine=m.headers_missing,
          example="Module build for kernel 5.13.19-1-pve was skipped since the kernel headers for this kernel does "
                  "not seem to be installed."),
     rule(L.KBUILD_NO_BUILD_DIR, C.HEADERS_MISSING, ROOT,
