@@ -23,6 +23,11 @@ def vermagic(match: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str]:
     return Cause.STALE_MODULE, ROOT
 
 
+CLANG_HINT = ("The kernel was built with clang (its headers' .config has CONFIG_CC_IS_CLANG=y) and gcc rejects "
+              "its flags: build with the kernel's toolchain, `make LLVM=1` (clang, lld and llvm installed). dkms "
+              "3.0.11 and later add LLVM=1 by themselves; with an older dkms, upgrade it or add LLVM=1 to dkms.conf's "
+              "MAKE line.")
+
 SUBDIRS_HINT = ("The module's Makefile passes SUBDIRS=, which kbuild ignores since Linux 5.3 (it then builds the "
                 "kernel tree itself): use M=$(PWD), in dkms.conf's MAKE too.")
 
@@ -87,7 +92,7 @@ def compiler_differs(_m: re.Match[str], ctx: Context, number: int) -> None:
     return None  # decided once both versions are read (compiler_version)
 
 
-def compiler_version(match: re.Match[str], ctx: Context, number: int) -> tuple[Cause, str] | None:
+def compiler_version(match: re.Match[str], ctx: Context, number: int) -> tuple[Cause, str] | tuple[Cause, str, str] | None:
     if not ctx.compiler_notice or number - ctx.compiler_notice > 3:
         return None
     ctx.compiler_versions.append(match["cc"].strip())
@@ -99,6 +104,8 @@ def compiler_version(match: re.Match[str], ctx: Context, number: int) -> tuple[C
     a, b = major.search(built), major.search(using)
     if a and b and a[1] == b[1] and ("clang" in built) == ("clang" in using):
         return Cause.HARMLESS, HARMLESS  # same compiler, same major version: the kernel's notice only
+    if "clang" in built and "clang" not in using:
+        return Cause.COMPILER_MISMATCH, WEAK, CLANG_HINT
     return Cause.COMPILER_MISMATCH, WEAK
 
 

@@ -137,7 +137,7 @@ BUILD_RULES: tuple[Rule, ...] = (
                  "not seem to be installed."),
     rule(L.KBUILD_NO_BUILD_DIR, C.HEADERS_MISSING, ROOT,
          # make's "No such file or directory.  Stop." in any language (French: "Aucun fichier ... Arrêt.")
-         r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?/lib/modules/)(?P<rel>[^/\s]+)/)?\S*) ?: (?:No such file or "
+         r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?lib/modules/)(?P<rel>[^/\s]+)/)?\S*) ?: (?:No such file or "
          r"directory|[^:*.。]{3,80})[.。]\s+(?:Stop|Arrêt|Schluss|Alto|Stopp|停止|中止|Останов)[.。]",
          refine=m.missing_build_dir,
          words=Words(SEVERITY_ERROR, "kernel build directory {dir} does not exist",
@@ -196,6 +196,13 @@ BUILD_RULES: tuple[Rule, ...] = (
                      "Check which kernel version introduced/removed {header}; the module may need a newer release "
                      "for this kernel."),
          example="provider.c:1:10: fatal error: linux/kmodtui_gone.h: No such file or directory"),
+    # gcc on a flag only clang has: the kernel was built with clang and the module is compiled with gcc
+    rule("clang-kernel-gcc", C.COMPILER_MISMATCH, ROOT,
+         r"(?:gcc|cc1|cc)(?:-\d+)?: error: unrecognized (?:command[- ]line option '?(?:-Qunused-arguments|"
+         r"-mno-global-merge|-mretpoline-external-thunk|-mllvm|-fsplit-lto-unit|-mstack-alignment=|"
+         r"-fexperimental-late-parse-attributes|-improved-fs-discriminator|-fdebug-info-for-profiling)|"
+         r"argument to '-fsanitize=' option: '(?:kcfi|array-bounds)')", hint=m.CLANG_HINT,
+         example="gcc: error: unrecognized command-line option ‘-Qunused-arguments’"),
     rule("wrong-arch-flag", C.WRONG_ARCH, ROOT,
          r"(?:gcc|cc1|cc)(?:-\d+)?: error: unrecognized (?:command[- ]line )?option \W?(?:-mgeneral-regs-only|"
          r"-mabi=lp64|-mcmodel=kernel|-mno-red-zone|-m64|-march=armv8|-mfloat-abi)",
@@ -214,9 +221,18 @@ BUILD_RULES: tuple[Rule, ...] = (
     rule("configure-error", C.BUILD_DEPENDENCY_MISSING, WEAK,
          r"configure: error: |^!?\s*Error: (?:Can ?not|Could not|Unable to) find ",
          example="configure: error: in `/var/lib/dkms/spl/0.6.5.3/build':"),
+    # RHEL/Fedora kmod's weak-modules (its source: the kmod package's weak-modules script)
     rule("weak-modules-incompatible", C.KABI_MISMATCH, ROOT, r"is not compatible\s+with kernel \S+ in symbols:",
          example="Module splat.ko from kernel 3.10.0-327.28.3.el7.x86_64 is not compatible   with kernel "
                  "3.10.0-514.el7.x86_64 in symbols: getrawmonotonic"),
+    rule("weak-modules-no-symvers", C.HEADERS_INCOMPLETE, ROOT, r"Symvers dump file (?P<file>\S+) not found",
+         hint="weak-modules checks a kmod's symbols against /boot/symvers-<release>.gz, which the kernel package "
+              "installs (kernel-core); a kernel installed otherwise has none: `dnf reinstall kernel-core-<release>`, "
+              "or for a self-built kernel `gzip -c Module.symvers > /boot/symvers-<release>.gz`.",
+         example="Symvers dump file /boot/symvers-5.14.0-70.13.1.el9_0.x86_64.gz not found"),
+    rule("weak-modules-no-dracut", C.TOOL_MISSING, ROOT, r"weak-modules: this tool requires a dracut-enabled kernel",
+         hint="weak-modules runs dracut for the initramfs: `dnf install dracut`.",
+         example="weak-modules: this tool requires a dracut-enabled kernel"),
     rule(L.COMPILER_MISSING, C.COMPILER_MISMATCH, ROOT,
          r"/bin/(?:ba)?sh: (?:\d+: )?(?P<cc>(?>\S*?(?:gcc|clang|cc|ld\.lld))\S*): (?:not found|command not found)|"
          r"make(?:\[\d+\])?: (?P<cc2>(?>\S*?(?:gcc|clang))\S*): (?:No such file or directory|Command not found)",
