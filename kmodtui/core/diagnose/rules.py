@@ -229,7 +229,7 @@ BUILD_RULES: tuple[Rule, ...] = (
          hint="weak-modules checks a kmod's symbols against /boot/symvers-<release>.gz, which the kernel package "
               "installs (kernel-core); a kernel installed otherwise has none: `dnf reinstall kernel-core-<release>`, "
               "or for a self-built kernel `gzip -c Module.symvers > /boot/symvers-<release>.gz`.",
-         example="Symvers dump file /boot/symvers-5.14.0-70.13.1.el9_0.x86_64.gz not found"),
+         example="Symvers dump file /boot/symvers-4.18.0-348.7.1.el8_5.x86_64.gz not found"),  # quoted in a CentOS build script
     rule("weak-modules-no-dracut", C.TOOL_MISSING, ROOT, r"weak-modules: this tool requires a dracut-enabled kernel",
          hint="weak-modules runs dracut for the initramfs: `dnf install dracut`.",
          example="weak-modules: this tool requires a dracut-enabled kernel"),
