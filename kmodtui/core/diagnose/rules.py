@@ -111,6 +111,15 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="curl: (6) Could not resolve host: example.org"),
     rule("akmods-no-package-manager", C.IMMUTABLE_HOST, ROOT, r"akmods: line \d+: (?:yum|dnf): command not found",
          example="/usr/sbin/akmods: line 312: yum: command not found"),
+    # akmods' own refusals (its source, rpmfusion/akmods: init() and the --kernels check)
+    rule("akmods-needs-root", C.PERMISSION_DENIED, ROOT, r"Needs to run as root to be able to install rpms",
+         example="Needs to run as root to be able to install rpms."),
+    rule("akmods-tool-missing", C.TOOL_MISSING, ROOT, r"^(?:akmodsbuild|rpmdev-vercmp|flock|chown|sed) not found",
+         hint="akmods runs akmodsbuild (package akmods) and rpmdev-vercmp (package rpmdevtools): `dnf install akmods "
+              "rpmdevtools`.",
+         example="rpmdev-vercmp not found"),
+    rule("akmods-nothing-to-do", C.HARMLESS, HARMLESS, r"No akmod packages found, nothing to do",
+         example="No akmod packages found, nothing to do."),
     # --- headers -----------------------------------------------------------------------------------
     rule(L.DKMS_HEADERS_MISSING, C.HEADERS_MISSING, ROOT, r"kernel headers for kernel (?P<rel>\S+) cannot be found",
          refine=m.headers_missing,
