@@ -34,10 +34,19 @@ INSTALL_RULES: tuple[Rule, ...] = (
                      "If the module exporting {symbol} is packaged (kmod-zfs...), rebuild that package so it Provides "
                      "ksym(); otherwise install the matching build of it.", _KSYM_REMEDIES),
          example="           Requires: ksym(dmu_tx_commit) = 0xf6382d3e"),
+    # NVIDIA's dnf plugin (precompiled kmods for RHEL) holds back a kernel it has no kmod-nvidia for
+    rule("nvidia-dnf-plugin-no-kmod", C.PACKAGE_DEPENDS_UNMET, ROOT,
+         r"Skipping kernel installation since no kernel module package (?P<package>\S+) for kernel version "
+         r"(?P<rel>\S+) and NVIDIA driver",
+         hint="NVIDIA's dnf plugin excludes a kernel update until the repository has the precompiled kmod-nvidia "
+              "for it (the 'filtered out by exclude filtering' lines): wait for it and update again, or switch to "
+              "the driver's dkms stream (`dnf module install nvidia-driver:<version>-dkms`).",
+         example="NOTE: Skipping kernel installation since no kernel module package kmod-nvidia-470.57.02-4.18.0-305.17.1 "
+                 "for kernel version 4.18.0-305.17.1.el8_4 and NVIDIA driver 470.57.02 could be found"),
     rule("requires-kernel-symbol", C.KABI_MISMATCH, ROOT, r"Requires: kernel\((?P<symbol>[^()]+)\)",
          example="           Requires: kernel(filp_open) = 0x3a4a1b6f"),
     rule("nothing-provides", C.PACKAGE_DEPENDS_UNMET, ROOT,
-         r"(?:nothing provides|nichts stellt|rien ne fournit|没有提供) (?P<dep>\S+(?: = \S+)?)", refine=m.is_needed_by,
+         r"(?:nothing provides|nichts stellt|rien ne fournit|没有提供) (?P<dep>\S+(?: [<>=]+ \S+)?)", refine=m.is_needed_by,
          example="  - nothing provides /sbin/depmod needed by kmod-zfs-4.18.0-80.el8.x86_64-0.8.0-rc4.el8.x86_64"),
     rule(L.RPM_FAILED_DEPENDENCY, C.KSYM_NOT_PROVIDED, ROOT,
          r"^\s*(?P<dep>(?P<kind>ksym|kernel)\((?P<symbol>[^)]+)\) = (?P<crc>0x[0-9a-fA-F]+)) is needed by "
