@@ -34,10 +34,11 @@ _TOOLS_IN_TREE = r"(?:objtool|fixdep|modpost|genksyms|recordmcount|sign-file|res
 _BUILD_DEPS = r"(?:pahole|bc|flex|bison|perl|openssl|zstd|xz|lz4|cpio|rsync|python3?|kmod|depmod|dtc|awk|gawk)"
 _FILE_LINE = r"^(?P<file>\S+?):(?P<line>\d+):\d+: "  # gcc's "file.c:12:5: " before its message
 # gcc's kinds of message in the locales it is translated to (its .po files, as gcc 12 prints them: real
-# output in tests/core/test_gcc_locales.py); the colon after them is ASCII or, in Chinese, full-width
-_GCC_ERROR = r"(?:error|Fehler|erreur|错误|エラー|ошибка)[:：] ?"
-_GCC_FATAL = r"(?:fatal error|schwerwiegender Fehler|erreur fatale|error fatal|致命错误|致命的エラー|фатальная ошибка)[:：] ?"
-_GCC_WARNING = r"(?:warning|Warnung|attention|aviso|警告|предупреждение)[:：] ?"
+# output in tests/core/test_gcc_locales.py); the colon after them is ASCII or, in Chinese, full-width. Each
+# is a literal with its colon: the prefilter then looks for "error: ", not for every ": ".
+_GCC_ERROR = r"(?:error: |Fehler: |erreur: |错误：|エラー: |ошибка: )"
+_GCC_FATAL = r"(?:fatal error: |schwerwiegender Fehler: |erreur fatale: |error fatal: |致命错误：|致命的エラー: |фатальная ошибка: )"
+_GCC_WARNING = r"(?:warning: |Warnung: |attention: |aviso: |警告：|警告: |предупреждение: )"
 
 BUILD_RULES: tuple[Rule, ...] = (
     # --- harmless notices first: they must never be read as a cause -----------------------------
