@@ -142,6 +142,10 @@ class Cause(StrEnum):
     DKMS_DEPENDENCY_MISSING = "dkms_dependency_missing"
     DKMS_NOT_ADDED = "dkms_not_added"  # dkms's tree has no such module/version: it was never added (or removed)
     DKMS_CONF_INVALID = "dkms_conf_invalid"  # the source's dkms.conf is missing or dkms refuses it
+    DKMS_ALREADY_ADDED = "dkms_already_added"  # `dkms add` of a module/version dkms's tree already has
+    DKMS_NOT_BUILT = "dkms_not_built"  # dkms has the module but not built for that kernel (install, mkdeb...)
+    DKMS_USAGE = "dkms_usage"  # dkms refused its command line (unknown option or action, conflicting options)
+    PERMISSION_DENIED = "permission_denied"  # the tool must run as root, or cannot write its tree
     IMMUTABLE_HOST = "immutable_host"
     SANDBOX_REFUSED = "sandbox_refused"  # a confined build reached outside its folder or for the network
     TOOL_MISSING = "tool_missing"  # a program a step runs is not installed (dkms, rpmbuild, ...)

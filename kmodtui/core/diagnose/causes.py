@@ -188,17 +188,50 @@ CAUSES: dict[Cause, CauseText] = {
         "(PACKAGE_NAME, PACKAGE_VERSION, BUILT_MODULE_NAME, DEST_MODULE_LOCATION...): it stops before building.",
         "Fix dkms.conf (dkms names the directive on the line above; `kmodtui source DIR` shows what it reads "
         "there), or use the module's packaged dkms source; then `dkms add` again."),
+    Cause.DKMS_ALREADY_ADDED: CauseText(
+        "dkms already has this module version",
+        "`dkms add` refuses a module/version its tree (/var/lib/dkms) already holds: it was added before (a "
+        "package's postinst, an earlier run); nothing is wrong with the source.",
+        "Nothing to add: build and install it, `dkms install -m <module> -v <version> -k <kernel>`. To replace "
+        "its source with a changed one, `dkms remove -m <module> -v <version> --all` first, then `dkms add` "
+        "again."),
+    Cause.DKMS_NOT_BUILT: CauseText(
+        "dkms has not built this module for that kernel",
+        "dkms knows the module/version, but has no build of it for the kernel asked (`dkms install` without "
+        "a build, mktarball/mkdeb/mkrpm, or an install into a kernel the build was not for).",
+        "`dkms status` shows what is built for which kernel; `dkms build -m <module> -v <version> -k <kernel>`, "
+        "then the command again (`dkms install` builds first by itself)."),
+    Cause.DKMS_USAGE: CauseText(
+        "dkms refused its command line",
+        "dkms stopped before doing anything: an option or action it does not know (another dkms version's "
+        "syntax), two actions or conflicting options, or an action given more or fewer kernels/arches than it "
+        "takes.",
+        "`dkms --help` and `man dkms` list what the installed dkms takes; the usual forms are `dkms install "
+        "-m <module> -v <version> -k <kernel>` and (dkms 2.2 and later) `dkms install <module>/<version> -k "
+        "<kernel>`."),
+    Cause.PERMISSION_DENIED: CauseText(
+        "not allowed: run it as root",
+        "The tool must run as root, or cannot write its tree (dkms: /var/lib/dkms, the module tree, the "
+        "destination folder).",
+        "Run it with sudo (`sudo dkms ...`). If it already ran as root, the folder is on a read-only file system "
+        "(an image-based system: see immutable_host) or owned by another user."),
     Cause.DKMS_DEPENDENCY_MISSING: CauseText(
         "a dkms module it depends on is missing",
         "dkms.conf's BUILD_DEPENDS names another dkms module that is not built for this kernel.",
         "Build and install the module it names first (dkms autoinstall builds them in order when both are "
         "added)."),
     Cause.IMMUTABLE_HOST: CauseText(
-        "the system is read-only (rpm-ostree, bootc, Silverblue)",
-        "On image-based systems /usr and /var/lib/dkms are read-only when packages are layered, so dkms and "
-        "akmods cannot build or install there.",
-        "Build the module into the image (a Containerfile with akmods/dkms at image build time, e.g. ublue-os "
-        "akmods), or use the distribution's prebuilt kmod image."),
+        "the system is read-only (an image-based or read-only root)",
+        "The build or install wrote where this system keeps its files read-only (/usr, /lib/modules, "
+        "/var/lib/dkms): image-based systems (Fedora Silverblue/Kinoite and bootc images, SteamOS, NixOS) and "
+        "virtual machines whose kernel and modules come from the host (Qubes) do not let dkms or akmods write "
+        "there.",
+        "It depends on the system: Fedora atomic (rpm-ostree): build the module into the image (a Containerfile "
+        "running akmods at image build time, e.g. ublue-os akmods) or `rpm-ostree install` the kmod package; "
+        "SteamOS: `sudo steamos-readonly disable`, install the headers for the running kernel "
+        "(linux-neptune-<N>-headers), build, then `sudo steamos-readonly enable` (an update undoes it); NixOS: "
+        "add the module to boot.extraModulePackages; a VM whose kernel comes from the host: install the module "
+        "on the host, or boot a kernel from inside the VM."),
     Cause.SANDBOX_REFUSED: CauseText(
         "the sandbox refused what the build tried",
         "The build runs confined (bubblewrap): the system is read-only, only the build's own folder is writable, "

@@ -80,6 +80,20 @@ _MODULE_PATH = re.compile(r"/lib/modules/(?P<rel>[^/\s]+)/")
 _RPM_SECTION = re.compile(r"Failed (?P<build>build )?dependencies")
 
 
+# Image-based systems, by what their logs say of them (a journal tag, a kernel release, a store path), read
+# on the line as it came (a journal's tag is cut off before the rules see the line).
+_HOSTS = (("rpm-ostree", "ostree"), ("ostree", "ostree"), ("silverblue", "ostree"), ("kinoite", "ostree"),
+          ("bazzite", "ostree"), ("neptune", "steamos"), ("steamos", "steamos"), ("steamdeck", "steamos"),
+          ("/nix/store/", "nixos"), ("nixos", "nixos"))
+
+
+def _host_line(raw: str, ctx: Context) -> None:
+    for needle, host in _HOSTS:
+        if needle in raw:
+            ctx.host = host
+            return
+
+
 def _context_line(text: str, ctx: Context) -> None:
     if text.startswith("### confined: bwrap"):
         ctx.confined = True
@@ -119,6 +133,8 @@ def _scan(source: str, lines: Iterable[str], ctx: Context, signals: list[Signal]
     pending: tuple[int, str, str] | None = None  # a full-width line no rule matched: maybe wrapped
     for count, raw in enumerate(lines, 1):
         text = clean_line(raw)
+        if not ctx.host:
+            _host_line(raw, ctx)
         if pending is not None:
             number, first_raw, first_text = pending
             pending = None
@@ -177,10 +193,13 @@ def _match_line(text: str, raw: str, number: int, source: str, ctx: Context, sig
         refined = rule.refine(match, ctx, number)
         if refined is None:
             return tier  # the line only fed the context
-        cause, tier = refined
+        cause, tier = refined[0], refined[1]
+        hint = " ".join(h for h in (refined[2] if len(refined) > 2 else "", rule.hint) if h)
+    else:
+        hint = rule.hint
     details = match_details(match)
-    if rule.hint:
-        details += (("hint", rule.hint),)
+    if hint:
+        details += (("hint", hint),)
     if cause in API_CAUSES:  # a compiler or modpost line: does it name a kernel API change of the table?
         change = change_for_line(text)
         if change is not None:

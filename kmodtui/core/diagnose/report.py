@@ -39,7 +39,10 @@ def primary_json(diagnosis: Diagnosis) -> dict[str, Any] | None:
         return None
     title, explanation, fix, remedies = primary_text(diagnosis.primary)
     hint = diagnosis.primary.detail("hint")
-    fix = f"{hint} {fix}" if hint else fix
+    if hint and diagnosis.primary.cause.value == "immutable_host":
+        fix = hint  # the log names the system: its own fix, not every read-only system's
+    else:
+        fix = f"{hint} {fix}" if hint else fix
     change = api_change(diagnosis)
     if change is not None:  # the kernel change the compiler's line names: its own fix first
         fix = f"{change.sentence()} Otherwise: {CAUSES[diagnosis.primary.cause].fix}"

@@ -39,10 +39,12 @@ class Context:
     compiler_notice: int = 0  # line number of "the compiler differs" while its two lines are read
     compiler_versions: list[str] = field(default_factory=list)
     confined: bool = False  # kmodtui's "### confined: bwrap" seen: the build ran in its sandbox
+    host: str = ""  # an image-based system the log names (engine.py: "ostree", "steamos", "nixos")
 
 
-# (match, context, line number) -> (cause, tier), or None: the line only fed the context
-Refine = Callable[[re.Match[str], Context, int], "tuple[Cause, str] | None"]
+# (match, context, line number) -> (cause, tier), with what this line adds to the cause's fix (a hint for
+# this system: SteamOS's headers, a Raspberry Pi kernel's), or None: the line only fed the context
+Refine = Callable[[re.Match[str], Context, int], "tuple[Cause, str] | tuple[Cause, str, str] | None"]
 
 
 class Words(NamedTuple):

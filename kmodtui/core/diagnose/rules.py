@@ -33,6 +33,12 @@ from kmodtui.core.vocabulary import RemedyId
 _TOOLS_IN_TREE = r"(?:objtool|fixdep|modpost|genksyms|recordmcount|sign-file|resolve_btfids|sorttable|kallsyms)"
 _BUILD_DEPS = r"(?:pahole|bc|flex|bison|perl|openssl|zstd|xz|lz4|cpio|rsync|python3?|kmod|depmod|dtc|awk|gawk)"
 _FILE_LINE = r"^(?P<file>\S+?):(?P<line>\d+):\d+: "  # gcc's "file.c:12:5: " before its message
+# gcc's kinds of message in the locales it is translated to (its .po files, as gcc 12 prints them: real
+# output in tests/core/test_gcc_locales.py); the colon after them is ASCII or, in Chinese, full-width. Each
+# is a literal with its colon: the prefilter then looks for "error: ", not for every ": ".
+_GCC_ERROR = r"(?:error: |Fehler: |erreur: |错误：|エラー: |ошибка: )"
+_GCC_FATAL = r"(?:fatal error: |schwerwiegender Fehler: |erreur fatale: |error fatal: |致命错误：|致命的エラー: |фатальная ошибка: )"
+_GCC_WARNING = r"(?:warning: |Warnung: |attention: |aviso: |警告：|警告: |предупреждение: )"
 
 BUILD_RULES: tuple[Rule, ...] = (
     # --- harmless notices first: they must never be read as a cause -----------------------------
@@ -106,8 +112,18 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="curl: (6) Could not resolve host: example.org"),
     rule("akmods-no-package-manager", C.IMMUTABLE_HOST, ROOT, r"akmods: line \d+: (?:yum|dnf): command not found",
          example="/usr/sbin/akmods: line 312: yum: command not found"),
+    # akmods' own refusals (its source, rpmfusion/akmods: init() and the --kernels check)
+    rule("akmods-needs-root", C.PERMISSION_DENIED, ROOT, r"Needs to run as root to be able to install rpms",
+         example="Needs to run as root to be able to install rpms."),
+    rule("akmods-tool-missing", C.TOOL_MISSING, ROOT, r"^(?:akmodsbuild|rpmdev-vercmp|flock|chown|sed) not found",
+         hint="akmods runs akmodsbuild (package akmods) and rpmdev-vercmp (package rpmdevtools): `dnf install akmods "
+              "rpmdevtools`.",
+         example="rpmdev-vercmp not found"),
+    rule("akmods-nothing-to-do", C.HARMLESS, HARMLESS, r"No akmod packages found, nothing to do",
+         example="No akmod packages found, nothing to do."),
     # --- headers -----------------------------------------------------------------------------------
     rule(L.DKMS_HEADERS_MISSING, C.HEADERS_MISSING, ROOT, r"kernel headers for kernel (?P<rel>\S+) cannot be found",
+         refine=m.headers_missing,
          words=Words(SEVERITY_ERROR, "dkms: no headers for {rel}",
                      "dkms looks for /lib/modules/{rel}/build and it is missing (dkms 3.0.10 exits 1 here; later "
                      "dkms use 21).",
@@ -125,13 +141,15 @@ BUILD_RULES: tuple[Rule, ...] = (
          r"Could not find files needed to compile modules for ",
          example="Files needed for building modules against kernel"),
     rule("dkms-skipped-no-headers", C.HEADERS_MISSING, ROOT,  # dkms's kernel hook did not even try the build
-         r"(?:[Mm]odule build|autoinstall|[Ii]nstallation of modules) for kernel (?P<rel>\S+) was skipped since the",
+         r"(?:[Mm]odule build|autoinstall|[Ii]nstallation of modules) for (?:kernel (?P<rel>\S+)|the currently running "
+         r"kernel) was skipped since the", refine=m.headers_missing,
          example="Module build for kernel 5.13.19-1-pve was skipped since the kernel headers for this kernel does "
                  "not seem to be installed."),
     rule(L.KBUILD_NO_BUILD_DIR, C.HEADERS_MISSING, ROOT,
          # make's "No such file or directory.  Stop." in any language (French: "Aucun fichier ... Arrêt.")
-         r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?/lib/modules/)(?P<rel>[^/\s]+)/)?\S*) ?: (?:No such file or "
-         r"directory|[^:*.]{3,80})\.\s+(?:Stop|Arrêt|Schluss|Alto|Stopp)\.", refine=m.missing_build_dir,
+         r"make(?:\[\d+\])?: \*\*\* (?P<dir>/(?:(?>\S*?lib/modules/)(?P<rel>[^/\s]+)/)?\S*) ?: (?:No such file or "
+         r"directory|[^:*.。]{3,80})[.。]\s+(?:Stop|Arrêt|Schluss|Alto|Stopp|停止|中止|Останов)[.。]",
+         refine=m.missing_build_dir,
          words=Words(SEVERITY_ERROR, "kernel build directory {dir} does not exist",
                      "make -C was pointed at a kernel build tree that is not there: the headers for this kernel are "
                      "not installed.",
@@ -159,7 +177,7 @@ BUILD_RULES: tuple[Rule, ...] = (
     rule("kbuild-tool-foreign", C.HEADERS_INCOMPLETE, ROOT,
          rf"(?<!\S)(?>\S*?{_TOOLS_IN_TREE})\S*: (?:Exec format error|cannot execute binary file)",
          example="/bin/sh: line 1: scripts/basic/fixdep: cannot execute binary file: Exec format error"),
-    rule("kbuild-tool-no-rule", C.HEADERS_INCOMPLETE, ROOT, r"No rule to make target [`'](?>\S*?(?:tools/objtool|scripts/))\S*'",
+    rule("kbuild-tool-no-rule", C.HEADERS_INCOMPLETE, ROOT, r"No rule to make target [`'](?>[^\s']*?(?:tools/objtool|scripts/))\S*'",
          example="make[2]: *** No rule to make target 'tools/objtool/objtool', needed by 'modules'.  Stop."),
     rule("objtool-missing", C.HEADERS_INCOMPLETE, ROOT, r"tools/objtool/objtool: No such file or directory",
          example="make[2]: /usr/src/linux-headers-5.10.0-8-amd64/tools/objtool/objtool: No such file or directory"),
@@ -179,13 +197,22 @@ BUILD_RULES: tuple[Rule, ...] = (
          rf"make(?:\[\d+\])?: {_BUILD_DEPS}: (?:No such file or directory|Command not found)",
          example="make[1]: bc: Command not found"),
     rule(L.C_MISSING_HEADER, C.KERNEL_API_CHANGE, WEAK,
-         rf"(?:{_FILE_LINE})?fatal error: (?P<header>\S+): No such file", refine=m.missing_header,
+         rf"(?:{_FILE_LINE})?(?:fatal error: (?P<header>\S+): No such file|{_GCC_FATAL}(?P<header2>[^\s:：]+\.h) ?[:：] ?"
+         r"(?:Datei oder Verzeichnis nicht gefunden|Aucun fichier ou dossier|No existe el (?:fichero|archivo)|没有那个文件|"
+         r"そのようなファイル|Нет такого файла))", refine=m.missing_header,
          words=Words(SEVERITY_ERROR, "{file}:{line}: header {header} not found",
                      "The source includes a header this kernel does not have (an API that moved or was removed) or "
                      "one from a missing package.",
                      "Check which kernel version introduced/removed {header}; the module may need a newer release "
                      "for this kernel."),
          example="provider.c:1:10: fatal error: linux/kmodtui_gone.h: No such file or directory"),
+    # gcc on a flag only clang has: the kernel was built with clang and the module is compiled with gcc
+    rule("clang-kernel-gcc", C.COMPILER_MISMATCH, ROOT,
+         r"(?:gcc|cc1|cc)(?:-\d+)?: error: unrecognized (?:command[- ]line option '?(?:-Qunused-arguments|"
+         r"-mno-global-merge|-mretpoline-external-thunk|-mllvm|-fsplit-lto-unit|-mstack-alignment=|"
+         r"-fexperimental-late-parse-attributes|-improved-fs-discriminator|-fdebug-info-for-profiling)|"
+         r"argument to '-fsanitize=' option: '(?:kcfi|array-bounds)')", hint=m.CLANG_HINT,
+         example="gcc: error: unrecognized command-line option ‘-Qunused-arguments’"),
     rule("wrong-arch-flag", C.WRONG_ARCH, ROOT,
          r"(?:gcc|cc1|cc)(?:-\d+)?: error: unrecognized (?:command[- ]line )?option \W?(?:-mgeneral-regs-only|"
          r"-mabi=lp64|-mcmodel=kernel|-mno-red-zone|-m64|-march=armv8|-mfloat-abi)",
@@ -204,9 +231,18 @@ BUILD_RULES: tuple[Rule, ...] = (
     rule("configure-error", C.BUILD_DEPENDENCY_MISSING, WEAK,
          r"configure: error: |^!?\s*Error: (?:Can ?not|Could not|Unable to) find ",
          example="configure: error: in `/var/lib/dkms/spl/0.6.5.3/build':"),
+    # RHEL/Fedora kmod's weak-modules (its source: the kmod package's weak-modules script)
     rule("weak-modules-incompatible", C.KABI_MISMATCH, ROOT, r"is not compatible\s+with kernel \S+ in symbols:",
          example="Module splat.ko from kernel 3.10.0-327.28.3.el7.x86_64 is not compatible   with kernel "
                  "3.10.0-514.el7.x86_64 in symbols: getrawmonotonic"),
+    rule("weak-modules-no-symvers", C.HEADERS_INCOMPLETE, ROOT, r"Symvers dump file (?P<file>\S+) not found",
+         hint="weak-modules checks a kmod's symbols against /boot/symvers-<release>.gz, which the kernel package "
+              "installs (kernel-core); a kernel installed otherwise has none: `dnf reinstall kernel-core-<release>`, "
+              "or for a self-built kernel `gzip -c Module.symvers > /boot/symvers-<release>.gz`.",
+         example="Symvers dump file /boot/symvers-4.18.0-348.7.1.el8_5.x86_64.gz not found"),  # quoted in a CentOS build script
+    rule("weak-modules-no-dracut", C.TOOL_MISSING, ROOT, r"weak-modules: this tool requires a dracut-enabled kernel",
+         hint="weak-modules runs dracut for the initramfs: `dnf install dracut`.",
+         example="weak-modules: this tool requires a dracut-enabled kernel"),
     rule(L.COMPILER_MISSING, C.COMPILER_MISMATCH, ROOT,
          r"/bin/(?:ba)?sh: (?:\d+: )?(?P<cc>(?>\S*?(?:gcc|clang|cc|ld\.lld))\S*): (?:not found|command not found)|"
          r"make(?:\[\d+\])?: (?P<cc2>(?>\S*?(?:gcc|clang))\S*): (?:No such file or directory|Command not found)",
@@ -222,7 +258,7 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="cc1: error: incompatible gcc/plugin versions"),
     # --- kbuild / modpost / objtool ------------------------------------------------------------------
     rule(L.MODPOST_UNDEFINED, C.MODPOST_UNDEFINED, ROOT,
-         r'(?:ERROR|WARNING): modpost: "(?P<symbol>[^"]+)" \[(?P<module>[^][]+)\] undefined!',
+         r'(?:ERROR|WARNING): modpost: ["\'](?P<symbol>[^"\']+)["\'] \[(?P<module>[^][]+)\] undefined!',
          words=Words(SEVERITY_ERROR, "modpost: {symbol} is undefined for {module}",
                      "modpost found no export of {symbol}: not in the kernel's Module.symvers and not in any "
                      "Module.symvers given in KBUILD_EXTRA_SYMBOLS. Usually it comes from another out-of-tree module "
@@ -268,8 +304,10 @@ BUILD_RULES: tuple[Rule, ...] = (
               "older kernels (kmodtui remedy import-namespace --kernel RELEASE writes that form).",
          example="  130 | MODULE_IMPORT_NS(DMA_BUF);"),
     rule(L.C_IMPLICIT_DECLARATION, C.KERNEL_API_CHANGE, ROOT,
-         rf"(?:{_FILE_LINE}(?:error|warning): )?implicit (?:declaration of )?function(?: declaration)?"
-         r"(?:\s+[\'‘](?P<function>[^\'’]+)[\'’])?",
+         rf"(?:{_FILE_LINE}(?:{_GCC_ERROR}|{_GCC_WARNING}))?(?:implicit (?:declaration of )?function(?: declaration)?"
+         r"(?:\s+'\s?(?P<function>[^\s']+)\s?')?|(?:Implizite Deklaration der Funktion|déclaration implicite de la fonction|"
+         r"declaración implícita de la función|隐式声明函数|неявная декларация функции) ?'\s?(?P<function2>[^\s']+)\s?'|"
+         r"関数 '(?P<function3>[^\s']+)' の暗黙的な宣言)",
          words=Words(SEVERITY_ERROR, "{file}:{line}: {function} is not declared",
                      "The function does not exist in this kernel's headers (renamed or removed) or a header is "
                      "missing.",
@@ -277,18 +315,22 @@ BUILD_RULES: tuple[Rule, ...] = (
          example="xpad.c:851:33: error: implicit function declaration  ‘from_timer’"),
     rule("c-api-change", C.KERNEL_API_CHANGE, ROOT,
          r"error: too (?:few|many) arguments to function|has no member named|incompatible pointer type|"
-         r"error: unknown type name|undeclared \(first use|error: conflicting types for|"
+         r"error: unknown type name|undeclared \(first use|nicht deklariert \(erste|non déclaré \(première|"
+         r"no se declaró aquí \(primer|未声明\(在此函数内第一次使用|が宣言されていません \(この関数内|не описан \(первое|"
+         r"error: conflicting types for|"
          + after("storage size of ", " isn.t known") + "|invalid use of undefined type|"
          + after(r"error: passing argument \d+ of ", " from incompatible") + "|"
          + after("error: variable ", " has initializer but incomplete type"),
          example="api.c:2:48: error: ‘struct kmodtui_dev’ has no member named ‘pdev’"),  # gcc 12, here
     rule("werror", C.WERROR, ROOT, r"all warnings being treated as errors",
          example="cc1: all warnings being treated as errors"),
-    rule(L.C_ERROR, C.KERNEL_API_CHANGE, WEAK, rf"{_FILE_LINE}error: (?P<message>.*)",
+    rule(L.C_ERROR, C.KERNEL_API_CHANGE, WEAK, rf"{_FILE_LINE}{_GCC_ERROR}(?P<message>.*)",
          words=Words(SEVERITY_ERROR, "{file}:{line}: {message}", "The C compiler stopped on this line.",
                      "Fix the source, or use a module release made for this kernel."),
          example="xpad.c:851:53: error: ‘ghl_poke_timer’ undeclared here (not in a function)"),
-    rule(L.MAKE_NO_RULE, C.HEADERS_INCOMPLETE, WEAK, r"No rule to make target [\'‘`](?P<target>[^\'’]+)[\'’]",
+    rule(L.MAKE_NO_RULE, C.HEADERS_INCOMPLETE, WEAK, r"(?:No rule to make target|Keine Regel vorhanden, um das Ziel|Aucune règle pour fabriquer la cible|"
+         r"No hay ninguna regla para construir el objetivo|没有规则可制作目标|Нет правила для сборки цели) ?['`] ?"
+         r"(?P<target>[^\s']+) ?'|ターゲット '(?P<target2>[^\s']+)' を make するルールがありません",
          refine=m.missing_object,
          hint="kbuild found no way to make the module's object: the source file is missing, or (older kernels) the "
               "headers lack tools/objtool/objtool, so the compile rule is dropped silently.",

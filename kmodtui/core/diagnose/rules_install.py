@@ -7,6 +7,7 @@ from __future__ import annotations
 from kmodtui.core.diagnose import meanings as m
 from kmodtui.core.diagnose.rule import (
     FALLBACK,
+    HARMLESS,
     KNOCKON,
     ROOT,
     SEVERITY_ERROR,
@@ -33,10 +34,19 @@ INSTALL_RULES: tuple[Rule, ...] = (
                      "If the module exporting {symbol} is packaged (kmod-zfs...), rebuild that package so it Provides "
                      "ksym(); otherwise install the matching build of it.", _KSYM_REMEDIES),
          example="           Requires: ksym(dmu_tx_commit) = 0xf6382d3e"),
+    # NVIDIA's dnf plugin (precompiled kmods for RHEL) holds back a kernel it has no kmod-nvidia for
+    rule("nvidia-dnf-plugin-no-kmod", C.PACKAGE_DEPENDS_UNMET, ROOT,
+         r"Skipping kernel installation since no kernel module package (?P<package>\S+) for kernel version "
+         r"(?P<rel>\S+) and NVIDIA driver",
+         hint="NVIDIA's dnf plugin excludes a kernel update until the repository has the precompiled kmod-nvidia "
+              "for it (the 'filtered out by exclude filtering' lines): wait for it and update again, or switch to "
+              "the driver's dkms stream (`dnf module install nvidia-driver:<version>-dkms`).",
+         example="NOTE: Skipping kernel installation since no kernel module package kmod-nvidia-470.57.02-4.18.0-305.17.1 "
+                 "for kernel version 4.18.0-305.17.1.el8_4 and NVIDIA driver 470.57.02 could be found"),
     rule("requires-kernel-symbol", C.KABI_MISMATCH, ROOT, r"Requires: kernel\((?P<symbol>[^()]+)\)",
          example="           Requires: kernel(filp_open) = 0x3a4a1b6f"),
     rule("nothing-provides", C.PACKAGE_DEPENDS_UNMET, ROOT,
-         r"(?:nothing provides|nichts stellt|rien ne fournit|没有提供) (?P<dep>\S+(?: = \S+)?)", refine=m.is_needed_by,
+         r"(?:nothing provides|nichts stellt|rien ne fournit|没有提供) (?P<dep>\S+(?: [<>=]+ \S+)?)", refine=m.is_needed_by,
          example="  - nothing provides /sbin/depmod needed by kmod-zfs-4.18.0-80.el8.x86_64-0.8.0-rc4.el8.x86_64"),
     rule(L.RPM_FAILED_DEPENDENCY, C.KSYM_NOT_PROVIDED, ROOT,
          r"^\s*(?P<dep>(?P<kind>ksym|kernel)\((?P<symbol>[^)]+)\) = (?P<crc>0x[0-9a-fA-F]+)) is needed by "
@@ -77,15 +87,47 @@ INSTALL_RULES: tuple[Rule, ...] = (
          example="Error! The /var/lib/dkms/r8169/4/6.2.0-20-generic/x86_64/dkms.conf for module r8169 includes a "
                  "BUILD_EXCLUSIVE directive which does not match this kernel/arch/config."),
     rule("dkms-version-conflict", C.DKMS_VERSION_CONFLICT, ROOT,
-         r"exactly matches what is already found in kernel|is not newer than|DKMS will not replace this module|"
-         r"DKMS tree already contains|" + after("Error! ", " is already added!"),
+         r"exactly matches what is already found in kernel|is not newer than|DKMS will not replace this module",
          example="exactly matches what is already found in kernel 6.1.7-arch1-1."),
-    # dkms's own refusals, in the words of dkms 2.x and 3.x (its die/error calls: "Error! ..." in both)
+    # dkms's own refusals, in the words of dkms 2.x and 3.x (its die/error calls: "Error! ..." in both; every
+    # one of its history is in tests/logs/dkms-messages.tsv)
+    rule("dkms-already-added", C.DKMS_ALREADY_ADDED, ROOT,
+         r"DKMS tree already contains|" + after("Error! ", " is already added!"),
+         example="Error! DKMS tree already contains: zfs-2.1.11"),
+    rule("dkms-usage", C.DKMS_USAGE, ROOT,
+         r"Error! (?:Unknown option|Unknown action specified|Cannot specify more than one action|No action was specified|"
+         r"You have specified both --binaries-only|If more than one arch is specified|You cannot specify (?:a kernel version|"
+         r"an arch) and also|Invalid number of (?:parameters|arguments) passed|Invalid distro argument|The templatekernel "
+         r"and the specified kernel version are the same|You have specified a Red Hat version 1 driver disk)|"
+         r"Error! The action \S+ (?:does not support (?:the --all|multiple kernel version)|requires exactly one kernel)",
+         example="Error! Unknown action specified: \"instal\""),
+    rule("permission-denied", C.PERMISSION_DENIED, ROOT, r"Error! You must be root to use this command",
+         example="Error! You must be root to use this command."),
+    rule("dkms-no-write-access", C.PERMISSION_DENIED, WEAK,  # not root, or a read-only tree (refine decides)
+         r"Error! (?:No write access to (?:create a )?DKMS tree at|Missing write permissions for|"
+         r"Will not be able to create \S+ due to a permissions problem)", refine=m.no_write_access,
+         example="Error! No write access to DKMS tree at /var/lib/dkms"),
+    rule("dkms-not-built", C.DKMS_NOT_BUILT, ROOT,
+         r"Error! (?:No modules built for \S+ \(|You do not seem to have \S+ \S+ built for)",
+         example="Error! No modules built for 6.1.0-13-amd64 (x86_64)."),
+    rule("dkms-packaging-tool-missing", C.TOOL_MISSING, ROOT,
+         r"Error! (?:rpmbuild|dpkg-deb) not present|Error! Cannot find \S+ which is needed by DKMS in order",
+         hint="dkms's mkrpm/mkkmp need rpmbuild (`dnf install rpm-build`, Debian `apt-get install rpm`), mkdeb and "
+              "mkbmdeb need dpkg-deb (`apt-get install dpkg-dev`).",
+         example="Error! rpmbuild not present."),
+    rule("dkms-directive-removed", C.DKMS_CONF_INVALID, ROOT,
+         r"Error! (?:MODULES_CONF\w*|REMAKE_INITRD) has been deprecated",
+         example="Error! REMAKE_INITRD has been deprecated."),
+    rule("dkms-notice", C.HARMLESS, HARMLESS,  # dkms exits 0 after these: nothing failed
+         r"Remove cancelled because --rpm_safe_upgrade scenario detected|"
+         r"^Warning: (?:MODULES_CONF\w*|REMAKE_INITRD) has been deprecated",
+         example="Warning: Remove cancelled because --rpm_safe_upgrade scenario detected."),
     # dkms built, but the module dkms.conf names is not there (make failed quietly or built it elsewhere)
-    rule("dkms-built-module-missing", C.NOTHING_BUILT, WEAK, r"Build of \S+ failed for: ",
+    rule("dkms-built-module-missing", C.NOTHING_BUILT, WEAK, r"Build of \S+ failed for: |Error! Missing module '?\S+ in ",
          example="Error!  Build of p_lkrg.ko failed for: 5.18.12-hardened1-1-hardened (x86_64)"),
     rule("dkms-not-added", C.DKMS_NOT_ADDED, ROOT,
-         r"is not located in the DKMS tree|DKMS tree does not contain: |There are no instances of module: |"
+         r"is not located in the DKMS tree|DKMS tree does not contain: |There are no instances of module: |There is no instance of |"
+         r"is broken! Missing the source directory|: Missing the module source directory|"
          r"Could not find module source directory|Arguments <module> and <module-version> are not specified|"
          r"is not currently installed\.|Could not locate \S+ for module \S+ in the DKMS tree",
          example="Error! Could not find module source directory."),
@@ -188,6 +230,7 @@ INSTALL_RULES: tuple[Rule, ...] = (
          r"returned error exit status|Building rpms failed|Could not install newly built|^\s*\[FAILED\]|"
          r"Waiting for unfinished jobs|\*\*\* Deleting file|Installation aborted|error: Running %post|"
          r"is not configured yet|ist noch nicht konfiguriert|; aber:|none of the providers can be installed|"
-         r"conflicting requests|widersprüchliche Anforderungen|^Error! |ERROR: Cannot create report|Failed command:",
+         r"conflicting requests|widersprüchliche Anforderungen|^Error! |ERROR: Cannot create report|Failed command:|"
+         r"dkms kernel_pre(?:inst|rm) for kernel",
          example="make[2]: *** [Makefile:10: all] Error 2"),
 )

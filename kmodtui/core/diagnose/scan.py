@@ -24,16 +24,26 @@ _PREFIXES = re.compile(
 )
 
 
+# Quotes as gcc, make and coreutils print them in UTF-8 and other locales (‘x’ in English, »x« German, « x »
+# French, „x“ make's German, “x” Chinese, 「x」 Taiwanese), and as forums and mail clients turn a pasted
+# 'x' or "x" into: read as the ASCII quote, so that one rule reads every spelling. French puts a space
+# inside its quotes (« x », a no-break space: read as a space, as before its colons), kept: the rules allow
+# one there.
+_QUOTES = str.maketrans({**{c: "'" for c in "‘’‚‛«»‹›„“”「」『』"}, "\u00a0": " ", "\u202f": " "})
+
+
 def clean_line(line: str) -> str:
-    """A log line as a rule should see it: no CR, no colours, no timestamp or syslog prefix, at most
-    MAX_LINE characters. The line is cut before any regex reads it (colours may take 3/4 of a cut line)."""
+    """A log line as a rule should see it: no CR, no colours, no timestamp or syslog prefix, any locale's
+    quotes as ASCII ', at most MAX_LINE characters. The line is cut before any regex reads it (colours
+    may take 3/4 of a cut line)."""
     line = line.rstrip("\r\n")
     if "\r" in line:
         line = line[line.rfind("\r") + 1 :]  # a progress redraw: what was shown last
     line = line[:LINE_BYTES]
     if "\x1b" in line:
         line = _ANSI.sub("", line)
-    return _PREFIXES.sub("", line[:MAX_LINE], count=1)
+    line = _PREFIXES.sub("", line[:MAX_LINE], count=1)
+    return line if line.isascii() else line.translate(_QUOTES)
 
 
 def _key(needle: str) -> str:
@@ -90,5 +100,6 @@ def first_match(text: str) -> tuple[Rule, re.Match[str]] | None:
 
 def match_details(match: re.Match[str]) -> tuple[tuple[str, str], ...]:
     """The match's named groups that matched (symbol, module, ns...); a group named `x2` is a second
-    way of writing `x` (the loader's words for what modpost says otherwise)."""
-    return tuple(sorted((name.rstrip("2"), value) for name, value in match.groupdict().items() if value))
+    way of writing `x` (the loader's words for what modpost says otherwise, another locale's word order),
+    `x3` a third."""
+    return tuple(sorted((name.rstrip("23"), value) for name, value in match.groupdict().items() if value))
