@@ -116,12 +116,12 @@ def test_dkms_warnings_are_not_failures_unless_they_say_one() -> None:
 
 
 @pytest.mark.parametrize("line, cause", [
-    ("Error! DKMS tree already contains: zfs-2.1.11", "dkms_already_added"),
-    ("Error! zfs/2.1.11 is already added!", "dkms_already_added"),
-    ("Error! Unknown option: --kernelsourcedir", "dkms_usage"),
+    ("Error! DKMS tree already contains: kmodtui-0.1", "dkms_already_added"),
+    ("Error! kmodtui/0.1 is already added!", "dkms_already_added"),
+    ("Error! Unknown option: --kmodtui", "dkms_usage"),
     ("Error! You must be root to use this command.", "permission_denied"),
     ("Error! No modules built for 6.1.0-13-amd64 (x86_64).", "dkms_not_built"),
-    ("Error! There is no instance of zfs 2.1.11", "dkms_not_added"),
+    ("Error! There is no instance of kmodtui 0.1", "dkms_not_added"),
     ("Error! rpmbuild not present.", "tool_missing"),
 ])
 def test_a_dkms_refusal_names_the_state_and_the_command_that_clears_it(line: str, cause: str) -> None:
