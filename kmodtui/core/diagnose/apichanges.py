@@ -10,7 +10,7 @@ line it produces (below); `version`, the first kernel release without the old AP
 upstream commit (12+ hex digits) and its `subject` where the record that verified it quotes it;
 `replacement`; `rename`, for a pure rename, the new name; `mechanical`, whether the fix is a rewrite
 needing no judgement; how the compat remedy rewrites it, one of `rename` (with `statement_only`),
-`call`, `const_callback` + `const_param`, `string_arg` (core/remedies/compatedits.py); `compat`, the LINUX_VERSION_CODE guard a maintainer would write; `verified`,
+`call`, `const_callback` + `const_param`, `string_arg`, `drop_initializer` (core/remedies/compatedits.py); `compat`, the LINUX_VERSION_CODE guard a maintainer would write; `verified`,
 the public record the commit id was checked against.
 
 The kinds of line (`errors`), as gcc (any locale's quotes: ' ‘’ « » „“ 「」) and modpost print them:
@@ -61,11 +61,14 @@ class ApiChange:
     const_callback: str = ""  # the member whose callback gained a const parameter
     const_param: str = ""  # that parameter's type ("struct device")
     string_arg: int = -1  # the argument that became a string literal (a namespace)
+    drop_initializer: bool = False  # `.member = symbol` lines kept for older kernels only
+
 
     @property
     def rewritable(self) -> bool:
         """Whether the compat remedy rewrites it (core/remedies/compatedits.py: one kind per field)."""
-        return self.mechanical and bool(self.rename or self.call or self.const_callback or self.string_arg >= 0)
+        return self.mechanical and bool(self.rename or self.call or self.const_callback or self.string_arg >= 0
+                                                     or self.drop_initializer)
 
     def sentence(self) -> str:
         """What diagnose says of it: the change, its release and commit, and what to use."""

@@ -74,4 +74,6 @@ def _what(change: ApiChange) -> str:
         return f"{change.call[0]} -> {change.call[1]}"
     if change.const_callback:
         return f"const {change.const_param} * in the {change.const_callback} callbacks"
+    if change.drop_initializer:
+        return f"initializers set to {change.symbol} kept for older kernels"
     return f"{change.symbol}'s argument {change.string_arg + 1} as a string literal"

@@ -10,6 +10,8 @@ row in apichanges.toml (the kinds below are the only code; a new change of a kno
   const_callback  `const_callback = "devnode"`, `const_param = "struct device"`: each function the source
                   assigns to that member gets `KMODTUI_CONST_<ID> struct device *` in its definition and
                   prototypes, `const` from the change's release on, nothing before it
+  drop_initializer  `drop_initializer = true`: a line `.member = SYM,` of an initializer is kept for the
+                  kernels before the change's release only (the member's default is what SYM did)
   string_arg      `string_arg = 0`: a statement `MODULE_IMPORT_NS(NS);` written with a bare name becomes
                   an #if block: the string literal from the change's release on, the bare name before it
 
@@ -188,6 +190,18 @@ def _stringified(text: bytes, change: ApiChange) -> bytes | None:
     return _with_guard(out, change, "", spans[0][0])
 
 
+def _dropped(text: bytes, change: ApiChange) -> bytes | None:
+    line = re.compile(rb"^[ \t]*\.[ \t]*\w+[ \t]*=[ \t]*" + re.escape(change.symbol.encode()) + rb"[ \t]*,?[ \t]*$", re.M)
+    spans = list(line.finditer(text))
+    if not spans:
+        return None
+    out = text
+    for m in reversed(spans):
+        block = f"#if LINUX_VERSION_CODE < {_kernel_version(change)}\n".encode() + m[0] + b"\n#endif"
+        out = out[:m.start()] + block + out[m.end():]
+    return _with_guard(out, change, "", spans[0].start())
+
+
 def rewritten(text: bytes, change: ApiChange) -> bytes | None:
     """The file rewritten for the change, with its guard (None: the file does not use the old API, or
     was rewritten for this change already)."""
@@ -201,4 +215,6 @@ def rewritten(text: bytes, change: ApiChange) -> bytes | None:
         return _constified(text, change)
     if change.string_arg >= 0:
         return _stringified(text, change)
+    if change.drop_initializer:
+        return _dropped(text, change)
     return None
