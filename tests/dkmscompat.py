@@ -33,6 +33,7 @@ class DkmsRun:
     ok: bool
     log: str  # make.log (or dkms's own output when make never ran)
     modules: list[str] = field(default_factory=list)  # the .ko files dkms made (paths where it ran)
+    scratch: str = ""  # its private trees (where it ran)
 
     def first_error(self) -> str:
         lines = [line for line in self.log.splitlines() if "error:" in line or "Error" in line or "ERROR" in line]
@@ -81,7 +82,7 @@ def real_dkms(source: Path, release: str, root: Path | None = None) -> DkmsRun:
     log, _, modules = rest.partition("---modules---")
     rc = said.rsplit("rc=", 1)[-1].split()[0] if "rc=" in said else "?"
     kos = [line for line in modules.split() if ".ko" in line]
-    return DkmsRun(rc == "0" and bool(kos), log if log.strip() else said, kos)
+    return DkmsRun(rc == "0" and bool(kos), log if log.strip() else said, kos, str(root / scratch.lstrip("/")) if root else scratch)
 
 
 def _kmodtui_build(root: Path, source: str, release: str) -> dict:
@@ -91,21 +92,30 @@ def _kmodtui_build(root: Path, source: str, release: str) -> dict:
 
 
 def unpack(deb: Path, root: Path, where: str) -> str:
-    """The package's usr/src/<name>-<version>/, fresh, at `where` inside the chroot (its path there)."""
-    target = root / where.lstrip("/")
-    shutil.rmtree(target, ignore_errors=True)
+    """The package's usr/src/<name>-<version>/ in a fresh folder named after `where` inside the chroot
+    (its path there: parallel runs of one package do not meet)."""
+    (root / where.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=Path(where).name + "-", dir=root / where.lstrip("/").rsplit("/", 1)[0]))
+    target.rmdir()
     scratch = target.with_name(target.name + ".deb")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     shutil.copytree(dkms_source(deb, scratch), target, symlinks=True)
     shutil.rmtree(scratch, ignore_errors=True)
-    return where
+    return "/" + str(target.relative_to(root))
 
 
 def through_the_world(deb: Path, root: Path, release: str, older: str | None, host_copy: Path) -> WorldResult:
     """The whole story for one package on one newer kernel (`older`: this machine's kernel, where the
-    remedied source must still build; None: not checked)."""
+    remedied source must still build; None: not checked). Its folders in the chroot are removed after."""
     source = unpack(deb, root, f"/srcs/{deb.name.split('_')[0]}")
+    try:
+        return _story(deb, root, release, older, host_copy, source)
+    finally:
+        shutil.rmtree(root / source.lstrip("/"), ignore_errors=True)
+
+
+def _story(deb: Path, root: Path, release: str, older: str | None, host_copy: Path, source: str) -> WorldResult:
     result = WorldResult(deb.name.split("_")[0], release, DkmsRun(False, ""))
     start = time.monotonic()
     result.dkms = real_dkms(Path(source), release, root)
@@ -120,8 +130,9 @@ def through_the_world(deb: Path, root: Path, release: str, older: str | None, ho
             break
         change = (primary or {}).get("api_change") or {}
         if "kernel-compat" not in (primary or {}).get("remedies", []):
-            result.stopped = (f"{primary.get('cause')}: {change.get('id') or ''} not rewritable" if change
-                              else f"{(primary or {}).get('cause', exit_event['state'])}")
+            line = str((primary or {}).get("line", "")).split("error: ", 1)[-1][:100]
+            result.stopped = (f"{change['id']}, not a rewrite the table knows" if change
+                              else f"{(primary or {}).get('cause', exit_event['state'])}: `{line}`")
             break
         if change["id"] in result.changes:
             result.stopped = f"{change['id']} again after its remedy"
@@ -156,4 +167,7 @@ def through_the_world(deb: Path, root: Path, release: str, older: str | None, ho
         shutil.copytree(root / source.lstrip("/"), host_copy, symlinks=True)
         result.older = real_dkms(host_copy, older)
         result.seconds["real dkms, older kernel"] = time.monotonic() - start
+    for run in (result.dkms, result.dkms_after, result.older):
+        if run and run.scratch:
+            shutil.rmtree(run.scratch, ignore_errors=True)
     return result

@@ -1,0 +1,51 @@
+"""The compat remedy on real sources from Debian's archive (issue 30): bookworm `*-dkms` packages that
+real dkms fails to build against Debian 13's kernel (6.12, in its debootstrap chroot) because of one
+kernel API change the table marks rewritable. kmodtui's dkms-mode build names the change, the remedy
+rewrites the source (guarded by LINUX_VERSION_CODE), and then real dkms builds it on 6.12 and still
+on this machine's bookworm 6.1, and `kmodtui resolve` of the new modules against 6.12 is clean.
+The whole table, every corpus source on Debian 13's and unstable's kernels, is bench/dkms_compat.py.
+
+Each is one small module (one .c file): about 30-40 s of builds."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import pytest
+
+from kmodtui.core.model import Kernel
+from tests.chroots import debian_chroot
+from tests.dkmscompat import through_the_world
+from tests.realtools import apt_download_from
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+# package -> the changes the remedy applies, in the order the rebuilds name them (each a different
+# kind of rewrite: a call's arguments and a callback's const parameter, a rename where the value is
+# unused, an initializer kept for older kernels)
+SOURCES = {
+    "vpoll-dkms": ["class_create-one-argument", "class-devnode-const"],
+    "nat-rtsp-dkms": ["strlcpy-removed"],
+    "langford-dkms": ["no_llseek-removed"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(SOURCES))
+def test_the_compat_remedy_makes_a_debian_source_build_on_a_newer_kernel(package: str, installed_kernel: Kernel,
+                                                                          tmp_path: Path) -> None:
+    if not installed_kernel.release.startswith("6.1."):
+        pytest.skip(f"the older kernel is bookworm's 6.1; the headers here are {installed_kernel.release}")
+    root = debian_chroot("trixie")
+    [headers] = glob.glob(str(root / "usr" / "src" / "linux-headers-*-amd64"))
+    release = headers.split("linux-headers-", 1)[1]
+    deb = apt_download_from(package, "bookworm", "main")
+    result = through_the_world(deb, root, release, installed_kernel.release, tmp_path / "older")
+    assert not result.dkms.ok, f"real dkms built {package} on {release}: nothing for the remedy to show"
+    assert result.diagnosis["cause"] == "kernel_api_change"
+    assert result.diagnosis["api_change"]["id"] == SOURCES[package][0]
+    assert "kernel-compat" in result.diagnosis["remedies"]
+    assert result.changes == SOURCES[package] and result.remedied, result.stopped
+    assert result.dkms_after is not None and result.dkms_after.ok, result.dkms_after and result.dkms_after.log[-2000:]
+    assert result.older is not None and result.older.ok, result.older and result.older.log[-2000:]
+    assert result.resolve == "clean"
