@@ -49,3 +49,60 @@ def test_the_compat_remedy_makes_a_debian_source_build_on_a_newer_kernel(package
     assert result.dkms_after is not None and result.dkms_after.ok, result.dkms_after and result.dkms_after.log[-2000:]
     assert result.older is not None and result.older.ok, result.older and result.older.log[-2000:]
     assert result.resolve == "clean"
+
+
+NAMESPACED = """#include <linux/module.h>
+#include <linux/dma-buf.h>
+
+static int __init nsx_init(void)
+{
+\treturn 0;
+}
+module_init(nsx_init);
+MODULE_IMPORT_NS(DMA_BUF);
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_the_namespace_string_form_builds_on_unstable_and_on_6_1(installed_kernel: Kernel, tmp_path: Path) -> None:
+    """6.13 made the namespace a string literal: a module importing DMA_BUF the old way fails on
+    unstable's 7.x (gcc's echo of the line is what names the change); the remedy writes both forms
+    under a LINUX_VERSION_CODE guard; 7.x and this machine's 6.1 build it, and modinfo reads the import."""
+    import shutil
+    import tempfile
+
+    from kmodtui.core.diagnose import diagnose_text
+    from kmodtui.core.diagnose.report import diagnosis_json
+    from kmodtui.core.remedies import edits
+    from kmodtui.core.remedies.catalogue import RemedyOptions, get_remedy
+    from tests.chroots import in_chroot
+    from tests.realtools import kbuild
+
+    root = debian_chroot("sid")
+    [headers] = glob.glob(str(root / "usr" / "src" / "linux-headers-*-amd64"))
+    build = f"/usr/src/{Path(headers).name}"
+    source = Path(tempfile.mkdtemp(prefix="nsx-", dir=root / "var" / "tmp"))
+    inside = "/" + str(source.relative_to(root))
+    try:
+        (source / "nsx.c").write_text(NAMESPACED)
+        (source / "Kbuild").write_text("obj-m := nsx.o\n")
+        failed = in_chroot(root, f"make -C {build} M={inside} modules")
+        assert failed.returncode != 0
+        primary = diagnosis_json(diagnose_text(failed.stdout + failed.stderr))["primary"]
+        assert primary["api_change"]["id"] == "module-import-ns-string" and "kernel-compat" in primary["remedies"]
+        plan = get_remedy("kernel-compat").plan(RemedyOptions(target=str(source), change="module-import-ns-string"))
+        edits.apply_edits(plan.remedy, list(plan.edits))
+        assert 'MODULE_IMPORT_NS("DMA_BUF");' in (source / "nsx.c").read_text()
+        built = in_chroot(root, f"make -C {build} M={inside} modules && modinfo -F import_ns {inside}/nsx.ko")
+        assert built.returncode == 0 and built.stdout.strip().endswith("DMA_BUF"), built.stdout[-1500:] + built.stderr[-1500:]
+        older = tmp_path / "nsx"
+        shutil.copytree(source, older, ignore=shutil.ignore_patterns("*.o", "*.ko", "*.mod*", ".*", "Module.symvers", "modules.order"))
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+    if installed_kernel.release.startswith("6.1."):
+        rebuilt = kbuild(installed_kernel.build_dir, older)
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+        import subprocess
+
+        assert subprocess.run(["modinfo", "-F", "import_ns", str(older / "nsx.ko")], capture_output=True,
+                              text=True).stdout.strip() == "DMA_BUF"
