@@ -67,8 +67,16 @@ class ApiChange:
     @property
     def rewritable(self) -> bool:
         """Whether the compat remedy rewrites it (core/remedies/compatedits.py: one kind per field)."""
-        return self.mechanical and bool(self.rename or self.call or self.const_callback or self.string_arg >= 0
-                                                     or self.drop_initializer)
+        return self.rewrite != ""
+
+    @property
+    def rewrite(self) -> str:
+        """The kind of rewrite the compat remedy does for it ("" when it does none)."""
+        if not self.mechanical:
+            return ""
+        kinds = (("rename", bool(self.rename)), ("call", bool(self.call)), ("const_callback", bool(self.const_callback)),
+                 ("string_arg", self.string_arg >= 0), ("drop_initializer", self.drop_initializer))
+        return next((kind for kind, used in kinds if used), "")
 
     def sentence(self) -> str:
         """What diagnose says of it: the change, its release and commit, and what to use."""
@@ -99,7 +107,7 @@ class ApiChange:
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "symbol": self.symbol, "version": self.version, "commit": self.commit,
                 "subject": self.subject, "replacement": self.replacement, "rename": self.rename,
-                "mechanical": self.mechanical, "compat": self.compat, "sentence": self.sentence()}
+                "mechanical": self.mechanical, "rewrite": self.rewrite, "compat": self.compat, "sentence": self.sentence()}
 
 
 def _parse(data: dict[str, object]) -> tuple[ApiChange, ...]:
