@@ -38,8 +38,10 @@ EXTRA = {"nat-rtsp-dkms": "main", "langford-dkms": "main", "tp-smapi-dkms": "mai
 
 
 def release_of(root: Path) -> str:
-    [headers] = sorted(glob.glob(str(root / "usr" / "src" / "linux-headers-*-amd64")))
-    return headers.split("linux-headers-", 1)[1]
+    found = sorted(glob.glob(str(root / "usr" / "src" / "linux-headers-*-amd64")))
+    if not found:
+        raise SystemExit(f"{root}: no linux-headers-*-amd64 in usr/src")
+    return found[-1].split("linux-headers-", 1)[1]
 
 
 def row(r: WorldResult) -> str:
