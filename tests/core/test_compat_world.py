@@ -5,8 +5,8 @@ rewrites the source (guarded by LINUX_VERSION_CODE), and then real dkms builds i
 on this machine's bookworm 6.1, and `kmodtui resolve` of the new modules against 6.12 is clean.
 The whole table, every corpus source on Debian 13's and unstable's kernels, is bench/dkms_compat.py.
 
-Each is one small module (one .c file): 50-64 s each on a shared 2-core machine under load (about 14 s
-of CPU each, user+sys); the namespace test, a tiny module on unstable's kernel and on 6.1, 17 s."""
+Each is one small module (one .c file): 25-64 s each on a shared 2-core machine under load (about 14 s
+of CPU each, user+sys); the namespace test, a tiny module on unstable's kernel and on 6.1, 11-17 s."""
 
 from __future__ import annotations
 
