@@ -239,12 +239,12 @@ def test_the_compat_remedy_makes_a_renamed_call_build_and_undoes(installed_kerne
     assert (source / "rnd.c").read_text() == RANDOM_MODULE
 
 
-def test_the_compat_remedy_plans_only_mechanical_renames(tmp_path: Path) -> None:
+def test_the_compat_remedy_plans_only_mechanical_rewrites(tmp_path: Path) -> None:
     from kmodtui.core.errors import KmodError
     from kmodtui.core.remedies.catalogue import RemedyOptions, get_remedy
 
     (tmp_path / "a.c").write_text("int f(void) { return current->state; }\n")
-    with pytest.raises(KmodError, match="not a mechanical rename"):
+    with pytest.raises(KmodError, match="not a mechanical rewrite"):
         get_remedy("kernel-compat").plan(RemedyOptions(target=str(tmp_path), change="task-state-renamed"))
     renames = [c for c in table() if c.rename]
     assert len(renames) >= 20 and all(c.mechanical for c in renames)

@@ -178,8 +178,14 @@ def install_kmodtui(root: str) -> None:
     # that ABI's headers are not installed (most hosts): copied as a link, never followed
     shutil.copytree(os.path.dirname(kmodtui.__file__), fresh, symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    remove_tree(target)
+    # swapped by two renames, not removed then replaced: a kmodtui running in the chroot (another test's,
+    # another build's) finds its package at every moment but the instant between them
+    old = target + ".old"
+    remove_tree(old)
+    if os.path.exists(target):
+        os.replace(target, old)
     os.replace(fresh, target)
+    remove_tree(old)
 
 
 def build(suite: str, kernel_spec: str, source: str, mode: str, state: str, extra: list[str]) -> int:

@@ -60,7 +60,7 @@ class LogFinding:
         """The rule's remedies, and kernel-compat where the line names a kernel API rename the table
         marks mechanical (the rule's words stay the same for every line it reads)."""
         change = by_id(self.detail("api_change")) if self.detail("api_change") else None
-        extra = ("kernel-compat",) if change is not None and change.mechanical and change.rename else ()
+        extra = ("kernel-compat",) if change is not None and change.rewritable else ()
         return self.remedies + extra
 
 

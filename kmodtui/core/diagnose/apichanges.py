@@ -9,7 +9,8 @@ too; `text`, a literal the line must hold instead of (or besides) the symbol; `e
 line it produces (below); `version`, the first kernel release without the old API; `commit`, the
 upstream commit (12+ hex digits) and its `subject` where the record that verified it quotes it;
 `replacement`; `rename`, for a pure rename, the new name; `mechanical`, whether the fix is a rewrite
-needing no judgement; `compat`, the LINUX_VERSION_CODE guard a maintainer would write; `verified`,
+needing no judgement; how the compat remedy rewrites it, one of `rename` (with `statement_only`),
+`call`, `const_callback` + `const_param`, `string_arg`, `drop_initializer` (core/remedies/compatedits.py); `compat`, the LINUX_VERSION_CODE guard a maintainer would write; `verified`,
 the public record the commit id was checked against.
 
 The kinds of line (`errors`), as gcc (any locale's quotes: ' ‘’ « » „“ 「」) and modpost print them:
@@ -55,6 +56,27 @@ class ApiChange:
     struct: str = ""
     text: str = ""
     rename: str = ""
+    statement_only: bool = False  # rename: only calls whose value is unused
+    call: tuple[str, ...] = ()  # ("f(a, b)", "f(b)"): the call before and from the change's release
+    const_callback: str = ""  # the member whose callback gained a const parameter
+    const_param: str = ""  # that parameter's type ("struct device")
+    string_arg: int = -1  # the argument that became a string literal (a namespace)
+    drop_initializer: bool = False  # `.member = symbol` lines kept for older kernels only
+
+
+    @property
+    def rewritable(self) -> bool:
+        """Whether the compat remedy rewrites it (core/remedies/compatedits.py: one kind per field)."""
+        return self.rewrite != ""
+
+    @property
+    def rewrite(self) -> str:
+        """The kind of rewrite the compat remedy does for it ("" when it does none)."""
+        if not self.mechanical:
+            return ""
+        kinds = (("rename", bool(self.rename)), ("call", bool(self.call)), ("const_callback", bool(self.const_callback)),
+                 ("string_arg", self.string_arg >= 0), ("drop_initializer", self.drop_initializer))
+        return next((kind for kind, used in kinds if used), "")
 
     def sentence(self) -> str:
         """What diagnose says of it: the change, its release and commit, and what to use."""
@@ -85,7 +107,7 @@ class ApiChange:
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "symbol": self.symbol, "version": self.version, "commit": self.commit,
                 "subject": self.subject, "replacement": self.replacement, "rename": self.rename,
-                "mechanical": self.mechanical, "compat": self.compat, "sentence": self.sentence()}
+                "mechanical": self.mechanical, "rewrite": self.rewrite, "compat": self.compat, "sentence": self.sentence()}
 
 
 def _parse(data: dict[str, object]) -> tuple[ApiChange, ...]:
@@ -100,6 +122,10 @@ def _parse(data: dict[str, object]) -> tuple[ApiChange, ...]:
         unknown = set(errors) - set(KINDS)
         if unknown:
             raise ValueError(f"apichanges.toml: {row.get('id')}: unknown error kinds {sorted(unknown)}")
+        if "call" in row:
+            row["call"] = tuple(row["call"])
+            if len(row["call"]) != 2:
+                raise ValueError(f"apichanges.toml: {row.get('id')}: call is [before, after]")
         changes.append(ApiChange(errors=errors, **row))
     return tuple(changes)
 

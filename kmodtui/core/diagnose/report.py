@@ -46,9 +46,9 @@ def primary_json(diagnosis: Diagnosis) -> dict[str, Any] | None:
     change = api_change(diagnosis)
     if change is not None:  # the kernel change the compiler's line names: its own fix first
         fix = f"{change.sentence()} Otherwise: {CAUSES[diagnosis.primary.cause].fix}"
-        if change.mechanical and change.rename:  # the compat remedy rewrites it, guarded for older kernels
+        if change.rewritable:  # the compat remedy rewrites it, guarded for older kernels
             fix = (f"{change.sentence()} `kmodtui remedy show kernel-compat --change {change.id} --target SOURCE` "
-                   f"previews the rename with its LINUX_VERSION_CODE guard. Otherwise: "
+                   f"previews the rewrite with its LINUX_VERSION_CODE guard. Otherwise: "
                    f"{CAUSES[diagnosis.primary.cause].fix}")
             remedies = ("kernel-compat",)
     primary = {**signal_json(diagnosis.primary), "title": title, "explanation": explanation,

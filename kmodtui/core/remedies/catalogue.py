@@ -71,9 +71,10 @@ CATALOGUE: tuple[Remedy, ...] = (
     Remedy(RemedyId.INSTALL_HEADERS, "Install the kernel headers", SAFE,
            "The exact command for this distribution and kernel.", "(nothing)",
            (LogRule.KBUILD_NO_BUILD_DIR, LogRule.DKMS_HEADERS_MISSING), plan_install_headers),
-    Remedy(RemedyId.KERNEL_COMPAT, "Rename for a newer kernel, guarded by LINUX_VERSION_CODE", SAFE,
-           "A kernel API the table marks a mechanical rename (diagnose's api_change): the new name in the source, "
-           "the old one mapped back for older kernels.", "the module source folder",
+    Remedy(RemedyId.KERNEL_COMPAT, "Rewrite for a newer kernel, guarded by LINUX_VERSION_CODE", SAFE,
+           "A kernel API change the table marks mechanical (diagnose's api_change: a rename, a call's arguments, "
+           "a callback's const parameter, a namespace's string form, a removed initializer): the new form in the "
+           "source, the old one kept for older kernels.", "the module source folder",
            (LogRule.C_IMPLICIT_DECLARATION,), plan_kernel_compat),
 )
 BY_ID = {r.id: r for r in CATALOGUE}

@@ -1,16 +1,17 @@
-"""The compat remedy: for a kernel API change the table marks mechanical and a rename
-(kmodtui/core/diagnose/apichanges.toml), rewrite the module's source to the new name and add the
-table's LINUX_VERSION_CODE guard to each file it rewrote, so that older kernels keep building. The
+"""The compat remedy: for a kernel API change the table marks mechanical and rewritable
+(kmodtui/core/diagnose/apichanges.toml: a rename, a call's arguments, a callback's const parameter, a
+namespace's string form), rewrite the module's source for the newer kernel and add a LINUX_VERSION_CODE
+guard to each file it rewrote, so that older kernels keep building (the rewrites: compatedits.py). The
 source is read as text, never built or run here; the rebuild is the plan's command (or the TUI's b)."""
 
 from __future__ import annotations
 
 import os
-import re
 
 from kmodtui.core import scriptnames
 from kmodtui.core.diagnose.apichanges import ApiChange, by_id, table
 from kmodtui.core.errors import KmodError
+from kmodtui.core.remedies.compatedits import rewritten
 from kmodtui.core.remedies.edits import FileEdit, check_editable
 from kmodtui.core.remedies.plans import SAFE, RemedyOptions, RemedyPlan, command_release, read_file
 
@@ -18,15 +19,15 @@ MAX_FILES = 2_000  # .c and .h files read below a source folder
 
 
 def compat_change(options: RemedyOptions) -> ApiChange:
-    """The change --change names (its id, or the old symbol); only a mechanical rename can be planned."""
+    """The change --change names (its id, or the old symbol); only a mechanical rewrite can be planned."""
     wanted = options.change or options.symbol
-    change = by_id(wanted) or next((c for c in table() if c.symbol == wanted and c.rename), None)
+    change = by_id(wanted) or next((c for c in table() if c.symbol == wanted and c.rewritable), None)
     if change is None:
         raise KmodError(wanted or "kernel-compat", "needs --change: the api_change id diagnose named (kmodtui "
                                                    "diagnose --json: primary.api_change.id)")
-    if not (change.mechanical and change.rename):
-        raise KmodError(change.id, f"is not a mechanical rename: {change.sentence()} The compat guard to write by "
-                                   f"hand:\n{change.compat}")
+    if not change.rewritable:
+        raise KmodError(change.id, f"is not a mechanical rewrite kmodtui knows: {change.sentence()} The compat guard "
+                                   f"to write by hand:\n{change.compat}")
     return change
 
 
@@ -42,21 +43,6 @@ def _sources(folder: str) -> list[str]:
     return (c_files(folder, MAX_FILES) + sorted(headers))[:MAX_FILES]
 
 
-def _rewritten(text: bytes, change: ApiChange) -> bytes | None:
-    """The file with the old name rewritten and the guard after its last #include (None: no use of it)."""
-    old, new = change.symbol.encode(), change.rename.encode()
-    word = re.compile(rb"(?<![\w$])" + re.escape(old) + rb"(?![\w$])")
-    if not word.search(text) or change.compat.encode() in text:
-        return None
-    after = word.sub(new, text)
-    guard = f"/* kmodtui: {change.id}, Linux {change.version}, commit {change.commit} */\n{change.compat}\n".encode()
-    if b"LINUX_VERSION_CODE" in guard and not re.search(rb"#\s*include\s*<linux/version\.h>", after):
-        guard = b"#include <linux/version.h>\n" + guard
-    includes = list(re.finditer(rb"^[ \t]*#[ \t]*include\b[^\n]*\n", after, re.M))
-    at = includes[-1].end() if includes else 0
-    return after[:at] + guard + after[at:]
-
-
 def plan_kernel_compat(options: RemedyOptions) -> RemedyPlan:
     source = options.target
     change = compat_change(options)
@@ -65,16 +51,29 @@ def plan_kernel_compat(options: RemedyOptions) -> RemedyPlan:
     edits = []
     for path in _sources(source):
         before = read_file(path)
-        after = _rewritten(before, change)
+        after = rewritten(before, change)
         if after is not None:
             check_editable(path)
             edits.append(FileEdit(path, before, after))
     if not edits:
-        raise KmodError(source, f"no .c or .h file here uses {change.symbol} (or each already has the guard)")
+        raise KmodError(source, f"no .c or .h file here uses {change.symbol or change.const_callback} the way "
+                                f"{change.id} rewrites (or each already has the guard)")
     release = command_release(options)
     return RemedyPlan(
-        "kernel-compat", f"{change.symbol} -> {change.rename}, guarded for kernels before {change.version}", SAFE,
-        f"{change.sentence()} The source calls the new name, and each file it was rewritten in gets the "
-        "LINUX_VERSION_CODE guard that maps it back on older kernels, so they keep building.",
+        "kernel-compat", f"{_what(change)}, guarded for kernels before {change.version}", SAFE,
+        f"{change.sentence()} The source is rewritten for the newer kernel, and each file it was rewritten in gets "
+        "the LINUX_VERSION_CODE guard that keeps the old form on older kernels, so they keep building.",
         tuple(edits), (f"kmodtui build --kernel {release} --source {scriptnames.shell(source)}",), rebuild="same",
     )
+
+
+def _what(change: ApiChange) -> str:
+    if change.rename:
+        return f"{change.symbol} -> {change.rename}"
+    if change.call:
+        return f"{change.call[0]} -> {change.call[1]}"
+    if change.const_callback:
+        return f"const {change.const_param} * in the {change.const_callback} callbacks"
+    if change.drop_initializer:
+        return f"initializers set to {change.symbol} kept for older kernels"
+    return f"{change.symbol}'s argument {change.string_arg + 1} as a string literal"
