@@ -42,8 +42,15 @@ DYNAMIC = {
                                       "length cap (at most 4,096 characters): linear",
     ("core/remedies/hookrun.py", "_installed_item"): "fullmatch on a package name from the install record, cut "
                                                      "to 256 characters before it runs",
-    ("core/remedies/compat.py", "_rewritten"): "one escaped literal (a kernel symbol of the table) between two "
-                                               "one-character lookarounds: one literal test per place, linear",
+    ("core/remedies/compatedits.py", "_uses"): "a one-character lookbehind, one escaped literal (a function name "
+                                                "of the table), a [ \\t]* run and a literal '(': linear",
+    ("core/remedies/compatedits.py", "_renamed"): "one escaped literal (a kernel symbol of the table) between two "
+                                                   "one-character lookarounds: one literal test per place, linear",
+    ("core/remedies/compatedits.py", "_constified"): "literals of the table separated by runs that cannot overlap "
+                                                      "them; the optional '&' owns its own run (an '&?' between two "
+                                                      "runs was quadratic on a run of blanks: 5 s at 20,000)",
+    ("core/remedies/compatedits.py", "_dropped"): "one line: runs separated by literals; the optional ',' owns its "
+                                                   "run (',?' between two runs was quadratic: 2.4 s at 20,000 blanks)",
     ("core/remedies/source.py", "plan_import_namespace"): "escaped literals (a symbol or namespace name) after a "
                                                             "literal: a \\s* run after one try cannot reach the next",
 }

@@ -7,6 +7,7 @@ source is read as text, never built or run here; the rebuild is the plan's comma
 from __future__ import annotations
 
 import os
+import stat
 
 from kmodtui.core import scriptnames
 from kmodtui.core.diagnose.apichanges import ApiChange, by_id, table
@@ -15,6 +16,7 @@ from kmodtui.core.remedies.compatedits import rewritten
 from kmodtui.core.remedies.edits import FileEdit, check_editable
 from kmodtui.core.remedies.plans import SAFE, RemedyOptions, RemedyPlan, command_release, read_file
 
+MAX_BYTES = 16 * 1024 * 1024  # a .h file bigger than this is not read (c_files caps .c files the same)
 MAX_FILES = 2_000  # .c and .h files read below a source folder
 
 
@@ -37,10 +39,19 @@ def _sources(folder: str) -> list[str]:
     headers = []
     for dirpath, _dirs, names in os.walk(folder):
         headers += [os.path.join(dirpath, n) for n in sorted(names) if n.endswith(".h")
-                    and os.path.isfile(os.path.join(dirpath, n)) and not os.path.islink(os.path.join(dirpath, n))]
+                    and _small_regular(os.path.join(dirpath, n))]
         if len(headers) > MAX_FILES:
             break
     return (c_files(folder, MAX_FILES) + sorted(headers))[:MAX_FILES]
+
+
+def _small_regular(path: str) -> bool:
+    """A regular file (not a link, FIFO or device) of at most MAX_BYTES, as the .c files are read."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size <= MAX_BYTES
 
 
 def plan_kernel_compat(options: RemedyOptions) -> RemedyPlan:

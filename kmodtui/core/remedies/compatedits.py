@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import islice
 
 from kmodtui.core.diagnose.apichanges import ApiChange
 
+MAX_CALLBACKS = 8  # functions assigned to the callback member that are looked at (a module has one or two)
+MAX_USES = 1_024  # uses of one name per file looked at: each may read MAX_CALL bytes (a module has a few)
 MAX_CALL = 4_096  # bytes of one call's argument list read before giving up on it
 
 
@@ -55,7 +58,34 @@ def arguments(text: bytes, start: int) -> tuple[list[bytes], int]:
 
 def _uses(text: bytes, name: str) -> Iterator[re.Match[bytes]]:
     """`name(` as a call or declaration, not a member (x.name(, x->name() nor a longer word."""
-    return re.finditer(rb"(?<![\w$.>])" + re.escape(name.encode()) + rb"[ \t]*\(", text)
+    return islice(re.finditer(rb"(?<![\w$.>])" + re.escape(name.encode()) + rb"[ \t]*\(", text), MAX_USES)
+
+
+def _spliced(text: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """`text` with each (start, end) span replaced, in one pass (edits sorted, not overlapping): a
+    source with many uses costs its length, not uses times length."""
+    parts, at = [], 0
+    for start, end, new in edits:
+        parts += [text[at:start], new]
+        at = end
+    parts.append(text[at:])
+    return b"".join(parts)
+
+
+def _statement_start(text: bytes, at: int) -> bool:
+    """Whether only blanks separate `at` from a statement's start (;, {, }, a line's start, else)."""
+    i = at
+    while i > 0 and i > at - MAX_CALL and text[i - 1] in b" \t":
+        i -= 1
+    return i == 0 or text[i - 1] in b";{}\n" or text[max(0, i - 4):i] == b"else"
+
+
+def _line_start(text: bytes, at: int) -> int:
+    """The start of `at`'s line when only blanks (at most MAX_CALL) come before it there, else -1."""
+    i = at
+    while i > 0 and i > at - MAX_CALL and text[i - 1] in b" \t":
+        i -= 1
+    return i if i == 0 or text[i - 1] == 0x0A else -1
 
 
 def _kernel_version(change: ApiChange) -> str:
@@ -87,16 +117,14 @@ def _renamed(text: bytes, change: ApiChange) -> bytes | None:
     if change.statement_only:  # a call whose value is unused: after ; { } or a line's start, ending in );
         spans = []
         for m in _uses(text, change.symbol):
-            before = text[:m.start()].rstrip(b" \t")
+            if not _statement_start(text, m.start()):
+                continue
             _args, end = arguments(text, m.end())
-            if end > 0 and (not before or before[-1:] in b";{}\n" or before.endswith(b"else")) \
-                    and text[end:end + 8].lstrip(b" \t").startswith(b";"):
+            if end > 0 and text[end:end + 8].lstrip(b" \t").startswith(b";"):
                 spans.append(m.start())
         if not spans:
             return None
-        after = text
-        for at in reversed(spans):
-            after = after[:at] + new + after[at + len(old):]
+        after = _spliced(text, [(at, at + len(old), new) for at in spans])
         return _with_guard(after, change, change.compat, spans[0])
     word = re.compile(rb"(?<![\w$])" + re.escape(old) + rb"(?![\w$])")
     first = word.search(text)
@@ -116,13 +144,14 @@ def _called(text: bytes, change: ApiChange) -> bytes | None:
     wrapper = f"kmodtui_{name}"
     if f"#define {wrapper}(".encode() in text:
         return None
-    spans = [m for m in _uses(text, name) if len(arguments(text, m.end())[0]) == len(params)
-             and arguments(text, m.end())[1] > 0]
+    spans = []
+    for m in _uses(text, name):
+        args, end = arguments(text, m.end())
+        if end > 0 and len(args) == len(params):
+            spans.append(m)
     if not spans:
         return None
-    out = text
-    for m in reversed(spans):
-        out = out[:m.start()] + wrapper.encode() + out[m.start() + len(name):]
+    out = _spliced(text, [(m.start(), m.start() + len(name), wrapper.encode()) for m in spans])
     head = f"{wrapper}({', '.join(params)})"
     guard = (f"#if LINUX_VERSION_CODE >= {_kernel_version(change)}\n#define {head} {after_form}\n"
              f"#else\n#define {head} {before}\n#endif")
@@ -138,10 +167,10 @@ def _constified(text: bytes, change: ApiChange) -> bytes | None:
     if macro.encode() in text:
         return None
     member = re.escape(change.const_callback.encode())
-    functions = {m[1].decode() for m in re.finditer(rb"(?:\.|->)[ \t]*" + member + rb"[ \t]*=[ \t]*&?[ \t]*([A-Za-z_]\w*)", text)}
+    functions = {m[1].decode() for m in re.finditer(rb"(?:\.|->)[ \t]*" + member + rb"[ \t]*=[ \t]*(?:&[ \t]*)?([A-Za-z_]\w*)", text)}
     param = re.compile(rb"(" + re.escape(change.const_param.encode()).replace(rb"\ ", rb"\s+") + rb")(\s*\*)")
     edits: list[tuple[int, int, bytes]] = []  # (start, end, replacement) of parameters to qualify
-    for function in sorted(functions):
+    for function in sorted(functions)[:MAX_CALLBACKS]:
         for m in _uses(text, function):
             args, end = arguments(text, m.end())
             if end < 0:
@@ -155,9 +184,7 @@ def _constified(text: bytes, change: ApiChange) -> bytes | None:
                     edits.append((offset, offset, macro.encode() + b" "))
     if not edits:
         return None
-    out = text
-    for start, end, new in sorted(set(edits), reverse=True):
-        out = out[:start] + new + out[end:]
+    out = _spliced(text, sorted(set(edits)))
     guard = f"#if LINUX_VERSION_CODE >= {_kernel_version(change)}\n#define {macro} const\n#else\n#define {macro}\n#endif"
     return _with_guard(out, change, guard, min(e[0] for e in edits))
 
@@ -166,40 +193,40 @@ def _stringified(text: bytes, change: ApiChange) -> bytes | None:
     """Whole statements `SYM(..., NS, ...);` on their own lines, NS a bare name."""
     spans = []
     for m in _uses(text, change.symbol):
-        line_start = text.rfind(b"\n", 0, m.start()) + 1
-        if text[line_start:m.start()].strip():
+        line_start = _line_start(text, m.start())
+        if line_start < 0:
             continue
         args, end = arguments(text, m.end())
         if end < 0 or len(args) <= change.string_arg or not re.fullmatch(rb"[A-Za-z_]\w*", args[change.string_arg]):
             continue
-        line_end = text.find(b"\n", end)
+        line_end = text.find(b"\n", end, end + MAX_CALL)
+        if line_end < 0 and end + MAX_CALL < len(text):
+            continue
         line_end = len(text) if line_end < 0 else line_end
         if text[end:line_end].strip() not in (b";", b""):
             continue
         spans.append((line_start, line_end, args))
     if not spans:
         return None
-    out = text
-    for start, end, args in reversed(spans):
+    edits = []
+    for start, end, args in spans:
         old = text[start:end].strip()
         strung = list(args)
         strung[change.string_arg] = b'"' + args[change.string_arg] + b'"'
         new = change.symbol.encode() + b"(" + b", ".join(strung) + b")" + (b";" if old.endswith(b";") else b"")
         block = (f"#if LINUX_VERSION_CODE >= {_kernel_version(change)}\n".encode() + new + b"\n#else\n" + old + b"\n#endif")
-        out = out[:start] + block + out[end:]
-    return _with_guard(out, change, "", spans[0][0])
+        edits.append((start, end, block))
+    return _with_guard(_spliced(text, edits), change, "", spans[0][0])
 
 
 def _dropped(text: bytes, change: ApiChange) -> bytes | None:
-    line = re.compile(rb"^[ \t]*\.[ \t]*\w+[ \t]*=[ \t]*" + re.escape(change.symbol.encode()) + rb"[ \t]*,?[ \t]*$", re.M)
+    line = re.compile(rb"^[ \t]*\.[ \t]*\w+[ \t]*=[ \t]*" + re.escape(change.symbol.encode()) + rb"[ \t]*(?:,[ \t]*)?$", re.M)
     spans = list(line.finditer(text))
     if not spans:
         return None
-    out = text
-    for m in reversed(spans):
-        block = f"#if LINUX_VERSION_CODE < {_kernel_version(change)}\n".encode() + m[0] + b"\n#endif"
-        out = out[:m.start()] + block + out[m.end():]
-    return _with_guard(out, change, "", spans[0].start())
+    edits = [(m.start(), m.end(), f"#if LINUX_VERSION_CODE < {_kernel_version(change)}\n".encode() + m[0] + b"\n#endif")
+             for m in spans]
+    return _with_guard(_spliced(text, edits), change, "", spans[0].start())
 
 
 def rewritten(text: bytes, change: ApiChange) -> bytes | None:
