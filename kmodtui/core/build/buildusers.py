@@ -41,7 +41,8 @@ class BuildUser:
     def give(self, folder: str, kept: tuple[str, ...]) -> None:
         """The build's folder, owned by this user alone (0700; links changed themselves, never followed);
         the slot file names it first, so a crash between here and `release` cannot orphan it."""
-        self.folders.append(os.path.realpath(folder))
+        folder = os.path.realpath(folder)  # as `kept` is compared: the log stays kmodtui's
+        self.folders.append(folder)
         _write_slot(self.fd, self.folders)
         keep = {os.path.realpath(k) for k in kept}
         os.lchown(folder, self.uid, self.gid)
@@ -54,12 +55,14 @@ class BuildUser:
 
     def release(self) -> None:
         """The folders back to kmodtui's own user, then the slot free for the next build."""
-        for folder in self.folders:
-            take_back(folder, self.uid)
-        self.folders.clear()
-        _write_slot(self.fd, [])
-        os.close(self.fd)
-        _held.pop(self.name, None)
+        try:
+            for folder in self.folders:
+                take_back(folder, self.uid)
+            self.folders.clear()
+            _write_slot(self.fd, [])
+        finally:  # a folder not taken back stays named in the slot: the next build of this user takes it
+            os.close(self.fd)
+            _held.pop(self.name, None)
 
 
 _held: dict[str, BuildUser] = {}  # this process's users, by name
@@ -117,13 +120,13 @@ def take_back(folder: str, uid: int) -> None:
 def _own_again(path: str, uid: int) -> None:
     try:
         info = os.lstat(path)
-    except FileNotFoundError:
+        if info.st_uid != uid:
+            return
+        os.lchown(path, os.geteuid(), os.getegid())
+        if stat.S_ISREG(info.st_mode) and info.st_mode & (stat.S_ISUID | stat.S_ISGID):
+            os.chmod(path, stat.S_IMODE(info.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+    except FileNotFoundError:  # gone meanwhile
         return
-    if info.st_uid != uid:
-        return
-    os.lchown(path, os.geteuid(), os.getegid())
-    if stat.S_ISREG(info.st_mode) and info.st_mode & (stat.S_ISUID | stat.S_ISGID):
-        os.chmod(path, stat.S_IMODE(info.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
 
 
 def _uids_running() -> set[int]:
