@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
 
-from kmodtui.core.choices import remember
 from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
-from kmodtui.core.paths import cache_dir, package_data, state_dir
+from kmodtui.core.paths import cache_dir, state_dir
 from kmodtui.messages import (
     BuildFinished,
     BuildStarted,
@@ -35,6 +31,7 @@ from kmodtui.messages import (
 from kmodtui.screens.guards import MIN_HEIGHT, MIN_WIDTH, FolderRefusedScreen, TooSmallScreen
 from kmodtui.screens.kernel import KernelScreen
 from kmodtui.screens.nav import escape, go_back, key_words, offered, open_help
+from kmodtui.workers import CoreWorkers, running_among
 
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py).
@@ -63,22 +60,7 @@ def wants_ansi_theme(term: str | None, color_system: str | None) -> bool:
     return term == "linux" or color_system in ("standard", "windows")
 
 
-_CHOICES = threading.Lock()  # choices.json is read, changed and written whole: one worker at a time
-
-
-def running_among(records: list[str]) -> list[str]:
-    """Those of these builds (record dirs) that are still running: reads each record."""
-    from kmodtui.core.build import record as buildrecord
-
-    running = []
-    for record in dict.fromkeys(records):
-        status = buildrecord.read_status(record)
-        if status and buildrecord.effective_state(status) == buildrecord.RUNNING:
-            running.append(record)
-    return running
-
-
-class KmodApp(App[int]):
+class KmodApp(CoreWorkers):
     TITLE = "kmodtui"
     # "1 build running: ...": every screen's step strip watches it (kmodtui/widgets/steps.py)
     running_note: var[str] = var("", init=False)
@@ -292,118 +274,6 @@ class KmodApp(App[int]):
     def on_notice(self, message: Notice) -> None:
         # a worker's notice quotes errors, file names and kernel releases: plain text, never markup
         self.notify(escape(message.text), severity=message.severity, timeout=message.timeout)  # type: ignore[arg-type]
-
-    # ---- workers: the core's work off the event loop; each ends with a message -----------------
-    # (a handler only reads what it was given and posts; the App's state changes in the handlers above)
-
-    @work(thread=True, group="choices")
-    def remember_choice(self, key: str, value: str) -> None:
-        with _CHOICES:
-            remember(key, value)
-
-    @work(thread=True, group="build-start")
-    def start_build(self, source: str, kernel: str, mode: str) -> None:
-        """Start the wizard's build, detached (its record made, the runner started); remember the mode."""
-        from kmodtui.core.build.job import start_detached
-
-        with _CHOICES:
-            remember(f"mode:{source}", mode)
-        try:
-            records = start_detached(source, [kernel], mode)
-        except KmodError as err:
-            self.post_message(Notice(f"Cannot start the build: {err}", "error", 12))
-            return
-        self.post_message(BuildStarted(records[0]))
-
-    @work(thread=True, group="build-start")
-    def start_rebuild(self, record: str, changes: dict[str, object], problems_before: frozenset[tuple[str, str]],
-                      then_check: str) -> None:
-        """The build `record` recorded, started again (e.g. a `debian:` kernel is looked up again)."""
-        from kmodtui.core.build.job import rebuild
-
-        try:
-            new_record = rebuild(record, **changes)
-        except KmodError as err:
-            self.post_message(Notice(f"Cannot rebuild: {err}", "error", 12))
-            return
-        self.post_message(BuildStarted(new_record, problems_before=problems_before, then_check=then_check,
-                                       replaces=record))
-
-    @work(thread=True, group="build-start")
-    def build_provider(self, source: str, kernel: str, mode: str) -> None:
-        """The module that exports a remedy's symbol, built first (the same kernel, the consumer's mode)."""
-        from kmodtui.core.build.job import start_detached
-
-        try:
-            [record] = start_detached(source, [kernel], mode)
-        except KmodError as err:
-            self.post_message(Notice(f"Cannot build the provider: {err}", "error", 12))
-            return
-        self.post_message(BuildStarted(record, provider=True))
-
-    @work(thread=True, exclusive=True, group="running-builds")
-    def read_running_builds(self, records: list[str]) -> None:
-        self.post_message(RunningBuilds(len(running_among(records))))
-
-    @work(thread=True, exclusive=True, group="resolve")
-    def check_build(self, record: str) -> None:
-        """Check what a build made, like with like (a package build as a package set)."""
-        from kmodtui.core.build.recheck import recheck
-
-        try:
-            request, result = recheck(record)
-        except KmodError as err:  # e.g. a kernel tree without (or with a damaged) Module.symvers
-            self.post_message(Notice(f"Cannot check the symbols: {err}", "error", 12))
-            return
-        self.post_message(ResolveDone(result, source=request.source, record=record))
-
-    @work(thread=True, exclusive=True, group="resolve")
-    def check_modules(self, modules: list[str], kernel: Kernel, providers: list[str] | None = None) -> None:
-        """Check modules that are not one of kmodtui's builds against a kernel."""
-        from kmodtui.core.resolve.engine import resolve
-
-        try:
-            result = resolve(modules, kernel, providers or [])
-        except KmodError as err:
-            self.post_message(Notice(f"Cannot check the symbols: {err}", "error", 12))
-            return
-        self.post_message(ResolveDone(result))
-
-    @work(thread=True, exclusive=True, group="resolve")
-    def rebuild_demo(self, spec: str, problems_before: frozenset[tuple[str, str]], kernel: Kernel) -> None:
-        """The demo's seed-000 story to its end: the provider RPM rebuilt from the remedied spec by the
-        real rpmbuild, then the consumer checked against it as a package set."""
-        from kmodtui.core.build.demo import demo_packages, rebuild_demo_provider
-        from kmodtui.core.resolve.engine import resolve
-
-        try:
-            provider = rebuild_demo_provider(spec, os.path.join(state_dir(), "demo", "rpmbuild"),
-                                             kernel.symvers_path or kernel.build_dir)
-            consumer, _ = demo_packages()
-            result = resolve(consumer, kernel, [provider])
-            from kmodtui.core.resolve.asktool import ask_package_manager
-
-            ask_package_manager(result)  # rpm -i --test, against the demo kernel's kernel() Provides
-        except KmodError as err:
-            self.post_message(Notice(f"Cannot rebuild the demo provider: {err}", "error", 15))
-            return
-        self.post_message(ResolveDone(result, demo=True, remedy_target=spec, previous=problems_before))
-
-    @work(thread=True, exclusive=True, group="resolve")
-    def resolve_demo(self, kernel: Kernel) -> None:
-        # Seed 000 on real artifacts: the consumer's ksym() Requires against a provider packaged
-        # the "generic" way. The provider's spec is copied where the user may edit it.
-        from kmodtui.core.resolve.engine import resolve
-
-        packages = package_data("data", "demo", "packages")
-        from kmodtui.core.build.demo import demo_packages
-
-        consumer, provider = demo_packages()
-        result = resolve(consumer, kernel, provider)
-        spec_copy = os.path.join(state_dir(), "demo", "kmod-provider.spec")
-        os.makedirs(os.path.dirname(spec_copy), exist_ok=True)
-        shutil.copyfile(os.path.join(packages, "kmod-provider.spec"), spec_copy)
-        self.post_message(ResolveDone(result, demo=True, remedy_target=spec_copy))
 
 
 def run_app(app: KmodApp, *, mouse: bool = True) -> int:

@@ -80,8 +80,8 @@ def run_folder(config: pytest.Config) -> Path | None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    """Tests run side by side, except one marked `alone` (the fork bomb: the build user's process
-    budget is shared by every confined build on the machine), which runs while no other does."""
+    """Tests run side by side, except one marked `alone` (the fork bomb, when not run as root: a user's
+    confined builds share that user's process budget), which runs while no other does."""
     folder = run_folder(item.config)
     if folder is None:
         yield

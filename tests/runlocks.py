@@ -1,6 +1,6 @@
 """Locks for tests that run in parallel: pytest-xdist's workers are separate processes, so what they
-share (the download cache, the debootstrap chroots, the build user's process budget, inputs built
-once per run) is guarded with flock(2) on a file next to it. A lock dies with its process, so a
+share (the download cache, the debootstrap chroots, a user's process budget when not run as root,
+inputs built once per run) is guarded with flock(2) on a file next to it. A lock dies with its process, so a
 killed worker never leaves one held.
 """
 

@@ -272,3 +272,37 @@ def test_a_tree_that_names_its_modules_only_when_built_counts_its_last_builds_mo
     assert missing == ["provider.ko (autotools-tree) is not installed"], missing
     _provider_installed(root, release, built)
     assert gate.missing_modules(str(root), release, [str(tree)]) == []
+
+
+def test_which_kernels_enforce_signatures_is_what_the_secure_boot_doctor_reads(installed_kernel: Kernel,
+                                                                              tmp_path: Path) -> None:
+    """The gate asks the doctor's facts (secureboot/facts.py): Debian's real config, in /boot or only in
+    the build tree (a root with the headers but no /boot/config), enforces only with MODULE_SIG_FORCE=y;
+    a bare boot/config (a recorded state's, no release) is no kernel's config in an installed root, and
+    Secure Boot counts only for this machine, never for a root's efivars."""
+    from kmodtui.core.remedies.gate import _enforces_signatures
+    from kmodtui.core.secureboot import facts
+
+    release = installed_kernel.release
+    real = Path(installed_kernel.build_dir, ".config").read_text()
+    assert "# CONFIG_MODULE_SIG_FORCE is not set" in real  # Debian's: signatures checked, not enforced
+    forced = real.replace("# CONFIG_MODULE_SIG_FORCE is not set", "CONFIG_MODULE_SIG_FORCE=y")
+    for where in (f"boot/config-{release}", f"lib/modules/{release}/build/.config"):
+        root = tmp_path / where.replace("/", "_")
+        (root / where).parent.mkdir(parents=True)
+        (root / where).write_text(real)
+        assert not _enforces_signatures(str(root), release)
+        (root / where).write_text(forced)
+        assert _enforces_signatures(str(root), release), where
+        assert facts.read_config(str(root), release)[0] == facts.read_config(str(root), release, recorded=False)[0]
+    bare = tmp_path / "bare"
+    (bare / "boot").mkdir(parents=True)
+    (bare / "boot" / "config").write_text(forced)
+    assert not _enforces_signatures(str(bare), release)
+    assert (facts.read_config(str(bare), release)[0] or {}).get("MODULE_SIG_FORCE") == "y"  # a recorded state reads it
+    efivars = bare / "sys" / "firmware" / "efi" / "efivars"
+    efivars.mkdir(parents=True)
+    (efivars / f"SecureBoot-{facts.EFI_GLOBAL}").write_bytes(b"\x06\x00\x00\x00\x01")  # attributes, then on
+    assert facts.secure_boot_variable(str(bare)) is True and not _enforces_signatures(str(bare), release)
+    assert _enforces_signatures("/", release) == (facts.secure_boot_variable("/") is True or (
+        facts.read_config("/", release)[0] or {}).get("MODULE_SIG_FORCE") == "y")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from kmodtui.app import KmodApp
 from kmodtui.core.build.job import start_detached
-from kmodtui.core.build.record import read_status
 from kmodtui.core.build.request import load_request
 from kmodtui.core.resolve.engine import resolve
 from kmodtui.screens.build import BuildScreen
@@ -20,7 +18,15 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import build_kmod_rpm
 from tests.realtools import EXAMPLES, copy_source, run
-from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, screen_shown, settle, wait_for
+from tests.ui.waiting import (
+    apply_then_rebuild,
+    build_done,
+    open_demo_symbols,
+    screen_ready,
+    screen_shown,
+    settle,
+    wait_for,
+)
 
 
 def preview(app: KmodApp) -> str:
@@ -64,9 +70,7 @@ def test_seed_000_from_not_packaged_to_the_spec_fix_and_back(built, installed_ke
 def test_failed_build_to_remedy_to_rebuild_to_symbols(built, installed_kernel, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     [provider_record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], "kbuild")
-    deadline = time.monotonic() + 120
-    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    build_done(provider_record)
     source = copy_source("consumer", tmp_path)
     original = (source / "Kbuild").read_bytes()
     [record] = start_detached(str(source), [installed_kernel.release], "kbuild")
@@ -109,9 +113,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     # the provider built the same way (a package build's set needs the provider's package)
     [provider_record] = start_detached(str(EXAMPLES / "provider"), [installed_kernel.release], mode)
-    deadline = time.monotonic() + 120
-    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    build_done(provider_record)
     source = copy_source("consumer", tmp_path)
     [record] = start_detached(str(source), [installed_kernel.release], mode)
 
@@ -324,9 +326,7 @@ def test_an_rpm_package_sets_unknown_ksym_offers_to_build_the_providers_package(
     monkeypatch.setenv("KMODTUI_STATE_DIR", str(tmp_path / "state"))
     provider = copy_source("provider", tmp_path / "p")
     [provider_record] = start_detached(str(provider), [installed_kernel.release], "kbuild")
-    deadline = time.monotonic() + 120
-    while (read_status(provider_record) or {}).get("state") in (None, "running") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    build_done(provider_record)
     source = copy_source("consumer", tmp_path)
     [record] = start_detached(str(source), [installed_kernel.release], "rpm-redhat", providers=(str(provider),))
 

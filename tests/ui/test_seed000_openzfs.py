@@ -15,35 +15,23 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from kmodtui.app import KmodApp
 from kmodtui.core.build.job import start_detached
-from kmodtui.core.build.record import read_status
 from kmodtui.core.build.request import load_request
 from kmodtui.screens.build import BuildScreen
 from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
 from tests.realtools import copy_source, openzfs_release_tree, require_tool, run_ok
-from tests.ui.waiting import apply_then_rebuild, screen_ready, settle, wait_for
+from tests.ui.waiting import apply_then_rebuild, build_done, screen_ready, settle, wait_for
 
 ZFS_BUILD_TIMEOUT = 1800.0  # configure twice (the tree's, then the spec's) and nine modules: ~5 min on 2 cores
 NINE = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
 USED = {"dmu_tx_commit", "txg_wait_synced", "dmu_objset_space"}  # what the consumer names
-
-
-def wait_record(record: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = read_status(record) or {}
-        if status.get("state") not in (None, "running"):
-            return status
-        time.sleep(1)
-    raise AssertionError(f"{record} still running after {timeout} s")
 
 
 def packages_of(status: dict) -> list[Path]:
@@ -74,7 +62,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
 
     # OpenZFS's own generic kmod RPMs: no ksym() Provides (rpm's internal generator)
     [zfs_record] = start_detached(str(tree), [release], "rpm-generic")
-    zfs = wait_record(zfs_record, ZFS_BUILD_TIMEOUT)
+    zfs = build_done(zfs_record, ZFS_BUILD_TIMEOUT)
     assert zfs["state"] == "succeeded", Path(zfs["log"]).read_text()[-3000:]
     zfs_packages = packages_of(zfs)
     assert any(p.name.startswith(f"kmod-zfs-{release}-") for p in zfs_packages)
@@ -87,7 +75,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
     # the consumer, packaged the RHEL way (ksym() Requires); it first fails modpost: ZFS's symbols unknown
     consumer = copy_source("zfs-consumer", tmp_path)
     [consumer_record] = start_detached(str(consumer), [release], "rpm-redhat")
-    assert wait_record(consumer_record, 300)["state"] == "failed"
+    assert build_done(consumer_record, 300)["state"] == "failed"
     kernel_stub = build_kernel_provides_rpm(tmp_path / "kernel-stub", release, installed_kernel.symvers_path)
 
     async def scenario() -> None:

@@ -109,10 +109,8 @@ def test_diagnose_screen_on_a_real_log(snap_compare, size) -> None:
         screen.query_one("#diagnose-paste").text = log.read_text()
         await pilot.press("ctrl+d")
         await settle(pilot)
-        for _ in range(100):  # the answer arrives as a message from the worker; wait for it under load
-            if str(screen.query_one("#diagnose-answer").render()).startswith("Cause"):
-                break
-            await pilot.pause(0.05)
+        # the answer arrives as a message from the worker: until it is shown, however loaded the machine
+        await wait_for(pilot, lambda: str(screen.query_one("#diagnose-answer").render()).startswith("Cause"))
         await pilot.pause()
 
     assert snap_compare(KmodApp(demo=True), run_before=open_diagnose, terminal_size=size)
@@ -127,8 +125,9 @@ async def _open_source(pilot) -> None:
 
     await settle(pilot)
     pilot.app.push_screen(SourceScreen(demo_kernel()))
-    await settle(pilot)
-    await pilot.pause(0.2)
+    await settle(pilot)  # then until the first example's details are read and shown
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SourceScreen) and pilot.app.screen.current is not None)
+    await pilot.pause()
 
 
 async def _open_mode(pilot) -> None:

@@ -30,9 +30,9 @@ class Tmux:
         return subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
 
     def keys(self, *keys: str) -> None:
-        for key in keys:
-            run_ok([self.tmux, "send-keys", "-t", self.name, key])
-            time.sleep(0.15)
+        """Typed in this order (the app reads them in order: no pause needed, and no Esc among them that
+        a key right after it could make Alt+key); the caller then waits for what they make appear."""
+        run_ok([self.tmux, "send-keys", "-t", self.name, *keys])
 
     def wait_for(self, text: str, timeout: float = 90) -> str:
         deadline = time.monotonic() + timeout

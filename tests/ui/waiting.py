@@ -14,6 +14,20 @@ async def wait_for(pilot, condition, timeout: float = 120.0) -> None:
         await pilot.pause(0.1)
 
 
+def build_done(record: str, timeout: float = 180.0) -> dict:
+    """Until a detached build's record says it is over (its status returned); fails at the deadline."""
+    from kmodtui.core.build.record import read_status
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = read_status(record) or {}
+        if status.get("state") not in (None, "running"):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{record} still running after {timeout} s")
+        time.sleep(0.2)
+
+
 # A build screen follows its build's log in a worker for as long as the build runs: not waited for.
 FOLLOWING = "build-follow"
 

@@ -1,6 +1,7 @@
 """Builds run confined: every step that runs code from the source (make/kbuild, configure, dkms.conf's
 PRE_BUILD, dkms, rpmbuild's %build) runs under bubblewrap, as an unprivileged user with no
-capabilities, in its own mount, pid, ipc, uts, cgroup and (empty) network namespaces: the system and
+capabilities (as root: a build user of its own, buildusers.py, so no build shares another's process
+budget), in its own mount, pid, ipc, uts, cgroup and (empty) network namespaces: the system and
 the kernel headers read-only, only the build's own folder writable, a private /tmp, homes, kmodtui's
 state (its signing key) and dkms's key hidden, with limits on processes, memory, CPU time and file size.
 
@@ -19,12 +20,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kmodtui.core.build import buildusers
 from kmodtui.core.errors import KmodError
 
-BUILD_USER = "kmodtui-build"  # the dedicated system user builds drop to when kmodtui runs as root
 NO_SANDBOX_SETTING = "KMODTUI_NO_SANDBOX"  # a reason: builds on this host run unconfined, saying so
 INSTALL_FIX = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora/RHEL: dnf install bubblewrap)"
-# Per process: RLIMIT_NPROC counts every task of the build's uid (a fork bomb stops there), AS bounds one
+# Per process: RLIMIT_NPROC counts every task of the build's uid, its own as root (a fork bomb stops there
+# and starves no other build), AS bounds one
 # compiler's address space, CPU one process's seconds, FSIZE one file (a disk-filling loop stops there).
 LIMITS = {"nproc": 1024, "as": 8 << 30, "cpu": 3600, "fsize": 8 << 30}
 WALL_CLOCK = 4 * 3600.0  # seconds a confined build may take when the request sets no timeout
@@ -145,24 +147,6 @@ def warning(reason: str) -> str:
             f"dkms.conf commands run as uid {os.geteuid()} with the network and every file that user can reach")
 
 
-def _ensure_build_user() -> tuple[int, int]:
-    """The build user's uid and gid, made (useradd --system, no home, no shell) when missing."""
-    import pwd
-
-    try:
-        entry = pwd.getpwnam(BUILD_USER)
-    except KeyError:
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        result = subprocess.run([useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                                 "--shell", "/usr/sbin/nologin", "--comment", "kmodtui confined builds", BUILD_USER],
-                                capture_output=True, text=True)
-        if result.returncode != 0 and "already exists" not in result.stderr:
-            raise KmodError(BUILD_USER, f"cannot make the build user ({result.stderr.strip()[-200:]}); "
-                                        f"make it with `useradd --system {BUILD_USER}` or pass --no-sandbox") from None
-        entry = pwd.getpwnam(BUILD_USER)
-    return entry.pw_uid, entry.pw_gid
-
-
 def _hidden_folders() -> tuple[str, ...]:
     from kmodtui.core.paths import cache_dir, state_dir
 
@@ -203,22 +187,36 @@ def confinement_for(no_sandbox: str, writable: tuple[str, ...], readable: tuple[
     uid = gid = -1
     user = _user_name(os.geteuid())
     setpriv = ""
+    lease: buildusers.BuildUser | None = None
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv") or ""
         if not setpriv:
             raise KmodError("setpriv", "not found: as root, builds drop to the build user with util-linux's setpriv "
                                        "(apt-get install util-linux), or build unconfined with --no-sandbox")
-        uid, gid = _ensure_build_user()
-        user = BUILD_USER
-        for folder in writable:
-            _give(folder, uid, gid, kept)
-    hidden = _hidden_folders()
-    shown = tuple(dict.fromkeys(os.path.realpath(p) for p in (*readable, *_kmodtui_itself()) if os.path.exists(p)))
-    nproc = LIMITS["nproc"] + (0 if uid >= 0 else _tasks_of(os.getuid()))
-    confinement = Confinement(bwrap, user, uid, gid, tuple(os.path.realpath(w) for w in writable), shown, hidden,
-                              tuple(k for k in kept if os.path.exists(k)), setpriv=setpriv, nproc=nproc)
-    _probe(confinement)
+        lease = buildusers.take()
+        uid, gid, user = lease.uid, lease.gid, lease.name
+    try:
+        if lease is not None:
+            for folder in writable:
+                lease.give(folder, kept)
+        hidden = _hidden_folders()
+        shown = tuple(dict.fromkeys(os.path.realpath(p) for p in (*readable, *_kmodtui_itself()) if os.path.exists(p)))
+        nproc = LIMITS["nproc"] + (0 if uid >= 0 else _tasks_of(os.getuid()))
+        confinement = Confinement(bwrap, user, uid, gid, tuple(os.path.realpath(w) for w in writable), shown, hidden,
+                                  tuple(k for k in kept if os.path.exists(k)), setpriv=setpriv, nproc=nproc)
+        _probe(confinement)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
     return confinement
+
+
+def release(confinement: Confinement) -> None:
+    """After the build: its folder back to kmodtui's own user, its build user free for the next build."""
+    lease = buildusers.held(confinement.user) if confinement.uid >= 0 else None
+    if lease is not None:
+        lease.release()
 
 
 def _tasks_of(uid: int) -> int:
@@ -242,17 +240,6 @@ def _user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
-
-
-def _give(folder: str, uid: int, gid: int, kept: tuple[str, ...]) -> None:
-    """The build's folder, owned by the build user (links changed themselves, never followed)."""
-    keep = {os.path.realpath(k) for k in kept}
-    os.lchown(folder, uid, gid)
-    for root, dirs, files in os.walk(folder):
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            if path not in keep:
-                os.lchown(path, uid, gid)
 
 
 def _probe(confinement: Confinement) -> None:

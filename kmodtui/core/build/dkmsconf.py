@@ -25,32 +25,11 @@ MAX_VALUE = 8 * 1024  # characters of one value (OpenZFS's PRE_BUILD, the longes
 # tokenizer grows a word a character at a time, in time quadratic in its length
 
 
-def _open_quote(text: str, quote: str = "") -> str:
-    """The quote a shell word list leaves open ("" when its quotes are closed), reading on from inside
-    `quote` (a value continued over lines is read line by line, each once; single quotes take
-    everything literally)."""
-    escaped = False
-    previous = " "
-    for c in text:
-        word_start = previous.isspace()
-        previous = c
-        if escaped:
-            escaped = False
-        elif c == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            if c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "#" and word_start:
-            break  # a comment (a # inside a word is just a character)
-    return quote
-
-
-def _array_open(text: str, quote: str = "") -> tuple[str, int]:
-    """Reading on through an array literal `(a "b c" ...)` from inside `quote`: the quote left open and
-    where an unquoted `)` closes it (-1: not in `text`). A comment runs to the end of its line."""
+def _scan(text: str, quote: str = "", array: bool = False) -> tuple[str, int]:
+    """Reading on through a shell word list from inside `quote` (a value continued over lines is read
+    line by line, each once): the quote it leaves open ("" when its quotes are closed) and, in an array
+    literal `(a "b c" ...)`, where an unquoted `)` closes it (-1: not in `text`). Single quotes take
+    everything literally; a comment (a # starting a word) runs to the end of its line."""
     escaped = comment = False
     previous = " "
     for at, c in enumerate(text):
@@ -69,7 +48,7 @@ def _array_open(text: str, quote: str = "") -> tuple[str, int]:
             quote = c
         elif c == "#" and word_start:
             comment = True
-        elif c == ")":
+        elif c == ")" and array:
             return quote, at
     return quote, -1
 
@@ -166,20 +145,14 @@ def parse_dkms_conf(path: str) -> DkmsConf:
         # A quoted value (or an array literal) may run over several lines (OpenZFS's PRE_BUILD="configure
         # ... "): read on until the quotes balance (the parenthesis closes), as the shell would (at most
         # MAX_CONTINUED lines).
-        if is_literal:
-            quote, end = _array_open(value_text[1:])
-            closed = end >= 0
-        else:
-            quote, closed = _open_quote(value_text), True
+        quote, end = _scan(value_text[1:] if is_literal else value_text, array=is_literal)
+        closed = end >= 0 or not is_literal
         continued = [value_text]
         while (quote or not closed) and number < len(lines) and number - first < MAX_CONTINUED:
             number += 1
             continued.append(lines[number - 1])
-            if is_literal:
-                quote, end = _array_open("\n" + lines[number - 1], quote)
-                closed = end >= 0
-            else:
-                quote = _open_quote("\n" + lines[number - 1], quote)
+            quote, end = _scan("\n" + lines[number - 1], quote, array=is_literal)
+            closed = end >= 0 or not is_literal
         value_text = "\n".join(continued)
         where = f"line {first}" if number == first else f"lines {first}-{number}"
         key = match.group("key")
@@ -218,7 +191,7 @@ def parse_dkms_conf(path: str) -> DkmsConf:
 
 def _read_literal(conf: DkmsConf, key: str, value_text: str, where: str) -> None:
     """`KEY=(a "b c" [5]=d)`: bash's array literal, element by element."""
-    _, end = _array_open(value_text[1:])
+    _, end = _scan(value_text[1:], array=True)
     if end < 0:
         conf.build_time_only.append(f"{where}: {key}=( is not closed; not read")
         conf.unread.add(key)

@@ -14,7 +14,7 @@ from typing import Any
 
 from kmodtui.core.build import modes
 from kmodtui.core.build import record as buildrecord
-from kmodtui.core.build.confine import WALL_CLOCK, Confinement, confinement_for, warning
+from kmodtui.core.build.confine import WALL_CLOCK, Confinement, confinement_for, release, warning
 from kmodtui.core.build.locks import SourceLock
 from kmodtui.core.build.logscan import LogFinding
 from kmodtui.core.build.plan import BuildDirs, BuildPlan, ask_host, find_artifacts, plan_build, prepare_work
@@ -89,6 +89,8 @@ def run_job(request: BuildRequest, record_dir: str, emit: Callable[[BuildEvent],
         with open(plan.log_path, "a") as log:  # a line of the log, and a finding, like the build's own
             handle_line(f"kmodtui: {err}", "lock", log, emit, state)
         code = 75  # EX_TEMPFAIL: try again when the other kmodtui is done
+    finally:  # what the build made, ours again; its build user free for the next build
+        release(confinement)
     if code not in (0, 75, 124, 130):  # the logs its tool only points to (dkms's make.log)
         _append_failure_logs(modes.get(plan.mode).failure_logs(plan.work_dir), plan.log_path, emit, state)
     artifacts = tuple(find_artifacts(plan)) if code == 0 else ()

@@ -65,24 +65,16 @@ def _built_module_names(source: str) -> list[str]:
     return []
 
 
-SECURE_BOOT = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
-
-
 def _enforces_signatures(root: str, release: str) -> bool:
-    """CONFIG_MODULE_SIG_FORCE=y in the kernel's config, or (this machine) Secure Boot on: Debian's and
-    Fedora's kernels then lock down and load only signed modules."""
-    if os.path.abspath(root) == "/":
-        try:
-            with open(SECURE_BOOT, "rb") as f:
-                if f.read()[-1:] == b"\x01":
-                    return True
-        except OSError:
-            pass
-    try:
-        with open(os.path.join(root, "boot", f"config-{release}"), encoding="utf-8", errors="replace") as f:
-            return any(line.strip() == "CONFIG_MODULE_SIG_FORCE=y" for line in f)
-    except OSError:
-        return False
+    """CONFIG_MODULE_SIG_FORCE=y in the kernel's config (as the Secure Boot doctor reads it: /boot's, the
+    build tree's .config, /proc/config.gz for the running kernel), or (this machine) Secure Boot on:
+    Debian's and Fedora's kernels then lock down and load only signed modules."""
+    from kmodtui.core.secureboot import facts
+
+    if os.path.abspath(root) == "/" and facts.secure_boot_variable("/"):
+        return True
+    config, _source = facts.read_config(root, release, recorded=False)  # an installed root: this release's only
+    return config is not None and config.get("MODULE_SIG_FORCE") == "y"
 
 
 def _signed(path: str) -> bool:

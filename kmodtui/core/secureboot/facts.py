@@ -118,11 +118,19 @@ def _output(root: str, argv: tuple[str, ...]) -> tuple[str | None, str]:
     return (done.stdout + done.stderr)[:LIMIT], ""
 
 
-def read_config(root: str, release: str) -> tuple[dict[str, str] | None, str]:
-    """The kernel's config: /boot/config-<release>, the build tree's .config, or /proc/config.gz."""
+def secure_boot_variable(root: str) -> bool | None:
+    """The SecureBoot EFI variable: on, off, or None when it cannot be read (no EFI, no efivarfs)."""
+    variable = _efivar(root, "SecureBoot", EFI_GLOBAL)
+    return None if variable is None else variable[0] == 1
+
+
+def read_config(root: str, release: str, recorded: bool = True) -> tuple[dict[str, str] | None, str]:
+    """The kernel's config: /boot/config-<release>, the build tree's .config, or /proc/config.gz when
+    `release` runs; a file over LIMIT is not read. In a recorded state (a root other than `/`, unless
+    `recorded` is False: an installed root), also a bare boot/config that came without its release."""
     candidates = [f"boot/config-{release}", f"lib/modules/{release}/build/.config"] if release else []
-    if root != "/":
-        candidates.append("boot/config")  # a recorded state whose config came without its release
+    if root != "/" and recorded:
+        candidates.append("boot/config")
     for rel in candidates:
         text = _text(root, rel)
         if text is not None:
@@ -160,9 +168,9 @@ def read_state(root: str = "/", release: str = "") -> BootState:
     if root != "/" and not os.path.isdir(os.path.join(root, "sys/firmware/efi")) and told["efi"] is None:
         efi = None
     secure_boot, setup_mode, shim_validation = told["secure_boot"], told["setup_mode"], told["shim_validation"]
-    variable = _efivar(root, "SecureBoot", EFI_GLOBAL)
-    if variable is not None:
-        efi, secure_boot = True, variable[0] == 1
+    variable_says = secure_boot_variable(root)
+    if variable_says is not None:
+        efi, secure_boot = True, variable_says
     variable = _efivar(root, "SetupMode", EFI_GLOBAL)
     if variable is not None:
         setup_mode = variable[0] == 1
