@@ -44,8 +44,16 @@ def cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def build(source: Path, release: str, mode: str) -> dict:
-    """`kmodtui build --json`, timed; its exit event (with the record folder as "record")."""
+def build(source: Path, release: str, mode: str, reuse: bool = False) -> dict:
+    """`kmodtui build --json`, timed; its exit event (with the record folder as "record"). reuse: a
+    succeeded build of the same source and mode in the state folder (--work) is taken instead."""
+    if reuse:
+        from kmodtui.core.build.record import list_builds
+
+        for status in list_builds():  # newest first
+            if status["state"] == "succeeded" and status.get("source") == str(source) and status.get("mode") == mode:
+                print(f"{mode} build of {source.name}: reused {status['id']}", flush=True)
+                return {**status, "build": status["id"], "record": status["dir"]}
     start, start_cpu, load = time.monotonic(), cpu(), os.getloadavg()[0]
     result = kmodtui("build", "-k", release, "-s", str(source), "-m", mode, "--json")
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -78,11 +86,30 @@ def check(work: Path, name: str, stub: Path, lustre: Path, zfs: list[Path], rele
     return code, refused, named
 
 
-def remedy_by_cli(spec: Path, zfs_tree: Path, release: str) -> list[str]:
+def package_prebuilt(work: Path, release: str) -> Path:
+    """tests/lustre/prebuilt's modules (osd_zfs and the Lustre modules it loads after, built by kmodtui from
+    lustre-release v2_17_0 against OpenZFS 2.1.11) as kmod-lustre-osd-zfs, with the ksym()/kernel()
+    Requires rpm-redhat mode's spec gives (kmodtui rpmdeps), the rest of the chain as kmod-lustre."""
+    from tests.core.test_lustre_tree import prebuilt
+    from tests.pkgtools import build_kmod_rpm
+
+    modules = prebuilt(work / "prebuilt")
+    symvers = f"/usr/src/linux-headers-{release}/Module.symvers"
+    chain = [m for m in modules if m.name != "osd_zfs.ko"]
+    build_kmod_rpm(work / "kmod-lustre", "kmod-lustre", chain, release, generator="kmodtui", kernel_symvers=symvers)
+    return build_kmod_rpm(work / "kmod-lustre-osd-zfs", "kmod-lustre-osd-zfs", [work / "prebuilt" / "osd_zfs.ko"],
+                          release, generator="kmodtui", kernel_symvers=symvers)
+
+
+def remedy_by_cli(spec: Path, zfs_tree: Path, release: str, first: str) -> list[str]:
     if b"_use_internal_dependency_generator 0" not in spec.read_bytes():  # not applied yet (by the TUI)
         applied = kmodtui("remedy", "apply", "spec-external-depgen", "--target", str(spec), "--yes")
         if applied.returncode != 0:
             sys.exit(f"remedy: {applied.stderr}")
+    else:  # the TUI applied it, and its b may have rebuilt OpenZFS already
+        rebuilt = build(zfs_tree, release, "rpm-generic", reuse=True)
+        if rebuilt["record"] != first:
+            return rebuilt["artifacts"]
     return build(zfs_tree, release, "rpm-generic")["artifacts"]
 
 
@@ -98,36 +125,46 @@ def main() -> int:
     parser.add_argument("--kernel", default=headers_here(), help="the kernel release whose headers are here "
                         "(default: the newest under /lib/modules with a build folder)")
     parser.add_argument("--cli", action="store_true", help="the remedy and the rebuild through the CLI, not the TUI")
+    parser.add_argument("--work", type=Path, help="go on in this work folder of an earlier run: its copies, and "
+                        "its succeeded first builds reused (the rebuild after the remedy is always made)")
+    parser.add_argument("--prebuilt-lustre", action="store_true", help="Lustre's modules from tests/lustre/prebuilt "
+                        "(built by kmodtui the same way), packaged with rpm-redhat's generators, not built again")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="lustre-seed-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="lustre-seed-"))
     os.environ["KMODTUI_STATE_DIR"] = str(work / "state")
     zfs_tree, lustre_tree = work / args.zfs.name, work / args.lustre.name
-    shutil.copytree(args.zfs, zfs_tree, symlinks=True)
-    shutil.copytree(args.lustre, lustre_tree, symlinks=True)
+    if not args.work:
+        shutil.copytree(args.zfs, zfs_tree, symlinks=True)
+        shutil.copytree(args.lustre, lustre_tree, symlinks=True)
     release = args.kernel
     story_start, story_cpu = time.monotonic(), cpu()
 
-    zfs = build(zfs_tree, release, "rpm-generic")
-    lustre = build(lustre_tree, release, "rpm-redhat")
-    [lustre_rpm] = rpms(lustre["artifacts"])
+    zfs = build(zfs_tree, release, "rpm-generic", reuse=bool(args.work))
+    if args.prebuilt_lustre:
+        lustre_rpm, lustre = package_prebuilt(work, release), {"record": ""}
+        others = [next((work / "kmod-lustre" / "RPMS").rglob("kmod-lustre-1.0-1.*.rpm"))]
+    else:
+        lustre = build(lustre_tree, release, "rpm-redhat", reuse=bool(args.work))
+        [lustre_rpm], others = rpms(lustre["artifacts"]), []
     stub = build_kernel_provides_rpm(work / "kernel-stub", release, f"/usr/src/linux-headers-{release}/Module.symvers")
-    code, refused, named = check(work, "before", stub, lustre_rpm, rpms(zfs["artifacts"]), release)
+    code, refused, named = check(work, "before", stub, lustre_rpm, others + rpms(zfs["artifacts"]), release)
 
     spec = zfs_tree / "rpm" / "generic" / "zfs-kmod.spec.in"
     if args.cli:
-        rebuilt = remedy_by_cli(spec, zfs_tree, release)
+        rebuilt = remedy_by_cli(spec, zfs_tree, release, zfs["record"])
     else:
         from bench.lustre_seed_tui import remedy_in_tui  # the TUI's keys on the Lustre build's record
 
         took = time.monotonic()
         try:
-            rebuilt = remedy_in_tui(lustre["record"], zfs["record"], spec, refused)
+            rebuilt = remedy_in_tui(lustre["record"], zfs["record"], spec, refused,
+                                    [str(lustre_rpm), *map(str, others + rpms(zfs["artifacts"]))], release)
             print(f"the TUI's story (r, a, a, b, Enter; OpenZFS rebuilt by b): {time.monotonic() - took:.0f} s wall",
                   flush=True)
         except Exception as err:  # noqa: BLE001 - said, then the CLI finishes the story
             print(f"the TUI's story did not finish: {err!r}; the CLI instead", flush=True)
-            rebuilt = remedy_by_cli(spec, zfs_tree, release)
-    code2, refused2, named2 = check(work, "after", stub, lustre_rpm, rpms(rebuilt), release)
+            rebuilt = remedy_by_cli(spec, zfs_tree, release, zfs["record"])
+    code2, refused2, named2 = check(work, "after", stub, lustre_rpm, others + rpms(rebuilt), release)
     print(f"whole story: {time.monotonic() - story_start:.0f} s wall, {cpu() - story_cpu:.0f} s CPU (user+sys) "
           f"of the builds run by `kmodtui build` (work folder {work})", flush=True)
     ok = code != 0 and bool(refused) and named == refused and code2 == 0 and not refused2 and not named2
