@@ -1,5 +1,5 @@
 """Seed 000 on real Lustre, end to end, through kmodtui, timed (too long for CI: two OpenZFS builds and one
-Lustre build, ~45 min on a 2-core machine).
+Lustre build; on a shared 2-core machine each OpenZFS build took 21 to 42 min, see bench/README.md).
 
     python bench/lustre_seed.py --zfs <OpenZFS 2.1.11 release tree> --lustre <lustre-release tree> [--kernel R]
                                 [--cli]
