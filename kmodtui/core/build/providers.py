@@ -27,6 +27,7 @@ def providers_for(request: BuildRequest) -> list[str]:
     symvers_files = [symvers_of_build(r) for r in recorded if r]
     symvers_files += list(request.extra_symbols) + extra_symbols_of(request.source)
     built_as = modes.find(request.mode)
+    symvers_files += named_provider_symvers(request, built_as.package_suffix if built_as is not None else "")
     for symvers in symvers_files:
         folder = os.path.dirname(os.path.abspath(symvers))
         if not os.path.isdir(folder):
@@ -236,9 +237,9 @@ def provider_tree_dir(work_dir: str, name: str) -> str:
     return os.path.join(work_dir, "providers", name)
 
 
-def build_of_named(name: str, release: str) -> str:
+def build_of_named(name: str, release: str, suffix: str = "") -> str:
     """The newest succeeded kmodtui build for `release`, of a source named `name` (META Name: "zfs"),
-    that made a Module.symvers; "" when there is none."""
+    that made a Module.symvers (and, with `suffix`, packages of that kind: ".rpm"); "" when there is none."""
     from kmodtui.core.build.sources import detect_source
 
     names: dict[str, str] = {}
@@ -251,10 +252,28 @@ def build_of_named(name: str, release: str) -> str:
                 names[source] = detect_source(source).name if os.path.isdir(source) else ""
             except KmodError:
                 names[source] = ""
+        if suffix and not any(str(a).endswith(suffix) for a in status.get("artifacts") or ()):
+            continue
         if names[source] == name and symvers_of_build(status["dir"]) and \
                 os.path.isdir(os.path.join(status["dir"], "work", "src")):
             return str(status["dir"])
     return ""
+
+
+def named_provider_symvers(request: BuildRequest, suffix: str) -> list[str]:
+    """For a tree kmodtui knows by name (Lustre): the Module.symvers of the provider builds its configure
+    is given (OpenZFS's, found by name), a build that made packages of `suffix` first: their packages
+    join a package build's set (Lustre's osd-zfs RPM is checked next to OpenZFS's kmod RPMs)."""
+    from kmodtui.core.build import treekinds
+
+    tree = treekinds.match(request.source) if os.path.isdir(request.source) else None
+    found: list[str] = []
+    for use in tree.providers if tree is not None else ():
+        record = build_of_named(use.name, request.kernel.release, suffix) if suffix else ""
+        record = record or build_of_named(use.name, request.kernel.release)
+        if record:
+            found.append(symvers_of_build(record))
+    return found
 
 
 def attach_provider_trees(request: BuildRequest, work_dir: str) -> BuildRequest:
