@@ -106,6 +106,7 @@ HEADER_BOMBS = {
 }
 
 
+@pytest.mark.heavy  # a bomb: seconds, with a time bound a loaded machine misses; not in --quick (README)
 @pytest.mark.parametrize("shape", sorted(HEADER_BOMBS))
 @pytest.mark.parametrize("verb", ["inspect", "kernels --from"])
 def test_tar_header_bombs_are_refused_before_tarfile_parsing(shape: str, verb: str, tmp_path: Path) -> None:
