@@ -52,11 +52,33 @@ def for_workers(items: list[pytest.Item]) -> None:
         return (0 if "slow" in item.keywords else 1 if not is_quick(item) else 2), -seconds
 
     items.sort(key=weight)  # stable: the files' order otherwise
+    grouped = set()
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs.values() if info else ()
         if any(d[-1].scope == "module" for d in defs) and item.module is not None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            grouped.add(item.nodeid)
+    workers = int(getattr(items[0].config, "workerinput", {}).get("workercount", 0)) if items else 0
+    if workers > 1:
+        space_the_first(items, workers, grouped)
+
+
+def space_the_first(items: list[pytest.Item], workers: int, grouped: set[str]) -> None:
+    """xdist's scheduler gives each worker its first unit, then at once a second one (queued behind
+    the first: loadscope's "at least two work units"). Here the first `workers` units are the longest
+    builds (seed 000's two OpenZFS builds, then the next OpenZFS build), so the second unit of each
+    worker is a short hermetic test: the OpenZFS build that comes third goes to whichever worker is
+    free first, not behind seed 000 (which made that worker's share seed 000 + a whole other build)."""
+    if len(items) < 2 * workers or any(item.nodeid in grouped for item in items[:workers]):
+        return
+    spacers = [item for item in reversed(items[workers:]) if item.nodeid not in grouped and is_quick(item)
+               and "heavy" not in item.keywords][:workers]
+    if len(spacers) < workers:
+        return
+    for spacer in spacers:
+        items.remove(spacer)
+    items[workers:workers] = spacers
 
 
 def skip_slow_and_network(items: list[pytest.Item]) -> None:

@@ -17,6 +17,7 @@ spaces, alone or repeated whole (many starts, each scanning far).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import pkgutil
@@ -77,6 +78,7 @@ def _constant(node: ast.expr) -> str | bytes | None:
     return None
 
 
+@functools.cache  # parsed once per process: at collection (all_patterns), then by a test
 def inline_patterns() -> tuple[list[tuple[str, re.Pattern[Any], str]], list[tuple[str, str]]]:
     """(where, pattern, how it is called) of every re.<function>("constant") call in kmodtui, and
     the (file, function) of calls whose pattern is not a constant."""

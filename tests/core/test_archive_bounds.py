@@ -106,6 +106,7 @@ HEADER_BOMBS = {
 }
 
 
+@pytest.mark.heavy  # a bomb: seconds, with a time bound a loaded machine misses; not in --quick (README)
 @pytest.mark.parametrize("shape", sorted(HEADER_BOMBS))
 @pytest.mark.parametrize("verb", ["inspect", "kernels --from"])
 def test_tar_header_bombs_are_refused_before_tarfile_parsing(shape: str, verb: str, tmp_path: Path) -> None:
@@ -274,6 +275,7 @@ def links_with_long_targets(count: int, depth: int) -> Iterator[bytes]:
     yield END
 
 
+@pytest.mark.heavy  # seconds, and a time bound a loaded machine misses: not in --quick (README)
 def test_following_links_has_a_budget(tmp_path: Path) -> None:
     """Before: each link's target was followed from the root one component at a time (0.6 s a link
     250 folders down: 100,000 of them, 17 hours). Now each step is one system call and one unpack
@@ -294,6 +296,7 @@ def test_folders_made_on_the_way_count_as_members(tmp_path: Path) -> None:
     assert not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_openat2_and_the_walk_one_component_at_a_time_agree(tmp_path: Path) -> None:
     """The same 300 generated hostile tars unpacked twice: with openat2 (one call per path) and
     with it turned off (the O_NOFOLLOW walk older kernels get): the same trees, the same skips."""

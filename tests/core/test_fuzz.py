@@ -59,6 +59,7 @@ def test_known_crashers_stay_fixed(crasher: str) -> None:
     check(parser, (CORPUS / crasher).read_bytes())
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 @pytest.mark.parametrize("kind", ["tar", "deb", "bomb", "meta"])
 def test_hostile_archives_never_escape(kind: str, tmp_path: Path) -> None:
     """A slice of bench/fuzz.py --archives: generated link tricks, `..`, members of every type,

@@ -88,6 +88,7 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(buf)
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_the_c_reader_under_sanitizers_reads_mutated_inputs_cleanly(tmp_path: Path) -> None:
     cc = require_tool("cc")
     harness = tmp_path / "kscan_harness"

@@ -203,6 +203,7 @@ def test_corrupt_packages_are_one_clear_line(rpms: dict[str, Path], tmp_path: Pa
         assert result.stderr.startswith(f"kmodtui: {path}: ") and "Traceback" not in result.stderr
 
 
+@pytest.mark.heavy  # a bomb: seconds, with a time bound a loaded machine misses; not in --quick (README)
 def test_a_module_that_decompresses_without_end_is_refused(tmp_path: Path) -> None:
     """A .deb carrying a zstd 'module' of 300 MiB of zeros (a few KiB compressed): capped, one line."""
     import zstandard

@@ -97,6 +97,7 @@ def test_diagnose_reads_a_320kb_line_of_unterminated_osc_in_seconds(tmp_path: Pa
     assert elapsed < 2
 
 
+@pytest.mark.heavy  # a bomb: seconds, with a time bound a loaded machine misses; not in --quick (README)
 def test_diagnose_reads_a_gzip_bomb_of_one_osc_line_in_seconds(tmp_path: Path) -> None:
     """Item 5: a 3.9 KB .log.gz of one 4 MB unterminated OSC line ran past 60 s. It goes through the
     capped decompressor, and the line is cut before any regex."""
@@ -170,6 +171,7 @@ def test_a_hostile_build_exclusive_kernel_is_read_in_bounded_time(installed_kern
     assert elapsed < 2
 
 
+@pytest.mark.heavy  # seconds, and a time bound a loaded machine misses: not in --quick (README)
 @pytest.mark.parametrize("mib", [30, 250])
 def test_a_log_gz_of_one_huge_line_is_read_in_bounded_time_and_memory(tmp_path: Path, mib: int) -> None:
     """A 30 MiB line (under the 32 MiB cap) is cut as it is read: memory stays near one kept line (before,

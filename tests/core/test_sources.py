@@ -213,6 +213,33 @@ def test_dkms_mode_on_the_openzfs_release_tree_writes_the_dkms_conf_zfs_dkms_shi
     assert not (tree / "dkms.conf").exists()
 
 
+@pytest.mark.network
+def test_rpm_modes_on_the_openzfs_release_tree_give_make_rpm_kmod_what_its_kernel_configure_would(
+        installed_kernel, tmp_path: Path) -> None:
+    """rpm-generic on a release tree configures it with --with-config=srpm (none of the ~300 compiled
+    kernel checks, which rpmbuild's %build configure runs anyway) and gives `make rpm-kmod` the defines
+    the tree's config/zfs-build.m4 writes for a kernel configure: the same names, for this kernel."""
+    import re
+
+    from kmodtui.core.build.plan import BuildDirs, ask_host, plan_build
+    from kmodtui.core.build.request import make_request
+    from tests.realtools import openzfs_release_tree
+
+    tree = openzfs_release_tree(tmp_path)
+    request = make_request(str(tree), installed_kernel.release, "rpm-generic")
+    source = detect_source(str(tree))
+    plan = plan_build(request, source, BuildDirs(str(tmp_path / "work")), ask_host(request, source))
+    configure, make = plan.steps[0], plan.steps[1]
+    assert configure.argv == ("sh", "./configure", "--with-config=srpm", "--with-spec=generic")
+    assert make.argv[:2] == ("make", "rpm-kmod")
+    given = dict(word.split("=", 1) for word in make.argv[2:])
+    assert (given["LINUX_VERSION"], given["LINUX_OBJ"]) == (installed_kernel.release, installed_kernel.build_dir)
+    assert os.path.isfile(os.path.join(given["LINUX"], "Makefile"))  # the kernel's source half
+    m4 = (tree / "config" / "zfs-build.m4").read_text()
+    written = re.findall(r"""RPM_DEFINE_KMOD=(?:\$\{RPM_DEFINE_KMOD\})?'\s*(--define "[^"]*")'""", m4)
+    assert len(written) == 7 and " ".join(written) == given["RPM_DEFINE_KMOD"]
+
+
 def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:
     import tarfile
 

@@ -18,6 +18,7 @@ from tests.ui.test_eighty_columns import failed_build_record
 from tests.ui.waiting import apply_then_rebuild, open_demo_symbols, screen_ready, settle, wait_for
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_the_browser_from_before_the_remedy_shows_the_latest_check_on_the_way_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's seed 000 at 80x24: 3 problems, r, apply, b (the provider RPM rebuilt by rpmbuild),
@@ -60,6 +61,7 @@ def test_the_browser_from_before_the_remedy_shows_the_latest_check_on_the_way_ba
         assert status == "ok" and need is not None and need == has and provider.startswith("kmod-provider"), fixed_rows
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_an_older_build_screen_says_so_and_l_opens_the_latest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failed build's screen, then a rebuild of it (as the remedy's b starts one): Esc from the
     rebuild's screen back to the failed one shows 'OLDER BUILD' and l opens the rebuild's screen."""

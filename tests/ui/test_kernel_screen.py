@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from kmodtui.app import KmodApp, wants_ansi_theme
 from kmodtui.screens.kernel import KernelScreen
 from tests.ui.waiting import settle
@@ -208,6 +210,7 @@ def test_a_state_folder_others_can_write_is_refused_on_screen(tmp_path: Path, mo
     assert list(state.iterdir()) == []
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_the_demo_leads_back_to_the_real_kernels_by_d_esc_and_palette(tmp_path: Path) -> None:
     """d on the kernel picker opened the demo with no way back but quitting: d, Esc and the palette's
     Real kernels go back to the kernels found under the root the app was given (here: none)."""

@@ -243,6 +243,7 @@ def test_builds_stop_cancels_a_running_build(tmp_path: Path, installed_kernel) -
     assert buildrecord.read_status(listed[0]["dir"])["state"] == buildrecord.CANCELLED
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_diagnose_a_log_from_the_first_screen_by_path_and_by_paste(repo_root: Path) -> None:
     """l on the kernel picker: a real log from a public thread, by path, then pasted."""
     from kmodtui.screens.diagnose import DiagnoseScreen

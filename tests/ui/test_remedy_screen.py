@@ -151,6 +151,7 @@ def test_rebuild_after_a_remedy_reruns_the_builds_own_request_and_rechecks_like_
     asyncio.run(scenario())
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_demo_seed_000_story_ends_with_rpm_accepting_the_consumer(tmp_path: Path, monkeypatch) -> None:
     """The demo, no CLI flag: not_packaged -> r -> spec remedy (a, a) -> b rebuilds the provider RPM
     from the edited spec with the real rpmbuild -> the package set re-checked: 3 fixed."""

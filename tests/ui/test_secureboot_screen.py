@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from kmodtui.app import KmodApp
 from kmodtui.screens.diagnose import DiagnoseScreen
 from kmodtui.screens.secureboot import SecureBootScreen
@@ -61,6 +63,7 @@ def test_the_sign_screen_shows_the_verdict_before_and_after_signing(built, insta
     asyncio.run(scenario())
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_a_rejected_key_in_a_log_offers_the_doctor() -> None:
     log = Path(__file__).resolve().parent.parent / "logs" / "005-gasket-systemd-key-rejected.log"  # a public log, verbatim
 

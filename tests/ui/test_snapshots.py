@@ -19,6 +19,7 @@ from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.paths import package_data
 from tests.ui.waiting import screen_ready, settle, wait_for
 
+pytestmark = pytest.mark.heavy  # seconds each, and one snapshot at a time on the machine: not in --quick (README)
 STATE = "/tmp/kmodtui-snapshot-state"  # fixed: the remedy screen shows where the demo spec copy lives
 
 

@@ -26,6 +26,8 @@ from tests.ui.test_snapshots import (
 )
 from tests.ui.waiting import open_demo_symbols, settle, wait_for
 
+pytestmark = pytest.mark.heavy  # seconds each, and one snapshot at a time on the machine: not in --quick (README)
+
 
 async def _open_symbols(pilot) -> None:
     await open_demo_symbols(pilot)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from kmodtui.app import KmodApp
 from kmodtui.core.kernels.discover import discover_kernels
 from kmodtui.core.model import Kernel
@@ -18,6 +20,7 @@ def demo_kernel() -> Kernel:
     return kernel
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_typing_a_path_already_listed_selects_it(tmp_path: Path) -> None:
     """/ + an example's own path + Enter crashed the TUI (DuplicateID, exit 1): it selects the listed
     entry. A typed folder typed again, with a trailing slash, is one entry too. The details name the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from kmodtui.app import KmodApp
 from kmodtui.core.model import Kernel
 from kmodtui.core.resolve.engine import resolve
@@ -207,6 +209,7 @@ def test_hostile_module_strings_are_shown_escaped_never_sent(installed_kernel, t
     asyncio.run(scenario())
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_zoom_shows_the_whole_explanation_by_key_and_palette() -> None:
     """z (and the palette's Zoom) gives the explanation the screen: the demo's long rpm story is read
     to its end (its last line, the concept, is inside the pane), at 80x24 and 100x40; z again gives

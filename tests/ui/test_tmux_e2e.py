@@ -94,6 +94,7 @@ def test_newcomer_walk_in_a_real_terminal(mode: str, installed_kernel: Kernel, s
         term.close()
 
 
+@pytest.mark.heavy  # seconds: not in --quick (README)
 def test_the_demo_seed_000_story_in_a_real_terminal(state: dict[str, str]) -> None:
     """The demo's ksym() error, to a rebuilt provider RPM, with keys only; what rpm says of it then is
     rpm's own answer (rpm -i --test in a scratch rpmdb: test_remedy_screen compares it with rpm)."""

@@ -16,7 +16,6 @@ from kmodtui.core.build.modes._steps import (
     autotools_module_steps,
     check_package_words,
     collect_argv,
-    configure_argv,
     cross_arch,
     list_built_modules_step,
     module_build_steps,
@@ -24,6 +23,7 @@ from kmodtui.core.build.modes._steps import (
 )
 from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
+from kmodtui.core.kernels.discover import kernel_source_dir
 from kmodtui.core.paths import self_argv
 
 
@@ -88,8 +88,9 @@ class RpmMode(Mode):
             raise KmodError(request.source, planning.host.unavailable)
         tmp = os.path.join(planning.work_dir, "tmp")  # `make rpm-kmod` makes its rpmbuild tree with mktemp -t
         planning.make_dir(tmp)
-        return [BuildStep("configure", (*configure_argv(planning.kernel), f"--with-spec={self.spec_layout}"), src_dir),
-                BuildStep("make rpm-kmod", ("make", "rpm-kmod"), src_dir, (("TMPDIR", tmp),)),
+        return [BuildStep("configure", ("sh", "./configure", "--with-config=srpm", f"--with-spec={self.spec_layout}"),
+                          src_dir),
+                BuildStep("make rpm-kmod", ("make", "rpm-kmod", *kernel_defines(planning)), src_dir, (("TMPDIR", tmp),)),
                 BuildStep("collect", (*collect_argv(src_dir), "--out", planning.out_dir), src_dir,
                           shown="collect the packages and the Module.symvers they carry")]
 
@@ -142,6 +143,22 @@ mkdir -p %{{buildroot}}/lib/modules/{release}/extra
                                      f"kernel_version {release}", spec), work_dir)
 
 
+def kernel_defines(planning: Planning) -> tuple[str, ...]:
+    """What `./configure --with-config=kernel` would write into the Makefile for `make rpm-kmod`
+    (OpenZFS's config/zfs-build.m4: RPM_DEFINE_KMOD and the LINUX_* it names), given on make's command
+    line: the tree is configured with --with-config=srpm, which runs none of the ~300 kernel checks
+    (compiled kernel modules, four CPU minutes here) that rpmbuild's own %build configure runs anyway.
+    The rest of the Makefile and the `make dist` tarball the SRPM is made from are the same."""
+    kernel = planning.kernel
+    release = scriptnames.check(scriptnames.KERNEL_RELEASE, kernel.release, kernel.build_dir or kernel.release)
+    source = scriptnames.check(scriptnames.PATH, kernel_source_dir(kernel.build_dir), kernel.build_dir)
+    build = scriptnames.check(scriptnames.PATH, kernel.build_dir, kernel.build_dir)
+    defines = ['--define "_wrong_version_format_terminate_build 0"', '--define "kernels $(LINUX_VERSION)"',
+               '--define "ksrc $(LINUX)"', '--define "kobj $(LINUX_OBJ)"', '--define "kernel_cc KERNEL_CC=$(KERNEL_CC)"',
+               '--define "kernel_ld KERNEL_LD=$(KERNEL_LD)"', '--define "kernel_llvm KERNEL_LLVM=$(KERNEL_LLVM)"']
+    return (f"LINUX_VERSION={release}", f"LINUX={source}", f"LINUX_OBJ={build}", f"RPM_DEFINE_KMOD={' '.join(defines)}")
+
+
 def _spec_words(words: list[str], spec: str) -> str:
     """Shell words in a spec's scriptlet or macro: quoted for sh, then % written %% for rpm."""
     return scriptnames.rpm_text(scriptnames.shell_words(words), spec, "a path")
@@ -151,8 +168,8 @@ GENERIC = RpmMode(
     "generic", 40, ksym_dependencies=False,
     story="kbuild, then a kmod RPM the way OpenZFS's generic spec packages it: rpm's internal "
           "dependency generator, so NO ksym() Provides. Packages needing these symbols will not install.",
-    tree_story="./configure --with-spec=generic, then the tree's own `make rpm-kmod` with its "
-               "rpm/generic/*-kmod.spec.in: NO ksym() Provides (seed 000). Packages needing these symbols will "
+    tree_story="./configure --with-spec=generic, then the tree's own `make rpm-kmod` for this kernel with its "
+               "rpm/generic/*-kmod.spec.in (rpmbuild's configure checks the kernel): NO ksym() Provides (seed 000). Packages needing these symbols will "
                "not install until the spec remedy, which b after it rebuilds from.")
 REDHAT = RpmMode(
     "redhat", 50, ksym_dependencies=True,
