@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from kmodtui.core.diagnose.apichanges import table
 from kmodtui.core.remedies.compatedits import rewritten
 
@@ -21,6 +23,7 @@ HOSTILE = b"".join([
 ])
 
 
+@pytest.mark.heavy  # a time bound: not in --quick (README)
 def test_every_rewrite_is_linear_on_a_hostile_source() -> None:
     started = time.process_time()
     for change in table():
