@@ -1,7 +1,8 @@
 """`remedy undo` trusts nothing in the state folder: a well-formed manifest written by whoever can
 write it must not restore bytes over a system file, delete one, read a backup from outside its
 record, or touch a file no remedy could have edited; and every check passes before any file is
-touched. The victims are real system paths (`/etc/kmodtui-test-victim`, made and removed here):
+touched. The victims are real system paths (`/etc/kmodtui-test-victim-<pid>`, made and removed here;
+one per test process, so parallel workers never remove each other's):
 the system-file check is on the real paths, so a temp folder dressed up as /etc proves nothing."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-VICTIM = Path("/etc/kmodtui-test-victim")
+VICTIM = Path(f"/etc/kmodtui-test-victim-{os.getpid()}")
 ORIGINAL = b"the administrator's own bytes\n"
 
 
@@ -84,7 +85,7 @@ def test_a_forged_manifest_cannot_delete_a_system_file(victim: Path, tmp_path: P
 def test_a_hook_manifest_reaching_out_of_the_hook_folder_is_refused(victim: Path, tmp_path: Path) -> None:
     """The hook's undo may delete only a kmodtui hook in a kernel hook folder: a path that climbs out
     of /etc/kernel/postinst.d lands on a system file."""
-    climbing = Path("/etc/kernel/postinst.d/../../kmodtui-test-victim")
+    climbing = Path(f"/etc/kernel/postinst.d/../../{VICTIM.name}")
     undo_id = forge(tmp_path / "state", "hook-install", [{
         "path": climbing, "backup": b"", "created": True, "before_sha256": sha(b""), "after_sha256": sha(ORIGINAL)}])
     refused(undo(tmp_path / "state", undo_id), "")
