@@ -5,8 +5,9 @@ log table read (rules.py), so both name the same change.
 
 A change's fields: `id`; `symbol`, the name the compiler's line quotes (a function, macro, member,
 type, or a header for `header`); `struct`, when the symbol is a member, the struct the line must name
-too; `text`, a literal the line must hold instead of (or besides) the symbol; `errors`, which kinds of
-line it produces (below); `version`, the first kernel release without the old API; `commit`, the
+too; `text`, a literal the line must hold instead of (or besides) the symbol; `texts`, for a change
+named by its text alone, other literals any one of which may stand in for `text`; `errors`, which kinds
+of line it produces (below); `version`, the first kernel release without the old API; `commit`, the
 upstream commit (12+ hex digits) and its `subject` where the record that verified it quotes it;
 `replacement`; `rename`, for a pure rename, the new name; `mechanical`, whether the fix is a rewrite
 needing no judgement; how the compat remedy rewrites it, one of `rename` (with `statement_only`),
@@ -26,6 +27,7 @@ The kinds of line (`errors`), as gcc (any locale's quotes: ' ‘’ « » „“
   redefined  "X" redefined
   source     gcc's echo of the source line under an error (`  12 | X(...)`)
   warning    any other compiler line holding `text`
+  kbuild     a make command into a kernel tree (make -C .../build ...), kbuild's DESCEND into the tree's tools
 Reading a line is a few substring tests and one linear scan for quoted names: no backtracking.
 """
 
@@ -38,7 +40,7 @@ from functools import cache
 from importlib import resources
 
 KINDS = ("implicit", "args", "member", "field", "readonly", "pointer", "type", "header", "undefined", "redefined",
-         "source", "warning")
+         "source", "warning", "kbuild")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ApiChange:
     subject: str = ""
     struct: str = ""
     text: str = ""
+    texts: tuple[str, ...] = ()  # a text-only change: other literals that stand in for `text`
     rename: str = ""
     statement_only: bool = False  # rename: only calls whose value is unused
     call: tuple[str, ...] = ()  # ("f(a, b)", "f(b)"): the call before and from the change's release
@@ -92,7 +95,9 @@ class ApiChange:
                  "args": f"takes other arguments since {v}", "readonly": f"is read-only since {v}",
                  "redefined": f"is defined by the kernel since {v}", "pointer": f"expects another type since {v}"}
         kind = next((k for k in verbs if k in self.errors), "")
-        if self.rename:
+        if "kbuild" in self.errors:  # a make variable kbuild stopped reading
+            said = f"kbuild ignores {self.text} since {v}"
+        elif self.rename:
             new = f"{self.rename}()" if name.endswith("()") else self.rename
             said = f"{name} was renamed {new} in {v}"
         elif kind and (name or kind != "pointer"):
@@ -122,6 +127,8 @@ def _parse(data: dict[str, object]) -> tuple[ApiChange, ...]:
         unknown = set(errors) - set(KINDS)
         if unknown:
             raise ValueError(f"apichanges.toml: {row.get('id')}: unknown error kinds {sorted(unknown)}")
+        if "texts" in row:
+            row["texts"] = tuple(row["texts"])
         if "call" in row:
             row["call"] = tuple(row["call"])
             if len(row["call"]) != 2:
@@ -185,6 +192,8 @@ def _kinds(line: str) -> set[str]:
         kinds.add("source")
     if "warning:" in line or "error:" in line:
         kinds.add("warning")
+    if "DESCEND" in line or "make" in line and "-C " in line:
+        kinds.add("kbuild")
     return kinds
 
 
@@ -223,8 +232,9 @@ def change_for_line(line: str) -> ApiChange | None:
             if change.text and change.text not in line:
                 continue
             return change
-    for change in table():  # the changes a line names by its text alone (a callback's type, a warning)
-        if not change.symbol and change.text in line and kinds & set(change.errors):
+    for change in table():  # the changes a line names by its text alone (a callback's type, a warning, kbuild)
+        if not change.symbol and kinds & set(change.errors) and \
+                any(text in line for text in (change.text, *change.texts) if text):
             return change
     return None
 

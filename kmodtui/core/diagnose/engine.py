@@ -151,6 +151,8 @@ def _scan(source: str, lines: Iterable[str], ctx: Context, signals: list[Signal]
                 hint = (meanings.SUBDIRS_HINT,) if judged[0] == Cause.KERNEL_API_CHANGE else ()
                 details = (("built_against", make_c["rel"]),) + (
                     (("target_kernel", ctx.target_kernel),) if ctx.target_kernel else ())
+                change = change_for_line(text) if judged[0] in API_CAUSES else None  # SUBDIRS= (apichanges.toml)
+                details += (("api_change", change.id),) if change is not None else ()
                 signals.append(Signal(judged[0], judged[1], count, raw[:LINE_BYTES].rstrip("\r\n"),
                                       details + tuple(("hint", h) for h in hint), source, "make-command"))
                 continue

@@ -28,7 +28,7 @@ CLANG_HINT = ("The kernel was built with clang (its headers' .config has CONFIG_
               "3.0.11 and later add LLVM=1 by themselves; with an older dkms, upgrade it or add LLVM=1 to dkms.conf's "
               "MAKE line.")
 
-SUBDIRS_HINT = ("The module's Makefile passes SUBDIRS=, which kbuild ignores since Linux 5.3 (it then builds the "
+SUBDIRS_HINT = ("The module's Makefile passes SUBDIRS=, which kbuild ignores since Linux 5.4 (it then builds the "
                 "kernel tree itself): use M=$(PWD), in dkms.conf's MAKE too.")
 
 
@@ -46,9 +46,9 @@ def _kernel_version(release: str) -> tuple[int, int]:
 
 
 def make_command(match: re.Match[str], ctx: Context, _n: int) -> tuple[Cause, str] | None:
-    """A `make ... -C /lib/modules/<rel>/build ...` line: SUBDIRS= on 5.3+, an ARCH for another CPU."""
+    """A `make ... -C /lib/modules/<rel>/build ...` line: SUBDIRS= on 5.4+ (5.3 still read it), an ARCH for another CPU."""
     release, line = match["rel"], match.string
-    if "SUBDIRS=" in line and " M=" not in line and _kernel_version(release) >= (5, 3):
+    if "SUBDIRS=" in line and " M=" not in line and _kernel_version(release) >= (5, 4):
         return Cause.KERNEL_API_CHANGE, ROOT
     arch = re.search(r"\bARCH=(\S+)", line)
     if arch and _arch_family(arch[1]) and _arch_family(release) and _arch_family(arch[1]) != _arch_family(release):
