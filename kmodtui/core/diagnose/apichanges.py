@@ -27,7 +27,7 @@ The kinds of line (`errors`), as gcc (any locale's quotes: ' ‘’ « » „“
   redefined  "X" redefined
   source     gcc's echo of the source line under an error (`  12 | X(...)`)
   warning    any other compiler line holding `text`
-  kbuild     a make command into a kernel tree (make -C .../build ...), kbuild's DESCEND into the tree's tools
+  make_command  a make command into a kernel tree (make -C .../build ...), kbuild's DESCEND into the tree's tools
 Reading a line is a few substring tests and one linear scan for quoted names: no backtracking.
 """
 
@@ -40,7 +40,7 @@ from functools import cache
 from importlib import resources
 
 KINDS = ("implicit", "args", "member", "field", "readonly", "pointer", "type", "header", "undefined", "redefined",
-         "source", "warning", "kbuild")
+         "source", "warning", "make_command")
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class ApiChange:
                  "args": f"takes other arguments since {v}", "readonly": f"is read-only since {v}",
                  "redefined": f"is defined by the kernel since {v}", "pointer": f"expects another type since {v}"}
         kind = next((k for k in verbs if k in self.errors), "")
-        if "kbuild" in self.errors:  # a make variable kbuild stopped reading
+        if "make_command" in self.errors:  # a make variable kbuild stopped reading
             said = f"kbuild ignores {self.text} since {v}"
         elif self.rename:
             new = f"{self.rename}()" if name.endswith("()") else self.rename
@@ -193,7 +193,7 @@ def _kinds(line: str) -> set[str]:
     if "warning:" in line or "error:" in line:
         kinds.add("warning")
     if "DESCEND" in line or "make" in line and "-C " in line:
-        kinds.add("kbuild")
+        kinds.add("make_command")
     return kinds
 
 
