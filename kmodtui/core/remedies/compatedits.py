@@ -72,19 +72,23 @@ def _spliced(text: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def _statement_start(text: bytes, at: int) -> bool:
-    """Whether only blanks separate `at` from a statement's start (;, {, }, a line's start, else)."""
+def _blanks_start(text: bytes, at: int) -> int:
+    """Where the run of blanks (at most MAX_CALL) just before `at` starts."""
     i = at
     while i > 0 and i > at - MAX_CALL and text[i - 1] in b" \t":
         i -= 1
+    return i
+
+
+def _statement_start(text: bytes, at: int) -> bool:
+    """Whether only blanks separate `at` from a statement's start (;, {, }, a line's start, else)."""
+    i = _blanks_start(text, at)
     return i == 0 or text[i - 1] in b";{}\n" or text[max(0, i - 4):i] == b"else"
 
 
 def _line_start(text: bytes, at: int) -> int:
     """The start of `at`'s line when only blanks (at most MAX_CALL) come before it there, else -1."""
-    i = at
-    while i > 0 and i > at - MAX_CALL and text[i - 1] in b" \t":
-        i -= 1
+    i = _blanks_start(text, at)
     return i if i == 0 or text[i - 1] == 0x0A else -1
 
 
