@@ -185,6 +185,18 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
 
 
+def test_a_fifo_in_a_recorded_root_is_an_unread_fact_not_a_hang(tmp_path: Path) -> None:
+    """A recorded state is a folder anyone may have written: its lockdown, keys, EFI variables and
+    config.gz as FIFOs blocked the read for ever (before: the doctor hung)."""
+    for rel in ("sys/kernel/security/lockdown", "proc/keys", "proc/config.gz", "proc/sys/kernel/osrelease",
+                "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(tmp_path / rel)
+    result = kmodtui("secureboot", "--root", str(tmp_path), "--json")
+    assert result.returncode in (0, 1), result.stderr
+    assert json.loads(result.stdout)["boot"]
+
+
 def test_secure_boot_off_in_setup_mode_is_said_and_nothing_is_guessed(built: BuiltModules) -> None:
     """system76/firmware-open#388: `SecureBoot disabled` / `Platform is in Setup Mode`. Secure Boot does not
     enforce; whether signatures are enforced otherwise (lockdown, sig_enforce) was not shown: unknown."""

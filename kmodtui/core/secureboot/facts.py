@@ -16,6 +16,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from kmodtui.core.compression import open_regular
+from kmodtui.core.errors import KmodError
 from kmodtui.core.secureboot import mok
 
 EFI_GLOBAL = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
@@ -65,10 +67,12 @@ class BootState:
 
 
 def _read(path: str, binary: bool = False) -> bytes | None:
+    """A fact file, if it is a regular file of at most LIMIT bytes (a FIFO in a recorded root would
+    block the read for ever; /proc and /sys files are regular)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             data = f.read(LIMIT + 1)
-    except OSError:
+    except (OSError, KmodError):
         return None
     return None if len(data) > LIMIT else data
 
@@ -138,9 +142,9 @@ def read_config(root: str, release: str, recorded: bool = True) -> tuple[dict[st
     running = (_text(root, "proc/sys/kernel/osrelease") or "").strip() or (os.uname().release if root == "/" else "")
     if release and release == running:
         try:
-            with gzip.open(os.path.join(root, "proc/config.gz"), "rt") as f:
+            with open_regular(os.path.join(root, "proc/config.gz")) as raw, gzip.open(raw, "rt") as f:
                 return parse_config(f.read(LIMIT)), "/proc/config.gz"
-        except (OSError, EOFError, gzip.BadGzipFile):
+        except (OSError, EOFError, gzip.BadGzipFile, KmodError):
             pass
     return None, ""
 
