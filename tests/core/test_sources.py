@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -252,22 +253,59 @@ def test_a_deb_that_is_not_a_dkms_package_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
 
 
+@dataclass(frozen=True)
+class OpenzfsBuild:
+    tree: Path
+    state: Path
+    done: dict  # the build's exit event
+
+    @property
+    def record(self) -> Path:
+        return self.state / "builds" / self.done["id"]
+
+
+@pytest.fixture(scope="module")
+def openzfs_deb_build(installed_kernel, tmp_path_factory) -> OpenzfsBuild:
+    """One OpenZFS build serves both tests that need one (an OpenZFS build is ~9 CPU minutes): Debian
+    12's OpenZFS release tree, `kmodtui build --mode deb`, whose build steps are kbuild mode's."""
+    from tests.realtools import openzfs_release_tree
+
+    folder = tmp_path_factory.mktemp("openzfs-deb")
+    tree = openzfs_release_tree(folder)
+    done = build_succeeds(tree, installed_kernel.release, "deb", folder / "state")
+    return OpenzfsBuild(tree, folder / "state", done)
+
+
+def planned_steps(tree: Path, kernel, mode: str, work: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """The phases and command lines `mode` plans for `tree` (a plan is a value: nothing runs)."""
+    from kmodtui.core.build.inputs import BuildRequest, HostFacts
+    from kmodtui.core.build.plan import BuildDirs, plan_build
+
+    source = detect_source(str(tree))
+    request = BuildRequest(kernel=kernel, source=str(tree), mode=mode, deb_depends="")
+    plan = plan_build(request, source, BuildDirs(str(work)), HostFacts(provider_packages=(), unpackaged_providers=()))
+    return [(step.phase, step.argv) for step in plan.steps]
+
+
 @pytest.mark.slow
 @pytest.mark.network
-@pytest.mark.timeout(1800)  # one OpenZFS build: minutes, more on a busy machine
-def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_says(installed_kernel, tmp_path: Path) -> None:
-    """Debian 12's real OpenZFS tree, built by `kmodtui build --mode kbuild` (./configure for the
-    kernel, then kbuild in module/): the nine modules come out for this kernel, and the set (spl ->
-    znvpair -> zcommon -> ... -> zfs) resolves against the kernel with no problem, as depmod says."""
+@pytest.mark.timeout(1800)  # one OpenZFS build (shared): minutes, more on a busy machine
+def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_says(
+        openzfs_deb_build: OpenzfsBuild, installed_kernel, tmp_path: Path) -> None:
+    """Debian 12's real OpenZFS release tree, built through kmodtui (./configure for the kernel, then
+    kbuild in module/): kbuild mode plans exactly the build steps the shared deb build ran, the nine
+    modules come out for this kernel, and the set (spl -> znvpair -> zcommon -> ... -> zfs) resolves
+    against the kernel with no problem, as depmod says."""
     from tests.core.test_resolve import RELEASE, scratch_tree
-    from tests.realtools import apt_download_contrib, depmod_problems
+    from tests.realtools import depmod_problems
 
-    deb = apt_download_contrib("zfs-dkms")
-    root = tmp_path / "deb"
-    run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
-    [tree] = (root / "usr" / "src").glob("zfs-*")
-    done = build_succeeds(tree, installed_kernel.release, "kbuild", tmp_path / "state")
-    modules = [a for a in done["artifacts"] if a.endswith(".ko")]
+    tree = openzfs_deb_build.tree
+    kbuild = planned_steps(tree, installed_kernel, "kbuild", tmp_path / "plan")
+    deb = planned_steps(tree, installed_kernel, "deb", tmp_path / "plan")
+    assert kbuild and deb[:len(kbuild)] == kbuild and [p for p, _ in kbuild] == ["configure", "build"], kbuild
+    log = Path(openzfs_deb_build.done["log"]).read_text(errors="replace")
+    assert all(f"### {phase}: {' '.join(argv)}\n" in log for phase, argv in kbuild), log[:3000]
+    modules = sorted(str(m) for m in (openzfs_deb_build.record / "work" / "src" / "module").rglob("*.ko"))
     names = {Path(m).stem for m in modules}
     assert names == OPENZFS_NINE
     info = json.loads(subprocess.run([sys.executable, "-m", "kmodtui", "inspect", *modules, "--json"],
@@ -283,17 +321,14 @@ def test_openzfs_builds_through_kmodtui_and_its_module_set_resolves_as_depmod_sa
 
 @pytest.mark.slow
 @pytest.mark.network
-@pytest.mark.timeout(1800)  # one OpenZFS build: ~6 min on an idle 2-core machine, past 10 min on a busy one
-def test_the_openzfs_release_tree_in_deb_mode_packages_its_nine_modules(installed_kernel, tmp_path: Path) -> None:
+@pytest.mark.timeout(1800)  # one OpenZFS build (shared): ~6 min on an idle 2-core machine, past 10 min on a busy one
+def test_the_openzfs_release_tree_in_deb_mode_packages_its_nine_modules(
+        openzfs_deb_build: OpenzfsBuild, installed_kernel) -> None:
     """deb mode on the release tree: ./configure and the module build in the build's copy, then
     kmodtui's binary-module .deb of every .ko the build made; dpkg-deb lists the nine, and the
     package checks clean against the kernel as a package set."""
-    from tests.realtools import openzfs_release_tree
-
-    tree = openzfs_release_tree(tmp_path)
-    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
-    done = build_succeeds(tree, installed_kernel.release, "deb", tmp_path / "state")
-    [deb] = [a for a in done["artifacts"] if a.endswith(".deb")]
+    env = {"KMODTUI_STATE_DIR": str(openzfs_deb_build.state)}
+    [deb] = [a for a in openzfs_deb_build.done["artifacts"] if a.endswith(".deb")]
     listing = run_ok([require_tool("dpkg-deb"), "-c", deb]).stdout
     packaged = {Path(line.split()[-1]).name.split(".ko")[0] for line in listing.splitlines() if ".ko" in line}
     assert packaged == OPENZFS_NINE
