@@ -284,3 +284,19 @@ def test_every_recorded_file_says_where_it_is_from() -> None:
     on_disk = {str(p.relative_to(STATES)) for p in STATES.rglob("*") if p.is_file() and p.name != "manifest.json"}
     assert on_disk == set(listed)
     assert all(("source" in e and "command" in e) or "made" in e for e in listed.values())
+
+
+@pytest.mark.timeout(60)
+def test_a_new_kernels_build_tree_config_that_is_a_fifo_is_an_unread_fact_not_a_hang(built: BuiltModules,
+                                                                                     tmp_path: Path) -> None:
+    """check-update reads the new kernel's .config from its build tree (a headers package unpacked: a
+    stranger's files). A FIFO there would block a plain open for ever; it is a config not read."""
+    from kmodtui.core.secureboot.update import check_signatures
+
+    tree = tmp_path / "build"
+    tree.mkdir()
+    os.mkfifo(tree / ".config")
+    checked = check_signatures([str(built.consumer_ko)], "9.9.9-kmodtui-test", build_dir=str(tree))
+    assert checked.state.config_source != str(tree / ".config")
+    assert any(what == "kernel config" for what, _ in checked.state.unknown)
+    assert str(built.consumer_ko) in checked.verdicts

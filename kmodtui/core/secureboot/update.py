@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from kmodtui.core.compression import open_regular
 from kmodtui.core.errors import KmodError
 from kmodtui.core.secureboot.facts import LIMIT, BootState, parse_config, read_state
 from kmodtui.core.secureboot.verdict import REFUSED, OwnKey, Verdict, judge, read_signer
@@ -33,11 +34,11 @@ def check_signatures(paths: list[str], release: str, root: str = "/", own: OwnKe
     when neither /boot nor /lib/modules has that kernel's config."""
     state = read_state(root, release)
     config_file = os.path.join(build_dir, ".config") if build_dir else ""
-    if root == "/" and state.config_release != release and config_file and os.path.isfile(config_file):
-        try:
-            with open(config_file, encoding="utf-8", errors="replace") as f:
-                config = parse_config(f.read(LIMIT))
-        except OSError:
+    if root == "/" and state.config_release != release and config_file:
+        try:  # opened once and checked on the descriptor: a FIFO or a swapped-in device is no config
+            with open_regular(config_file) as f:
+                config = parse_config(f.read(LIMIT).decode("utf-8", "replace"))
+        except (OSError, KmodError):
             pass
         else:
             state = replace(state, config=config, config_source=config_file, config_release=release,
