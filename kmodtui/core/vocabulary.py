@@ -132,6 +132,7 @@ class Cause(StrEnum):
     UNKNOWN_SYMBOL = "unknown_symbol"
     STALE_MODULE = "stale_module"
     MODULE_SIGNATURE_REJECTED = "module_signature_rejected"
+    MODULE_SIGNATURE_UNSUPPORTED = "module_signature_unsupported"
     SIGNING_KEY_MISSING = "signing_key_missing"
     KSYM_NOT_PROVIDED = "ksym_not_provided"
     KABI_MISMATCH = "kabi_mismatch"

@@ -73,11 +73,11 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
         Binding("b", "doctor", "Secure Boot doctor", id="diagnose.doctor"),
         Binding("escape", "back", "Back", id="diagnose.back"),
     ]
-    cause = ""  # the primary cause shown; b opens the Secure Boot doctor for module_signature_rejected
+    cause = ""  # the primary cause shown; b opens the Secure Boot doctor for a rejected or unverifiable signature
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "doctor":
-            return self.cause == "module_signature_rejected"
+            return self.cause in ("module_signature_rejected", "module_signature_unsupported")
         return True
 
     def action_doctor(self) -> None:
@@ -137,7 +137,8 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
             primary = message.payload.get("primary") or {}
             self.cause = primary.get("cause", "")
             extra = ("\n\n[b]b[/] opens the Secure Boot doctor: why this kernel rejects the key, from the trust facts "
-                     "it reads here." if self.cause == "module_signature_rejected" else "")
+                     "it reads here." if self.cause in ("module_signature_rejected", "module_signature_unsupported")
+                     else "")
             answer.update(diagnosis_markup(message.payload) + extra)
             self.refresh_bindings()
         box = self.query_one("#diagnose-answer-box")

@@ -261,22 +261,6 @@ def test_a_mok_only_in_platform_is_not_called_refused(built: BuiltModules, insta
     assert "a key of that name is in .platform" in verdict.reasons[0] and "Ubuntu's 5.15" in verdict.reasons[0]
 
 
-def test_a_sha1_signature_on_a_6_7_or_6_8_kernel_is_doubted(built: BuiltModules, installed_kernel: Kernel,
-                                                             tmp_path: Path) -> None:
-    """16ab7cb5825f ('crypto: pkcs7 - remove sha1 support', 6.7) made the kernel refuse sha1 signatures whatever its
-    config; 203a6763ab69 reverted it (6.9 and the stable updates it reached). A module signed here with sha1 by the
-    kernel's sign-file: doubted on a 6.8 release (Ubuntu 24.04's 6.8.0-38-generic, GloriousEggroll/AVMATRIX-VC41-
-    VC42-CAPTURE#3), not on 6.1 or 6.18."""
-    from kmodtui.core.secureboot.verdict import _sha1_doubt
-
-    signer = read_signer(str(signed_copy(built, installed_kernel, tmp_path, "kmodtui module signing key", "sha1")))
-    assert signer.hash_algo == "sha1"
-    assert "crypto: pkcs7 - remove sha1 support" in _sha1_doubt(signer, "6.8.0-38-generic")
-    assert _sha1_doubt(signer, "6.1.0-57-amd64") == _sha1_doubt(signer, "6.18.44") == ""
-    sha256 = read_signer(str(signed_copy(built, installed_kernel, tmp_path, "kmodtui module signing key")))
-    assert _sha1_doubt(sha256, "6.8.0-38-generic") == ""
-
-
 def test_every_recorded_file_says_where_it_is_from() -> None:
     manifest = json.loads((STATES / "manifest.json").read_text())
     listed = {f"{name}/{rel}": {**state, **entry} for name, state in manifest["states"].items()

@@ -130,6 +130,15 @@ CAUSES: dict[Cause, CauseText] = {
         "signed with a key the firmware does not know.",
         "Enroll the signing key once (`mokutil --import <cert.der>`, reboot, confirm in MokManager), or sign "
         "the module with an enrolled key; `kmodtui sign` makes and uses a key pair."),
+    Cause.MODULE_SIGNATURE_UNSUPPORTED: CauseText(
+        "the kernel cannot verify the module's signature: unsupported crypto",
+        "The signature uses a hash or key algorithm this kernel cannot use (-ENOPKG), whatever the key: sha1 on a 6.7 "
+        "kernel before 6.7.12 or a 6.8 before 6.8.3 (their PKCS#7 code had no sha1: 'crypto: pkcs7 - remove sha1 "
+        "support'), or a hash the kernel has no crypto for (not built, or a module not loadable yet). With "
+        "signatures enforced (Secure Boot lockdown, module.sig_enforce) the module is refused.",
+        "Re-sign it with the kernel's own hash (CONFIG_MODULE_SIG_HASH, e.g. sha512): scripts/sign-file sha512 KEY "
+        "CERT module.ko; `modinfo -F sig_hashalgo module.ko` shows the hash it has, and `kmodtui secureboot --module "
+        "module.ko` checks it against this kernel."),
     Cause.SIGNING_KEY_MISSING: CauseText(
         "modules were not signed: no signing key or tool",
         "The build could not sign the modules (no MOK key, no sign-file, or the distribution's signing helper is "

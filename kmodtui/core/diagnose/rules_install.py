@@ -170,6 +170,12 @@ INSTALL_RULES: tuple[Rule, ...] = (
     rule("unknown-symbol-in-module", C.UNKNOWN_SYMBOL, ROOT, r"unknown symbol in module",
          example="insmod: can't insert '/lib/modules/4.4.12-boot2docker/kernel/net/ipv6/netfilter/ip6table_filter.ko'"
                  ": unknown symbol in module, or unknown parameter"),  # busybox
+    # the kernel's own line when a signature's algorithm is one it cannot use (-ENOPKG; kernel/module/signing.c
+    # prints "Loading of %s is rejected" with "module with unsupported crypto"; the PKCS#7 parser's printk is
+    # "Unsupported digest algo: %u"): the example is the line that format makes, no public capture was found
+    rule("loader-unsupported-crypto", C.MODULE_SIGNATURE_UNSUPPORTED, ROOT,
+         r"Loading of module with unsupported crypto is rejected|Unsupported digest algo: \d+",
+         example="Loading of module with unsupported crypto is rejected"),
     rule(L.LOADER_KEY_REJECTED, C.MODULE_SIGNATURE_REJECTED, ROOT, r"Key was rejected by service|Required key not available",
          words=Words(SEVERITY_ERROR, "module signature rejected (Secure Boot)",
                      "With Secure Boot, the kernel only loads modules signed by a trusted key; this one is unsigned or "

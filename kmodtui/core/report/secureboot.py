@@ -142,8 +142,9 @@ def verdict_summary(verdict: Verdict, enforcement: bool = True) -> str:
         return first
     if not verdict.signer.signed:
         why = "it is not signed"
-    elif "cannot compute" in first:
-        why = f"it is signed with {verdict.signer.hash_algo}, which this kernel cannot compute"
+    elif "cannot compute" in first or "cannot verify" in first:
+        verb = first.split("cannot ", 1)[1].split()[0].rstrip(":,")  # compute (no crypto) or verify (6.7/6.8 sha1)
+        why = f"it is signed with {verdict.signer.hash_algo}, which this kernel cannot {verb}"
     elif "only its name can be compared" in first:
         why = "its key matches a trusted key by name only"
     elif "not read" in first:

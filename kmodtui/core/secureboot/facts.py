@@ -23,11 +23,14 @@ from kmodtui.core.secureboot import mok
 EFI_GLOBAL = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
 SHIM = "605dab50-e046-4300-abb6-3dd810dd8b23"
 KEYRINGS = (".builtin_trusted_keys", ".secondary_trusted_keys", ".machine", ".platform")
+# the hashes kernel/module/Kconfig offers to sign modules with (a choice: a full config lists each one)
+SIG_HASHES = ("SHA1", "SHA224", "SHA256", "SHA384", "SHA512", "SHA3_256", "SHA3_384", "SHA3_512")
+VERSION = "KERNEL_VERSION"  # not an option: the release the config's header names ("# Linux/x86 6.8.2 Kernel Configuration")
 CONFIG_NAMES = ("MODULES", "MODULE_SIG", "MODULE_SIG_FORCE", "MODULE_SIG_HASH", "SECONDARY_TRUSTED_KEYRING",
                 "INTEGRITY_MACHINE_KEYRING", "INTEGRITY_CA_MACHINE_KEYRING", "INTEGRITY_PLATFORM_KEYRING",
                 "LOCK_DOWN_IN_EFI_SECURE_BOOT", "LOCK_DOWN_KERNEL_FORCE_INTEGRITY",
                 "LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY", "CRYPTO_SHA1", "CRYPTO_SHA256", "CRYPTO_SHA512",
-                "CRYPTO_SHA3", "CRYPTO_SM3")
+                "CRYPTO_SHA3", "CRYPTO_SM3", *(f"MODULE_SIG_{h}" for h in SIG_HASHES))
 # the read-only commands asked, and the file a recorded state keeps each one's output in
 OUTPUT_FILES: dict[tuple[str, ...], str] = {
     ("mokutil", "--sb-state"): "mokutil-sb-state.txt",
@@ -157,7 +160,9 @@ def parse_config(text: str) -> dict[str, str]:
             config[name] = value.strip().strip('"')
         elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
             config[line[9:-11]] = "n"
-    return {k: v for k, v in config.items() if k in CONFIG_NAMES}
+        elif line.startswith("# Linux/") and line.endswith(" Kernel Configuration") and len(line.split()) == 5:
+            config[VERSION] = line.split()[2]
+    return {k: v for k, v in config.items() if k in CONFIG_NAMES or k == VERSION}
 
 
 def read_state(root: str = "/", release: str = "") -> BootState:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from kmodtui.core.compression import read_maybe_compressed
 from kmodtui.core.errors import KmodError
 from kmodtui.core.secureboot import der
-from kmodtui.core.secureboot.facts import BootState
+from kmodtui.core.secureboot.facts import SIG_HASHES, VERSION, BootState
 from kmodtui.core.secureboot.mok import MokKey
 
 MAGIC = b"~Module signature appended~\n"
@@ -148,7 +148,8 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
             failure = (f"it is signed with {signer.hash_algo}, which this kernel cannot compute "
                        f"(CONFIG_{option} is not set in {state.config_source}; it signs with "
                        f"{config.get('MODULE_SIG_HASH') or 'another hash'})")
-        hash_doubt = _sha1_doubt(signer, state.config_release or state.release)
+        if not failure:
+            failure, hash_doubt = _sha1_removed(signer, state)
         rings = TRUSTED if config.get("INTEGRITY_MACHINE_KEYRING") == "y" or not state.config else TRUSTED[:2]
         trusted_in = tuple(r for r in rings if _holds(described, state.keyrings.get(r) or (), exact))
         known = [r for r in rings if state.keyrings.get(r) is not None]
@@ -188,14 +189,27 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
     return _verdict(signer, outcome, reasons, trusted_in, mok, own_key, _next_step(signer, state, mok, cert, failure))
 
 
-def _sha1_doubt(signer: ModuleSigner, release: str) -> str:
-    """6.7 took sha1 out of the kernel's PKCS#7 code (16ab7cb5825f) whatever the config; 203a6763ab69 put it
-    back for 6.9 and the stable updates it reached: a 6.7 or 6.8 kernel may refuse a sha1 signature."""
-    if signer.hash_algo != "sha1" or not release.startswith(("6.7.", "6.8.", "6.7-", "6.8-")):
-        return ""
-    return (f"it is signed with sha1, which the PKCS#7 code of 6.7 and 6.8 kernels refuses ('crypto: pkcs7 - remove "
-            f"sha1 support', until the revert reached their stable updates): whether {release}'s does is not "
-            "in its config")
+def _sha1_removed(signer: ModuleSigner, state: BootState) -> tuple[str, str]:
+    """16ab7cb5825f ('crypto: pkcs7 - remove sha1 support', 6.7) took sha1 out of the kernel's PKCS#7 parser
+    whatever the config, and CONFIG_MODULE_SIG_SHA1 out of kernel/module/Kconfig; 203a6763ab69 put both back
+    (6.9, 6.8.3, 6.7.12). So a 6.7 or 6.8 config that lists the module signing hashes tells which: without a
+    MODULE_SIG_SHA1 line the parser fails a sha1 signature (-ENOPKG). (7.0 drops the option again, 148519a06304,
+    but keeps reading sha1: the rule is only for 6.7 and 6.8.) Returns (failure, doubt)."""
+    config = state.config or {}
+    version = config.get(VERSION) or state.config_release or state.release
+    if signer.hash_algo != "sha1" or not version.startswith(("6.7.", "6.8.", "6.7-", "6.8-")):
+        return "", ""
+    offered = [h.lower().replace("_", "-") for h in SIG_HASHES if f"MODULE_SIG_{h}" in config]
+    if offered and "MODULE_SIG_SHA1" not in config:
+        return (f"it is signed with sha1, which this {version} kernel cannot verify: its config ({state.config_source}) "
+                f"offers to sign modules with {', '.join(offered)} but not CONFIG_MODULE_SIG_SHA1, so it carries 16ab7cb5825f "
+                "('crypto: pkcs7 - remove sha1 support', 6.7), which took sha1 out of the kernel's PKCS#7 parser until "
+                "203a6763ab69 put it back (6.7.12, 6.8.3, 6.9): the signature fails as unsupported crypto (-ENOPKG)"), ""
+    if offered:
+        return "", ""  # CONFIG_MODULE_SIG_SHA1 is there: the revert is in, sha1 is read again
+    return "", (f"it is signed with sha1, which the PKCS#7 code of 6.7 and 6.8 kernels refuses ('crypto: pkcs7 - remove "
+                f"sha1 support', until the revert reached 6.7.12 and 6.8.3): whether {version}'s does is not in the "
+                "config read (a full config without a CONFIG_MODULE_SIG_SHA1 line would say it does)")
 
 
 def _size(ring: str, state: BootState) -> str:
@@ -244,8 +258,11 @@ def _next_step(signer: ModuleSigner, state: BootState, mok: str, cert: str, fail
     config = state.config or {}
     if not signer.signed:
         return "sign it: kmodtui sign MODULE.ko (then enrol the key once with sudo mokutil --import CERT)"
-    if "cannot compute" in failure:
-        return f"re-sign it with {config.get('MODULE_SIG_HASH') or 'sha256'} (kmodtui sign signs with sha256)"
+    if "cannot compute" in failure or "cannot verify" in failure:
+        good = config.get("MODULE_SIG_HASH") if config.get("MODULE_SIG_HASH") not in (None, "sha1") else "sha512"
+        cert_arg = cert if " " not in cert else "CERTIFICATE"
+        return (f"re-sign it with {good}: scripts/sign-file {good} PRIVATE-KEY {cert_arg} {signer.path} (the kernel "
+                f"build tree's sign-file, with the key pair it was signed with; kmodtui sign signs with sha256)")
     if mok.startswith("pending"):
         return "reboot and confirm the key in the blue MokManager screen (Enroll MOK), with the password you set"
     if mok.startswith("enrolled"):
