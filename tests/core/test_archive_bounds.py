@@ -37,7 +37,8 @@ from tests.realtools import BuiltModules, require_tool, run_ok
 
 @dataclass
 class Measured:
-    seconds: float
+    seconds: float  # wall
+    cpu: float  # user+sys: what a loaded machine does not stretch
     peak_mib: int
     returncode: int | None  # None: still running at the timeout, killed
     stdout: str
@@ -45,7 +46,7 @@ class Measured:
 
     def __str__(self) -> str:
         ended = "killed at the timeout" if self.returncode is None else f"exit {self.returncode}"
-        return f"{self.seconds:.1f} s, peak {self.peak_mib} MiB, {ended}: {self.stderr.strip()[-300:]}"
+        return f"{self.seconds:.1f} s ({self.cpu:.1f} s of CPU), peak {self.peak_mib} MiB, {ended}: {self.stderr.strip()[-300:]}"
 
 
 PROBE = """\
@@ -60,8 +61,8 @@ with open(sys.argv[2], "w") as out:
         child.kill()
         _, err = child.communicate()
         code = None
-print(json.dumps([time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,
-                  code, err[-4000:]]))
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps([time.monotonic() - start, used.ru_utime + used.ru_stime, used.ru_maxrss // 1024, code, err[-4000:]]))
 """
 
 
@@ -73,8 +74,8 @@ def measured(*args: str, timeout: float = 60, env: dict[str, str] | None = None)
         out = subprocess.run([sys.executable, "-c", PROBE, str(timeout), stdout.name, sys.executable, "-I", "-m",
                               "kmodtui", *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
                              check=True)
-        seconds, peak, code, stderr = json.loads(out.stdout)
-        return Measured(seconds, peak, code, stdout.read(), stderr)
+        seconds, cpu, peak, code, stderr = json.loads(out.stdout)
+        return Measured(seconds, cpu, peak, code, stdout.read(), stderr)
 
 
 def assert_refused_quickly(result: Measured, words: str, *, seconds: float = 5, peak_mib: int = 100) -> None:
@@ -82,7 +83,9 @@ def assert_refused_quickly(result: Measured, words: str, *, seconds: float = 5, 
     assert result.returncode == 2, result
     assert result.stderr.startswith("kmodtui: ") and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr and words in result.stderr, result.stderr
-    assert result.seconds < seconds and result.peak_mib < peak_mib, result
+    # the bound is on CPU time (a loaded CI machine stretched a 1 s refusal past 5 s of wall time); wall
+    # time only has to show it did not hang
+    assert result.cpu < seconds and result.seconds < 6 * seconds and result.peak_mib < peak_mib, result
 
 
 # ---- the hostile inputs of the report ---------------------------------------------------------

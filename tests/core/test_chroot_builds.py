@@ -199,3 +199,15 @@ def test_extended_modversions_made_by_linux_7s_own_modpost_are_read_as_the_loade
     assert dict(ours.needs) == dict(modpost_says)  # every symbol and CRC modpost put in the arrays
     kmod = in_chroot(root, "modprobe --dump-modversions /xt/consumer/consumer.ko").stdout
     assert "provider_fn" in kmod and LONG not in kmod
+
+
+def test_the_same_kmodtui_is_not_reinstalled_under_a_running_one(chroot: tuple[Path, dict]) -> None:
+    """Tests (and builds) on other workers run the chroot's kmodtui while another asks for the chroot:
+    when the package there is this very kmodtui (its digest stamp), nothing is swapped under them."""
+    from kmodtui.core.build.chroot import VENV, install_kmodtui
+
+    root, _ = chroot
+    [package] = (root / VENV.lstrip("/") / "lib").glob("python3*/site-packages/kmodtui")
+    before = package.stat().st_ino
+    install_kmodtui(str(root))
+    assert package.stat().st_ino == before and (package.parent / ".kmodtui-digest").is_file()

@@ -209,6 +209,7 @@ def test_the_gitlab_pipeline_runs_for_real_with_gitlab_ci_local(installed_kernel
 
 @pytest.mark.slow
 @pytest.mark.network
+@pytest.mark.timeout(1800)  # four builds, two in a trixie chroot it may make first: 203 s on a quiet run, past 600 s at load 7
 def test_two_debian_releases_by_two_arches_plan_run_here_and_export(installed_kernel: Kernel, tmp_path: Path) -> None:
     """A matrix file naming distro kernels: bookworm and trixie, amd64 and arm64. Each release's
     current kernel comes from its archive (the same series apt-cache says its metapackage points

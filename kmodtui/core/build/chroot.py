@@ -16,6 +16,7 @@ build's log.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -172,6 +173,9 @@ def install_kmodtui(root: str) -> None:
         with open(stamp, "w", encoding="utf-8") as f:
             f.write(version + "\n")
     target = os.path.join(site, "kmodtui")
+    digest, digest_file = _package_digest(os.path.dirname(kmodtui.__file__)), os.path.join(site, ".kmodtui-digest")
+    if os.path.isdir(target) and _read_small(digest_file) == digest:
+        return  # this very kmodtui is there: left alone, so a kmodtui running in the chroot is never swapped
     fresh = target + ".new"
     remove_tree(fresh)
     # symlinks=True: the demo root's lib/modules/<abi>/build is an absolute link that dangles wherever
@@ -186,6 +190,34 @@ def install_kmodtui(root: str) -> None:
         os.replace(target, old)
     os.replace(fresh, target)
     remove_tree(old)
+    with open(digest_file, "w", encoding="utf-8") as f:
+        f.write(digest)
+
+
+def _package_digest(package: str) -> str:
+    """What install_kmodtui would copy, as one sha256: each file's path and bytes (no caches)."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if name.endswith(".pyc"):
+                continue
+            digest.update(os.path.relpath(path, package).encode() + b"\0")
+            if os.path.islink(path):  # copied as a link (copytree's symlinks=True): its target is what counts
+                digest.update(b"link:" + os.readlink(path).encode())
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    digest.update(hashlib.sha256(f.read()).digest())
+    return digest.hexdigest()
+
+
+def _read_small(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(128)
+    except OSError:
+        return ""
 
 
 def build(suite: str, kernel_spec: str, source: str, mode: str, state: str, extra: list[str]) -> int:
