@@ -80,7 +80,9 @@ def step(argv: list[str], cwd: Path, log: Path) -> tuple[float, float]:
     with log.open("a") as out:
         out.write(f"### {shlex.join(argv)}\n")
         out.flush()
-        result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        # PWD as a shell's cd sets it: Lustre's autoMakefile hands kbuild M=$(PWD), and make takes PWD from
+        # its environment (without this, kbuild looked for config/Kbuild in the folder the bench ran from)
+        result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PWD": str(cwd)})
     if result.returncode != 0:
         sys.exit(f"{shlex.join(argv)} failed ({result.returncode}): see {log}")
     return time.monotonic() - start, cpu() - start_cpu
