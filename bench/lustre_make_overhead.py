@@ -68,6 +68,12 @@ def own_cgroup() -> Path | None:
     return None
 
 
+def modules(tree: Path) -> list[str]:
+    """The .ko files a build left in the tree, without configure's test modules (kconftest.results/)."""
+    return sorted(str(p.relative_to(tree)) for p in tree.rglob("*.ko")
+                  if "kconftest.results" not in p.relative_to(tree).parts)
+
+
 def configure_line(record: Path) -> list[str]:
     for line in (record / "work" / "build.log").read_text(errors="replace").splitlines():
         if line.startswith("### configure: "):
@@ -115,7 +121,7 @@ def main() -> int:
             step(["make", "modules", f"-j{os.cpu_count() or 1}"], tree, log)]
     group_used = cgroup_cpu(group) - group_start if group else 0.0
     wall, used = sum(t[0] for t in took), sum(t[1] for t in took)
-    built = sorted(str(p.relative_to(tree)) for p in tree.rglob("*.ko"))
+    built = modules(tree)
     print(f"by hand: {len(built)} modules, {wall:.0f} s wall (autogen {took[0][0]:.0f}, configure {took[1][0]:.0f}, "
           f"make {took[2][0]:.0f}), {used:.0f} s CPU (user+sys; autogen {took[0][1]:.0f}, configure "
           f"{took[1][1]:.0f}, make {took[2][1]:.0f})" + (f", its cgroup's {group_used:.0f} s" if group else "")
@@ -123,8 +129,7 @@ def main() -> int:
     status = finished(args.record, args.wait)
     kmodtui_cpu = cgroup_cpu(args.kmodtui_cgroup) if args.kmodtui_cgroup else args.kmodtui_cpu
     kmodtui_wall = float(status.get("ended", time.time())) - float(status["started"])
-    kmodtui_built = sorted(str(p.relative_to(args.record / "work" / "src"))
-                           for p in (args.record / "work" / "src").rglob("*.ko"))
+    kmodtui_built = modules(args.record / "work" / "src")
     print(f"through kmodtui ({status.get('mode')}, {status.get('state')}): {len(kmodtui_built)} modules "
           f"(the same: {kmodtui_built == built}), {kmodtui_wall:.0f} s wall"
           + (f", {kmodtui_cpu:.0f} s CPU (user+sys)" if kmodtui_cpu else ""))
