@@ -39,33 +39,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from cgroupcpu import cgroup_cpu, own_cgroup  # bench/, the script's own folder
+
 
 def cpu() -> float:
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
-
-
-def cgroup_cpu(group: Path) -> float:
-    """CPU seconds (user+sys) a cgroup's processes used: v2's cpu.stat, or v1's cpuacct.usage."""
-    if (group / "cpu.stat").is_file():
-        usage = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
-        return int(usage["usage_usec"]) / 1e6
-    return int((group / "cpuacct.usage").read_text()) / 1e9
-
-
-def own_cgroup() -> Path | None:
-    """A cgroup of this script's own (v1 cpuacct or v2), None where none can be made (not root)."""
-    for root, stat in ((Path("/sys/fs/cgroup/cpuacct"), "cpuacct.usage"), (Path("/sys/fs/cgroup"), "cpu.stat")):
-        if not (root / stat).is_file():
-            continue
-        group = root / f"lustre-by-hand-{os.getpid()}"
-        try:
-            group.mkdir()
-            (group / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
-            continue
-        return group
-    return None
 
 
 def modules(tree: Path) -> list[str]:
@@ -115,7 +94,7 @@ def main() -> int:
     tree = work / args.lustre.name
     shutil.copytree(args.lustre, tree, symlinks=True)
     log = work / "build.log"
-    group = own_cgroup()
+    group = own_cgroup("lustre-by-hand")
     load, group_start = os.getloadavg()[0], cgroup_cpu(group) if group else 0.0
     took = [step(["bash", "autogen.sh"], tree, log), step(configure, tree, log),
             step(["make", "modules", f"-j{os.cpu_count() or 1}"], tree, log)]

@@ -31,31 +31,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cgroupcpu import cgroup_cpu, own_cgroup  # noqa: E402  (bench/, the script's own folder)
+
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm  # noqa: E402
 
 
 def kmodtui(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kmodtui", *args], capture_output=True, text=True)
-
-
-CPUACCT = Path("/sys/fs/cgroup/cpuacct")  # cgroup v1's CPU accounting; v2 keeps cpu.stat in every group
-
-
-def account() -> Path | None:
-    """A cgroup of its own for this script and everything it starts (the confined builds too: bwrap does
-    not hand its children's times up to a waiting parent, so getrusage misses them; the TUI's rebuild is
-    a detached runner). None where no cgroup can be made (not root, a read-only cgroup tree)."""
-    for root, stat in ((CPUACCT, "cpuacct.usage"), (Path("/sys/fs/cgroup"), "cpu.stat")):
-        if not (root / stat).is_file():
-            continue
-        group = root / f"kmodtui-lustre-seed-{os.getpid()}"
-        try:
-            group.mkdir()
-            (group / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
-            continue
-        return group
-    return None
 
 
 GROUP: Path | None = None
@@ -65,10 +47,7 @@ def cpu() -> float:
     """CPU seconds (user+sys) of this script and all it started, from its cgroup; without one, of its
     finished, waited children only."""
     if GROUP is not None:
-        if (GROUP / "cpuacct.usage").is_file():
-            return int((GROUP / "cpuacct.usage").read_text()) / 1e9
-        usage = dict(line.split() for line in (GROUP / "cpu.stat").read_text().splitlines())
-        return int(usage["usage_usec"]) / 1e6
+        return cgroup_cpu(GROUP)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return used.ru_utime + used.ru_stime
 
@@ -167,7 +146,7 @@ def main() -> int:
         shutil.copytree(args.lustre, lustre_tree, symlinks=True)
     release = args.kernel
     global GROUP
-    GROUP = account()
+    GROUP = own_cgroup("kmodtui-lustre-seed")
     print(f"CPU time from {'the cgroup ' + str(GROUP) if GROUP else 'getrusage (the confined builds not counted)'}",
           flush=True)
     story_start, story_cpu = time.monotonic(), cpu()
