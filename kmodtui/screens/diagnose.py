@@ -11,8 +11,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TextArea
 
+from kmodtui.core.vocabulary import Cause
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
+
+# the causes whose fix the Secure Boot doctor explains (b opens it): a key rejected, a signature it cannot verify
+DOCTOR_CAUSES = frozenset({Cause.MODULE_SIGNATURE_REJECTED.value, Cause.MODULE_SIGNATURE_UNSUPPORTED.value})
 
 
 class Diagnosed(Message):
@@ -77,7 +81,7 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "doctor":
-            return self.cause in ("module_signature_rejected", "module_signature_unsupported")
+            return self.cause in DOCTOR_CAUSES
         return True
 
     def action_doctor(self) -> None:
@@ -137,8 +141,7 @@ The same from a script: `kmodtui diagnose LOG [--json]`."""
             primary = message.payload.get("primary") or {}
             self.cause = primary.get("cause", "")
             extra = ("\n\n[b]b[/] opens the Secure Boot doctor: why this kernel rejects the key, from the trust facts "
-                     "it reads here." if self.cause in ("module_signature_rejected", "module_signature_unsupported")
-                     else "")
+                     "it reads here." if self.cause in DOCTOR_CAUSES else "")
             answer.update(diagnosis_markup(message.payload) + extra)
             self.refresh_bindings()
         box = self.query_one("#diagnose-answer-box")

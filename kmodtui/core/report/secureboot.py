@@ -143,7 +143,7 @@ def verdict_summary(verdict: Verdict, enforcement: bool = True) -> str:
     if not verdict.signer.signed:
         why = "it is not signed"
     elif "cannot compute" in first or "cannot verify" in first:
-        verb = first.split("cannot ", 1)[1].split()[0].rstrip(":,")  # compute (no crypto) or verify (6.7/6.8 sha1)
+        verb = "verify" if "cannot verify" in first else "compute"  # 6.7/6.8's sha1, or a hash without its crypto
         why = f"it is signed with {verdict.signer.hash_algo}, which this kernel cannot {verb}"
     elif "only its name can be compared" in first:
         why = "its key matches a trusted key by name only"

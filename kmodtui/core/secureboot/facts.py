@@ -80,9 +80,14 @@ def _read(path: str, binary: bool = False) -> bytes | None:
     return None if len(data) > LIMIT else data
 
 
-def _text(root: str, rel: str) -> str | None:
-    data = _read(os.path.join(root, rel))
+def fact_text(path: str) -> str | None:
+    """A fact file as text, under _read's rules (a regular file of at most LIMIT bytes), else None."""
+    data = _read(path)
     return None if data is None else data.decode("utf-8", "replace")
+
+
+def _text(root: str, rel: str) -> str | None:
+    return fact_text(os.path.join(root, rel))
 
 
 def _efivar(root: str, name: str, guid: str) -> bytes | None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from kmodtui.core.compression import open_regular
 from kmodtui.core.errors import KmodError
-from kmodtui.core.secureboot.facts import LIMIT, BootState, parse_config, read_state
+from kmodtui.core.secureboot.facts import BootState, fact_text, parse_config, read_state
 from kmodtui.core.secureboot.verdict import REFUSED, OwnKey, Verdict, judge, read_signer
 
 
@@ -34,15 +33,11 @@ def check_signatures(paths: list[str], release: str, root: str = "/", own: OwnKe
     when neither /boot nor /lib/modules has that kernel's config."""
     state = read_state(root, release)
     config_file = os.path.join(build_dir, ".config") if build_dir else ""
-    if root == "/" and state.config_release != release and config_file:
-        try:  # opened once and checked on the descriptor: a FIFO or a swapped-in device is no config
-            with open_regular(config_file) as f:
-                config = parse_config(f.read(LIMIT).decode("utf-8", "replace"))
-        except (OSError, KmodError):
-            pass
-        else:
-            state = replace(state, config=config, config_source=config_file, config_release=release,
-                            unknown=tuple(u for u in state.unknown if u[0] != "kernel config"))
+    # read as read_config reads the kernel's other configs (fact_text: a regular file, at most LIMIT bytes)
+    text = fact_text(config_file) if root == "/" and state.config_release != release and config_file else None
+    if text is not None:
+        state = replace(state, config=parse_config(text), config_source=config_file, config_release=release,
+                        unknown=tuple(u for u in state.unknown if u[0] != "kernel config"))
     if state.config is not None and state.config_release and state.config_release != release:
         # read_state falls back to the running kernel's config; its rules are not the new kernel's
         state = replace(state, config=None, config_source="", config_release="", unknown=(*state.unknown, (
