@@ -67,9 +67,10 @@ def for_workers(items: list[pytest.Item]) -> None:
 def space_the_first(items: list[pytest.Item], workers: int, grouped: set[str]) -> None:
     """xdist's scheduler gives each worker its first unit, then at once a second one (queued behind
     the first: loadscope's "at least two work units"). Here the first `workers` units are the longest
-    builds (seed 000's two OpenZFS builds, then the next OpenZFS build), so the second unit of each
-    worker is a short hermetic test: the OpenZFS build that comes third goes to whichever worker is
-    free first, not behind seed 000 (which made that worker's share seed 000 + a whole other build)."""
+    tests by their timeout (seed 000's two OpenZFS builds first), so the second unit of each worker is a
+    short hermetic test: the long test that comes next (the shared OpenZFS build's group) goes to
+    whichever worker is free first, not behind seed 000. When a grouped module is among the first, the
+    order is left as it is (a group is one unit: it cannot be spaced)."""
     if len(items) < 2 * workers or any(item.nodeid in grouped for item in items[:workers]):
         return
     spacers = [item for item in reversed(items[workers:]) if item.nodeid not in grouped and is_quick(item)
