@@ -36,6 +36,7 @@ from kmodtui.workers import CoreWorkers, running_among
 # Later steps are imported when first reached: the first frame should cost little more than
 # importing Textual (bench/startup.py).
 if TYPE_CHECKING:
+    from kmodtui.core.build.recheck import PackageSet
     from kmodtui.core.build.sources import ModuleSource
     from kmodtui.core.resolve.result import ResolveResult
 
@@ -83,7 +84,9 @@ class KmodApp(CoreWorkers):
         self.attach = attach
         self.state = WizardState(record=attach or "")
         self.started: list[str] = [attach] if attach else []  # builds started from this session: quitting says how to attach
-        self.check_after: dict[str, str] = {}  # a provider's rebuild -> the consumer build to check again after it
+        # a provider's rebuild -> the consumer build (or the package set) to check again after it, and the
+        # build the rebuild replaces (its packages leave the set)
+        self.check_after: dict[str, tuple[str | PackageSet, str]] = {}
 
     def on_mount(self) -> None:
         if wants_ansi_theme(os.environ.get("TERM"), self.console.color_system):
@@ -209,7 +212,7 @@ class KmodApp(CoreWorkers):
         if message.problems_before is not None:
             self.state.problems_before = message.problems_before
         if message.then_check:
-            self.check_after[message.record] = message.then_check
+            self.check_after[message.record] = (message.then_check, message.replaces)
         if message.replaces:  # the screens of the build it replaces are history: Esc walks back through them
             from kmodtui.screens.build import BuildScreen
 
@@ -228,10 +231,14 @@ class KmodApp(CoreWorkers):
     def on_build_finished(self, message: BuildFinished) -> None:
         if not message.open_symbols:
             return
-        then = self.check_after.pop(message.record, "")
+        then, replaced = self.check_after.pop(message.record, ("", ""))
         if then and message.status.get("state") == "succeeded":  # a provider rebuilt after a remedy on its spec: the consumer's package set, checked again
-            self.state.record = then
-            self.check_build(then)
+            if isinstance(then, str):
+                self.state.record = then
+                self.check_build(then)
+            else:  # a set the user checked (not a build's): the same set, the provider's new packages in it
+                self.check_set(then, replaced, message.record, self.state.problems_before)
+                self.state.problems_before = None
             return
         self.check_build(message.record)
 

@@ -15,6 +15,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from kmodtui.core.build.logscan import LogFinding
+    from kmodtui.core.build.recheck import PackageSet
     from kmodtui.core.build.sources import ModuleSource
     from kmodtui.core.model import Kernel
     from kmodtui.core.remedies.catalogue import RemedyPlan
@@ -97,7 +98,8 @@ class BuildStarted(Message):
 
     record: str
     problems_before: frozenset[tuple[str, str]] | None = None  # a rebuild after a remedy: compared at its check
-    then_check: str = ""  # a provider's rebuild: check this build's packages again after it
+    # a provider's rebuild: check this build's packages (or this package set, with the rebuild's) again after it
+    then_check: str | PackageSet = ""
     provider: bool = False  # the provider a remedy needs, built first: not the wizard's own build
     replaces: str = ""  # a rebuild: the build it was made from (its screen, if still below, is history now)
 
@@ -206,7 +208,8 @@ class RebuildRequested(Message):
     record: str
     problems_before: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     sign_modules: bool = False  # `s` on a package build: the same build, every module signed before packaging
-    then_check: str = ""  # a provider's rebuild: when it is done, check this build's packages again instead
+    # a provider's rebuild: when it is done, check this build's packages (or this package set) again instead
+    then_check: str | PackageSet = ""
     mode: str = ""  # a remedy that is a rebuild in another mode (autotools-redhat-spec: rpm-redhat)
     providers: tuple[str, ...] = ()  # provider sources the rebuild's request records (kbuild-extra-symbols)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -16,6 +17,9 @@ from kmodtui.core.errors import KmodError
 from kmodtui.core.model import Kernel
 from kmodtui.core.paths import package_data, state_dir
 from kmodtui.messages import BuildStarted, Notice, ResolveDone, RunningBuilds
+
+if TYPE_CHECKING:
+    from kmodtui.core.build.recheck import PackageSet
 
 _CHOICES = threading.Lock()  # choices.json is read, changed and written whole: one worker at a time
 
@@ -56,7 +60,7 @@ class CoreWorkers(App[int]):
 
     @work(thread=True, group="build-start")
     def start_rebuild(self, record: str, changes: dict[str, object], problems_before: frozenset[tuple[str, str]],
-                      then_check: str) -> None:
+                      then_check: str | PackageSet) -> None:
         """The build `record` recorded, started again (e.g. a `debian:` kernel is looked up again)."""
         from kmodtui.core.build.job import rebuild
 
@@ -95,6 +99,20 @@ class CoreWorkers(App[int]):
             self.post_message(Notice(f"Cannot check the symbols: {err}", "error", 12))
             return
         self.post_message(ResolveDone(result, source=request.source, record=record))
+
+    @work(thread=True, exclusive=True, group="resolve")
+    def check_set(self, package_set: PackageSet, old_record: str, new_record: str,
+                  problems_before: frozenset[tuple[str, str]] | None) -> None:
+        """A package set the user checked, checked again with a rebuilt provider's new packages in
+        place of the old ones, and compared with the problems before the remedy."""
+        from kmodtui.core.build.recheck import recheck_set
+
+        try:
+            result = recheck_set(package_set, old_record, new_record)
+        except KmodError as err:
+            self.post_message(Notice(f"Cannot check the symbols: {err}", "error", 12))
+            return
+        self.post_message(ResolveDone(result, previous=problems_before or frozenset()))
 
     @work(thread=True, exclusive=True, group="resolve")
     def check_modules(self, modules: list[str], kernel: Kernel, providers: list[str] | None = None) -> None:

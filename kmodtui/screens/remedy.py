@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,6 +31,9 @@ from kmodtui.messages import (
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 
+if TYPE_CHECKING:
+    from kmodtui.core.build.recheck import PackageSet
+
 
 @dataclass(frozen=True)
 class RemedyContext:
@@ -46,6 +50,7 @@ class RemedyContext:
     # the kmodtui build that made the provider package whose spec the remedy edits: b rebuilds that
     # one, then checks `record`'s packages again with the provider's new ones
     provider_record: str = ""
+    package_set: PackageSet | None = None  # the set checked, when it is not `record`'s packages
     problems_before: frozenset[tuple[str, str]] = frozenset()  # compared after the rebuild
     change: str = ""  # kernel-compat: the kernel API change the finding names (apichanges.toml id)
     demo: bool = False  # the demo's seed-000 story: b rebuilds the demo provider RPM from the edited spec
@@ -177,11 +182,8 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
 
     @staticmethod
     def _diff_line(line: str) -> str:
-        if line.startswith("+") and not line.startswith("+++"):
-            return f"[green]{escape(line)}[/]"
-        if line.startswith("-") and not line.startswith("---"):
-            return f"[red]{escape(line)}[/]"
-        return escape(line)
+        colour = "" if line.startswith(("+++", "---")) else {"+": "green", "-": "red"}.get(line[:1], "")
+        return f"[{colour}]{escape(line)}[/]" if colour else escape(line)
 
     def _status(self, text: str) -> None:
         self.query_one("#remedy-status", Static).update(text)
@@ -327,8 +329,9 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         mode = self.plan.rebuild if self.plan and self.plan.rebuild not in ("", "same") else ""
         providers = self.plan.providers if self.plan else ()
         if self.context.provider_record:
-            self.post_message(RebuildRequested(self.context.provider_record, self.context.problems_before,
-                                               then_check=self.context.record, mode=mode))
+            then = self.context.record or self.context.package_set or ""  # checked again after the provider
+            self.post_message(RebuildRequested(self.context.provider_record, self.context.problems_before, mode=mode,
+                                               then_check=then))
             return
         if not self.context.record:
             self.notify("This finding does not come from a kmodtui build: build the module in kmodtui (Esc to the "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,6 +21,9 @@ from kmodtui.messages import ProviderSpecFound
 from kmodtui.screens.nav import escape, go_back
 from kmodtui.widgets.steps import StepStrip
 from kmodtui.widgets.symbol_table import STATUS_LABELS, SymbolTable, header_line
+
+if TYPE_CHECKING:
+    from kmodtui.core.build.recheck import PackageSet
 
 
 class ExplanationPane(VerticalScroll):
@@ -307,4 +311,14 @@ package unless something installed Provides exactly that."""
             target=target or (self.remedy_target if finding.module in {p.nevra for p in self.result.packages} else "")
             or self.source, depends=finding.provider if target and not provider_record else "",
             kernel=self.result.kernel, source=self.source, record=self.record, provider_record=provider_record,
-            problems_before=problem_keys(self.result), demo=self.demo)))
+            package_set=self.package_set(), problems_before=problem_keys(self.result), demo=self.demo)))
+
+    def package_set(self) -> PackageSet | None:
+        """The set this screen checked when it is not a build's packages: after a provider's rebuild,
+        the same set is checked again with the new packages."""
+        from kmodtui.core.build.recheck import PackageSet
+
+        targets, providers = self.result.inputs
+        if self.record or self.demo or not self.result.packages:
+            return None
+        return PackageSet(targets, providers, self.result.kernel)

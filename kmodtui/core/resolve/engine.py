@@ -67,6 +67,7 @@ def resolve(
 
             cached = load_result(result_path, kernel, recompute)
             if cached is not None:
+                cached.inputs = (tuple(targets), tuple(with_))
                 return cached
     # The symvers file is parsed while the C scanner's threads read the modules.
     parsed: list[Symvers | KmodError] = []
@@ -115,6 +116,7 @@ def resolve(
     result = ResolveResult(kernel, symvers, target_modules, providers, rows, counts, module_problems,
                            module_count=module_count, cache_path=result_path,
                            packages=target_packages + with_packages, package_findings=package_findings)
+    result.inputs = (tuple(targets), tuple(with_))
     if result_path:
         store_result(result_path, result)
     return result

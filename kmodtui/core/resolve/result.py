@@ -50,6 +50,8 @@ class ResolveResult:
         self.package_findings = package_findings if package_findings is not None else []
         # a package set: what the package manager itself said of installing it (resolve/asktool.py), once asked
         self.package_manager: Verdict | None = None
+        # what resolve() was given (targets, then providers): a package set is checked again from it
+        self.inputs: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     @cached_property
     def problem_rows(self) -> list[ProblemRow]:
