@@ -27,6 +27,12 @@ EXAMPLES = REPO / "kmodtui" / "examples"
 
 # tool -> Debian package that ships it
 DEBIAN_PACKAGES = {
+    "qemu-system-x86_64": "qemu-system-x86",  # tests/sbvm.py: a Secure Boot machine
+    "mkfs.vfat": "dosfstools",
+    "mmd": "mtools",
+    "mcopy": "mtools",
+    "sfdisk": "fdisk",
+    "keyctl": "keyutils",
     "make": "build-essential",
     "gcc-12": "build-essential",
     "modprobe": "kmod",

@@ -113,7 +113,19 @@ def _descriptions(signer: ModuleSigner, state: BootState, own: OwnKey | None) ->
     return [f"{signer.signer}: "], False
 
 
-def _holds(described: list[str], keys: tuple[str, ...], exact: bool) -> bool:
+def _others(signer: ModuleSigner, state: BootState, own: OwnKey | None) -> tuple[str, ...]:
+    """The kernel's names ("CN: skid") of certificates known here (enrolled or pending MOK keys, kmodtui's
+    own) that bear the signer's name but are another key (another serial): a key a keyring lists under one
+    of these names is not the signer's, even when the signer's own skid is unknown."""
+    others = [f": {key.skid}" for key in (state.enrolled or ()) + (state.pending or ())
+              if key.skid and key.serial and key.subject == signer.signer and _same(signer, key) is False]
+    if own and own.cert.skid and own.cert.subject == signer.signer and der.colon_hex(own.cert.serial) != signer.key_id:
+        others.append(f": {own.cert.skid.hex()}")
+    return tuple(others)
+
+
+def _holds(described: list[str], keys: tuple[str, ...], exact: bool, others: tuple[str, ...] = ()) -> bool:
+    keys = tuple(k for k in keys if not k.endswith(others)) if others and not exact else keys
     # by name: the kernel names a certificate "CN: skid", or "O: CN: skid" when its CN does not start with its O
     return any(k.endswith(d) if exact else k.startswith(d) or f": {d}" in k for d in described for k in keys)
 
@@ -151,9 +163,10 @@ def judge(signer: ModuleSigner, state: BootState, own: OwnKey | None = None) -> 
         if not failure:
             failure, hash_doubt = _sha1_removed(signer, state)
         rings = TRUSTED if config.get("INTEGRITY_MACHINE_KEYRING") == "y" or not state.config else TRUSTED[:2]
-        trusted_in = tuple(r for r in rings if _holds(described, state.keyrings.get(r) or (), exact))
+        others = _others(signer, state, own)
+        trusted_in = tuple(r for r in rings if _holds(described, state.keyrings.get(r) or (), exact, others))
         known = [r for r in rings if state.keyrings.get(r) is not None]
-        anywhere = _holds(described, state.all_keys, exact)
+        anywhere = _holds(described, state.all_keys, exact, others)
         if trusted_in and not exact and not failure:
             failure = (f"signed by {name}; a key of that name is in {' and '.join(trusted_in)} (keyctl), but only its "
                        "name can be compared (no certificate here gives its key id): whether it is the same key is unknown")
