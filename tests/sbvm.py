@@ -195,3 +195,16 @@ def recorded_state(console: str, state: Path, files: Path, release: str) -> dict
     (state / "boot").mkdir(parents=True, exist_ok=True)
     shutil.copy(files / "boot" / f"config-{release}", state / "boot" / f"config-{release}")
     return insmod
+
+
+def keep_state(state: Path, dest: Path, insmod: dict[str, str], modules: list[Path], cert: Path) -> None:
+    """A recorded state kept for replay (tests/secureboot_states/): what the guest printed, the modules it
+    tried with what insmod said of each (outputs/insmod-<module>.txt), and kmodtui's certificate."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(state, dest)
+    (dest / "modules").mkdir()
+    for module in modules:
+        shutil.copy(module, dest / "modules" / module.name)
+        (dest / "outputs" / f"insmod-{module.name}.txt").write_text(insmod[module.name])
+    (dest / "keys").mkdir()
+    shutil.copy(cert, dest / "keys" / "MOK.der")

@@ -15,6 +15,7 @@ apart by the enrolled certificate's skid.)"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,10 @@ def test_the_doctor_says_what_a_real_secure_boot_kernel_does_with_a_kmodtui_sign
         assert "rc=0" not in insmod[unsigned.name] and "rc=0" not in insmod[stranger.name]
         assert payload["boot"]["mok_trusted"] is trusted, payload["boot"]  # MokListTrustedRT, as shim left it
         seen[trusted] = (payload, insmod, state)
+        keep = os.environ.get("KMODTUI_RECORD_SB_VM")  # where to keep the states (tests/secureboot_states/)
+        if keep:
+            sbvm.keep_state(state, Path(keep) / f"qemu-debian12-sb-mok-{'trusted' if trusted else 'untrust-asked'}"
+                            "-made-here", insmod, [unsigned, stranger, signed], cert)
     # with shim's MokListTrustedRT variable, kmodtui's key is in .machine and the kernel loads its module
     payload, insmod, state = seen[True]
     assert payload["boot"]["mok_trusted"] is True and "rc=0" in insmod[signed.name]
