@@ -27,7 +27,7 @@ from kmodtui.screens.remedy import RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
 from tests.realtools import copy_source, openzfs_release_tree, require_tool, run_ok
-from tests.ui.waiting import apply_then_rebuild, build_done, screen_ready, settle, wait_for
+from tests.ui.waiting import apply_then_rebuild, build_done, rebuilt_then_checked, screen_ready, settle, wait_for
 
 ZFS_BUILD_TIMEOUT = 1800.0  # the spec's kernel configure and nine modules (the tree's srpm configure: seconds)
 NINE = {"spl", "zavl", "icp", "zlua", "znvpair", "zunicode", "zcommon", "zfs", "zzstd"}
@@ -127,13 +127,7 @@ def test_seed_000_on_real_openzfs_from_refusal_to_rpm_accepting(installed_kernel
             zfs_rebuild = app.screen
             assert isinstance(zfs_rebuild, BuildScreen) and zfs_rebuild.record_dir != zfs_record
             assert load_request(zfs_rebuild.record_dir) == load_request(zfs_record)
-            await wait_for(pilot, lambda: zfs_rebuild.finished, ZFS_BUILD_TIMEOUT)
-            assert zfs_rebuild.status["state"] == "succeeded", zfs_rebuild.status
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation")
-                           and app.screen is not symbols, 300)
-            after = app.screen
-            assert isinstance(after, SymbolsScreen)
+            after = await rebuilt_then_checked(pilot, zfs_rebuild, symbols, ZFS_BUILD_TIMEOUT)
             summary = str(after.query_one("#symbols-summary").render())
             assert f"after the remedy: {len(USED)} fixed, 0 still broken" in summary, summary
             assert after.result.ok

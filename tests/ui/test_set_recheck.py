@@ -24,7 +24,7 @@ from kmodtui.screens.remedy import RemedyContext, RemedyScreen
 from kmodtui.screens.symbols import SymbolsScreen, problem_keys
 from tests.pkgtools import RpmRoot, build_kernel_provides_rpm
 from tests.realtools import copy_source, require_tool
-from tests.ui.waiting import build_done, screen_ready, settle, wait_for
+from tests.ui.waiting import build_done, rebuilt_then_checked, settle, wait_for
 
 PROVIDER_SYMBOLS = {"provider_fn", "provider_gpl_fn", "provider_ns_fn"}
 
@@ -95,13 +95,7 @@ def test_b_from_a_checked_set_rebuilds_the_provider_then_shows_the_whole_set_aga
             await wait_for(pilot, lambda: isinstance(app.screen, BuildScreen))
             built = app.screen
             assert isinstance(built, BuildScreen) and built.record_dir != old
-            await wait_for(pilot, lambda: built.finished, 300)
-            assert built.status["state"] == "succeeded", built.status
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen_ready(app, SymbolsScreen, "symbols-explanation")
-                           and app.screen is not symbols, 300)
-            after = app.screen
-            assert isinstance(after, SymbolsScreen)
+            after = await rebuilt_then_checked(pilot, built, symbols, 300)
             # the consumer is still what is checked, next to the provider's new packages, not the old ones
             assert {p.path for p in after.result.packages} == {consumer_rpm, *packages(built.record_dir)}
             assert not any(p.path.startswith(old + os.sep) for p in after.result.packages)

@@ -84,3 +84,18 @@ async def apply_then_rebuild(pilot):
     await pilot.press("b")
     await wait_for(pilot, lambda: pilot.app.screen is not remedy and pilot.app.screen.is_mounted)
     return pilot.app.screen
+
+
+async def rebuilt_then_checked(pilot, build, before, timeout: float):
+    """A rebuild after a remedy, followed to its end (it must succeed), then Enter: returns the symbol
+    browser of the re-check, a new one (not `before`, the browser the remedy was opened from)."""
+    from kmodtui.screens.symbols import SymbolsScreen
+
+    await wait_for(pilot, lambda: build.finished, timeout)
+    assert build.status["state"] == "succeeded", build.status
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen_ready(pilot.app, SymbolsScreen, "symbols-explanation")
+                   and pilot.app.screen is not before, 300)
+    after = pilot.app.screen
+    assert isinstance(after, SymbolsScreen)
+    return after
