@@ -16,6 +16,7 @@ def cmd_remedy(args: argparse.Namespace) -> int:
         CATALOGUE,
         RISKY,
         RemedyOptions,
+        TargetNeeded,
         get_remedy,
     )
     from kmodtui.core.report import contract
@@ -50,11 +51,9 @@ def cmd_remedy(args: argparse.Namespace) -> int:
             target=args.target or "", symbol=args.symbol or "", namespace=args.namespace or "",
             symvers=tuple(args.with_symvers or ()), depends=args.depends or "", kernel_release=args.kernel or "",
             generator=args.generator or "", change=args.change or ""))
-    except KmodError as err:
-        if not args.target and not err.path:  # the remedy needed a target and none was given
-            raise KmodError(f"remedy {args.action} {remedy.id}", f"needs --target: {remedy.target} "
-                            f"(e.g. `kmodtui remedy {args.action} {remedy.id} --target ./mymodule`)") from None
-        raise
+    except TargetNeeded:  # the remedy needed a target and none was given
+        raise KmodError(f"remedy {args.action} {remedy.id}", f"needs --target: {remedy.target} "
+                        f"(e.g. `kmodtui remedy {args.action} {remedy.id} --target ./mymodule`)") from None
     if args.action == "show":
         if args.json:
             print_json(contract.plan_payload(plan))

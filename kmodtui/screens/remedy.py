@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 from kmodtui.core.errors import KmodError, shown
 from kmodtui.core.model import Kernel
 from kmodtui.core.remedies import edits
-from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, get_remedy
+from kmodtui.core.remedies.catalogue import RISKY, RemedyOptions, RemedyPlan, TargetNeeded, get_remedy
 from kmodtui.messages import (
     DemoRebuildRequested,
     ProviderBuildRequested,
@@ -137,8 +137,8 @@ problems the remedy fixed and which are still broken. [b]t[/] changes what the r
         except ProviderChoice as err:  # builds of several sources export it: asked, never picked silently
             planned = RemedyPlanned(remedy_id, None, str(err))
             choice = ProvidersFound([p for p, _ in err.candidates], [], dict(err.candidates), asked=True)
-        except KmodError as err:  # no path: nothing was given to edit yet (a set checked by hand names no spec)
-            planned = RemedyPlanned(remedy_id, None, str(err) if err.path else f"{get_remedy(remedy_id).target} is not known yet")
+        except KmodError as err:  # TargetNeeded: nothing named to edit yet (a set checked by hand names no spec)
+            planned = RemedyPlanned(remedy_id, None, err.reason if isinstance(err, TargetNeeded) else str(err))
         if not get_current_worker().is_cancelled:  # another remedy or target was asked for since
             self.post_message(planned)
             if choice is not None:

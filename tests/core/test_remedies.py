@@ -85,6 +85,20 @@ def test_spec_without_prep_is_refused_and_left_alone(tmp_path: Path) -> None:
     assert spec.read_bytes() == before
 
 
+def test_a_remedy_with_no_target_says_which_target_it_needs() -> None:
+    """An empty target was taken as the current folder ("': is not a regular file"): the catalogue says
+    which target is not known yet (the remedy screen's words), and the CLI asks for --target."""
+    from kmodtui.core.remedies.catalogue import TargetNeeded
+
+    with pytest.raises(TargetNeeded) as raised:
+        get_remedy("spec-external-depgen").plan(RemedyOptions())
+    assert raised.value.reason == "the provider's .spec is not known yet"
+    result = kmodtui("remedy", "show", "spec-external-depgen")
+    assert result.returncode == 2 and result.stderr == (
+        "kmodtui: remedy show spec-external-depgen: needs --target: the provider's .spec "
+        "(e.g. `kmodtui remedy show spec-external-depgen --target ./mymodule`)\n")
+
+
 def test_risky_remedy_needs_explicit_acceptance_and_then_drops_ksym_requires(built: BuiltModules, installed_kernel: Kernel,
                                                                            tmp_path: Path) -> None:
     spec = write_kmod_spec(tmp_path / "kmod-consumer.spec", "kmod-consumer", [built.consumer_ko],

@@ -25,7 +25,13 @@ from kmodtui.core.remedies.spec import (
 )
 from kmodtui.core.vocabulary import LogRule, RemedyId, Status
 
-__all__ = ["ALIASES", "BY_ID", "CATALOGUE", "RISKY", "SAFE", "Remedy", "RemedyOptions", "RemedyPlan", "get_remedy"]
+__all__ = ["ALIASES", "BY_ID", "CATALOGUE", "RISKY", "SAFE", "Remedy", "RemedyOptions", "RemedyPlan", "TargetNeeded",
+           "get_remedy"]
+
+
+class TargetNeeded(KmodError):
+    """A remedy planned with no target failed for want of one (its planner's error names no file): the
+    reason says which target is not known yet."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,12 @@ class Remedy:
     planner: Callable[[RemedyOptions], RemedyPlan] = field(repr=False)
 
     def plan(self, options: RemedyOptions) -> RemedyPlan:
-        return self.planner(options)
+        try:
+            return self.planner(options)
+        except KmodError as err:
+            if options.target or err.path:
+                raise
+            raise TargetNeeded(self.id, f"{self.target} is not known yet") from None
 
 CATALOGUE: tuple[Remedy, ...] = (
     Remedy(RemedyId.SPEC_EXTERNAL_DEPGEN, "Generate ksym() Provides in the provider's spec", SAFE,
