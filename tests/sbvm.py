@@ -13,6 +13,7 @@ MOK keys into .machine (trusted for modules); present, they go to .platform (not
 from __future__ import annotations
 
 import base64
+import gzip
 import os
 import shutil
 import subprocess
@@ -108,7 +109,7 @@ def initrd(dest: Path, files: Path, release: str, modules: list[Path]) -> Path:
     listing = run_ok(["sh", "-c", "find . | LC_ALL=C sort"], cwd=tree).stdout
     archive = subprocess.run([require_tool("cpio"), "-o", "-H", "newc", "--quiet"], cwd=tree, input=listing.encode(),
                              capture_output=True, check=True).stdout
-    image.write_bytes(subprocess.run(["gzip", "-1"], input=archive, capture_output=True, check=True).stdout)
+    image.write_bytes(gzip.compress(archive, 1))
     return image
 
 
@@ -173,6 +174,11 @@ def boot(dest: Path, disk: Path, variables: Path) -> str:
     if "SBDONE" not in console:
         raise AssertionError(f"the VM did not reach the end of /init (exit {result.returncode}):\n{console[-3000:]}")
     return console
+
+
+def insmod_loaded(said: str) -> bool:
+    """What /init printed for one insmod: did the kernel load the module (insmod's exit status 0)?"""
+    return "rc=0" in said.splitlines()
 
 
 def recorded_state(console: str, state: Path, files: Path, release: str) -> dict[str, str]:
