@@ -216,14 +216,24 @@ def test_two_debian_releases_by_two_arches_plan_run_here_and_export(installed_ke
     at). Run here, as root: the bookworm cells build on this machine (arm64 cross-built), the trixie
     ones in a trixie chroot kmodtui makes with debootstrap (trixie's kbuild tools are built for its
     C library), all four real modules for their kernel and arch; the exports give each cell its
-    release's container, valid for both CI engines. (kmodtui's cache is the user's own here, so the
-    chroot is made once per machine.)"""
-    from kmodtui.core.elf.module import read_module
-    from tests.realtools import apt_depends_of
+    release's container, valid for both CI engines. kmodtui's cache is kept in the test download cache,
+    as a user's is kept: the chroot is made once per machine (debootstrap, about a minute) and on every
+    later run kmodtui brings its kernel headers up to date, as it does for a user."""
+    from tests.realtools import DOWNLOAD_CACHE
+    from tests.runlocks import locked
 
     require_tool("aarch64-linux-gnu-gcc-12")
     require_tool("debootstrap")
-    env = {"KMODTUI_STATE_DIR": str(tmp_path / "state")}
+    cache = DOWNLOAD_CACHE / "kmodtui-cache-matrix"
+    with locked(cache.with_name(cache.name + ".lock")):
+        _two_releases(installed_kernel, tmp_path, {"KMODTUI_STATE_DIR": str(tmp_path / "state"),
+                                                   "KMODTUI_CACHE_DIR": str(cache)})
+
+
+def _two_releases(installed_kernel: Kernel, tmp_path: Path, env: dict[str, str]) -> None:
+    from kmodtui.core.elf.module import read_module
+    from tests.realtools import apt_depends_of
+
     source = copy_source("provider", tmp_path / "src")
     (source / "kmodtui-matrix.toml").write_text('kernels = ["debian:bookworm", "debian:trixie"]\n'
                                                 'arches = ["amd64", "arm64"]\nmodes = ["kbuild"]\n')
