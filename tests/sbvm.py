@@ -176,6 +176,9 @@ def boot(dest: Path, disk: Path, variables: Path) -> str:
     return console
 
 
+REFUSED = "Key was rejected by service"  # insmod's words for EKEYREJECTED/EPERM from the loader
+
+
 def insmod_loaded(said: str) -> bool:
     """What /init printed for one insmod: did the kernel load the module (insmod's exit status 0)?"""
     return "rc=0" in said.splitlines()

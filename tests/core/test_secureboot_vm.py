@@ -28,7 +28,6 @@ from tests.realtools import copy_source, require_tool, run, run_ok
 from tests.ui.waiting import build_done
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
-REFUSED = "Key was rejected by service"  # insmod's words for EKEYREJECTED/EPERM from the loader
 
 
 def kmodtui(*args: str, env: dict[str, str], ok: bool = False) -> subprocess.CompletedProcess[str]:
@@ -88,7 +87,7 @@ def test_the_doctor_says_what_a_real_secure_boot_kernel_does_with_a_kmodtui_sign
         # the doctor's verdict is the kernel's answer, module by module
         for module in (unsigned, stranger, signed):
             loaded = sbvm.insmod_loaded(insmod[module.name])
-            assert loaded or REFUSED in insmod[module.name], insmod[module.name]
+            assert loaded or sbvm.REFUSED in insmod[module.name], insmod[module.name]
             assert by_path[str(module)]["outcome"] == ("will load" if loaded else "will be refused"), \
                 (trusted, module.name, insmod[module.name], by_path[str(module)])
         assert not sbvm.insmod_loaded(insmod[unsigned.name]) and not sbvm.insmod_loaded(insmod[stranger.name])
