@@ -30,6 +30,7 @@ class ModuleFacts:
     name: str
     vermagic: str
     versions: frozenset[tuple[str, str]]  # (crc, symbol) of __versions, as modprobe --dump-modversions prints
+    debug: bool  # it has DWARF (.debug_info), as readelf lists its sections: dkms strips unless STRIP[#]=no
 
 
 @dataclass
@@ -47,7 +48,8 @@ def module_facts(path: str) -> ModuleFacts:
     vermagic = subprocess.run(["modinfo", "-F", "vermagic", path], capture_output=True, text=True).stdout.strip()
     dump = subprocess.run(["modprobe", "--dump-modversions", path], capture_output=True, text=True).stdout
     versions = frozenset(tuple(line.split("\t", 1)) for line in dump.splitlines() if "\t" in line)
-    return ModuleFacts(name, vermagic, versions)  # type: ignore[arg-type]
+    sections = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True).stdout
+    return ModuleFacts(name, vermagic, versions, " .debug_info " in sections)  # type: ignore[arg-type]
 
 
 def dkms_source(deb: Path, scratch: Path) -> Path:
@@ -70,7 +72,12 @@ def run_real_dkms(deb: Path, release: str, timeout: float = 900) -> Outcome:
     """dkms add + build of the package's source for `release`, in private trees (--sourcetree,
     --dkmstree, --installtree under a temporary folder): real dkms, touching nothing of the system's."""
     with tempfile.TemporaryDirectory(prefix="dkms-agree-") as tmp:
-        source = dkms_source(deb, Path(tmp) / "deb")
+        return run_real_dkms_on(dkms_source(deb, Path(tmp) / "deb"), release, timeout)
+
+
+def run_real_dkms_on(source: Path, release: str, timeout: float = 900) -> Outcome:
+    """dkms add + build of a module source folder with a dkms.conf, as run_real_dkms does."""
+    with tempfile.TemporaryDirectory(prefix="dkms-agree-") as tmp:
         name, version = dkms_conf_value(source, "PACKAGE_NAME"), dkms_conf_value(source, "PACKAGE_VERSION")
         trees = {t: Path(tmp) / t for t in ("source", "dkms", "install")}
         for tree in trees.values():
@@ -141,4 +148,7 @@ def compare(reference: Outcome, other: Outcome) -> str:
             return f"{name}: vermagic {facts.vermagic!r} vs {theirs.vermagic!r}"
         if facts.versions != theirs.versions:
             return f"{name}: __versions differ ({len(facts.versions ^ theirs.versions)} entries)"
+        # a package mode's module is stripped as dkms strips it (kbuild mode's is what kbuild made)
+        if facts.debug != theirs.debug and other.tool != "kmodtui kbuild":
+            return f"{name}: debugging sections: dkms {facts.debug}, {other.tool} {theirs.debug}"
     return ""

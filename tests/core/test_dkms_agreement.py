@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kmodtui.core.model import Kernel
-from tests.dkmsagree import MODES, compare, run_kmodtui, run_real_dkms
-from tests.realtools import apt_download_from, require_tool
+from tests.dkmsagree import MODES, compare, run_kmodtui, run_real_dkms, run_real_dkms_on
+from tests.realtools import apt_download_from, copy_source, require_tool
 
 # small and fast; real dkms fails on two: openrazer 3.5.1 does not compile against 6.1.x any more
 # (hid_report_raw_event gained a parameter), and ipt-netflow's configure (dkms's PRE_BUILD) finds no
@@ -37,3 +37,19 @@ def test_kmodtui_agrees_with_real_dkms(package: str, installed_kernel: Kernel, t
             assert outcome.cause == CAUSES[package], (mode, outcome.cause, outcome.detail)
     if reference.ok:
         assert reference.modules and all(m.versions for m in reference.modules.values())
+
+
+@pytest.mark.realtool
+def test_strip_no_in_dkms_conf_keeps_the_debugging_sections_as_dkms_does(installed_kernel: Kernel,
+                                                                           tmp_path: Path) -> None:
+    """dkms strips every module it builds (strip -g) unless dkms.conf's STRIP[#] says no; deb mode
+    packages them as dkms left them: with their DWARF here, where real dkms kept it (the packages above
+    check the default: stripped)."""
+    require_tool("dkms")
+    source = copy_source("provider", tmp_path)
+    conf = source / "dkms.conf"
+    conf.write_text(conf.read_text() + 'STRIP[0]="no"\n')
+    reference = run_real_dkms_on(source, installed_kernel.release)
+    assert reference.ok and all(m.debug for m in reference.modules.values()), reference
+    outcome = run_kmodtui(source, installed_kernel.release, "deb", tmp_path / "deb")
+    assert compare(reference, outcome) == ""

@@ -10,6 +10,8 @@ from kmodtui.core.build.step import BuildStep
 
 # the .ko files a dkms.conf build (and an autotools tree's module build) made, one per line
 BUILT_LIST = ".kmodtui-built-modules"
+# of those, the ones dkms.conf's STRIP[#] says dkms leaves unstripped, one per line
+UNSTRIPPED_LIST = ".kmodtui-unstripped-modules"
 
 
 def dkms_variables(request: BuildRequest, source: ModuleSource, src_dir: str) -> dict[str, str]:
@@ -47,7 +49,7 @@ _DKMS_BUILD = r"""
 cd "$dkms_tree/$module/$module_version/build" || exit 1
 # dkms 3.0's safe_source: source dkms.conf in a subshell, write each variable back out with echo
 # (word splitting turns newlines into spaces) and source that (quotes in values are read as quoting)
-conf_vars="PACKAGE_NAME PACKAGE_VERSION MAKE PRE_BUILD BUILT_MODULE_NAME BUILT_MODULE_LOCATION"
+conf_vars="PACKAGE_NAME PACKAGE_VERSION MAKE PRE_BUILD BUILT_MODULE_NAME BUILT_MODULE_LOCATION STRIP"
 tmpfile=$(mktemp) || exit 1
 ( exec >"$tmpfile"
   . ./dkms.conf >/dev/null
@@ -75,6 +77,13 @@ esac
 for i in "${!BUILT_MODULE_NAME[@]}"; do
     printf '%s/%s/%s.ko\n' "$KMODTUI_SRC" "${BUILT_MODULE_LOCATION[$i]:-.}" "${BUILT_MODULE_NAME[$i]}"
 done > "$KMODTUI_BUILT_LIST"
+# dkms 3.0's strip[]: STRIP[#] n* no, y* yes, empty: strip[0] (itself yes when empty), else unset (strips)
+strip_0=yes
+case ${STRIP[0]:-} in [nN]*) strip_0=no ;; [yY]*|'') ;; *) strip_0="" ;; esac
+for i in "${!BUILT_MODULE_NAME[@]}"; do
+    case ${STRIP[$i]:-} in [nN]*) strip_i=no ;; [yY]*) strip_i=yes ;; '') strip_i=${strip_0:-yes} ;; *) strip_i="" ;; esac
+    [[ $strip_i == no ]] && printf '%s/%s/%s.ko\n' "$KMODTUI_SRC" "${BUILT_MODULE_LOCATION[$i]:-.}" "${BUILT_MODULE_NAME[$i]}"
+done > "$KMODTUI_UNSTRIPPED_LIST"
 echo "$make_command"
 eval "$make_command"
 """
@@ -85,7 +94,8 @@ def dkms_conf_build_step(request: BuildRequest, source: ModuleSource, src_dir: s
     """dkms.conf's PRE_BUILD and MAKE in the build's copy (_DKMS_BUILD), with dkms's variables."""
     variables = dkms_variables(request, source, src_dir)
     env = {**variables, "KMODTUI_JOBS": str(os.cpu_count() or 1),
-           "KMODTUI_BUILT_LIST": os.path.join(src_dir, BUILT_LIST), "KMODTUI_SRC": src_dir}
+           "KMODTUI_BUILT_LIST": os.path.join(src_dir, BUILT_LIST),
+           "KMODTUI_UNSTRIPPED_LIST": os.path.join(src_dir, UNSTRIPPED_LIST), "KMODTUI_SRC": src_dir}
     # what kmodtui adds to a plain kbuild command line goes through the environment here (make reads it)
     if request.make_symvers:
         env["KBUILD_EXTRA_SYMBOLS"] = " ".join(os.path.abspath(s) for s in request.make_symvers)

@@ -1,5 +1,5 @@
 """Steps several modes share: compiling with kbuild (or as dkms.conf says), an autotools tree's
-configure and module build, signing and compressing the modules. A step that runs kmodtui's own code
+configure and module build, stripping, signing and compressing the modules. A step that runs kmodtui's own code
 names the module it runs by the module itself (`run_module`), so the import-linter layers see it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from types import ModuleType
 from kmodtui.core import scriptnames
 from kmodtui.core.build.inputs import BuildRequest, ModuleSource, is_autotools_module_tree
 from kmodtui.core.build.modes._base import COMPRESSED_DIR, Planning
-from kmodtui.core.build.modes._dkms import BUILT_LIST, dkms_conf_build_step
+from kmodtui.core.build.modes._dkms import BUILT_LIST, UNSTRIPPED_LIST, dkms_conf_build_step
 from kmodtui.core.build.step import BuildStep
 from kmodtui.core.build.treekinds import built_module_folders
 from kmodtui.core.errors import KmodError
@@ -97,6 +97,26 @@ def compress_steps(planning: Planning) -> list[BuildStep]:
     return [BuildStep("compress", run_module(compressmod, "--kind", str(kind), "--out",
                                              os.path.join(planning.out_dir, COMPRESSED_DIR), *modules),
                       planning.src_dir, shown=f"compress as the kernel does ({kind})")]
+
+
+def package_ready_steps(planning: Planning) -> list[BuildStep]:
+    """What a package build does to every built module before packaging it, in dkms 3's order: strip
+    its debugging sections (strip_steps), then sign it (sign_steps; a signature appended before a strip
+    would be cut off)."""
+    return [*strip_steps(planning), *sign_steps(planning)]
+
+
+def strip_steps(planning: Planning) -> list[BuildStep]:
+    """`strip -g` on every built module, as dkms 3 does before signing (unless dkms.conf's STRIP[#] is
+    no) and rpm's brp-strip does in a package: a distribution kernel's modules carry its DWARF, ten
+    times their code. Confined like the build: strip reads what the source's build made."""
+    from kmodtui.core.packages import stripmod
+
+    keep = ("--keep", "@" + os.path.join(planning.src_dir, UNSTRIPPED_LIST)) if planning.source.dkms is not None else ()
+    strip = CROSS_COMPILE.get(cross_arch(planning.request), "") + "strip"
+    return [BuildStep("strip", run_module(stripmod, "--strip", strip, *keep,
+                                          *built_modules(planning.source, planning.src_dir)),
+                      planning.src_dir, shown="strip -g, as dkms does before it signs")]
 
 
 def sign_steps(planning: Planning) -> list[BuildStep]:

@@ -13,8 +13,8 @@ from kmodtui.core.build.modes._steps import (
     check_package_words,
     list_built_modules_step,
     module_build_steps,
+    package_ready_steps,
     run_module,
-    sign_steps,
 )
 from kmodtui.core.build.modes.kbuild import KbuildMode
 from kmodtui.core.build.step import BuildStep
@@ -29,7 +29,8 @@ class DebMode(KbuildMode):
     programs = ("make", "gcc", "dpkg-deb")
     package_suffix = ".deb"
     signs_before_packaging = True
-    story = ("kbuild, then a binary-module .deb: <name>-modules-<release>, modules in /lib/modules/<release>/updates, "
+    story = ("kbuild, then a binary-module .deb: <name>-modules-<release>, modules (stripped as dkms strips them) in "
+             "/lib/modules/<release>/updates, "
              "depmod in postinst. Its Depends names the package that really ships this kernel, found here, in "
              "the kernel's root or in Debian's archive (never a guessed linux-image-<release>, the dkms mkbmdeb "
              "trap), and the packages kmodtui built of the modules it uses.")
@@ -52,7 +53,7 @@ class DebMode(KbuildMode):
             steps = [*autotools_module_steps(planning), list_built_modules_step(planning)]
         else:
             steps = module_build_steps(planning)
-        return [*steps, *sign_steps(planning), self.package_step(planning)]
+        return [*steps, *package_ready_steps(planning), self.package_step(planning)]
 
     def package_step(self, planning: Planning) -> BuildStep:
         """kmodtui's binary-module .deb of what the build made, depending on the package that owns the kernel."""

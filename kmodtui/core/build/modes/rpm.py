@@ -19,7 +19,7 @@ from kmodtui.core.build.modes._steps import (
     cross_arch,
     list_built_modules_step,
     module_build_steps,
-    sign_steps,
+    package_ready_steps,
 )
 from kmodtui.core.build.step import BuildStep
 from kmodtui.core.errors import KmodError
@@ -63,12 +63,12 @@ class RpmMode(Mode):
     def steps(self, planning: Planning) -> list[BuildStep]:
         check_package_words(planning)
         if planning.autotools and planning.source.tree:  # its own build, then kmodtui's spec of every .ko it made
-            return [*autotools_module_steps(planning), list_built_modules_step(planning), *sign_steps(planning),
+            return [*autotools_module_steps(planning), list_built_modules_step(planning), *package_ready_steps(planning),
                     self.package_step(planning)]
         if planning.autotools:
             return self.tree_steps(planning)
         # a dkms.conf source builds as dkms builds it (its MAKE, its modules' locations), as in deb mode
-        return [*module_build_steps(planning), *sign_steps(planning), self.package_step(planning)]
+        return [*module_build_steps(planning), *package_ready_steps(planning), self.package_step(planning)]
 
     def tree_steps(self, planning: Planning) -> list[BuildStep]:
         """./configure --with-spec=<layout> and the tree's own `make rpm-kmod` (its
