@@ -5,10 +5,10 @@ records holding a `pattern`), plus every `re.<function>("constant", ...)` call w
 (found by reading the source with `ast`). A call whose pattern is built at run time must be listed
 in DYNAMIC with the reason it is safe: a new one fails the test until someone looks at it.
 
-Hostile strings (hostile_strings): for each pattern, 256 KB strings made of its own literal words and
+Hostile strings (hostile_strings): for each pattern, 128 KB strings made of its own literal words and
 characters, spaces, and terminal escapes (an OSC never terminated, CSI runs): each repeated, all the
 words in order repeated, its opening text then a long run and one more character (the shape that
-makes a lazy `.*?` followed by `\\s*$` fail late); then 128 KB ones: each word followed by a long
+makes a lazy `.*?` followed by `\\s*$` fail late); then more 128 KB ones: each word followed by a long
 run of one filler, and, for every repeat in the pattern (inside groups and each way of a branch),
 the text that leads to it followed by a run of what it takes, of one of the pattern's words, or of
 spaces, alone or repeated whole (many starts, each scanning far).
@@ -284,14 +284,15 @@ def _pumps(items: Any, before: str = "") -> Iterator[tuple[str, str]]:
 FILLERS = (" ", "\t", "a", "0", ".", "/", "-", "\x1b]", "\x1b[", "\n")
 WORD_FILLERS = (" ", "a", "0", "/", "\x1b]", "\n")
 ESCAPES = ("\x1b]", "\x1b[", "\x1b]0;", "\x1b[0;")
-# 256 KB, not 1 MB: the 46 quadratic patterns the pump has caught (41 before 9adb1c1, 5 before 7b8911d)
-# are all still caught at 256 KB, as at 1 MB, with two fifths of the CPU (measured on those trees' patterns)
-BIG, SMALL = 1 << 18, 1 << 17
+# 128 KB, not 1 MB: the 46 quadratic patterns the pump has caught (41 before 9adb1c1, 5 before 7b8911d)
+# are all still caught at 128 KB (each over its 0.5 s budget), as at 256 KB and 1 MB (measured on those
+# trees' own patterns)
+BIG, SMALL = 1 << 17, 1 << 17
 
 
 def hostile_strings(pattern: re.Pattern[Any]) -> Iterator[tuple[str, str | bytes]]:
     """(what, text) pairs in the pattern's own type (str or bytes): each of its words and characters,
-    the escapes and the fillers repeated to 256 KB; then, 128 KB each, every word followed by a run of
+    the escapes and the fillers repeated to 128 KB; then, 128 KB each, every word followed by a run of
     one filler, and every opening of the pattern up to one of its repeats followed by a run of what
     that repeat takes (or of one of its words, or spaces), with and without one more character."""
     source = pattern.pattern.decode("latin-1") if isinstance(pattern.pattern, bytes) else pattern.pattern

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +23,13 @@ pytestmark = pytest.mark.network
 SUITES = {"trixie": "Debian 13", "sid": "unstable"}
 
 
-def _unpacked_root(suite: str, base: Path) -> tuple[Path, str]:
+def _unpacked_root(suite: str) -> tuple[Path, str]:
     """The suite's current amd64 kernel: its modules (linux-image-* on trixie, linux-modules-* on
     unstable, which splits the kernel into -binary, -modules and a metapackage) and headers,
-    unpacked with dpkg-deb into one root."""
-    from tests.realtools import apt_depends_of, apt_download_from
+    unpacked with dpkg-deb into one root, kept in the download cache beside the .debs (the tests only
+    read it; the stamp names the .debs it was unpacked from: a newer kernel in the archive makes another)."""
+    from tests.realtools import DOWNLOAD_CACHE, apt_depends_of, apt_download_from
+    from tests.runlocks import locked
 
     [image] = [d for d in apt_depends_of("linux-image-amd64", suite) if d.startswith("linux-image-")]
     release = image.removeprefix("linux-image-")
@@ -34,16 +37,22 @@ def _unpacked_root(suite: str, base: Path) -> tuple[Path, str]:
     headers = f"linux-headers-{release}"
     parts.append(headers)
     common = [d for d in apt_depends_of(headers, suite) if d.endswith("-common")]
-    root = base / suite
-    for package in [*parts, *common]:
-        run_ok([require_tool("dpkg-deb"), "-x", str(apt_download_from(package, suite)), str(root)])
+    debs = [apt_download_from(package, suite) for package in [*parts, *common]]
+    root = DOWNLOAD_CACHE / f"unpacked-{suite}-{release}"
+    stamp = root / ".kmodtui-unpacked"
+    wanted = "".join(f"{deb.name}\n" for deb in debs)
+    with locked(DOWNLOAD_CACHE.with_name(DOWNLOAD_CACHE.name + "-unpacked.lock")):
+        if not (stamp.exists() and stamp.read_text() == wanted):
+            shutil.rmtree(root, ignore_errors=True)
+            for deb in debs:
+                run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
+            stamp.write_text(wanted)
     return root, release
 
 
 @pytest.fixture(scope="module")
-def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
-    base = tmp_path_factory.mktemp("distros")
-    return {suite: _unpacked_root(suite, base) for suite in SUITES}
+def roots() -> dict[str, tuple[Path, str]]:
+    return {suite: _unpacked_root(suite) for suite in SUITES}
 
 
 def _kmodtui(*args: str) -> subprocess.CompletedProcess[str]:

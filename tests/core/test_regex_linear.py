@@ -24,7 +24,7 @@ import pytest
 from tests.regexpumps import DYNAMIC, all_patterns, hostile_strings, inline_patterns, run
 
 PATTERNS = all_patterns()
-PER_CHARACTER = 2e-6  # seconds, at least 0.5: a 256 KB string may take 0.52 s (quadratic: seconds to hours)
+PER_CHARACTER = 2e-6  # seconds, at least 0.5 (a 128 KB string: 0.5 s; quadratic: seconds to hours)
 
 
 class _TooSlow(Exception):
