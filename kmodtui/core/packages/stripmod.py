@@ -29,21 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE, one per line")
     args = parser.parse_args(argv)
     tool = shutil.which(args.strip)
-    if tool is None:
-        print(f"kmodtui: {args.strip}: not found: modules are stripped as dkms does (strip -g) with the kernel's "
-              "toolchain; install binutils (or the cross binutils for this architecture)", file=sys.stderr)
-        return 1
+    modules = existing_listed_files(args.modules)
+    if tool is None:  # dkms goes on when its strip fails: the modules are packaged as built
+        print(f"kmodtui: {args.strip} not found: the modules are packaged with their debugging sections "
+              "(install binutils, or the cross binutils for this architecture, to strip them as dkms does)",
+              file=sys.stderr)
+        return 0
     keep = {os.path.normpath(path) for path in existing_listed_files(args.keep)}
-    for module in existing_listed_files(args.modules):
-        if os.path.normpath(module) in keep:
-            print(f"kmodtui: kept with its debugging sections (STRIP=no): {os.path.normpath(module)}")
+    for module in modules:
+        shown = os.path.normpath(module)
+        if shown in keep:
+            print(f"kmodtui: kept with its debugging sections (STRIP=no): {shown}")
             continue
         done = subprocess.run([tool, "-g", module], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace")
-        if done.returncode != 0:
-            print(f"kmodtui: {args.strip} -g {module} failed: {done.stdout.strip()[:500]}", file=sys.stderr)
-            return 1
-        print(f"kmodtui: stripped {os.path.normpath(module)}")
+        if done.returncode != 0:  # as dkms: said, and the module goes on as built
+            said = (done.stdout.strip().splitlines() or [f"exit {done.returncode}"])[0][:300]
+            print(f"kmodtui: {args.strip} -g could not strip {shown} ({said}): packaged as built", file=sys.stderr)
+            continue
+        print(f"kmodtui: stripped {shown}")
     return 0
 
 
