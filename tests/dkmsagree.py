@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.realtools import has_dwarf
+
 MODES = ("dkms", "kbuild", "deb", "rpm-generic")
 
 
@@ -48,8 +50,7 @@ def module_facts(path: str) -> ModuleFacts:
     vermagic = subprocess.run(["modinfo", "-F", "vermagic", path], capture_output=True, text=True).stdout.strip()
     dump = subprocess.run(["modprobe", "--dump-modversions", path], capture_output=True, text=True).stdout
     versions = frozenset(tuple(line.split("\t", 1)) for line in dump.splitlines() if "\t" in line)
-    sections = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True).stdout
-    return ModuleFacts(name, vermagic, versions, " .debug_info " in sections)  # type: ignore[arg-type]
+    return ModuleFacts(name, vermagic, versions, has_dwarf(path))  # type: ignore[arg-type]
 
 
 def dkms_source(deb: Path, scratch: Path) -> Path:

@@ -91,6 +91,12 @@ def run_ok(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def has_dwarf(path: str | Path) -> bool:
+    """The ELF file has DWARF (a .debug_info section, as readelf lists them): what strip -g removes.
+    False for what readelf cannot read (a compressed .ko.xz)."""
+    return " .debug_info " in run([require_tool("readelf"), "-S", "-W", str(path)]).stdout
+
+
 @dataclass(frozen=True)
 class BuiltModules:
     """provider.ko and consumer.ko built by real kbuild against the installed headers."""

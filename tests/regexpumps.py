@@ -5,13 +5,13 @@ records holding a `pattern`), plus every `re.<function>("constant", ...)` call w
 (found by reading the source with `ast`). A call whose pattern is built at run time must be listed
 in DYNAMIC with the reason it is safe: a new one fails the test until someone looks at it.
 
-Hostile strings (hostile_strings): for each pattern, 128 KB strings made of its own literal words and
+Hostile strings (hostile_strings), 128 KB each: for each pattern, its own literal words and
 characters, spaces, and terminal escapes (an OSC never terminated, CSI runs): each repeated, all the
 words in order repeated, its opening text then a long run and one more character (the shape that
-makes a lazy `.*?` followed by `\\s*$` fail late); then more 128 KB ones: each word followed by a long
-run of one filler, and, for every repeat in the pattern (inside groups and each way of a branch),
-the text that leads to it followed by a run of what it takes, of one of the pattern's words, or of
-spaces, alone or repeated whole (many starts, each scanning far).
+makes a lazy `.*?` followed by `\\s*$` fail late); each word followed by a long run of one filler;
+and, for every repeat in the pattern (inside groups and each way of a branch), the text that leads to
+it followed by a run of what it takes, of one of the pattern's words, or of spaces, alone or repeated
+whole (many starts, each scanning far).
 """
 
 from __future__ import annotations
@@ -287,13 +287,13 @@ ESCAPES = ("\x1b]", "\x1b[", "\x1b]0;", "\x1b[0;")
 # 128 KB, not 1 MB: the 46 quadratic patterns the pump has caught (41 before 9adb1c1, 5 before 7b8911d)
 # are all still caught at 128 KB (each over its 0.5 s budget), as at 256 KB and 1 MB (measured on those
 # trees' own patterns)
-BIG, SMALL = 1 << 17, 1 << 17
+LENGTH = 1 << 17
 
 
 def hostile_strings(pattern: re.Pattern[Any]) -> Iterator[tuple[str, str | bytes]]:
-    """(what, text) pairs in the pattern's own type (str or bytes): each of its words and characters,
-    the escapes and the fillers repeated to 128 KB; then, 128 KB each, every word followed by a run of
-    one filler, and every opening of the pattern up to one of its repeats followed by a run of what
+    """(what, text) pairs in the pattern's own type (str or bytes), 128 KB each: each of its words and
+    characters, the escapes and the fillers repeated; every word followed by a run of one filler; and
+    every opening of the pattern up to one of its repeats followed by a run of what
     that repeat takes (or of one of its words, or spaces), with and without one more character."""
     source = pattern.pattern.decode("latin-1") if isinstance(pattern.pattern, bytes) else pattern.pattern
     parsed = sre_parse.parse(source, pattern.flags & ~re.LOCALE if isinstance(pattern.pattern, str) else 0)
@@ -308,23 +308,23 @@ def hostile_strings(pattern: re.Pattern[Any]) -> Iterator[tuple[str, str | bytes
 
     cases: dict[str, str] = {}
     for unit in words + chars + list(ESCAPES) + list(FILLERS):
-        cases[f"{unit!r} repeated"] = pump(unit, BIG)
-    cases["all its words repeated"] = pump("".join(words) or "x", BIG)
-    cases["all its words, spaced, repeated"] = pump(" ".join(words) + " ", BIG)
-    cases["all its characters repeated"] = pump("".join(chars) or "x", BIG)
-    cases["an OSC never terminated"] = "\x1b]0;" + pump("a", BIG)
+        cases[f"{unit!r} repeated"] = pump(unit, LENGTH)
+    cases["all its words repeated"] = pump("".join(words) or "x", LENGTH)
+    cases["all its words, spaced, repeated"] = pump(" ".join(words) + " ", LENGTH)
+    cases["all its characters repeated"] = pump("".join(chars) or "x", LENGTH)
+    cases["an OSC never terminated"] = "\x1b]0;" + pump("a", LENGTH)
     for filler in FILLERS:
-        cases[f"its opening then {filler!r} repeated, then x"] = opening + pump(filler, BIG) + "x"
-        cases[f"its opening, x, {filler!r} repeated, y"] = opening + "x" + pump(filler, BIG) + "y"
-        cases[f"(its opening then {filler!r}) repeated"] = pump(opening + filler, BIG)
+        cases[f"its opening then {filler!r} repeated, then x"] = opening + pump(filler, LENGTH) + "x"
+        cases[f"its opening, x, {filler!r} repeated, y"] = opening + "x" + pump(filler, LENGTH) + "y"
+        cases[f"(its opening then {filler!r}) repeated"] = pump(opening + filler, LENGTH)
     for word in words:
         for filler in WORD_FILLERS:
-            cases[f"{word!r} then {filler!r} repeated"] = word + pump(filler, SMALL)
+            cases[f"{word!r} then {filler!r} repeated"] = word + pump(filler, LENGTH)
     pumps = list(dict.fromkeys(_pumps(parsed)))[:40]
     for prefix, unit in pumps:
         for what in dict.fromkeys([unit, " ", "a"] + words[:12]):
             for tail in ("", "!"):
-                cases[f"{prefix!r} then {what!r} repeated{tail}"] = prefix + pump(what, SMALL) + tail
-            cases[f"({prefix!r} then {what!r}) repeated"] = pump(prefix + what, SMALL)
+                cases[f"{prefix!r} then {what!r} repeated{tail}"] = prefix + pump(what, LENGTH) + tail
+            cases[f"({prefix!r} then {what!r}) repeated"] = pump(prefix + what, LENGTH)
     for what, text in cases.items():
         yield what, (text.encode("latin-1", "replace") if isinstance(pattern.pattern, bytes) else text)

@@ -38,16 +38,17 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def made_once(folder: Path, make: Callable[[Path], object]) -> Path:
+def made_once(folder: Path, make: Callable[[Path], object], key: str = "") -> Path:
     """`folder`, made by `make(folder)` by the first process that asks; the others wait for it and
-    reuse it. A stamp marks it complete: a half-made folder (its maker died) is made again."""
+    reuse it. A stamp marks it complete: a half-made folder (its maker died) is made again, and so is
+    one made for another `key` (what it was made from: a kept folder made again when that moves)."""
     stamp = folder / ".made"
     with locked(folder.with_name(folder.name + ".lock")):
-        if not stamp.exists():
+        if not (stamp.exists() and stamp.read_text() == key):
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             make(folder)
-            stamp.write_text("")
+            stamp.write_text(key)
     return folder
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +26,9 @@ def _unpacked_root(suite: str) -> tuple[Path, str]:
     """The suite's current amd64 kernel: its modules (linux-image-* on trixie, linux-modules-* on
     unstable, which splits the kernel into -binary, -modules and a metapackage) and headers,
     unpacked with dpkg-deb into one root, kept in the download cache beside the .debs (the tests only
-    read it; the stamp names the .debs it was unpacked from: a newer kernel in the archive makes another)."""
+    read it; it is unpacked again when the .debs it came from are not the archive's any more)."""
     from tests.realtools import DOWNLOAD_CACHE, apt_depends_of, apt_download_from
-    from tests.runlocks import locked
+    from tests.runlocks import made_once
 
     [image] = [d for d in apt_depends_of("linux-image-amd64", suite) if d.startswith("linux-image-")]
     release = image.removeprefix("linux-image-")
@@ -38,15 +37,12 @@ def _unpacked_root(suite: str) -> tuple[Path, str]:
     parts.append(headers)
     common = [d for d in apt_depends_of(headers, suite) if d.endswith("-common")]
     debs = [apt_download_from(package, suite) for package in [*parts, *common]]
-    root = DOWNLOAD_CACHE / f"unpacked-{suite}-{release}"
-    stamp = root / ".kmodtui-unpacked"
-    wanted = "".join(f"{deb.name}\n" for deb in debs)
-    with locked(DOWNLOAD_CACHE.with_name(DOWNLOAD_CACHE.name + "-unpacked.lock")):
-        if not (stamp.exists() and stamp.read_text() == wanted):
-            shutil.rmtree(root, ignore_errors=True)
-            for deb in debs:
-                run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
-            stamp.write_text(wanted)
+
+    def unpack(root: Path) -> None:
+        for deb in debs:
+            run_ok([require_tool("dpkg-deb"), "-x", str(deb), str(root)])
+
+    root = made_once(DOWNLOAD_CACHE / f"unpacked-{suite}", unpack, key="".join(f"{deb.name}\n" for deb in debs))
     return root, release
 
 

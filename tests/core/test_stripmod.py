@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.realtools import require_tool, run_ok
+from tests.realtools import has_dwarf, require_tool, run_ok
 from tests.synthetic import Assembled, ExportSpec
 
 
@@ -24,10 +24,6 @@ def _with_dwarf(dest: Path, name: str) -> Path:
     return ko
 
 
-def _has_dwarf(ko: Path) -> bool:
-    return " .debug_info " in run_ok([require_tool("readelf"), "-S", "-W", str(ko)]).stdout
-
-
 def _stripmod(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kmodtui.core.packages.stripmod", *args], capture_output=True,
                           text=True)
@@ -35,7 +31,7 @@ def _stripmod(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_modules_are_stripped_as_strip_g_strips_them_and_strip_no_keeps_one(tmp_path: Path) -> None:
     stripped, kept = _with_dwarf(tmp_path, "first"), _with_dwarf(tmp_path, "second")
-    assert _has_dwarf(stripped) and _has_dwarf(kept)
+    assert has_dwarf(stripped) and has_dwarf(kept)
     reference = tmp_path / "reference.ko"
     shutil.copy(stripped, reference)
     run_ok([require_tool("strip"), "-g", str(reference)])
@@ -46,7 +42,7 @@ def test_modules_are_stripped_as_strip_g_strips_them_and_strip_no_keeps_one(tmp_
     unstripped.write_text(f"{kept}\n")
     done = _stripmod("--keep", f"@{unstripped}", f"@{listed}")
     assert done.returncode == 0, done.stderr
-    assert stripped.read_bytes() == reference.read_bytes() and not _has_dwarf(stripped)
+    assert stripped.read_bytes() == reference.read_bytes() and not has_dwarf(stripped)
     assert kept.read_bytes() == kept_before
     assert f"stripped {stripped}" in done.stdout and f"(STRIP=no): {kept}" in done.stdout
 
@@ -60,9 +56,9 @@ def test_what_strip_cannot_read_and_a_missing_strip_are_said_and_packaged_as_bui
     assert done.returncode == 0 and hostile.read_bytes() == before
     [said] = done.stderr.splitlines()
     assert said.startswith(f"kmodtui: strip -g could not strip {hostile} (") and said.endswith("packaged as built")
-    assert not _has_dwarf(module)  # the next one is stripped all the same
+    assert not has_dwarf(module)  # the next one is stripped all the same
 
     again = _with_dwarf(tmp_path, "again")
     missing = _stripmod("--strip", "kmodtui-no-such-strip", str(again))
-    assert missing.returncode == 0 and _has_dwarf(again)
+    assert missing.returncode == 0 and has_dwarf(again)
     assert "kmodtui-no-such-strip not found" in missing.stderr

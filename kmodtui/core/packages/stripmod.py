@@ -29,14 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="+", help="module files; @FILE: the paths listed in FILE, one per line")
     args = parser.parse_args(argv)
     tool = shutil.which(args.strip)
-    modules = existing_listed_files(args.modules)
     if tool is None:  # dkms goes on when its strip fails: the modules are packaged as built
         print(f"kmodtui: {args.strip} not found: the modules are packaged with their debugging sections "
               "(install binutils, or the cross binutils for this architecture, to strip them as dkms does)",
               file=sys.stderr)
         return 0
     keep = {os.path.normpath(path) for path in existing_listed_files(args.keep)}
-    for module in modules:
+    for module in existing_listed_files(args.modules):
         shown = os.path.normpath(module)
         if shown in keep:
             print(f"kmodtui: kept with its debugging sections (STRIP=no): {shown}")

@@ -74,16 +74,17 @@ make_command="${MAKE[0]:-make -C $kernel_source_dir M=$dkms_tree/$module/$module
 case "$make_command" in
     make|"make "*) make_command="make -j$KMODTUI_JOBS KERNELRELEASE=$kernelver${make_command#make}" ;;
 esac
-for i in "${!BUILT_MODULE_NAME[@]}"; do
-    printf '%s/%s/%s.ko\n' "$KMODTUI_SRC" "${BUILT_MODULE_LOCATION[$i]:-.}" "${BUILT_MODULE_NAME[$i]}"
-done > "$KMODTUI_BUILT_LIST"
-# dkms 3.0's strip[]: STRIP[#] n* no, y* yes, empty: strip[0] (itself yes when empty), else unset (strips)
+# each module dkms.conf names, and those dkms 3.0 leaves unstripped: its strip[] is STRIP[#] n* no,
+# y* yes, empty: strip[0] (itself yes when empty), anything else unset (which strips)
 strip_0=yes
 case ${STRIP[0]:-} in [nN]*) strip_0=no ;; [yY]*|'') ;; *) strip_0="" ;; esac
+: > "$KMODTUI_UNSTRIPPED_LIST"
 for i in "${!BUILT_MODULE_NAME[@]}"; do
+    printf -v built '%s/%s/%s.ko' "$KMODTUI_SRC" "${BUILT_MODULE_LOCATION[$i]:-.}" "${BUILT_MODULE_NAME[$i]}"
+    printf '%s\n' "$built"
     case ${STRIP[$i]:-} in [nN]*) strip_i=no ;; [yY]*) strip_i=yes ;; '') strip_i=${strip_0:-yes} ;; *) strip_i="" ;; esac
-    [[ $strip_i == no ]] && printf '%s/%s/%s.ko\n' "$KMODTUI_SRC" "${BUILT_MODULE_LOCATION[$i]:-.}" "${BUILT_MODULE_NAME[$i]}"
-done > "$KMODTUI_UNSTRIPPED_LIST"
+    if [[ $strip_i == no ]]; then printf '%s\n' "$built" >> "$KMODTUI_UNSTRIPPED_LIST"; fi
+done > "$KMODTUI_BUILT_LIST"
 echo "$make_command"
 eval "$make_command"
 """
